@@ -1,0 +1,133 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Source describes the saved source bundle of a deployment.
+type Source struct {
+	Digest string `json:"digest,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	Commit string `json:"commit,omitempty"`
+	Dirty  bool   `json:"dirty,omitempty"`
+}
+
+// Deployment is one immutable, numbered version of a flow.
+type Deployment struct {
+	Project     string          `json:"project"`
+	Flow        string          `json:"flow"`
+	Version     int             `json:"version"`
+	Snapshot    string          `json:"snapshot"`
+	Tags        map[string]bool `json:"tags"` // tag name → exclusive
+	Entrypoint  string          `json:"entrypoint"`
+	Source      *Source         `json:"source,omitempty"`
+	Inputs      json.RawMessage `json:"inputs"`
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+	Stack       string          `json:"stack"`
+	Description string          `json:"description,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	CreatedBy   string          `json:"created_by"`
+}
+
+// DeployRequest is what a producer asks for; the store assigns the version.
+type DeployRequest struct {
+	Project     string
+	Flow        string
+	Entrypoint  string
+	Source      *Source
+	Inputs      json.RawMessage
+	InputSchema json.RawMessage
+	Tag         string // the one routing tag; empty means DefaultTag (I6)
+	Exclusive   bool
+	Stack       string
+	Description string
+	By          string
+}
+
+// Normalize applies the deploy rules: the routing tag defaults to `default`,
+// `default` is always exclusive (I3), and names and inputs are valid.
+func (r *DeployRequest) Normalize() error {
+	if err := ValidateProject(r.Project); err != nil {
+		return err
+	}
+	if err := ValidateFlowName(r.Flow); err != nil {
+		return err
+	}
+	if r.Entrypoint == "" {
+		return Errorf(CodeInvalidArgument, "entrypoint is empty; pass path/to/file.py:flow_name relative to the project root")
+	}
+	if len(r.Entrypoint) > 1024 {
+		return Errorf(CodeInvalidArgument, "entrypoint is longer than 1024 bytes")
+	}
+	if r.Tag == "" {
+		r.Tag = DefaultTag
+	}
+	if err := ValidateTagName(r.Tag); err != nil {
+		return err
+	}
+	if r.Tag == DefaultTag {
+		r.Exclusive = true
+	}
+	if len(r.Description) > 1024 {
+		return Errorf(CodeInvalidArgument, "description is longer than 1024 bytes; shorten it")
+	}
+	inputs, err := NormalizeInputs(r.Inputs)
+	if err != nil {
+		return err
+	}
+	r.Inputs = inputs
+	if len(r.InputSchema) > 0 {
+		var schema map[string]any
+		if err := json.Unmarshal(r.InputSchema, &schema); err != nil {
+			return Errorf(CodeInvalidArgument, "input_schema must be a JSON object (a JSON Schema)")
+		}
+		if len(r.InputSchema) > MaxInputsBytes {
+			return Errorf(CodePayloadTooLarge, "input_schema is larger than %d KiB", MaxInputsBytes>>10)
+		}
+	}
+	return nil
+}
+
+// NormalizeInputs checks that inputs are a JSON object of at most
+// MaxInputsBytes and returns them compacted; absent inputs become {}.
+func NormalizeInputs(raw json.RawMessage) (json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		return json.RawMessage(`{}`), nil
+	}
+	if len(trimmed) > MaxInputsBytes {
+		return nil, Errorf(CodePayloadTooLarge, "inputs are %d bytes; the limit is %d KiB: pass large data by reference (a URL or object key)", len(trimmed), MaxInputsBytes>>10).
+			WithDetails("limit_bytes", MaxInputsBytes)
+	}
+	if trimmed[0] != '{' {
+		return nil, Errorf(CodeInvalidArgument, "inputs must be a JSON object like {\"topic\": \"...\"}")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &obj); err != nil {
+		return nil, Errorf(CodeInvalidArgument, "inputs are not valid JSON: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, trimmed); err != nil {
+		return nil, Errorf(CodeInvalidArgument, "inputs are not valid JSON: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// MergeInputs overlays invoke-time inputs on deploy-time inputs, key by key at the top level.
+func MergeInputs(deployed, invoked json.RawMessage) (json.RawMessage, error) {
+	base := map[string]json.RawMessage{}
+	if err := json.Unmarshal(deployed, &base); err != nil {
+		return nil, fmt.Errorf("decode deployed inputs: %w", err)
+	}
+	var over map[string]json.RawMessage
+	if err := json.Unmarshal(invoked, &over); err != nil {
+		return nil, Errorf(CodeInvalidArgument, "inputs must be a JSON object")
+	}
+	for k, v := range over {
+		base[k] = v
+	}
+	return json.Marshal(base)
+}

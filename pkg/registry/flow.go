@@ -1,0 +1,55 @@
+package registry
+
+import (
+	"strconv"
+	"time"
+)
+
+// FlowSummary describes one flow: its deployments and routes.
+type FlowSummary struct {
+	Project         string           `json:"project"`
+	Flow            string           `json:"flow"`
+	DeploymentCount int              `json:"deployment_count"`
+	LatestVersion   int              `json:"latest_version"`
+	DefaultVersion  *int             `json:"default_version"`
+	Tags            map[string][]int `json:"tags"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UpdatedAt       time.Time        `json:"updated_at"`
+}
+
+// Resolution is the answer to a resolve: which selector, which deployment.
+type Resolution struct {
+	Selector   Selector   `json:"selector"`
+	Deployment Deployment `json:"deployment"`
+}
+
+// PageRequest asks for one page of a list. Token is opaque, from the previous page.
+type PageRequest struct {
+	Limit int
+	Token string
+}
+
+// Default and maximum page sizes.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// Normalize clamps the limit into range.
+func (p *PageRequest) Normalize() error {
+	switch {
+	case p.Limit == 0:
+		p.Limit = DefaultPageSize
+	case p.Limit < 0 || p.Limit > MaxPageSize:
+		return Errorf(CodeInvalidArgument, "limit %d is out of range: use 1 to %d", p.Limit, MaxPageSize)
+	}
+	return nil
+}
+
+// Page is one page of a list; NextToken is empty on the last page.
+type Page[T any] struct {
+	Items     []T    `json:"items"`
+	NextToken string `json:"next_token,omitempty"`
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,104 @@
+package registry
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// DefaultTag is the reserved route every flow gets on its first deploy.
+// It is always exclusive, never removable, only movable (I3).
+const DefaultTag = "default"
+
+// MaxInputsBytes bounds the JSON encoding of a deployment's or an invocation's inputs.
+const MaxInputsBytes = 256 << 10
+
+var (
+	flowPattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,127}$`)
+	tagPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	projectPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+)
+
+// ValidateFlowName checks a public flow name.
+func ValidateFlowName(flow string) error {
+	switch {
+	case flow == "":
+		return Errorf(CodeInvalidArgument, "flow name is empty; pass the flow's public name, e.g. research_agent")
+	case strings.Contains(flow, "::"):
+		return Errorf(CodeInvalidArgument, "flow name %q contains \"::\", which is reserved for snapshot names; rename the flow", clip(flow))
+	case !flowPattern.MatchString(flow):
+		return Errorf(CodeInvalidArgument, "flow name %q is invalid: start with a letter or _, then up to 127 letters, digits, _, . or -", clip(flow))
+	}
+	return nil
+}
+
+// ValidateTagName checks a tag name.
+func ValidateTagName(tag string) error {
+	switch {
+	case tag == "":
+		return Errorf(CodeInvalidArgument, "tag name is empty; use a name like stable or canary")
+	case !tagPattern.MatchString(tag):
+		return Errorf(CodeInvalidArgument, "tag name %q is invalid: start with a letter or digit, then up to 62 letters, digits, _, . or -", clip(tag))
+	}
+	return nil
+}
+
+// ValidateProject checks a project name.
+func ValidateProject(project string) error {
+	if !projectPattern.MatchString(project) {
+		return Errorf(CodeInvalidArgument, "project %q is invalid: use up to 63 lowercase letters, digits, _ or -", clip(project))
+	}
+	return nil
+}
+
+// ValidateVersion checks a version number.
+func ValidateVersion(version int) error {
+	if version < 1 {
+		return Errorf(CodeInvalidArgument, "version %d is invalid: versions are positive integers starting at 1", version)
+	}
+	return nil
+}
+
+// ParseVersion parses a version given as text (a path or query parameter).
+func ParseVersion(s string) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		return 0, Errorf(CodeInvalidArgument, "version %q is invalid: versions are positive integers starting at 1", clip(s))
+	}
+	return v, nil
+}
+
+// SnapshotName is the backend snapshot name of a deployment version.
+func SnapshotName(flow string, version int) string {
+	return fmt.Sprintf("kitaru::%s::v%d", flow, version)
+}
+
+// ParseSnapshotName splits a snapshot name built by SnapshotName.
+func ParseSnapshotName(name string) (flow string, version int, err error) {
+	rest, ok := strings.CutPrefix(name, "kitaru::")
+	if !ok {
+		return "", 0, Errorf(CodeInvalidArgument, "snapshot name %q does not start with kitaru::", clip(name))
+	}
+	flow, v, ok := strings.Cut(rest, "::v")
+	if !ok || strings.Contains(v, "::") {
+		return "", 0, Errorf(CodeInvalidArgument, "snapshot name %q is not kitaru::<flow>::v<N>", clip(name))
+	}
+	if err := ValidateFlowName(flow); err != nil {
+		return "", 0, err
+	}
+	version, err = ParseVersion(v)
+	if err != nil || strconv.Itoa(version) != v {
+		return "", 0, Errorf(CodeInvalidArgument, "snapshot name %q has an invalid version", clip(name))
+	}
+	return flow, version, nil
+}
+
+// clip keeps user-supplied text in messages short.
+func clip(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

@@ -1,0 +1,175 @@
+package registry
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Tag is a route: a name pointing at one version (exclusive) or a set of versions (shared).
+type Tag struct {
+	Flow      string `json:"flow"`
+	Name      string `json:"tag"`
+	Exclusive bool   `json:"exclusive"`
+	// Versions holds the one target of an exclusive tag, or the members of a shared tag, ascending.
+	Versions []int `json:"versions"`
+	// Revision counts the changes applied to this tag; send it as If-Match to move it only if unchanged.
+	Revision int64 `json:"revision"`
+}
+
+// TagRequest adds a tag to a version, moving it there when exclusive.
+type TagRequest struct {
+	Project   string
+	Flow      string
+	Tag       string
+	Version   int
+	Exclusive bool
+	// IfRevision, when set, makes the change conditional on the tag's current revision (412 otherwise).
+	IfRevision *int64
+	By         string
+	// Rollback marks the change as a rollback in the history.
+	Rollback bool
+}
+
+// Normalize validates the request and coerces `default` to exclusive (I3).
+func (r *TagRequest) Normalize() error {
+	if err := ValidateProject(r.Project); err != nil {
+		return err
+	}
+	if err := ValidateFlowName(r.Flow); err != nil {
+		return err
+	}
+	if err := ValidateTagName(r.Tag); err != nil {
+		return err
+	}
+	if err := ValidateVersion(r.Version); err != nil {
+		return err
+	}
+	if r.Tag == DefaultTag {
+		r.Exclusive = true
+	}
+	return nil
+}
+
+// Action says what a route change did.
+type Action string
+
+// Route change actions recorded in tag history.
+const (
+	ActionDeploy   Action = "deploy"   // a deploy attached the tag to its new version
+	ActionMove     Action = "move"     // an exclusive tag moved (or was first set) by a tag request
+	ActionAdd      Action = "add"      // a shared tag was added to a version
+	ActionRemove   Action = "remove"   // a tag was removed from a version
+	ActionRollback Action = "rollback" // an exclusive tag moved back to its previous target
+	ActionDelete   Action = "delete"   // a shared tag left with its deleted version
+)
+
+// RouteChange is one record of tag history (I8). From and To are versions; nil means "none".
+type RouteChange struct {
+	Flow      string    `json:"flow"`
+	Tag       string    `json:"tag"`
+	Action    Action    `json:"action"`
+	Exclusive bool      `json:"exclusive"`
+	From      *int      `json:"from"`
+	To        *int      `json:"to"`
+	Revision  int64     `json:"revision"` // the flow's route clock at the change; orders history
+	By        string    `json:"by"`
+	At        time.Time `json:"at"`
+}
+
+// Routes is the current routing table of one flow: tag name → Tag.
+type Routes map[string]Tag
+
+// TagsOf returns the tags a version holds, name → exclusive.
+func (r Routes) TagsOf(version int) map[string]bool {
+	tags := map[string]bool{}
+	for name, t := range r {
+		if slices.Contains(t.Versions, version) {
+			tags[name] = t.Exclusive
+		}
+	}
+	return tags
+}
+
+// ExclusiveTagsOf returns the sorted exclusive tags a version holds (they block its deletion, I4).
+func (r Routes) ExclusiveTagsOf(version int) []string {
+	var names []string
+	for name, exclusive := range r.TagsOf(version) {
+		if exclusive {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Selector picks a deployment: a version xor a tag; neither means the `default` tag.
+type Selector struct {
+	Version int    `json:"version,omitempty"`
+	Tag     string `json:"tag,omitempty"`
+}
+
+// Normalize validates the selector and fills in the implicit `default` tag.
+func (s *Selector) Normalize() error {
+	switch {
+	case s.Version != 0 && s.Tag != "":
+		return Errorf(CodeInvalidArgument, "pass either a tag or a version, not both")
+	case s.Version != 0:
+		return ValidateVersion(s.Version)
+	case s.Tag == "":
+		s.Tag = DefaultTag
+	}
+	return ValidateTagName(s.Tag)
+}
+
+func (s Selector) String() string {
+	if s.Version != 0 {
+		return "version " + itoa(s.Version)
+	}
+	return "tag " + s.Tag
+}
+
+// Resolve picks the version a selector names from a flow's routes. flowExists
+// tells "no deployments at all" apart from "no such route".
+func (r Routes) Resolve(flow string, sel Selector, hasDeployments bool) (int, error) {
+	if !hasDeployments {
+		return 0, Errorf(CodeNotFound, "flow %q has no deployments; deploy it first with `kitaru deploy path/to/file.py:%s`", flow, flow).
+			WithDetails("flow", flow)
+	}
+	if sel.Version != 0 {
+		return sel.Version, nil
+	}
+	t, ok := r[sel.Tag]
+	switch {
+	case (!ok || len(t.Versions) == 0) && sel.Tag == DefaultTag:
+		return 0, Errorf(CodeNotFound, "flow %q has deployments but none is routed as default; invoke with an explicit --tag or --version, or move default with `kitaru flow tag %s default --version N --exclusive`", flow, flow).
+			WithDetails("flow", flow).WithDetails("tag", sel.Tag)
+	case !ok || len(t.Versions) == 0:
+		return 0, Errorf(CodeNotFound, "flow %q has no tag %q; list its routes with `kitaru flow show %s`", flow, sel.Tag, flow).
+			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithDetails("tags", r.Names())
+	case len(t.Versions) > 1:
+		return 0, Errorf(CodeConflict, "shared tag %q of flow %q matches versions %s; invoke with --version N, or make the tag exclusive", sel.Tag, flow, joinInts(t.Versions)).
+			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithDetails("versions", t.Versions)
+	}
+	return t.Versions[0], nil
+}
+
+// Names returns the routed tag names, sorted.
+func (r Routes) Names() []string {
+	names := make([]string, 0, len(r))
+	for name, t := range r {
+		if len(t.Versions) > 0 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func joinInts(vs []int) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = itoa(v)
+	}
+	return strings.Join(parts, ", ")
+}
