@@ -1,0 +1,50 @@
+// Package localdynamo runs minidyn's DynamoDB-wire server in process on a
+// loopback port, for `kitaru dev` and tests.
+package localdynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/truora/minidyn/server"
+)
+
+// Server is an in-process DynamoDB endpoint.
+type Server struct {
+	// URL is the endpoint to give the SDK, e.g. http://127.0.0.1:40123.
+	URL  string
+	http *http.Server
+	done chan error
+}
+
+// Start serves a fresh, empty minidyn on 127.0.0.1 at a free port.
+func Start() (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for in-process DynamoDB: %w", err)
+	}
+	s := &Server{
+		URL:  "http://" + ln.Addr().String(),
+		http: &http.Server{Handler: server.NewServer(), ReadHeaderTimeout: 10 * time.Second},
+		done: make(chan error, 1),
+	}
+	go func() { s.done <- s.http.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the server; the data is gone.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(ctx); err != nil {
+		return fmt.Errorf("stop in-process DynamoDB: %w", err)
+	}
+	if err := <-s.done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
