@@ -1,0 +1,9 @@
+// Command deploy is the Lambda function serving the deploy routes of the Kitaru API.
+package main
+
+import (
+	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/lambdaenv"
+)
+
+func main() { lambdaenv.Start(httpapi.GroupDeploy) }

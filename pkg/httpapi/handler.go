@@ -1,0 +1,213 @@
+// Package httpapi serves the Kitaru HTTP API (DESIGN.md §4) as API Gateway
+// REST proxy handlers: routing, strict JSON, the principal, and the mapping
+// of domain errors to statuses and the error envelope.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Config configures a Handler.
+type Config struct {
+	// Stacks is the server's stack catalogue; deploys choose from it.
+	Stacks registry.Stacks
+	// Groups limits the routes served to those groups; empty serves all.
+	Groups []Group
+	// DefaultPrincipal is the caller of requests without authorizer context.
+	// Nil (the Lambda setting) answers such requests with 401.
+	DefaultPrincipal *Principal
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+	// Now is the clock for request durations; nil is time.Now.
+	Now func() time.Time
+}
+
+// Handler answers API Gateway proxy requests from a registry store.
+type Handler struct {
+	store registry.Store
+	cfg   Config
+}
+
+// New returns a Handler on store.
+func New(store registry.Store, cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Handler{store: store, cfg: cfg}
+}
+
+// call is one request on its way through the handler.
+type call struct {
+	req       events.APIGatewayProxyRequest
+	route     string // the matched template, for logs
+	principal Principal
+	flow      string
+	tag       string
+	version   int
+}
+
+// Handle serves one request. Failures are answered with the error envelope;
+// the returned error is non-nil only if not even that could be encoded.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	start := h.cfg.Now()
+	requestID := req.RequestContext.RequestID
+	c := &call{req: req}
+	r, err := h.serve(ctx, c)
+	if err != nil {
+		r = errorReply(err, requestID)
+	}
+	resp, encodeErr := r.response()
+	if encodeErr != nil {
+		err = encodeErr
+		r = errorReply(err, requestID)
+		resp, encodeErr = r.response()
+	}
+	h.log(ctx, c, r.status, start, err)
+	return resp, encodeErr
+}
+
+// serve authenticates, routes and runs the endpoint.
+func (h *Handler) serve(ctx context.Context, c *call) (r reply, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic serving %s %s: %v\n%s", c.req.HTTPMethod, c.route, p, debug.Stack())
+		}
+	}()
+	if c.principal, err = h.principalOf(c.req); err != nil {
+		return reply{}, err
+	}
+	e, params, allowed, found := h.route(c.req.HTTPMethod, c.req.Path)
+	switch {
+	case !found && len(allowed) > 0:
+		r = errorReply(registry.Errorf(registry.CodeInvalidArgument, "method %s is not allowed here; use %s", c.req.HTTPMethod, strings.Join(allowed, ", ")), c.req.RequestContext.RequestID)
+		r.status = http.StatusMethodNotAllowed
+		r.header = map[string]string{"Allow": strings.Join(allowed, ", ")}
+		return r, nil
+	case !found:
+		return reply{}, registry.Errorf(registry.CodeNotFound, "no API route %s %s; see api/openapi.yaml for the routes", c.req.HTTPMethod, c.req.Path)
+	}
+	c.route = e.Path
+	if err := c.principal.authorize(e.Method); err != nil {
+		return reply{}, err
+	}
+	if err := c.bind(params); err != nil {
+		return reply{}, err
+	}
+	return e.serve(h, ctx, c)
+}
+
+// bind validates the path parameters into c.
+func (c *call) bind(params map[string]string) error {
+	if flow, ok := params["flow"]; ok {
+		if err := registry.ValidateFlowName(flow); err != nil {
+			return err
+		}
+		c.flow = flow
+	}
+	if tag, ok := params["tag"]; ok {
+		if err := registry.ValidateTagName(tag); err != nil {
+			return err
+		}
+		c.tag = tag
+	}
+	if v, ok := params["version"]; ok {
+		version, err := registry.ParseVersion(v)
+		if err != nil {
+			return err
+		}
+		c.version = version
+	}
+	return nil
+}
+
+// log writes the one line per request. Bodies and headers are never logged.
+func (h *Handler) log(ctx context.Context, c *call, status int, start time.Time, err error) {
+	attrs := []slog.Attr{
+		slog.String("request_id", c.req.RequestContext.RequestID),
+		slog.String("project", c.principal.Project),
+		slog.String("method", c.req.HTTPMethod),
+		slog.String("route", c.route),
+		slog.String("flow", c.flow),
+		slog.Int("status", status),
+		slog.Int64("duration_ms", h.cfg.Now().Sub(start).Milliseconds()),
+	}
+	level := slog.LevelInfo
+	if status >= http.StatusInternalServerError {
+		level = slog.LevelError
+		attrs = append(attrs, slog.Any("error", err))
+	}
+	h.cfg.Logger.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// query returns a query string parameter and whether it was given; a
+// parameter given more than once is refused rather than silently picked.
+func (c *call) query(name string) (string, bool, error) {
+	if vs := c.req.MultiValueQueryStringParameters[name]; len(vs) > 1 {
+		return "", false, registry.Errorf(registry.CodeInvalidArgument, "query parameter %s is given %d times; pass it once", name, len(vs))
+	}
+	v, ok := c.req.QueryStringParameters[name]
+	if !ok {
+		if vs := c.req.MultiValueQueryStringParameters[name]; len(vs) == 1 {
+			return vs[0], true, nil
+		}
+	}
+	return v, ok, nil
+}
+
+// header returns a request header, matching its name case-insensitively as
+// HTTP does (API Gateway keeps the client's spelling).
+func (c *call) header(name string) string {
+	for k, v := range c.req.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, vs := range c.req.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[len(vs)-1]
+		}
+	}
+	return ""
+}
+
+// page reads the limit and next_token query parameters.
+func (c *call) page() (registry.PageRequest, error) {
+	var p registry.PageRequest
+	limit, ok, err := c.query("limit")
+	if err != nil {
+		return p, err
+	}
+	if ok {
+		n, err := strconv.Atoi(limit)
+		if err != nil || n < 1 || n > registry.MaxPageSize {
+			return p, registry.Errorf(registry.CodeInvalidArgument, "limit %q is out of range: use 1 to %d", limit, registry.MaxPageSize)
+		}
+		p.Limit = n
+	}
+	if p.Token, _, err = c.query("next_token"); err != nil {
+		return p, err
+	}
+	return p, p.Normalize()
+}
+
+// listReply answers a page, with items as [] rather than null when empty.
+func listReply[T any](p registry.Page[T]) reply {
+	if p.Items == nil {
+		p.Items = []T{}
+	}
+	return reply{status: http.StatusOK, body: p}
+}

@@ -1,0 +1,77 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Role says what a principal may do.
+type Role string
+
+// The roles: a producer deploys and moves tags; a consumer reads and invokes.
+const (
+	RoleProducer Role = "producer"
+	RoleConsumer Role = "consumer"
+)
+
+// Principal is the caller as the authorizer established it. The project of
+// every request comes from here, never from the path or the body.
+type Principal struct {
+	Project string
+	Role    Role
+	ID      string
+}
+
+// Authorizer context keys set by the API Gateway Lambda authorizer.
+const (
+	authorizerProject     = "project"
+	authorizerRole        = "role"
+	authorizerPrincipalID = "principal_id"
+)
+
+// principalOf reads the caller from the authorizer context, falling back to
+// the configured default principal. Without either the request is refused:
+// auth fails closed.
+func (h *Handler) principalOf(req events.APIGatewayProxyRequest) (Principal, error) {
+	auth := req.RequestContext.Authorizer
+	if _, ok := auth[authorizerProject]; !ok {
+		if h.cfg.DefaultPrincipal == nil {
+			return Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; log in with `kitaru login` or send a bearer token")
+		}
+		return *h.cfg.DefaultPrincipal, nil
+	}
+	p := Principal{
+		Project: stringValue(auth[authorizerProject]),
+		Role:    Role(stringValue(auth[authorizerRole])),
+		ID:      stringValue(auth[authorizerPrincipalID]),
+	}
+	if registry.ValidateProject(p.Project) != nil || p.ID == "" || (p.Role != RoleProducer && p.Role != RoleConsumer) {
+		return Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the authorizer returned an incomplete identity; log in again with `kitaru login`")
+	}
+	return p, nil
+}
+
+// authorize applies the role rule: a consumer may only read.
+func (p Principal) authorize(method string) error {
+	if p.Role == RoleConsumer && method != http.MethodGet {
+		return registry.Errorf(registry.CodePermissionDenied, "role consumer may only read and invoke; ask a producer of project %q to make this change", p.Project)
+	}
+	return nil
+}
+
+// stringValue renders an authorizer context value; API Gateway passes them as
+// strings, but a test or another gateway may pass numbers or booleans.
+func stringValue(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	default:
+		return fmt.Sprint(v)
+	}
+}

@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// statusOf is the one mapping from error codes to HTTP statuses.
+var statusOf = map[registry.Code]int{
+	registry.CodeInvalidArgument:    http.StatusBadRequest,
+	registry.CodeUnauthenticated:    http.StatusUnauthorized,
+	registry.CodePermissionDenied:   http.StatusForbidden,
+	registry.CodeNotFound:           http.StatusNotFound,
+	registry.CodeConflict:           http.StatusConflict,
+	registry.CodePreconditionFailed: http.StatusPreconditionFailed,
+	registry.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
+	registry.CodeUnprocessable:      http.StatusUnprocessableEntity,
+	registry.CodeRateLimited:        http.StatusTooManyRequests,
+	registry.CodeInternal:           http.StatusInternalServerError,
+	registry.CodeUnavailable:        http.StatusServiceUnavailable,
+}
+
+// reply is what an endpoint answers: a status, a value to encode as JSON
+// (nil for an empty body) and extra headers.
+type reply struct {
+	status int
+	body   any
+	header map[string]string
+}
+
+// envelope is the error body of every failed request.
+type envelope struct {
+	Error envelopeError `json:"error"`
+}
+
+type envelopeError struct {
+	Code    registry.Code  `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// errorReply turns err into the error envelope. Errors that are not domain
+// errors, and domain errors with code internal, are answered with a generic
+// message naming the request id; their text stays in the log.
+func errorReply(err error, requestID string) reply {
+	var e *registry.Error
+	if !errors.As(err, &e) || e.Code == registry.CodeInternal {
+		e = registry.Errorf(registry.CodeInternal, "internal error; retry, and if it persists report request id %q", requestID)
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	return reply{status: status, body: envelope{envelopeError{Code: e.Code, Message: e.Message, Details: e.Details}}}
+}
+
+// ErrorResponse renders err as the API Gateway response the handlers give
+// for it. Servers in front of the handlers (kitaru dev) use it for errors
+// they detect before a request reaches a handler.
+func ErrorResponse(err error, requestID string) (events.APIGatewayProxyResponse, error) {
+	return errorReply(err, requestID).response()
+}
+
+// response encodes r as an API Gateway proxy response; every response is JSON.
+func (r reply) response() (events.APIGatewayProxyResponse, error) {
+	resp := events.APIGatewayProxyResponse{
+		StatusCode: r.status,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+	}
+	for k, v := range r.header {
+		resp.Headers[k] = v
+	}
+	if r.body != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(r.body); err != nil {
+			return events.APIGatewayProxyResponse{}, fmt.Errorf("encode %d response: %w", r.status, err)
+		}
+		resp.Body = buf.String()
+	}
+	return resp, nil
+}

@@ -1,0 +1,110 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// tagBody is the body of PUT /v1/flows/{flow}/tags/{tag}.
+type tagBody struct {
+	Version   *int `json:"version"`
+	Exclusive bool `json:"exclusive"`
+}
+
+func (h *Handler) putTag(ctx context.Context, c *call) (reply, error) {
+	body, err := bodyOf(c.req)
+	if err != nil {
+		return reply{}, err
+	}
+	var b tagBody
+	if err := decodeBody(body, &b, false); err != nil {
+		return reply{}, err
+	}
+	if b.Version == nil {
+		return reply{}, registry.Errorf(registry.CodeInvalidArgument, "field \"version\" is required: the version the tag should point at")
+	}
+	req, err := c.tagRequest(*b.Version, b.Exclusive)
+	if err != nil {
+		return reply{}, err
+	}
+	t, err := h.store.PutTag(ctx, req)
+	if err != nil {
+		return reply{}, fmt.Errorf("put tag %s on %s v%d: %w", c.tag, c.flow, req.Version, err)
+	}
+	return reply{status: http.StatusOK, body: t}, nil
+}
+
+func (h *Handler) removeTag(ctx context.Context, c *call) (reply, error) {
+	v, ok, err := c.query("version")
+	if err != nil {
+		return reply{}, err
+	}
+	if !ok {
+		return reply{}, registry.Errorf(registry.CodeInvalidArgument, "pass ?version=N: the version to remove tag %q from", c.tag)
+	}
+	version, err := registry.ParseVersion(v)
+	if err != nil {
+		return reply{}, err
+	}
+	req, err := c.tagRequest(version, false)
+	if err != nil {
+		return reply{}, err
+	}
+	if err := h.store.RemoveTag(ctx, req); err != nil {
+		return reply{}, fmt.Errorf("remove tag %s from %s v%d: %w", c.tag, c.flow, version, err)
+	}
+	return reply{status: http.StatusNoContent}, nil
+}
+
+// tagRequest builds and validates a tag change of the called flow and tag,
+// conditional on the If-Match revision when one is sent.
+func (c *call) tagRequest(version int, exclusive bool) (registry.TagRequest, error) {
+	req := registry.TagRequest{
+		Project:   c.principal.Project,
+		Flow:      c.flow,
+		Tag:       c.tag,
+		Version:   version,
+		Exclusive: exclusive,
+		By:        c.principal.ID,
+	}
+	if m := c.header("If-Match"); m != "" {
+		rev, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(m), `"`), 10, 64)
+		if err != nil || rev < 0 {
+			return req, registry.Errorf(registry.CodeInvalidArgument, "If-Match %q is not a tag revision; send the revision number from the tag, e.g. If-Match: 3", m)
+		}
+		req.IfRevision = &rev
+	}
+	return req, req.Normalize()
+}
+
+func (h *Handler) tagHistory(ctx context.Context, c *call) (reply, error) {
+	page, err := c.page()
+	if err != nil {
+		return reply{}, err
+	}
+	p, err := h.store.TagHistory(ctx, c.principal.Project, c.flow, c.tag, page)
+	if err != nil {
+		return reply{}, fmt.Errorf("history of tag %s of %s: %w", c.tag, c.flow, err)
+	}
+	return listReply(p), nil
+}
+
+func (h *Handler) rollbackTag(ctx context.Context, c *call) (reply, error) {
+	body, err := bodyOf(c.req)
+	if err != nil {
+		return reply{}, err
+	}
+	if err := decodeBody(body, &struct{}{}, true); err != nil {
+		return reply{}, err
+	}
+	t, err := h.store.RollbackTag(ctx, c.principal.Project, c.flow, c.tag, c.principal.ID)
+	if err != nil {
+		return reply{}, fmt.Errorf("roll back tag %s of %s: %w", c.tag, c.flow, err)
+	}
+	return reply{status: http.StatusOK, body: t}, nil
+}
