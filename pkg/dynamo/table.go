@@ -16,37 +16,25 @@ import (
 
 // Attribute and index names of the table.
 const (
-	attrPK     = "PK"
-	attrSK     = "SK"
-	attrGSI1PK = "GSI1PK"
-	attrGSI1SK = "GSI1SK"
-	indexGSI1  = "GSI1"
-	attrTTL    = "expires_at"
+	attrPK = "PK"
+	attrSK = "SK"
 )
 
-// CreateTable creates the registry table (on-demand, PK/SK, GSI1) if it does
+// CreateTable creates the registry table (on-demand, PK/SK) if it does
 // not exist and waits until it answers. It is for dev and tests; production
 // tables come from the CDK stack.
 func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 	s := func(name string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
 	}
-	key := func(hash, rng string) []types.KeySchemaElement {
-		return []types.KeySchemaElement{
-			{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange},
-		}
-	}
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String(table),
 		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{s(attrPK), s(attrSK), s(attrGSI1PK), s(attrGSI1SK)},
-		KeySchema:            key(attrPK, attrSK),
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName:  aws.String(indexGSI1),
-			KeySchema:  key(attrGSI1PK, attrGSI1SK),
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}},
+		AttributeDefinitions: []types.AttributeDefinition{s(attrPK), s(attrSK)},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {

@@ -1,0 +1,153 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Deploy takes two round trips when uncontended: tick allocates the version
+// and two route clock values (one for the routing tag, one in case this is
+// the first deploy and `default` must be attached too) while checking the
+// routing tag's mode; one transaction then writes the version, the routes and
+// the history. Concurrent deploys never retry allocation; the transaction is
+// re-planned only when another change to the same entries committed in
+// between (a newer deploy already moved the tag: this one's move is recorded
+// in history and superseded, see docs/data-model.md).
+func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registry.Deployment, error) {
+	if err := req.Normalize(); err != nil {
+		return registry.Deployment{}, err
+	}
+	now := s.now().UTC()
+	pk := flowPK(req.Project, req.Flow)
+	upd := expression.Set(nameNext, expression.Plus(expression.IfNotExists(nameNext, expression.Value(0)), expression.Value(1))).
+		Set(nameClock, expression.Plus(expression.IfNotExists(nameClock, expression.Value(0)), expression.Value(2))).
+		Set(nameCount, expression.IfNotExists(nameCount, expression.Value(0))).
+		Set(expression.Name("created_at"), expression.IfNotExists(expression.Name("created_at"), expression.Value(now))).
+		Set(nameUpdated, expression.Value(now)).
+		Set(expression.Name("project"), expression.Value(req.Project)).
+		Set(expression.Name("flow"), expression.Value(req.Flow))
+	h, failed, err := s.tick(ctx, pk, upd, modeAllows(req.Tag, req.Exclusive))
+	if err != nil {
+		return registry.Deployment{}, fmt.Errorf("deploy %s: %w", req.Flow, err)
+	}
+	if failed {
+		return registry.Deployment{}, modeClash(req.Flow, req.Tag, h.Tags[req.Tag], req.Exclusive)
+	}
+	version, clock := int(h.Next), h.Clock
+	vi := versionItem{
+		PK: pk, SK: versionSK(version), Project: req.Project, Flow: req.Flow, Version: version,
+		Snapshot: registry.SnapshotName(req.Flow, version), Entrypoint: req.Entrypoint, Source: req.Source,
+		Inputs: string(req.Inputs), InputSchema: string(req.InputSchema), Stack: req.Stack,
+		Description: req.Description, CreatedAt: now, CreatedBy: req.By,
+	}
+	item, err := attributevalue.MarshalMap(vi)
+	if err != nil {
+		return registry.Deployment{}, fmt.Errorf("encode deployment: %w", err)
+	}
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		t, tags, err := s.planDeploy(req, h, item, version, clock, now)
+		if err != nil {
+			return registry.Deployment{}, err
+		}
+		out, err := s.send(ctx, t)
+		if err != nil {
+			return registry.Deployment{}, fmt.Errorf("deploy %s v%d: %w", req.Flow, version, err)
+		}
+		switch {
+		case out.conflict:
+			if err := backoff(ctx, attempt); err != nil {
+				return registry.Deployment{}, err
+			}
+		case out.failedAt(0):
+			return registry.Deployment{}, fmt.Errorf("deploy %s: version %d already exists, the version counter is behind", req.Flow, version)
+		case out.failedAt(1):
+			if h, err = s.headAfterFailure(ctx, pk, out.items[1]); err != nil {
+				return registry.Deployment{}, err
+			}
+		default:
+			d := vi.deployment(nil)
+			d.Tags = tags
+			return d, nil
+		}
+	}
+	return registry.Deployment{}, errContended
+}
+
+// planDeploy builds the deploy transaction for the head as last seen:
+// [0] put the version, [1] update the head, [2…] history records.
+func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]types.AttributeValue, version int, clock int64, now time.Time) (*txn, map[string]bool, error) {
+	t := &txn{table: s.table}
+	if err := t.put(item, ptr(expression.AttributeNotExists(expression.Name(attrPK)))); err != nil {
+		return nil, nil, err
+	}
+	hc := headChange{upd: expression.Set(nameCount, nameCount.Plus(expression.Value(1))).Set(nameUpdated, expression.Value(now))}
+	tags := map[string]bool{}
+	var records []historyItem
+	record := func(tag string, exclusive bool, clock int64) {
+		records = append(records, historyItem{Tag: tag, Action: registry.ActionDeploy, Exclusive: exclusive, V: version, Clock: clock})
+	}
+
+	e, exists := h.Tags[req.Tag]
+	switch {
+	case req.Exclusive && exists && e.X && e.C >= clock:
+		// A change with a later clock already moved the tag: this move is superseded.
+		record(req.Tag, true, clock)
+	case req.Exclusive && exists && !e.X && !e.free():
+		return nil, nil, modeClash(req.Flow, req.Tag, e, true)
+	case req.Exclusive:
+		if err := hc.moveExclusive(req.Tag, version, clock, e, exists, false); err != nil {
+			return nil, nil, err
+		}
+		tags[req.Tag] = true
+		record(req.Tag, true, clock)
+	default:
+		if err := hc.addShared(req.Flow, req.Tag, version, e, exists); err != nil {
+			return nil, nil, err
+		}
+		tags[req.Tag] = false
+		record(req.Tag, false, clock)
+	}
+	if d, ok := h.Tags[registry.DefaultTag]; req.Tag != registry.DefaultTag && (!ok || d.free()) {
+		// The flow's first committed deploy also gets `default` (I3, I6).
+		if err := hc.moveExclusive(registry.DefaultTag, version, clock-1, d, ok, true); err != nil {
+			return nil, nil, err
+		}
+		tags[registry.DefaultTag] = true
+		record(registry.DefaultTag, true, clock-1)
+	}
+	if err := t.update(key(flowPK(req.Project, req.Flow), skHead), hc.upd, hc.condition()); err != nil {
+		return nil, nil, err
+	}
+	if h.Count == 0 {
+		// The flow's first committed deploy lists it in the project's flow index.
+		index := map[string]types.AttributeValue{attrPK: str(flowIndexPK(req.Project)), attrSK: str(skFlowPrefix + req.Flow), "flow": str(req.Flow)}
+		if err := t.put(index, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, r := range records {
+		if err := s.putHistory(t, req.Project, req.Flow, r, req.By, now); err != nil {
+			return nil, nil, err
+		}
+	}
+	return t, tags, nil
+}
+
+// putHistory appends one history record to t (I8: same transaction as the change).
+func (s *Store) putHistory(t *txn, project, flow string, r historyItem, by string, now time.Time) error {
+	r.PK, r.SK, r.Flow, r.By, r.At = flowPK(project, flow), historySK(r.Tag, r.Clock), flow, by, now
+	item, err := attributevalue.MarshalMap(r)
+	if err != nil {
+		return fmt.Errorf("encode history: %w", err)
+	}
+	return t.put(item, nil)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,123 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// tick is the first step of every route change: one UpdateItem on the flow
+// head that allocates what the change needs (route clock values, and for a
+// deploy the version number) under a condition that checks the request
+// against the current routes. It never races: DynamoDB serialises updates of
+// one item. On success it returns the head after the update; when the
+// condition fails it returns failed=true and the head as it was.
+func (s *Store) tick(ctx context.Context, pk string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (h head, failed bool, err error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return head{}, false, fmt.Errorf("build head update: %w", err)
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(pk, skHead),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		old, derr := decodeHead(ccf.Item)
+		if derr != nil {
+			return head{}, false, derr
+		}
+		return old, true, nil
+	}
+	if err != nil {
+		return head{}, false, fmt.Errorf("update flow head: %w", err)
+	}
+	h, err = decodeHead(out.Attributes)
+	return h, false, err
+}
+
+// headAfterFailure returns the head a failed transaction saw, reading it
+// again when the engine did not return it.
+func (s *Store) headAfterFailure(ctx context.Context, pk string, item map[string]types.AttributeValue) (head, error) {
+	if len(item) > 0 {
+		return decodeHead(item)
+	}
+	return s.getHead(ctx, pk)
+}
+
+// getHead reads the flow head with a consistent read; a missing head has Exists=false.
+func (s *Store) getHead(ctx context.Context, pk string) (head, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, skHead), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return head{}, fmt.Errorf("read flow head: %w", err)
+	}
+	return decodeHead(out.Item)
+}
+
+// getHeadAndVersion reads the head and one version in one round trip.
+func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int) (head, *versionItem, error) {
+	keys := []map[string]types.AttributeValue{key(pk, skHead), key(pk, versionSK(version))}
+	var items []map[string]types.AttributeValue
+	for attempt := 0; len(keys) > 0; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return head{}, nil, err
+			}
+		}
+		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			s.table: {Keys: keys, ConsistentRead: aws.Bool(true)},
+		}})
+		if err != nil {
+			return head{}, nil, fmt.Errorf("read flow head and version: %w", err)
+		}
+		items = append(items, out.Responses[s.table]...)
+		keys = out.UnprocessedKeys[s.table].Keys
+	}
+	var h head
+	var v *versionItem
+	for _, item := range items {
+		sk, _ := item[attrSK].(*types.AttributeValueMemberS)
+		if sk == nil {
+			continue
+		}
+		if sk.Value == skHead {
+			var err error
+			if h, err = decodeHead(item); err != nil {
+				return head{}, nil, err
+			}
+			continue
+		}
+		vi, err := decodeVersion(item)
+		if err != nil {
+			return head{}, nil, err
+		}
+		v = &vi
+	}
+	if h.Tags == nil {
+		h.Tags = map[string]tagEntry{}
+	}
+	return h, v, nil
+}
+
+// hasDeployments tells a live flow from one that never had a deploy commit.
+func (h head) hasDeployments() bool { return h.Exists && h.Count > 0 }
+
+func flowNotFound(flow string) error {
+	return registry.Errorf(registry.CodeNotFound, "flow %q has no deployments; deploy it first with `kitaru deploy path/to/file.py:%s`", flow, flow).
+		WithDetails("flow", flow)
+}
+
+func versionNotFound(flow string, version int) error {
+	return registry.Errorf(registry.CodeNotFound, "flow %q has no version %d; list its versions with `kitaru flow deployments list %s`", flow, version, flow).
+		WithDetails("flow", flow).WithDetails("version", version)
+}

@@ -1,0 +1,216 @@
+package dynamo
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// head is the flow head item: the version counter, the route clock, the
+// deployment count and every tag's route (one "t:<tag>" attribute each).
+type head struct {
+	Exists    bool
+	Next      int64 // last allocated version
+	Clock     int64 // last allocated route-change clock
+	Count     int   // existing deployments
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Tags      map[string]tagEntry
+}
+
+type headScalars struct {
+	Next      int64     `dynamodbav:"next"`
+	Clock     int64     `dynamodbav:"clock"`
+	Count     int       `dynamodbav:"count"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+	UpdatedAt time.Time `dynamodbav:"updated_at"`
+}
+
+// tagEntry is one tag's route inside the head item. An exclusive entry with
+// V == 0 and a shared entry without members are free: no version holds them.
+// Entries are never removed (top-level REMOVE is a minidyn gap); they go free.
+type tagEntry struct {
+	X   bool            `dynamodbav:"x"`            // exclusive
+	V   int             `dynamodbav:"v"`            // exclusive target
+	C   int64           `dynamodbav:"c"`            // clock of the last applied exclusive change
+	VS  map[string]bool `dynamodbav:"vs,omitempty"` // shared members; never stored empty
+	Rev int64           `dynamodbav:"rev"`          // changes applied; the tag's revision
+}
+
+func (e tagEntry) versions() []int {
+	if e.X {
+		if e.V == 0 {
+			return nil
+		}
+		return []int{e.V}
+	}
+	vs := make([]int, 0, len(e.VS))
+	for k := range e.VS {
+		if n, err := strconv.Atoi(k); err == nil {
+			vs = append(vs, n)
+		}
+	}
+	slices.Sort(vs)
+	return vs
+}
+
+func (e tagEntry) free() bool { return len(e.versions()) == 0 }
+
+func (e tagEntry) holds(version int) bool {
+	if e.X {
+		return e.V == version
+	}
+	return e.VS[strconv.Itoa(version)]
+}
+
+func decodeHead(item map[string]types.AttributeValue) (head, error) {
+	if len(item) == 0 {
+		return head{Tags: map[string]tagEntry{}}, nil
+	}
+	var sc headScalars
+	if err := attributevalue.UnmarshalMap(item, &sc); err != nil {
+		return head{}, fmt.Errorf("decode flow head: %w", err)
+	}
+	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Tags: map[string]tagEntry{}}
+	for name, av := range item {
+		tag, ok := strings.CutPrefix(name, tagAttrPrefix)
+		if !ok {
+			continue
+		}
+		var e tagEntry
+		if err := attributevalue.Unmarshal(av, &e); err != nil {
+			return head{}, fmt.Errorf("decode route of tag %q: %w", tag, err)
+		}
+		h.Tags[tag] = e
+	}
+	return h, nil
+}
+
+// routes is the head's routing table without free tags.
+func (h head) routes(flow string) registry.Routes {
+	r := registry.Routes{}
+	for name, e := range h.Tags {
+		if vs := e.versions(); len(vs) > 0 {
+			r[name] = registry.Tag{Flow: flow, Name: name, Exclusive: e.X, Versions: vs, Revision: e.Rev}
+		}
+	}
+	return r
+}
+
+// tag reports one tag as the API shows it, free or not.
+func (h head) tag(flow, name string) registry.Tag {
+	e := h.Tags[name]
+	return registry.Tag{Flow: flow, Name: name, Exclusive: e.X, Versions: nonNil(e.versions()), Revision: e.Rev}
+}
+
+func nonNil(vs []int) []int {
+	if vs == nil {
+		return []int{}
+	}
+	return vs
+}
+
+// versionItem is one deployment version. It is immutable once written; its
+// tags live in the head item so that moving a tag touches one item.
+type versionItem struct {
+	PK          string           `dynamodbav:"PK"`
+	SK          string           `dynamodbav:"SK"`
+	Project     string           `dynamodbav:"project"`
+	Flow        string           `dynamodbav:"flow"`
+	Version     int              `dynamodbav:"version"`
+	Snapshot    string           `dynamodbav:"snapshot"`
+	Entrypoint  string           `dynamodbav:"entrypoint"`
+	Source      *registry.Source `dynamodbav:"source,omitempty"`
+	Inputs      string           `dynamodbav:"inputs"`
+	InputSchema string           `dynamodbav:"input_schema,omitempty"`
+	Stack       string           `dynamodbav:"stack"`
+	Description string           `dynamodbav:"description,omitempty"`
+	CreatedAt   time.Time        `dynamodbav:"created_at"`
+	CreatedBy   string           `dynamodbav:"created_by"`
+}
+
+func (v versionItem) deployment(routes registry.Routes) registry.Deployment {
+	d := registry.Deployment{
+		Project: v.Project, Flow: v.Flow, Version: v.Version, Snapshot: v.Snapshot,
+		Tags: routes.TagsOf(v.Version), Entrypoint: v.Entrypoint, Source: v.Source,
+		Inputs: json.RawMessage(v.Inputs), Stack: v.Stack, Description: v.Description,
+		CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
+	}
+	if v.InputSchema != "" {
+		d.InputSchema = json.RawMessage(v.InputSchema)
+	}
+	return d
+}
+
+func decodeVersion(item map[string]types.AttributeValue) (versionItem, error) {
+	var v versionItem
+	if err := attributevalue.UnmarshalMap(item, &v); err != nil {
+		return versionItem{}, fmt.Errorf("decode deployment: %w", err)
+	}
+	return v, nil
+}
+
+// historyItem records one route change (I8). V is the version the change is
+// about: the new target of a move, or the version a tag left. The "from" of an
+// exclusive change is the target left by the change before it, so the chain of
+// records is always consistent, also when concurrent deploys commit out of order.
+type historyItem struct {
+	PK        string          `dynamodbav:"PK"`
+	SK        string          `dynamodbav:"SK"`
+	Flow      string          `dynamodbav:"flow"`
+	Tag       string          `dynamodbav:"tag"`
+	Action    registry.Action `dynamodbav:"action"`
+	Exclusive bool            `dynamodbav:"exclusive"`
+	V         int             `dynamodbav:"v"`
+	Clock     int64           `dynamodbav:"clock"`
+	By        string          `dynamodbav:"by"`
+	At        time.Time       `dynamodbav:"at"`
+}
+
+// leaves reports whether the change takes the tag off version V.
+func (h historyItem) leaves() bool {
+	return h.Action == registry.ActionRemove || h.Action == registry.ActionDelete
+}
+
+// target is the exclusive target after the change (0 for none).
+func (h historyItem) target() int {
+	if !h.Exclusive || h.leaves() {
+		return 0
+	}
+	return h.V
+}
+
+// change renders the record; older is the record before it, if known.
+func (h historyItem) change(older *historyItem) registry.RouteChange {
+	c := registry.RouteChange{Flow: h.Flow, Tag: h.Tag, Action: h.Action, Exclusive: h.Exclusive, Revision: h.Clock, By: h.By, At: h.At}
+	v := h.V
+	switch {
+	case h.leaves():
+		c.From = &v
+	case h.Exclusive:
+		c.To = &v
+		if older != nil && older.Exclusive && older.target() != 0 {
+			from := older.target()
+			c.From = &from
+		}
+	default:
+		c.To = &v
+	}
+	return c
+}
+
+func decodeHistory(item map[string]types.AttributeValue) (historyItem, error) {
+	var h historyItem
+	if err := attributevalue.UnmarshalMap(item, &h); err != nil {
+		return historyItem{}, fmt.Errorf("decode tag history: %w", err)
+	}
+	return h, nil
+}

@@ -1,0 +1,294 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Resolve reads with consistent reads: by version one BatchGetItem (head and
+// version), by tag the head then the version. Neither depends on how many
+// versions the flow has (I7).
+func (s *Store) Resolve(ctx context.Context, project, flow string, sel registry.Selector) (registry.Resolution, error) {
+	if err := registry.ValidateFlowName(flow); err != nil {
+		return registry.Resolution{}, err
+	}
+	if err := sel.Normalize(); err != nil {
+		return registry.Resolution{}, err
+	}
+	pk := flowPK(project, flow)
+	if sel.Version != 0 {
+		d, err := s.GetDeployment(ctx, project, flow, sel.Version)
+		return registry.Resolution{Selector: sel, Deployment: d}, err
+	}
+	h, err := s.getHead(ctx, pk)
+	if err != nil {
+		return registry.Resolution{}, err
+	}
+	routes := h.routes(flow)
+	version, err := routes.Resolve(flow, sel, h.hasDeployments())
+	if err != nil {
+		return registry.Resolution{}, err
+	}
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, versionSK(version)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return registry.Resolution{}, fmt.Errorf("read %s v%d: %w", flow, version, err)
+	}
+	if len(out.Item) == 0 {
+		return registry.Resolution{}, versionNotFound(flow, version)
+	}
+	v, err := decodeVersion(out.Item)
+	if err != nil {
+		return registry.Resolution{}, err
+	}
+	return registry.Resolution{Selector: sel, Deployment: v.deployment(routes)}, nil
+}
+
+// GetDeployment reads one version and its tags in one round trip.
+func (s *Store) GetDeployment(ctx context.Context, project, flow string, version int) (registry.Deployment, error) {
+	if err := registry.ValidateFlowName(flow); err != nil {
+		return registry.Deployment{}, err
+	}
+	if err := registry.ValidateVersion(version); err != nil {
+		return registry.Deployment{}, err
+	}
+	h, v, err := s.getHeadAndVersion(ctx, flowPK(project, flow), version)
+	switch {
+	case err != nil:
+		return registry.Deployment{}, err
+	case !h.hasDeployments():
+		return registry.Deployment{}, flowNotFound(flow)
+	case v == nil:
+		return registry.Deployment{}, versionNotFound(flow, version)
+	}
+	return v.deployment(h.routes(flow)), nil
+}
+
+// ListDeployments pages through versions newest first; the head (for tags)
+// is read concurrently.
+func (s *Store) ListDeployments(ctx context.Context, project, flow string, page registry.PageRequest) (registry.Page[registry.Deployment], error) {
+	var res registry.Page[registry.Deployment]
+	if err := registry.ValidateFlowName(flow); err != nil {
+		return res, err
+	}
+	if err := page.Normalize(); err != nil {
+		return res, err
+	}
+	pk := flowPK(project, flow)
+	start, err := decodeToken(page.Token, attrPK, pk, attrSK, skVersionPrefix)
+	if err != nil {
+		return res, err
+	}
+	var h head
+	var out *dynamodb.QueryOutput
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { h, err = s.getHead(gctx, pk); return err })
+	g.Go(func() (err error) {
+		out, err = s.queryPrefix(gctx, pk, skVersionPrefix, int32(page.Limit), start, false)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return res, fmt.Errorf("list deployments of %s: %w", flow, err)
+	}
+	if !h.hasDeployments() {
+		return res, flowNotFound(flow)
+	}
+	routes := h.routes(flow)
+	res.Items = make([]registry.Deployment, 0, len(out.Items))
+	for _, item := range out.Items {
+		v, err := decodeVersion(item)
+		if err != nil {
+			return res, err
+		}
+		res.Items = append(res.Items, v.deployment(routes))
+	}
+	res.NextToken = encodeToken(out.LastEvaluatedKey)
+	return res, nil
+}
+
+// queryPrefix reads one page of a partition's items with a sort-key prefix,
+// consistently; newest (highest key) first unless forward.
+func (s *Store) queryPrefix(ctx context.Context, pk, prefix string, limit int32, start map[string]types.AttributeValue, forward bool) (*dynamodb.QueryOutput, error) {
+	kc := expression.Key(attrPK).Equal(expression.Value(pk)).And(expression.Key(attrSK).BeginsWith(prefix))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	return s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ScanIndexForward: aws.Bool(forward), ConsistentRead: aws.Bool(true),
+		Limit: aws.Int32(limit), ExclusiveStartKey: start,
+	})
+}
+
+// GetFlow reads the head and the newest version concurrently.
+func (s *Store) GetFlow(ctx context.Context, project, flow string) (registry.FlowSummary, error) {
+	if err := registry.ValidateFlowName(flow); err != nil {
+		return registry.FlowSummary{}, err
+	}
+	pk := flowPK(project, flow)
+	var h head
+	var latest int
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { h, err = s.getHead(gctx, pk); return err })
+	g.Go(func() (err error) { latest, err = s.latestVersion(gctx, pk); return err })
+	if err := g.Wait(); err != nil {
+		return registry.FlowSummary{}, fmt.Errorf("read flow %s: %w", flow, err)
+	}
+	if !h.hasDeployments() {
+		return registry.FlowSummary{}, flowNotFound(flow)
+	}
+	return summary(project, flow, h, latest), nil
+}
+
+func (s *Store) latestVersion(ctx context.Context, pk string) (int, error) {
+	out, err := s.queryPrefix(ctx, pk, skVersionPrefix, 1, nil, false)
+	if err != nil || len(out.Items) == 0 {
+		return 0, err
+	}
+	v, err := decodeVersion(out.Items[0])
+	return v.Version, err
+}
+
+func summary(project, flow string, h head, latest int) registry.FlowSummary {
+	fs := registry.FlowSummary{
+		Project: project, Flow: flow, DeploymentCount: h.Count, LatestVersion: latest,
+		Tags: map[string][]int{}, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt,
+	}
+	for name, t := range h.routes(flow) {
+		fs.Tags[name] = t.Versions
+		if name == registry.DefaultTag {
+			fs.DefaultVersion = &t.Versions[0]
+		}
+	}
+	return fs
+}
+
+// listFlowsConcurrency bounds the per-flow reads of one page.
+const listFlowsConcurrency = 8
+
+// ListFlows pages through the project's flow index (one item per flow,
+// written by the flow's first deploy), then reads each flow's summary
+// concurrently with consistent reads. Flows whose first deploy never
+// committed are skipped, so a page may hold fewer than limit flows.
+func (s *Store) ListFlows(ctx context.Context, project string, page registry.PageRequest) (registry.Page[registry.FlowSummary], error) {
+	var res registry.Page[registry.FlowSummary]
+	if err := page.Normalize(); err != nil {
+		return res, err
+	}
+	ipk := flowIndexPK(project)
+	start, err := decodeToken(page.Token, attrPK, ipk, attrSK, skFlowPrefix)
+	if err != nil {
+		return res, err
+	}
+	out, err := s.queryPrefix(ctx, ipk, skFlowPrefix, int32(page.Limit), start, true)
+	if err != nil {
+		return res, fmt.Errorf("list flows: %w", err)
+	}
+	found := make([]*registry.FlowSummary, len(out.Items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listFlowsConcurrency)
+	for i, item := range out.Items {
+		flow := stringAttr(item, "flow")
+		g.Go(func() error {
+			fs, err := s.GetFlow(gctx, project, flow)
+			if errors.Is(err, registry.ErrNotFound) {
+				return nil
+			}
+			found[i] = &fs
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, fmt.Errorf("list flows: %w", err)
+	}
+	res.Items = make([]registry.FlowSummary, 0, len(found))
+	for _, fs := range found {
+		if fs != nil {
+			res.Items = append(res.Items, *fs)
+		}
+	}
+	res.NextToken = encodeToken(out.LastEvaluatedKey)
+	return res, nil
+}
+
+func stringAttr(item map[string]types.AttributeValue, name string) string {
+	if s, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+// TagHistory pages through a tag's changes newest first. It reads one record
+// beyond the page so the last change's "from" is known.
+func (s *Store) TagHistory(ctx context.Context, project, flow, tag string, page registry.PageRequest) (registry.Page[registry.RouteChange], error) {
+	var res registry.Page[registry.RouteChange]
+	if err := registry.ValidateFlowName(flow); err != nil {
+		return res, err
+	}
+	if err := registry.ValidateTagName(tag); err != nil {
+		return res, err
+	}
+	if err := page.Normalize(); err != nil {
+		return res, err
+	}
+	pk := flowPK(project, flow)
+	start, err := decodeToken(page.Token, attrPK, pk, attrSK, historyPrefix(tag))
+	if err != nil {
+		return res, err
+	}
+	records, more, err := s.queryHistory(ctx, pk, tag, page.Limit+1, start)
+	if err != nil {
+		return res, err
+	}
+	if len(records) == 0 && start == nil {
+		h, err := s.getHead(ctx, pk)
+		if err != nil {
+			return res, err
+		}
+		if !h.hasDeployments() {
+			return res, flowNotFound(flow)
+		}
+	}
+	n := min(len(records), page.Limit)
+	res.Items = make([]registry.RouteChange, n)
+	for i := range n {
+		var older *historyItem
+		if i+1 < len(records) {
+			older = &records[i+1]
+		}
+		res.Items[i] = records[i].change(older)
+	}
+	if n > 0 && (len(records) > page.Limit || more) {
+		last := records[n-1]
+		res.NextToken = encodeToken(key(pk, last.SK))
+	}
+	return res, nil
+}
+
+// queryHistory reads up to limit records of a tag, newest first; more
+// reports that the engine stopped early.
+func (s *Store) queryHistory(ctx context.Context, pk, tag string, limit int, start map[string]types.AttributeValue) ([]historyItem, bool, error) {
+	out, err := s.queryPrefix(ctx, pk, historyPrefix(tag), int32(limit), start, false)
+	if err != nil {
+		return nil, false, fmt.Errorf("read history of tag %s: %w", tag, err)
+	}
+	records := make([]historyItem, 0, len(out.Items))
+	for _, item := range out.Items {
+		r, err := decodeHistory(item)
+		if err != nil {
+			return nil, false, err
+		}
+		records = append(records, r)
+	}
+	return records, len(out.LastEvaluatedKey) > 0 && len(records) < limit, nil
+}

@@ -1,0 +1,150 @@
+package dynamo
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// This file holds how a route change is written to the head item: one place
+// for each kind of change, each adding its SET and its condition to a
+// headChange that the caller puts into one transaction.
+
+func tagAttr(tag string) expression.NameBuilder {
+	return expression.NameNoDotSplit(tagAttrPrefix + tag)
+}
+func tagField(tag, field string) expression.NameBuilder {
+	return tagAttr(tag).AppendName(expression.Name(field))
+}
+func memberAttr(tag string, version int) expression.NameBuilder {
+	return tagField(tag, "vs").AppendName(expression.NameNoDotSplit(strconv.Itoa(version)))
+}
+
+var (
+	nameNext    = expression.Name("next")
+	nameClock   = expression.Name("clock")
+	nameCount   = expression.Name("count")
+	nameUpdated = expression.Name("updated_at")
+)
+
+// headChange accumulates the update and condition for the head item.
+type headChange struct {
+	upd  expression.UpdateBuilder
+	cond expression.ConditionBuilder
+	has  bool
+}
+
+func (c *headChange) require(cond expression.ConditionBuilder) {
+	if !c.has {
+		c.cond, c.has = cond, true
+		return
+	}
+	c.cond = c.cond.And(cond)
+}
+
+func (c *headChange) condition() expression.ConditionBuilder {
+	if !c.has {
+		return expression.AttributeExists(expression.Name(attrPK))
+	}
+	return c.cond
+}
+
+// replaceEntry writes a whole tag entry, provided the entry is still the one
+// observed (absent, or at revision e.Rev).
+func (c *headChange) replaceEntry(tag string, observed tagEntry, exists bool, next tagEntry) error {
+	av, err := attributevalue.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("encode route of tag %q: %w", tag, err)
+	}
+	c.upd = c.upd.Set(tagAttr(tag), expression.Value(av))
+	if exists {
+		c.require(tagField(tag, "rev").Equal(expression.Value(observed.Rev)))
+	} else {
+		c.require(expression.AttributeNotExists(tagAttr(tag)))
+	}
+	return nil
+}
+
+// moveExclusive points an exclusive tag at version as of route clock `clock`.
+// A held exclusive entry is updated in place, guarded only by the clock, so
+// concurrent deploys never conflict over the entry: the change with the
+// highest clock wins, whatever order the transactions commit in.
+// onlyIfFree attaches the tag only when no version holds it (the first-deploy `default`).
+func (c *headChange) moveExclusive(tag string, version int, clock int64, e tagEntry, exists, onlyIfFree bool) error {
+	if exists && e.X {
+		c.upd = c.upd.Set(tagField(tag, "v"), expression.Value(version)).
+			Set(tagField(tag, "c"), expression.Value(clock)).
+			Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
+		c.require(tagField(tag, "x").Equal(expression.Value(true)).And(tagField(tag, "c").LessThan(expression.Value(clock))))
+		if onlyIfFree {
+			c.require(tagField(tag, "v").Equal(expression.Value(0)))
+		}
+		return nil
+	}
+	return c.replaceEntry(tag, e, exists, tagEntry{X: true, V: version, C: clock, Rev: e.Rev + 1})
+}
+
+// clearExclusive takes an exclusive tag off version (the entry goes free).
+func (c *headChange) clearExclusive(tag string, version int, clock int64) {
+	c.upd = c.upd.Set(tagField(tag, "v"), expression.Value(0)).
+		Set(tagField(tag, "c"), expression.Value(clock)).
+		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
+	c.require(tagField(tag, "x").Equal(expression.Value(true)).
+		And(tagField(tag, "v").Equal(expression.Value(version))).
+		And(tagField(tag, "c").LessThan(expression.Value(clock))))
+}
+
+// addShared adds version to a shared tag. Adding a member to a tag that has
+// members is commutative and needs no revision check.
+func (c *headChange) addShared(flow, tag string, version int, e tagEntry, exists bool) error {
+	if exists && !e.X && len(e.VS) > 0 {
+		c.upd = c.upd.Set(memberAttr(tag, version), expression.Value(true)).
+			Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
+		c.require(tagField(tag, "x").Equal(expression.Value(false)).And(expression.AttributeExists(tagField(tag, "vs"))))
+		return nil
+	}
+	if exists && !e.free() {
+		return modeClash(flow, tag, e, false)
+	}
+	return c.replaceEntry(tag, e, exists, tagEntry{X: false, VS: map[string]bool{strconv.Itoa(version): true}, Rev: e.Rev + 1})
+}
+
+// removeShared takes version out of a shared tag. The last member goes by
+// rewriting the entry: an empty map is never stored (minidyn garbles them).
+func (c *headChange) removeShared(tag string, version int, e tagEntry) error {
+	if len(e.VS) == 1 {
+		return c.replaceEntry(tag, e, true, tagEntry{X: false, Rev: e.Rev + 1})
+	}
+	c.upd = c.upd.Remove(memberAttr(tag, version)).
+		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
+	c.require(expression.AttributeExists(memberAttr(tag, version)))
+	return nil
+}
+
+// modeAllows is the condition that a tag may take the given mode: it is
+// absent, free, or already in that mode (I5).
+func modeAllows(tag string, exclusive bool) expression.ConditionBuilder {
+	return expression.AttributeNotExists(tagAttr(tag)).
+		Or(tagField(tag, "x").Equal(expression.Value(exclusive))).
+		Or(tagField(tag, "x").Equal(expression.Value(true)).And(tagField(tag, "v").Equal(expression.Value(0)))).
+		Or(tagField(tag, "x").Equal(expression.Value(false)).And(expression.AttributeNotExists(tagField(tag, "vs"))))
+}
+
+// modeClash is the I5 conflict: the tag is held in the other mode.
+func modeClash(flow, tag string, e tagEntry, wantExclusive bool) error {
+	held, want := "shared", "exclusive"
+	if e.X {
+		held, want = "exclusive", "shared"
+	}
+	if wantExclusive == e.X {
+		want = held
+	}
+	return registry.Errorf(registry.CodeConflict,
+		"tag %q of flow %q is %s (on versions %v), so it cannot be added as %s; a tag is either exclusive or shared: remove it first or use another tag name",
+		tag, flow, held, e.versions(), want).
+		WithDetails("tag", tag).WithDetails("exclusive", e.X).WithDetails("versions", e.versions())
+}
