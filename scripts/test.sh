@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# What `make test` and CI run: formatting, vet, and every Go test with -race,
+# against a DynamoDB Local started for this run (or $DYNAMODB_ENDPOINT if set).
+# Exits non-zero on the first failing step; DynamoDB Local is always stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/dynamodb-local-session.bash
+source scripts/dynamodb-local-session.bash
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "gofmt"
+scripts/gofmt.sh check
+
+step "go vet ./..."
+go vet ./...
+echo "ok"
+
+use_dynamodb_local
+echo "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT KITARU_REQUIRE_DYNAMODB_LOCAL=$KITARU_REQUIRE_DYNAMODB_LOCAL"
+
+step "go test -race -count=1 -timeout 20m ./..."
+go test -race -count=1 -timeout 20m ./...
+step "all checks passed"
