@@ -12,9 +12,9 @@ import (
 
 // DeleteDeployment deletes a version that holds no exclusive tag (I4); the
 // shared tags it holds leave with it in the same transaction. The transaction
-// requires the flow's route clock to be the one read, so a tag change that
-// started meanwhile (it ticks the clock first) makes the delete look again
-// instead of leaving a tag on a deleted version.
+// requires the flow's route clock and routes revision to be the ones read, so
+// a tag change that started or committed meanwhile makes the delete look
+// again instead of leaving a tag on a deleted version.
 func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, version int, by string) error {
 	if err := registry.ValidateFlowName(flow); err != nil {
 		return err
@@ -45,10 +45,16 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 		}
 		slices.Sort(shared)
 		now := s.now().UTC()
-		hc := headChange{upd: expression.Set(nameClock, expression.Value(h.Clock+int64(len(shared)))).
-			Set(nameCount, nameCount.Minus(expression.Value(1))).
-			Set(nameUpdated, expression.Value(now))}
+		hc := newHeadChange(now)
+		hc.upd = hc.upd.Set(nameClock, expression.Value(h.Clock+int64(len(shared)))).
+			Set(nameCount, nameCount.Minus(expression.Value(1)))
+		// Nothing may have been allocated (clock) or committed (routes_rev) since the read.
 		hc.require(nameClock.Equal(expression.Value(h.Clock)))
+		if h.RoutesRev == 0 {
+			hc.require(expression.AttributeNotExists(nameRoutes))
+		} else {
+			hc.require(nameRoutes.Equal(expression.Value(h.RoutesRev)))
+		}
 		t := &txn{table: s.table}
 		if err := t.delete(key(pk, versionSK(version)), expression.AttributeExists(expression.Name(attrPK))); err != nil {
 			return err

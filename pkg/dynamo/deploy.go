@@ -87,7 +87,8 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	if err := t.put(item, ptr(expression.AttributeNotExists(expression.Name(attrPK)))); err != nil {
 		return nil, nil, err
 	}
-	hc := headChange{upd: expression.Set(nameCount, nameCount.Plus(expression.Value(1))).Set(nameUpdated, expression.Value(now))}
+	hc := newHeadChange(now)
+	hc.upd = hc.upd.Set(nameCount, nameCount.Plus(expression.Value(1)))
 	tags := map[string]bool{}
 	var records []historyItem
 	record := func(tag string, exclusive bool, clock int64) {

@@ -21,6 +21,7 @@ type head struct {
 	Next      int64 // last allocated version
 	Clock     int64 // last allocated route-change clock
 	Count     int   // existing deployments
+	RoutesRev int64 // route transactions committed
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	Tags      map[string]tagEntry
@@ -30,6 +31,7 @@ type headScalars struct {
 	Next      int64     `dynamodbav:"next"`
 	Clock     int64     `dynamodbav:"clock"`
 	Count     int       `dynamodbav:"count"`
+	RoutesRev int64     `dynamodbav:"routes_rev"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
 	UpdatedAt time.Time `dynamodbav:"updated_at"`
 }
@@ -79,7 +81,7 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 	if err := attributevalue.UnmarshalMap(item, &sc); err != nil {
 		return head{}, fmt.Errorf("decode flow head: %w", err)
 	}
-	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Tags: map[string]tagEntry{}}
+	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Tags: map[string]tagEntry{}}
 	for name, av := range item {
 		tag, ok := strings.CutPrefix(name, tagAttrPrefix)
 		if !ok {

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -29,6 +30,7 @@ var (
 	nameClock   = expression.Name("clock")
 	nameCount   = expression.Name("count")
 	nameUpdated = expression.Name("updated_at")
+	nameRoutes  = expression.Name("routes_rev")
 )
 
 // headChange accumulates the update and condition for the head item.
@@ -36,6 +38,14 @@ type headChange struct {
 	upd  expression.UpdateBuilder
 	cond expression.ConditionBuilder
 	has  bool
+}
+
+// newHeadChange starts the head update of a route transaction. Every such
+// transaction bumps routes_rev, so a reader can require that no route change
+// committed since it looked (the clock only says none was allocated).
+func newHeadChange(now time.Time) headChange {
+	return headChange{upd: expression.Set(nameUpdated, expression.Value(now)).
+		Set(nameRoutes, expression.Plus(expression.IfNotExists(nameRoutes, expression.Value(0)), expression.Value(1)))}
 }
 
 func (c *headChange) require(cond expression.ConditionBuilder) {

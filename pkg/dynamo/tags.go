@@ -58,7 +58,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		if err := t.check(key(pk, versionSK(req.Version)), expression.AttributeExists(expression.Name(attrPK))); err != nil {
 			return registry.Tag{}, err
 		}
-		hc := headChange{upd: expression.Set(nameUpdated, expression.Value(now))}
+		hc := newHeadChange(now)
 		result := registry.Tag{Flow: req.Flow, Name: req.Tag, Exclusive: req.Exclusive, Revision: e.Rev + 1}
 		switch {
 		case req.Exclusive && exists && e.X && e.C >= clock:
@@ -137,7 +137,7 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 			return registry.Errorf(registry.CodeNotFound, "version %d of flow %q does not hold tag %q; see its tags with `kitaru flow show %s`", req.Version, req.Flow, req.Tag, req.Flow).
 				WithDetails("tag", req.Tag).WithDetails("version", req.Version)
 		}
-		hc := headChange{upd: expression.Set(nameUpdated, expression.Value(now))}
+		hc := newHeadChange(now)
 		if e.X {
 			hc.clearExclusive(req.Tag, req.Version, clock)
 		} else if err := hc.removeShared(req.Tag, req.Version, e); err != nil {
