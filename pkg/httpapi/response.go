@@ -35,12 +35,14 @@ type reply struct {
 	header map[string]string
 }
 
-// envelope is the error body of every failed request.
-type envelope struct {
-	Error envelopeError `json:"error"`
+// ErrorBody is the body of every failed request: {"error": {...}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
 }
 
-type envelopeError struct {
+// ErrorDetail says what went wrong: a code (one status each), a message
+// that says what to do next, and machine-readable details.
+type ErrorDetail struct {
 	Code    registry.Code  `json:"code"`
 	Message string         `json:"message"`
 	Details map[string]any `json:"details,omitempty"`
@@ -58,7 +60,7 @@ func errorReply(err error, requestID string) reply {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	return reply{status: status, body: envelope{envelopeError{Code: e.Code, Message: e.Message, Details: e.Details}}}
+	return reply{status: status, body: ErrorBody{ErrorDetail{Code: e.Code, Message: e.Message, Details: e.Details}}}
 }
 
 // ErrorResponse renders err as the API Gateway response the handlers give

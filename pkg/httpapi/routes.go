@@ -71,7 +71,8 @@ func MatchPath(path string) (template string, params map[string]string, ok bool)
 }
 
 // matchTemplate matches path against a template whose {name} segments each
-// bind one non-empty path segment.
+// bind one path segment. An empty segment binds too, so that
+// /v1/flows//deployments is answered "flow name is empty" rather than 404.
 func matchTemplate(template, path string) (map[string]string, bool) {
 	want := strings.Split(template, "/")
 	got := strings.Split(path, "/")
@@ -81,9 +82,6 @@ func matchTemplate(template, path string) (map[string]string, bool) {
 	params := map[string]string{}
 	for i, w := range want {
 		if name, isParam := strings.CutPrefix(w, "{"); isParam {
-			if got[i] == "" {
-				return nil, false
-			}
 			params[strings.TrimSuffix(name, "}")] = got[i]
 		} else if w != got[i] {
 			return nil, false

@@ -1,0 +1,67 @@
+package lambdaenv_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/lambdaenv"
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+func TestReadTheEnvironment(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    lambdaenv.Env
+		wantErr bool
+	}{
+		{"a table and stacks are enough", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws,local:local-only"},
+			lambdaenv.Env{Table: "kitaru", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}, {Name: "local"}}, Default: "aws"}}, false},
+		{"the default stack and endpoint are read", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "a,b", "KITARU_DEFAULT_STACK": "b", "DYNAMODB_ENDPOINT": "http://localhost:4566"},
+			lambdaenv.Env{Table: "kitaru", DynamoDBEndpoint: "http://localhost:4566", Stacks: registry.Stacks{All: []registry.Stack{{Name: "a", RemoteExecutable: true}, {Name: "b", RemoteExecutable: true}}, Default: "b"}}, false},
+		{"a missing table is an error", map[string]string{"KITARU_STACKS": "aws"}, lambdaenv.Env{}, true},
+		{"missing stacks are an error", map[string]string{"KITARU_TABLE": "kitaru"}, lambdaenv.Env{}, true},
+		{"a local-only default stack is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws,local:local-only", "KITARU_DEFAULT_STACK": "local"}, lambdaenv.Env{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := lambdaenv.Read(func(k string) string { return tt.env[k] })
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("env (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAFunctionServesOnlyItsGroupAndFailsClosed(t *testing.T) {
+	env := lambdaenv.Env{Table: "kitaru", DynamoDBEndpoint: "http://127.0.0.1:1", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"}}
+	h, err := lambdaenv.NewHandler(context.Background(), env, httpapi.GroupTag, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		req    events.APIGatewayProxyRequest
+		status int
+	}{
+		{"a request without authorizer context is unauthenticated", events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/v1/flows/f/tags/t/history"}, 401},
+		{"another group's route is not found", events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/v1/stacks", RequestContext: events.APIGatewayProxyRequestContext{
+			Authorizer: map[string]any{"project": "p", "role": "producer", "principal_id": "u"}}}, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := h.Handle(context.Background(), tt.req)
+			if err != nil || resp.StatusCode != tt.status {
+				t.Errorf("status %d, err %v; want %d", resp.StatusCode, err, tt.status)
+			}
+		})
+	}
+}
