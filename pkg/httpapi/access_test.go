@@ -137,3 +137,12 @@ func TestInternalErrorsDoNotLeakTheirText(t *testing.T) {
 		t.Errorf("body %s leaks the store error or lacks the request id", resp.Body)
 	}
 }
+
+func TestDeployAnswersTheNewVersionsLocation(t *testing.T) {
+	f := newFixture(t)
+	resp := do(t, f.dev, request("POST", "/v1/flows/research_agent/deployments", deployBody("")))
+	if got, want := resp.Headers["Location"], "/v1/flows/research_agent/deployments/1"; resp.StatusCode != 201 || got != want {
+		t.Fatalf("status %d, Location %q; want 201 and %q", resp.StatusCode, got, want)
+	}
+	must(t, f.dev, request("GET", resp.Headers["Location"], ""), 200)
+}

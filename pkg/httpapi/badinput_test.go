@@ -38,6 +38,8 @@ func TestBadInputIsRefusedAndLeavesTheTableUnchanged(t *testing.T) {
 		{"an unknown field is refused by name", nil, request("POST", deploy, deployBody(`"colour": "red"`)), 400, registry.CodeInvalidArgument, `"colour"`},
 		{"an unknown nested field is refused by its path", nil, request("POST", deploy, deployBody(`"source": {"digset": "x"}`)), 400, registry.CodeInvalidArgument, `"source.digset"`},
 		{"a field differing only in case is unknown", nil, request("POST", deploy, `{"Entrypoint": "f.py:f"}`), 400, registry.CodeInvalidArgument, `"Entrypoint"`},
+		{"a field on a rollback, which takes none, is refused", nil, request("POST", "/v1/flows/research_agent/tags/canary/rollback", `{"to": 1}`), 400, registry.CodeInvalidArgument, "takes no fields"},
+		{"a rollback body that is not an object is refused", nil, request("POST", "/v1/flows/research_agent/tags/canary/rollback", `null`), 400, registry.CodeInvalidArgument, "JSON object"},
 		{"a server-owned version is refused", nil, request("POST", deploy, deployBody(`"version": 7`)), 400, registry.CodeInvalidArgument, "set by the server"},
 		{"a server-owned project is refused", nil, request("POST", deploy, deployBody(`"project": "other"`)), 400, registry.CodeInvalidArgument, "set by the server"},
 		{"server-owned tags are refused", nil, request("POST", deploy, deployBody(`"tags": {"x": true}`)), 400, registry.CodeInvalidArgument, "set by the server"},

@@ -87,6 +87,9 @@ func checkFields(obj map[string]json.RawMessage, t reflect.Type, prefix string) 
 		case !ok && prefix == "" && slices.Contains(serverOwned, k):
 			return registry.Errorf(registry.CodeInvalidArgument, "field %q is set by the server; remove it from the request body", k).
 				WithDetails("field", k)
+		case !ok && len(known) == 0:
+			return registry.Errorf(registry.CodeInvalidArgument, "unknown field %q; this request takes no fields: send {} or no body", prefix+k).
+				WithDetails("field", prefix+k)
 		case !ok:
 			return registry.Errorf(registry.CodeInvalidArgument, "unknown field %q; the allowed fields are: %s", prefix+k, strings.Join(slices.Sorted(maps.Keys(known)), ", ")).
 				WithDetails("field", prefix+k)

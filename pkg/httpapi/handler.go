@@ -1,6 +1,19 @@
 // Package httpapi serves the Kitaru HTTP API (DESIGN.md §4) as API Gateway
 // REST proxy handlers: routing, strict JSON, the principal, and the mapping
 // of domain errors to statuses and the error envelope.
+//
+// Routing uses only the request's method and path, so one handler works
+// behind a {proxy+} resource and behind explicit resources. A request is
+// checked in this order: principal (401), route (404, or 405 with Allow),
+// role (403), path parameters (400), body and query (400/413), then the store.
+//
+// Decisions the contract leaves open:
+//   - an empty path segment binds as an empty name, so /v1/flows//deployments
+//     is a 400 "flow name is empty", not a 404;
+//   - a query parameter given twice is a 400, never silently one of them;
+//   - If-Match (a bare or quoted revision) is honoured on tag removal too;
+//   - a deploy answers 201 with a Location header naming the new version;
+//   - authorizer context without a "project" key counts as absent.
 package httpapi
 
 import (
