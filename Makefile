@@ -4,6 +4,7 @@
 GO    ?= go
 BIN   ?= bin/kitaru
 BENCH ?= .
+BENCHFLAGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test bench build vet fmt tidy clean ddb-local-start ddb-local-stop
@@ -19,8 +20,8 @@ dev: ## Run the embedded default server (kitaru dev) on 127.0.0.1:8787
 test: ## gofmt check, go vet, go test -race ./... against a fresh DynamoDB Local
 	scripts/test.sh
 
-bench: ## Benchmarks of ./pkg/... against a fresh DynamoDB Local (BENCH=regexp)
-	BENCH='$(BENCH)' scripts/bench.sh
+bench: ## Benchmarks of ./pkg/... against a fresh DynamoDB Local (BENCH=regexp BENCHFLAGS=-benchtime=1x)
+	BENCH='$(BENCH)' scripts/bench.sh $(BENCHFLAGS)
 
 build: ## Build the kitaru CLI into bin/kitaru
 	$(GO) build -o $(BIN) ./cmd/kitaru

