@@ -417,6 +417,12 @@ func TestResolveAndReads(t *testing.T) {
 				t.Fatalf("versions (-want +got):\n%s", diff)
 			}
 		})
+		t.Run("a page that ends exactly at the last version has no next token", func(t *testing.T) {
+			p, err := f.store.ListDeployments(ctx, project, "reads", registry.PageRequest{Limit: 5})
+			if err != nil || len(p.Items) != 5 || p.NextToken != "" {
+				t.Fatalf("got %d items, next_token %q, %v", len(p.Items), p.NextToken, err)
+			}
+		})
 		t.Run("a page token from another flow is refused", func(t *testing.T) {
 			deploy(t, f, "other", "", false)
 			deploy(t, f, "other", "", false)

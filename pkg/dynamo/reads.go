@@ -88,11 +88,11 @@ func (s *Store) ListDeployments(ctx context.Context, project, flow string, page 
 		return res, err
 	}
 	var h head
-	var out *dynamodb.QueryOutput
+	var items []map[string]types.AttributeValue
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { h, err = s.getHead(gctx, pk); return err })
 	g.Go(func() (err error) {
-		out, err = s.queryPrefix(gctx, pk, skVersionPrefix, int32(page.Limit), start, false)
+		items, res.NextToken, err = s.queryPage(gctx, pk, skVersionPrefix, page.Limit, start, false)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -102,16 +102,34 @@ func (s *Store) ListDeployments(ctx context.Context, project, flow string, page 
 		return res, flowNotFound(flow)
 	}
 	routes := h.routes(flow)
-	res.Items = make([]registry.Deployment, 0, len(out.Items))
-	for _, item := range out.Items {
+	items = items[:min(len(items), page.Limit)]
+	res.Items = make([]registry.Deployment, 0, len(items))
+	for _, item := range items {
 		v, err := decodeVersion(item)
 		if err != nil {
 			return res, err
 		}
 		res.Items = append(res.Items, v.deployment(routes))
 	}
-	res.NextToken = encodeToken(out.LastEvaluatedKey)
 	return res, nil
+}
+
+// queryPage reads up to limit+1 items of a prefix: the extra one only tells
+// whether another page follows (DynamoDB hands out a LastEvaluatedKey also
+// when a page ends exactly at the last item). next is empty on the last page.
+func (s *Store) queryPage(ctx context.Context, pk, prefix string, limit int, start map[string]types.AttributeValue, forward bool) ([]map[string]types.AttributeValue, string, error) {
+	out, err := s.queryPrefix(ctx, pk, prefix, int32(limit+1), start, forward)
+	if err != nil {
+		return nil, "", err
+	}
+	switch {
+	case len(out.Items) > limit:
+		last := out.Items[limit-1]
+		return out.Items, encodeToken(map[string]types.AttributeValue{attrPK: last[attrPK], attrSK: last[attrSK]}), nil
+	default:
+		// Fewer items and a LastEvaluatedKey: the engine cut the page by size.
+		return out.Items, encodeToken(out.LastEvaluatedKey), nil
+	}
 }
 
 // queryPrefix reads one page of a partition's items with a sort-key prefix,
@@ -190,14 +208,15 @@ func (s *Store) ListFlows(ctx context.Context, project string, page registry.Pag
 	if err != nil {
 		return res, err
 	}
-	out, err := s.queryPrefix(ctx, ipk, skFlowPrefix, int32(page.Limit), start, true)
+	index, next, err := s.queryPage(ctx, ipk, skFlowPrefix, page.Limit, start, true)
 	if err != nil {
 		return res, fmt.Errorf("list flows: %w", err)
 	}
-	found := make([]*registry.FlowSummary, len(out.Items))
+	index = index[:min(len(index), page.Limit)]
+	found := make([]*registry.FlowSummary, len(index))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(listFlowsConcurrency)
-	for i, item := range out.Items {
+	for i, item := range index {
 		flow := stringAttr(item, "flow")
 		g.Go(func() error {
 			fs, err := s.GetFlow(gctx, project, flow)
@@ -217,7 +236,7 @@ func (s *Store) ListFlows(ctx context.Context, project string, page registry.Pag
 			res.Items = append(res.Items, *fs)
 		}
 	}
-	res.NextToken = encodeToken(out.LastEvaluatedKey)
+	res.NextToken = next
 	return res, nil
 }
 
@@ -246,7 +265,11 @@ func (s *Store) TagHistory(ctx context.Context, project, flow, tag string, page 
 	if err != nil {
 		return res, err
 	}
-	records, more, err := s.queryHistory(ctx, pk, tag, page.Limit+1, start)
+	items, next, err := s.queryPage(ctx, pk, historyPrefix(tag), page.Limit, start, false)
+	if err != nil {
+		return res, fmt.Errorf("read history of tag %s: %w", tag, err)
+	}
+	records, err := decodeHistories(items)
 	if err != nil {
 		return res, err
 	}
@@ -262,33 +285,33 @@ func (s *Store) TagHistory(ctx context.Context, project, flow, tag string, page 
 	n := min(len(records), page.Limit)
 	res.Items = make([]registry.RouteChange, n)
 	for i := range n {
-		var older *historyItem
+		var older *historyItem // the record after the page still tells the last change's "from"
 		if i+1 < len(records) {
 			older = &records[i+1]
 		}
 		res.Items[i] = records[i].change(older)
 	}
-	if n > 0 && (len(records) > page.Limit || more) {
-		last := records[n-1]
-		res.NextToken = encodeToken(key(pk, last.SK))
-	}
+	res.NextToken = next
 	return res, nil
 }
 
-// queryHistory reads up to limit records of a tag, newest first; more
-// reports that the engine stopped early.
-func (s *Store) queryHistory(ctx context.Context, pk, tag string, limit int, start map[string]types.AttributeValue) ([]historyItem, bool, error) {
-	out, err := s.queryPrefix(ctx, pk, historyPrefix(tag), int32(limit), start, false)
+// queryHistory reads the newest limit records of a tag.
+func (s *Store) queryHistory(ctx context.Context, pk, tag string, limit int) ([]historyItem, error) {
+	out, err := s.queryPrefix(ctx, pk, historyPrefix(tag), int32(limit), nil, false)
 	if err != nil {
-		return nil, false, fmt.Errorf("read history of tag %s: %w", tag, err)
+		return nil, fmt.Errorf("read history of tag %s: %w", tag, err)
 	}
-	records := make([]historyItem, 0, len(out.Items))
-	for _, item := range out.Items {
+	return decodeHistories(out.Items)
+}
+
+func decodeHistories(items []map[string]types.AttributeValue) ([]historyItem, error) {
+	records := make([]historyItem, 0, len(items))
+	for _, item := range items {
 		r, err := decodeHistory(item)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		records = append(records, r)
 	}
-	return records, len(out.LastEvaluatedKey) > 0 && len(records) < limit, nil
+	return records, nil
 }

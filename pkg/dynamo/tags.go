@@ -180,7 +180,7 @@ func (s *Store) RollbackTag(ctx context.Context, project, flow, tag, by string) 
 	if err := registry.ValidateTagName(tag); err != nil {
 		return registry.Tag{}, err
 	}
-	recent, _, err := s.queryHistory(ctx, flowPK(project, flow), tag, 2, nil)
+	recent, err := s.queryHistory(ctx, flowPK(project, flow), tag, 2)
 	if err != nil {
 		return registry.Tag{}, err
 	}
