@@ -5,6 +5,7 @@ GO    ?= go
 BIN   ?= bin/kitaru
 BENCH ?= .
 BENCHFLAGS ?=
+DEVFLAGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test bench build vet fmt tidy clean ddb-local-start ddb-local-stop
@@ -14,8 +15,8 @@ help: ## List the targets
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-dev: ## Run the embedded default server (kitaru dev) on 127.0.0.1:8787
-	$(GO) run ./cmd/kitaru dev
+dev: build ## Run the embedded default server (kitaru dev) on 127.0.0.1:8787
+	$(BIN) dev $(DEVFLAGS)
 
 test: ## gofmt check, go vet, go test -race ./... against a fresh DynamoDB Local
 	scripts/test.sh

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 
@@ -34,7 +35,7 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 			return versionNotFound(flow, version)
 		}
 		if held := h.routes(flow).ExclusiveTagsOf(version); len(held) > 0 {
-			return registry.Errorf(registry.CodeConflict, "version %d of flow %q holds exclusive tags %v; move them to another version first (`kitaru flow tag %s %s --version N --exclusive`), then delete", version, flow, held, flow, held[0]).
+			return registry.Errorf(registry.CodeConflict, "version %d of flow %q holds exclusive tags %s; move them to another version first (`kitaru flow tag %s %s --version N --exclusive`), then delete", version, flow, strings.Join(held, ", "), flow, held[0]).
 				WithDetails("version", version).WithDetails("exclusive_tags", held)
 		}
 		var shared []string
