@@ -487,3 +487,38 @@ func TestProjectIsolation(t *testing.T) {
 		})
 	})
 }
+
+// TestRoundTripBudget pins the request counts of the hot paths (I7: resolving
+// never lists versions), counted by the SDK middleware, not timed.
+func TestRoundTripBudget(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, f *fixture) {
+		for range 30 {
+			deploy(t, f, "budget", "", false)
+		}
+		mustTag(t, f, "budget", "stable", 3, true)
+		tests := []struct {
+			name string
+			max  int64
+			op   func() error
+		}{
+			{"a deploy takes at most 3 requests", 3, func() error { deploy(t, f, "budget", "canary", true); return nil }},
+			{"a tag move takes at most 2 requests", 2, func() error { _, err := putTag(f, "budget", "stable", 4, true); return err }},
+			{"resolving a tag takes at most 2 requests", 2, func() error { _, err := resolveTag(t, f, "budget", "stable"); return err }},
+			{"resolving a version takes 1 request", 1, func() error {
+				_, err := f.store.Resolve(ctx, project, "budget", registry.Selector{Version: 7})
+				return err
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				before := f.trips.Load()
+				if err := tt.op(); err != nil {
+					t.Fatal(err)
+				}
+				if got := f.trips.Load() - before; got > tt.max {
+					t.Fatalf("took %d requests, budget %d", got, tt.max)
+				}
+			})
+		}
+	})
+}
