@@ -80,12 +80,15 @@ func (r *DeployRequest) Normalize() error {
 	}
 	r.Inputs = inputs
 	if len(r.InputSchema) > 0 {
+		if len(r.InputSchema) > MaxInputsBytes {
+			return Errorf(CodePayloadTooLarge, "input_schema is larger than %d KiB", MaxInputsBytes>>10)
+		}
 		var schema map[string]any
 		if err := json.Unmarshal(r.InputSchema, &schema); err != nil {
 			return Errorf(CodeInvalidArgument, "input_schema must be a JSON object (a JSON Schema)")
 		}
-		if len(r.InputSchema) > MaxInputsBytes {
-			return Errorf(CodePayloadTooLarge, "input_schema is larger than %d KiB", MaxInputsBytes>>10)
+		if _, err := CompileInputSchema(r.InputSchema); err != nil {
+			return err
 		}
 	}
 	return nil

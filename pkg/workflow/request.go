@@ -1,0 +1,41 @@
+// Package workflow describes a snapshot execution once: the steps, their
+// retry policy, timeouts and failure handling. It renders the description as
+// the Step Functions state machine and runs it in process for kitaru dev.
+// The JSON contracts are in docs/executions.md.
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// URLRef points the runner at an object through a presigned URL.
+type URLRef struct {
+	Digest string `json:"digest,omitempty"`
+	URL    string `json:"url"`
+	Ref    string `json:"ref,omitempty"`
+}
+
+// RunRequest is the state machine's input, the runner's event and the dev
+// runner's stdin: everything one execution needs.
+type RunRequest struct {
+	Project        string          `json:"project"`
+	ExecID         string          `json:"exec_id"`
+	Flow           string          `json:"flow"`
+	Version        int             `json:"version"`
+	Snapshot       string          `json:"snapshot"`
+	Entrypoint     string          `json:"entrypoint"`
+	Inputs         json.RawMessage `json:"inputs"`
+	Bundle         URLRef          `json:"bundle"`
+	ResultUpload   *URLRef         `json:"result_upload,omitempty"`
+	TimeoutSeconds int             `json:"timeout_seconds,omitempty"`
+}
+
+// Executor starts and stops snapshot executions: Step Functions in AWS
+// (pkg/sfn), the in-process interpreter under kitaru dev.
+type Executor interface {
+	// Start begins running req. Starting the same ExecID twice runs it once.
+	Start(ctx context.Context, req RunRequest) error
+	// Stop ends a running execution. The caller records it cancelled first.
+	Stop(ctx context.Context, project, execID string) error
+}
