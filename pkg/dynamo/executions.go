@@ -1,0 +1,421 @@
+package dynamo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+var _ registry.ExecutionStore = (*Store)(nil)
+
+// Execution keys (docs/data-model.md, "Executions"). The record lives in its
+// own partition so GetExecution needs only the id; a full copy lives in the
+// flow's partition so a flow's executions list with one query, newest first
+// (exec ids are time-sortable ULIDs). Idempotency items share the flow's
+// partition because a key is scoped to (project, flow).
+const (
+	skExec              = "EXEC"
+	skExecListingPrefix = "X#"
+	skIdempotencyPrefix = "I#"
+	// attrExpiresAt is the table's TTL attribute (epoch seconds). Local engines
+	// never expire items, so conditions treat an expired item as absent.
+	attrExpiresAt = "expires_at"
+	// maxIdempotencyKeyBytes bounds the Idempotency-Key kept in the record.
+	maxIdempotencyKeyBytes = 255
+	// maxExecItemBytes keeps an execution record below DynamoDB's 400 KB item
+	// limit with room for the other attributes.
+	maxExecItemBytes = 390 << 10
+)
+
+func execPK(project, execID string) string { return "P#" + project + "#E#" + execID }
+func execListingSK(execID string) string   { return skExecListingPrefix + execID }
+func idempotencySK(idempotencyKey string) string {
+	sum := sha256.Sum256([]byte(idempotencyKey))
+	return skIdempotencyPrefix + hex.EncodeToString(sum[:])
+}
+
+// execItem is an execution record and, under the flow's key, its listing copy.
+// JSON documents are kept as text so numbers stay exact; empty optional
+// fields are omitted (no empty maps are ever stored).
+type execItem struct {
+	PK             string              `dynamodbav:"PK"`
+	SK             string              `dynamodbav:"SK"`
+	Project        string              `dynamodbav:"project"`
+	ExecID         string              `dynamodbav:"exec_id"`
+	Flow           string              `dynamodbav:"flow"`
+	Version        int                 `dynamodbav:"version"`
+	Snapshot       string              `dynamodbav:"snapshot"`
+	SelectorTag    string              `dynamodbav:"selector_tag,omitempty"`
+	SelectorVer    int                 `dynamodbav:"selector_version,omitempty"`
+	Status         registry.ExecStatus `dynamodbav:"status"`
+	Inputs         string              `dynamodbav:"inputs"`
+	Result         string              `dynamodbav:"result,omitempty"`
+	ResultRef      string              `dynamodbav:"result_ref,omitempty"`
+	Error          *execErrorItem      `dynamodbav:"error,omitempty"`
+	StartedAt      time.Time           `dynamodbav:"started_at"`
+	EndedAt        *time.Time          `dynamodbav:"ended_at,omitempty"`
+	InvokedBy      string              `dynamodbav:"invoked_by,omitempty"`
+	IdempotencyKey string              `dynamodbav:"idempotency_key,omitempty"`
+}
+
+type execErrorItem struct {
+	Type      string `dynamodbav:"type"`
+	Message   string `dynamodbav:"message"`
+	Traceback string `dynamodbav:"traceback,omitempty"`
+}
+
+// idempotencyItem maps (project, flow, key) to the execution it created
+// until ExpiresAt.
+type idempotencyItem struct {
+	PK        string `dynamodbav:"PK"`
+	SK        string `dynamodbav:"SK"`
+	ExecID    string `dynamodbav:"exec_id"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
+}
+
+func newExecItem(e registry.Execution) execItem {
+	return execItem{
+		PK: execPK(e.Project, e.ExecID), SK: skExec,
+		Project: e.Project, ExecID: e.ExecID, Flow: e.Flow, Version: e.Version, Snapshot: e.Snapshot,
+		SelectorTag: e.Selector.Tag, SelectorVer: e.Selector.Version, Status: e.Status,
+		Inputs: string(e.Inputs), StartedAt: e.StartedAt, InvokedBy: e.InvokedBy, IdempotencyKey: e.IdempotencyKey,
+	}
+}
+
+func (x execItem) execution() registry.Execution {
+	e := registry.Execution{
+		Project: x.Project, ExecID: x.ExecID, Flow: x.Flow, Version: x.Version, Snapshot: x.Snapshot,
+		Selector: registry.Selector{Tag: x.SelectorTag, Version: x.SelectorVer}, Status: x.Status,
+		Inputs: json.RawMessage(x.Inputs), ResultRef: x.ResultRef, StartedAt: x.StartedAt, EndedAt: x.EndedAt,
+		InvokedBy: x.InvokedBy, IdempotencyKey: x.IdempotencyKey,
+	}
+	if x.Result != "" {
+		e.Result = json.RawMessage(x.Result)
+	}
+	if x.Error != nil {
+		e.Error = &registry.ExecError{Type: x.Error.Type, Message: x.Error.Message, Traceback: x.Error.Traceback}
+	}
+	return e
+}
+
+func decodeExec(item map[string]types.AttributeValue) (registry.Execution, error) {
+	var x execItem
+	if err := attributevalue.UnmarshalMap(item, &x); err != nil {
+		return registry.Execution{}, fmt.Errorf("decode execution: %w", err)
+	}
+	return x.execution(), nil
+}
+
+// CreateExecution writes the record, its listing copy and (with a key) the
+// idempotency item in one transaction: one round trip. When only the
+// idempotency item's condition fails, the key is taken and live: the
+// execution it names is returned with created=false. Besides invalid_argument
+// it returns conflict when e.ExecID is already recorded.
+func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (registry.Execution, bool, error) {
+	if err := validateNewExecution(&e); err != nil {
+		return registry.Execution{}, false, err
+	}
+	now := s.now().UTC()
+	if e.StartedAt.IsZero() {
+		e.StartedAt = now
+	}
+	e.StartedAt = e.StartedAt.UTC()
+	t, err := s.planCreateExecution(e, now)
+	if err != nil {
+		return registry.Execution{}, false, err
+	}
+	const idempotencyAt = 2 // index of the idempotency put in t
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		out, err := s.send(ctx, t)
+		if err != nil {
+			return registry.Execution{}, false, fmt.Errorf("record execution %s of %s: %w", e.ExecID, e.Flow, err)
+		}
+		switch {
+		case out.failedAt(idempotencyAt):
+			got, found, err := s.executionForKey(ctx, e.Project, e.Flow, e.IdempotencyKey, now)
+			if err != nil || found {
+				return got, false, err
+			}
+			// The key's item expired or vanished since the transaction ran: try again.
+		case out.failedAt(0):
+			return registry.Execution{}, false, registry.Errorf(registry.CodeConflict,
+				"execution %q already exists; start a new execution with a fresh id", e.ExecID).WithDetails("exec_id", e.ExecID)
+		case out.conflict:
+			if err := backoff(ctx, attempt); err != nil {
+				return registry.Execution{}, false, err
+			}
+		default:
+			return newExecItem(e).execution(), true, nil
+		}
+	}
+	return registry.Execution{}, false, errExecContended
+}
+
+var errExecContended = registry.Errorf(registry.CodeUnavailable, "the execution could not be recorded because of concurrent requests; retry in a moment")
+
+func validateNewExecution(e *registry.Execution) error {
+	if err := registry.ValidateProject(e.Project); err != nil {
+		return err
+	}
+	if err := registry.ValidateFlowName(e.Flow); err != nil {
+		return err
+	}
+	if err := validateExecID(e.ExecID); err != nil {
+		return err
+	}
+	if err := registry.ValidateVersion(e.Version); err != nil {
+		return err
+	}
+	if e.Status != registry.StatusRunning {
+		return registry.Errorf(registry.CodeInvalidArgument, "a new execution must be %s, not %q", registry.StatusRunning, e.Status)
+	}
+	if len(e.IdempotencyKey) > maxIdempotencyKeyBytes {
+		return registry.Errorf(registry.CodeInvalidArgument, "Idempotency-Key is %d bytes; use at most %d (a UUID is plenty)", len(e.IdempotencyKey), maxIdempotencyKeyBytes)
+	}
+	if len(e.Inputs) == 0 {
+		e.Inputs = json.RawMessage(`{}`)
+	} else if !json.Valid(e.Inputs) {
+		return registry.Errorf(registry.CodeInvalidArgument, "execution inputs are not valid JSON; pass a JSON object")
+	}
+	return nil
+}
+
+func validateExecID(execID string) error {
+	if execID == "" {
+		return registry.Errorf(registry.CodeInvalidArgument, "execution id is empty; pass the exec_id an invocation returned")
+	}
+	return nil
+}
+
+// planCreateExecution builds the create transaction: [0] the record, [1] its
+// listing copy, [2] the idempotency item when e has a key.
+func (s *Store) planCreateExecution(e registry.Execution, now time.Time) (*txn, error) {
+	x := newExecItem(e)
+	record, err := attributevalue.MarshalMap(x)
+	if err != nil {
+		return nil, fmt.Errorf("encode execution: %w", err)
+	}
+	x.PK, x.SK = flowPK(e.Project, e.Flow), execListingSK(e.ExecID)
+	listing, err := attributevalue.MarshalMap(x)
+	if err != nil {
+		return nil, fmt.Errorf("encode execution: %w", err)
+	}
+	t := &txn{table: s.table}
+	fresh := expression.AttributeNotExists(expression.Name(attrPK))
+	if err := t.put(record, &fresh); err != nil {
+		return nil, err
+	}
+	if err := t.put(listing, nil); err != nil {
+		return nil, err
+	}
+	if e.IdempotencyKey == "" {
+		return t, nil
+	}
+	idem, err := attributevalue.MarshalMap(idempotencyItem{
+		PK: flowPK(e.Project, e.Flow), SK: idempotencySK(e.IdempotencyKey),
+		ExecID: e.ExecID, ExpiresAt: now.Add(registry.IdempotencyWindow).Unix(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode idempotency key: %w", err)
+	}
+	// An expired item counts as absent: TTL deletion is lazy on AWS and never
+	// happens on local engines.
+	free := fresh.Or(expression.Name(attrExpiresAt).LessThan(expression.Value(now.Unix())))
+	if err := t.put(idem, &free); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// executionForKey returns the execution a live idempotency key names;
+// found=false when the key is free (absent or expired).
+func (s *Store) executionForKey(ctx context.Context, project, flow, idempotencyKey string, now time.Time) (registry.Execution, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(flowPK(project, flow), idempotencySK(idempotencyKey)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return registry.Execution{}, false, fmt.Errorf("read idempotency key of %s: %w", flow, err)
+	}
+	if len(out.Item) == 0 {
+		return registry.Execution{}, false, nil
+	}
+	var it idempotencyItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return registry.Execution{}, false, fmt.Errorf("decode idempotency key of %s: %w", flow, err)
+	}
+	if it.ExpiresAt < now.Unix() {
+		return registry.Execution{}, false, nil
+	}
+	e, err := s.GetExecution(ctx, project, it.ExecID)
+	if err != nil {
+		return registry.Execution{}, false, fmt.Errorf("read execution %s of idempotency key: %w", it.ExecID, err)
+	}
+	return e, true, nil
+}
+
+// GetExecution is one consistent GetItem.
+func (s *Store) GetExecution(ctx context.Context, project, execID string) (registry.Execution, error) {
+	if err := validateExecID(execID); err != nil {
+		return registry.Execution{}, err
+	}
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(execPK(project, execID), skExec), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return registry.Execution{}, fmt.Errorf("read execution %s: %w", execID, err)
+	}
+	if len(out.Item) == 0 {
+		return registry.Execution{}, registry.Errorf(registry.CodeNotFound,
+			"execution %q not found; list a flow's executions with `kitaru executions list FLOW`", execID).WithDetails("exec_id", execID)
+	}
+	return decodeExec(out.Item)
+}
+
+// ListExecutions queries the listing copies in the flow's partition, newest
+// first. A flow without executions (or that does not exist) has an empty list.
+func (s *Store) ListExecutions(ctx context.Context, project, flow string, page registry.PageRequest) (registry.Page[registry.Execution], error) {
+	var res registry.Page[registry.Execution]
+	if err := registry.ValidateFlowName(flow); err != nil {
+		return res, err
+	}
+	if err := page.Normalize(); err != nil {
+		return res, err
+	}
+	pk := flowPK(project, flow)
+	start, err := decodeToken(page.Token, attrPK, pk, attrSK, skExecListingPrefix)
+	if err != nil {
+		return res, err
+	}
+	items, next, err := s.queryPage(ctx, pk, skExecListingPrefix, page.Limit, start, false)
+	if err != nil {
+		return res, fmt.Errorf("list executions of %s: %w", flow, err)
+	}
+	items = items[:min(len(items), page.Limit)]
+	res.Items = make([]registry.Execution, 0, len(items))
+	for _, item := range items {
+		e, err := decodeExec(item)
+		if err != nil {
+			return res, err
+		}
+		res.Items = append(res.Items, e)
+	}
+	res.NextToken = next
+	return res, nil
+}
+
+// FinishExecution reads the record (it names the flow, which keys the
+// listing copy), then updates the record and its listing copy in one
+// transaction under `status = running`: two round trips. Whoever commits first
+// wins; a loser gets the winner's execution with finished=false. Besides
+// not_found and invalid_argument it returns payload_too_large when the result
+// does not fit in the record (store it in the bucket and pass ResultRef).
+func (s *Store) FinishExecution(ctx context.Context, project, execID string, o registry.Outcome) (registry.Execution, bool, error) {
+	if err := validateOutcome(o); err != nil {
+		return registry.Execution{}, false, err
+	}
+	cur, err := s.GetExecution(ctx, project, execID)
+	if err != nil {
+		return registry.Execution{}, false, err
+	}
+	if cur.Status.Terminal() {
+		return cur, false, nil
+	}
+	if n := len(cur.Inputs) + len(o.Result) + execErrorSize(o.Error); n > maxExecItemBytes {
+		return registry.Execution{}, false, registry.Errorf(registry.CodePayloadTooLarge,
+			"execution %s: inputs and result together are %d bytes, over the %d an execution record holds; upload the result and pass its result_ref", execID, n, maxExecItemBytes)
+	}
+	if o.At.IsZero() {
+		o.At = s.now()
+	}
+	t, err := s.planFinishExecution(cur, o)
+	if err != nil {
+		return registry.Execution{}, false, err
+	}
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		out, err := s.send(ctx, t)
+		if err != nil {
+			return registry.Execution{}, false, fmt.Errorf("finish execution %s: %w", execID, err)
+		}
+		switch {
+		case out.any():
+			// Another finish committed first; report what it recorded.
+			got, err := s.GetExecution(ctx, project, execID)
+			return got, false, err
+		case out.conflict:
+			if err := backoff(ctx, attempt); err != nil {
+				return registry.Execution{}, false, err
+			}
+		default:
+			return finished(cur, o), true, nil
+		}
+	}
+	return registry.Execution{}, false, errExecContended
+}
+
+func validateOutcome(o registry.Outcome) error {
+	if !o.Status.Terminal() {
+		return registry.Errorf(registry.CodeInvalidArgument, "an execution can only finish as %s, %s or %s, not %q",
+			registry.StatusCompleted, registry.StatusFailed, registry.StatusCancelled, o.Status)
+	}
+	if len(o.Result) > 0 && !json.Valid(o.Result) {
+		return registry.Errorf(registry.CodeInvalidArgument, "the execution result is not valid JSON")
+	}
+	return nil
+}
+
+func execErrorSize(e *registry.ExecError) int {
+	if e == nil {
+		return 0
+	}
+	return len(e.Type) + len(e.Message) + len(e.Traceback)
+}
+
+// finished is cur after o was applied, as planFinishExecution writes it.
+func finished(cur registry.Execution, o registry.Outcome) registry.Execution {
+	at := o.At.UTC()
+	cur.Status, cur.EndedAt, cur.Result, cur.ResultRef, cur.Error = o.Status, &at, nil, o.ResultRef, nil
+	if len(o.Result) > 0 {
+		cur.Result = o.Result
+	}
+	if o.Error != nil {
+		ee := *o.Error
+		cur.Error = &ee
+	}
+	return cur
+}
+
+// planFinishExecution updates [0] the record and [1] its listing copy, each
+// under `status = running`. Only non-empty outcome fields are set.
+func (s *Store) planFinishExecution(cur registry.Execution, o registry.Outcome) (*txn, error) {
+	upd := expression.Set(expression.Name("status"), expression.Value(o.Status)).
+		Set(expression.Name("ended_at"), expression.Value(o.At.UTC()))
+	if len(o.Result) > 0 {
+		upd = upd.Set(expression.Name("result"), expression.Value(string(o.Result)))
+	}
+	if o.ResultRef != "" {
+		upd = upd.Set(expression.Name("result_ref"), expression.Value(o.ResultRef))
+	}
+	if o.Error != nil {
+		upd = upd.Set(expression.Name("error"), expression.Value(execErrorItem{Type: o.Error.Type, Message: o.Error.Message, Traceback: o.Error.Traceback}))
+	}
+	running := expression.Name("status").Equal(expression.Value(registry.StatusRunning))
+	t := &txn{table: s.table}
+	if err := t.update(key(execPK(cur.Project, cur.ExecID), skExec), upd, running); err != nil {
+		return nil, err
+	}
+	if err := t.update(key(flowPK(cur.Project, cur.Flow), execListingSK(cur.ExecID)), upd, running); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
