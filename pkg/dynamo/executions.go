@@ -357,7 +357,7 @@ func (s *Store) FinishExecution(ctx context.Context, project, execID string, o r
 				return registry.Execution{}, false, err
 			}
 		default:
-			return finished(cur, o), true, nil
+			return withOutcome(cur, o), true, nil
 		}
 	}
 	return registry.Execution{}, false, errExecContended
@@ -381,8 +381,8 @@ func execErrorSize(e *registry.ExecError) int {
 	return len(e.Type) + len(e.Message) + len(e.Traceback)
 }
 
-// finished is cur after o was applied, as planFinishExecution writes it.
-func finished(cur registry.Execution, o registry.Outcome) registry.Execution {
+// withOutcome is cur after o was applied, as planFinishExecution writes it.
+func withOutcome(cur registry.Execution, o registry.Outcome) registry.Execution {
 	at := o.At.UTC()
 	cur.Status, cur.EndedAt, cur.Result, cur.ResultRef, cur.Error = o.Status, &at, nil, o.ResultRef, nil
 	if len(o.Result) > 0 {
