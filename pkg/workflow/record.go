@@ -1,0 +1,70 @@
+package workflow
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Record is what the state machine's record steps send the finish function:
+// the runner's answer on success, the caught Step Functions error on failure.
+type Record struct {
+	Project string        `json:"project"`
+	ExecID  string        `json:"exec_id"`
+	Output  *RunOutput `json:"output,omitempty"`
+	Error   *StatesError  `json:"error,omitempty"`
+}
+
+// RunOutput is the runner's successful answer: the result inline, or the
+// key of the object it was uploaded to when its JSON is over 256 KiB.
+type RunOutput struct {
+	Result    json.RawMessage `json:"result,omitempty"`
+	ResultRef string          `json:"result_ref,omitempty"`
+}
+
+// StatesError is a Step Functions error as a Catch records it.
+type StatesError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// OutcomeFromRecord reads a record step's payload and says how the execution
+// ended, at now. A runner answer with neither result nor result_ref is a
+// Runner.Crashed failure, so the record never stays running. Errors:
+// invalid_argument (not a record, or no project, exec_id, output or error).
+func OutcomeFromRecord(payload []byte, now time.Time) (project, execID string, o registry.Outcome, err error) {
+	var r Record
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if err := dec.Decode(&r); err != nil {
+		return "", "", registry.Outcome{}, registry.Errorf(registry.CodeInvalidArgument,
+			"the finish payload is not a JSON record {project, exec_id, output|error}: %v", err)
+	}
+	switch {
+	case r.Project == "" || r.ExecID == "":
+		return "", "", registry.Outcome{}, registry.Errorf(registry.CodeInvalidArgument,
+			"the finish payload names no project or exec_id; the state machine must pass $.project and $.exec_id")
+	case (r.Output == nil) == (r.Error == nil):
+		return "", "", registry.Outcome{}, registry.Errorf(registry.CodeInvalidArgument,
+			"the finish payload for execution %s must carry exactly one of output and error", r.ExecID)
+	}
+	if r.Error != nil {
+		e := FailureFromStates(r.Error.Error, r.Error.Cause)
+		return r.Project, r.ExecID, registry.Outcome{Status: registry.StatusFailed, Error: &e, At: now}, nil
+	}
+	return r.Project, r.ExecID, r.Output.Outcome(now), nil
+}
+
+// Outcome is how an execution ended when the runner answered a.
+func (a RunOutput) Outcome(now time.Time) registry.Outcome {
+	switch {
+	case a.ResultRef != "":
+		return registry.Outcome{Status: registry.StatusCompleted, ResultRef: a.ResultRef, At: now}
+	case a.Result != nil:
+		return registry.Outcome{Status: registry.StatusCompleted, Result: a.Result, At: now}
+	}
+	return registry.Outcome{Status: registry.StatusFailed, At: now, Error: &registry.ExecError{
+		Type: ErrorRunnerCrashed, Message: "the runner answered without a result or result_ref; check the runner's logs",
+	}}
+}
