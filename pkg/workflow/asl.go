@@ -39,8 +39,8 @@ func (d Definition) ASL(arns Resources) ([]byte, error) {
 			Parameters: map[string]any{
 				"FunctionName": arns.FinishFunction,
 				"Payload": map[string]string{
-					"project.$":         "$.project",
-					"exec_id.$":         "$.exec_id",
+					"project.$":       "$.project",
+					"exec_id.$":       "$.exec_id",
 					outcomeKey + ".$": outcomePath,
 				},
 			},

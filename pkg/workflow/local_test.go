@@ -135,7 +135,9 @@ func TestTheLocalWorkflowRunsTheDefinition(t *testing.T) {
 			},
 			0, registry.Outcome{Status: registry.StatusCompleted, Result: json.RawMessage(`1`), At: testNow}, 2, 1},
 		{"an error that is not a RunError counts as a crashed runner and is not retried", workflow.Default(),
-			func(context.Context, int) (workflow.RunOutput, error) { return workflow.RunOutput{}, errors.New("pipe broke") },
+			func(context.Context, int) (workflow.RunOutput, error) {
+				return workflow.RunOutput{}, errors.New("pipe broke")
+			},
 			0, failed(registry.ExecError{Type: "Runner.Crashed", Message: "pipe broke"}), 1, 0},
 		{"a run over its timeout records States.Timeout and is not retried", oneSecond,
 			func(ctx context.Context, _ int) (workflow.RunOutput, error) {

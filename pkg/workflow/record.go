@@ -11,10 +11,10 @@ import (
 // Record is what the state machine's record steps send the finish function:
 // the runner's answer on success, the caught Step Functions error on failure.
 type Record struct {
-	Project string        `json:"project"`
-	ExecID  string        `json:"exec_id"`
-	Output  *RunOutput `json:"output,omitempty"`
-	Error   *StatesError  `json:"error,omitempty"`
+	Project string       `json:"project"`
+	ExecID  string       `json:"exec_id"`
+	Output  *RunOutput   `json:"output,omitempty"`
+	Error   *StatesError `json:"error,omitempty"`
 }
 
 // RunOutput is the runner's successful answer: the result inline, or the
