@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# What `make test` and CI run: formatting, vet, and every Go test with -race,
+# What `make test` and CI run: formatting, vet, the Python runner and SDK tests,
+# and every Go test with -race,
 # against a DynamoDB Local started for this run (or $DYNAMODB_ENDPOINT if set).
 # Exits non-zero on the first failing step; DynamoDB Local is always stopped.
 set -euo pipefail
@@ -15,6 +16,11 @@ scripts/gofmt.sh check
 step "go vet ./..."
 go vet ./...
 echo "ok"
+
+step "python3 -m unittest (functions/runner, sdk/python)"
+for suite in functions/runner sdk/python; do
+  PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s "$suite" -p 'test_*.py'
+done
 
 use_dynamodb_local
 echo "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT KITARU_REQUIRE_DYNAMODB_LOCAL=$KITARU_REQUIRE_DYNAMODB_LOCAL"

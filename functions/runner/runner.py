@@ -1,0 +1,487 @@
+"""Kitaru snapshot runner: run one flow execution from a source bundle.
+
+Runs as the AWS Lambda handler ``runner.handler(event, context)`` and as a
+process, ``python3 runner.py`` with the event JSON on stdin (``kitaru dev``).
+The event is ``workflow.RunRequest``; the protocol is in docs/executions.md.
+
+Steps: validate the event, download the bundle from its presigned URL and check
+its SHA-256, unpack it into a fresh directory (refusing escaping members), put
+the bundle root and this file's directory (which ships the ``kitaru`` package)
+on ``sys.path``, import the entrypoint file, call ``flow(**inputs)``, encode the
+result as JSON and answer ``{"result": ...}``, or ``{"result_ref": ...}`` after
+PUTting a result over 256 KiB to ``result_upload.url``.
+
+Stdlib only; Python >= 3.10 (the Lambda runtime is 3.12).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import json
+import keyword
+import os
+import posixpath
+import re
+import shutil
+import signal
+import sys
+import tarfile
+import tempfile
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from typing import Any, Iterator, Optional
+
+# Limits from docs/executions.md: the server refuses bigger bundles at deploy,
+# so these only guard against a wrong or hostile URL.
+MAX_BUNDLE_BYTES = 64 << 20
+MAX_UNPACKED_BYTES = 4 * MAX_BUNDLE_BYTES
+MAX_BUNDLE_MEMBERS = 100_000
+# A result whose JSON encoding is over this is uploaded, not returned inline
+# (Step Functions' payload limit is 256 KiB).
+MAX_INLINE_RESULT_BYTES = 256 << 10
+HTTP_TIMEOUT_SECONDS = 60.0
+
+RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))
+_DIGEST_RE = re.compile(r"^sha256:([0-9a-f]{64})$")
+_CHUNK = 1 << 20
+
+
+class RunnerError(Exception):
+    """A failure of the runner or its infrastructure, not of the flow's code.
+
+    The subclass name is the error ``type`` a caller sees.
+    """
+
+
+class InvalidEvent(RunnerError):
+    """The event is malformed: a missing key, a bad entrypoint, bad inputs."""
+
+
+class BundleDownloadFailed(RunnerError):
+    """The bundle could not be fetched from bundle.url, or is too big."""
+
+
+class BundleDigestMismatch(RunnerError):
+    """The downloaded bytes do not hash to bundle.digest."""
+
+
+class UnsafeBundle(RunnerError):
+    """The bundle is not a gzip'd tar or holds a member that would escape."""
+
+
+class EntrypointNotFound(RunnerError):
+    """The entrypoint file or function is missing from the bundle, or not callable."""
+
+
+class ResultNotSerializable(RunnerError):
+    """The flow returned something json cannot encode."""
+
+
+class ResultUploadFailed(RunnerError):
+    """A large result could not be PUT to result_upload.url."""
+
+
+class FlowExited(RunnerError):
+    """The flow called sys.exit() instead of returning or raising."""
+
+
+class Terminated(BaseException):
+    """The process got SIGTERM. A BaseException so a flow's `except Exception` lets it pass."""
+
+
+# ---------------------------------------------------------------------------
+# The event
+
+
+class Event:
+    """The validated parts of a RunRequest the runner uses."""
+
+    def __init__(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            raise InvalidEvent(f"the event must be a JSON object, got {_json_type(raw)}")
+        self.entrypoint_path, self.function_name = parse_entrypoint(raw.get("entrypoint"))
+
+        bundle = raw.get("bundle")
+        if not isinstance(bundle, dict):
+            raise InvalidEvent("the event needs bundle: {digest, url}")
+        self.bundle_url = _require_url(bundle.get("url"), "bundle.url")
+        digest = bundle.get("digest")
+        match = _DIGEST_RE.match(digest) if isinstance(digest, str) else None
+        if match is None:
+            raise InvalidEvent(f"bundle.digest must be sha256:<64 lowercase hex>, got {digest!r}")
+        self.bundle_sha256 = match.group(1)
+
+        inputs = raw.get("inputs")
+        if inputs is None:
+            inputs = {}
+        if not isinstance(inputs, dict):
+            raise InvalidEvent(f"inputs must be a JSON object, got {_json_type(inputs)}")
+        self.inputs: dict[str, Any] = inputs
+
+        self.result_url: Optional[str] = None
+        self.result_ref: Optional[str] = None
+        upload = raw.get("result_upload")
+        if upload is not None:
+            if not isinstance(upload, dict):
+                raise InvalidEvent("result_upload must be an object {url, ref}")
+            self.result_url = _require_url(upload.get("url"), "result_upload.url")
+            ref = upload.get("ref")
+            if not isinstance(ref, str) or not ref:
+                raise InvalidEvent("result_upload.ref must be a non-empty string")
+            self.result_ref = ref
+
+
+def parse_entrypoint(entrypoint: Any) -> tuple[str, str]:
+    """Split "relative/path.py:function_name" into the cleaned path and the name,
+    refusing anything that could escape. Mirrors pkg/bundle.ParseEntrypoint,
+    which checked it at deploy; "./" and "//" are cleaned away as there."""
+    if not isinstance(entrypoint, str) or not entrypoint:
+        raise InvalidEvent('the event needs entrypoint: "relative/path.py:function_name"')
+    path, sep, name = entrypoint.rpartition(":")
+    if not sep or not path or not name:
+        raise InvalidEvent(f"entrypoint {entrypoint!r} must look like relative/path.py:function_name")
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise InvalidEvent(f"entrypoint {entrypoint!r}: {name!r} is not a Python identifier")
+    if path.startswith("/") or "\\" in path or "\x00" in path or re.match(r"^[A-Za-z]:", path):
+        raise InvalidEvent(f"entrypoint {entrypoint!r}: the path must be relative to the project root, with / separators")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidEvent(f"entrypoint {entrypoint!r}: the path must not contain '..'")
+    if not parts or not path.endswith(".py"):
+        raise InvalidEvent(f"entrypoint {entrypoint!r}: the path must name a .py file")
+    return "/".join(parts), name
+
+
+def _require_url(url: Any, field: str) -> str:
+    if not isinstance(url, str) or not url:
+        raise InvalidEvent(f"the event needs {field}")
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InvalidEvent(f"{field} must be an http(s) URL, got scheme {scheme!r}")
+    return url
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+# ---------------------------------------------------------------------------
+# The bundle
+
+
+def download_bundle(url: str, sha256_hex: str, dest_file: str) -> None:
+    """Stream url into dest_file, at most MAX_BUNDLE_BYTES, and check its SHA-256."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_SECONDS) as resp, open(dest_file, "wb") as out:
+            length = resp.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > MAX_BUNDLE_BYTES:
+                raise BundleDownloadFailed(f"the bundle is {length} bytes, over the {MAX_BUNDLE_BYTES}-byte limit")
+            while True:
+                chunk = resp.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_BUNDLE_BYTES:
+                    raise BundleDownloadFailed(f"the bundle is over the {MAX_BUNDLE_BYTES}-byte limit")
+                digest.update(chunk)
+                out.write(chunk)
+    except urllib.error.HTTPError as exc:
+        raise BundleDownloadFailed(f"GET bundle: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise BundleDownloadFailed(f"GET bundle: {exc}") from exc
+    got = digest.hexdigest()
+    if got != sha256_hex:
+        raise BundleDigestMismatch(f"the bundle's SHA-256 is {got}, the event expects {sha256_hex}")
+
+
+def _member_parts(name: str, what: str) -> list[str]:
+    """The path segments of a member name; refuses absolute names and '..'."""
+    if not name or name.startswith("/") or "\x00" in name or re.match(r"^[A-Za-z]:", name):
+        raise UnsafeBundle(f"bundle {what} {name!r} is absolute or empty")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeBundle(f"bundle {what} {name!r} contains '..'")
+    return parts
+
+
+def check_member(member: tarfile.TarInfo) -> list[str]:
+    """Refuse a member that is not a regular file, a directory or a link that
+    stays inside; return its normalised path segments."""
+    parts = _member_parts(member.name, "member")
+    if member.isreg() or member.isdir():
+        return parts
+    if member.issym():
+        target = member.linkname
+        if not target or target.startswith("/"):
+            raise UnsafeBundle(f"bundle symlink {member.name!r} points to absolute path {target!r}")
+        resolved = posixpath.normpath(posixpath.join("/".join(parts[:-1]), target))
+        if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
+            raise UnsafeBundle(f"bundle symlink {member.name!r} -> {target!r} points outside the bundle")
+        return parts
+    if member.islnk():
+        _member_parts(member.linkname, f"hard link {member.name!r} target")
+        return parts
+    raise UnsafeBundle(f"bundle member {member.name!r} is not a regular file, directory or link (devices and fifos are refused)")
+
+
+def check_members(members: list[tarfile.TarInfo]) -> None:
+    """check_member on each, plus: no member or hard link target lies under a
+    symlink of the bundle (a symlink to ".." would otherwise carry a later
+    member's lexically safe path outside)."""
+    if len(members) > MAX_BUNDLE_MEMBERS:
+        raise UnsafeBundle(f"the bundle has {len(members)} members, over the {MAX_BUNDLE_MEMBERS} limit")
+    checked = [(m, check_member(m)) for m in members]
+    symlinks = {"/".join(parts) for m, parts in checked if m.issym()}
+    total = 0
+    for m, parts in checked:
+        paths = [parts]
+        if m.islnk():
+            paths.append(_member_parts(m.linkname, "hard link target"))
+        for p in paths:
+            for i in range(1, len(p)):
+                if "/".join(p[:i]) in symlinks:
+                    raise UnsafeBundle(f"bundle member {m.name!r} lies under the symlink {'/'.join(p[:i])!r}")
+        total += max(m.size, 0)
+        if total > MAX_UNPACKED_BYTES:
+            raise UnsafeBundle(f"the bundle unpacks to over {MAX_UNPACKED_BYTES} bytes")
+
+
+def unpack_bundle(archive: str, dest: str) -> None:
+    """Unpack the gzip'd tar archive into the empty directory dest, refusing unsafe members."""
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            members = tar.getmembers()
+            check_members(members)
+            if hasattr(tarfile, "data_filter"):
+                # Python 3.11.4+/3.12: tarfile's own checks on top of ours.
+                tar.extractall(dest, members=members, filter="data")
+            else:  # pragma: no cover - Python < 3.11.4; our checks above still apply
+                tar.extractall(dest, members=members)
+    except RunnerError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        # tarfile.FilterError (a TarError) lands here when data_filter refuses.
+        raise UnsafeBundle(f"unpack bundle: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Running the flow
+
+
+def load_flow(root: str, path: str, function_name: str) -> Any:
+    """Import root/path as a uniquely named module and return its function_name."""
+    file = os.path.join(root, *path.split("/"))
+    real_root = os.path.realpath(root)
+    real_file = os.path.realpath(file)
+    if not os.path.isfile(file) or os.path.commonpath([real_root, real_file]) != real_root:
+        raise EntrypointNotFound(f"entrypoint file {path!r} is not in the bundle")
+    module_name = f"kitaru_entrypoint_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise EntrypointNotFound(f"cannot import entrypoint file {path!r}")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as a normal import does (dataclasses, pickle need it).
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    try:
+        target = getattr(module, function_name)
+    except AttributeError:
+        raise EntrypointNotFound(f"{path!r} defines no {function_name!r}") from None
+    if not callable(target):
+        raise EntrypointNotFound(f"{path}:{function_name} is a {type(target).__name__}, not a function")
+    return target
+
+
+def _is_flow(obj: Any) -> bool:
+    # Duck-typed (kitaru.flow.is_flow) so any copy of the kitaru package counts.
+    return getattr(obj, "__kitaru_flow__", False) is True and callable(getattr(obj, "func", None))
+
+
+def call_flow(target: Any, inputs: dict[str, Any]) -> Any:
+    fn = target.func if _is_flow(target) else target
+    try:
+        return fn(**inputs)
+    except SystemExit as exc:
+        raise FlowExited(f"the flow called sys.exit({exc.code!r})") from exc
+
+
+def encode_result(result: Any) -> str:
+    try:
+        return json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ResultNotSerializable(f"the flow's result ({type(result).__name__}) is not JSON-serializable: {exc}") from exc
+
+
+def upload_result(url: str, body: bytes) -> None:
+    req = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_SECONDS) as resp:
+            resp.read()
+    except urllib.error.HTTPError as exc:
+        raise ResultUploadFailed(f"PUT result: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise ResultUploadFailed(f"PUT result: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _on_sys_path(*dirs: str) -> Iterator[None]:
+    """Put dirs at the front of sys.path for the block; take them off afterwards."""
+    added = [d for d in dirs if d not in sys.path]
+    for d in reversed(added):
+        sys.path.insert(0, d)
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        for d in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(d)
+            sys.path_importer_cache.pop(d, None)
+
+
+def _forget_modules_under(root: str) -> None:
+    """Drop every module (and importer cache entry) that came from root, so a
+    warm Lambda never sees a previous bundle's modules."""
+    real_root = os.path.realpath(root)
+
+    def inside(p: Any) -> bool:
+        if not isinstance(p, str) or not os.path.isabs(p):
+            return False
+        real = os.path.realpath(p)
+        return real == real_root or real.startswith(real_root + os.sep)
+
+    for name, module in list(sys.modules.items()):
+        if module is None:
+            continue
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
+        paths = list(getattr(module, "__path__", None) or [])
+        if name.startswith("kitaru_entrypoint_") or inside(origin) or any(inside(p) for p in paths):
+            del sys.modules[name]
+    for key in list(sys.path_importer_cache):
+        if inside(key):
+            del sys.path_importer_cache[key]
+
+
+@contextlib.contextmanager
+def _cwd(path: str) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run(raw_event: Any) -> dict[str, Any]:
+    """Run one execution and return its answer; raises on any failure."""
+    event = Event(raw_event)
+    work = tempfile.mkdtemp(prefix="kitaru-run-")
+    try:
+        archive = os.path.join(work, "bundle.tar.gz")
+        root = os.path.join(work, "src")
+        os.mkdir(root)
+        download_bundle(event.bundle_url, event.bundle_sha256, archive)
+        unpack_bundle(archive, root)
+        os.remove(archive)
+        try:
+            # The runner's directory first: the shipped kitaru package wins over
+            # anything of that name in the bundle.
+            with _on_sys_path(RUNNER_DIR, root), _cwd(root):
+                target = load_flow(root, event.entrypoint_path, event.function_name)
+                result = call_flow(target, event.inputs)
+        finally:
+            _forget_modules_under(root)
+        encoded = encode_result(result)
+        body = encoded.encode("utf-8")
+        if len(body) > MAX_INLINE_RESULT_BYTES and event.result_url is not None:
+            upload_result(event.result_url, body)
+            return {"result_ref": event.result_ref}
+        # Decoded again so the answer is exactly what the JSON says (tuples
+        # become lists, ...), whoever serialises it next.
+        return {"result": json.loads(encoded)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    """The Lambda entry point. Exceptions propagate: the runtime reports them."""
+    return run(event)
+
+
+# ---------------------------------------------------------------------------
+# The process protocol
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (Python, C code, child processes) to
+    stderr, so stdout carries only the answer."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def error_document(exc: BaseException) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        }
+    }
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated(f"the runner got signal {signum}")
+
+
+def main(stdin: Any = None, stdout: Any = None) -> int:
+    """Read the event from stdin, print one JSON answer on stdout; 0 on success, 1 on failure."""
+    stdin = stdin if stdin is not None else sys.stdin
+    # A graceful stop (SIGTERM) still cleans the temp dir and answers.
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with _stdout_to_stderr():
+            try:
+                raw = json.load(stdin)
+            except ValueError as exc:
+                raise InvalidEvent(f"stdin is not a JSON document: {exc}") from exc
+            answer = run(raw)
+        code = 0
+    except (Exception, SystemExit, Terminated) as exc:
+        answer = error_document(exc)
+        code = 1
+    out = stdout if stdout is not None else sys.stdout
+    # ASCII, so the answer survives any locale's stdout encoding.
+    out.write(json.dumps(answer, separators=(",", ":")))
+    out.write("\n")
+    out.flush()
+    return code
+
+
+if __name__ == "__main__":
+    exit_code = main()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    # os._exit: a thread the flow left running must not keep the process (and
+    # the execution) alive after the answer is written.
+    os._exit(exit_code)

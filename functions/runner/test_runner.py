@@ -1,0 +1,516 @@
+"""Tests of runner.py: python3 -m unittest discover -s functions/runner -p 'test_*.py'.
+
+Every test runs the runner as it ships: runner.py next to a copy of the kitaru
+package (sdk/python/kitaru) in a temporary directory, as a subprocess
+(`python3 runner.py`, the kitaru dev protocol) or imported as the Lambda
+handler. Bundles are real tar.gz files built here, served by a real HTTP server
+on 127.0.0.1 that also accepts the result PUT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+SDK_KITARU = os.path.join(REPO, "sdk", "python", "kitaru")
+FLOWS = os.path.join(REPO, "testdata", "flows")
+RESEARCH = os.path.join(FLOWS, "research")
+BEHAVIOURS = os.path.join(FLOWS, "behaviours")
+BEHAVIOURS_PY = "flows/behaviours.py"
+
+
+# ---------------------------------------------------------------------------
+# Fixtures: the runner layout, bundles, a blob server
+
+
+def make_runner_dir(parent: str) -> str:
+    """The layout the Go side writes (pkg/runnerfiles): runner.py and kitaru/*.py."""
+    d = os.path.join(parent, "runner")
+    os.makedirs(os.path.join(d, "kitaru"))
+    shutil.copy(os.path.join(HERE, "runner.py"), d)
+    for name in os.listdir(SDK_KITARU):
+        if name.endswith(".py"):
+            shutil.copy(os.path.join(SDK_KITARU, name), os.path.join(d, "kitaru"))
+    return d
+
+
+def bundle_of_dir(root: str) -> bytes:
+    """A tar.gz of root's contents, named relative to root, as a deploy builds it."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                tar.add(full, arcname=os.path.relpath(full, root), recursive=False)
+    return buf.getvalue()
+
+
+def bundle_of(files: dict[str, str], extra: Optional[list[tarfile.TarInfo]] = None) -> bytes:
+    """A tar.gz of in-memory files plus raw members (links, devices, hostile names)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra or []:
+            tar.addfile(info, io.BytesIO(b"x" * info.size) if info.isreg() else None)
+    return buf.getvalue()
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "", size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    info.size = size
+    info.mode = 0o644
+    return info
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+OK_FLOW = {"flows/ok.py": "from kitaru import flow\n\n@flow\ndef ok() -> str:\n    return 'ok'\n"}
+
+
+class BlobServer:
+    """A real HTTP server on 127.0.0.1: GET serves blobs, PUT stores them.
+
+    A path in `failing` answers 403, like an expired presigned URL.
+    """
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.puts: dict[str, tuple[bytes, str]] = {}
+        self.failing: set[str] = set()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path in server.failing or self.path not in server.blobs:
+                    self.send_error(403 if self.path in server.failing else 404)
+                    return
+                body = server.blobs[self.path]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path in server.failing:
+                    self.send_error(403)
+                    return
+                server.puts[self.path] = (body, self.headers.get("Content-Type", ""))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def put_bundle(self, data: bytes) -> dict[str, str]:
+        path = "/bundles/" + hashlib.sha256(data).hexdigest()
+        self.blobs[path] = data
+        return {"digest": digest_of(data), "url": self.url(path)}
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class RunnerTestCase(unittest.TestCase):
+    server: BlobServer
+    tmp: str
+    runner_dir: str
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.tmp = tempfile.mkdtemp(prefix="kitaru-runner-test-")
+        cls.runner_dir = make_runner_dir(cls.tmp)
+        cls.server = BlobServer()
+        cls.research = cls.server.put_bundle(bundle_of_dir(RESEARCH))
+        cls.behaviours = cls.server.put_bundle(bundle_of_dir(BEHAVIOURS))
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.server.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def event(self, bundle: dict[str, str], entrypoint: str, inputs: Any = None, **extra: Any) -> dict[str, Any]:
+        ev = {
+            "project": "default",
+            "exec_id": "ex_01JTEST",
+            "flow": entrypoint.rsplit(":", 1)[-1],
+            "version": 1,
+            "snapshot": "kitaru::test::v1",
+            "entrypoint": entrypoint,
+            "inputs": inputs if inputs is not None else {},
+            "bundle": bundle,
+            "timeout_seconds": 60,
+        }
+        ev.update(extra)
+        return ev
+
+    def result_upload(self, name: str) -> dict[str, str]:
+        return {"url": self.server.url(f"/results/{name}.json"), "ref": f"results/default/{name}.json"}
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess, tmpdir: str) -> None:
+        self.code = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.tmpdir = tmpdir
+
+    def answer(self) -> dict[str, Any]:
+        lines = self.stdout.splitlines()
+        assert len(lines) == 1, f"stdout must be one JSON line, got {self.stdout!r}"
+        return json.loads(lines[0])
+
+
+# ---------------------------------------------------------------------------
+# The process protocol: python3 runner.py, event on stdin
+
+
+class ProcessProtocolTest(RunnerTestCase):
+    def run_process(self, event: Any, timeout: float = 60) -> Run:
+        tmpdir = tempfile.mkdtemp(dir=self.tmp, prefix="tmpdir-")
+        stdin = event if isinstance(event, str) else json.dumps(event)
+        proc = subprocess.run(
+            [sys.executable, os.path.join(self.runner_dir, "runner.py")],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.tmp,
+            env={**os.environ, "TMPDIR": tmpdir, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        return Run(proc, tmpdir)
+
+    def assert_error(self, run: Run, error_type: str, message_part: str = "") -> dict[str, Any]:
+        self.assertEqual(run.code, 1, run.stderr)
+        err = run.answer()["error"]
+        self.assertEqual(err["type"], error_type, err)
+        self.assertIn(message_part, err["message"])
+        self.assertIn("Traceback (most recent call last)", err["traceback"])
+        return err
+
+    def assert_temp_dir_cleaned(self, run: Run) -> None:
+        self.assertEqual(os.listdir(run.tmpdir), [], "the runner left files in its temp dir")
+
+    def test_research_agent_answers_its_result_on_stdout(self):
+        run = self.run_process(self.event(self.research, "flows/research.py:research_agent", {"topic": "deployment routing"}))
+        self.assertEqual(run.code, 0, run.stderr)
+        self.assertEqual(run.answer(), {"result": "research notes on deployment routing"})
+        self.assert_temp_dir_cleaned(run)
+
+    def test_plain_function_is_called_with_the_inputs(self):
+        run = self.run_process(self.event(self.research, "flows/research.py:plain_summary", {"topic": "t", "words": 7}))
+        self.assertEqual(run.code, 0, run.stderr)
+        self.assertEqual(run.answer(), {"result": {"topic": "t", "words": 7}})
+
+    def test_null_inputs_call_the_flow_without_arguments(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:large", {"kib": 1})
+        ev["inputs"] = None
+        ev["bundle"] = self.server.put_bundle(bundle_of(OK_FLOW))
+        ev["entrypoint"] = "flows/ok.py:ok"
+        run = self.run_process(ev)
+        self.assertEqual(run.answer(), {"result": "ok"})
+
+    def test_flow_exception_exits_1_with_type_message_and_traceback(self):
+        run = self.run_process(self.event(self.behaviours, f"{BEHAVIOURS_PY}:fails", {"message": "no sources found"}))
+        err = self.assert_error(run, "ValueError", "no sources found")
+        self.assertEqual(err["message"], "no sources found")
+        self.assertIn("behaviours.py", err["traceback"])
+        self.assert_temp_dir_cleaned(run)
+
+    def test_wrong_inputs_are_the_flows_type_error(self):
+        run = self.run_process(self.event(self.research, "flows/research.py:research_agent", {"subject": "x"}))
+        self.assert_error(run, "TypeError", "subject")
+
+    def test_flow_stdout_goes_to_stderr_and_the_answer_stays_one_document(self):
+        run = self.run_process(self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "ada"}))
+        self.assertEqual(run.code, 0, run.stderr)
+        self.assertEqual(run.answer(), {"result": {"greeting": "hello ada", "count": 3}})
+        for line in ("hello from print, ada", "hello from fd 1", "hello from a child process"):
+            self.assertIn(line, run.stderr)
+            self.assertNotIn(line, run.stdout)
+
+    def test_output_printed_at_import_time_does_not_corrupt_the_answer(self):
+        files = {"flows/noisy.py": "import os\nprint('import noise')\nos.write(1, b'fd noise')\n\ndef go():\n    return [1, 2]\n"}
+        run = self.run_process(self.event(self.server.put_bundle(bundle_of(files)), "flows/noisy.py:go"))
+        self.assertEqual(run.answer(), {"result": [1, 2]})
+        self.assertIn("import noise", run.stderr)
+
+    def test_large_result_is_put_to_result_upload_and_answered_with_result_ref(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:large", {"kib": 300},
+                        result_upload=self.result_upload("ex_large"))
+        run = self.run_process(ev)
+        self.assertEqual(run.code, 0, run.stderr)
+        self.assertEqual(run.answer(), {"result_ref": "results/default/ex_large.json"})
+        body, content_type = self.server.puts["/results/ex_large.json"]
+        self.assertEqual(content_type, "application/json")
+        self.assertEqual(json.loads(body), "x" * (300 * 1024))
+
+    def test_result_at_the_limit_stays_inline(self):
+        # The JSON string "xxx…" is len + 2 bytes: exactly 256 KiB.
+        ev = self.event(self.server.put_bundle(bundle_of({"f.py": "def f(n):\n    return 'x' * n\n"})), "f.py:f",
+                        {"n": 256 * 1024 - 2}, result_upload=self.result_upload("ex_limit"))
+        run = self.run_process(ev)
+        self.assertEqual(run.code, 0, run.stderr)
+        self.assertEqual(len(run.answer()["result"]), 256 * 1024 - 2)
+        self.assertNotIn("/results/ex_limit.json", self.server.puts)
+
+    def test_large_result_without_result_upload_is_answered_inline(self):
+        run = self.run_process(self.event(self.behaviours, f"{BEHAVIOURS_PY}:large", {"kib": 300}))
+        self.assertEqual(run.code, 0, run.stderr)
+        self.assertEqual(len(run.answer()["result"]), 300 * 1024)
+
+    def test_failed_result_upload_is_an_error(self):
+        upload = self.result_upload("ex_denied")
+        self.server.failing.add("/results/ex_denied.json")
+        run = self.run_process(self.event(self.behaviours, f"{BEHAVIOURS_PY}:large", {"kib": 300}, result_upload=upload))
+        self.assert_error(run, "ResultUploadFailed", "403")
+
+    def test_non_serialisable_result_is_ResultNotSerializable(self):
+        run = self.run_process(self.event(self.behaviours, f"{BEHAVIOURS_PY}:unserialisable"))
+        self.assert_error(run, "ResultNotSerializable", "object")
+        self.assert_temp_dir_cleaned(run)
+
+    def test_nan_result_is_ResultNotSerializable(self):
+        bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return {'x': float('nan')}\n"}))
+        self.assert_error(self.run_process(self.event(bundle, "f.py:f")), "ResultNotSerializable")
+
+    def test_digest_mismatch_is_refused(self):
+        bundle = dict(self.research, digest=digest_of(b"something else"))
+        run = self.run_process(self.event(bundle, "flows/research.py:research_agent", {"topic": "x"}))
+        self.assert_error(run, "BundleDigestMismatch", "SHA-256")
+        self.assert_temp_dir_cleaned(run)
+
+    def test_bundle_that_cannot_be_fetched_is_BundleDownloadFailed(self):
+        bundle = {"digest": digest_of(b""), "url": self.server.url("/bundles/missing")}
+        self.assert_error(self.run_process(self.event(bundle, "f.py:f")), "BundleDownloadFailed", "404")
+
+    def test_bundle_that_is_not_a_tar_gz_is_refused(self):
+        bundle = self.server.put_bundle(b"not a tarball")
+        self.assert_error(self.run_process(self.event(bundle, "f.py:f")), "UnsafeBundle")
+
+    def test_escaping_members_are_refused(self):
+        cases = {
+            "a relative path with ..": [member("../x", size=1)],
+            "a nested path with ..": [member("flows/../../x", size=1)],
+            "an absolute path": [member("/tmp/kitaru-escape", size=1)],
+            "a symlink out of the bundle": [member("flows/out", tarfile.SYMTYPE, "../../etc")],
+            "an absolute symlink": [member("flows/passwd", tarfile.SYMTYPE, "/etc/passwd")],
+            "a hard link out of the bundle": [member("flows/h", tarfile.LNKTYPE, "../etc/passwd")],
+            "a file under a symlink to ..": [
+                member("flows/up", tarfile.SYMTYPE, ".."), member("flows/up/esc", tarfile.SYMTYPE, ".."),
+            ],
+            "a file written through a symlink": [member("d", tarfile.SYMTYPE, "flows"), member("d/x.py", size=1)],
+            "a character device": [member("dev", tarfile.CHRTYPE)],
+            "a fifo": [member("pipe", tarfile.FIFOTYPE)],
+        }
+        for name, extra in cases.items():
+            with self.subTest(name):
+                bundle = self.server.put_bundle(bundle_of(OK_FLOW, extra))
+                run = self.run_process(self.event(bundle, "flows/ok.py:ok"))
+                self.assert_error(run, "UnsafeBundle")
+                self.assert_temp_dir_cleaned(run)
+        self.assertFalse(os.path.exists("/tmp/kitaru-escape"))
+
+    def test_symlink_inside_the_bundle_is_allowed(self):
+        extra = [member("flows/alias.py", tarfile.SYMTYPE, "ok.py")]
+        run = self.run_process(self.event(self.server.put_bundle(bundle_of(OK_FLOW, extra)), "flows/alias.py:ok"))
+        self.assertEqual(run.code, 0, run.stderr)
+        self.assertEqual(run.answer(), {"result": "ok"})
+
+    def test_missing_entrypoint_file_is_EntrypointNotFound(self):
+        run = self.run_process(self.event(self.research, "flows/nope.py:research_agent"))
+        self.assert_error(run, "EntrypointNotFound", "flows/nope.py")
+        self.assert_temp_dir_cleaned(run)
+
+    def test_missing_function_is_EntrypointNotFound(self):
+        run = self.run_process(self.event(self.research, "flows/research.py:nope"))
+        self.assert_error(run, "EntrypointNotFound", "nope")
+
+    def test_bad_entrypoint_is_InvalidEvent(self):
+        run = self.run_process(self.event(self.research, "../flows/research.py:research_agent"))
+        self.assert_error(run, "InvalidEvent", "..")
+
+    def test_stdin_that_is_not_json_is_InvalidEvent(self):
+        self.assert_error(self.run_process("{not json"), "InvalidEvent", "stdin")
+
+    def test_flow_calling_sys_exit_is_FlowExited(self):
+        bundle = self.server.put_bundle(bundle_of({"f.py": "import sys\n\ndef f():\n    sys.exit(3)\n"}))
+        self.assert_error(self.run_process(self.event(bundle, "f.py:f")), "FlowExited", "sys.exit(3)")
+
+    def test_flow_killing_its_process_leaves_no_answer(self):
+        run = self.run_process(self.event(self.behaviours, f"{BEHAVIOURS_PY}:crashes"))
+        self.assertEqual(run.code, -signal.SIGKILL)
+        self.assertEqual(run.stdout, "")
+
+    def test_thread_left_running_by_the_flow_does_not_hold_the_process(self):
+        src = "import threading, time\n\ndef f():\n    threading.Thread(target=time.sleep, args=(60,)).start()\n    return 1\n"
+        start = time.monotonic()
+        run = self.run_process(self.event(self.server.put_bundle(bundle_of({"f.py": src})), "f.py:f"), timeout=30)
+        self.assertEqual(run.answer(), {"result": 1})
+        self.assertLess(time.monotonic() - start, 30)
+
+    def test_sigterm_answers_Terminated_and_cleans_up(self):
+        tmpdir = tempfile.mkdtemp(dir=self.tmp, prefix="tmpdir-")
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:sleeps", {"seconds": 30})
+        event_file = os.path.join(self.tmp, "sigterm-event.json")
+        with open(event_file, "w") as f:
+            json.dump(ev, f)
+        with open(event_file) as stdin:
+            proc = subprocess.Popen(
+                [sys.executable, os.path.join(self.runner_dir, "runner.py")],
+                stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, "TMPDIR": tmpdir, "PYTHONDONTWRITEBYTECODE": "1"},
+            )
+        try:
+            # Wait until the bundle is unpacked and the flow is sleeping.
+            deadline = time.monotonic() + 20
+            while not any(os.path.isdir(os.path.join(tmpdir, d, "src", "flows")) for d in os.listdir(tmpdir)):
+                self.assertLess(time.monotonic(), deadline, "the runner never unpacked the bundle")
+                time.sleep(0.05)
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            stdout, stderr = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 1, stderr)
+        self.assertEqual(json.loads(stdout)["error"]["type"], "Terminated")
+        self.assertEqual(os.listdir(tmpdir), [])
+
+
+# ---------------------------------------------------------------------------
+# The Lambda handler, imported in process
+
+
+class LambdaHandlerTest(RunnerTestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        spec = importlib.util.spec_from_file_location("kitaru_runner_under_test", os.path.join(cls.runner_dir, "runner.py"))
+        cls.runner = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cls.runner)
+
+    def setUp(self) -> None:
+        self.sys_path = list(sys.path)
+        self.cwd = os.getcwd()
+
+    def tearDown(self) -> None:
+        self.assertEqual(sys.path, self.sys_path, "the handler must restore sys.path")
+        self.assertEqual(os.getcwd(), self.cwd, "the handler must restore the working directory")
+        self.assertFalse([m for m in sys.modules if m.startswith("kitaru_entrypoint_")], "entrypoint modules must be forgotten")
+
+    def test_handler_returns_the_result_dict(self):
+        ev = self.event(self.research, "flows/research.py:research_agent", {"topic": "lambda"})
+        self.assertEqual(self.runner.handler(ev, None), {"result": "research notes on lambda"})
+
+    def test_handler_returns_result_ref_for_a_large_result(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:large", {"kib": 257}, result_upload=self.result_upload("ex_lambda"))
+        self.assertEqual(self.runner.handler(ev, None), {"result_ref": "results/default/ex_lambda.json"})
+        self.assertEqual(len(json.loads(self.server.puts["/results/ex_lambda.json"][0])), 257 * 1024)
+
+    def test_handler_lets_the_flows_exception_propagate(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:fails", {"message": "lambda boom"})
+        with self.assertRaisesRegex(ValueError, "lambda boom"):
+            self.runner.handler(ev, None)
+
+    def test_handler_raises_ResultNotSerializable(self):
+        with self.assertRaises(self.runner.ResultNotSerializable):
+            self.runner.handler(self.event(self.behaviours, f"{BEHAVIOURS_PY}:unserialisable"), None)
+
+    def test_handler_raises_InvalidEvent_for_a_malformed_event(self):
+        good = self.event(self.research, "flows/research.py:research_agent", {"topic": "x"})
+        cases = {
+            "not an object": [],
+            "no entrypoint": {k: v for k, v in good.items() if k != "entrypoint"},
+            "no bundle": {k: v for k, v in good.items() if k != "bundle"},
+            "no bundle url": dict(good, bundle={"digest": good["bundle"]["digest"]}),
+            "a file:// bundle url": dict(good, bundle=dict(good["bundle"], url="file:///etc/passwd")),
+            "a digest without sha256:": dict(good, bundle=dict(good["bundle"], digest=good["bundle"]["digest"][7:])),
+            "inputs that are a list": dict(good, inputs=[1]),
+            "result_upload without ref": dict(good, result_upload={"url": "http://127.0.0.1/x"}),
+        }
+        for name, ev in cases.items():
+            with self.subTest(name):
+                with self.assertRaises(self.runner.InvalidEvent):
+                    self.runner.handler(ev, None)
+
+    def test_bad_entrypoint_strings_are_refused(self):
+        cases = [
+            None, "", "flows/research.py", "flows/research.py:", ":research_agent",
+            "/abs/flows/research.py:research_agent", "../research.py:f", "flows/../research.py:f",
+            "flows/research.txt:f", "flows/research.py/:f", "./:f",
+            "flows/research.py:not-an-identifier", "flows/research.py:1abc", "flows/research.py:class",
+            "flows/research.py:a.b", "flows\\research.py:f", "C:/flows/research.py:f",
+        ]
+        for entrypoint in cases:
+            with self.subTest(entrypoint=entrypoint):
+                with self.assertRaises(self.runner.InvalidEvent):
+                    self.runner.parse_entrypoint(entrypoint)
+
+    def test_good_entrypoint_strings_are_split(self):
+        self.assertEqual(self.runner.parse_entrypoint("flows/research.py:research_agent"), ("flows/research.py", "research_agent"))
+        self.assertEqual(self.runner.parse_entrypoint("main.py:_run2"), ("main.py", "_run2"))
+        # Cleaned like pkg/bundle.ParseEntrypoint's path.Clean.
+        self.assertEqual(self.runner.parse_entrypoint("./flows//research.py:f"), ("flows/research.py", "f"))
+        self.assertEqual(self.runner.parse_entrypoint("flows/a:b.py:f"), ("flows/a:b.py", "f"))
+
+    def test_warm_invocations_do_not_see_the_previous_bundles_modules(self):
+        def project(text: str) -> dict[str, str]:
+            return {
+                "flows/notes.py": f"def note():\n    return {text!r}\n",
+                "flows/main.py": "from kitaru import flow\nfrom flows.notes import note\n\n@flow\ndef main():\n    return note()\n",
+            }
+
+        for text in ("first bundle", "second bundle"):
+            bundle = self.server.put_bundle(bundle_of(project(text)))
+            self.assertEqual(self.runner.handler(self.event(bundle, "flows/main.py:main"), None), {"result": text})
+        self.assertNotIn("flows.notes", sys.modules)
+
+    def test_flow_runs_with_the_bundle_root_as_working_directory(self):
+        files = {"data/in.txt": "from a file", "f.py": "def f():\n    with open('data/in.txt') as f:\n        return f.read()\n"}
+        bundle = self.server.put_bundle(bundle_of(files))
+        self.assertEqual(self.runner.handler(self.event(bundle, "f.py:f"), None), {"result": "from a file"})
+
+    def test_tuple_results_are_answered_as_json_lists(self):
+        bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return (1, 'two', None)\n"}))
+        self.assertEqual(self.runner.handler(self.event(bundle, "f.py:f"), None), {"result": [1, "two", None]})
+
+
+if __name__ == "__main__":
+    unittest.main()

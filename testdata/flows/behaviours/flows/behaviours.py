@@ -1,0 +1,55 @@
+"""Flows that exercise the runner's and the workflow's edge cases.
+
+Each is named for what it does; see testdata/flows/README.md.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from kitaru import flow
+
+
+@flow
+def fails(message: str = "the flow failed on purpose") -> str:
+    """Raise ValueError(message): the flow's own exception."""
+    raise ValueError(message)
+
+
+@flow
+def sleeps(seconds: float = 30) -> dict:
+    """Sleep, then answer: for cancel and timeout tests."""
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+@flow
+def chatty(name: str = "kitaru") -> dict:
+    """Write to stdout three ways (print, fd 1, a child process) and return a dict."""
+    print(f"hello from print, {name}")
+    sys.stdout.flush()
+    os.write(1, b"hello from fd 1\n")
+    subprocess.run([sys.executable, "-c", "print('hello from a child process')"], check=True)
+    return {"greeting": f"hello {name}", "count": 3}
+
+
+@flow
+def large(kib: int = 300) -> str:
+    """Return a string whose JSON encoding is a little over kib KiB."""
+    return "x" * (kib * 1024)
+
+
+@flow
+def unserialisable() -> object:
+    """Return an object json cannot encode."""
+    return object()
+
+
+@flow
+def crashes() -> str:
+    """Kill its own process with SIGKILL: the runner dies without an answer."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)  # not reached
+    return "unreachable"
