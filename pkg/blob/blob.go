@@ -1,0 +1,43 @@
+// Package blob stores source bundles and large results in S3: AWS,
+// LocalStack, or under kitaru dev an in-process S3-compatible server
+// (gofakes3). One implementation, on the S3 API, serves all three.
+package blob
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Store keeps objects by key and hands out presigned URLs, so that the
+// runner and the CLI move bytes without credentials or an SDK.
+type Store interface {
+	// Stat reports whether key exists and its size. A missing key is
+	// exists=false with a nil error. Errors: internal, unavailable.
+	Stat(ctx context.Context, key string) (size int64, exists bool, err error)
+	// Put stores size bytes from body at key, replacing what was there.
+	// Errors: internal, unavailable.
+	Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error
+	// Get opens the object at key; the caller closes it.
+	// Errors: not_found, internal, unavailable.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// PresignPut returns a URL that accepts one PUT of exactly size bytes to
+	// key until ttl passes. Errors: invalid_argument (ttl), internal.
+	PresignPut(ctx context.Context, key string, size int64, ttl time.Duration) (Presigned, error)
+	// PresignGet returns a URL that GETs key until ttl passes.
+	// Errors: invalid_argument (ttl), internal.
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// Presigned is a request anyone holding it may send, until ExpiresAt. Its
+// JSON form is the "upload" of POST /v1/artifacts.
+type Presigned struct {
+	URL    string `json:"url"`
+	Method string `json:"method"`
+	// Headers must be sent as given: they are part of the signature.
+	Headers   map[string]string `json:"headers,omitempty"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// MaxPresignTTL is the longest validity SigV4 allows a presigned URL.
+const MaxPresignTTL = 7 * 24 * time.Hour
