@@ -1,0 +1,140 @@
+// Package sfn runs snapshot executions on AWS Step Functions: one execution
+// of the workflow's state machine per Kitaru execution, named after it.
+package sfn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	stepfunctions "github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+// Executor starts, stops and describes executions of one STANDARD state
+// machine rendered from workflow.Definition.ASL.
+type Executor struct {
+	Client *stepfunctions.Client
+	// StateMachineARN is arn:<partition>:states:<region>:<account>:stateMachine:<name>.
+	StateMachineARN string
+}
+
+var _ workflow.Executor = (*Executor)(nil)
+
+// Step Functions execution names: at most 80 characters; Kitaru's are ex_ + ULID.
+var execName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+
+// Start starts the state machine with req as its input, named req.ExecID, so
+// a retried start cannot run the flow twice: ExecutionAlreadyExists is
+// success. Errors: invalid_argument (an exec_id that is not a valid name),
+// unavailable (Step Functions refused or could not be reached).
+func (e *Executor) Start(ctx context.Context, req workflow.RunRequest) error {
+	if err := validName(req.ExecID); err != nil {
+		return err
+	}
+	input, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode the run request for %s: %w", req.ExecID, err)
+	}
+	_, err = e.Client.StartExecution(ctx, &stepfunctions.StartExecutionInput{
+		StateMachineArn: aws.String(e.StateMachineARN),
+		Name:            aws.String(req.ExecID),
+		Input:           aws.String(string(input)),
+	})
+	if _, exists := errors.AsType[*types.ExecutionAlreadyExists](err); exists {
+		return nil
+	}
+	if err != nil {
+		return unavailable(fmt.Errorf("start execution %s: %w", req.ExecID, err), "start")
+	}
+	return nil
+}
+
+// Stop stops the execution named execID. One that already ended or never
+// started is not an error: the caller recorded the cancel either way.
+// Errors: invalid_argument, unavailable.
+func (e *Executor) Stop(ctx context.Context, project, execID string) error {
+	arn, err := e.ExecutionARN(execID)
+	if err != nil {
+		return err
+	}
+	_, err = e.Client.StopExecution(ctx, &stepfunctions.StopExecutionInput{
+		ExecutionArn: aws.String(arn),
+		Cause:        aws.String("cancelled through the Kitaru API"),
+	})
+	if _, gone := errors.AsType[*types.ExecutionDoesNotExist](err); gone || err == nil {
+		return nil
+	}
+	// Some ends are reported as a validation error; the execution's status
+	// says whether anything is left to stop.
+	if status, derr := e.Describe(ctx, execID); derr == nil && status.Terminal() {
+		return nil
+	}
+	return unavailable(fmt.Errorf("stop execution %s: %w", execID, err), "stop")
+}
+
+// Describe returns where the execution named execID is, in Kitaru's terms:
+// RUNNING and PENDING_REDRIVE are running, SUCCEEDED completed, FAILED and
+// TIMED_OUT failed, ABORTED cancelled. Errors: invalid_argument, not_found,
+// unavailable.
+func (e *Executor) Describe(ctx context.Context, execID string) (registry.ExecStatus, error) {
+	arn, err := e.ExecutionARN(execID)
+	if err != nil {
+		return "", err
+	}
+	out, err := e.Client.DescribeExecution(ctx, &stepfunctions.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	if _, gone := errors.AsType[*types.ExecutionDoesNotExist](err); gone {
+		return "", registry.Errorf(registry.CodeNotFound, "Step Functions has no execution %s; it was never started or its history expired", execID).
+			WithDetails("exec_id", execID)
+	}
+	if err != nil {
+		return "", unavailable(fmt.Errorf("describe execution %s: %w", execID, err), "describe")
+	}
+	switch out.Status {
+	case types.ExecutionStatusSucceeded:
+		return registry.StatusCompleted, nil
+	case types.ExecutionStatusFailed, types.ExecutionStatusTimedOut:
+		return registry.StatusFailed, nil
+	case types.ExecutionStatusAborted:
+		return registry.StatusCancelled, nil
+	default:
+		return registry.StatusRunning, nil
+	}
+}
+
+// ExecutionARN is the ARN of the execution named execID of this state
+// machine: …:stateMachine:NAME becomes …:execution:NAME:EXECNAME.
+// Errors: invalid_argument.
+func (e *Executor) ExecutionARN(execID string) (string, error) {
+	if err := validName(execID); err != nil {
+		return "", err
+	}
+	parts := strings.Split(e.StateMachineARN, ":")
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "stateMachine" || parts[6] == "" {
+		return "", fmt.Errorf("state machine ARN %q is not arn:<partition>:states:<region>:<account>:stateMachine:<name>; check KITARU_STATE_MACHINE_ARN", e.StateMachineARN)
+	}
+	parts[5] = "execution"
+	return strings.Join(append(parts, execID), ":"), nil
+}
+
+func validName(execID string) error {
+	if !execName.MatchString(execID) {
+		return registry.Errorf(registry.CodeInvalidArgument,
+			"execution id %q cannot name a Step Functions execution: use 1 to 80 letters, digits, '_' or '-'", execID).
+			WithDetails("exec_id", execID)
+	}
+	return nil
+}
+
+// unavailable keeps the cause for logs while the user sees what to do.
+func unavailable(cause error, op string) error {
+	return errors.Join(cause, registry.Errorf(registry.CodeUnavailable,
+		"Step Functions could not %s the execution; try again shortly", op))
+}
