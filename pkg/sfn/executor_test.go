@@ -27,9 +27,9 @@ const machineARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:kitaru-ex
 // engine that runs here speaks it.
 type fakeStepFunctions struct {
 	mu         sync.Mutex
-	calls      []string                  // operations in order
+	calls      []string                 // operations in order
 	executions map[string]fakeExecution // by execution ARN
-	stopErr    string                    // error type StopExecution answers, if any
+	stopErr    string                   // error type StopExecution answers, if any
 }
 
 type fakeExecution struct {
