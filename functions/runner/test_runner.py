@@ -507,6 +507,37 @@ class LambdaHandlerTest(RunnerTestCase):
         bundle = self.server.put_bundle(bundle_of(files))
         self.assertEqual(self.runner.handler(self.event(bundle, "f.py:f"), None), {"result": "from a file"})
 
+    def test_bundle_over_the_size_limit_is_BundleDownloadFailed(self):
+        bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return 1\n" + "#" * 4096}))
+        limit = self.runner.MAX_BUNDLE_BYTES
+        self.runner.MAX_BUNDLE_BYTES = 64
+        try:
+            with self.assertRaisesRegex(self.runner.BundleDownloadFailed, "limit"):
+                self.runner.handler(self.event(bundle, "f.py:f"), None)
+        finally:
+            self.runner.MAX_BUNDLE_BYTES = limit
+
+    def test_bundle_unpacking_over_the_size_limit_is_UnsafeBundle(self):
+        bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return 1\n", "big.txt": "0" * 100_000}))
+        limit = self.runner.MAX_UNPACKED_BYTES
+        self.runner.MAX_UNPACKED_BYTES = 50_000
+        try:
+            with self.assertRaisesRegex(self.runner.UnsafeBundle, "unpacks to over"):
+                self.runner.handler(self.event(bundle, "f.py:f"), None)
+        finally:
+            self.runner.MAX_UNPACKED_BYTES = limit
+
+    def test_a_kitaru_directory_in_the_bundle_does_not_shadow_the_shipped_sdk(self):
+        files = {
+            "kitaru/__init__.py": "raise ImportError('the bundle shadowed the SDK')\n",
+            "f.py": "import kitaru\n\n@kitaru.flow\ndef f():\n    return kitaru.__file__\n",
+        }
+        # Not imported yet, as in a cold Lambda: the import goes through sys.path.
+        for name in [m for m in sys.modules if m == "kitaru" or m.startswith("kitaru.")]:
+            del sys.modules[name]
+        answer = self.runner.handler(self.event(self.server.put_bundle(bundle_of(files)), "f.py:f"), None)
+        self.assertEqual(answer, {"result": os.path.join(self.runner_dir, "kitaru", "__init__.py")})
+
     def test_tuple_results_are_answered_as_json_lists(self):
         bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return (1, 'two', None)\n"}))
         self.assertEqual(self.runner.handler(self.event(bundle, "f.py:f"), None), {"result": [1, "two", None]})
