@@ -238,10 +238,8 @@ class ProcessProtocolTest(RunnerTestCase):
         self.assertEqual(run.answer(), {"result": {"topic": "t", "words": 7}})
 
     def test_null_inputs_call_the_flow_without_arguments(self):
-        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:large", {"kib": 1})
+        ev = self.event(self.server.put_bundle(bundle_of(OK_FLOW)), "flows/ok.py:ok")
         ev["inputs"] = None
-        ev["bundle"] = self.server.put_bundle(bundle_of(OK_FLOW))
-        ev["entrypoint"] = "flows/ok.py:ok"
         run = self.run_process(ev)
         self.assertEqual(run.answer(), {"result": "ok"})
 
