@@ -1,0 +1,201 @@
+// Package client is a small Go client of the Kitaru HTTP API: what the CLI
+// needs to deploy, upload bundles and invoke. Errors carry the server's code,
+// so errors.Is(err, registry.ErrNotFound) works across the wire.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Client calls one Kitaru server. It is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	http    *http.Client
+	token   string
+	project string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sends requests through hc instead of http.DefaultClient.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithAuthToken sends "Authorization: Bearer token" on API requests (never
+// on presigned uploads).
+func WithAuthToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithProject sends "X-Kitaru-Project: project" on API requests.
+func WithProject(project string) Option { return func(c *Client) { c.project = project } }
+
+// New returns a client of the server at baseURL, e.g. http://127.0.0.1:8787.
+func New(baseURL string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q is invalid: use http(s)://host[:port]", baseURL)
+	}
+	c := &Client{base: u, http: http.DefaultClient}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c, nil
+}
+
+// BaseURL returns the server's URL.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Error is a failed API call. It unwraps to a *registry.Error with the
+// server's code, so errors.Is(err, registry.ErrConflict) and
+// registry.CodeOf(err) work on it.
+type Error struct {
+	StatusCode int // 0 when the server was not reached
+	Code       registry.Code
+	Message    string
+	Details    map[string]any
+	// RequestID is the server's request id, when it sent one.
+	RequestID string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the domain error with the server's code and message.
+func (e *Error) Unwrap() error {
+	return &registry.Error{Code: e.Code, Message: e.Message, Details: e.Details}
+}
+
+// do sends method path with body encoded as JSON (nil for none), applies
+// header, and decodes a 2xx answer into out (nil to discard it).
+func (c *Client) do(ctx context.Context, method, path string, header http.Header, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.project != "" {
+		req.Header.Set("X-Kitaru-Project", c.project)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &Error{Code: registry.CodeUnavailable, Message: fmt.Sprintf("cannot reach the Kitaru server at %s: %v", c.base, unwrapURLError(err))}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return &Error{StatusCode: resp.StatusCode, Code: registry.CodeUnavailable, Message: fmt.Sprintf("reading the answer to %s %s: %v", method, path, err)}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return errorFrom(resp, data)
+	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &Error{StatusCode: resp.StatusCode, Code: registry.CodeInternal, Message: fmt.Sprintf("the answer to %s %s is not the expected JSON: %v", method, path, err)}
+	}
+	return nil
+}
+
+// maxResponseBytes bounds an answer read into memory.
+const maxResponseBytes = 16 << 20
+
+// errorBody is the error envelope of every failed request
+// (httpapi.ErrorBody; not imported to keep the client free of Lambda types).
+type errorBody struct {
+	Error *struct {
+		Code    registry.Code  `json:"code"`
+		Message string         `json:"message"`
+		Details map[string]any `json:"details"`
+	} `json:"error"`
+}
+
+// errorFrom builds the Error for a non-2xx answer: from the envelope when
+// there is one, else from the status (a proxy or gateway answered).
+func errorFrom(resp *http.Response, data []byte) *Error {
+	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
+	var env errorBody
+	if json.Unmarshal(data, &env) == nil && env.Error != nil && env.Error.Code != "" {
+		e.Code, e.Message, e.Details = env.Error.Code, env.Error.Message, env.Error.Details
+		return e
+	}
+	e.Code = codeForStatus(resp.StatusCode)
+	snippet := strings.TrimSpace(string(data))
+	if len(snippet) > 200 {
+		snippet = snippet[:200] + "…"
+	}
+	e.Message = fmt.Sprintf("the server answered %s", resp.Status)
+	if snippet != "" {
+		e.Message += ": " + snippet
+	}
+	return e
+}
+
+// codeForStatus inverts the server's code → status mapping for answers
+// without an envelope.
+func codeForStatus(status int) registry.Code {
+	switch status {
+	case http.StatusBadRequest:
+		return registry.CodeInvalidArgument
+	case http.StatusUnauthorized:
+		return registry.CodeUnauthenticated
+	case http.StatusForbidden:
+		return registry.CodePermissionDenied
+	case http.StatusNotFound:
+		return registry.CodeNotFound
+	case http.StatusConflict:
+		return registry.CodeConflict
+	case http.StatusPreconditionFailed:
+		return registry.CodePreconditionFailed
+	case http.StatusRequestEntityTooLarge:
+		return registry.CodePayloadTooLarge
+	case http.StatusUnprocessableEntity:
+		return registry.CodeUnprocessable
+	case http.StatusTooManyRequests:
+		return registry.CodeRateLimited
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return registry.CodeUnavailable
+	}
+	return registry.CodeInternal
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// flowPath is /v1/flows/{flow}/rest with the flow escaped.
+func flowPath(flow, rest string) string {
+	return "/v1/flows/" + url.PathEscape(flow) + rest
+}
