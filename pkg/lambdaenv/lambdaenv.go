@@ -28,9 +28,9 @@ type Env struct {
 
 // Read reads Env through getenv (os.Getenv in a function).
 func Read(getenv func(string) string) (Env, error) {
-	env := Env{Table: getenv("KITARU_TABLE"), DynamoDBEndpoint: getenv("DYNAMODB_ENDPOINT")}
-	if env.Table == "" {
-		return Env{}, fmt.Errorf("KITARU_TABLE is not set; set it to the registry's DynamoDB table name")
+	env, err := ReadStore(getenv)
+	if err != nil {
+		return Env{}, err
 	}
 	stacks, err := registry.ParseStacks(getenv("KITARU_STACKS"), getenv("KITARU_DEFAULT_STACK"))
 	if err != nil {
@@ -40,13 +40,32 @@ func Read(getenv func(string) string) (Env, error) {
 	return env, nil
 }
 
-// NewHandler builds the handler serving group on the store env names.
-func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.Logger) (*httpapi.Handler, error) {
+// ReadStore reads only the store's settings (KITARU_TABLE, DYNAMODB_ENDPOINT),
+// for functions that serve no API routes, such as finish.
+func ReadStore(getenv func(string) string) (Env, error) {
+	env := Env{Table: getenv("KITARU_TABLE"), DynamoDBEndpoint: getenv("DYNAMODB_ENDPOINT")}
+	if env.Table == "" {
+		return Env{}, fmt.Errorf("KITARU_TABLE is not set; set it to the registry's DynamoDB table name")
+	}
+	return env, nil
+}
+
+// NewStore builds the DynamoDB store env names.
+func NewStore(ctx context.Context, env Env) (*dynamo.Store, error) {
 	db, err := dynamo.NewClient(ctx, env.DynamoDBEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("build DynamoDB client: %w", err)
 	}
-	return httpapi.New(dynamo.New(db, env.Table), httpapi.Config{
+	return dynamo.New(db, env.Table), nil
+}
+
+// NewHandler builds the handler serving group on the store env names.
+func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.Logger) (*httpapi.Handler, error) {
+	store, err := NewStore(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.New(store, httpapi.Config{
 		Stacks: env.Stacks,
 		Groups: []httpapi.Group{group},
 		Logger: logger,

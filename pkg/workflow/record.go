@@ -2,7 +2,10 @@ package workflow
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/kitaru/deployments/pkg/registry"
@@ -67,4 +70,64 @@ func (a RunOutput) Outcome(now time.Time) registry.Outcome {
 	return registry.Outcome{Status: registry.StatusFailed, At: now, Error: &registry.ExecError{
 		Type: ErrorRunnerCrashed, Message: "the runner answered without a result or result_ref; check the runner's logs",
 	}}
+}
+
+// ExecutionFinisher is the part of registry.ExecutionStore that records how
+// an execution ended.
+type ExecutionFinisher interface {
+	FinishExecution(ctx context.Context, project, execID string, o registry.Outcome) (registry.Execution, bool, error)
+}
+
+// StoreFinisher records outcomes in an execution store. An execution that
+// already ended (a cancel that won the race) is left as it is.
+func StoreFinisher(store ExecutionFinisher) Finisher {
+	return FinisherFunc(func(ctx context.Context, project, execID string, o registry.Outcome) error {
+		_, _, err := store.FinishExecution(ctx, project, execID, o)
+		return err
+	})
+}
+
+// RecordHandler serves the finish function: the state machine's record steps
+// send it a Record, it records the outcome. An error makes Step Functions
+// retry the step.
+type RecordHandler struct {
+	Finisher Finisher
+	// Now stamps outcomes; nil is time.Now.
+	Now func() time.Time
+	// Logger gets one line per record; nil discards.
+	Logger *slog.Logger
+	// RequestID names the invocation in logs (the Lambda request id); optional.
+	RequestID func(ctx context.Context) string
+}
+
+// Handle records the outcome in payload. Errors: invalid_argument (not a
+// Record), and whatever the Finisher returns.
+func (h RecordHandler) Handle(ctx context.Context, payload json.RawMessage) error {
+	start := time.Now()
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	project, execID, o, err := OutcomeFromRecord(payload, now())
+	if err == nil {
+		err = h.Finisher.Finish(ctx, project, execID, o)
+	}
+	if h.Logger != nil {
+		attrs := []any{"project", project, "exec_id", execID, "status", o.Status, "duration", time.Since(start)}
+		if h.RequestID != nil {
+			attrs = append(attrs, "request_id", h.RequestID(ctx))
+		}
+		if o.Error != nil {
+			attrs = append(attrs, "error_type", o.Error.Type)
+		}
+		if err != nil {
+			h.Logger.Error("record failed", append(attrs, "error", err)...)
+		} else {
+			h.Logger.Info("recorded", attrs...)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("record execution %s: %w", execID, err)
+	}
+	return nil
 }

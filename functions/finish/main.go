@@ -1,0 +1,38 @@
+// Command finish is the Lambda function the state machine's record steps
+// call: it records how an execution ended (pkg/workflow.RecordHandler).
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/kitaru/deployments/pkg/lambdaenv"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "finish")
+	env, err := lambdaenv.ReadStore(os.Getenv)
+	if err != nil {
+		logger.Error("cold start failed", "error", err)
+		os.Exit(1)
+	}
+	store, err := lambdaenv.NewStore(context.Background(), env)
+	if err != nil {
+		logger.Error("cold start failed", "error", err)
+		os.Exit(1)
+	}
+	h := workflow.RecordHandler{Finisher: workflow.StoreFinisher(store), Logger: logger, RequestID: requestID}
+	lambda.Start(h.Handle)
+}
+
+func requestID(ctx context.Context) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		return lc.AwsRequestID
+	}
+	return ""
+}

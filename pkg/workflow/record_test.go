@@ -1,0 +1,142 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/localdynamo"
+	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+// newStore is the real execution store on an in-process minidyn.
+func newStore(t *testing.T) *dynamo.Store {
+	t.Helper()
+	srv, err := localdynamo.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx := context.Background()
+	db, err := dynamo.NewClient(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamo.CreateTable(ctx, db, "kitaru"); err != nil {
+		t.Fatal(err)
+	}
+	return dynamo.New(db, "kitaru")
+}
+
+var execSeq atomic.Int64
+
+func createRunning(t *testing.T, s *dynamo.Store) registry.Execution {
+	t.Helper()
+	e := registry.Execution{
+		Project: "p", ExecID: fmt.Sprintf("ex_01JDZ8Q3V9M6T2K4N7P0R5S%03d", execSeq.Add(1)), Flow: "research_agent", Version: 1,
+		Snapshot: registry.SnapshotName("research_agent", 1), Selector: registry.Selector{Tag: "default"}, Status: registry.StatusRunning,
+		Inputs: json.RawMessage(`{}`), StartedAt: testNow.Add(-time.Minute), InvokedBy: "tester",
+	}
+	got, created, err := s.CreateExecution(context.Background(), e)
+	if err != nil || !created {
+		t.Fatalf("create execution: created=%v err=%v", created, err)
+	}
+	return got
+}
+
+func TestTheFinishFunctionRecordsTheOutcomeInTheStore(t *testing.T) {
+	store := newStore(t)
+	h := workflow.RecordHandler{Finisher: workflow.StoreFinisher(store), Now: func() time.Time { return testNow }}
+	tests := []struct {
+		name      string
+		cancelled bool
+		record    func(execID string) string
+		want      func(e *registry.Execution)
+	}{
+		{"a runner answer completes the execution with its result", false,
+			func(id string) string {
+				return `{"project": "p", "exec_id": "` + id + `", "output": {"result": {"summary": "done"}}}`
+			},
+			func(e *registry.Execution) {
+				e.Status, e.Result = registry.StatusCompleted, json.RawMessage(`{"summary":"done"}`)
+			}},
+		{"a caught error fails the execution with the flow's exception", false,
+			func(id string) string {
+				return `{"project": "p", "exec_id": "` + id + `", "error": {"Error": "ValueError", "Cause": "{\"errorType\": \"ValueError\", \"errorMessage\": \"bad\", \"stackTrace\": [\"  File \\\"f.py\\\", line 1\\n\"]}"}}`
+			},
+			func(e *registry.Execution) {
+				e.Status, e.Error = registry.StatusFailed, &registry.ExecError{Type: "ValueError", Message: "bad", Traceback: `  File "f.py", line 1`}
+			}},
+		{"a record after a cancel leaves the execution cancelled", true,
+			func(id string) string {
+				return `{"project": "p", "exec_id": "` + id + `", "output": {"result": 1}}`
+			},
+			func(e *registry.Execution) { e.Status = registry.StatusCancelled }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := createRunning(t, store)
+			if tt.cancelled {
+				if _, _, err := store.FinishExecution(ctx, "p", e.ExecID, registry.Outcome{Status: registry.StatusCancelled, At: testNow}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := h.Handle(ctx, json.RawMessage(tt.record(e.ExecID))); err != nil {
+				t.Fatalf("handle: %v", err)
+			}
+			got, err := store.GetExecution(ctx, "p", e.ExecID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := e
+			tt.want(&want)
+			ended := testNow
+			want.EndedAt = &ended
+			if diff := cmp.Diff(want, got, cmp.Comparer(sameJSON), cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+				t.Errorf("execution (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("a malformed record is an error, so the step is retried and then fails", func(t *testing.T) {
+		if err := h.Handle(context.Background(), json.RawMessage(`{"exec_id": "ex_1"}`)); registry.CodeOf(err) != registry.CodeInvalidArgument {
+			t.Errorf("handle = %v, want invalid_argument", err)
+		}
+	})
+}
+
+func TestTheLocalWorkflowRecordsAPythonFlowErrorInTheStore(t *testing.T) {
+	store := newStore(t)
+	e := createRunning(t, store)
+	dir := runnerDir(t, `
+import json, sys
+print(json.dumps({"error": {"type": "KeyError", "message": "'topic'", "traceback": "Traceback ...\nKeyError: 'topic'"}}))
+sys.exit(1)
+`)
+	l, err := workflow.NewLocal(workflow.LocalConfig{
+		Definition: workflow.Default(), Runner: workflow.PythonRunner{Dir: dir}, Finisher: workflow.StoreFinisher(store),
+		Now: func() time.Time { return testNow },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(context.Background(), testRequest(e.ExecID)); err != nil {
+		t.Fatal(err)
+	}
+	closeWithin(t, l, 30*time.Second)
+	got, err := store.GetExecution(context.Background(), "p", e.ExecID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &registry.ExecError{Type: "KeyError", Message: "'topic'", Traceback: "Traceback ...\nKeyError: 'topic'"}
+	if got.Status != registry.StatusFailed || !cmp.Equal(want, got.Error) {
+		t.Errorf("execution ended %s with %+v, want failed with %+v", got.Status, got.Error, want)
+	}
+}
