@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -23,13 +24,15 @@ const ErrorRunnerUnavailable = "Runner.Unavailable"
 const (
 	maxRunnerStdout  = 8 << 20 // results over 256 KiB are uploaded, so this is generous
 	maxStderrTail    = 4 << 10
+	runnerTermGrace  = time.Second
 	runnerPipesDelay = 2 * time.Second
 )
 
 // PythonRunner runs a flow as `python3 <Dir>/runner.py`, the RunRequest JSON
 // on stdin and one JSON answer on stdout (docs/executions.md, "The runner
 // protocol"). The process leads its own process group, so a stop or a
-// timeout kills whatever the flow started too.
+// timeout ends whatever the flow started too: SIGTERM to the group, SIGKILL a
+// second later.
 type PythonRunner struct {
 	// Dir holds runner.py and the kitaru package.
 	Dir string
@@ -71,7 +74,17 @@ func (p PythonRunner) Run(ctx context.Context, req RunRequest) (RunOutput, error
 	}
 	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	var mu sync.Mutex
+	var hardKill *time.Timer
+	cmd.Cancel = func() error {
+		// SIGTERM lets the runner remove its temporary directory; whatever
+		// is still in the group a moment later is killed.
+		pid := cmd.Process.Pid
+		mu.Lock()
+		hardKill = time.AfterFunc(runnerTermGrace, func() { _ = killGroup(pid) })
+		mu.Unlock()
+		return signalGroup(pid, syscall.SIGTERM)
+	}
 	// A child that outlives the runner and holds its pipes must not hold Run.
 	cmd.WaitDelay = runnerPipesDelay
 	if err := cmd.Start(); err != nil {
@@ -79,6 +92,11 @@ func (p PythonRunner) Run(ctx context.Context, req RunRequest) (RunOutput, error
 			Message: fmt.Sprintf("could not start %s: %v", python, err)}
 	}
 	waitErr := cmd.Wait()
+	mu.Lock()
+	if hardKill != nil {
+		hardKill.Stop()
+	}
+	mu.Unlock()
 	// Whatever the flow left behind in its group goes with it.
 	_ = killGroup(cmd.Process.Pid)
 	if ctx.Err() != nil {
@@ -142,9 +160,12 @@ func decodeAnswer(out []byte, v any) bool {
 	return len(last) > 0 && json.Unmarshal(last, v) == nil
 }
 
-// killGroup kills the process group led by pid; a group already gone is fine.
-func killGroup(pid int) error {
-	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+// killGroup kills the process group led by pid.
+func killGroup(pid int) error { return signalGroup(pid, syscall.SIGKILL) }
+
+// signalGroup signals the process group led by pid; a group already gone is fine.
+func signalGroup(pid int, sig syscall.Signal) error {
+	if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return err
 	}
 	return nil

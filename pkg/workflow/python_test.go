@@ -145,11 +145,11 @@ func TestAPythonRunnerThatCannotStartIsAnInfrastructureError(t *testing.T) {
 	}
 }
 
-// childScript starts a grandchild that sleeps, writes its pid to child.pid,
-// then does what tail says.
+// childScript starts a grandchild that sleeps and ignores SIGTERM, writes its
+// pid to child.pid, then does what tail says.
 const childScript = `
 import os, subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 with open(os.path.join(os.path.dirname(__file__), "child.pid.tmp"), "w") as f:
     f.write(str(child.pid))
 os.rename(os.path.join(os.path.dirname(__file__), "child.pid.tmp"), os.path.join(os.path.dirname(__file__), "child.pid"))
@@ -162,6 +162,7 @@ func TestAStoppedPythonRunnerIsKilledWithItsChildren(t *testing.T) {
 		stop bool
 	}{
 		{"a timeout kills the runner and the process it started", "time.sleep(120)\n", true},
+		{"a runner that ignores SIGTERM is killed with its group a moment later", "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(120)\n", true},
 		{"a runner that answers and leaves a child behind has the child killed", "print('{\"result\": 1}')\n", false},
 	}
 	for _, tt := range tests {
