@@ -12,7 +12,9 @@ import (
 // Catch puts it at $.error) into the execution's error. For a Lambda function
 // error the cause is the runtime's JSON report {"errorMessage", "errorType",
 // "stackTrace", "requestId"}; the traceback is the stack trace joined into
-// lines. Any other cause is kept as the message.
+// lines. Any other cause is kept as the message. A runner function that timed
+// out or died is reported as kitaru dev reports it: States.Timeout or
+// Runner.Crashed.
 func FailureFromStates(errName, cause string) registry.ExecError {
 	if errName == "" {
 		errName = ErrorTaskFailed
@@ -33,12 +35,28 @@ func FailureFromStates(errName, cause string) registry.ExecError {
 		if report.ErrorMessage != nil {
 			e.Message = *report.ErrorMessage
 		}
-		return e
+		return asRunnerFailure(e)
 	}
 	if cause == "" {
-		return registry.ExecError{Type: errName, Message: fmt.Sprintf("the run failed with %s and no further cause", errName)}
+		cause = fmt.Sprintf("the run failed with %s and no further cause", errName)
 	}
-	return registry.ExecError{Type: errName, Message: cause}
+	return asRunnerFailure(registry.ExecError{Type: errName, Message: cause})
+}
+
+// lambdaRunnerFailures are Lambda's names for a runner that timed out or
+// died, given the types kitaru dev reports for the same failure.
+var lambdaRunnerFailures = map[string]string{
+	"Sandbox.Timedout":  ErrorTimeout,       // the function's own timeout
+	"Runtime.ExitError": ErrorRunnerCrashed, // the runtime process died (signal, out of memory)
+	"Lambda.Unknown":    ErrorRunnerCrashed, // the function ended without an error type
+}
+
+func asRunnerFailure(e registry.ExecError) registry.ExecError {
+	if t, ok := lambdaRunnerFailures[e.Type]; ok {
+		e.Message = fmt.Sprintf("%s (Lambda reported %s)", e.Message, e.Type)
+		e.Type = t
+	}
+	return e
 }
 
 // stackTrace joins a runtime's stack trace: a list of frames (Python gives
