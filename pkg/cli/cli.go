@@ -3,6 +3,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -29,6 +30,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		if errors.As(err, new(reportedError)) {
+			return ExitError
+		}
 		fmt.Fprintf(stderr, "kitaru: %v\n", err)
 		if !started {
 			fmt.Fprintln(stderr, "Run 'kitaru --help' for usage.")
@@ -47,6 +51,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDevCommand())
+	root.AddCommand(newDevCommand(), newInitCommand(), newDeployCommand(), newInvokeCommand())
 	return root
 }

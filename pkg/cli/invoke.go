@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kitaru/deployments/pkg/client"
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Polling of --wait: the first wait, its growth and its cap.
+const (
+	pollStart  = 200 * time.Millisecond
+	pollFactor = 1.5
+	pollMax    = 2 * time.Second
+)
+
+// codeStillRunning is the -o json error code when --wait times out. It is
+// the CLI's own: the server has no such error.
+const codeStillRunning registry.Code = "still_running"
+
+type invokeOptions struct {
+	tag            string
+	version        int
+	inputs         inputsFlag
+	idempotencyKey string
+	wait           bool
+	timeout        time.Duration
+	output         outputFlag
+}
+
+func newInvokeCommand() *cobra.Command {
+	var opts invokeOptions
+	cmd := &cobra.Command{
+		Use:   "invoke FLOW",
+		Short: "Start an execution of a deployed flow",
+		Long: `invoke starts a new execution of a deployed flow from its saved snapshot,
+chosen by --tag or --version; with neither, the default tag. --input values
+override the deployment's representative inputs key by key.
+
+It prints the execution id and status. With --wait it polls until the
+execution ends and prints its result as JSON; a failed or cancelled execution
+exits 1, and so does one still running after --timeout (with -o json its
+error code is "` + string(codeStillRunning) + `").
+` + serverHelp,
+		Example: `  kitaru invoke research_agent --tag stable --input '{"topic": "deployment routing"}'
+  kitaru invoke research_agent --version 2 --wait --timeout 5m`,
+		Args: cobra.MatchAll(cobra.ExactArgs(1), func(cmd *cobra.Command, _ []string) error {
+			// Checked here rather than with MarkFlagsMutuallyExclusive, which
+			// cobra runs after the point where Run stops calling errors usage errors.
+			f := cmd.Flags()
+			if f.Changed("tag") && f.Changed("version") {
+				return errors.New("pass either --tag or --version, not both")
+			}
+			if f.Changed("version") && opts.version < 1 {
+				return fmt.Errorf("--version %d is invalid: versions start at 1", opts.version)
+			}
+			if f.Changed("timeout") && !opts.wait {
+				return errors.New("--timeout needs --wait")
+			}
+			if opts.timeout <= 0 {
+				return errors.New("--timeout must be positive")
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInvoke(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.tag, "tag", "", "routing tag to invoke (default: default)")
+	f.IntVar(&opts.version, "version", 0, "exact version to invoke")
+	f.Var(&opts.inputs, "input", "inputs overriding the deployment's: a JSON object, or @file to read one")
+	f.StringVar(&opts.idempotencyKey, "idempotency-key", "", "retrying with the same key within 24 h returns the same execution instead of starting another")
+	f.BoolVar(&opts.wait, "wait", false, "wait for the execution to end and print its result")
+	f.DurationVar(&opts.timeout, "timeout", 10*time.Minute, "with --wait, how long to wait")
+	f.VarP(&opts.output, "output", "o", "output format: text or json")
+	return cmd
+}
+
+func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts invokeOptions) error {
+	fail := func(err error) error { return report(stderr, "invoke", opts.output, err) }
+	c, err := serverClient()
+	if err != nil {
+		return fail(err)
+	}
+	exec, err := c.Invoke(ctx, flow, client.InvokeRequest{
+		Tag: opts.tag, Version: opts.version, Inputs: opts.inputs.raw, IdempotencyKey: opts.idempotencyKey,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if !opts.wait {
+		if opts.output.json() {
+			return writeJSON(stdout, envelope{Command: "invoke", Item: exec})
+		}
+		fmt.Fprintln(stdout, startedLine(exec))
+		return nil
+	}
+	if !opts.output.json() {
+		// Progress goes to stderr so that stdout is the result alone.
+		fmt.Fprintln(stderr, startedLine(exec)+"; waiting for it to end")
+	}
+	exec, err = waitForExecution(ctx, c, exec, opts.timeout)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		if opts.output.json() {
+			writeJSON(stdout, envelope{Command: "invoke", Item: exec})
+		}
+		return fail(&registry.Error{Code: codeStillRunning, Message: fmt.Sprintf(
+			"execution %s is still running after %v; check it later with: %s", exec.ExecID, opts.timeout, checkCommand(c, exec.ExecID)),
+			Details: map[string]any{"exec_id": exec.ExecID}})
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if opts.output.json() {
+		if err := writeJSON(stdout, envelope{Command: "invoke", Item: exec}); err != nil {
+			return err
+		}
+		if exec.Status != registry.StatusCompleted {
+			return reportedError{fmt.Errorf("execution %s %s", exec.ExecID, exec.Status)}
+		}
+		return nil
+	}
+	return printOutcome(stdout, stderr, exec)
+}
+
+func startedLine(e registry.Execution) string {
+	line := fmt.Sprintf("Started execution %s of %s version %d", e.ExecID, e.Flow, e.Version)
+	if sel := e.Selector; sel.Tag != "" || sel.Version != 0 {
+		line += " (" + sel.String() + ")"
+	}
+	return line + ": " + string(e.Status)
+}
+
+// waitForExecution polls the execution with growing pauses until it ends or
+// timeout passes; then it returns the last execution seen and
+// context.DeadlineExceeded. A server that is briefly unreachable is retried.
+func waitForExecution(ctx context.Context, c *client.Client, exec registry.Execution, timeout time.Duration) (registry.Execution, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pause := pollStart
+	for !exec.Status.Terminal() {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return exec, ctx.Err()
+		case <-t.C:
+		}
+		pause = min(time.Duration(float64(pause)*pollFactor), pollMax)
+		got, err := c.GetExecution(ctx, exec.ExecID)
+		switch {
+		case ctx.Err() != nil:
+			return exec, ctx.Err()
+		case errors.Is(err, registry.ErrUnavailable):
+			continue
+		case err != nil:
+			return exec, err
+		}
+		exec = got
+	}
+	return exec, nil
+}
+
+// printOutcome prints an ended execution: the result on stdout, or why it
+// did not complete on stderr (returned as a reported error).
+func printOutcome(stdout, stderr io.Writer, e registry.Execution) error {
+	switch e.Status {
+	case registry.StatusCompleted:
+		if e.ResultRef != "" && len(e.Result) == 0 {
+			fmt.Fprintf(stdout, "Execution %s completed; its result is over %d KiB and stored as %s\n", e.ExecID, registry.MaxInlineResultBytes>>10, e.ResultRef)
+			return nil
+		}
+		return writeJSON(stdout, e.Result)
+	case registry.StatusFailed:
+		msg := fmt.Sprintf("execution %s failed", e.ExecID)
+		if e.Error != nil {
+			msg += fmt.Sprintf(": %s: %s", e.Error.Type, e.Error.Message)
+		}
+		fmt.Fprintf(stderr, "error: %s\n", msg)
+		if e.Error != nil && e.Error.Traceback != "" {
+			fmt.Fprintln(stderr, strings.TrimRight(e.Error.Traceback, "\n"))
+		}
+		return reportedError{errors.New(msg)}
+	default:
+		msg := fmt.Sprintf("execution %s was %s", e.ExecID, e.Status)
+		fmt.Fprintf(stderr, "error: %s\n", msg)
+		return reportedError{errors.New(msg)}
+	}
+}
+
+// checkCommand is a command that shows an execution. It names the token
+// by its variable, never its value.
+func checkCommand(c *client.Client, execID string) string {
+	cmd := "curl -s " + c.BaseURL() + "/v1/executions/" + execID
+	if os.Getenv("KITARU_AUTH_TOKEN") != "" {
+		cmd += ` -H "Authorization: Bearer $KITARU_AUTH_TOKEN"`
+	}
+	if os.Getenv("KITARU_PROJECT") != "" {
+		cmd += ` -H "X-Kitaru-Project: $KITARU_PROJECT"`
+	}
+	return cmd
+}
