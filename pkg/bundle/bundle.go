@@ -129,8 +129,8 @@ func clip(s string) string {
 	return s
 }
 
-// sizeString renders a byte count for messages.
-func sizeString(n int64) string {
+// FormatSize renders a byte count for people: 512 bytes, 12.3 KiB, 4.0 MiB.
+func FormatSize(n int64) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))

@@ -35,7 +35,7 @@ func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
 	limits = limits.withDefaults()
 	compressed := &meter{r: r, limit: limits.Compressed, hash: sha256.New()}
 	tooLarge := func() error {
-		return registry.Errorf(registry.CodePayloadTooLarge, "source bundle is over %s compressed; shrink the project (large data belongs in object storage, not the source tree)", sizeString(limits.Compressed)).
+		return registry.Errorf(registry.CodePayloadTooLarge, "source bundle is over %s compressed; shrink the project (large data belongs in object storage, not the source tree)", FormatSize(limits.Compressed)).
 			WithDetails("limit_bytes", limits.Compressed)
 	}
 	var unpacked *meter
@@ -96,7 +96,7 @@ func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
 }
 
 func unpackedTooLarge(limits Limits) error {
-	return registry.Errorf(registry.CodePayloadTooLarge, "source bundle unpacks to over %s; shrink the project (large data belongs in object storage, not the source tree)", sizeString(limits.Uncompressed)).
+	return registry.Errorf(registry.CodePayloadTooLarge, "source bundle unpacks to over %s; shrink the project (large data belongs in object storage, not the source tree)", FormatSize(limits.Uncompressed)).
 		WithDetails("limit_bytes", limits.Uncompressed)
 }
 
@@ -178,6 +178,9 @@ func memberName(raw string) (string, error) {
 }
 
 func (t *tree) addHeader(hdr *tar.Header) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil // metadata, e.g. the commit `git archive` records
+	}
 	name, err := memberName(hdr.Name)
 	if err != nil {
 		return err

@@ -35,6 +35,9 @@ func tarball(t *testing.T, entries ...entry) []byte {
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
 		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: 0o644}
+		if e.typ == tar.TypeXGlobalHeader {
+			hdr = &tar.Header{Typeflag: e.typ, PAXRecords: map[string]string{"comment": "0123abcd"}}
+		}
 		if e.typ == tar.TypeReg {
 			hdr.Size = int64(len(e.body))
 			if e.body == "" {
@@ -84,6 +87,7 @@ func TestValidateAcceptsSafeBundles(t *testing.T) {
 		{"the entrypoint reached through a symlinked directory", []entry{file("src/flow.py", "x"), symlink("flows", "src")}, "flows/flow.py", 1},
 		{"a dangling symlink that stays inside", []entry{file("f.py", "x"), symlink("gone", "missing/file")}, "f.py", 1},
 		{"a hard link to an earlier file", []entry{file("f.py", "x"), hardlink("g.py", "f.py")}, "g.py", 2},
+		{"a global header as git archive writes it", []entry{{name: "pax_global_header", typ: tar.TypeXGlobalHeader}, file("f.py", "x")}, "f.py", 1},
 		{"no entrypoint check when none is given", []entry{file("f.py", "x")}, "", 1},
 		{"an empty archive without entrypoint", nil, "", 0},
 	}

@@ -193,7 +193,7 @@ func printDeployment(w io.Writer, d registry.Deployment) {
 	if s := d.Source; s != nil {
 		line := s.Digest
 		if s.Size > 0 {
-			line += " (" + humanBytes(s.Size) + ")"
+			line += " (" + bundle.FormatSize(s.Size) + ")"
 		}
 		if s.Commit != "" {
 			line += ", commit " + shortCommit(s.Commit)
@@ -229,16 +229,6 @@ func formatTags(tags map[string]bool) string {
 		s += "  (* exclusive)"
 	}
 	return s
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 func shortCommit(c string) string {
