@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/kitaru/deployments/pkg/bundle/bundletest"
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -305,6 +306,11 @@ func TestServerAnswersAsDocumented(t *testing.T) {
 		return v
 	}
 
+	archive, err := bundletest.ResearchArchive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := `"source": {"archive": "` + archive + `"}`
 	steps := []struct {
 		name string
 		exchange
@@ -313,15 +319,15 @@ func TestServerAnswersAsDocumented(t *testing.T) {
 		{"an unknown flow is not found", exchange{method: "GET", path: flow, want: 404}},
 		{"a flow name starting with a digit is refused", exchange{method: "GET", path: "/v1/flows/9lives", want: 400, invalid: true}},
 		{"the first deploy creates version 1", exchange{method: "POST", path: flow + "/deployments", want: 201,
-			body: `{"entrypoint": "flows/research.py:research_agent", "inputs": {"topic": "durable agents"}}`}},
+			body: `{"entrypoint": "flows/research.py:research_agent", "inputs": {"topic": "durable agents"}, ` + src + `}`}},
 		{"a canary deploy creates version 2 with source metadata", exchange{method: "POST", path: flow + "/deployments", want: 201,
 			body: `{"entrypoint": "flows/research.py:research_agent", "inputs": {"topic": "x"}, "tag": "canary", "exclusive": true,
-			        "source": {"digest": "sha256:00", "size": 10, "commit": "abc", "dirty": true}, "description": "candidate",
+			        "source": {"archive": "` + archive + `", "commit": "abc", "dirty": true}, "description": "candidate",
 			        "input_schema": {"type": "object"}}`}},
 		{"a nightly deploy on a shared tag creates version 3", exchange{method: "POST", path: flow + "/deployments", want: 201,
-			body: `{"entrypoint": "flows/research.py:research_agent", "tag": "nightly"}`}},
+			body: `{"entrypoint": "flows/research.py:research_agent", "tag": "nightly", ` + src + `}`}},
 		{"deploying to a stack that cannot execute remotely is unprocessable", exchange{method: "POST", path: flow + "/deployments", want: 422,
-			body: `{"entrypoint": "flows/research.py:research_agent", "stack": "local"}`}},
+			body: `{"entrypoint": "flows/research.py:research_agent", "stack": "local", ` + src + `}`}},
 		{"a deploy with an unknown field is refused", exchange{method: "POST", path: flow + "/deployments", want: 400, invalid: true,
 			body: `{"entrypoint": "flows/research.py:research_agent", "tagg": "x"}`}},
 		{"a deploy without entrypoint is refused", exchange{method: "POST", path: flow + "/deployments", want: 400, invalid: true,

@@ -21,8 +21,9 @@ type Store interface {
 	// Get opens the object at key; the caller closes it.
 	// Errors: not_found, internal, unavailable.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
-	// PresignPut returns a URL that accepts one PUT of exactly size bytes to
-	// key until ttl passes. Errors: invalid_argument (ttl), internal.
+	// PresignPut returns a URL that accepts one PUT of exactly size bytes
+	// (any size when size is 0) to key until ttl passes.
+	// Errors: invalid_argument (ttl), internal.
 	PresignPut(ctx context.Context, key string, size int64, ttl time.Duration) (Presigned, error)
 	// PresignGet returns a URL that GETs key until ttl passes.
 	// Errors: invalid_argument (ttl), internal.

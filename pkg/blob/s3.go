@@ -59,16 +59,18 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return out.Body, nil
 }
 
-// PresignPut implements Store. The size is signed: S3 refuses a body of
-// another length.
+// PresignPut implements Store. A positive size is signed: S3 refuses a body
+// of another length. Size 0 leaves the length open (a result of unknown size).
 func (s *S3) PresignPut(ctx context.Context, key string, size int64, ttl time.Duration) (Presigned, error) {
 	if err := checkTTL(ttl); err != nil {
 		return Presigned{}, err
 	}
 	now := s.now()
-	req, err := s3.NewPresignClient(s.Client).PresignPutObject(ctx,
-		&s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, ContentLength: &size},
-		s3.WithPresignExpires(ttl), withSigningTime(now))
+	in := &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key}
+	if size > 0 {
+		in.ContentLength = &size
+	}
+	req, err := s3.NewPresignClient(s.Client).PresignPutObject(ctx, in, s3.WithPresignExpires(ttl), withSigningTime(now))
 	if err != nil {
 		return Presigned{}, s.fail("presign put", key, err)
 	}

@@ -7,15 +7,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/runnerfiles"
+	"github.com/kitaru/deployments/pkg/workflow"
 )
 
 // Defaults of Config.
@@ -39,6 +46,10 @@ type Config struct {
 	Table string
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// Python is the interpreter that runs flows; empty is python3 on PATH.
+	Python string
+	// FlowOutput receives what flows print (their stderr and stdout); nil discards.
+	FlowOutput io.Writer
 }
 
 // Principal is the caller of every dev request: dev has no login.
@@ -63,6 +74,9 @@ type Server struct {
 	http    *http.Server
 	served  chan error
 	local   *localdynamo.Server // nil with an external endpoint
+	blobs   *blob.LocalServer
+	runs    *workflow.Local
+	pyDir   string // runner.py and the kitaru module, written at start
 }
 
 // Start creates the table and serves the API until Close.
@@ -99,19 +113,71 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	if err := dynamo.CreateTable(ctx, db, cfg.Table); err != nil {
 		return fmt.Errorf("prepare table on %s: %w", s.backend, err)
 	}
+	store := dynamo.New(db, cfg.Table)
+	arts, err := s.startBlobs(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.startRuns(cfg, store); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.url = "http://" + ln.Addr().String()
 	principal := Principal
-	s.handler = httpapi.New(dynamo.New(db, cfg.Table), httpapi.Config{
+	def := workflow.Default()
+	s.handler = httpapi.New(store, httpapi.Config{
 		Stacks:           Stacks(),
 		DefaultPrincipal: &principal,
 		Logger:           cfg.Logger,
+		Artifacts:        arts,
+		Executions:       store,
+		Invoker: &invoke.Service{
+			Registry: store, Execs: store, Executor: s.runs, Objects: arts,
+			Stacks: Stacks(), TimeoutSeconds: def.Run.TimeoutSeconds,
+		},
 	})
 	s.http = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.served <- s.http.Serve(ln) }()
+	return nil
+}
+
+// startBlobs serves an in-process S3 (gofakes3) for bundles and results.
+func (s *Server) startBlobs(ctx context.Context) (*artifacts.Store, error) {
+	local, err := blob.StartLocal("")
+	if err != nil {
+		return nil, fmt.Errorf("start the in-process object store: %w", err)
+	}
+	s.blobs = local
+	client, err := blob.NewS3Client(ctx, local.URL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the in-process object store: %w", err)
+	}
+	return &artifacts.Store{Blobs: &blob.S3{Client: client, Bucket: local.Bucket}}, nil
+}
+
+// startRuns writes the Python runner to a fresh directory and starts the
+// in-process workflow interpreter that runs flows with it.
+func (s *Server) startRuns(cfg Config, store *dynamo.Store) error {
+	dir, err := os.MkdirTemp("", "kitaru-dev-runner-")
+	if err != nil {
+		return fmt.Errorf("create the runner directory: %w", err)
+	}
+	s.pyDir = dir
+	if err := runnerfiles.Write(dir); err != nil {
+		return fmt.Errorf("write the runner: %w", err)
+	}
+	s.runs, err = workflow.NewLocal(workflow.LocalConfig{
+		Definition: workflow.Default(),
+		Runner:     workflow.PythonRunner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput},
+		Finisher:   workflow.StoreFinisher(store),
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("start the workflow interpreter: %w", err)
+	}
 	return nil
 }
 
@@ -124,8 +190,9 @@ func (s *Server) Backend() string { return s.backend }
 // Table is the registry table name.
 func (s *Server) Table() string { return s.table }
 
-// Close stops accepting requests, waits for those in flight, then stops the
-// in-process DynamoDB (its data is gone).
+// Close stops accepting requests, waits for those in flight and for running
+// flows (stopping them after a grace period, recorded as interrupted), then
+// stops the in-process stores (their data is gone).
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -136,9 +203,23 @@ func (s *Server) Close() error {
 	return errors.Join(err, s.closeLocal())
 }
 
+// closeLocal stops what start started, in reverse order; it also cleans up
+// after a failed start.
 func (s *Server) closeLocal() error {
-	if s.local == nil {
-		return nil
+	var err error
+	if s.runs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = errors.Join(err, s.runs.Close(ctx))
+		cancel()
 	}
-	return s.local.Close()
+	if s.pyDir != "" {
+		err = errors.Join(err, os.RemoveAll(s.pyDir))
+	}
+	if s.blobs != nil {
+		err = errors.Join(err, s.blobs.Close())
+	}
+	if s.local != nil {
+		err = errors.Join(err, s.local.Close())
+	}
+	return err
 }

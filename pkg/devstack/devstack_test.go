@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kitaru/deployments/pkg/bundle/bundletest"
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -68,7 +69,11 @@ func decode[T any](t *testing.T, body string) T {
 func TestProducerStoryOverHTTP(t *testing.T) {
 	srv := start(t)
 	flow := srv.URL() + "/v1/flows/research_agent"
-	const inputs = `"inputs": {"topic": "durable agents"}`
+	archive, err := bundletest.ResearchArchive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := `"inputs": {"topic": "durable agents"}, "source": {"archive": "` + archive + `"}`
 	steps := []struct {
 		name, method, url, body string
 		status                  int

@@ -17,15 +17,19 @@ import (
 )
 
 // MaxBodyBytes bounds a request body; larger ones are refused with 413.
-const MaxBodyBytes = 1 << 20
+// Deploys, which may carry a small project inline, get MaxDeployBodyBytes.
+const (
+	MaxBodyBytes       = 1 << 20
+	MaxDeployBodyBytes = 6 << 20
+)
 
 // serverOwned are fields of a deployment or tag that the server sets; a
 // client sending one gets told so rather than "unknown field".
 var serverOwned = []string{"version", "snapshot", "project", "flow", "created_at", "created_by", "tags"}
 
 // bodyOf returns the raw request body, decoding base64 when API Gateway
-// passed it that way, and refuses bodies over MaxBodyBytes.
-func bodyOf(req events.APIGatewayProxyRequest) ([]byte, error) {
+// passed it that way, and refuses bodies over limit bytes.
+func bodyOf(req events.APIGatewayProxyRequest, limit int) ([]byte, error) {
 	body := []byte(req.Body)
 	if req.IsBase64Encoded {
 		decoded, err := base64.StdEncoding.DecodeString(req.Body)
@@ -34,11 +38,21 @@ func bodyOf(req events.APIGatewayProxyRequest) ([]byte, error) {
 		}
 		body = decoded
 	}
-	if len(body) > MaxBodyBytes {
-		return nil, registry.Errorf(registry.CodePayloadTooLarge, "request body is %d bytes; the limit is %d MiB: pass large inputs by reference (a URL or object key)", len(body), MaxBodyBytes>>20).
-			WithDetails("limit_bytes", MaxBodyBytes)
+	if len(body) > limit {
+		return nil, registry.Errorf(registry.CodePayloadTooLarge, "request body is %d bytes; the limit is %d MiB: pass large inputs by reference (a URL or object key), and upload large projects through POST /v1/artifacts", len(body), limit>>20).
+			WithDetails("limit_bytes", limit)
 	}
 	return body, nil
+}
+
+// decodeRequest reads the request body (within the route's size limit) and
+// decodes it strictly into dst.
+func decodeRequest(c *call, dst any, emptyOK bool) error {
+	body, err := bodyOf(c.req, c.maxBody)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, dst, emptyOK)
 }
 
 // decodeBody decodes body strictly into dst, a pointer to a request struct:

@@ -12,23 +12,19 @@ import (
 
 // deployBody is the body of POST /v1/flows/{flow}/deployments.
 type deployBody struct {
-	Entrypoint  string           `json:"entrypoint"`
-	Source      *registry.Source `json:"source"`
-	Inputs      json.RawMessage  `json:"inputs"`
-	InputSchema json.RawMessage  `json:"input_schema"`
-	Tag         string           `json:"tag"`
-	Exclusive   bool             `json:"exclusive"`
-	Stack       string           `json:"stack"`
-	Description string           `json:"description"`
+	Entrypoint  string          `json:"entrypoint"`
+	Source      *sourceBody     `json:"source"`
+	Inputs      json.RawMessage `json:"inputs"`
+	InputSchema json.RawMessage `json:"input_schema"`
+	Tag         string          `json:"tag"`
+	Exclusive   bool            `json:"exclusive"`
+	Stack       string          `json:"stack"`
+	Description string          `json:"description"`
 }
 
 func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
-	body, err := bodyOf(c.req)
-	if err != nil {
-		return reply{}, err
-	}
 	var b deployBody
-	if err := decodeBody(body, &b, false); err != nil {
+	if err := decodeRequest(c, &b, false); err != nil {
 		return reply{}, err
 	}
 	stack, err := h.cfg.Stacks.Choose(b.Stack)
@@ -39,7 +35,6 @@ func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
 		Project:     c.principal.Project,
 		Flow:        c.flow,
 		Entrypoint:  b.Entrypoint,
-		Source:      b.Source,
 		Inputs:      b.Inputs,
 		InputSchema: b.InputSchema,
 		Tag:         b.Tag,
@@ -48,7 +43,11 @@ func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
 		Description: b.Description,
 		By:          c.principal.ID,
 	}
+	// Check what is cheap before storing the bundle.
 	if err := req.Normalize(); err != nil {
+		return reply{}, err
+	}
+	if req.Source, err = h.saveSource(ctx, b.Source, req.Entrypoint); err != nil {
 		return reply{}, err
 	}
 	d, err := h.store.Deploy(ctx, req)

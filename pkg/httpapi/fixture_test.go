@@ -2,7 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -14,6 +17,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/bundle/bundletest"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/localdynamo"
@@ -23,6 +29,10 @@ import (
 var (
 	dynamoURL string
 	tableSeq  atomic.Int64
+	// artifactStore keeps bundles on an in-process S3 (gofakes3), as kitaru dev does.
+	artifactStore *artifacts.Store
+	// researchArchive is a base64 bundle holding flows/research.py.
+	researchArchive string
 )
 
 func TestMain(m *testing.M) {
@@ -32,8 +42,22 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	dynamoURL = srv.URL
+	blobs, err := blob.StartLocal("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s3c, err := blob.NewS3Client(context.Background(), blobs.URL)
+	if err == nil {
+		researchArchive, err = bundletest.ResearchArchive()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	artifactStore = &artifacts.Store{Blobs: &blob.S3{Client: s3c, Bucket: blobs.Bucket}}
 	code := m.Run()
-	if err := srv.Close(); err != nil {
+	if err := errors.Join(srv.Close(), blobs.Close()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
@@ -83,6 +107,7 @@ func devPrincipal() *httpapi.Principal {
 // handler builds another handler on the fixture's store, with the dev stacks.
 func (f *fixture) handler(cfg httpapi.Config) *httpapi.Handler {
 	cfg.Stacks = devStacks
+	cfg.Artifacts = artifactStore
 	return httpapi.New(f.store, cfg)
 }
 
@@ -169,9 +194,13 @@ func wantError(t *testing.T, resp events.APIGatewayProxyResponse, status int, co
 	return env.Error.Message
 }
 
-// deployBody is a minimal valid deploy request body with extra fields.
+// deployBody is a minimal valid deploy request body with extra fields; it
+// carries the research project inline unless extra names a source.
 func deployBody(extra string) string {
 	body := `{"entrypoint": "flows/research.py:research_agent", "inputs": {"topic": "durable agents"}`
+	if !strings.Contains(extra, `"source"`) {
+		body += `, "source": {"archive": "` + researchArchive + `"}`
+	}
 	if extra != "" {
 		body += ", " + extra
 	}
@@ -191,4 +220,23 @@ func (f *fixture) state(t *testing.T) string {
 		b.WriteString(must(t, f.dev, request("GET", target, ""), 200))
 	}
 	return b.String()
+}
+
+// researchDigest and researchSize describe researchArchive.
+func researchDigest(t *testing.T) string {
+	t.Helper()
+	data, err := base64.StdEncoding.DecodeString(researchArchive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+}
+
+func researchSize(t *testing.T) int64 {
+	t.Helper()
+	data, err := base64.StdEncoding.DecodeString(researchArchive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(data))
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -44,6 +45,52 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for request durations; nil is time.Now.
 	Now func() time.Time
+	// Invoker starts and cancels executions (the invoke group).
+	Invoker Invoker
+	// Executions reads execution records (the invoke group).
+	Executions ExecutionReader
+	// Artifacts stores and checks source bundles (deploys and /v1/artifacts).
+	Artifacts Artifacts
+}
+
+// Invoker starts and cancels executions; invoke.Service is one.
+type Invoker interface {
+	Invoke(ctx context.Context, req invoke.Request) (registry.Execution, bool, error)
+	Cancel(ctx context.Context, project, execID string) (registry.Execution, error)
+}
+
+// ExecutionReader reads execution records; registry.ExecutionStore is one.
+type ExecutionReader interface {
+	GetExecution(ctx context.Context, project, execID string) (registry.Execution, error)
+	ListExecutions(ctx context.Context, project, flow string, page registry.PageRequest) (registry.Page[registry.Execution], error)
+}
+
+// Artifacts keeps content-addressed source bundles.
+type Artifacts interface {
+	// Check answers whether a bundle is stored and, if not, where to upload it.
+	// Errors: invalid_argument (digest syntax), payload_too_large.
+	Check(ctx context.Context, digest string, size int64) (ArtifactStatus, error)
+	// SaveArchive validates an inline archive for the entrypoint file and stores it.
+	// Errors: invalid_argument, unprocessable (entrypoint missing), payload_too_large.
+	SaveArchive(ctx context.Context, archive []byte, entrypointFile string) (registry.Source, error)
+	// VerifyDigest validates a stored bundle for the entrypoint file.
+	// Errors: not_found (not uploaded), invalid_argument, unprocessable.
+	VerifyDigest(ctx context.Context, digest, entrypointFile string) (registry.Source, error)
+}
+
+// ArtifactStatus is the answer of POST /v1/artifacts.
+type ArtifactStatus struct {
+	Digest string  `json:"digest"`
+	Exists bool    `json:"exists"`
+	Upload *Upload `json:"upload,omitempty"`
+}
+
+// Upload says how to upload a bundle: an HTTP request to a presigned URL.
+type Upload struct {
+	URL       string            `json:"url"`
+	Method    string            `json:"method"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	ExpiresAt time.Time         `json:"expires_at"`
 }
 
 // Handler answers API Gateway proxy requests from a registry store.
@@ -68,6 +115,8 @@ type call struct {
 	req       events.APIGatewayProxyRequest
 	route     string // the matched template, for logs
 	principal Principal
+	params    map[string]string
+	maxBody   int
 	flow      string
 	tag       string
 	version   int
@@ -113,8 +162,11 @@ func (h *Handler) serve(ctx context.Context, c *call) (r reply, err error) {
 	case !found:
 		return reply{}, registry.Errorf(registry.CodeNotFound, "no API route %s %s; see api/openapi.yaml for the routes", c.req.HTTPMethod, c.req.Path)
 	}
-	c.route = e.Path
-	if err := c.principal.authorize(e.Method); err != nil {
+	c.route, c.params, c.maxBody = e.Path, params, e.maxBody
+	if c.maxBody == 0 {
+		c.maxBody = MaxBodyBytes
+	}
+	if err := c.principal.authorize(e); err != nil {
 		return reply{}, err
 	}
 	if err := c.bind(params); err != nil {

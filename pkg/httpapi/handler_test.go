@@ -18,6 +18,7 @@ func TestRoutesAreTheContractsTemplatesAndGroups(t *testing.T) {
 		{Method: "POST", Path: "/v1/flows/{flow}/deployments", Group: httpapi.GroupDeploy},
 		{Method: "DELETE", Path: "/v1/flows/{flow}/deployments/{version}", Group: httpapi.GroupDeploy},
 		{Method: "GET", Path: "/v1/stacks", Group: httpapi.GroupDeploy},
+		{Method: "POST", Path: "/v1/artifacts", Group: httpapi.GroupDeploy},
 		{Method: "PUT", Path: "/v1/flows/{flow}/tags/{tag}", Group: httpapi.GroupTag},
 		{Method: "DELETE", Path: "/v1/flows/{flow}/tags/{tag}", Group: httpapi.GroupTag},
 		{Method: "GET", Path: "/v1/flows/{flow}/tags/{tag}/history", Group: httpapi.GroupTag},
@@ -27,6 +28,11 @@ func TestRoutesAreTheContractsTemplatesAndGroups(t *testing.T) {
 		{Method: "GET", Path: "/v1/flows/{flow}/deployments", Group: httpapi.GroupResolve},
 		{Method: "GET", Path: "/v1/flows/{flow}/deployments/{version}", Group: httpapi.GroupResolve},
 		{Method: "GET", Path: "/v1/flows/{flow}/resolve", Group: httpapi.GroupResolve},
+		{Method: "POST", Path: "/v1/flows/{flow}/invocations", Group: httpapi.GroupInvoke},
+		{Method: "POST", Path: "/v1/flows/{flow}/versions/{version}/invocations", Group: httpapi.GroupInvoke},
+		{Method: "GET", Path: "/v1/executions/{exec_id}", Group: httpapi.GroupInvoke},
+		{Method: "POST", Path: "/v1/executions/{exec_id}/cancel", Group: httpapi.GroupInvoke},
+		{Method: "GET", Path: "/v1/flows/{flow}/executions", Group: httpapi.GroupInvoke},
 	}
 	if diff := cmp.Diff(want, httpapi.Routes()); diff != "" {
 		t.Errorf("Routes() mismatch (-want +got):\n%s", diff)
@@ -74,13 +80,13 @@ func TestProducerStoryThroughEveryRoute(t *testing.T) {
 		check  func(t *testing.T, body string)
 	}{
 		{"the first deploy creates version 1 routed as default", "POST", "/v1/flows/research_agent/deployments",
-			deployBody(`"source": {"digest": "sha256:abc", "size": 12, "commit": "1234567", "dirty": true}, "input_schema": {"type": "object"}, "description": "first"`), [2]string{}, 201,
+			deployBody(`"source": {"archive": "`+researchArchive+`", "commit": "1234567", "dirty": true}, "input_schema": {"type": "object"}, "description": "first"`), [2]string{}, 201,
 			func(t *testing.T, body string) {
 				d := decode[registry.Deployment](t, body)
 				want := registry.Deployment{
 					Project: "default", Flow: "research_agent", Version: 1, Snapshot: "kitaru::research_agent::v1",
 					Tags: map[string]bool{"default": true}, Entrypoint: "flows/research.py:research_agent",
-					Source: &registry.Source{Digest: "sha256:abc", Size: 12, Commit: "1234567", Dirty: true},
+					Source: &registry.Source{Digest: researchDigest(t), Size: researchSize(t), Commit: "1234567", Dirty: true},
 					Inputs: []byte(`{"topic":"durable agents"}`), InputSchema: []byte(`{"type":"object"}`),
 					Stack: "dev", Description: "first", CreatedBy: "dev",
 				}

@@ -55,9 +55,10 @@ func (h *Handler) principalOf(req events.APIGatewayProxyRequest) (Principal, err
 	return p, nil
 }
 
-// authorize applies the role rule: a consumer may only read.
-func (p Principal) authorize(method string) error {
-	if p.Role == RoleConsumer && method != http.MethodGet {
+// authorize applies the role rule: a consumer may read, invoke and cancel
+// executions; everything else needs a producer.
+func (p Principal) authorize(e endpoint) error {
+	if p.Role == RoleConsumer && e.Method != http.MethodGet && !e.consumer {
 		return registry.Errorf(registry.CodePermissionDenied, "role consumer may only read and invoke; ask a producer of project %q to make this change", p.Project)
 	}
 	return nil

@@ -14,6 +14,7 @@ const (
 	GroupDeploy  Group = "deploy"
 	GroupTag     Group = "tag"
 	GroupResolve Group = "resolve"
+	GroupInvoke  Group = "invoke"
 )
 
 // Route is one operation of the HTTP contract. Path is the OpenAPI template
@@ -28,25 +29,36 @@ type Route struct {
 type endpoint struct {
 	Route
 	serve func(h *Handler, ctx context.Context, c *call) (reply, error)
+	// consumer marks the writes a consumer may make (invoking); reads are always allowed.
+	consumer bool
+	// maxBody overrides MaxBodyBytes for the route.
+	maxBody int
 }
 
 // endpoints is the route table; Routes, matching and the API Gateway
 // resources all derive from it.
 var endpoints = []endpoint{
-	{Route{"POST", "/v1/flows/{flow}/deployments", GroupDeploy}, (*Handler).deploy},
-	{Route{"DELETE", "/v1/flows/{flow}/deployments/{version}", GroupDeploy}, (*Handler).deleteDeployment},
-	{Route{"GET", "/v1/stacks", GroupDeploy}, (*Handler).listStacks},
+	{Route: Route{"POST", "/v1/flows/{flow}/deployments", GroupDeploy}, serve: (*Handler).deploy, maxBody: MaxDeployBodyBytes},
+	{Route: Route{"DELETE", "/v1/flows/{flow}/deployments/{version}", GroupDeploy}, serve: (*Handler).deleteDeployment},
+	{Route: Route{"GET", "/v1/stacks", GroupDeploy}, serve: (*Handler).listStacks},
+	{Route: Route{"POST", "/v1/artifacts", GroupDeploy}, serve: (*Handler).createArtifact},
 
-	{Route{"PUT", "/v1/flows/{flow}/tags/{tag}", GroupTag}, (*Handler).putTag},
-	{Route{"DELETE", "/v1/flows/{flow}/tags/{tag}", GroupTag}, (*Handler).removeTag},
-	{Route{"GET", "/v1/flows/{flow}/tags/{tag}/history", GroupTag}, (*Handler).tagHistory},
-	{Route{"POST", "/v1/flows/{flow}/tags/{tag}/rollback", GroupTag}, (*Handler).rollbackTag},
+	{Route: Route{"PUT", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).putTag},
+	{Route: Route{"DELETE", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).removeTag},
+	{Route: Route{"GET", "/v1/flows/{flow}/tags/{tag}/history", GroupTag}, serve: (*Handler).tagHistory},
+	{Route: Route{"POST", "/v1/flows/{flow}/tags/{tag}/rollback", GroupTag}, serve: (*Handler).rollbackTag},
 
-	{Route{"GET", "/v1/flows", GroupResolve}, (*Handler).listFlows},
-	{Route{"GET", "/v1/flows/{flow}", GroupResolve}, (*Handler).getFlow},
-	{Route{"GET", "/v1/flows/{flow}/deployments", GroupResolve}, (*Handler).listDeployments},
-	{Route{"GET", "/v1/flows/{flow}/deployments/{version}", GroupResolve}, (*Handler).getDeployment},
-	{Route{"GET", "/v1/flows/{flow}/resolve", GroupResolve}, (*Handler).resolve},
+	{Route: Route{"GET", "/v1/flows", GroupResolve}, serve: (*Handler).listFlows},
+	{Route: Route{"GET", "/v1/flows/{flow}", GroupResolve}, serve: (*Handler).getFlow},
+	{Route: Route{"GET", "/v1/flows/{flow}/deployments", GroupResolve}, serve: (*Handler).listDeployments},
+	{Route: Route{"GET", "/v1/flows/{flow}/deployments/{version}", GroupResolve}, serve: (*Handler).getDeployment},
+	{Route: Route{"GET", "/v1/flows/{flow}/resolve", GroupResolve}, serve: (*Handler).resolve},
+
+	{Route: Route{"POST", "/v1/flows/{flow}/invocations", GroupInvoke}, serve: (*Handler).invoke, consumer: true},
+	{Route: Route{"POST", "/v1/flows/{flow}/versions/{version}/invocations", GroupInvoke}, serve: (*Handler).invokePinned, consumer: true},
+	{Route: Route{"GET", "/v1/executions/{exec_id}", GroupInvoke}, serve: (*Handler).getExecution},
+	{Route: Route{"POST", "/v1/executions/{exec_id}/cancel", GroupInvoke}, serve: (*Handler).cancelExecution, consumer: true},
+	{Route: Route{"GET", "/v1/flows/{flow}/executions", GroupInvoke}, serve: (*Handler).listExecutions},
 }
 
 // Routes returns every route of the HTTP API served by this package.

@@ -17,12 +17,8 @@ type tagBody struct {
 }
 
 func (h *Handler) putTag(ctx context.Context, c *call) (reply, error) {
-	body, err := bodyOf(c.req)
-	if err != nil {
-		return reply{}, err
-	}
 	var b tagBody
-	if err := decodeBody(body, &b, false); err != nil {
+	if err := decodeRequest(c, &b, false); err != nil {
 		return reply{}, err
 	}
 	if b.Version == nil {
@@ -95,11 +91,7 @@ func (h *Handler) tagHistory(ctx context.Context, c *call) (reply, error) {
 }
 
 func (h *Handler) rollbackTag(ctx context.Context, c *call) (reply, error) {
-	body, err := bodyOf(c.req)
-	if err != nil {
-		return reply{}, err
-	}
-	if err := decodeBody(body, &struct{}{}, true); err != nil {
+	if err := decodeRequest(c, &struct{}{}, true); err != nil {
 		return reply{}, err
 	}
 	t, err := h.store.RollbackTag(ctx, c.principal.Project, c.flow, c.tag, c.principal.ID)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -79,10 +80,19 @@ type ExecutionFinisher interface {
 }
 
 // StoreFinisher records outcomes in an execution store. An execution that
-// already ended (a cancel that won the race) is left as it is.
+// already ended (a cancel that won the race) is left as it is. An outcome
+// too large for the record (large inputs plus a large inline result) is
+// recorded as failed instead, so the execution never stays running.
 func StoreFinisher(store ExecutionFinisher) Finisher {
 	return FinisherFunc(func(ctx context.Context, project, execID string, o registry.Outcome) error {
 		_, _, err := store.FinishExecution(ctx, project, execID, o)
+		if errors.Is(err, registry.ErrPayloadTooLarge) {
+			o = registry.Outcome{Status: registry.StatusFailed, At: o.At, Error: &registry.ExecError{
+				Type:    "ResultTooLarge",
+				Message: "the flow's result and inputs together are too large to record; return a smaller result or write it to object storage and return its key",
+			}}
+			_, _, err = store.FinishExecution(ctx, project, execID, o)
+		}
 		return err
 	})
 }

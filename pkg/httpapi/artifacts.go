@@ -1,0 +1,89 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// artifactBody is the body of POST /v1/artifacts.
+type artifactBody struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+func (h *Handler) createArtifact(ctx context.Context, c *call) (reply, error) {
+	var b artifactBody
+	if err := decodeRequest(c, &b, false); err != nil {
+		return reply{}, err
+	}
+	if b.Size <= 0 {
+		return reply{}, registry.Errorf(registry.CodeInvalidArgument, "size must be the bundle's size in bytes, at least 1")
+	}
+	digest := b.SHA256
+	if !strings.HasPrefix(digest, "sha256:") {
+		digest = "sha256:" + digest
+	}
+	st, err := h.cfg.Artifacts.Check(ctx, digest, b.Size)
+	if err != nil {
+		return reply{}, fmt.Errorf("check artifact: %w", err)
+	}
+	return reply{status: http.StatusOK, body: st}, nil
+}
+
+// sourceBody is the deploy body's source: a stored bundle by digest, or a
+// small project inline.
+type sourceBody struct {
+	Digest  string `json:"digest"`
+	Archive string `json:"archive"`
+	Commit  string `json:"commit"`
+	Dirty   bool   `json:"dirty"`
+}
+
+// maxInlineArchive bounds a base64 archive in a deploy body (decoded).
+const maxInlineArchive = 4 << 20
+
+// saveSource validates and stores the deploy's source bundle.
+func (h *Handler) saveSource(ctx context.Context, s *sourceBody, entrypoint string) (*registry.Source, error) {
+	if s == nil {
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "source is missing; deploy with `kitaru deploy path/to/file.py:flow`, which bundles the project, or send source.digest / source.archive")
+	}
+	file, _, ok := strings.Cut(entrypoint, ":")
+	if !ok || file == "" {
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "entrypoint %q is not path/to/file.py:flow_name", entrypoint)
+	}
+	if len(s.Commit) > 64 {
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "source.commit is longer than 64 characters; send the git commit hash")
+	}
+	var src registry.Source
+	var err error
+	switch {
+	case s.Digest != "" && s.Archive != "":
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "send either source.digest or source.archive, not both")
+	case s.Archive != "":
+		if base64.StdEncoding.DecodedLen(len(s.Archive)) > maxInlineArchive+3 {
+			return nil, registry.Errorf(registry.CodePayloadTooLarge, "source.archive is over %d MiB; upload it through POST /v1/artifacts and deploy with source.digest", maxInlineArchive>>20)
+		}
+		data, derr := base64.StdEncoding.DecodeString(s.Archive)
+		if derr != nil {
+			return nil, registry.Errorf(registry.CodeInvalidArgument, "source.archive is not valid base64")
+		}
+		if len(data) > maxInlineArchive {
+			return nil, registry.Errorf(registry.CodePayloadTooLarge, "source.archive is over %d MiB; upload it through POST /v1/artifacts and deploy with source.digest", maxInlineArchive>>20)
+		}
+		src, err = h.cfg.Artifacts.SaveArchive(ctx, data, file)
+	case s.Digest != "":
+		src, err = h.cfg.Artifacts.VerifyDigest(ctx, s.Digest, file)
+	default:
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "source needs digest (after POST /v1/artifacts) or archive (base64 tar.gz)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	src.Commit, src.Dirty = s.Commit, s.Dirty
+	return &src, nil
+}

@@ -1,0 +1,216 @@
+// Package invoke starts snapshot executions: resolve the route, merge and
+// validate the inputs, record the execution, start the workflow. It is the
+// one place that order lives; the HTTP layer and kitaru dev call it.
+package invoke
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+// Resolver picks the deployment a selector names (registry.Store is one).
+type Resolver interface {
+	Resolve(ctx context.Context, project, flow string, sel registry.Selector) (registry.Resolution, error)
+}
+
+// Objects hands the runner time-limited URLs for its bundle and its result.
+type Objects interface {
+	// BundleURL returns a URL the runner can GET the bundle from.
+	BundleURL(ctx context.Context, digest string, ttl time.Duration) (string, error)
+	// ResultUpload returns where the runner PUTs a result too large for the record.
+	ResultUpload(ctx context.Context, project, execID string, ttl time.Duration) (workflow.URLRef, error)
+}
+
+// Service invokes deployments.
+type Service struct {
+	Registry Resolver
+	Execs    registry.ExecutionStore
+	Executor workflow.Executor
+	Objects  Objects
+	Stacks   registry.Stacks
+	// TimeoutSeconds bounds one run of the flow (the workflow's Run step).
+	TimeoutSeconds int
+	// Now and NewID are injectable for tests; nil means the real clock and ULIDs.
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Request is one invocation.
+type Request struct {
+	Project        string
+	Flow           string
+	Selector       registry.Selector
+	Inputs         json.RawMessage
+	IdempotencyKey string
+	By             string
+}
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+// Invoke resolves, validates, records and starts one execution. created is
+// false when an Idempotency-Key replay returned an existing execution.
+func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, bool, error) {
+	if err := registry.ValidateFlowName(req.Flow); err != nil {
+		return registry.Execution{}, false, err
+	}
+	if err := req.Selector.Normalize(); err != nil {
+		return registry.Execution{}, false, err
+	}
+	if err := validateIdempotencyKey(req.IdempotencyKey); err != nil {
+		return registry.Execution{}, false, err
+	}
+	inputs, err := registry.NormalizeInputs(req.Inputs)
+	if err != nil {
+		return registry.Execution{}, false, err
+	}
+	res, err := s.Registry.Resolve(ctx, req.Project, req.Flow, req.Selector)
+	if err != nil {
+		return registry.Execution{}, false, err
+	}
+	d := res.Deployment
+	if err := s.checkRunnable(d); err != nil {
+		return registry.Execution{}, false, err
+	}
+	merged, err := registry.MergeInputs(d.Inputs, inputs)
+	if err != nil {
+		return registry.Execution{}, false, err
+	}
+	schema := d.InputSchema
+	if len(schema) == 0 {
+		if schema, err = registry.InferInputSchema(d.Inputs); err != nil {
+			return registry.Execution{}, false, fmt.Errorf("infer input schema of %s v%d: %w", d.Flow, d.Version, err)
+		}
+	}
+	if err := registry.ValidateInputs(schema, merged); err != nil {
+		return registry.Execution{}, false, err
+	}
+	exec, created, err := s.Execs.CreateExecution(ctx, registry.Execution{
+		Project: req.Project, ExecID: s.newID(), Flow: d.Flow, Version: d.Version, Snapshot: d.Snapshot,
+		Selector: req.Selector, Status: registry.StatusRunning, Inputs: merged,
+		StartedAt: s.now(), InvokedBy: req.By, IdempotencyKey: req.IdempotencyKey,
+	})
+	if err != nil {
+		return registry.Execution{}, false, fmt.Errorf("record execution of %s v%d: %w", d.Flow, d.Version, err)
+	}
+	if !created && (exec.Status.Terminal() || exec.Version != d.Version) {
+		return exec, false, nil
+	}
+	// A replay of a still-running execution starts it again: starting is
+	// idempotent per execution id, and it heals a start lost to a crash.
+	if err := s.start(ctx, exec, d); err != nil {
+		return registry.Execution{}, false, err
+	}
+	return exec, created, nil
+}
+
+// checkRunnable refuses deployments that cannot run remotely.
+func (s *Service) checkRunnable(d registry.Deployment) error {
+	i := slices.IndexFunc(s.Stacks.All, func(st registry.Stack) bool { return st.Name == d.Stack })
+	if i < 0 || !s.Stacks.All[i].RemoteExecutable {
+		return registry.Errorf(registry.CodeUnprocessable, "version %d of flow %q is on stack %q, which this server cannot execute remotely; deploy it to a remote-executable stack", d.Version, d.Flow, d.Stack).
+			WithDetails("stack", d.Stack)
+	}
+	if d.Source == nil || d.Source.Digest == "" {
+		return registry.Errorf(registry.CodeUnprocessable, "version %d of flow %q has no saved source bundle, so it cannot run; deploy it again with `kitaru deploy %s`", d.Version, d.Flow, d.Entrypoint)
+	}
+	return nil
+}
+
+func (s *Service) start(ctx context.Context, exec registry.Execution, d registry.Deployment) error {
+	ttl := time.Duration(s.timeout()+300) * time.Second
+	bundleURL, err := s.Objects.BundleURL(ctx, d.Source.Digest, ttl)
+	if err != nil {
+		return s.failStart(ctx, exec, fmt.Errorf("presign bundle: %w", err))
+	}
+	upload, err := s.Objects.ResultUpload(ctx, exec.Project, exec.ExecID, ttl)
+	if err != nil {
+		return s.failStart(ctx, exec, fmt.Errorf("presign result upload: %w", err))
+	}
+	err = s.Executor.Start(ctx, workflow.RunRequest{
+		Project: exec.Project, ExecID: exec.ExecID, Flow: exec.Flow, Version: exec.Version, Snapshot: exec.Snapshot,
+		Entrypoint: d.Entrypoint, Inputs: exec.Inputs,
+		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL},
+		ResultUpload: &upload, TimeoutSeconds: s.timeout(),
+	})
+	if err != nil {
+		return s.failStart(ctx, exec, err)
+	}
+	return nil
+}
+
+// failStart records an execution that could not be started as failed, so no
+// record stays running for a run that never began.
+func (s *Service) failStart(ctx context.Context, exec registry.Execution, cause error) error {
+	o := registry.Outcome{Status: registry.StatusFailed, At: s.now(), Error: &registry.ExecError{Type: "StartFailed", Message: "the execution could not be started; invoke again"}}
+	if _, _, err := s.Execs.FinishExecution(context.WithoutCancel(ctx), exec.Project, exec.ExecID, o); err != nil {
+		return errors.Join(fmt.Errorf("start %s: %w", exec.ExecID, cause), fmt.Errorf("record start failure: %w", err))
+	}
+	return registry.Errorf(registry.CodeUnavailable, "execution %s could not be started and is recorded as failed; invoke again", exec.ExecID).
+		WithDetails("exec_id", exec.ExecID).WithDetails("cause", "start")
+}
+
+// Cancel records a running execution as cancelled, then stops its run.
+// Cancelling a cancelled execution again only retries the stop.
+func (s *Service) Cancel(ctx context.Context, project, execID string) (registry.Execution, error) {
+	exec, finished, err := s.Execs.FinishExecution(ctx, project, execID, registry.Outcome{Status: registry.StatusCancelled, At: s.now()})
+	if err != nil {
+		return registry.Execution{}, err
+	}
+	if !finished && exec.Status != registry.StatusCancelled {
+		return exec, registry.Errorf(registry.CodeConflict, "execution %s already ended as %s; there is nothing to cancel", execID, exec.Status).
+			WithDetails("status", exec.Status)
+	}
+	if err := s.Executor.Stop(ctx, project, execID); err != nil {
+		return exec, fmt.Errorf("stop execution %s (it is recorded as cancelled; cancel again to retry the stop): %w", execID, err)
+	}
+	return exec, nil
+}
+
+func validateIdempotencyKey(key string) error {
+	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		return registry.Errorf(registry.CodeInvalidArgument, "Idempotency-Key must be at most %d printable ASCII characters", maxIdempotencyKey)
+	}
+	return nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) newID() string {
+	if s.NewID != nil {
+		return s.NewID()
+	}
+	return NewExecID()
+}
+
+func (s *Service) timeout() int {
+	if s.TimeoutSeconds > 0 {
+		return s.TimeoutSeconds
+	}
+	return DefaultTimeoutSeconds
+}
+
+// DefaultTimeoutSeconds bounds a run when the service sets none (Lambda's maximum).
+const DefaultTimeoutSeconds = 900
+
+// NewExecID returns a new execution id: "ex_" and a lowercase ULID, so ids
+// sort by creation time and are valid Step Functions execution names.
+func NewExecID() string {
+	return "ex_" + strings.ToLower(ulid.MustNew(ulid.Now(), rand.Reader).String())
+}
