@@ -1,6 +1,7 @@
 // Package lambdaenv wires an API Lambda function from its environment: the
-// DynamoDB store, the stacks and a JSON logger around an httpapi.Handler.
-// functions/<name>/main.go call Start with their route group.
+// DynamoDB store, the stacks, the bundle bucket, the state machine and a
+// JSON logger around an httpapi.Handler. functions/<name>/main.go call Start
+// with their route group.
 package lambdaenv
 
 import (
@@ -10,10 +11,19 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
+	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
+	sfnexec "github.com/kitaru/deployments/pkg/sfn"
+	"github.com/kitaru/deployments/pkg/workflow"
 )
 
 // Env is the configuration a function reads from its environment.
@@ -24,6 +34,14 @@ type Env struct {
 	Stacks registry.Stacks
 	// DynamoDBEndpoint overrides the DynamoDB endpoint (DYNAMODB_ENDPOINT), e.g. for LocalStack.
 	DynamoDBEndpoint string
+	// Bucket holds source bundles and large results (KITARU_BUCKET; deploy and invoke groups).
+	Bucket string
+	// S3Endpoint overrides the S3 endpoint (S3_ENDPOINT), e.g. for LocalStack.
+	S3Endpoint string
+	// StateMachineARN is the snapshot-execution workflow (KITARU_STATE_MACHINE_ARN; invoke group).
+	StateMachineARN string
+	// StepFunctionsEndpoint overrides the Step Functions endpoint (STEPFUNCTIONS_ENDPOINT).
+	StepFunctionsEndpoint string
 }
 
 // Read reads Env through getenv (os.Getenv in a function).
@@ -37,6 +55,8 @@ func Read(getenv func(string) string) (Env, error) {
 		return Env{}, fmt.Errorf("read KITARU_STACKS: %w", err)
 	}
 	env.Stacks = stacks
+	env.Bucket, env.S3Endpoint = getenv("KITARU_BUCKET"), getenv("S3_ENDPOINT")
+	env.StateMachineARN, env.StepFunctionsEndpoint = getenv("KITARU_STATE_MACHINE_ARN"), getenv("STEPFUNCTIONS_ENDPOINT")
 	return env, nil
 }
 
@@ -59,17 +79,63 @@ func NewStore(ctx context.Context, env Env) (*dynamo.Store, error) {
 	return dynamo.New(db, env.Table), nil
 }
 
-// NewHandler builds the handler serving group on the store env names.
+// NewHandler builds the handler serving group on the store, bucket and state
+// machine env names. Groups that store bundles need KITARU_BUCKET; the invoke
+// group also needs KITARU_STATE_MACHINE_ARN.
 func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.Logger) (*httpapi.Handler, error) {
 	store, err := NewStore(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	return httpapi.New(store, httpapi.Config{
-		Stacks: env.Stacks,
-		Groups: []httpapi.Group{group},
-		Logger: logger,
-	}), nil
+	cfg := httpapi.Config{Stacks: env.Stacks, Groups: []httpapi.Group{group}, Logger: logger, Executions: store}
+	if group == httpapi.GroupDeploy || group == httpapi.GroupInvoke {
+		if cfg.Artifacts, err = newArtifacts(ctx, env); err != nil {
+			return nil, err
+		}
+	}
+	if group == httpapi.GroupInvoke {
+		executor, err := newExecutor(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Invoker = &invoke.Service{
+			Registry: store, Execs: store, Executor: executor, Objects: cfg.Artifacts.(*artifacts.Store),
+			Stacks: env.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
+		}
+	}
+	return httpapi.New(store, cfg), nil
+}
+
+func newArtifacts(ctx context.Context, env Env) (*artifacts.Store, error) {
+	if env.Bucket == "" {
+		return nil, fmt.Errorf("KITARU_BUCKET is not set; set it to the bucket for source bundles")
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if env.S3Endpoint != "" {
+			o.BaseEndpoint, o.UsePathStyle = aws.String(env.S3Endpoint), true
+		}
+	})
+	return &artifacts.Store{Blobs: &blob.S3{Client: client, Bucket: env.Bucket}}, nil
+}
+
+func newExecutor(ctx context.Context, env Env) (*sfnexec.Executor, error) {
+	if env.StateMachineARN == "" {
+		return nil, fmt.Errorf("KITARU_STATE_MACHINE_ARN is not set; set it to the snapshot-execution state machine")
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	client := sfn.NewFromConfig(cfg, func(o *sfn.Options) {
+		if env.StepFunctionsEndpoint != "" {
+			o.BaseEndpoint = aws.String(env.StepFunctionsEndpoint)
+		}
+	})
+	return &sfnexec.Executor{Client: client, StateMachineARN: env.StateMachineARN}, nil
 }
 
 // Start builds the handler for group once, at cold start, and serves Lambda
