@@ -28,6 +28,7 @@ Every request acts as principal "dev" with role producer in project "default".`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			cfg.FlowOutput = cmd.ErrOrStderr()
 			srv, err := devstack.Start(ctx, cfg)
 			if err != nil {
 				return fmt.Errorf("start kitaru dev: %w", err)
@@ -45,6 +46,7 @@ Every request acts as principal "dev" with role producer in project "default".`,
 	f.StringVar(&cfg.Addr, "addr", devstack.DefaultAddr, "address to listen on (host:port)")
 	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (DynamoDB Local, LocalStack, AWS); empty runs an in-process DynamoDB")
 	f.StringVar(&cfg.Table, "table", devstack.DefaultTable, "DynamoDB table of the registry, created if missing")
+	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows")
 	return cmd
 }
 

@@ -80,7 +80,7 @@ func TestProducerStoryThroughEveryRoute(t *testing.T) {
 		check  func(t *testing.T, body string)
 	}{
 		{"the first deploy creates version 1 routed as default", "POST", "/v1/flows/research_agent/deployments",
-			deployBody(`"source": {"archive": "`+researchArchive+`", "commit": "1234567", "dirty": true}, "input_schema": {"type": "object"}, "description": "first"`), [2]string{}, 201,
+			deployBody(`"source": {"archive": "` + researchArchive + `", "commit": "1234567", "dirty": true}, "input_schema": {"type": "object"}, "description": "first"`), [2]string{}, 201,
 			func(t *testing.T, body string) {
 				d := decode[registry.Deployment](t, body)
 				want := registry.Deployment{
