@@ -21,7 +21,7 @@ import (
 
 // api is a client of one kitaru dev server for the end-to-end tests.
 type api struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 }
 
@@ -58,7 +58,7 @@ func (a api) do(method, path string, body any, header map[string]string, out any
 }
 
 // repoRoot finds the repository root from this file's location.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
@@ -101,7 +101,9 @@ func (a api) wait(id string, within time.Duration) registry.Execution {
 	}
 }
 
-func startDev(t *testing.T) api {
+func startDev(t *testing.T) api { return startDevB(t) }
+
+func startDevB(t testing.TB) api {
 	t.Helper()
 	srv, err := devstack.Start(context.Background(), devstack.Config{Addr: "127.0.0.1:0", FlowOutput: io.Discard})
 	if err != nil {

@@ -1,0 +1,139 @@
+package invoke_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/invoke"
+	"github.com/kitaru/deployments/pkg/localdynamo"
+	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+// failingExecutor is a fake Step Functions whose starts fail.
+type failingExecutor struct{}
+
+func (failingExecutor) Start(context.Context, workflow.RunRequest) error {
+	return errors.New("fake: throttled")
+}
+func (failingExecutor) Stop(context.Context, string, string) error { return nil }
+
+func newService(t *testing.T, executor workflow.Executor) (*invoke.Service, *dynamo.Store) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := localdynamo.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	db, err := dynamo.NewClient(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamo.CreateTable(ctx, db, "invoke-test"); err != nil {
+		t.Fatal(err)
+	}
+	store := dynamo.New(db, "invoke-test")
+	stacks := registry.Stacks{All: []registry.Stack{{Name: "dev", RemoteExecutable: true}, {Name: "gone"}}, Default: "dev"}
+	return &invoke.Service{Registry: store, Execs: store, Executor: executor, Objects: fakeObjects{}, Stacks: stacks}, store
+}
+
+func deployFlow(t *testing.T, store *dynamo.Store, flow, stack string, source *registry.Source) {
+	t.Helper()
+	if _, err := store.Deploy(context.Background(), registry.DeployRequest{
+		Project: "p", Flow: flow, Entrypoint: "flows/f.py:" + flow, Source: source,
+		Inputs: json.RawMessage(`{"topic": "x"}`), Stack: stack,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInvokeRefusals(t *testing.T) {
+	svc, store := newService(t, &fakeExecutor{})
+	src := &registry.Source{Digest: fmt.Sprintf("sha256:%064d", 0)}
+	deployFlow(t, store, "ok", "dev", src)
+	deployFlow(t, store, "unsourced", "dev", nil)
+	deployFlow(t, store, "stranded", "gone", src)
+	tests := []struct {
+		name string
+		req  invoke.Request
+		code registry.Code
+	}{
+		{"a deployment on a stack that cannot execute remotely is refused", invoke.Request{Flow: "stranded"}, registry.CodeUnprocessable},
+		{"a deployment without a source bundle is refused", invoke.Request{Flow: "unsourced"}, registry.CodeUnprocessable},
+		{"an unknown input key is refused", invoke.Request{Flow: "ok", Inputs: json.RawMessage(`{"topik": "y"}`)}, registry.CodeUnprocessable},
+		{"inputs that are not an object are refused", invoke.Request{Flow: "ok", Inputs: json.RawMessage(`[1]`)}, registry.CodeInvalidArgument},
+		{"an idempotency key with control characters is refused", invoke.Request{Flow: "ok", IdempotencyKey: "a\nb"}, registry.CodeInvalidArgument},
+		{"tag and version together are refused", invoke.Request{Flow: "ok", Selector: registry.Selector{Tag: "default", Version: 1}}, registry.CodeInvalidArgument},
+		{"a flow without deployments is not found", invoke.Request{Flow: "nothing"}, registry.CodeNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Project = "p"
+			_, _, err := svc.Invoke(context.Background(), tt.req)
+			if registry.CodeOf(err) != tt.code {
+				t.Fatalf("got %v, want %s", err, tt.code)
+			}
+		})
+	}
+	t.Run("a refused invocation records no execution", func(t *testing.T) {
+		for _, flow := range []string{"ok", "stranded", "unsourced"} {
+			p, err := store.ListExecutions(context.Background(), "p", flow, registry.PageRequest{})
+			if err != nil || len(p.Items) != 0 {
+				t.Fatalf("%s: %d executions, %v", flow, len(p.Items), err)
+			}
+		}
+	})
+}
+
+func TestAStartThatFailsIsRecordedAsFailed(t *testing.T) {
+	svc, store := newService(t, failingExecutor{})
+	deployFlow(t, store, "ok", "dev", &registry.Source{Digest: fmt.Sprintf("sha256:%064d", 0)})
+	_, _, err := svc.Invoke(context.Background(), invoke.Request{Project: "p", Flow: "ok"})
+	if registry.CodeOf(err) != registry.CodeUnavailable {
+		t.Fatalf("got %v, want unavailable", err)
+	}
+	p, err := store.ListExecutions(context.Background(), "p", "ok", registry.PageRequest{})
+	if err != nil || len(p.Items) != 1 || p.Items[0].Status != registry.StatusFailed || p.Items[0].Error.Type != "StartFailed" {
+		t.Fatalf("executions %+v %v", p.Items, err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	exec := &fakeExecutor{}
+	svc, store := newService(t, exec)
+	deployFlow(t, store, "ok", "dev", &registry.Source{Digest: fmt.Sprintf("sha256:%064d", 0)})
+	ctx := context.Background()
+	e, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("a running execution is recorded cancelled", func(t *testing.T) {
+		got, err := svc.Cancel(ctx, "p", e.ExecID)
+		if err != nil || got.Status != registry.StatusCancelled {
+			t.Fatalf("%+v %v", got, err)
+		}
+	})
+	t.Run("cancelling again is harmless", func(t *testing.T) {
+		if _, err := svc.Cancel(ctx, "p", e.ExecID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a completed execution cannot be cancelled", func(t *testing.T) {
+		done, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "ok"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := store.FinishExecution(ctx, "p", done.ExecID, registry.Outcome{Status: registry.StatusCompleted, Result: json.RawMessage(`1`), At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Cancel(ctx, "p", done.ExecID); registry.CodeOf(err) != registry.CodeConflict {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
