@@ -53,7 +53,7 @@ type Config struct {
 }
 
 // Principal is the caller of every dev request: dev has no login.
-var Principal = httpapi.Principal{Project: "default", Role: httpapi.RoleProducer, ID: "dev"}
+var Principal = registry.Principal{Project: "default", Role: registry.RoleProducer, ID: "dev"}
 
 // Stacks are the dev stacks: `dev` executes deployments, `local` cannot and
 // is there to show that deploying to it is refused.

@@ -100,8 +100,8 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // devPrincipal is the caller kitaru dev assumes.
-func devPrincipal() *httpapi.Principal {
-	return &httpapi.Principal{Project: "default", Role: httpapi.RoleProducer, ID: "dev"}
+func devPrincipal() *registry.Principal {
+	return &registry.Principal{Project: "default", Role: registry.RoleProducer, ID: "dev"}
 }
 
 // handler builds another handler on the fixture's store, with the dev stacks.

@@ -40,7 +40,7 @@ type Config struct {
 	Groups []Group
 	// DefaultPrincipal is the caller of requests without authorizer context.
 	// Nil (the Lambda setting) answers such requests with 401.
-	DefaultPrincipal *Principal
+	DefaultPrincipal *registry.Principal
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 	// Now is the clock for request durations; nil is time.Now.
@@ -114,7 +114,7 @@ func New(store registry.Store, cfg Config) *Handler {
 type call struct {
 	req       events.APIGatewayProxyRequest
 	route     string // the matched template, for logs
-	principal Principal
+	principal registry.Principal
 	params    map[string]string
 	maxBody   int
 	flow      string
@@ -166,7 +166,7 @@ func (h *Handler) serve(ctx context.Context, c *call) (r reply, err error) {
 	if c.maxBody == 0 {
 		c.maxBody = MaxBodyBytes
 	}
-	if err := c.principal.authorize(e); err != nil {
+	if err := authorize(c.principal, e); err != nil {
 		return reply{}, err
 	}
 	if err := c.bind(params); err != nil {

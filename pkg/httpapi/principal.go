@@ -9,56 +9,41 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// Role says what a principal may do.
-type Role string
-
-// The roles: a producer deploys and moves tags; a consumer reads and invokes.
-const (
-	RoleProducer Role = "producer"
-	RoleConsumer Role = "consumer"
-)
-
-// Principal is the caller as the authorizer established it. The project of
-// every request comes from here, never from the path or the body.
-type Principal struct {
-	Project string
-	Role    Role
-	ID      string
-}
-
 // Authorizer context keys set by the API Gateway Lambda authorizer.
 const (
 	authorizerProject     = "project"
 	authorizerRole        = "role"
 	authorizerPrincipalID = "principal_id"
+	authorizerCredential  = "credential"
 )
 
 // principalOf reads the caller from the authorizer context, falling back to
 // the configured default principal. Without either the request is refused:
 // auth fails closed.
-func (h *Handler) principalOf(req events.APIGatewayProxyRequest) (Principal, error) {
+func (h *Handler) principalOf(req events.APIGatewayProxyRequest) (registry.Principal, error) {
 	auth := req.RequestContext.Authorizer
 	if _, ok := auth[authorizerProject]; !ok {
 		if h.cfg.DefaultPrincipal == nil {
-			return Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; log in with `kitaru login` or send a bearer token")
+			return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; log in with `kitaru login` or send a bearer token")
 		}
 		return *h.cfg.DefaultPrincipal, nil
 	}
-	p := Principal{
-		Project: stringValue(auth[authorizerProject]),
-		Role:    Role(stringValue(auth[authorizerRole])),
-		ID:      stringValue(auth[authorizerPrincipalID]),
+	p := registry.Principal{
+		Project:    stringValue(auth[authorizerProject]),
+		Role:       registry.Role(stringValue(auth[authorizerRole])),
+		ID:         stringValue(auth[authorizerPrincipalID]),
+		Credential: registry.Credential(stringValue(auth[authorizerCredential])),
 	}
-	if registry.ValidateProject(p.Project) != nil || p.ID == "" || (p.Role != RoleProducer && p.Role != RoleConsumer) {
-		return Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the authorizer returned an incomplete identity; log in again with `kitaru login`")
+	if registry.ValidateProject(p.Project) != nil || p.ID == "" || !registry.ValidRole(p.Role) {
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the authorizer returned an incomplete identity; log in again with `kitaru login`")
 	}
 	return p, nil
 }
 
 // authorize applies the role rule: a consumer may read, invoke and cancel
 // executions; everything else needs a producer.
-func (p Principal) authorize(e endpoint) error {
-	if p.Role == RoleConsumer && e.Method != http.MethodGet && !e.consumer {
+func authorize(p registry.Principal, e endpoint) error {
+	if p.Role == registry.RoleConsumer && e.Method != http.MethodGet && !e.consumer {
 		return registry.Errorf(registry.CodePermissionDenied, "role consumer may only read and invoke; ask a producer of project %q to make this change", p.Project)
 	}
 	return nil

@@ -1,0 +1,90 @@
+package auth
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Authenticator turns a request's Authorization and X-Kitaru-Project
+// headers into a principal. The API Gateway authorizer and kitaru dev run it
+// before every handler.
+type Authenticator struct {
+	Keys   KeyStore
+	Tokens *Signer
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Header names the authenticator reads.
+const (
+	HeaderAuthorization = "Authorization"
+	HeaderProject       = "X-Kitaru-Project"
+)
+
+var errNoCredentials = registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; send `Authorization: Bearer <API key or token>` (kitaru login stores them; kitaru auth token prints a token)")
+
+// Authenticate checks the bearer credential: an API key (kat_…, looked up by
+// id, compared in constant time, not revoked, allowed in the project) or a
+// token (signature, expiry, project). project is the X-Kitaru-Project
+// header; a key that belongs to one project may omit it.
+// Errors: unauthenticated, permission_denied (a key used for a project it
+// does not belong to), unavailable (the key store failed).
+func (a *Authenticator) Authenticate(ctx context.Context, authorization, project string) (registry.Principal, error) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	cred = strings.TrimSpace(cred)
+	switch {
+	case authorization == "":
+		return registry.Principal{}, errNoCredentials
+	case !ok || !strings.EqualFold(scheme, "Bearer") || cred == "":
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the Authorization header must be `Bearer <API key or token>`")
+	case project != "" && registry.ValidateProject(project) != nil:
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the %s header is not a valid project name", HeaderProject)
+	case strings.HasPrefix(cred, KeyPrefix):
+		return a.authenticateKey(ctx, cred, project)
+	}
+	p, err := a.Tokens.Verify(cred)
+	if err != nil {
+		return registry.Principal{}, err
+	}
+	if project != "" && project != p.Project {
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the token is for project %q, not %q; get a token for %q with `kitaru auth token`", p.Project, project, project)
+	}
+	return p, nil
+}
+
+func (a *Authenticator) authenticateKey(ctx context.Context, plain, project string) (registry.Principal, error) {
+	invalid := registry.Errorf(registry.CodeUnauthenticated, "the API key %s is not valid (unknown or revoked); ask an operator for a key (kitaru admin keys create)", mask(plain))
+	id, ok := parseKey(plain)
+	if !ok {
+		return registry.Principal{}, invalid
+	}
+	k, err := a.Keys.GetKey(ctx, id)
+	switch {
+	case registry.CodeOf(err) == registry.CodeNotFound:
+		return registry.Principal{}, invalid
+	case err != nil:
+		return registry.Principal{}, registry.Errorf(registry.CodeUnavailable, "credentials could not be checked right now; retry")
+	case !k.matches(plain) || k.RevokedAt != nil:
+		return registry.Principal{}, invalid
+	}
+	switch {
+	case project == "" && len(k.Projects) == 1:
+		project = k.Projects[0]
+	case project == "":
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "this API key belongs to several projects (%s); choose one with the %s header or KITARU_PROJECT", strings.Join(k.Projects, ", "), HeaderProject)
+	case !slices.Contains(k.Projects, project):
+		return registry.Principal{}, registry.Errorf(registry.CodePermissionDenied, "this API key has no access to project %q; use a key of that project", project)
+	}
+	now := time.Now()
+	if a.Now != nil {
+		now = a.Now()
+	}
+	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > time.Minute {
+		_ = a.Keys.TouchKey(ctx, k.ID, now) // best effort: a lost touch only ages last_used
+	}
+	return registry.Principal{Project: project, Role: k.Role, ID: k.ID, Credential: registry.CredentialAPIKey}, nil
+}
