@@ -52,5 +52,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDevCommand(), newInitCommand(), newDeployCommand(), newInvokeCommand())
+	root.AddCommand(newAdminCommand())
 	return root
 }
