@@ -160,6 +160,7 @@ type contract struct {
 	doc    *openapi3.T
 	router routers.Router
 	base   string
+	key    string // the dev server's API key, sent unless the exchange sets Authorization
 }
 
 func newContract(t *testing.T) *contract {
@@ -182,7 +183,7 @@ func newContract(t *testing.T) *contract {
 	if err != nil {
 		t.Fatalf("build router from %s: %v", documentPath, err)
 	}
-	return &contract{t: t, doc: doc, router: router, base: srv.URL()}
+	return &contract{t: t, doc: doc, router: router, base: srv.URL(), key: srv.APIKey()}
 }
 
 // exchange is one request and what it must get.
@@ -214,6 +215,7 @@ func (c *contract) newRequest(e exchange) *http.Request {
 	if e.body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
 	for k, vs := range e.header {
 		req.Header[k] = vs
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/httpapi"
@@ -22,6 +23,7 @@ import (
 	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/runnerfiles"
+	"github.com/kitaru/deployments/pkg/version"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
@@ -50,10 +52,13 @@ type Config struct {
 	Python string
 	// FlowOutput receives what flows print (their stderr and stdout); nil discards.
 	FlowOutput io.Writer
+	// APIKey is the producer key of project default to accept; empty creates
+	// a new one at start (Server.APIKey returns it).
+	APIKey string
 }
 
-// Principal is the caller of every dev request: dev has no login.
-var Principal = registry.Principal{Project: "default", Role: registry.RoleProducer, ID: "dev"}
+// Project is the project kitaru dev's key belongs to.
+const Project = "default"
 
 // Stacks are the dev stacks: `dev` executes deployments, `local` cannot and
 // is there to show that deploying to it is refused.
@@ -77,6 +82,8 @@ type Server struct {
 	blobs   *blob.LocalServer
 	runs    *workflow.Local
 	pyDir   string // runner.py and the kitaru module, written at start
+	authn   *auth.Authenticator
+	apiKey  string
 }
 
 // Start creates the table and serves the API until Close.
@@ -114,6 +121,10 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("prepare table on %s: %w", s.backend, err)
 	}
 	store := dynamo.New(db, cfg.Table)
+	signer, err := s.startAuth(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
 	arts, err := s.startBlobs(ctx)
 	if err != nil {
 		return err
@@ -126,14 +137,14 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.url = "http://" + ln.Addr().String()
-	principal := Principal
 	def := workflow.Default()
 	s.handler = httpapi.New(store, httpapi.Config{
-		Stacks:           Stacks(),
-		DefaultPrincipal: &principal,
-		Logger:           cfg.Logger,
-		Artifacts:        arts,
-		Executions:       store,
+		Stacks:        Stacks(),
+		Logger:        cfg.Logger,
+		Artifacts:     arts,
+		Executions:    store,
+		Tokens:        signer,
+		ServerVersion: version.Version,
 		Invoker: &invoke.Service{
 			Registry: store, Execs: store, Executor: s.runs, Objects: arts,
 			Stacks: Stacks(), TimeoutSeconds: def.Run.TimeoutSeconds,
@@ -143,6 +154,41 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	go func() { s.served <- s.http.Serve(ln) }()
 	return nil
 }
+
+// startAuth makes this run's token signing secret and the producer key of
+// project default (or registers the one given).
+func (s *Server) startAuth(ctx context.Context, cfg Config, store *dynamo.Store) (*auth.Signer, error) {
+	secret, err := auth.NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	signer := &auth.Signer{Secret: secret}
+	s.authn = &auth.Authenticator{Keys: store, Tokens: signer}
+	now := time.Now()
+	var key auth.Key
+	if cfg.APIKey != "" {
+		key, err = auth.KeyFromPlaintext(cfg.APIKey, []string{Project}, registry.RoleProducer, now)
+		s.apiKey = cfg.APIKey
+	} else {
+		key, s.apiKey, err = auth.NewKey([]string{Project}, registry.RoleProducer, "kitaru dev", now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	key.Description = "kitaru dev"
+	err = store.CreateKey(ctx, key)
+	if registry.CodeOf(err) == registry.CodeConflict {
+		// A persistent table already has this key (--api-key on a restart): it must still work.
+		_, err = s.authn.Authenticate(ctx, "Bearer "+s.apiKey, Project)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register the dev API key: %w", err)
+	}
+	return signer, nil
+}
+
+// APIKey is the producer key of project default that this server accepts.
+func (s *Server) APIKey() string { return s.apiKey }
 
 // startBlobs serves an in-process S3 (gofakes3) for bundles and results.
 func (s *Server) startBlobs(ctx context.Context) (*artifacts.Store, error) {

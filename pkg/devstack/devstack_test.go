@@ -16,6 +16,10 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
+// devKey is the API key of the dev server the current test started; call
+// sends it unless the test passes its own Authorization header.
+var devKey string
+
 // start runs a dev server on a free loopback port for the test.
 func start(t *testing.T) *devstack.Server {
 	t.Helper()
@@ -23,6 +27,7 @@ func start(t *testing.T) *devstack.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	devKey = srv.APIKey()
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
 			t.Errorf("close: %v", err)
@@ -40,6 +45,9 @@ func call(t *testing.T, method, url, body string, header ...string) (int, http.H
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Add(header[i], header[i+1])
+	}
+	if _, given := req.Header["Authorization"]; !given && devKey != "" {
+		req.Header.Set("Authorization", "Bearer "+devKey)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -83,8 +91,8 @@ func TestProducerStoryOverHTTP(t *testing.T) {
 			`{"entrypoint": "flows/research.py:research_agent", ` + inputs + `}`, 201,
 			func(t *testing.T, body string) {
 				d := decode[registry.Deployment](t, body)
-				if d.Version != 1 || !cmp.Equal(d.Tags, map[string]bool{"default": true}) || d.Stack != "dev" || d.CreatedBy != "dev" {
-					t.Errorf("deployment %+v, want v1 tagged default on stack dev by dev", d)
+				if d.Version != 1 || !cmp.Equal(d.Tags, map[string]bool{"default": true}) || d.Stack != "dev" || d.CreatedBy != strings.Split(devKey, "_")[1] {
+					t.Errorf("deployment %+v, want v1 tagged default on stack dev by the dev key", d)
 				}
 			}},
 		{"a canary deploy becomes version 2 tagged canary", "POST", flow + "/deployments",
@@ -175,6 +183,7 @@ func TestCloseStopsTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	devKey = srv.APIKey()
 	if status, _, body := call(t, "GET", srv.URL()+"/v1/stacks", ""); status != 200 {
 		t.Fatalf("stacks: status %d, body %s", status, body)
 	}

@@ -23,6 +23,7 @@ import (
 type api struct {
 	t   testing.TB
 	url string
+	key string // the server's API key, sent as the bearer credential
 }
 
 // do sends a JSON request and decodes the JSON answer into out (when not nil).
@@ -40,6 +41,7 @@ func (a api) do(method, path string, body any, header map[string]string, out any
 	if err != nil {
 		a.t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+a.key)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -114,7 +116,7 @@ func startDevB(t testing.TB) api {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return api{t: t, url: srv.URL()}
+	return api{t: t, url: srv.URL(), key: srv.APIKey()}
 }
 
 func TestSnapshotExecutionsEndToEnd(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kitaru/deployments/pkg/auth"
+	"github.com/kitaru/deployments/pkg/gatewayauth"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -43,7 +45,17 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, requestID string
 		s.logger.Info("request", "request_id", requestID, "method", r.Method, "path", r.URL.Path, "status", resp.StatusCode)
 		return resp, encodeErr
 	}
-	return s.handler.Handle(r.Context(), proxyRequest(r, body, requestID))
+	ev := proxyRequest(r, body, requestID)
+	// As API Gateway runs the authorizer before the integration, kitaru dev
+	// runs the same authenticator before the handler.
+	p, err := s.authn.Authenticate(r.Context(), r.Header.Get(auth.HeaderAuthorization), r.Header.Get(auth.HeaderProject))
+	if err != nil {
+		resp, encodeErr := httpapi.ErrorResponse(err, requestID)
+		s.logger.Info("request", "request_id", requestID, "method", r.Method, "path", r.URL.Path, "status", resp.StatusCode)
+		return resp, encodeErr
+	}
+	ev.RequestContext.Authorizer = gatewayauth.Context(p)
+	return s.handler.Handle(r.Context(), ev)
 }
 
 func bodyError(err error) error {

@@ -74,7 +74,7 @@ func TestEachGroupServesOnlyItsRoutes(t *testing.T) {
 	must(t, f.dev, request("POST", "/v1/flows/f/deployments", deployBody("")), 201)
 	bodies := map[string]string{"POST": deployBody(""), "PUT": `{"version": 1}`}
 	for _, group := range []httpapi.Group{httpapi.GroupDeploy, httpapi.GroupTag, httpapi.GroupResolve} {
-		h := f.handler(httpapi.Config{Groups: []httpapi.Group{group}, DefaultPrincipal: devPrincipal()})
+		h := f.handler(httpapi.Config{Groups: []httpapi.Group{group}})
 		for _, r := range httpapi.Routes() {
 			path := strings.NewReplacer("{flow}", "f", "{tag}", "default", "{version}", "1").Replace(r.Path)
 			if r.Method == "DELETE" && strings.Contains(r.Path, "{tag}") {
@@ -130,7 +130,7 @@ func TestInternalErrorsDoNotLeakTheirText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	missing := httpapi.New(dynamo.New(db, "no-such-table-xyzzy"), httpapi.Config{Stacks: devStacks, DefaultPrincipal: devPrincipal()})
+	missing := httpapi.New(dynamo.New(db, "no-such-table-xyzzy"), httpapi.Config{Stacks: devStacks})
 	resp := do(t, missing, request("GET", "/v1/flows/research_agent", ""))
 	msg := wantError(t, resp, 500, registry.CodeInternal)
 	if strings.Contains(resp.Body, "xyzzy") || !strings.Contains(msg, "req-1") {

@@ -17,7 +17,7 @@ func TestBadInputIsRefusedAndLeavesTheTableUnchanged(t *testing.T) {
 	f := newFixture(t)
 	must(t, f.dev, request("POST", "/v1/flows/research_agent/deployments", deployBody("")), 201)
 	must(t, f.dev, request("POST", "/v1/flows/research_agent/deployments", deployBody(`"tag": "canary", "exclusive": true`)), 201)
-	lambda := f.handler(httpapi.Config{}) // no default principal, as in Lambda
+	lambda := f.handler(httpapi.Config{}) // as in Lambda
 
 	const deploy = "/v1/flows/research_agent/deployments"
 	const stable = "/v1/flows/research_agent/tags/stable"
@@ -81,8 +81,8 @@ func TestBadInputIsRefusedAndLeavesTheTableUnchanged(t *testing.T) {
 		{"a non-integer If-Match is refused", nil, withHeader(request("PUT", stable, `{"version": 1}`), "if-match", "W/abc"), 400, registry.CodeInvalidArgument, "If-Match"},
 		{"deploying to the local stack is refused naming dev", nil, request("POST", deploy, deployBody(`"stack": "local"`)), 422, registry.CodeUnprocessable, "dev"},
 		{"deploying to an unknown stack is refused", nil, request("POST", deploy, deployBody(`"stack": "mars"`)), 400, registry.CodeInvalidArgument, "not configured"},
-		{"a request without principal or default is unauthenticated", lambda, request("POST", deploy, deployBody("")), 401, registry.CodeUnauthenticated, "credentials"},
-		{"a read without principal or default is unauthenticated", lambda, request("GET", deploy, ""), 401, registry.CodeUnauthenticated, "credentials"},
+		{"a request without authorizer context is unauthenticated", lambda, anonymous(request("POST", deploy, deployBody(""))), 401, registry.CodeUnauthenticated, "credentials"},
+		{"a read without authorizer context is unauthenticated", lambda, anonymous(request("GET", deploy, "")), 401, registry.CodeUnauthenticated, "credentials"},
 		{"an authorizer context without a principal id is unauthenticated", lambda, as(request("GET", deploy, ""), "default", "producer", ""), 401, registry.CodeUnauthenticated, "identity"},
 		{"a consumer may not deploy", lambda, as(request("POST", deploy, deployBody("")), "default", "consumer", "c1"), 403, registry.CodePermissionDenied, "consumer"},
 		{"a consumer may not move a tag", lambda, as(request("PUT", stable, `{"version": 1}`), "default", "consumer", "c1"), 403, registry.CodePermissionDenied, "consumer"},

@@ -72,8 +72,8 @@ var devStacks = registry.Stacks{
 // fixture is a fresh table on the in-process DynamoDB and the real store.
 type fixture struct {
 	store *dynamo.Store
-	// dev answers requests without authorizer context as producer "dev" in
-	// project "default", as kitaru dev does.
+	// dev serves every route; request() events carry the authorizer context
+	// of kitaru dev's producer key in project "default".
 	dev *httpapi.Handler
 }
 
@@ -95,13 +95,8 @@ func newFixture(t *testing.T) *fixture {
 		}
 	})
 	f := &fixture{store: dynamo.New(db, table)}
-	f.dev = f.handler(httpapi.Config{DefaultPrincipal: devPrincipal()})
+	f.dev = f.handler(httpapi.Config{})
 	return f
-}
-
-// devPrincipal is the caller kitaru dev assumes.
-func devPrincipal() *registry.Principal {
-	return &registry.Principal{Project: "default", Role: registry.RoleProducer, ID: "dev"}
 }
 
 // handler builds another handler on the fixture's store, with the dev stacks.
@@ -124,6 +119,8 @@ func request(method, target, body string) events.APIGatewayProxyRequest {
 		Body:           body,
 		RequestContext: events.APIGatewayProxyRequestContext{RequestID: "req-1", Stage: "test", HTTPMethod: method, Path: u.Path},
 	}
+	// By default the caller is kitaru dev's producer key in project default.
+	ev = as(ev, "default", "producer", "dev")
 	if q := u.Query(); len(q) > 0 {
 		ev.MultiValueQueryStringParameters = q
 		ev.QueryStringParameters = map[string]string{}
@@ -143,7 +140,13 @@ func withHeader(ev events.APIGatewayProxyRequest, name, value string) events.API
 
 // as returns ev as the authorizer would pass it for a principal.
 func as(ev events.APIGatewayProxyRequest, project, role, id string) events.APIGatewayProxyRequest {
-	ev.RequestContext.Authorizer = map[string]any{"project": project, "role": role, "principal_id": id}
+	ev.RequestContext.Authorizer = map[string]any{"project": project, "role": role, "principal_id": id, "credential": "api_key"}
+	return ev
+}
+
+// anonymous returns ev as it arrives without an authorizer in front.
+func anonymous(ev events.APIGatewayProxyRequest) events.APIGatewayProxyRequest {
+	ev.RequestContext.Authorizer = nil
 	return ev
 }
 

@@ -13,7 +13,7 @@
 //   - a query parameter given twice is a 400, never silently one of them;
 //   - If-Match (a bare or quoted revision) is honoured on tag removal too;
 //   - a deploy answers 201 with a Location header naming the new version;
-//   - authorizer context without a "project" key counts as absent.
+//   - authorizer context without a "project" key counts as absent (401).
 package httpapi
 
 import (
@@ -38,9 +38,6 @@ type Config struct {
 	Stacks registry.Stacks
 	// Groups limits the routes served to those groups; empty serves all.
 	Groups []Group
-	// DefaultPrincipal is the caller of requests without authorizer context.
-	// Nil (the Lambda setting) answers such requests with 401.
-	DefaultPrincipal *registry.Principal
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 	// Now is the clock for request durations; nil is time.Now.
@@ -51,6 +48,10 @@ type Config struct {
 	Executions ExecutionReader
 	// Artifacts stores and checks source bundles (deploys and /v1/artifacts).
 	Artifacts Artifacts
+	// Tokens issues bearer tokens (the auth group).
+	Tokens TokenIssuer
+	// ServerVersion is reported by GET /v1/status.
+	ServerVersion string
 }
 
 // Invoker starts and cancels executions; invoke.Service is one.

@@ -33,6 +33,8 @@ func TestRoutesAreTheContractsTemplatesAndGroups(t *testing.T) {
 		{Method: "GET", Path: "/v1/executions/{exec_id}", Group: httpapi.GroupInvoke},
 		{Method: "POST", Path: "/v1/executions/{exec_id}/cancel", Group: httpapi.GroupInvoke},
 		{Method: "GET", Path: "/v1/flows/{flow}/executions", Group: httpapi.GroupInvoke},
+		{Method: "POST", Path: "/v1/auth/token", Group: httpapi.GroupAuth},
+		{Method: "GET", Path: "/v1/status", Group: httpapi.GroupAuth},
 	}
 	if diff := cmp.Diff(want, httpapi.Routes()); diff != "" {
 		t.Errorf("Routes() mismatch (-want +got):\n%s", diff)

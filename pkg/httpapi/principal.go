@@ -17,16 +17,12 @@ const (
 	authorizerCredential  = "credential"
 )
 
-// principalOf reads the caller from the authorizer context, falling back to
-// the configured default principal. Without either the request is refused:
-// auth fails closed.
+// principalOf reads the caller from the authorizer context. Without it the
+// request is refused: auth fails closed.
 func (h *Handler) principalOf(req events.APIGatewayProxyRequest) (registry.Principal, error) {
 	auth := req.RequestContext.Authorizer
 	if _, ok := auth[authorizerProject]; !ok {
-		if h.cfg.DefaultPrincipal == nil {
-			return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; log in with `kitaru login` or send a bearer token")
-		}
-		return *h.cfg.DefaultPrincipal, nil
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; log in with `kitaru login` or send a bearer token")
 	}
 	p := registry.Principal{
 		Project:    stringValue(auth[authorizerProject]),

@@ -15,6 +15,7 @@ const (
 	GroupTag     Group = "tag"
 	GroupResolve Group = "resolve"
 	GroupInvoke  Group = "invoke"
+	GroupAuth    Group = "auth"
 )
 
 // Route is one operation of the HTTP contract. Path is the OpenAPI template
@@ -59,6 +60,9 @@ var endpoints = []endpoint{
 	{Route: Route{"GET", "/v1/executions/{exec_id}", GroupInvoke}, serve: (*Handler).getExecution},
 	{Route: Route{"POST", "/v1/executions/{exec_id}/cancel", GroupInvoke}, serve: (*Handler).cancelExecution, consumer: true},
 	{Route: Route{"GET", "/v1/flows/{flow}/executions", GroupInvoke}, serve: (*Handler).listExecutions},
+
+	{Route: Route{"POST", "/v1/auth/token", GroupAuth}, serve: (*Handler).issueToken, consumer: true},
+	{Route: Route{"GET", "/v1/status", GroupAuth}, serve: (*Handler).status},
 }
 
 // Routes returns every route of the HTTP API served by this package.

@@ -14,15 +14,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/gatewayauth"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
 	sfnexec "github.com/kitaru/deployments/pkg/sfn"
+	"github.com/kitaru/deployments/pkg/version"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
@@ -42,6 +46,11 @@ type Env struct {
 	StateMachineARN string
 	// StepFunctionsEndpoint overrides the Step Functions endpoint (STEPFUNCTIONS_ENDPOINT).
 	StepFunctionsEndpoint string
+	// SigningSecretARN names the Secrets Manager secret that signs tokens
+	// (KITARU_SIGNING_SECRET_ARN; authorizer and auth group).
+	SigningSecretARN string
+	// SecretsManagerEndpoint overrides the Secrets Manager endpoint (SECRETSMANAGER_ENDPOINT).
+	SecretsManagerEndpoint string
 }
 
 // Read reads Env through getenv (os.Getenv in a function).
@@ -63,7 +72,10 @@ func Read(getenv func(string) string) (Env, error) {
 // ReadStore reads only the store's settings (KITARU_TABLE, DYNAMODB_ENDPOINT),
 // for functions that serve no API routes, such as finish.
 func ReadStore(getenv func(string) string) (Env, error) {
-	env := Env{Table: getenv("KITARU_TABLE"), DynamoDBEndpoint: getenv("DYNAMODB_ENDPOINT")}
+	env := Env{
+		Table: getenv("KITARU_TABLE"), DynamoDBEndpoint: getenv("DYNAMODB_ENDPOINT"),
+		SigningSecretARN: getenv("KITARU_SIGNING_SECRET_ARN"), SecretsManagerEndpoint: getenv("SECRETSMANAGER_ENDPOINT"),
+	}
 	if env.Table == "" {
 		return Env{}, fmt.Errorf("KITARU_TABLE is not set; set it to the registry's DynamoDB table name")
 	}
@@ -87,7 +99,12 @@ func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.
 	if err != nil {
 		return nil, err
 	}
-	cfg := httpapi.Config{Stacks: env.Stacks, Groups: []httpapi.Group{group}, Logger: logger, Executions: store}
+	cfg := httpapi.Config{Stacks: env.Stacks, Groups: []httpapi.Group{group}, Logger: logger, Executions: store, ServerVersion: version.Version}
+	if group == httpapi.GroupAuth {
+		if cfg.Tokens, err = NewSigner(ctx, env); err != nil {
+			return nil, err
+		}
+	}
 	if group == httpapi.GroupDeploy || group == httpapi.GroupInvoke {
 		if cfg.Artifacts, err = newArtifacts(ctx, env); err != nil {
 			return nil, err
@@ -104,6 +121,62 @@ func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.
 		}
 	}
 	return httpapi.New(store, cfg), nil
+}
+
+// NewSigner reads the token signing secret from Secrets Manager.
+func NewSigner(ctx context.Context, env Env) (*auth.Signer, error) {
+	if env.SigningSecretARN == "" {
+		return nil, fmt.Errorf("KITARU_SIGNING_SECRET_ARN is not set; set it to the Secrets Manager secret that signs tokens")
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		if env.SecretsManagerEndpoint != "" {
+			o.BaseEndpoint = aws.String(env.SecretsManagerEndpoint)
+		}
+	})
+	out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(env.SigningSecretARN)})
+	if err != nil {
+		return nil, fmt.Errorf("read the token signing secret: %w", err)
+	}
+	secret := out.SecretBinary
+	if out.SecretString != nil {
+		secret = []byte(*out.SecretString)
+	}
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("the token signing secret %s is shorter than 32 bytes", env.SigningSecretARN)
+	}
+	return &auth.Signer{Secret: secret}, nil
+}
+
+// StartAuthorizer serves the API Gateway REQUEST authorizer (functions/authorizer).
+func StartAuthorizer() {
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "authorizer")
+	a, err := authorizerFromEnv(logger)
+	if err != nil {
+		logger.Error("cold start failed", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(a.Handle)
+}
+
+func authorizerFromEnv(logger *slog.Logger) (*gatewayauth.Authorizer, error) {
+	ctx := context.Background()
+	env, err := ReadStore(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	store, err := NewStore(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := NewSigner(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayauth.Authorizer{Auth: &auth.Authenticator{Keys: store, Tokens: signer}, Logger: logger}, nil
 }
 
 func newArtifacts(ctx context.Context, env Env) (*artifacts.Store, error) {

@@ -33,6 +33,9 @@ type Error struct {
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
+// String returns the code as sent on the wire.
+func (c Code) String() string { return string(c) }
+
 // Is makes errors.Is(err, registry.ErrNotFound) match any Error with that code.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)

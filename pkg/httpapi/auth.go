@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// TokenIssuer signs short-lived tokens; *auth.Signer is one.
+type TokenIssuer interface {
+	Issue(p registry.Principal, ttl time.Duration) (string, time.Time, error)
+}
+
+// tokenBody is the body of POST /v1/auth/token.
+type tokenBody struct {
+	TTLSeconds int `json:"ttl_seconds"`
+}
+
+// tokenReply is the answer of POST /v1/auth/token.
+type tokenReply struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (h *Handler) issueToken(_ context.Context, c *call) (reply, error) {
+	var b tokenBody
+	if err := decodeRequest(c, &b, true); err != nil {
+		return reply{}, err
+	}
+	if c.principal.Credential != registry.CredentialAPIKey {
+		return reply{}, registry.Errorf(registry.CodePermissionDenied, "tokens are issued for API keys only; authenticate this request with your kat_… key")
+	}
+	token, exp, err := h.cfg.Tokens.Issue(c.principal, time.Duration(b.TTLSeconds)*time.Second)
+	if err != nil {
+		return reply{}, fmt.Errorf("issue token: %w", err)
+	}
+	return reply{status: http.StatusOK, body: tokenReply{Token: token, ExpiresAt: exp}}, nil
+}
+
+// statusReply is the answer of GET /v1/status: who is calling, where.
+type statusReply struct {
+	ServerVersion string              `json:"server_version"`
+	Project       string              `json:"project"`
+	Principal     string              `json:"principal"`
+	Role          registry.Role       `json:"role"`
+	Credential    registry.Credential `json:"credential"`
+}
+
+func (h *Handler) status(_ context.Context, c *call) (reply, error) {
+	p := c.principal
+	return reply{status: http.StatusOK, body: statusReply{
+		ServerVersion: h.cfg.ServerVersion, Project: p.Project, Principal: p.ID, Role: p.Role, Credential: p.Credential,
+	}}, nil
+}
