@@ -53,5 +53,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newDevCommand(), newInitCommand(), newDeployCommand(), newInvokeCommand())
 	root.AddCommand(newAdminCommand())
+	root.AddCommand(newLoginCommand(), newLogoutCommand(), newStatusCommand(), newInfoCommand(), newAuthCommand())
 	return root
 }

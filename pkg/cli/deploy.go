@@ -121,7 +121,7 @@ func runDeploy(ctx context.Context, target string, opts deployOptions) (registry
 	if _, err := bundle.Validate(bytes.NewReader(b.Data), unlimited, entryFile); err != nil {
 		return registry.Deployment{}, err
 	}
-	c, err := serverClient()
+	c, _, err := serverClient()
 	if err != nil {
 		return registry.Deployment{}, err
 	}
@@ -240,27 +240,6 @@ func shortCommit(c string) string {
 
 // The rest is shared by the commands that call the Kitaru server.
 
-// defaultServerURL is where `kitaru dev` listens.
-const defaultServerURL = "http://127.0.0.1:8787"
-
-const serverHelp = `
-Server: KITARU_SERVER_URL (default ` + defaultServerURL + `, where kitaru dev listens).
-KITARU_AUTH_TOKEN is sent as a bearer token and KITARU_PROJECT as the project
-when they are set.`
-
-// serverClient builds the client of the server the environment names.
-func serverClient() (*client.Client, error) {
-	base := os.Getenv("KITARU_SERVER_URL")
-	if base == "" {
-		base = defaultServerURL
-	}
-	c, err := client.New(base, client.WithAuthToken(os.Getenv("KITARU_AUTH_TOKEN")), client.WithProject(os.Getenv("KITARU_PROJECT")))
-	if err != nil {
-		return nil, registry.Errorf(registry.CodeInvalidArgument, "KITARU_SERVER_URL: %v", err)
-	}
-	return c, nil
-}
-
 // reportedError is an error already shown to the user; Run only turns it
 // into the exit code.
 type reportedError struct{ err error }
@@ -279,7 +258,7 @@ func report(w io.Writer, command string, output outputFlag, err error) error {
 	}
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.StatusCode == 0 && ce.Code == registry.CodeUnavailable {
-		detail.Message += "; start a local server with `kitaru dev`, or set KITARU_SERVER_URL"
+		detail.Message += "; check the server URL (`kitaru info` shows it), or start a local server with `kitaru dev`"
 	}
 	if output.json() {
 		writeJSON(w, envelope{Command: command, Error: &detail})

@@ -79,8 +79,9 @@ func newFakeKitaru(t *testing.T) *fakeKitaru {
 		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(f.Close)
+	t.Setenv("KITARU_CONFIG_DIR", t.TempDir())
 	t.Setenv("KITARU_SERVER_URL", f.URL)
-	t.Setenv("KITARU_AUTH_TOKEN", "")
+	t.Setenv("KITARU_AUTH_TOKEN", fakeAPIKey)
 	t.Setenv("KITARU_PROJECT", "")
 	return f
 }

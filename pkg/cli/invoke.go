@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -87,7 +86,7 @@ error code is "` + string(codeStillRunning) + `").
 
 func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts invokeOptions) error {
 	fail := func(err error) error { return report(stderr, "invoke", opts.output, err) }
-	c, err := serverClient()
+	c, conn, err := serverClient()
 	if err != nil {
 		return fail(err)
 	}
@@ -114,7 +113,7 @@ func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts 
 			writeJSON(stdout, envelope{Command: "invoke", Item: exec})
 		}
 		return fail(&registry.Error{Code: codeStillRunning, Message: fmt.Sprintf(
-			"execution %s is still running after %v; check it later with: %s", exec.ExecID, opts.timeout, checkCommand(c, exec.ExecID)),
+			"execution %s is still running after %v; check it later with: %s", exec.ExecID, opts.timeout, checkCommand(c, conn, exec.ExecID)),
 			Details: map[string]any{"exec_id": exec.ExecID}})
 	}
 	if err != nil {
@@ -197,15 +196,21 @@ func printOutcome(stdout, stderr io.Writer, e registry.Execution) error {
 	}
 }
 
-// checkCommand is a command that shows an execution. It names the token
-// by its variable, never its value.
-func checkCommand(c *client.Client, execID string) string {
+// checkCommand is a command that shows an execution. It names the
+// credential by its variable, or gets a token with kitaru auth token, and
+// never prints its value.
+func checkCommand(c *client.Client, conn connection, execID string) string {
 	cmd := "curl -s " + c.BaseURL() + "/v1/executions/" + execID
-	if os.Getenv("KITARU_AUTH_TOKEN") != "" {
-		cmd += ` -H "Authorization: Bearer $KITARU_AUTH_TOKEN"`
+	if conn.sources.AuthToken == client.SourceEnv {
+		cmd += ` -H "Authorization: Bearer $` + client.EnvAuthToken + `"`
+	} else {
+		cmd += ` -H "Authorization: Bearer $(kitaru auth token)"`
 	}
-	if os.Getenv("KITARU_PROJECT") != "" {
-		cmd += ` -H "X-Kitaru-Project: $KITARU_PROJECT"`
+	switch conn.sources.Project {
+	case client.SourceEnv:
+		cmd += ` -H "X-Kitaru-Project: $` + client.EnvProject + `"`
+	case client.SourceFile:
+		cmd += ` -H "X-Kitaru-Project: ` + conn.Project + `"`
 	}
 	return cmd
 }

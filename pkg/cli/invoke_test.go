@@ -254,19 +254,23 @@ func TestInvokeShowsServerErrors(t *testing.T) {
 }
 
 func TestInvokeTellsHowToStartAServer(t *testing.T) {
+	t.Setenv("KITARU_CONFIG_DIR", t.TempDir())
 	t.Setenv("KITARU_SERVER_URL", "http://127.0.0.1:1")
+	t.Setenv("KITARU_AUTH_TOKEN", fakeAPIKey)
 	exit, _, stderr := kitaru(t, "invoke", "research_agent")
 	if exit != cli.ExitError || !strings.Contains(stderr, "cannot reach the Kitaru server at http://127.0.0.1:1") || !strings.Contains(stderr, "kitaru dev") {
 		t.Errorf("exit %d, stderr %q", exit, stderr)
 	}
 }
 
-func TestHelpNamesTheDefaultServer(t *testing.T) {
-	for _, command := range []string{"deploy", "invoke"} {
+func TestHelpNamesTheConnectionSettings(t *testing.T) {
+	for _, command := range []string{"deploy", "invoke", "status", "auth token"} {
 		t.Run(command, func(t *testing.T) {
-			exit, stdout, _ := kitaru(t, command, "--help")
-			if exit != cli.ExitOK || !strings.Contains(stdout, "KITARU_SERVER_URL (default http://127.0.0.1:8787") {
-				t.Errorf("exit %d, help %q", exit, stdout)
+			exit, stdout, _ := kitaru(t, append(strings.Fields(command), "--help")...)
+			for _, want := range []string{"kitaru login", "KITARU_SERVER_URL", "KITARU_AUTH_TOKEN", "KITARU_PROJECT", "kitaru info"} {
+				if exit != cli.ExitOK || !strings.Contains(stdout, want) {
+					t.Errorf("exit %d, help %q lacks %q", exit, stdout, want)
+				}
 			}
 		})
 	}

@@ -139,6 +139,48 @@ func (c *Client) GetExecution(ctx context.Context, execID string) (registry.Exec
 	return e, nil
 }
 
+// Status is the answer of GET /v1/status: the server and who the
+// connection's credential authenticates as.
+type Status struct {
+	ServerVersion string              `json:"server_version"`
+	Project       string              `json:"project"`
+	Principal     string              `json:"principal"`
+	Role          registry.Role       `json:"role"`
+	Credential    registry.Credential `json:"credential"`
+}
+
+// Status checks the connection (GET /v1/status). Errors: unauthenticated,
+// permission_denied.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &s); err != nil {
+		return Status{}, err
+	}
+	return s, nil
+}
+
+// IssuedToken is a short-lived bearer token for the client's project.
+type IssuedToken struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateToken exchanges the client's API key for a token valid for ttl
+// (POST /v1/auth/token); 0 asks for the server's default. Errors:
+// unauthenticated, permission_denied (the credential is a token, not a
+// key), invalid_argument (ttl out of range).
+func (c *Client) CreateToken(ctx context.Context, ttl time.Duration) (IssuedToken, error) {
+	var body struct {
+		TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+	}
+	body.TTLSeconds = int64(ttl / time.Second)
+	var t IssuedToken
+	if err := c.do(ctx, http.MethodPost, "/v1/auth/token", nil, body, &t); err != nil {
+		return IssuedToken{}, err
+	}
+	return t, nil
+}
+
 // redact drops the query of a presigned URL, which is a credential.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
