@@ -57,7 +57,8 @@ make another: it needs an API key.
 				return report(cmd.ErrOrStderr(), "auth token", opts.output, err)
 			}
 			if opts.output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: "auth token", Item: t})
+				// The bare {"token", "expires_at"}, as scripts read it with jq -r .token.
+				return writeJSON(cmd.OutOrStdout(), t)
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), t.Token)
 			return err

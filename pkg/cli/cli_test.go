@@ -81,8 +81,14 @@ func TestDevServesUntilCancelled(t *testing.T) {
 			}
 		}
 	})
-	t.Run("the printed URL serves the API", func(t *testing.T) {
-		resp, err := http.Get(url + "/v1/stacks")
+	t.Run("the printed URL serves the API with the printed key", func(t *testing.T) {
+		key := regexp.MustCompile(`kat_[a-z2-7]{16}_[A-Za-z0-9_-]{43}`).FindString(stdout.String())
+		if key == "" {
+			t.Fatalf("banner %q shows no API key", stdout.String())
+		}
+		req, _ := http.NewRequest("GET", url+"/v1/stacks", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

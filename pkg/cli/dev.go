@@ -47,6 +47,7 @@ Every request acts as principal "dev" with role producer in project "default".`,
 	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (DynamoDB Local, LocalStack, AWS); empty runs an in-process DynamoDB")
 	f.StringVar(&cfg.Table, "table", devstack.DefaultTable, "DynamoDB table of the registry, created if missing")
 	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows")
+	f.StringVar(&cfg.APIKey, "api-key", "", "producer API key of project default to accept (kat_…); empty creates one and prints it")
 	return cmd
 }
 
@@ -62,11 +63,14 @@ func printBanner(cmd *cobra.Command, srv *devstack.Server) {
 		}
 		stacks = append(stacks, fmt.Sprintf("%s (%s)", st.Name, kind))
 	}
-	p := devstack.Principal
 	fmt.Fprintf(cmd.OutOrStdout(), `kitaru dev: serving the Kitaru API at %s
   DynamoDB: %s, table %s
-  project:  %s (as %q, role %s)
   stacks:   %s
+  API key:  %s  (producer, project %s)
+Connect with:
+  kitaru login %s --api-key %s --project %s
+or export KITARU_SERVER_URL=%s KITARU_AUTH_TOKEN=%s KITARU_PROJECT=%s
 Press Ctrl-C to stop.
-`, srv.URL(), srv.Backend(), srv.Table(), p.Project, p.ID, p.Role, strings.Join(stacks, ", "))
+`, srv.URL(), srv.Backend(), srv.Table(), strings.Join(stacks, ", "), srv.APIKey(), devstack.Project,
+		srv.URL(), srv.APIKey(), devstack.Project, srv.URL(), srv.APIKey(), devstack.Project)
 }

@@ -44,6 +44,9 @@ func TestSeedStoriesOnKitaruDev(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	t.Setenv("KITARU_SERVER_URL", srv.URL())
+	t.Setenv("KITARU_AUTH_TOKEN", srv.APIKey())
+	t.Setenv("KITARU_PROJECT", devstack.Project)
+	t.Setenv("KITARU_CONFIG_DIR", t.TempDir())
 	root := copyDir(t, filepath.Join("..", "..", "testdata", "flows", "research"))
 	target := filepath.Join(root, "flows", "research.py") + ":research_agent"
 
