@@ -9,7 +9,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/dynamo"
-	"github.com/kitaru/deployments/pkg/localdynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -28,19 +28,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := localdynamo.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	db, err := dynamo.NewClient(ctx, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dynamo.CreateTable(ctx, db, "auth-test"); err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{store: dynamo.New(db, "auth-test"), now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+	f := &fixture{store: dynamotest.New(t).Store, now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
 	secret, _ := auth.NewSecret()
 	f.signer = &auth.Signer{Secret: secret, Now: func() time.Time { return f.now }}
 	f.authn = &auth.Authenticator{Keys: f.store, Tokens: f.signer, Now: func() time.Time { return f.now }}

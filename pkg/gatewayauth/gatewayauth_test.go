@@ -9,27 +9,14 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/kitaru/deployments/pkg/auth"
-	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
 	"github.com/kitaru/deployments/pkg/gatewayauth"
-	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
 func TestTheAuthorizerAnswersAPIGateway(t *testing.T) {
 	ctx := context.Background()
-	srv, err := localdynamo.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	db, err := dynamo.NewClient(ctx, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dynamo.CreateTable(ctx, db, "authorizer"); err != nil {
-		t.Fatal(err)
-	}
-	store := dynamo.New(db, "authorizer")
+	store := dynamotest.New(t).Store
 	k, plain, err := auth.NewKey([]string{"team-a"}, registry.RoleConsumer, "", testNow)
 	if err != nil {
 		t.Fatal(err)

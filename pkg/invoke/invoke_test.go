@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
 	"github.com/kitaru/deployments/pkg/invoke"
-	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -25,20 +25,7 @@ func (failingExecutor) Stop(context.Context, string, string) error { return nil 
 
 func newService(t *testing.T, executor workflow.Executor) (*invoke.Service, *dynamo.Store) {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := localdynamo.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	db, err := dynamo.NewClient(ctx, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dynamo.CreateTable(ctx, db, "invoke-test"); err != nil {
-		t.Fatal(err)
-	}
-	store := dynamo.New(db, "invoke-test")
+	store := dynamotest.New(t).Store
 	stacks := registry.Stacks{All: []registry.Stack{{Name: "dev", RemoteExecutable: true}, {Name: "gone"}}, Default: "dev"}
 	return &invoke.Service{Registry: store, Execs: store, Executor: executor, Objects: fakeObjects{}, Stacks: stacks}, store
 }

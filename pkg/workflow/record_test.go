@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
-	"github.com/kitaru/deployments/pkg/localdynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -19,20 +19,7 @@ import (
 // newStore is the real execution store on an in-process minidyn.
 func newStore(t *testing.T) *dynamo.Store {
 	t.Helper()
-	srv, err := localdynamo.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	ctx := context.Background()
-	db, err := dynamo.NewClient(ctx, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dynamo.CreateTable(ctx, db, "kitaru"); err != nil {
-		t.Fatal(err)
-	}
-	return dynamo.New(db, "kitaru")
+	return dynamotest.New(t).Store
 }
 
 var execSeq atomic.Int64
