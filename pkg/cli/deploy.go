@@ -130,7 +130,7 @@ func runDeploy(ctx context.Context, target string, opts deployOptions) (registry
 		return registry.Deployment{}, err
 	}
 	src.Commit, src.Dirty = gitState(ctx, root)
-	return c.Deploy(ctx, flow, client.DeployRequest{
+	d, err := c.Deployments().Deploy(ctx, flow, client.DeployRequest{
 		Entrypoint:  entrypoint,
 		Source:      src,
 		Inputs:      opts.inputs.raw,
@@ -139,6 +139,7 @@ func runDeploy(ctx context.Context, target string, opts deployOptions) (registry
 		Stack:       opts.stack,
 		Description: opts.description,
 	})
+	return d.Deployment, err
 }
 
 // findProjectRoot returns the nearest directory from dir upward holding .kitaru/.

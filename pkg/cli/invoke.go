@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -90,12 +92,17 @@ func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts 
 	if err != nil {
 		return fail(err)
 	}
-	exec, err := c.Invoke(ctx, flow, client.InvokeRequest{
-		Tag: opts.tag, Version: opts.version, Inputs: opts.inputs.raw, IdempotencyKey: opts.idempotencyKey,
+	inputs, err := inputsObject(opts.inputs.raw)
+	if err != nil {
+		return fail(err)
+	}
+	h, err := c.Deployments().Invoke(ctx, flow, client.InvokeOptions{
+		Selector: client.Selector{Tag: opts.tag, Version: opts.version}, Inputs: inputs, IdempotencyKey: opts.idempotencyKey,
 	})
 	if err != nil {
 		return fail(err)
 	}
+	exec := h.Execution
 	if !opts.wait {
 		if opts.output.json() {
 			return writeJSON(stdout, envelope{Command: "invoke", Item: exec})
@@ -155,7 +162,7 @@ func waitForExecution(ctx context.Context, c *client.Client, exec registry.Execu
 		case <-t.C:
 		}
 		pause = min(time.Duration(float64(pause)*pollFactor), pollMax)
-		got, err := c.GetExecution(ctx, exec.ExecID)
+		got, err := c.Executions().Get(ctx, exec.ExecID)
 		switch {
 		case ctx.Err() != nil:
 			return exec, ctx.Err()
@@ -213,4 +220,19 @@ func checkCommand(c *client.Client, conn connection, execID string) string {
 		cmd += ` -H "X-Kitaru-Project: ` + conn.Project + `"`
 	}
 	return cmd
+}
+
+// inputsObject decodes --input for the client, keeping numbers exact; nil
+// when there is none.
+func inputsObject(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "inputs are not a JSON object: %v", err)
+	}
+	return m, nil
 }

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,11 +38,7 @@ func (c *Client) CreateArtifact(ctx context.Context, digest string, size int64) 
 		SHA256 string `json:"sha256"`
 		Size   int64  `json:"size"`
 	}{strings.TrimPrefix(digest, "sha256:"), size}
-	var a Artifact
-	if err := c.do(ctx, http.MethodPost, "/v1/artifacts", nil, body, &a); err != nil {
-		return Artifact{}, err
-	}
-	return a, nil
+	return fetch[Artifact](ctx, c, call{method: http.MethodPost, path: "/v1/artifacts", body: body})
 }
 
 // UploadArtifact sends data to an Upload's presigned URL. It carries no
@@ -73,72 +68,6 @@ func (c *Client) UploadArtifact(ctx context.Context, up Upload, data []byte) err
 	return nil
 }
 
-// Source names a deployment's bundle: Digest after CreateArtifact and
-// UploadArtifact, or Archive inline (at most bundle.MaxInlineArchiveBytes).
-type Source struct {
-	Digest  string `json:"digest,omitempty"`
-	Archive []byte `json:"archive,omitempty"` // base64 in JSON
-	Commit  string `json:"commit,omitempty"`
-	Dirty   bool   `json:"dirty,omitempty"`
-}
-
-// DeployRequest is the body of POST /v1/flows/{flow}/deployments.
-type DeployRequest struct {
-	Entrypoint  string          `json:"entrypoint"` // path/to/file.py:function, relative to the project root
-	Source      *Source         `json:"source,omitempty"`
-	Inputs      json.RawMessage `json:"inputs,omitempty"`
-	InputSchema json.RawMessage `json:"input_schema,omitempty"`
-	Tag         string          `json:"tag,omitempty"`
-	Exclusive   bool            `json:"exclusive,omitempty"`
-	Stack       string          `json:"stack,omitempty"`
-	Description string          `json:"description,omitempty"`
-}
-
-// Deploy creates the next version of flow. Errors: invalid_argument,
-// unprocessable, payload_too_large, precondition_failed (stack not
-// remote-executable), conflict.
-func (c *Client) Deploy(ctx context.Context, flow string, req DeployRequest) (registry.Deployment, error) {
-	var d registry.Deployment
-	if err := c.do(ctx, http.MethodPost, flowPath(flow, "/deployments"), nil, req, &d); err != nil {
-		return registry.Deployment{}, err
-	}
-	return d, nil
-}
-
-// InvokeRequest selects a deployment (a tag, a version, or neither for the
-// default tag) and overrides its inputs.
-type InvokeRequest struct {
-	Tag     string          `json:"tag,omitempty"`
-	Version int             `json:"version,omitempty"`
-	Inputs  json.RawMessage `json:"inputs,omitempty"`
-	// IdempotencyKey is sent as the Idempotency-Key header: the same key
-	// within a day returns the same execution instead of starting another.
-	IdempotencyKey string `json:"-"`
-}
-
-// Invoke starts an execution of flow (POST /v1/flows/{flow}/invocations).
-// Errors: not_found, invalid_argument, unprocessable, precondition_failed.
-func (c *Client) Invoke(ctx context.Context, flow string, req InvokeRequest) (registry.Execution, error) {
-	var header http.Header
-	if req.IdempotencyKey != "" {
-		header = http.Header{"Idempotency-Key": {req.IdempotencyKey}}
-	}
-	var e registry.Execution
-	if err := c.do(ctx, http.MethodPost, flowPath(flow, "/invocations"), header, req, &e); err != nil {
-		return registry.Execution{}, err
-	}
-	return e, nil
-}
-
-// GetExecution returns one execution. Errors: not_found.
-func (c *Client) GetExecution(ctx context.Context, execID string) (registry.Execution, error) {
-	var e registry.Execution
-	if err := c.do(ctx, http.MethodGet, "/v1/executions/"+url.PathEscape(execID), nil, nil, &e); err != nil {
-		return registry.Execution{}, err
-	}
-	return e, nil
-}
-
 // Status is the answer of GET /v1/status: the server and who the
 // connection's credential authenticates as.
 type Status struct {
@@ -152,11 +81,7 @@ type Status struct {
 // Status checks the connection (GET /v1/status). Errors: unauthenticated,
 // permission_denied.
 func (c *Client) Status(ctx context.Context) (Status, error) {
-	var s Status
-	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &s); err != nil {
-		return Status{}, err
-	}
-	return s, nil
+	return fetch[Status](ctx, c, call{method: http.MethodGet, path: "/v1/status", idempotent: true})
 }
 
 // IssuedToken is a short-lived bearer token for the client's project.
@@ -174,11 +99,7 @@ func (c *Client) CreateToken(ctx context.Context, ttl time.Duration) (IssuedToke
 		TTLSeconds int64 `json:"ttl_seconds,omitempty"`
 	}
 	body.TTLSeconds = int64(ttl / time.Second)
-	var t IssuedToken
-	if err := c.do(ctx, http.MethodPost, "/v1/auth/token", nil, body, &t); err != nil {
-		return IssuedToken{}, err
-	}
-	return t, nil
+	return fetch[IssuedToken](ctx, c, call{method: http.MethodPost, path: "/v1/auth/token", body: body})
 }
 
 // redact drops the query of a presigned URL, which is a credential.

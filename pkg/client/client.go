@@ -1,6 +1,12 @@
-// Package client is a small Go client of the Kitaru HTTP API: what the CLI
-// needs to deploy, upload bundles and invoke. Errors carry the server's code,
-// so errors.Is(err, registry.ErrNotFound) works across the wire.
+// Package client is the Go SDK of the Kitaru HTTP API.
+//
+// A Client talks to one server as one project, usually the active
+// connection (NewFromEnvironment). Deployments deploys, lists, resolves,
+// tags and invokes flows; Executions follows and cancels the runs that
+// invocations start. Errors carry the server's code, so
+// errors.Is(err, client.ErrNotFound) works across the wire. Idempotent
+// requests are retried with jittered backoff on 429, 5xx and connection
+// errors (see RetryPolicy).
 package client
 
 import (
@@ -13,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -23,6 +30,7 @@ type Client struct {
 	http    *http.Client
 	token   string
 	project string
+	retry   RetryPolicy
 }
 
 // Option configures a Client.
@@ -38,13 +46,17 @@ func WithAuthToken(token string) Option { return func(c *Client) { c.token = tok
 // WithProject sends "X-Kitaru-Project: project" on API requests.
 func WithProject(project string) Option { return func(c *Client) { c.project = project } }
 
+// WithRetryPolicy replaces DefaultRetryPolicy; zero fields keep their
+// defaults, and MaxAttempts 1 turns retries off.
+func WithRetryPolicy(p RetryPolicy) Option { return func(c *Client) { c.retry = p.withDefaults() } }
+
 // New returns a client of the server at baseURL, e.g. http://127.0.0.1:8787.
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server URL %q is invalid: use http(s)://host[:port]", baseURL)
 	}
-	c := &Client{base: u, http: http.DefaultClient}
+	c := &Client{base: u, http: http.DefaultClient, retry: DefaultRetryPolicy()}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -54,45 +66,79 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 // BaseURL returns the server's URL.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-// Error is a failed API call. It unwraps to a *registry.Error with the
-// server's code, so errors.Is(err, registry.ErrConflict) and
-// registry.CodeOf(err) work on it.
-type Error struct {
-	StatusCode int // 0 when the server was not reached
-	Code       registry.Code
-	Message    string
-	Details    map[string]any
-	// RequestID is the server's request id, when it sent one.
-	RequestID string
+// Deployments returns the deployment API of the client's project.
+func (c *Client) Deployments() *Deployments { return &Deployments{c: c} }
+
+// Executions returns the execution API of the client's project.
+func (c *Client) Executions() *Executions { return &Executions{c: c} }
+
+// call is one API request.
+type call struct {
+	method, path string
+	query        url.Values
+	header       http.Header
+	body         any // encoded as JSON; nil sends no body
+	// idempotent requests may be sent again after a retryable failure.
+	idempotent bool
 }
 
-func (e *Error) Error() string { return e.Message }
-
-// Unwrap returns the domain error with the server's code and message.
-func (e *Error) Unwrap() error {
-	return &registry.Error{Code: e.Code, Message: e.Message, Details: e.Details}
-}
-
-// do sends method path with body encoded as JSON (nil for none), applies
-// header, and decodes a 2xx answer into out (nil to discard it).
-func (c *Client) do(ctx context.Context, method, path string, header http.Header, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encode %s %s: %w", method, path, err)
+// do sends the call, retrying it per the client's RetryPolicy when it is
+// idempotent, and decodes a 2xx answer into out (nil to discard it).
+func (c *Client) do(ctx context.Context, r call, out any) error {
+	var payload []byte
+	if r.body != nil {
+		var err error
+		if payload, err = json.Marshal(r.body); err != nil {
+			return fmt.Errorf("encode %s %s: %w", r.method, r.path, err)
 		}
-		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	attempts := 1
+	if r.idempotent {
+		attempts = max(c.retry.MaxAttempts, 1)
+	}
+	for attempt := 1; ; attempt++ {
+		resp, data, err := c.send(ctx, r, payload)
+		if err == nil {
+			if out == nil || len(data) == 0 {
+				return nil
+			}
+			if err := json.Unmarshal(data, out); err != nil {
+				return &Error{StatusCode: resp.StatusCode, Code: registry.CodeInternal, Message: fmt.Sprintf("the answer to %s %s is not the expected JSON: %v", r.method, r.path, err)}
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt >= attempts || !retryable(err) {
+			return err
+		}
+		if werr := c.retry.pause(ctx, attempt, resp); werr != nil {
+			return err // the context ended or cannot outlast the pause: the server's answer says more
+		}
+	}
+}
+
+// send makes one attempt. It returns the response (nil when the server was
+// not reached), its body, and an *Error for anything but a 2xx answer.
+func (c *Client) send(ctx context.Context, r call, payload []byte) (*http.Response, []byte, error) {
+	target := c.base.String() + r.path
+	if len(r.query) > 0 {
+		target += "?" + r.query.Encode()
+	}
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, target, rd)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", r.method, r.path, err)
 	}
-	for k, vs := range header {
+	for k, vs := range r.header {
 		req.Header[k] = vs
 	}
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
@@ -103,30 +149,41 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &Error{Code: registry.CodeUnavailable, Message: fmt.Sprintf("cannot reach the Kitaru server at %s: %v", c.base, unwrapURLError(err))}
+		return nil, nil, &Error{Code: registry.CodeUnavailable, Message: fmt.Sprintf("cannot reach the Kitaru server at %s: %v", c.base, unwrapURLError(err))}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
-		return &Error{StatusCode: resp.StatusCode, Code: registry.CodeUnavailable, Message: fmt.Sprintf("reading the answer to %s %s: %v", method, path, err)}
+		return resp, nil, &Error{StatusCode: resp.StatusCode, Code: registry.CodeUnavailable, Message: fmt.Sprintf("reading the answer to %s %s: %v", r.method, r.path, err)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return errorFrom(resp, data)
+		return resp, data, errorFrom(resp, data)
 	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &Error{StatusCode: resp.StatusCode, Code: registry.CodeInternal, Message: fmt.Sprintf("the answer to %s %s is not the expected JSON: %v", method, path, err)}
-	}
-	return nil
+	return resp, data, nil
 }
 
 // maxResponseBytes bounds an answer read into memory.
 const maxResponseBytes = 16 << 20
+
+// Error is a failed API call. It unwraps to a *registry.Error with the
+// server's code, so errors.Is(err, client.ErrConflict) and
+// registry.CodeOf(err) work on it.
+type Error struct {
+	StatusCode int // 0 when the server was not reached
+	Code       registry.Code
+	Message    string
+	Details    map[string]any
+	// RequestID is the server's request id, when it sent one.
+	RequestID string
+}
+
+// Error returns the server's message, which says what to do next.
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the domain error with the server's code and message.
+func (e *Error) Unwrap() error {
+	return &registry.Error{Code: e.Code, Message: e.Message, Details: e.Details}
+}
 
 // errorBody is the error envelope of every failed request
 // (httpapi.ErrorBody; not imported to keep the client free of Lambda types).
@@ -198,4 +255,16 @@ func unwrapURLError(err error) error {
 // flowPath is /v1/flows/{flow}/rest with the flow escaped.
 func flowPath(flow, rest string) string {
 	return "/v1/flows/" + url.PathEscape(flow) + rest
+}
+
+// sleep waits d or until ctx ends, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -63,6 +63,9 @@ func (f *fakeServer) last(t *testing.T) request {
 	return f.seen[len(f.seen)-1]
 }
 
+// noPauses retries without waiting, for tests of answers that are retried.
+var noPauses = client.WithRetryPolicy(client.RetryPolicy{Sleep: func(context.Context, time.Duration) error { return nil }})
+
 func newClient(t *testing.T, url string, opts ...client.Option) *client.Client {
 	t.Helper()
 	c, err := client.New(url, opts...)
@@ -96,7 +99,7 @@ func TestRequestsFollowTheContract(t *testing.T) {
 		{
 			name: "Deploy posts the entrypoint, an inline archive as base64 and the routing tag",
 			call: func(c *client.Client) error {
-				d, err := c.Deploy(ctx, "research_agent", client.DeployRequest{
+				d, err := c.Deployments().Deploy(ctx, "research_agent", client.DeployRequest{
 					Entrypoint: "flows/research.py:research_agent",
 					Source:     &client.Source{Archive: []byte("tgz"), Commit: "abc", Dirty: true},
 					Inputs:     json.RawMessage(`{"topic":"x"}`),
@@ -118,9 +121,9 @@ func TestRequestsFollowTheContract(t *testing.T) {
 		{
 			name: "Invoke posts the selector and inputs with the idempotency key as a header",
 			call: func(c *client.Client) error {
-				e, err := c.Invoke(ctx, "research_agent", client.InvokeRequest{Version: 3, Inputs: json.RawMessage(`{"topic":"y"}`), IdempotencyKey: "k1"})
-				if err == nil && (e.ExecID != "ex_1" || e.Status != registry.StatusRunning) {
-					t.Errorf("execution %+v", e)
+				h, err := c.Deployments().Invoke(ctx, "research_agent", client.InvokeOptions{Selector: client.Selector{Version: 3}, Inputs: map[string]any{"topic": "y"}, IdempotencyKey: "k1"})
+				if err == nil && (h.ExecID != "ex_1" || h.Execution.Status != registry.StatusRunning) {
+					t.Errorf("handle %+v", h)
 				}
 				return err
 			},
@@ -128,15 +131,18 @@ func TestRequestsFollowTheContract(t *testing.T) {
 			want:   request{Method: "POST", Path: "/v1/flows/research_agent/invocations", Header: http.Header{"Idempotency-Key": {"k1"}}, Body: map[string]any{"version": 3.0, "inputs": map[string]any{"topic": "y"}}},
 		},
 		{
-			name:     "Invoke without a selector sends neither tag nor version",
-			call:     func(c *client.Client) error { _, err := c.Invoke(ctx, "f", client.InvokeRequest{}); return err },
+			name: "Invoke without a selector sends neither tag nor version",
+			call: func(c *client.Client) error {
+				_, err := c.Deployments().Invoke(ctx, "f", client.InvokeOptions{})
+				return err
+			},
 			answer:   `{"exec_id":"ex_2","status":"running"}`,
 			want:     request{Method: "POST", Path: "/v1/flows/f/invocations", Body: map[string]any{}},
 			noHeader: []string{"Idempotency-Key"},
 		},
 		{
-			name:   "GetExecution gets the execution by id",
-			call:   func(c *client.Client) error { _, err := c.GetExecution(ctx, "ex_3"); return err },
+			name:   "Executions.Get gets the execution by id",
+			call:   func(c *client.Client) error { _, err := c.Executions().Get(ctx, "ex_3"); return err },
 			answer: `{"exec_id":"ex_3","status":"completed","result":{"a":1}}`,
 			want:   request{Method: "GET", Path: "/v1/executions/ex_3"},
 		},
@@ -184,18 +190,18 @@ func TestErrorsCarryTheServersCode(t *testing.T) {
 	}{
 		{"a not_found envelope matches registry.ErrNotFound", 404,
 			`{"error":{"code":"not_found","message":"flow \"x\" has no deployments","details":{"flow":"x"}}}`,
-			registry.ErrNotFound, registry.CodeNotFound, `flow "x" has no deployments`, "x"},
+			client.ErrNotFound, registry.CodeNotFound, `flow "x" has no deployments`, "x"},
 		{"a conflict envelope matches registry.ErrConflict", 409,
-			`{"error":{"code":"conflict","message":"tag moved"}}`, registry.ErrConflict, registry.CodeConflict, "tag moved", ""},
+			`{"error":{"code":"conflict","message":"tag moved"}}`, client.ErrConflict, registry.CodeConflict, "tag moved", ""},
 		{"an unprocessable envelope keeps its code whatever the status", 422,
-			`{"error":{"code":"unprocessable","message":"inputs.topic is required"}}`, registry.ErrUnprocessable, registry.CodeUnprocessable, "inputs.topic", ""},
-		{"a gateway error without an envelope is unavailable", 502, `<html>Bad Gateway</html>`, registry.ErrUnavailable, registry.CodeUnavailable, "502", ""},
-		{"a 404 without an envelope is not_found", 404, `not here`, registry.ErrNotFound, registry.CodeNotFound, "not here", ""},
+			`{"error":{"code":"unprocessable","message":"inputs.topic is required"}}`, client.ErrUnprocessable, registry.CodeUnprocessable, "inputs.topic", ""},
+		{"a gateway error without an envelope is unavailable", 502, `<html>Bad Gateway</html>`, client.ErrUnavailable, registry.CodeUnavailable, "502", ""},
+		{"a 404 without an envelope is not_found", 404, `not here`, client.ErrNotFound, registry.CodeNotFound, "not here", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeServer(t, tt.status, tt.body)
-			_, err := newClient(t, f.URL).GetExecution(context.Background(), "ex_1")
+			_, err := newClient(t, f.URL, noPauses).Executions().Get(context.Background(), "ex_1")
 			if !errors.Is(err, tt.wantIs) || registry.CodeOf(err) != tt.wantCode {
 				t.Fatalf("error %v (code %s); want %s", err, registry.CodeOf(err), tt.wantCode)
 			}
@@ -216,7 +222,7 @@ func TestErrorsCarryTheServersCode(t *testing.T) {
 func TestAnUnreachableServerIsUnavailable(t *testing.T) {
 	f := newFakeServer(t, 200, "{}")
 	f.Close()
-	_, err := newClient(t, f.URL).GetExecution(context.Background(), "ex_1")
+	_, err := newClient(t, f.URL, noPauses).Executions().Get(context.Background(), "ex_1")
 	if !errors.Is(err, registry.ErrUnavailable) || !strings.Contains(err.Error(), "cannot reach the Kitaru server at "+f.URL) {
 		t.Errorf("error %v; want unavailable naming the server", err)
 	}

@@ -187,3 +187,15 @@ func FromConnection(conn Connection, opts ...Option) (*Client, error) {
 	}
 	return c, nil
 }
+
+// NewFromEnvironment returns a client of the active connection: the one
+// `kitaru login` saved, each value overridden by KITARU_SERVER_URL,
+// KITARU_AUTH_TOKEN and KITARU_PROJECT when set. Errors: as LoadConnection
+// and FromConnection.
+func NewFromEnvironment(opts ...Option) (*Client, error) {
+	conn, _, err := LoadConnection(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return FromConnection(conn, opts...)
+}

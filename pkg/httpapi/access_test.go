@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -145,4 +146,27 @@ func TestDeployAnswersTheNewVersionsLocation(t *testing.T) {
 		t.Fatalf("status %d, Location %q; want 201 and %q", resp.StatusCode, got, want)
 	}
 	must(t, f.dev, request("GET", resp.Headers["Location"], ""), 200)
+}
+
+func TestAHandlerConfiguredToVerifyBearersDoesSoWithoutAnAuthorizer(t *testing.T) {
+	f := newFixture(t)
+	secret, _ := auth.NewSecret()
+	signer := &auth.Signer{Secret: secret}
+	authn := &auth.Authenticator{Keys: f.store, Tokens: signer}
+	h := f.handler(httpapi.Config{Authenticate: authn.Authenticate})
+	token, _, err := signer.Issue(registry.Principal{Project: "team-a", Role: registry.RoleConsumer, ID: "k1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("a valid bearer is authenticated by the handler", func(t *testing.T) {
+		ev := withHeader(anonymous(request("GET", "/v1/flows", "")), "Authorization", "Bearer "+token)
+		must(t, h, ev, 200)
+	})
+	t.Run("its role is enforced", func(t *testing.T) {
+		ev := withHeader(anonymous(request("PUT", "/v1/flows/a/tags/b", `{"version": 1}`)), "Authorization", "Bearer "+token)
+		wantError(t, do(t, h, ev), 403, registry.CodePermissionDenied)
+	})
+	t.Run("no bearer is still 401", func(t *testing.T) {
+		wantError(t, do(t, h, anonymous(request("GET", "/v1/flows", ""))), 401, registry.CodeUnauthenticated)
+	})
 }

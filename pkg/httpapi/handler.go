@@ -52,6 +52,9 @@ type Config struct {
 	Tokens TokenIssuer
 	// ServerVersion is reported by GET /v1/status.
 	ServerVersion string
+	// Authenticate, when set, verifies the bearer of requests that arrive
+	// without authorizer context (auth.Authenticator.Authenticate).
+	Authenticate func(ctx context.Context, authorization, project string) (registry.Principal, error)
 }
 
 // Invoker starts and cancels executions; invoke.Service is one.
@@ -150,7 +153,7 @@ func (h *Handler) serve(ctx context.Context, c *call) (r reply, err error) {
 			err = fmt.Errorf("panic serving %s %s: %v\n%s", c.req.HTTPMethod, c.route, p, debug.Stack())
 		}
 	}()
-	if c.principal, err = h.principalOf(c.req); err != nil {
+	if c.principal, err = h.principalOf(ctx, c); err != nil {
 		return reply{}, err
 	}
 	e, params, allowed, found := h.route(c.req.HTTPMethod, c.req.Path)

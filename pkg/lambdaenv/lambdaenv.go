@@ -51,6 +51,10 @@ type Env struct {
 	SigningSecretARN string
 	// SecretsManagerEndpoint overrides the Secrets Manager endpoint (SECRETSMANAGER_ENDPOINT).
 	SecretsManagerEndpoint string
+	// VerifyBearer makes the handlers authenticate requests that arrive
+	// without authorizer context themselves (KITARU_VERIFY_BEARER=true), for
+	// gateways that do not run Lambda authorizers.
+	VerifyBearer bool
 }
 
 // Read reads Env through getenv (os.Getenv in a function).
@@ -66,6 +70,13 @@ func Read(getenv func(string) string) (Env, error) {
 	env.Stacks = stacks
 	env.Bucket, env.S3Endpoint = getenv("KITARU_BUCKET"), getenv("S3_ENDPOINT")
 	env.StateMachineARN, env.StepFunctionsEndpoint = getenv("KITARU_STATE_MACHINE_ARN"), getenv("STEPFUNCTIONS_ENDPOINT")
+	switch v := getenv("KITARU_VERIFY_BEARER"); v {
+	case "", "false":
+	case "true":
+		env.VerifyBearer = true
+	default:
+		return Env{}, fmt.Errorf("KITARU_VERIFY_BEARER is %q; set true or false", v)
+	}
 	return env, nil
 }
 
@@ -100,10 +111,17 @@ func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.
 		return nil, err
 	}
 	cfg := httpapi.Config{Stacks: env.Stacks, Groups: []httpapi.Group{group}, Logger: logger, Executions: store, ServerVersion: version.Version}
-	if group == httpapi.GroupAuth {
-		if cfg.Tokens, err = NewSigner(ctx, env); err != nil {
+	var signer *auth.Signer
+	if group == httpapi.GroupAuth || env.VerifyBearer {
+		if signer, err = NewSigner(ctx, env); err != nil {
 			return nil, err
 		}
+	}
+	if group == httpapi.GroupAuth {
+		cfg.Tokens = signer
+	}
+	if env.VerifyBearer {
+		cfg.Authenticate = (&auth.Authenticator{Keys: store, Tokens: signer}).Authenticate
 	}
 	if group == httpapi.GroupDeploy || group == httpapi.GroupInvoke {
 		if cfg.Artifacts, err = newArtifacts(ctx, env); err != nil {

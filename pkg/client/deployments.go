@@ -1,0 +1,226 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Deployments is the deployment API: deploy versions, read them, route
+// tags to them, and invoke them. Get it from Client.Deployments.
+type Deployments struct{ c *Client }
+
+// Deployment is one saved version of a flow, bound to the client that read
+// it so that Invoke runs exactly this version.
+type Deployment struct {
+	registry.Deployment
+	c *Client
+}
+
+// Selector picks a deployment: a Tag or a Version (not both); neither means
+// the default tag.
+type Selector = registry.Selector
+
+// Source names a deployment's bundle: Digest after CreateArtifact and
+// UploadArtifact, or Archive inline (at most bundle.MaxInlineArchiveBytes).
+type Source struct {
+	Digest  string `json:"digest,omitempty"`
+	Archive []byte `json:"archive,omitempty"` // base64 in JSON
+	Commit  string `json:"commit,omitempty"`
+	Dirty   bool   `json:"dirty,omitempty"`
+}
+
+// DeployRequest is the body of POST /v1/flows/{flow}/deployments.
+type DeployRequest struct {
+	Entrypoint  string          `json:"entrypoint"` // path/to/file.py:function, relative to the project root
+	Source      *Source         `json:"source,omitempty"`
+	Inputs      json.RawMessage `json:"inputs,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+	Tag         string          `json:"tag,omitempty"`
+	Exclusive   bool            `json:"exclusive,omitempty"`
+	Stack       string          `json:"stack,omitempty"`
+	Description string          `json:"description,omitempty"`
+}
+
+// Deploy creates the next version of flow with the request's one routing
+// tag (default when empty; the flow's first version also gets default). It
+// is never retried: a second attempt would create another version. Errors:
+// invalid_argument, unprocessable (a stack that cannot execute remotely),
+// payload_too_large, permission_denied, conflict.
+func (d *Deployments) Deploy(ctx context.Context, flow string, req DeployRequest) (Deployment, error) {
+	return d.one(ctx, call{method: http.MethodPost, path: flowPath(flow, "/deployments"), body: req})
+}
+
+// List returns one page of flow's versions, newest first. Errors:
+// not_found, invalid_argument.
+func (d *Deployments) List(ctx context.Context, flow string, opts ListOptions) (Page[Deployment], error) {
+	p, err := list[registry.Deployment](ctx, d.c, flowPath(flow, "/deployments"), opts)
+	if err != nil {
+		return Page[Deployment]{}, err
+	}
+	out := Page[Deployment]{Items: make([]Deployment, len(p.Items)), NextToken: p.NextToken}
+	for i, dep := range p.Items {
+		out.Items[i] = Deployment{dep, d.c}
+	}
+	return out, nil
+}
+
+// Get returns one version of flow. Errors: not_found, invalid_argument.
+func (d *Deployments) Get(ctx context.Context, flow string, version int) (Deployment, error) {
+	return d.one(ctx, call{method: http.MethodGet, path: versionPath(flow, "/deployments/", version, ""), idempotent: true})
+}
+
+// Resolve returns the deployment sel names right now; a zero Selector
+// resolves the default tag. Errors: not_found (no deployments, no such tag
+// or version, nothing routed as default), conflict (a shared tag on several
+// versions), invalid_argument (both a tag and a version).
+func (d *Deployments) Resolve(ctx context.Context, flow string, sel Selector) (Deployment, error) {
+	q := url.Values{}
+	if sel.Tag != "" {
+		q.Set("tag", sel.Tag)
+	}
+	if sel.Version != 0 {
+		q.Set("version", strconv.Itoa(sel.Version))
+	}
+	res, err := fetch[registry.Resolution](ctx, d.c, call{method: http.MethodGet, path: flowPath(flow, "/resolve"), query: q, idempotent: true})
+	if err != nil {
+		return Deployment{}, err
+	}
+	return Deployment{res.Deployment, d.c}, nil
+}
+
+// Delete deletes one version; the shared tags it holds leave with it.
+// Errors: not_found, conflict (it holds an exclusive tag such as default:
+// move the tag first), permission_denied.
+func (d *Deployments) Delete(ctx context.Context, flow string, version int) error {
+	return d.c.do(ctx, call{method: http.MethodDelete, path: versionPath(flow, "/deployments/", version, ""), idempotent: true}, nil)
+}
+
+// TagOptions qualifies a tag change.
+type TagOptions struct {
+	// Exclusive moves the tag to the version (default is always exclusive);
+	// otherwise the tag is shared and added alongside its other versions.
+	Exclusive bool
+	// IfRevision makes the change conditional on the tag's revision as last
+	// read (registry.Tag.Revision); precondition_failed when it changed.
+	IfRevision *int64
+}
+
+// Tag points tag at version (PUT /v1/flows/{flow}/tags/{tag}) and returns
+// the tag after the change. Errors: not_found, conflict (an exclusive tag
+// used as shared or the reverse), precondition_failed, invalid_argument,
+// permission_denied.
+func (d *Deployments) Tag(ctx context.Context, flow, tag string, version int, opts TagOptions) (registry.Tag, error) {
+	body := struct {
+		Version   int  `json:"version"`
+		Exclusive bool `json:"exclusive,omitempty"`
+	}{version, opts.Exclusive}
+	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, idempotent: true})
+}
+
+// Untag removes tag from version. Errors: not_found, conflict (default
+// cannot be removed: move it instead), permission_denied.
+func (d *Deployments) Untag(ctx context.Context, flow, tag string, version int) error {
+	q := url.Values{"version": {strconv.Itoa(version)}}
+	return d.c.do(ctx, call{method: http.MethodDelete, path: tagPath(flow, tag, ""), query: q, idempotent: true}, nil)
+}
+
+// Rollback moves an exclusive tag back to the version it pointed at before
+// its last change. It is never retried: a second rollback would move the
+// tag forward again. Errors: not_found, conflict (a shared tag, nothing to
+// roll back to, or the previous version was deleted), permission_denied.
+func (d *Deployments) Rollback(ctx context.Context, flow, tag string) (registry.Tag, error) {
+	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPost, path: tagPath(flow, tag, "/rollback")})
+}
+
+// History returns one page of tag's route changes, newest first. Errors:
+// not_found, invalid_argument.
+func (d *Deployments) History(ctx context.Context, flow, tag string, opts ListOptions) (Page[registry.RouteChange], error) {
+	return list[registry.RouteChange](ctx, d.c, tagPath(flow, tag, "/history"), opts)
+}
+
+// InvokeOptions says which deployment to run and with what.
+type InvokeOptions struct {
+	// Selector picks the deployment for Deployments.Invoke; zero is the
+	// default tag. Deployment.Invoke ignores it and runs its own version.
+	Selector Selector
+	// Inputs override the deployment's inputs key by key; they are encoded
+	// with encoding/json and must match the deployment's input schema.
+	// Nil keeps the deployment's inputs.
+	Inputs map[string]any
+	// IdempotencyKey, when set, makes the same key on the same flow return
+	// the same execution for 24 hours; only then is the invocation retried.
+	IdempotencyKey string
+}
+
+// invokeBody is the body of both invocation routes.
+type invokeBody struct {
+	Tag     string         `json:"tag,omitempty"`
+	Version int            `json:"version,omitempty"`
+	Inputs  map[string]any `json:"inputs,omitempty"`
+}
+
+// Invoke starts an execution of the deployment opts.Selector names and
+// returns its handle. Errors: not_found, conflict (an ambiguous shared
+// tag), invalid_argument, unprocessable (inputs that do not match the
+// schema, or a stack that cannot execute remotely).
+func (d *Deployments) Invoke(ctx context.Context, flow string, opts InvokeOptions) (*Handle, error) {
+	body := invokeBody{Tag: opts.Selector.Tag, Version: opts.Selector.Version, Inputs: opts.Inputs}
+	return d.c.invoke(ctx, flowPath(flow, "/invocations"), body, opts.IdempotencyKey)
+}
+
+// Invoke starts an execution of exactly this version, whatever the tags
+// say now (POST /v1/flows/{flow}/versions/{version}/invocations);
+// opts.Selector is ignored. Errors: as Deployments.Invoke, and not_found
+// when the version was deleted.
+func (d Deployment) Invoke(ctx context.Context, opts InvokeOptions) (*Handle, error) {
+	if d.c == nil {
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "deployment %s v%d has no client: get it from Client.Deployments()", d.Flow, d.Version)
+	}
+	return d.c.invoke(ctx, versionPath(d.Flow, "/versions/", d.Version, "/invocations"), invokeBody{Inputs: opts.Inputs}, opts.IdempotencyKey)
+}
+
+// invoke posts an invocation, retried only when it carries a key.
+func (c *Client) invoke(ctx context.Context, path string, body invokeBody, key string) (*Handle, error) {
+	r := call{method: http.MethodPost, path: path, body: body}
+	if key != "" {
+		r.header, r.idempotent = http.Header{"Idempotency-Key": {key}}, true
+	}
+	e, err := fetch[registry.Execution](ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	return &Handle{ExecID: e.ExecID, Execution: e, c: c}, nil
+}
+
+// one sends r and binds the deployment it answers to the client.
+func (d *Deployments) one(ctx context.Context, r call) (Deployment, error) {
+	dep, err := fetch[registry.Deployment](ctx, d.c, r)
+	if err != nil {
+		return Deployment{}, err
+	}
+	return Deployment{dep, d.c}, nil
+}
+
+// ifMatch is the If-Match header of a conditional tag change.
+func ifMatch(rev *int64) http.Header {
+	if rev == nil {
+		return nil
+	}
+	return http.Header{"If-Match": {strconv.FormatInt(*rev, 10)}}
+}
+
+// versionPath is /v1/flows/{flow}{middle}{version}{rest}.
+func versionPath(flow, middle string, version int, rest string) string {
+	return flowPath(flow, fmt.Sprintf("%s%d%s", middle, version, rest))
+}
+
+// tagPath is /v1/flows/{flow}/tags/{tag}{rest}.
+func tagPath(flow, tag, rest string) string {
+	return flowPath(flow, "/tags/"+url.PathEscape(tag)+rest)
+}

@@ -1,0 +1,120 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// Executions is the execution API: follow, list and cancel the runs that
+// invocations start. Get it from Client.Executions.
+type Executions struct{ c *Client }
+
+// Polling of Wait: the first pause, its growth and its cap; each pause is
+// jittered.
+const (
+	pollStart  = 100 * time.Millisecond
+	pollFactor = 1.5
+	pollMax    = 2 * time.Second
+)
+
+// Get returns one execution. Errors: not_found, invalid_argument.
+func (e *Executions) Get(ctx context.Context, id string) (registry.Execution, error) {
+	return fetch[registry.Execution](ctx, e.c, call{method: http.MethodGet, path: execPath(id, ""), idempotent: true})
+}
+
+// Cancel records a running execution as cancelled and stops its run; a
+// cancelled one is returned as it is. Errors: not_found, conflict (it
+// already completed or failed), permission_denied.
+func (e *Executions) Cancel(ctx context.Context, id string) (registry.Execution, error) {
+	return fetch[registry.Execution](ctx, e.c, call{method: http.MethodPost, path: execPath(id, "/cancel"), idempotent: true})
+}
+
+// List returns one page of flow's executions, newest first. Errors:
+// invalid_argument.
+func (e *Executions) List(ctx context.Context, flow string, opts ListOptions) (Page[registry.Execution], error) {
+	return list[registry.Execution](ctx, e.c, flowPath(flow, "/executions"), opts)
+}
+
+// Wait polls the execution until it ends, as Handle.Wait does.
+func (e *Executions) Wait(ctx context.Context, id string) (registry.Execution, error) {
+	return e.c.wait(ctx, registry.Execution{ExecID: id, Status: registry.StatusRunning})
+}
+
+// Handle is an execution an invocation started.
+type Handle struct {
+	// ExecID identifies the execution (ex_…).
+	ExecID string
+	// Execution is the execution as started (or, for an idempotency-key
+	// replay, as it was then); Wait and Status read the current one.
+	Execution registry.Execution
+	c         *Client
+}
+
+// Status reads the execution's current status. Errors: as Executions.Get.
+func (h *Handle) Status(ctx context.Context) (registry.ExecStatus, error) {
+	e, err := h.c.Executions().Get(ctx, h.ExecID)
+	return e.Status, err
+}
+
+// Wait polls the execution (from 100 ms, growing 1.5× to 2 s, jittered)
+// until it ends or ctx does, and returns the last execution it read with:
+// nil when it completed; an *ExecutionError when it failed; an error
+// wrapping ErrCancelled when it was cancelled; one wrapping ctx.Err() when
+// ctx ended first (the execution keeps running: cancel it with
+// Executions.Cancel if it is no longer wanted); or the server's error.
+// A briefly unavailable or rate-limiting server is polled again.
+func (h *Handle) Wait(ctx context.Context) (registry.Execution, error) {
+	return h.c.wait(ctx, h.Execution)
+}
+
+// Result waits for the execution and returns its JSON result. Errors: those
+// of Wait, and payload_too_large when the result was over 256 KiB and is
+// stored in the server's bucket (the error names the object) instead.
+func (h *Handle) Result(ctx context.Context) (json.RawMessage, error) {
+	e, err := h.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if e.ResultRef != "" && len(e.Result) == 0 {
+		return nil, registry.Errorf(registry.CodePayloadTooLarge,
+			"the result of execution %s is over %d KiB and is stored in the server's bucket as %s, not returned by the API; read it from the bucket or return less from the flow",
+			e.ExecID, registry.MaxInlineResultBytes>>10, e.ResultRef).WithDetails("result_ref", e.ResultRef)
+	}
+	return e.Result, nil
+}
+
+// wait polls last.ExecID until it ends; see Handle.Wait.
+func (c *Client) wait(ctx context.Context, last registry.Execution) (registry.Execution, error) {
+	stillRunning := func() (registry.Execution, error) {
+		return last, fmt.Errorf("execution %s is still %s: %w", last.ExecID, last.Status, ctx.Err())
+	}
+	pause := pollStart
+	for {
+		got, err := c.Executions().Get(ctx, last.ExecID)
+		switch {
+		case ctx.Err() != nil:
+			return stillRunning()
+		case errors.Is(err, ErrUnavailable), errors.Is(err, ErrRateLimited):
+		case err != nil:
+			return last, fmt.Errorf("wait for execution %s: %w", last.ExecID, err)
+		case got.Status.Terminal():
+			return got, outcomeError(got)
+		default:
+			last = got
+		}
+		if sleep(ctx, jitter(pause)) != nil {
+			return stillRunning()
+		}
+		pause = min(time.Duration(float64(pause)*pollFactor), pollMax)
+	}
+}
+
+// execPath is /v1/executions/{id}{rest}.
+func execPath(id, rest string) string { return "/v1/executions/" + url.PathEscape(id) + rest }
