@@ -1,0 +1,160 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// TokenCommand is the command a generated curl command runs for its bearer
+// token. Commands name it instead of holding a credential, so they can be
+// pasted into scripts, tickets and CI logs.
+const TokenCommand = "kitaru auth token"
+
+// CurlOptions says which deployment a generated curl command invokes and
+// with what.
+type CurlOptions struct {
+	// Selector picks the deployment: a tag or a version; neither is the
+	// default tag.
+	Selector registry.Selector
+	// Inputs override the deployment's inputs key by key: a JSON object, or
+	// empty to send none.
+	Inputs json.RawMessage
+	// FollowRoute generates a command for the tag's route, which starts
+	// whichever version the tag points at when the command runs, instead of
+	// one pinned to the version it resolves to now. It needs a tag.
+	FollowRoute bool
+}
+
+// CurlCommand is a generated bash command that starts an execution of a
+// deployed flow with curl. It never holds a credential: the bearer token
+// comes from running TokenCommand.
+type CurlCommand struct {
+	// Command is the whole bash text: comment lines, then the curl call.
+	Command string `json:"command"`
+	// URL is the route it posts to.
+	URL string `json:"url"`
+	// Body is the JSON request body; empty when there is none.
+	Body string `json:"body,omitempty"`
+	// TokenCommand is the command run for the bearer token.
+	TokenCommand string `json:"token_command"`
+	// ResolvedVersion is the version the selector named at generation time.
+	ResolvedVersion int `json:"resolved_version"`
+	// Tag is the tag that was resolved; empty when a version was given.
+	Tag string `json:"tag,omitempty"`
+	// Pinned is true when the command posts to the version's own route, so a
+	// later tag move does not change what it starts.
+	Pinned bool `json:"pinned"`
+}
+
+// Curl resolves opts.Selector on flow, then generates the curl command that
+// invokes the version it resolved to (POST
+// /v1/flows/{flow}/versions/{N}/invocations), or with opts.FollowRoute the
+// tag's route (POST /v1/flows/{flow}/invocations with the tag in the body).
+// Every value in the command is single-quoted for bash, so a URL, project
+// or input cannot inject shell syntax. Errors: invalid_argument (a bad flow
+// name, tag, version or inputs, or FollowRoute with a version, all found
+// before any request), not_found, conflict (an ambiguous shared tag), and
+// the errors of Resolve.
+func (d *Deployments) Curl(ctx context.Context, flow string, opts CurlOptions) (CurlCommand, error) {
+	if err := registry.ValidateFlowName(flow); err != nil {
+		return CurlCommand{}, err
+	}
+	sel := opts.Selector
+	if err := sel.Normalize(); err != nil {
+		return CurlCommand{}, err
+	}
+	if opts.FollowRoute && sel.Version != 0 {
+		return CurlCommand{}, registry.Errorf(registry.CodeInvalidArgument,
+			"a command that follows the route needs a tag, not version %d: pass a tag, or drop follow-route to pin the version", sel.Version)
+	}
+	var inputs json.RawMessage
+	if len(bytes.TrimSpace(opts.Inputs)) > 0 {
+		var err error
+		if inputs, err = registry.NormalizeInputs(opts.Inputs); err != nil {
+			return CurlCommand{}, err
+		}
+	}
+	dep, err := d.Resolve(ctx, flow, sel)
+	if err != nil {
+		return CurlCommand{}, fmt.Errorf("resolve %s of %s for the curl command: %w", sel, flow, err)
+	}
+
+	out := CurlCommand{TokenCommand: TokenCommand, ResolvedVersion: dep.Version, Tag: sel.Tag, Pinned: !opts.FollowRoute}
+	var body struct {
+		Tag    string          `json:"tag,omitempty"`
+		Inputs json.RawMessage `json:"inputs,omitempty"`
+	}
+	body.Inputs = inputs
+	var comments []string
+	if out.Pinned {
+		out.URL = d.c.BaseURL() + flowPath(flow, "/versions/"+strconv.Itoa(dep.Version)+"/invocations")
+		if sel.Tag != "" {
+			comments = []string{
+				fmt.Sprintf("%s: tag %s resolved to version %d when this command was generated.", flow, sel.Tag, dep.Version),
+				fmt.Sprintf("The command stays pinned to version %d: regenerate it after the tag moves.", dep.Version),
+			}
+		}
+	} else {
+		out.URL = d.c.BaseURL() + flowPath(flow, "/invocations")
+		body.Tag = sel.Tag
+		comments = []string{
+			fmt.Sprintf("%s: tag %s resolves to version %d now.", flow, sel.Tag, dep.Version),
+			fmt.Sprintf("The command follows the tag: it starts whichever version %s points at when it runs.", sel.Tag),
+		}
+	}
+	if body.Tag != "" || len(body.Inputs) > 0 {
+		if out.Body, err = encodeBody(body); err != nil {
+			return CurlCommand{}, err
+		}
+	}
+	out.Command = curlText(comments, out.URL, d.c.project, out.Body)
+	return out, nil
+}
+
+// encodeBody is v as compact JSON, with <, > and & left as they are.
+func encodeBody(v any) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", fmt.Errorf("encode the curl body: %w", err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// curlText writes the command: comments, then one curl argument a line,
+// without a final newline.
+// The only text outside single quotes is fixed: the Authorization header
+// is double-quoted so that bash runs TokenCommand.
+func curlText(comments []string, url, project, body string) string {
+	var b strings.Builder
+	for _, c := range comments {
+		b.WriteString("# " + c + "\n")
+	}
+	lines := []string{
+		"curl -sS --fail-with-body -X POST " + ShellQuote(url),
+		`-H "Authorization: Bearer $(` + TokenCommand + `)"`,
+	}
+	if project != "" {
+		lines = append(lines, "-H "+ShellQuote("X-Kitaru-Project: "+project))
+	}
+	if body != "" {
+		lines = append(lines, "-H "+ShellQuote("Content-Type: application/json"), "--data-raw "+ShellQuote(body))
+	}
+	b.WriteString(strings.Join(lines, " \\\n  "))
+	return b.String()
+}
+
+// ShellQuote quotes s as one bash word that expands to exactly s. Inside
+// single quotes nothing is special; a quote in s closes them, adds a
+// backslash-escaped quote and reopens them. s must not contain a NUL byte,
+// which no shell word can hold.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
