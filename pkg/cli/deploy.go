@@ -3,22 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/client"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -191,18 +187,8 @@ func printDeployment(w io.Writer, d registry.Deployment) {
 	fmt.Fprintf(w, "Deployed %s version %d (snapshot %s)\n", d.Flow, d.Version, d.Snapshot)
 	fmt.Fprintf(w, "  tags:       %s\n", formatTags(d.Tags))
 	fmt.Fprintf(w, "  entrypoint: %s\n", d.Entrypoint)
-	if s := d.Source; s != nil {
-		line := s.Digest
-		if s.Size > 0 {
-			line += " (" + bundle.FormatSize(s.Size) + ")"
-		}
-		if s.Commit != "" {
-			line += ", commit " + shortCommit(s.Commit)
-			if s.Dirty {
-				line += " with uncommitted changes"
-			}
-		}
-		fmt.Fprintf(w, "  source:     %s\n", line)
+	if d.Source != nil {
+		fmt.Fprintf(w, "  source:     %s\n", sourceLine(*d.Source))
 	}
 	if d.Stack != "" {
 		fmt.Fprintf(w, "  stack:      %s\n", d.Stack)
@@ -210,26 +196,19 @@ func printDeployment(w io.Writer, d registry.Deployment) {
 	fmt.Fprintf(w, "Invoke it with: kitaru invoke %s --version %d\n", d.Flow, d.Version)
 }
 
-// formatTags lists tags by name, exclusive ones marked *.
-func formatTags(tags map[string]bool) string {
-	if len(tags) == 0 {
-		return "(none)"
+// sourceLine describes a saved bundle: its digest, size and git commit.
+func sourceLine(s registry.Source) string {
+	line := s.Digest
+	if s.Size > 0 {
+		line += " (" + bundle.FormatSize(s.Size) + ")"
 	}
-	names := make([]string, 0, len(tags))
-	marked := false
-	for name, exclusive := range tags {
-		if exclusive {
-			name += "*"
-			marked = true
+	if s.Commit != "" {
+		line += ", commit " + shortCommit(s.Commit)
+		if s.Dirty {
+			line += " with uncommitted changes"
 		}
-		names = append(names, name)
 	}
-	slices.Sort(names)
-	s := strings.Join(names, ", ")
-	if marked {
-		s += "  (* exclusive)"
-	}
-	return s
+	return line
 }
 
 func shortCommit(c string) string {
@@ -238,100 +217,3 @@ func shortCommit(c string) string {
 	}
 	return c
 }
-
-// The rest is shared by the commands that call the Kitaru server.
-
-// reportedError is an error already shown to the user; Run only turns it
-// into the exit code.
-type reportedError struct{ err error }
-
-func (e reportedError) Error() string { return e.err.Error() }
-func (e reportedError) Unwrap() error { return e.err }
-
-// report shows err on w, as "error: <message>" or, with -o json, as
-// {"command", "error": {code, message, details}}, and returns it marked
-// reported.
-func report(w io.Writer, command string, output outputFlag, err error) error {
-	detail := httpapi.ErrorDetail{Code: registry.CodeOf(err), Message: err.Error()}
-	var re *registry.Error
-	if errors.As(err, &re) {
-		detail.Message, detail.Details = re.Message, re.Details
-	}
-	var ce *client.Error
-	if errors.As(err, &ce) && ce.StatusCode == 0 && ce.Code == registry.CodeUnavailable {
-		detail.Message += "; check the server URL (`kitaru info` shows it), or start a local server with `kitaru dev`"
-	}
-	if output.json() {
-		writeJSON(w, envelope{Command: command, Error: &detail})
-	} else {
-		fmt.Fprintf(w, "error: %s\n", detail.Message)
-	}
-	return reportedError{err}
-}
-
-// envelope is the -o json output: the item on stdout, or the error on stderr.
-type envelope struct {
-	Command string               `json:"command"`
-	Item    any                  `json:"item,omitempty"`
-	Error   *httpapi.ErrorDetail `json:"error,omitempty"`
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// outputFlag is -o: text (the default) or json.
-type outputFlag string
-
-func (o *outputFlag) String() string {
-	if *o == "" {
-		return "text"
-	}
-	return string(*o)
-}
-
-func (o *outputFlag) Set(s string) error {
-	if s != "text" && s != "json" {
-		return errors.New("use text or json")
-	}
-	*o = outputFlag(s)
-	return nil
-}
-
-func (o *outputFlag) Type() string { return "format" }
-
-func (o outputFlag) json() bool { return o == "json" }
-
-// inputsFlag is --input: a JSON object given inline or as @file. Anything
-// else is a usage error, found before any request.
-type inputsFlag struct{ raw json.RawMessage }
-
-func (f *inputsFlag) String() string { return string(f.raw) }
-
-func (f *inputsFlag) Set(s string) error {
-	data := []byte(s)
-	if name, ok := strings.CutPrefix(s, "@"); ok {
-		var err error
-		if data, err = os.ReadFile(name); err != nil {
-			return fmt.Errorf("read inputs: %w", err)
-		}
-	}
-	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || trimmed[0] != '{' {
-		return errors.New(`inputs must be a JSON object like {"topic": "..."}`)
-	}
-	raw, err := registry.NormalizeInputs(data)
-	if err != nil {
-		var re *registry.Error
-		if errors.As(err, &re) {
-			return errors.New(re.Message)
-		}
-		return err
-	}
-	f.raw = raw
-	return nil
-}
-
-func (f *inputsFlag) Type() string { return "JSON|@file" }

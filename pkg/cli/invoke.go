@@ -114,20 +114,35 @@ func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts 
 		// Progress goes to stderr so that stdout is the result alone.
 		fmt.Fprintln(stderr, startedLine(exec)+"; waiting for it to end")
 	}
-	exec, err = waitForExecution(ctx, c, exec, opts.timeout)
+	return awaitOutcome(ctx, stdout, stderr, "invoke", opts.output, opts.timeout, c, conn, exec)
+}
+
+// awaitOutcome waits up to timeout for exec to end and prints how it ended:
+// the result on stdout, or why it did not complete on stderr, exiting 1
+// (with -o json the ended execution is the item either way). One still
+// running at the timeout is a still_running error naming how to check it.
+// On a terminal, text output shows the wait's progress on stderr.
+func awaitOutcome(ctx context.Context, stdout, stderr io.Writer, command string, output outputFlag, timeout time.Duration, c *client.Client, conn connection, exec registry.Execution) error {
+	fail := func(err error) error { return report(stderr, command, output, err) }
+	var progress *waitProgress
+	if !output.json() {
+		progress = newWaitProgress(stderr)
+	}
+	exec, err := waitForExecution(ctx, c, exec, timeout, progress.show)
+	progress.clear()
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		if opts.output.json() {
-			writeJSON(stdout, envelope{Command: "invoke", Item: exec})
+		if output.json() {
+			writeJSON(stdout, envelope{Command: command, Item: exec})
 		}
 		return fail(&registry.Error{Code: codeStillRunning, Message: fmt.Sprintf(
-			"execution %s is still running after %v; check it later with: %s", exec.ExecID, opts.timeout, checkCommand(c, conn, exec.ExecID)),
+			"execution %s is still running after %v; check it later with `kitaru executions wait %s` or: %s", exec.ExecID, timeout, exec.ExecID, checkCommand(c, conn, exec.ExecID)),
 			Details: map[string]any{"exec_id": exec.ExecID}})
 	}
 	if err != nil {
 		return fail(err)
 	}
-	if opts.output.json() {
-		if err := writeJSON(stdout, envelope{Command: "invoke", Item: exec}); err != nil {
+	if output.json() {
+		if err := writeJSON(stdout, envelope{Command: command, Item: exec}); err != nil {
 			return err
 		}
 		if exec.Status != registry.StatusCompleted {
@@ -149,11 +164,13 @@ func startedLine(e registry.Execution) string {
 // waitForExecution polls the execution with growing pauses until it ends or
 // timeout passes; then it returns the last execution seen and
 // context.DeadlineExceeded. A server that is briefly unreachable is retried.
-func waitForExecution(ctx context.Context, c *client.Client, exec registry.Execution, timeout time.Duration) (registry.Execution, error) {
+// seen is called with the execution before each pause.
+func waitForExecution(ctx context.Context, c *client.Client, exec registry.Execution, timeout time.Duration, seen func(registry.Execution)) (registry.Execution, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pause := pollStart
 	for !exec.Status.Terminal() {
+		seen(exec)
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,637 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kitaru/deployments/pkg/client"
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+func newFlowCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "flow",
+		Short: "List flows, route their tags and manage their deployments",
+		Long: `flow shows the deployed flows and their routes, moves, removes and rolls back
+tags, shows a tag's history, and lists, shows and deletes deployment versions.
+Exclusive tags are marked * in text output.
+` + serverHelp,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newFlowListCommand(), newFlowShowCommand(), newFlowTagCommand(), newFlowUntagCommand(),
+		newFlowRollbackCommand(), newFlowHistoryCommand(), newFlowDeploymentsCommand())
+	return cmd
+}
+
+func newFlowListCommand() *cobra.Command {
+	var (
+		output outputFlag
+		limit  int
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the project's flows",
+		Long: `list shows every flow of the project with its deployment count, latest and
+default versions and tag names (kitaru flow show FLOW says which are exclusive).
+` + serverHelp,
+		Args: cobra.MatchAll(cobra.NoArgs, func(*cobra.Command, []string) error { return checkLimit(limit) }),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			const command = "flow list"
+			flows, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) ([]registry.FlowSummary, error) {
+				return listAll(ctx, limit, c.Flows)
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, flows))
+			}
+			return printFlows(cmd.OutOrStdout(), flows)
+		},
+	}
+	limitFlag(cmd, &limit)
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+func printFlows(w io.Writer, flows []registry.FlowSummary) error {
+	if len(flows) == 0 {
+		fmt.Fprintln(w, "No flows yet. Deploy one with: kitaru deploy path/to/file.py:flow_name")
+		return nil
+	}
+	t := newTable(w, "FLOW", "DEPLOYMENTS", "LATEST", "DEFAULT", "TAGS", "UPDATED")
+	for _, f := range flows {
+		names := slices.Sorted(maps.Keys(f.Tags))
+		t.row(f.Flow, strconv.Itoa(f.DeploymentCount), strconv.Itoa(f.LatestVersion), formatVersion(f.DefaultVersion),
+			orDash(strings.Join(names, ", ")), formatTime(f.UpdatedAt))
+	}
+	return t.flush()
+}
+
+// flowItem is the -o json item of kitaru flow show: the flow's summary and
+// which of its tags are exclusive.
+type flowItem struct {
+	registry.FlowSummary
+	ExclusiveTags []string `json:"exclusive_tags"`
+}
+
+func newFlowShowCommand() *cobra.Command {
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "show FLOW",
+		Short: "Show a flow: its versions, default and every tag",
+		Long: `show summarises a flow: how many versions exist, the latest one, the version
+default routes to, and every tag with the versions it points at.
+` + serverHelp,
+		Example:           "  kitaru flow show research_agent",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeFlowArgs(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			const command = "flow show"
+			item, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (flowItem, error) {
+				return showFlow(ctx, c, args[0])
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
+			}
+			return printFlow(cmd.OutOrStdout(), item)
+		},
+	}
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+// showFlow reads a flow's summary and, since the summary does not say which
+// tags are exclusive, one deployment per tag whose exclusivity is not yet
+// known: a tag is exclusive or shared across the whole flow.
+func showFlow(ctx context.Context, c *client.Client, flow string) (flowItem, error) {
+	s, err := c.Flow(ctx, flow)
+	if err != nil {
+		return flowItem{}, err
+	}
+	exclusive := map[string]bool{registry.DefaultTag: true}
+	for _, name := range slices.Sorted(maps.Keys(s.Tags)) {
+		if _, known := exclusive[name]; known || len(s.Tags[name]) == 0 {
+			continue
+		}
+		d, err := c.Deployments().Get(ctx, flow, s.Tags[name][0])
+		if errors.Is(err, registry.ErrNotFound) {
+			continue // deleted since the summary was read; its shared tags left with it
+		}
+		if err != nil {
+			return flowItem{}, err
+		}
+		maps.Copy(exclusive, d.Tags)
+	}
+	item := flowItem{FlowSummary: s, ExclusiveTags: []string{}}
+	for _, name := range slices.Sorted(maps.Keys(s.Tags)) {
+		if exclusive[name] {
+			item.ExclusiveTags = append(item.ExclusiveTags, name)
+		}
+	}
+	return item, nil
+}
+
+func printFlow(w io.Writer, f flowItem) error {
+	fmt.Fprintf(w, "Flow:         %s\n", f.Flow)
+	fmt.Fprintf(w, "Deployments:  %d (latest version %d)\n", f.DeploymentCount, f.LatestVersion)
+	if f.DefaultVersion != nil {
+		fmt.Fprintf(w, "Default:      version %d\n", *f.DefaultVersion)
+	} else {
+		fmt.Fprintf(w, "Default:      none; route it with kitaru flow tag %s default --version N\n", f.Flow)
+	}
+	fmt.Fprintf(w, "Created:      %s\n", formatTime(f.CreatedAt))
+	fmt.Fprintf(w, "Updated:      %s\n", formatTime(f.UpdatedAt))
+	if len(f.Tags) == 0 {
+		fmt.Fprintln(w, "Tags:         (none)")
+		return nil
+	}
+	fmt.Fprintln(w)
+	t := newTable(w, "TAG", "VERSIONS")
+	for _, name := range slices.Sorted(maps.Keys(f.Tags)) {
+		t.row(tagName(name, slices.Contains(f.ExclusiveTags, name)), formatVersions(f.Tags[name]))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(f.ExclusiveTags) > 0 {
+		fmt.Fprintln(w, exclusiveNote)
+	}
+	return nil
+}
+
+func newFlowTagCommand() *cobra.Command {
+	var (
+		output     outputFlag
+		version    int
+		exclusive  bool
+		ifRevision int64
+	)
+	cmd := &cobra.Command{
+		Use:   "tag FLOW TAG --version N [--exclusive]",
+		Short: "Point a tag at a version",
+		Long: `tag adds TAG to a version. An exclusive tag moves there in one step, away from
+the version it was on; a shared tag is added alongside its other versions.
+default is always exclusive. A tag name is exclusive or shared within a flow,
+never both. --if-revision changes the tag only if its revision is still that
+number (kitaru flow tag prints it), so a concurrent change is not overwritten.
+` + serverHelp,
+		Example: `  kitaru flow tag research_agent stable --version 2 --exclusive
+  kitaru flow tag research_agent benchmark --version 2`,
+		Args: cobra.MatchAll(cobra.ExactArgs(2), func(cmd *cobra.Command, _ []string) error {
+			return checkVersion(cmd, version)
+		}),
+		ValidArgsFunction: completeFlowArgs(true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			const command = "flow tag"
+			opts := client.TagOptions{Exclusive: exclusive}
+			if cmd.Flags().Changed("if-revision") {
+				opts.IfRevision = &ifRevision
+			}
+			tag, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (registry.Tag, error) {
+				return c.Deployments().Tag(ctx, args[0], args[1], version, opts)
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: tag})
+			}
+			printTag(cmd.OutOrStdout(), "Tagged", tag)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	versionFlag(cmd, &version, "the version to tag (required)")
+	f.BoolVar(&exclusive, "exclusive", false, "make the tag exclusive: move it here from any other version")
+	f.Int64Var(&ifRevision, "if-revision", 0, "change the tag only if its revision is still this")
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+// printTag says where a tag points after a change.
+func printTag(w io.Writer, verb string, t registry.Tag) {
+	where := "version " + formatVersions(t.Versions)
+	if len(t.Versions) != 1 {
+		where = "versions " + formatVersions(t.Versions)
+	}
+	kind := "shared"
+	if t.Exclusive {
+		kind = "exclusive"
+	}
+	fmt.Fprintf(w, "%s: %s of %s now points at %s (%s, revision %d)\n", verb, tagName(t.Name, t.Exclusive), t.Flow, where, kind, t.Revision)
+}
+
+// untagItem is the -o json item of kitaru flow untag.
+type untagItem struct {
+	Flow    string `json:"flow"`
+	Tag     string `json:"tag"`
+	Version int    `json:"version"`
+}
+
+func newFlowUntagCommand() *cobra.Command {
+	var (
+		output  outputFlag
+		version int
+	)
+	cmd := &cobra.Command{
+		Use:   "untag FLOW TAG --version N",
+		Short: "Remove a tag from a version",
+		Long: `untag removes TAG from a version. default cannot be removed, only moved
+(kitaru flow tag FLOW default --version N).
+` + serverHelp,
+		Example: "  kitaru flow untag research_agent benchmark --version 2",
+		Args: cobra.MatchAll(cobra.ExactArgs(2), func(cmd *cobra.Command, _ []string) error {
+			return checkVersion(cmd, version)
+		}),
+		ValidArgsFunction: completeFlowArgs(true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			const command = "flow untag"
+			item := untagItem{Flow: args[0], Tag: args[1], Version: version}
+			_, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (struct{}, error) {
+				return struct{}{}, c.Deployments().Untag(ctx, item.Flow, item.Tag, item.Version)
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Removed tag %s from %s version %d\n", item.Tag, item.Flow, item.Version)
+			return nil
+		},
+	}
+	versionFlag(cmd, &version, "the version to remove the tag from (required)")
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+func newFlowRollbackCommand() *cobra.Command {
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "rollback FLOW TAG",
+		Short: "Move an exclusive tag back to its previous version",
+		Long: `rollback moves an exclusive tag back to the version it pointed at before its
+last change, and records that in its history; rolling back twice returns to
+where you were. A shared tag, or one with nothing to roll back to, is refused.
+` + serverHelp,
+		Example:           "  kitaru flow rollback research_agent stable",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeFlowArgs(true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			const command = "flow rollback"
+			tag, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (registry.Tag, error) {
+				return c.Deployments().Rollback(ctx, args[0], args[1])
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: tag})
+			}
+			printTag(cmd.OutOrStdout(), "Rolled back", tag)
+			return nil
+		},
+	}
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+func newFlowHistoryCommand() *cobra.Command {
+	var (
+		output outputFlag
+		limit  int
+	)
+	cmd := &cobra.Command{
+		Use:   "history FLOW TAG",
+		Short: "Show every change of a tag's route, newest first",
+		Long: `history lists every change of a tag, newest first: when, who, what
+(deploy, move, add, remove, rollback, delete) and from which version to which.
+` + serverHelp,
+		Example: "  kitaru flow history research_agent stable",
+		Args: cobra.MatchAll(cobra.ExactArgs(2), func(*cobra.Command, []string) error {
+			return checkLimit(limit)
+		}),
+		ValidArgsFunction: completeFlowArgs(true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			const command = "flow history"
+			changes, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) ([]registry.RouteChange, error) {
+				return listAll(ctx, limit, func(ctx context.Context, opts client.ListOptions) (client.Page[registry.RouteChange], error) {
+					return c.Deployments().History(ctx, args[0], args[1], opts)
+				})
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, changes))
+			}
+			return printHistory(cmd.OutOrStdout(), args[0], args[1], changes)
+		},
+	}
+	limitFlag(cmd, &limit)
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+func printHistory(w io.Writer, flow, tag string, changes []registry.RouteChange) error {
+	if len(changes) == 0 {
+		fmt.Fprintf(w, "Tag %s of %s has no history.\n", tag, flow)
+		return nil
+	}
+	t := newTable(w, "WHEN", "WHO", "ACTION", "FROM → TO")
+	for _, ch := range changes {
+		t.row(formatTime(ch.At), orDash(ch.By), string(ch.Action), formatVersion(ch.From)+" → "+formatVersion(ch.To))
+	}
+	return t.flush()
+}
+
+// newFlowDeploymentsCommand is the parent of the deployment version
+// commands.
+func newFlowDeploymentsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deployments",
+		Short: "List, show and delete a flow's deployment versions",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newDeploymentsListCommand(), newDeploymentsGetCommand(), newDeploymentsDeleteCommand())
+	// curl: see curl.go
+	cmd.AddCommand(newCurlCommand())
+	return cmd
+}
+
+func newDeploymentsListCommand() *cobra.Command {
+	var (
+		output outputFlag
+		limit  int
+	)
+	cmd := &cobra.Command{
+		Use:   "list FLOW",
+		Short: "List a flow's deployment versions, newest first",
+		Long: `list shows every version of a flow, newest first, with its tags, stack and
+when and by whom it was deployed.
+` + serverHelp,
+		Example: "  kitaru flow deployments list research_agent",
+		Args: cobra.MatchAll(cobra.ExactArgs(1), func(*cobra.Command, []string) error {
+			return checkLimit(limit)
+		}),
+		ValidArgsFunction: completeFlowArgs(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			const command = "flow deployments list"
+			ds, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) ([]registry.Deployment, error) {
+				got, err := listAll(ctx, limit, func(ctx context.Context, opts client.ListOptions) (client.Page[client.Deployment], error) {
+					return c.Deployments().List(ctx, args[0], opts)
+				})
+				ds := make([]registry.Deployment, len(got))
+				for i, d := range got {
+					ds[i] = d.Deployment
+				}
+				return ds, err
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, ds))
+			}
+			return printDeployments(cmd.OutOrStdout(), args[0], ds)
+		},
+	}
+	limitFlag(cmd, &limit)
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+func printDeployments(w io.Writer, flow string, ds []registry.Deployment) error {
+	if len(ds) == 0 {
+		fmt.Fprintf(w, "Flow %s has no deployments.\n", flow)
+		return nil
+	}
+	t := newTable(w, "VERSION", "TAGS", "STACK", "CREATED", "BY", "DESCRIPTION")
+	anyMarked := false
+	for _, d := range ds {
+		tags, marked := markedTags(d.Tags)
+		anyMarked = anyMarked || marked
+		t.row(strconv.Itoa(d.Version), orDash(tags), d.Stack, formatTime(d.CreatedAt), orDash(d.CreatedBy), d.Description)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if anyMarked {
+		fmt.Fprintln(w, exclusiveNote)
+	}
+	return nil
+}
+
+func newDeploymentsGetCommand() *cobra.Command {
+	var (
+		output  outputFlag
+		version int
+		tag     string
+	)
+	cmd := &cobra.Command{
+		Use:   "get FLOW [--version N | --tag T]",
+		Short: "Show one deployment version",
+		Long: `get shows one version of a flow — its tags, entrypoint, source, stack and
+representative inputs — picked by --version or by the tag routing to it;
+with neither, the version default routes to. A shared tag on several
+versions is refused: pass --version.
+` + serverHelp,
+		Example: `  kitaru flow deployments get research_agent --version 2
+  kitaru flow deployments get research_agent --tag stable`,
+		Args: cobra.MatchAll(cobra.ExactArgs(1), func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("tag") && cmd.Flags().Changed("version") {
+				return errors.New("pass either --tag or --version, not both")
+			}
+			if cmd.Flags().Changed("version") {
+				return checkVersion(cmd, version)
+			}
+			return nil
+		}),
+		ValidArgsFunction: completeFlowArgs(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			const command = "flow deployments get"
+			d, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (client.Deployment, error) {
+				if version != 0 {
+					return c.Deployments().Get(ctx, args[0], version)
+				}
+				return c.Deployments().Resolve(ctx, args[0], registry.Selector{Tag: tag})
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: d.Deployment})
+			}
+			printDeploymentDetails(cmd.OutOrStdout(), d.Deployment)
+			return nil
+		},
+	}
+	versionFlag(cmd, &version, "the version to show")
+	cmd.Flags().StringVar(&tag, "tag", "", "show the version this tag routes to (default: default)")
+	_ = cmd.RegisterFlagCompletionFunc("tag", func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return completeTags(cmd, args[0]), cobra.ShellCompDirectiveNoFileComp
+	})
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+func printDeploymentDetails(w io.Writer, d registry.Deployment) {
+	fmt.Fprintf(w, "Flow:         %s\n", d.Flow)
+	fmt.Fprintf(w, "Version:      %d (snapshot %s)\n", d.Version, d.Snapshot)
+	fmt.Fprintf(w, "Tags:         %s\n", formatTags(d.Tags))
+	fmt.Fprintf(w, "Entrypoint:   %s\n", d.Entrypoint)
+	if d.Source != nil {
+		fmt.Fprintf(w, "Source:       %s\n", sourceLine(*d.Source))
+	}
+	fmt.Fprintf(w, "Stack:        %s\n", orDash(d.Stack))
+	fmt.Fprintf(w, "Inputs:       %s\n", orDash(string(d.Inputs)))
+	if d.Description != "" {
+		fmt.Fprintf(w, "Description:  %s\n", d.Description)
+	}
+	fmt.Fprintf(w, "Created:      %s by %s\n", formatTime(d.CreatedAt), orDash(d.CreatedBy))
+}
+
+// deletedItem is the -o json item of kitaru flow deployments delete.
+type deletedItem struct {
+	Flow    string `json:"flow"`
+	Version int    `json:"version"`
+}
+
+func newDeploymentsDeleteCommand() *cobra.Command {
+	var (
+		output  outputFlag
+		version int
+	)
+	cmd := &cobra.Command{
+		Use:   "delete FLOW --version N",
+		Short: "Delete a deployment version",
+		Long: `delete removes a version; shared tags it holds leave with it. A version that
+still holds an exclusive tag (such as default) cannot be deleted: move the tag
+first with kitaru flow tag. Version numbers are never reused.
+` + serverHelp,
+		Example: "  kitaru flow deployments delete research_agent --version 1",
+		Args: cobra.MatchAll(cobra.ExactArgs(1), func(cmd *cobra.Command, _ []string) error {
+			return checkVersion(cmd, version)
+		}),
+		ValidArgsFunction: completeFlowArgs(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			const command = "flow deployments delete"
+			item := deletedItem{Flow: args[0], Version: version}
+			_, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (struct{}, error) {
+				return struct{}{}, c.Deployments().Delete(ctx, item.Flow, item.Version)
+			})
+			if err != nil {
+				return report(cmd.ErrOrStderr(), command, output, err)
+			}
+			if output.json() {
+				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s version %d\n", item.Flow, item.Version)
+			return nil
+		},
+	}
+	versionFlag(cmd, &version, "the version to delete (required)")
+	outputFlagOn(cmd, &output)
+	return cmd
+}
+
+// withClient builds the client of the active connection and calls do with it.
+func withClient[T any](ctx context.Context, do func(context.Context, *client.Client) (T, error)) (T, error) {
+	c, _, err := serverClient()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return do(ctx, c)
+}
+
+// versionFlag adds --version to cmd.
+func versionFlag(cmd *cobra.Command, version *int, usage string) {
+	cmd.Flags().IntVar(version, "version", 0, usage)
+	_ = cmd.RegisterFlagCompletionFunc("version", cobra.NoFileCompletions)
+}
+
+// checkVersion refuses a missing or invalid --version. It runs as part of
+// Args, so that Run reports it as a usage error before any request.
+func checkVersion(cmd *cobra.Command, version int) error {
+	if !cmd.Flags().Changed("version") {
+		return errors.New("pass the version with --version N")
+	}
+	if version < 1 {
+		return fmt.Errorf("--version %d is invalid: versions start at 1", version)
+	}
+	return nil
+}
+
+// completionTimeout bounds the server calls of shell completion, which must
+// stay snappy.
+const completionTimeout = 2 * time.Second
+
+// completeFlowArgs completes a FLOW argument with the project's flow names
+// and, when withTag is set, a following TAG argument with that flow's tags.
+// Completion never shows an error: without a connection or a server it
+// offers nothing.
+func completeFlowArgs(withTag bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		switch {
+		case len(args) == 0:
+			return completeFlows(cmd), cobra.ShellCompDirectiveNoFileComp
+		case len(args) == 1 && withTag:
+			return completeTags(cmd, args[0]), cobra.ShellCompDirectiveNoFileComp
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeFlows is the first page of the project's flow names.
+func completeFlows(cmd *cobra.Command) []cobra.Completion {
+	page, err := completionCall(cmd, func(ctx context.Context, c *client.Client) (client.Page[registry.FlowSummary], error) {
+		return c.Flows(ctx, client.ListOptions{Limit: registry.MaxPageSize})
+	})
+	if err != nil {
+		return nil
+	}
+	names := make([]cobra.Completion, len(page.Items))
+	for i, f := range page.Items {
+		names[i] = f.Flow
+	}
+	return names
+}
+
+// completeTags is the tag names of flow.
+func completeTags(cmd *cobra.Command, flow string) []cobra.Completion {
+	s, err := completionCall(cmd, func(ctx context.Context, c *client.Client) (registry.FlowSummary, error) {
+		return c.Flow(ctx, flow)
+	})
+	if err != nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(s.Tags))
+}
+
+// completionCall is withClient under completionTimeout.
+func completionCall[T any](cmd *cobra.Command, do func(context.Context, *client.Client) (T, error)) (T, error) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
+	defer cancel()
+	return withClient(ctx, do)
+}
