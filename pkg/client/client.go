@@ -113,8 +113,10 @@ func (c *Client) do(ctx context.Context, r call, out any) error {
 		if attempt >= attempts || !retryable(err) {
 			return err
 		}
-		if werr := c.retry.pause(ctx, attempt, resp); werr != nil {
-			return err // the context ended or cannot outlast the pause: the server's answer says more
+		if perr := c.retry.pause(ctx, attempt, resp); errors.Is(perr, errNoRetry) {
+			return err // waiting cannot help: the server's answer says more
+		} else if perr != nil {
+			return perr // the context ended during the pause
 		}
 	}
 }
