@@ -14,8 +14,9 @@ import (
 )
 
 // fakeFlakyServer stands in for an overloaded Kitaru server: it answers
-// the first failures requests with status (and Retry-After when set), then
-// 200 with body. It counts the requests it saw.
+// the first failures requests with status (and Retry-After when set), or
+// drops their connections when status is 0, then 200 with body. It counts
+// the requests it saw.
 type fakeFlakyServer struct {
 	*httptest.Server
 	mu       sync.Mutex
@@ -32,6 +33,13 @@ func newFakeFlakyServer(t *testing.T, failures, status int, retryAfter, body str
 		n := f.requests
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if n <= failures && status == 0 {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // the connection drops before an answer
+			}
+			return
+		}
 		if n <= failures {
 			if retryAfter != "" {
 				w.Header().Set("Retry-After", retryAfter)
@@ -164,6 +172,10 @@ func TestRetryPauses(t *testing.T) {
 			wantPauses: [][2]time.Duration{{7 * time.Second, 7 * time.Second}, {7 * time.Second, 7 * time.Second}},
 		},
 		{
+			name: "Retry-After as an HTTP date is honoured", status: 503, failures: 1, retryAfter: time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat), wantRequests: 2,
+			wantPauses: [][2]time.Duration{{time.Second, 3 * time.Second}},
+		},
+		{
 			name: "429 is retried with its Retry-After", status: 429, failures: 1, retryAfter: "1", wantRequests: 2,
 			wantPauses: [][2]time.Duration{{time.Second, time.Second}},
 		},
@@ -178,6 +190,10 @@ func TestRetryPauses(t *testing.T) {
 		{
 			name: "MaxAttempts 1 sends once", status: 503, failures: 2, policy: client.RetryPolicy{MaxAttempts: 1},
 			wantRequests: 1, wantErr: client.ErrUnavailable,
+		},
+		{
+			name: "a dropped connection is retried", status: 0, failures: 2, wantRequests: 3,
+			wantPauses: [][2]time.Duration{{50 * time.Millisecond, 100 * time.Millisecond}, {100 * time.Millisecond, 200 * time.Millisecond}},
 		},
 		{
 			name: "a 400 is not retried", status: 400, failures: 2, wantRequests: 1, wantErr: client.ErrInvalidArgument,
