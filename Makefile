@@ -8,7 +8,7 @@ BENCHFLAGS ?=
 DEVFLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test bench build vet fmt tidy clean ddb-local-start ddb-local-stop
+.PHONY: help dev test e2e bench build vet fmt tidy clean ddb-local-start ddb-local-stop
 
 help: ## List the targets
 	@echo "usage: make <target>"
@@ -18,8 +18,11 @@ help: ## List the targets
 dev: build ## Run the embedded default server (kitaru dev) on 127.0.0.1:8787
 	$(BIN) dev $(DEVFLAGS)
 
-test: ## gofmt check, go vet, go test -race ./... against a fresh DynamoDB Local
+test: ## gofmt check, go vet, go test -race ./... against a fresh DynamoDB Local, then make e2e
 	scripts/test.sh
+
+e2e: build ## The docs' deployments walkthrough (scripts/e2e.sh) against a fresh kitaru dev on a free loopback port
+	KITARU_BIN=$(BIN) scripts/e2e.sh --dev
 
 bench: ## Benchmarks of ./pkg/... against a fresh DynamoDB Local (BENCH=regexp BENCHFLAGS=-benchtime=1x)
 	BENCH='$(BENCH)' scripts/bench.sh $(BENCHFLAGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `make test` and CI run: formatting, vet, the Python runner and SDK tests,
 # and every Go test with -race,
-# against a DynamoDB Local started for this run (or $DYNAMODB_ENDPOINT if set).
+# against a DynamoDB Local started for this run (or $DYNAMODB_ENDPOINT if set);
+# then make e2e, the CLI walkthrough against a kitaru dev.
 # Exits non-zero on the first failing step; DynamoDB Local is always stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +28,7 @@ echo "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT KITARU_REQUIRE_DYNAMODB_LOCAL=$KITARU
 
 step "go test -race -count=1 -timeout 20m ./..."
 go test -race -count=1 -timeout 20m ./...
+
+step "make e2e (the docs' deployments walkthrough with bin/kitaru against kitaru dev)"
+make --no-print-directory e2e
 step "all checks passed"

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The deployments walkthrough of the docs, end to end, with the kitaru CLI:
+# the producer deploys a default version and a canary, lists versions,
+# promotes the canary to stable and adds a shared benchmark label; consumers
+# invoke stable with the CLI, the Go SDK example and a generated curl command.
+#
+#   scripts/e2e.sh          against KITARU_SERVER_URL with KITARU_AUTH_TOKEN
+#                           (an API key: the generated curl runs
+#                           "kitaru auth token") and KITARU_PROJECT
+#   scripts/e2e.sh --dev    against a kitaru dev it starts on a free loopback
+#                           port and stops at the end (what `make e2e` runs)
+#
+# The kitaru binary is $KITARU_BIN, else kitaru from PATH. The config file
+# of kitaru login is not read: only the three variables count. Versions are
+# read from the CLI's -o json output, so a server that already has
+# research_agent versions works too. Each step prints what it does; a
+# failure exits non-zero naming the step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+step_name="setup"
+step() {
+  step_name=$1
+  printf '\n==> %s\n' "$1"
+}
+# fail explains a failed check; the EXIT trap then names the step.
+fail() {
+  echo "e2e: $*" >&2
+  exit 1
+}
+
+# run prints a command on stderr, then runs it.
+run() {
+  {
+    printf '$'
+    printf ' %q' "$@"
+    printf '\n'
+  } >&2
+  "$@"
+}
+
+# json_get FIELD reads a JSON document on stdin and prints one field of it,
+# a dotted path such as item.version (strings bare, anything else as JSON).
+json_get() {
+  python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v if isinstance(v, str) else json.dumps(v))
+' "$1"
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kitaru-e2e.XXXXXX")
+dev_pid=""
+cleanup() {
+  local rc=$1
+  if [ -n "$dev_pid" ]; then
+    if [ "$rc" -ne 0 ] && [ -s "$work/dev.log" ]; then
+      echo "--- the last lines kitaru dev logged:" >&2
+      tail -n 40 "$work/dev.log" >&2
+    fi
+    kill -TERM "$dev_pid" 2>/dev/null || true
+    wait "$dev_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap 'rc=$?; cleanup "$rc"; [ "$rc" -eq 0 ] || echo "e2e: FAILED at step \"$step_name\" (exit $rc)" >&2; exit "$rc"' EXIT
+
+# The generated curl command runs "kitaru auth token": put the binary on
+# PATH under that name.
+mkdir -p "$work/bin"
+kitaru_bin=${KITARU_BIN:-$(command -v kitaru || true)}
+[ -n "$kitaru_bin" ] || fail "no kitaru binary: set KITARU_BIN or put kitaru on PATH (make build writes bin/kitaru)"
+case $kitaru_bin in /*) ;; *) kitaru_bin=$repo/$kitaru_bin ;; esac
+[ -x "$kitaru_bin" ] || fail "$kitaru_bin is not an executable"
+ln -s "$kitaru_bin" "$work/bin/kitaru"
+export PATH="$work/bin:$PATH"
+export KITARU_CONFIG_DIR="$work/config"
+
+if [ "${1:-}" = "--dev" ]; then
+  step "start kitaru dev on a free loopback port"
+  kitaru dev --addr 127.0.0.1:0 >"$work/dev.out" 2>"$work/dev.log" &
+  dev_pid=$!
+  for _ in $(seq 1 300); do
+    grep -q '^or export ' "$work/dev.out" 2>/dev/null && break
+    kill -0 "$dev_pid" 2>/dev/null || fail "kitaru dev exited"
+    sleep 0.1
+  done
+  line=$(grep '^or export ' "$work/dev.out") || fail "kitaru dev printed no connection within 30 s"
+  # "or export KITARU_SERVER_URL=… KITARU_AUTH_TOKEN=… KITARU_PROJECT=…"
+  for pair in ${line#or export }; do
+    case $pair in
+      KITARU_SERVER_URL=* | KITARU_AUTH_TOKEN=* | KITARU_PROJECT=*) export "${pair?}" ;;
+    esac
+  done
+  echo "kitaru dev (pid $dev_pid) serves $KITARU_SERVER_URL, project $KITARU_PROJECT"
+elif [ $# -gt 0 ]; then
+  fail "unknown argument $1; use --dev or nothing"
+fi
+[ -n "${KITARU_SERVER_URL:-}" ] || fail "set KITARU_SERVER_URL, or run scripts/e2e.sh --dev"
+[ -n "${KITARU_AUTH_TOKEN:-}" ] || fail "set KITARU_AUTH_TOKEN to an API key of the server"
+
+step "check the connection (kitaru status)"
+run kitaru status
+
+step "copy testdata/flows/research to a temporary project"
+cp -R testdata/flows/research "$work/project"
+target="$work/project/flows/research.py:research_agent"
+echo "$target"
+
+step "producer: deploy the first version (default)"
+run kitaru deploy "$target" --input '{"topic": "durable agents"}' -o json >"$work/v1.json"
+v1=$(json_get item.version <"$work/v1.json")
+[ "$(json_get item.tags.default <"$work/v1.json")" = true ] || fail "version $v1 was not tagged default: $(cat "$work/v1.json")"
+echo "deployed research_agent version $v1 (default)"
+
+step "producer: deploy a canary candidate (--tag canary --exclusive)"
+run kitaru deploy "$target" --tag canary --exclusive --input '{"topic": "durable agents"}' -o json >"$work/v2.json"
+v2=$(json_get item.version <"$work/v2.json")
+[ "$v2" -gt "$v1" ] || fail "the canary is version $v2, not after $v1"
+[ "$(json_get item.tags.canary <"$work/v2.json")" = true ] || fail "version $v2 has no exclusive canary tag: $(cat "$work/v2.json")"
+echo "deployed research_agent version $v2 (canary)"
+
+step "consumer: invoke the canary and wait for the result"
+result=$(run kitaru invoke research_agent --tag canary --input '{"topic": "canary check"}' --wait)
+echo "$result"
+[ "$result" = '"research notes on canary check"' ] || fail "unexpected result $result"
+
+step "producer: list the versions (kitaru flow deployments list)"
+run kitaru flow deployments list research_agent
+kitaru flow deployments list research_agent -o json >"$work/list.json"
+latest=$(json_get items.0.version <"$work/list.json")
+[ "$latest" = "$v2" ] || fail "the newest version listed is $latest, not $v2"
+[ "$(json_get items.0.tags.canary <"$work/list.json")" = true ] || fail "version $v2 is not listed with canary"
+
+step "producer: promote the canary to stable (kitaru flow tag --exclusive)"
+run kitaru flow tag research_agent stable --version "$v2" --exclusive
+
+step "producer: add the shared benchmark label (kitaru flow tag)"
+run kitaru flow tag research_agent benchmark --version "$v2"
+
+step "consumer: kitaru invoke research_agent --tag stable --wait"
+result=$(run kitaru invoke research_agent --tag stable --input '{"topic": "deployment routing"}' --wait 2>"$work/invoke.err")
+cat "$work/invoke.err"
+echo "$result"
+[ "$result" = '"research notes on deployment routing"' ] || fail "unexpected result $result"
+grep -q "version $v2 " "$work/invoke.err" || fail "stable did not run version $v2"
+
+step "consumer: the Go SDK example (go run ./examples/consumer)"
+if [ -f examples/consumer/main.go ]; then
+  result=$(run go run ./examples/consumer -flow research_agent -tag stable -topic "deployment routing" 2>"$work/consumer.err") ||
+    fail "the Go consumer failed: $(cat "$work/consumer.err")"
+  cat "$work/consumer.err"
+  echo "$result"
+  [ "$result" = '"research notes on deployment routing"' ] || fail "the Go consumer printed $result"
+  grep -q "version $v2 " "$work/consumer.err" || fail "the Go consumer did not run version $v2"
+else
+  echo "skipped: examples/consumer/main.go does not exist yet"
+fi
+
+step "consumer: generate curl for stable (-o json says what it resolved)"
+curl_input='{"topic": "curl'\''s \"route\""}'
+run kitaru flow deployments curl research_agent --tag stable --input "$curl_input" -o json >"$work/curl.json"
+resolved=$(json_get item.resolved_version <"$work/curl.json")
+[ "$resolved" = "$v2" ] || fail "stable resolved to $resolved, not $v2"
+[ "$(json_get item.pinned <"$work/curl.json")" = true ] || fail "the command is not pinned: $(cat "$work/curl.json")"
+echo "stable resolved to version $resolved; the command is pinned to it"
+
+step "consumer: kitaru flow deployments curl ... | bash starts version $v2"
+run kitaru flow deployments curl research_agent --tag stable --input "$curl_input" | tee "$work/curl.sh" | bash >"$work/started.json" ||
+  fail "the generated command failed: $(cat "$work/started.json")"
+if grep -qF -- "$KITARU_AUTH_TOKEN" "$work/curl.sh"; then fail "the generated command holds the credential"; fi
+cat "$work/curl.sh"
+cat "$work/started.json"
+started_version=$(json_get version <"$work/started.json")
+[ "$started_version" = "$v2" ] || fail "curl started version $started_version, not $v2"
+exec_id=$(json_get exec_id <"$work/started.json")
+
+step "consumer: kitaru executions wait $exec_id (the curl-started execution)"
+result=$(run kitaru executions wait "$exec_id" --timeout 2m)
+echo "$result"
+[ "$result" = '"research notes on curl'\''s \"route\""' ] || fail "unexpected result $result"
+
+step "e2e: all steps passed"
