@@ -1,0 +1,458 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+// KitaruStackProps configures NewKitaruStack. The zero value (plus DistDir)
+// is the AWS production shape; LocalStackProps adjusts it for LocalStack.
+type KitaruStackProps struct {
+	awscdk.StackProps
+	// DistDir holds what `make build` writes: <name>/bootstrap for every Go
+	// function and runner/ for the Python runner.
+	DistDir string
+	// DestroyData removes the table, bucket, secret and log groups with the
+	// stack (dev stacks). The default retains them. A non-empty bucket still
+	// blocks deletion: there is no autoDeleteObjects custom resource.
+	DestroyData bool
+	// Stacks and DefaultStack are KITARU_STACKS and KITARU_DEFAULT_STACK
+	// (default "aws": one remote-executable stack).
+	Stacks, DefaultStack string
+	// StageName is the API Gateway stage (default "api"); the API URL ends in /<stage>.
+	StageName string
+	// AuthorizerCacheTTLSeconds caches authorizer answers per (Authorization,
+	// X-Kitaru-Project); nil means 300. 0 disables the cache.
+	AuthorizerCacheTTLSeconds *float64
+	// ThrottleRate and ThrottleBurst bound the stage's requests per second
+	// (defaults 50 and 100).
+	ThrottleRate, ThrottleBurst float64
+	// LogRetention applies to every log group (default one month).
+	LogRetention awslogs.RetentionDays
+	// APIGatewayCloudWatchRole lets CDK set the account-wide role API Gateway
+	// writes access logs with (AWS::ApiGateway::Account). Leave it false when
+	// the account already has one: the setting is per account and region.
+	APIGatewayCloudWatchRole bool
+	// VerifyBearer sets KITARU_VERIFY_BEARER=true on the API functions, so
+	// they authenticate requests themselves when no authorizer context
+	// arrives (LocalStack's free plan may not run Lambda authorizers).
+	VerifyBearer bool
+	// ServiceEndpoint, when set, is DYNAMODB_ENDPOINT, S3_ENDPOINT,
+	// STEPFUNCTIONS_ENDPOINT and SECRETSMANAGER_ENDPOINT of every function.
+	ServiceEndpoint string
+	// CustomAPIID, when set, tags the REST API with LocalStack's _custom_id_
+	// so its id (and the URL) is stable across deploys.
+	CustomAPIID string
+}
+
+// LocalStackEndpoint is the LocalStack address functions use from inside
+// their containers; the same name resolves to 127.0.0.1 on the host, so the
+// presigned S3 URLs invoke signs work both for the CLI and for the runner.
+const LocalStackEndpoint = "http://localhost.localstack.cloud:4566"
+
+// LocalStackProps returns p adjusted for LocalStack's free plan: data is
+// destroyed with the stack, the authorizer cache is off, handlers verify
+// bearers themselves, every SDK client talks to LocalStack, and the API id
+// is fixed to "kitaru".
+func LocalStackProps(p KitaruStackProps) KitaruStackProps {
+	p.DestroyData = true
+	p.AuthorizerCacheTTLSeconds = jsii.Number(0)
+	p.VerifyBearer = true
+	p.ServiceEndpoint = LocalStackEndpoint
+	p.CustomAPIID = "kitaru"
+	return p
+}
+
+// goFunction is one Go Lambda under functions/<name>.
+type goFunction struct {
+	name      string
+	memoryMB  float64
+	timeout   float64 // seconds
+	apiRoutes bool    // serves routes of httpapi (reads KITARU_STACKS, …)
+	table     []string
+	secret    bool
+}
+
+// DynamoDB actions, by what the store does: reads (GetItem, BatchGetItem,
+// Query), transaction items (Put/Update/Delete/ConditionCheck) and the key
+// touch (UpdateItem). There are no indexes and no Scan.
+var (
+	tableRead  = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+	tableWrite = append(append([]string{}, tableRead...),
+		"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem")
+	tableAuth = []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}
+)
+
+// goFunctions lists every Go function, its size and its table access. The API
+// Gateway integration timeout is 29 s, so API functions stop at 30 s; finish
+// stays under the record step's 60 s.
+var goFunctions = []goFunction{
+	{name: "authorizer", memoryMB: 256, timeout: 10, table: tableAuth, secret: true},
+	{name: "deploy", memoryMB: 1024, timeout: 30, apiRoutes: true, table: tableWrite},
+	{name: "tag", memoryMB: 256, timeout: 15, apiRoutes: true, table: tableWrite},
+	{name: "resolve", memoryMB: 256, timeout: 15, apiRoutes: true, table: tableRead},
+	{name: "invoke", memoryMB: 256, timeout: 30, apiRoutes: true, table: tableWrite},
+	{name: "token", memoryMB: 256, timeout: 15, apiRoutes: true, table: tableAuth, secret: true},
+	{name: "finish", memoryMB: 256, timeout: 30, table: tableWrite},
+}
+
+// FunctionForGroup names the function under functions/ that serves a route group.
+func FunctionForGroup(g httpapi.Group) string {
+	if g == httpapi.GroupAuth {
+		return "token"
+	}
+	return string(g)
+}
+
+// Runner settings: the workflow's Run step allows 900 s, the Lambda maximum.
+const (
+	runnerMemoryMB = 1024
+	runnerHandler  = "runner.handler"
+)
+
+// Bucket layout (pkg/bundle.KeyFor, pkg/artifacts.ResultKey).
+const (
+	bundlesPrefix = "bundles/"
+	resultsPrefix = "results/"
+	resultsDays   = 30
+)
+
+// NewKitaruStack defines the whole system: table, bucket, signing secret,
+// the Go functions and the Python runner, the state machine and the REST API.
+func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProps) (awscdk.Stack, error) {
+	props = withDefaults(props)
+	if err := checkDist(props.DistDir); err != nil {
+		return nil, err
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	removal := awscdk.RemovalPolicy_RETAIN
+	if props.DestroyData {
+		removal = awscdk.RemovalPolicy_DESTROY
+	}
+	logGroup := func(id string) awslogs.LogGroup {
+		return awslogs.NewLogGroup(stack, jsii.String(id), &awslogs.LogGroupProps{
+			Retention: props.LogRetention, RemovalPolicy: removal,
+		})
+	}
+
+	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("PK"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:             &awsdynamodb.Attribute{Name: jsii.String("SK"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		TimeToLiveAttribute: jsii.String("expires_at"),
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		DeletionProtection: jsii.Bool(!props.DestroyData),
+		RemovalPolicy:      removal,
+	})
+
+	bucket := awss3.NewBucket(stack, jsii.String("Bucket"), &awss3.BucketProps{
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		LifecycleRules: &[]*awss3.LifecycleRule{
+			{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1))},
+			{Id: jsii.String("expire-results"), Prefix: jsii.String(resultsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(resultsDays))},
+		},
+		RemovalPolicy: removal,
+	})
+
+	secret := awssecretsmanager.NewSecret(stack, jsii.String("SigningSecret"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("Kitaru: HS256 key that signs and verifies API bearer tokens"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength: jsii.Number(64), ExcludePunctuation: jsii.Bool(true),
+		},
+		RemovalPolicy: removal,
+	})
+
+	endpoints := map[string]*string{}
+	if props.ServiceEndpoint != "" {
+		for _, k := range []string{"DYNAMODB_ENDPOINT", "S3_ENDPOINT", "STEPFUNCTIONS_ENDPOINT", "SECRETSMANAGER_ENDPOINT"} {
+			endpoints[k] = jsii.String(props.ServiceEndpoint)
+		}
+	}
+
+	fns := map[string]awslambda.Function{}
+	for _, f := range goFunctions {
+		env := map[string]*string{"KITARU_TABLE": table.TableName()}
+		for k, v := range endpoints {
+			env[k] = v
+		}
+		if f.apiRoutes {
+			env["KITARU_STACKS"] = jsii.String(props.Stacks)
+			if props.DefaultStack != "" {
+				env["KITARU_DEFAULT_STACK"] = jsii.String(props.DefaultStack)
+			}
+			if props.VerifyBearer {
+				env["KITARU_VERIFY_BEARER"] = jsii.String("true")
+			}
+		}
+		fn := awslambda.NewFunction(stack, jsii.String(pascal(f.name)+"Function"), &awslambda.FunctionProps{
+			Description:  jsii.String("Kitaru " + f.name + " (functions/" + f.name + ")"),
+			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture: awslambda.Architecture_ARM_64(),
+			Handler:      jsii.String("bootstrap"),
+			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(props.DistDir, f.name)), nil),
+			MemorySize:   jsii.Number(f.memoryMB),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(f.timeout)),
+			Environment:  &env,
+			LogGroup:     logGroup(pascal(f.name) + "Logs"),
+		})
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings(f.table...),
+			Resources: &[]*string{table.TableArn()},
+		}))
+		if f.secret || (f.apiRoutes && props.VerifyBearer) {
+			fn.AddEnvironment(jsii.String("KITARU_SIGNING_SECRET_ARN"), secret.SecretArn(), nil)
+			secret.GrantRead(fn, nil)
+		}
+		if f.apiRoutes && props.VerifyBearer {
+			// Verifying a key touches its last use, as the authorizer does.
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions: jsii.Strings(tableAuth...), Resources: &[]*string{table.TableArn()},
+			}))
+		}
+		fns[f.name] = fn
+	}
+
+	// The runner needs no AWS permission: it GETs the bundle and PUTs a large
+	// result through URLs the invoke function presigned.
+	runner := awslambda.NewFunction(stack, jsii.String("RunnerFunction"), &awslambda.FunctionProps{
+		Description:  jsii.String("Kitaru snapshot runner (functions/runner)"),
+		Runtime:      awslambda.Runtime_PYTHON_3_12(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String(runnerHandler),
+		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(props.DistDir, "runner")), nil),
+		MemorySize:   jsii.Number(runnerMemoryMB),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(workflow.Default().Run.TimeoutSeconds)),
+		LogGroup:     logGroup("RunnerLogs"),
+	})
+
+	// Deploy stores and verifies bundles; ListBucket makes a missing bundle a
+	// 404 rather than a 403 on HeadObject.
+	deploy := fns["deploy"]
+	deploy.AddEnvironment(jsii.String("KITARU_BUCKET"), bucket.BucketName(), nil)
+	deploy.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:GetObject", "s3:PutObject"),
+		Resources: &[]*string{bucket.ArnForObjects(jsii.String(bundlesPrefix + "*"))},
+	}))
+	deploy.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:ListBucket"),
+		Resources: &[]*string{bucket.BucketArn()},
+	}))
+
+	asl, err := workflow.Default().ASL(workflow.Resources{
+		RunnerFunction: *runner.FunctionArn(), FinishFunction: *fns["finish"].FunctionArn(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render the workflow: %w", err)
+	}
+	smRole := awsiam.NewRole(stack, jsii.String("StateMachineRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), nil),
+	})
+	smRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("lambda:InvokeFunction"),
+		Resources: &[]*string{runner.FunctionArn(), fns["finish"].FunctionArn()},
+	}))
+	sm := awsstepfunctions.NewStateMachine(stack, jsii.String("StateMachine"), &awsstepfunctions.StateMachineProps{
+		Comment:          jsii.String("Kitaru snapshot executions (pkg/workflow)"),
+		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
+		DefinitionBody:   awsstepfunctions.DefinitionBody_FromString(jsii.String(string(asl))),
+		Role:             smRole,
+		Logs: &awsstepfunctions.LogOptions{
+			Destination:          logGroup("StateMachineLogs"),
+			Level:                awsstepfunctions.LogLevel_ERROR,
+			IncludeExecutionData: jsii.Bool(false),
+		},
+	})
+
+	// Invoke starts, follows and stops executions of this state machine
+	// only, and presigns the runner's bundle GET and result PUT.
+	invoke := fns["invoke"]
+	invoke.AddEnvironment(jsii.String("KITARU_BUCKET"), bucket.BucketName(), nil)
+	invoke.AddEnvironment(jsii.String("KITARU_STATE_MACHINE_ARN"), sm.StateMachineArn(), nil)
+	sm.GrantStartExecution(invoke)
+	sm.GrantExecution(invoke, jsii.String("states:DescribeExecution"), jsii.String("states:StopExecution"))
+	invoke.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:GetObject"),
+		Resources: &[]*string{bucket.ArnForObjects(jsii.String(bundlesPrefix + "*"))},
+	}))
+	invoke.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:PutObject"),
+		Resources: &[]*string{bucket.ArnForObjects(jsii.String(resultsPrefix + "*"))},
+	}))
+
+	api := newAPI(stack, props, fns, logGroup("ApiAccessLogs"))
+
+	out := func(id string, value *string, desc string) {
+		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
+	}
+	out("ApiUrl", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://"), api.RestApiId(), jsii.String(".execute-api."), stack.Region(), jsii.String("."),
+		stack.UrlSuffix(), jsii.String("/"), jsii.String(props.StageName),
+	}), "KITARU_SERVER_URL: the API's base URL")
+	out("ApiId", api.RestApiId(), "REST API id (LocalStack: http://localhost:4566/_aws/execute-api/<id>/<stage>)")
+	out("StageName", jsii.String(props.StageName), "API Gateway stage")
+	out("TableName", table.TableName(), "DynamoDB table (kitaru admin keys --table)")
+	out("StateMachineArn", sm.StateMachineArn(), "Step Functions state machine running snapshot executions")
+	out("BucketName", bucket.BucketName(), "S3 bucket for source bundles and large results")
+	out("SigningSecretArn", secret.SecretArn(), "Secrets Manager secret that signs bearer tokens")
+	return stack, nil
+}
+
+// newAPI builds the REST API: one resource per route template of
+// httpapi.Routes(), one method per route behind the REQUEST authorizer, a
+// Lambda proxy integration to the route group's function.
+//
+// Request bodies: REST APIs cap payloads at 10 MB and Lambda at 6 MB, neither
+// configurable; the handlers answer 413 above 1 MiB (6 MiB for deploys).
+func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda.Function, accessLogs awslogs.LogGroup) awsapigateway.RestApi {
+	authorizer := awsapigateway.NewRequestAuthorizer(stack, jsii.String("Authorizer"), &awsapigateway.RequestAuthorizerProps{
+		Handler: fns["authorizer"],
+		IdentitySources: &[]*string{
+			awsapigateway.IdentitySource_Header(jsii.String("Authorization")),
+			awsapigateway.IdentitySource_Header(jsii.String("X-Kitaru-Project")),
+		},
+		ResultsCacheTtl: awscdk.Duration_Seconds(props.AuthorizerCacheTTLSeconds),
+	})
+	api := awsapigateway.NewRestApi(stack, jsii.String("Api"), &awsapigateway.RestApiProps{
+		Description:    jsii.String("Kitaru deployments API (api/openapi.yaml)"),
+		CloudWatchRole: jsii.Bool(props.APIGatewayCloudWatchRole),
+		EndpointTypes:  &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
+		DeployOptions: &awsapigateway.StageOptions{
+			StageName:            jsii.String(props.StageName),
+			ThrottlingRateLimit:  jsii.Number(props.ThrottleRate),
+			ThrottlingBurstLimit: jsii.Number(props.ThrottleBurst),
+			MetricsEnabled:       jsii.Bool(true),
+			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
+			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat)),
+		},
+		DefaultMethodOptions: &awsapigateway.MethodOptions{
+			Authorizer:        authorizer,
+			AuthorizationType: awsapigateway.AuthorizationType_CUSTOM,
+		},
+	})
+	if props.CustomAPIID != "" {
+		awscdk.Tags_Of(api).Add(jsii.String("_custom_id_"), jsii.String(props.CustomAPIID), nil)
+	}
+	for _, r := range gatewayResponses {
+		api.AddGatewayResponse(jsii.String(r.id), &awsapigateway.GatewayResponseOptions{
+			Type:       r.typ,
+			StatusCode: jsii.String(r.status),
+			Templates:  &map[string]*string{"application/json": jsii.String(errorEnvelope(r.code, r.message))},
+		})
+	}
+	integrations := map[string]awsapigateway.LambdaIntegration{}
+	for _, r := range httpapi.Routes() {
+		name := FunctionForGroup(r.Group)
+		in, ok := integrations[name]
+		if !ok {
+			in = awsapigateway.NewLambdaIntegration(fns[name], &awsapigateway.LambdaIntegrationOptions{
+				Proxy: jsii.Bool(true), AllowTestInvoke: jsii.Bool(false),
+			})
+			integrations[name] = in
+		}
+		api.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(r.Method), in, nil)
+	}
+	return api
+}
+
+// accessLogFormat is one JSON line per request; it never includes headers,
+// so no credential reaches the logs.
+const accessLogFormat = `{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",` +
+	`"requestTime":"$context.requestTime","method":"$context.httpMethod","resource":"$context.resourcePath",` +
+	`"path":"$context.path","status":"$context.status","responseLength":"$context.responseLength",` +
+	`"latency":"$context.responseLatency","integrationLatency":"$context.integrationLatency",` +
+	`"principal":"$context.authorizer.principalId","project":"$context.authorizer.project",` +
+	`"authorizerError":"$context.authorizer.error","error":"$context.error.messageString"}`
+
+// gatewayResponses render API Gateway's own refusals in the API's error
+// envelope, with the code the handlers would use.
+var gatewayResponses = []struct {
+	id, status, code, message string
+	typ                       awsapigateway.ResponseType
+}{
+	{"Unauthorized", "401", "unauthenticated",
+		"missing or invalid credentials: send `Authorization: Bearer <API key or token>` and `X-Kitaru-Project: <project>` (kitaru login stores them)",
+		awsapigateway.ResponseType_UNAUTHORIZED()},
+	{"AccessDenied", "403", "permission_denied",
+		"this credential has no access to the project in X-Kitaru-Project; use a key or token of that project",
+		awsapigateway.ResponseType_ACCESS_DENIED()},
+	{"MissingRoute", "404", "not_found",
+		"no such route; see api/openapi.yaml for the routes of this API",
+		awsapigateway.ResponseType_MISSING_AUTHENTICATION_TOKEN()},
+	{"Throttled", "429", "rate_limited", "too many requests; retry with backoff",
+		awsapigateway.ResponseType_THROTTLED()},
+	{"RequestTooLarge", "413", "payload_too_large", "the request body is too large; upload large sources with kitaru deploy (presigned upload)",
+		awsapigateway.ResponseType_REQUEST_TOO_LARGE()},
+	{"IntegrationTimeout", "503", "unavailable", "the request took too long; retry",
+		awsapigateway.ResponseType_INTEGRATION_TIMEOUT()},
+	{"Default5xx", "500", "internal", "the gateway failed; retry, and report it if it persists",
+		awsapigateway.ResponseType_DEFAULT_5XX()},
+}
+
+// errorEnvelope is the API's error body; the request id helps find the access log line.
+func errorEnvelope(code, message string) string {
+	return fmt.Sprintf(`{"error":{"code":%q,"message":%q,"details":{"request_id":"$context.requestId"}}}`, code, message)
+}
+
+func withDefaults(p KitaruStackProps) KitaruStackProps {
+	if p.Stacks == "" {
+		p.Stacks = "aws"
+	}
+	if p.StageName == "" {
+		p.StageName = "api"
+	}
+	if p.AuthorizerCacheTTLSeconds == nil {
+		p.AuthorizerCacheTTLSeconds = jsii.Number(300)
+	}
+	if p.ThrottleRate == 0 {
+		p.ThrottleRate = 50
+	}
+	if p.ThrottleBurst == 0 {
+		p.ThrottleBurst = 100
+	}
+	if p.LogRetention == "" {
+		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+	return p
+}
+
+// checkDist fails early, naming the fix, when `make build` has not run.
+func checkDist(dist string) error {
+	want := []string{filepath.Join("runner", "runner.py")}
+	for _, f := range goFunctions {
+		want = append(want, filepath.Join(f.name, "bootstrap"))
+	}
+	for _, w := range want {
+		if _, err := os.Stat(filepath.Join(dist, w)); err != nil {
+			return fmt.Errorf("%s is missing: run `make build` first (it writes the Lambda code into %s)", filepath.Join(dist, w), dist)
+		}
+	}
+	return nil
+}
+
+func pascal(s string) string {
+	if s == "" {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
