@@ -1,20 +1,44 @@
-"""The ``@flow`` decorator and the ``Flow`` object it returns.
+"""The ``@flow`` decorator, the ``Flow`` object it returns, and what deploying one needs.
+
+A ``Flow`` runs locally when called. Its remote verbs (``deploy``,
+``deployments``, ``deployment``, ``invoke``) use the active Kitaru connection
+(``kitaru.KitaruClient()``): deploying bundles the project root (the directory
+holding ``.kitaru/``, made by ``kitaru init``) like ``kitaru deploy`` does and
+sends an input schema derived from the function's signature.
 
 Note: ``kitaru/__init__.py`` re-exports the ``flow`` decorator, so the attribute
 ``kitaru.flow`` is the decorator, not this module; import names from the module
 with ``from kitaru.flow import Flow``.
+
+This module must stay importable without the rest of the SDK being loaded (the
+runner imports flow files, which import it): the client is imported lazily.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import functools
+import gzip
+import hashlib
+import inspect
+import io
+import os
+import stat
+import subprocess
+import sys
+import tarfile
+import types
+import typing
 from typing import Any, Callable, Optional
 
-__all__ = ["Flow", "flow", "is_flow"]
+__all__ = ["Flow", "flow", "is_flow", "input_schema", "find_project_root", "build_bundle", "Bundle"]
 
 # Marker attribute the runner checks, so a flow is recognised even when the
 # runner and the flow file see different copies of this module.
 FLOW_MARKER = "__kitaru_flow__"
+
+# The directory `kitaru init` creates at the project root.
+PROJECT_DIR = ".kitaru"
 
 
 class Flow:
@@ -24,6 +48,11 @@ class Flow:
     result. ``func`` is the undecorated function, ``name`` the public flow name
     (the function's name unless given), ``options`` the decorator's keyword
     options, kept as given for the parts of the SDK that use them.
+
+    Remote verbs (they use the active connection, ``kitaru.KitaruClient()``):
+    ``deploy(**inputs)``, ``deployments()``, ``deployment(version=|tag=)`` and
+    ``invoke(**inputs)``. Inputs whose names clash with a verb's keywords go in
+    ``inputs={...}``.
     """
 
     __kitaru_flow__ = True
@@ -54,6 +83,119 @@ class Flow:
     def __repr__(self) -> str:
         return f"<kitaru.Flow {self.name!r} of {self.__module__}.{self.__qualname__}>"
 
+    # -- remote verbs -------------------------------------------------------
+
+    def input_schema(self) -> dict[str, Any]:
+        """The JSON Schema of this flow's inputs, as deploy sends it (see :func:`input_schema`)."""
+        return input_schema(self.func)
+
+    def deploy(
+        self,
+        *,
+        tag: Optional[str] = None,
+        exclusive: bool = False,
+        stack: Optional[str] = None,
+        description: Optional[str] = None,
+        inputs: Optional[dict[str, Any]] = None,
+        **more_inputs: Any,
+    ) -> Any:
+        """Deploy this flow as its next version and return the :class:`kitaru.Deployment`.
+
+        Bundles the project root (the nearest directory above the flow's file
+        holding ``.kitaru/``), like ``kitaru deploy path/to/file.py:function``,
+        with the keyword arguments as representative inputs, one routing tag
+        (``tag``; ``default`` when omitted, and always on the first deploy), and
+        the input schema derived from the signature. Inputs named like this
+        method's keywords go in ``inputs={...}``.
+
+        Errors: ``InvalidArgumentError`` for an input the function does not take
+        (nothing is sent), ``PreconditionFailedError`` outside a Kitaru project,
+        ``ConfigurationError`` without a connection, and the server's errors.
+        """
+        import kitaru  # lazily: the client is not needed to run flows
+
+        values = _merge_inputs(inputs, more_inputs, "deploy")
+        schema = self.input_schema()
+        _check_inputs(self.name, values, schema)
+        client = kitaru.KitaruClient()
+        root, entrypoint = self._entrypoint()
+        bundle = build_bundle(root)
+        source = client.deployments.upload_source(bundle.data)
+        commit, dirty = git_state(root)
+        if commit:
+            source["commit"] = commit
+            source["dirty"] = dirty
+        return client.deployments.deploy(
+            self.name,
+            entrypoint=entrypoint,
+            source=source,
+            inputs=values,
+            input_schema=schema,
+            tag=tag,
+            exclusive=exclusive,
+            stack=stack,
+            description=description,
+        )
+
+    def deployments(self) -> list:
+        """Every deployment version of this flow, newest first (``kitaru.Deployment`` objects)."""
+        import kitaru
+
+        return kitaru.KitaruClient().deployments.list(self.name)
+
+    def deployment(self, *, version: Optional[int] = None, tag: Optional[str] = None) -> Any:
+        """The deployment a version or a tag names now (neither: ``default``)."""
+        import kitaru
+
+        return kitaru.KitaruClient().deployments.get(self.name, version=version, tag=tag)
+
+    def invoke(
+        self,
+        *,
+        version: Optional[int] = None,
+        tag: Optional[str] = None,
+        inputs: Optional[dict[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+        **more_inputs: Any,
+    ) -> Any:
+        """Start a remote execution of the deployed flow and return its :class:`kitaru.Handle`.
+
+        ``version`` or ``tag`` picks the deployment (neither: ``default``); the
+        keyword arguments override the deployment-time inputs key by key.
+        Inputs named like this method's keywords go in ``inputs={...}``.
+        """
+        import kitaru
+
+        values = _merge_inputs(inputs, more_inputs, "invoke")
+        return kitaru.KitaruClient().deployments.invoke(
+            self.name, version=version, tag=tag, inputs=values, idempotency_key=idempotency_key
+        )
+
+    def _entrypoint(self) -> tuple[str, str]:
+        """The project root and ``path/relative/to/root.py:attribute`` of this flow."""
+        from kitaru import InvalidArgumentError
+
+        path = inspect.getsourcefile(self.func) or getattr(getattr(self.func, "__code__", None), "co_filename", "")
+        if not path or not path.endswith(".py") or not os.path.isfile(path):
+            raise InvalidArgumentError(
+                f"flow {self.name!r} is defined in {path or 'no file'}, not in a .py file: "
+                "define it in a file inside a Kitaru project (`kitaru init`) to deploy it"
+            )
+        path = os.path.realpath(path)
+        root = find_project_root(os.path.dirname(path))
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        return root, f"{rel}:{self._attribute()}"
+
+    def _attribute(self) -> str:
+        """The module attribute the runner looks up: where this Flow is bound."""
+        module = sys.modules.get(self.__module__)
+        name = getattr(self, "__name__", self.name)
+        if module is not None and getattr(module, name, None) is not self:
+            for key, value in vars(module).items():
+                if value is self and key.isidentifier():
+                    return key
+        return name
+
 
 def flow(
     func: Optional[Callable[..., Any]] = None,
@@ -78,3 +220,321 @@ def flow(
 def is_flow(obj: Any) -> bool:
     """Report whether obj is a flow (from this or any other copy of kitaru)."""
     return getattr(obj, FLOW_MARKER, False) is True and callable(getattr(obj, "func", None))
+
+
+def _merge_inputs(inputs: Optional[dict[str, Any]], more: dict[str, Any], verb: str) -> dict[str, Any]:
+    if inputs is None:
+        return dict(more)
+    if not isinstance(inputs, collections.abc.Mapping):
+        raise TypeError(f"{verb}(inputs=...) takes a dict of inputs, got {type(inputs).__name__}")
+    both = sorted(set(inputs) & set(more))
+    if both:
+        raise TypeError(f"{verb}() got input(s) {', '.join(both)} both as keywords and in inputs={{...}}")
+    return {**inputs, **more}
+
+
+# -- input schema ------------------------------------------------------------
+
+_SIMPLE_TYPES: dict[Any, str] = {
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+_ARRAY_TYPES = (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set)
+_OBJECT_TYPES = (dict, collections.abc.Mapping)
+_NAMES = {
+    "str": "string",
+    "bool": "boolean",
+    "int": "integer",
+    "float": "number",
+    "None": "null",
+    "list": "array",
+    "tuple": "array",
+    "set": "array",
+    "dict": "object",
+}
+
+
+def input_schema(func: Callable[..., Any]) -> dict[str, Any]:
+    """Derive the JSON Schema of a function's inputs from its signature and type hints.
+
+    ``str`` → string, ``int`` → integer, ``float`` → number, ``bool`` → boolean,
+    ``list``/``tuple``/``set`` → array (with ``items`` when parametrised),
+    ``dict`` → object, ``Literal[...]`` → enum, unions and ``Optional`` → the
+    union of their members; a parameter with a default or an ``Optional`` type
+    is not required; an unannotated parameter or an annotation with no JSON
+    equivalent accepts any value. Only parameters that can be passed by keyword
+    count (the runner calls ``flow(**inputs)``); ``**kwargs`` allows other keys,
+    otherwise ``additionalProperties`` is false.
+    """
+    target = getattr(func, "func", func) if is_flow(func) else func
+    sig = inspect.signature(target)
+    try:
+        hints = typing.get_type_hints(target, include_extras=True)
+    except Exception:  # an unresolvable forward reference: fall back per parameter
+        hints = {}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    additional = False
+    for pname, param in sig.parameters.items():
+        if param.kind is param.VAR_KEYWORD:
+            additional = True
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.POSITIONAL_ONLY):
+            continue
+        annotation = hints.get(pname, param.annotation)
+        schema, nullable = _schema_of(annotation)
+        prop = dict(schema)
+        if param.default is not param.empty and _is_json(param.default):
+            prop["default"] = param.default
+        properties[pname] = prop
+        if param.default is param.empty and not nullable:
+            required.append(pname)
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = required
+    out["additionalProperties"] = additional
+    return out
+
+
+def _schema_of(annotation: Any) -> tuple[dict[str, Any], bool]:
+    """The JSON Schema of one annotation and whether it admits None."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return {}, False
+    if isinstance(annotation, str):  # an unresolved forward reference
+        name = annotation.strip()
+        if name.startswith("Optional[") or name.endswith("| None") or name.startswith("None |"):
+            return {}, True
+        base = name.split("[", 1)[0]
+        return ({"type": _NAMES[base]} if base in _NAMES else {}), False
+    if annotation is None:
+        return {"type": "null"}, True
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _schema_of(args[0])
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        members = [_schema_of(a)[0] for a in args]
+        nullable = any(a is type(None) for a in args)
+        if any(m == {} for m in members):
+            return {}, nullable
+        if all(set(m) == {"type"} and isinstance(m["type"], str) for m in members):
+            kinds: list[str] = []
+            for m in members:
+                if m["type"] not in kinds:
+                    kinds.append(m["type"])
+            return {"type": kinds[0] if len(kinds) == 1 else kinds}, nullable
+        return {"anyOf": members}, nullable
+    if origin is typing.Literal:
+        values = [a for a in args if _is_json(a)]
+        if len(values) != len(args):
+            return {}, False
+        return {"enum": values}, None in values
+    if annotation in _SIMPLE_TYPES:
+        return {"type": _SIMPLE_TYPES[annotation]}, annotation is type(None)
+    base = origin or annotation
+    if isinstance(base, type) and issubclass(base, (str, bytes)):
+        return ({"type": "string"} if issubclass(base, str) else {}), False
+    if isinstance(base, type) and issubclass(base, _OBJECT_TYPES):
+        return {"type": "object"}, False
+    if isinstance(base, type) and issubclass(base, _ARRAY_TYPES):
+        out: dict[str, Any] = {"type": "array"}
+        if origin is not None and args:
+            if base is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+                items = [_schema_of(a)[0] for a in args]
+                out.update(prefixItems=items, minItems=len(items), maxItems=len(items))
+            else:
+                item = _schema_of(args[0])[0]
+                if item:
+                    out["items"] = item
+        return out, False
+    return {}, False
+
+
+def _is_json(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return False
+
+
+_JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, (list, tuple)),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def _check_inputs(flow_name: str, values: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Refuse deploy-time inputs the flow cannot take, before anything is sent.
+
+    Only the top-level keys and simple types are checked here; the server
+    validates every invocation against the whole schema.
+    """
+    from kitaru import InvalidArgumentError
+
+    props = schema.get("properties", {})
+    params = ", ".join(props) or "none"
+    for key, value in values.items():
+        if key not in props:
+            if schema.get("additionalProperties") is False:
+                raise InvalidArgumentError(
+                    f"flow {flow_name!r} has no parameter {key!r} (its parameters: {params}); "
+                    "pass only the function's parameters as inputs",
+                    details={"key": key},
+                )
+            continue
+        if not _is_json(value):
+            raise InvalidArgumentError(
+                f"input {key!r} of flow {flow_name!r} is a {type(value).__name__}, which is not JSON; "
+                "pass strings, numbers, booleans, lists, dicts or None",
+                details={"key": key},
+            )
+        kinds = props[key].get("type")
+        if kinds is None:
+            continue
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        if not any(_JSON_CHECKS.get(k, lambda v: True)(value) for k in kinds):
+            raise InvalidArgumentError(
+                f"input {key!r} of flow {flow_name!r} must be {' or '.join(kinds)}, got {type(value).__name__}",
+                details={"key": key},
+            )
+
+
+# -- source bundles ----------------------------------------------------------
+
+# Directories never bundled, wherever they are, and paths skipped only at the
+# root: the same as `kitaru deploy` (pkg/bundle).
+SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules"})
+SKIPPED_ROOT_PATHS = frozenset({".kitaru/cache"})
+
+
+class Bundle(typing.NamedTuple):
+    """A built source bundle: the gzip'd tar, its ``sha256:<hex>`` digest and size."""
+
+    data: bytes
+    digest: str
+    size: int
+
+
+def find_project_root(directory: str) -> str:
+    """The nearest directory from ``directory`` upward that holds ``.kitaru/``."""
+    from kitaru import PreconditionFailedError
+
+    d = os.path.abspath(directory)
+    while True:
+        if os.path.isdir(os.path.join(d, PROJECT_DIR)):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            raise PreconditionFailedError(
+                f"no Kitaru project: neither {directory} nor a parent directory holds {PROJECT_DIR}/; "
+                "run `kitaru init` in the repository root first"
+            )
+        d = parent
+
+
+def build_bundle(root: str) -> Bundle:
+    """Archive the project root as a deterministic gzip'd tar.
+
+    Members in path order with zero mtimes and owners, modes 0644 or 0755, and
+    a gzip header without name or time, so the same tree always gives the same
+    bytes (and digest). Skips ``.git/``, ``__pycache__/``, ``*.pyc``,
+    ``.venv/``, ``venv/``, ``node_modules/`` and ``.kitaru/cache/``. Symlinks
+    are kept when they point inside the root; one pointing outside, or a
+    device, FIFO or socket, is an ``InvalidArgumentError``.
+    """
+    from kitaru import InvalidArgumentError
+
+    root = os.path.realpath(root)
+    members: list[tuple[str, str, str, Optional[str]]] = []  # (name, path, kind, link target)
+
+    def link_target(path: str, name: str) -> str:
+        target = os.readlink(path)
+        outside = InvalidArgumentError(
+            f"symlink {name} points to {target}, outside the project root {root}; "
+            "copy the target into the project or remove the link",
+            details={"member": name},
+        )
+        if os.path.isabs(target):
+            resolved = os.path.realpath(target)
+            if os.path.commonpath([root, resolved]) != root:
+                raise outside
+            return os.path.relpath(resolved, os.path.dirname(path)).replace(os.sep, "/")
+        lexical = os.path.normpath(os.path.join(os.path.dirname(path), target))
+        if os.path.commonpath([root, lexical]) != root:
+            raise outside
+        return target.replace(os.sep, "/")
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        keep = []
+        for entry in sorted(dirnames + filenames):
+            path = os.path.join(dirpath, entry)
+            name = os.path.relpath(path, root).replace(os.sep, "/")
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                members.append((name, path, "link", link_target(path, name)))
+            elif stat.S_ISDIR(st.st_mode):
+                if entry in SKIPPED_DIRS or name in SKIPPED_ROOT_PATHS:
+                    continue
+                keep.append(entry)
+                members.append((name + "/", path, "dir", None))
+            elif stat.S_ISREG(st.st_mode):
+                if not entry.endswith(".pyc"):
+                    members.append((name, path, "exec" if st.st_mode & 0o100 else "file", None))
+            else:
+                raise InvalidArgumentError(
+                    f"{path} is a special file (FIFO, socket or device); a source bundle holds only files, "
+                    f"directories and symlinks inside the project: move it out of {root}",
+                    details={"member": name},
+                )
+        dirnames[:] = [d for d in dirnames if d in keep]
+    members.sort(key=lambda m: m[0])
+
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as zipped:
+        with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name, path, kind, target in members:
+                info = tarfile.TarInfo(name)
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                if kind == "dir":
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+                elif kind == "link":
+                    info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, target or ""
+                    tar.addfile(info)
+                else:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                    info.mode = 0o755 if kind == "exec" else 0o644
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+    data = raw.getvalue()
+    return Bundle(data, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
+
+
+def git_state(root: str) -> tuple[str, bool]:
+    """The HEAD commit of the repository holding root and whether root has
+    uncommitted changes; ``("", False)`` without git or a repository."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "", False
+    try:
+        status = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return head, False
+    return head, status.returncode == 0 and bool(status.stdout.strip())

@@ -81,7 +81,10 @@ class FlowDecoratorTest(unittest.TestCase):
     def test_package_exports(self):
         self.assertIs(kitaru.flow, flow)
         self.assertIsInstance(kitaru.__version__, str)
-        self.assertEqual(sorted(kitaru.__all__), ["Flow", "__version__", "flow", "is_flow"])
+        for name in ["Flow", "__version__", "flow", "is_flow", "KitaruClient", "Deployment", "Handle"]:
+            self.assertIn(name, kitaru.__all__)
+        for name in kitaru.__all__:
+            self.assertTrue(hasattr(kitaru, name), name)
 
 
 if __name__ == "__main__":
