@@ -363,7 +363,7 @@ func printHistory(w io.Writer, flow, tag string, changes []registry.RouteChange)
 func newFlowDeploymentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deployments",
-		Short: "List, show and delete a flow's deployment versions",
+		Short: "List, show and delete a flow's deployment versions, or print a curl command invoking one",
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newDeploymentsListCommand(), newDeploymentsGetCommand(), newDeploymentsDeleteCommand())
