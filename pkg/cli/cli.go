@@ -54,6 +54,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newDevCommand(), newInitCommand(), newDeployCommand(), newInvokeCommand())
 	root.AddCommand(newAdminCommand())
 	root.AddCommand(newFlowCommand(), newExecutionsCommand())
+	root.AddCommand(newMCPCommand())
 	root.AddCommand(newLoginCommand(), newLogoutCommand(), newStatusCommand(), newInfoCommand(), newAuthCommand())
 	return root
 }

@@ -1,0 +1,143 @@
+// Package mcpserver is the Model Context Protocol server of `kitaru mcp`:
+// ten tools that let an assistant deploy flows, inspect and move their
+// routes, invoke them and follow the executions, through the same active
+// connection as the CLI.
+//
+// Every tool takes a JSON object checked against its input schema and
+// answers a structured result in the shape the HTTP API answers. A failure
+// is a tool error (the call's isError) whose text is the API's error
+// envelope, {"error": {"code", "message", "details"}}, so the model sees
+// the server's code and the message that says what to do next.
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/kitaru/deployments/pkg/client"
+	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/version"
+)
+
+// DeployRequest is a deploy from source, as kitaru_deployments_deploy
+// receives it.
+type DeployRequest struct {
+	// Target is path/to/file.py:flow_name, relative to the server's working
+	// directory or absolute.
+	Target string
+	// Inputs are the representative inputs, a JSON object; nil sends none.
+	Inputs    json.RawMessage
+	Tag       string
+	Exclusive bool
+	Stack     string
+}
+
+// DeployFunc bundles the project that holds req.Target (the nearest
+// directory holding .kitaru/) and deploys it as the flow's next version.
+// Errors: invalid_argument (a malformed target or inputs),
+// precondition_failed (no project: run kitaru init; or no connection), and
+// the server's codes.
+type DeployFunc func(ctx context.Context, req DeployRequest) (registry.Deployment, error)
+
+// Config is what the server needs from the program that runs it.
+type Config struct {
+	// Client returns a client of the active connection. It is called on
+	// every tool call, so that a connection set or fixed after start-up is
+	// used and a missing one is reported by the call; nil is
+	// client.NewFromEnvironment.
+	Client func() (*client.Client, error)
+	// Deploy deploys from source (kitaru deploy's code); nil makes
+	// kitaru_deployments_deploy answer that this server cannot deploy.
+	Deploy DeployFunc
+}
+
+// New returns the server with its ten tools.
+func New(cfg Config) *mcp.Server {
+	if cfg.Client == nil {
+		cfg.Client = func() (*client.Client, error) { return client.NewFromEnvironment() }
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "kitaru", Title: "Kitaru deployments", Version: version.Version},
+		&mcp.ServerOptions{Instructions: instructions})
+	t := tools{cfg}
+	t.register(s)
+	return s
+}
+
+// instructions tell the model how the tools fit together.
+const instructions = `Kitaru deployments: a flow (e.g. research_agent) is deployed as immutable, numbered versions 1, 2, 3, …; tags (default, stable, canary, …) route to versions. Consumers name a flow plus either a tag or a version, never both; with neither, the tag "default" is used. Inspect routes with kitaru_deployments_list and kitaru_deployments_get before invoking; kitaru_deployments_invoke starts an execution and returns its exec_id; follow it with kitaru_executions_get. Errors come back as {"error": {"code", "message"}}: the message says what to do next.`
+
+// envelopeError is a failed call as the model reads it: the HTTP API's
+// error envelope. It unwraps to the cause.
+type envelopeError struct {
+	cause error
+	text  string
+}
+
+func (e *envelopeError) Error() string { return e.text }
+func (e *envelopeError) Unwrap() error { return e.cause }
+
+// errorDetail is httpapi.ErrorDetail (not imported: it brings the Lambda
+// types along).
+type errorDetail struct {
+	Code    registry.Code  `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// toolError turns err into the envelope a tool error carries: the server's
+// code and message, or internal and the error's text for anything else.
+func toolError(err error) error {
+	detail := errorDetail{Code: registry.CodeOf(err), Message: err.Error()}
+	var re *registry.Error
+	if errors.As(err, &re) {
+		detail.Message, detail.Details = re.Message, re.Details
+	}
+	text, merr := json.Marshal(struct {
+		Error errorDetail `json:"error"`
+	}{detail})
+	if merr != nil { // details the server sent are JSON, so this is unreachable
+		text, _ = json.Marshal(map[string]errorDetail{"error": {Code: detail.Code, Message: detail.Message}})
+	}
+	return &envelopeError{cause: err, text: string(text)}
+}
+
+// schemaTypes adjusts inference from Go types to the JSON the API sends:
+// raw JSON is any value, and maps may be null.
+var schemaTypes = map[reflect.Type]*jsonschema.Schema{
+	reflect.TypeFor[json.RawMessage](): {},
+	reflect.TypeFor[map[string]any]():  {Type: "object"},
+	reflect.TypeFor[map[string]bool](): {Types: []string{"null", "object"},
+		AdditionalProperties: &jsonschema.Schema{Type: "boolean"}},
+	reflect.TypeFor[map[string][]int](): {Types: []string{"null", "object"},
+		AdditionalProperties: &jsonschema.Schema{Types: []string{"null", "array"}, Items: &jsonschema.Schema{Type: "integer"}}},
+}
+
+// schemaFor infers T's schema; it panics on a type it cannot describe,
+// which a test catches.
+func schemaFor[T any]() *jsonschema.Schema {
+	s, err := jsonschema.For[T](&jsonschema.ForOptions{TypeSchemas: schemaTypes})
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// inputSchema infers T's schema and requires non-empty strings for the
+// required string properties and at least 1 for integers named version.
+func inputSchema[T any]() *jsonschema.Schema {
+	s := schemaFor[T]()
+	for _, name := range s.Required {
+		if p := s.Properties[name]; p != nil && p.Type == "string" {
+			p.MinLength = jsonschema.Ptr(1)
+		}
+	}
+	if p := s.Properties["version"]; p != nil {
+		p.Minimum = jsonschema.Ptr(1.0)
+	}
+	return s
+}
