@@ -18,7 +18,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -169,38 +168,20 @@ func TestCurlCommandPassesEachValueAsOneArgument(t *testing.T) {
 // client of its project and a deploy function for more versions.
 func devServer(t *testing.T) (*devstack.Server, *client.Client, func(tag string) registry.Deployment) {
 	t.Helper()
-	requireBash(t, "curl", "python3")
-	ctx := context.Background()
-	srv, err := devstack.Start(ctx, devstack.Config{Addr: "127.0.0.1:0", FlowOutput: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	c, err := client.New(srv.URL(), client.WithAuthToken(srv.APIKey()), client.WithProject(devstack.Project))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Build(filepath.Join("..", "..", "testdata", "flows", "research"))
+	requireBash(t, "curl")
+	d := startDev(t)
+	c, err := client.New(d.srv.URL(), client.WithAuthToken(d.srv.APIKey()), client.WithProject(devstack.Project))
 	if err != nil {
 		t.Fatal(err)
 	}
 	deploy := func(tag string) registry.Deployment {
 		t.Helper()
-		d, err := c.Deployments().Deploy(ctx, "research_agent", client.DeployRequest{
-			Entrypoint: "flows/research.py:research_agent",
-			Source:     &client.Source{Archive: b.Data},
-			Inputs:     json.RawMessage(`{"topic": "durable agents"}`),
-			Tag:        tag,
-			Exclusive:  tag != "",
-		})
-		if err != nil {
-			t.Fatalf("deploy with tag %q: %v", tag, err)
-		}
-		return d.Deployment
+		req := client.DeployRequest{Tag: tag, Exclusive: tag != ""}
+		return d.deploy(t, "research", "flows/research.py:research_agent", `{"topic": "durable agents"}`, req).Deployment
 	}
 	deploy("")
 	deploy("stable")
-	return srv, c, deploy
+	return d.srv, c, deploy
 }
 
 // fakeKitaru puts a fake kitaru first on PATH for commands run with env: it
