@@ -42,17 +42,12 @@ or error once it has ended.
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "executions get"
-			e, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (registry.Execution, error) {
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (registry.Execution, error) {
 				return c.Executions().Get(ctx, args[0])
+			}, func(w io.Writer, e registry.Execution) error {
+				printExecution(w, e)
+				return nil
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: e})
-			}
-			printExecution(cmd.OutOrStdout(), e)
-			return nil
 		},
 	}
 	outputFlagOn(cmd, &output)
@@ -141,17 +136,12 @@ only retries the stop.
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "executions cancel"
-			e, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (registry.Execution, error) {
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (registry.Execution, error) {
 				return c.Executions().Cancel(ctx, args[0])
+			}, func(w io.Writer, e registry.Execution) error {
+				fmt.Fprintf(w, "Cancelled execution %s of %s version %d: %s\n", e.ExecID, e.Flow, e.Version, e.Status)
+				return nil
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: e})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Cancelled execution %s of %s version %d: %s\n", e.ExecID, e.Flow, e.Version, e.Status)
-			return nil
 		},
 	}
 	outputFlagOn(cmd, &output)
@@ -176,18 +166,13 @@ it was invoked with, status, start and duration, and who invoked it.
 		ValidArgsFunction: completeFlowArgs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "executions list"
-			execs, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) ([]registry.Execution, error) {
+			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]registry.Execution, error) {
 				return listAll(ctx, limit, func(ctx context.Context, opts client.ListOptions) (client.Page[registry.Execution], error) {
 					return c.Executions().List(ctx, args[0], opts)
 				})
+			}, func(w io.Writer, execs []registry.Execution) error {
+				return printExecutions(w, args[0], execs)
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, execs))
-			}
-			return printExecutions(cmd.OutOrStdout(), args[0], execs)
 		},
 	}
 	limitFlag(cmd, &limit)

@@ -46,16 +46,9 @@ default versions and tag names (kitaru flow show FLOW says which are exclusive).
 		Args: cobra.MatchAll(cobra.NoArgs, func(*cobra.Command, []string) error { return checkLimit(limit) }),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			const command = "flow list"
-			flows, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) ([]registry.FlowSummary, error) {
+			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]registry.FlowSummary, error) {
 				return listAll(ctx, limit, c.Flows)
-			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, flows))
-			}
-			return printFlows(cmd.OutOrStdout(), flows)
+			}, printFlows)
 		},
 	}
 	limitFlag(cmd, &limit)
@@ -97,16 +90,9 @@ default routes to, and every tag with the versions it points at.
 		ValidArgsFunction: completeFlowArgs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow show"
-			item, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (flowItem, error) {
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (flowItem, error) {
 				return showFlow(ctx, c, args[0])
-			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
-			}
-			return printFlow(cmd.OutOrStdout(), item)
+			}, printFlow)
 		},
 	}
 	outputFlagOn(cmd, &output)
@@ -200,17 +186,12 @@ number (kitaru flow tag prints it), so a concurrent change is not overwritten.
 			if cmd.Flags().Changed("if-revision") {
 				opts.IfRevision = &ifRevision
 			}
-			tag, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (registry.Tag, error) {
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (registry.Tag, error) {
 				return c.Deployments().Tag(ctx, args[0], args[1], version, opts)
+			}, func(w io.Writer, tag registry.Tag) error {
+				printTag(w, "Tagged", tag)
+				return nil
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: tag})
-			}
-			printTag(cmd.OutOrStdout(), "Tagged", tag)
-			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -260,17 +241,12 @@ func newFlowUntagCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow untag"
 			item := untagItem{Flow: args[0], Tag: args[1], Version: version}
-			_, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (struct{}, error) {
-				return struct{}{}, c.Deployments().Untag(ctx, item.Flow, item.Tag, item.Version)
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (untagItem, error) {
+				return item, c.Deployments().Untag(ctx, item.Flow, item.Tag, item.Version)
+			}, func(w io.Writer, item untagItem) error {
+				fmt.Fprintf(w, "Removed tag %s from %s version %d\n", item.Tag, item.Flow, item.Version)
+				return nil
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Removed tag %s from %s version %d\n", item.Tag, item.Flow, item.Version)
-			return nil
 		},
 	}
 	versionFlag(cmd, &version, "the version to remove the tag from (required)")
@@ -292,17 +268,12 @@ where you were. A shared tag, or one with nothing to roll back to, is refused.
 		ValidArgsFunction: completeFlowArgs(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow rollback"
-			tag, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (registry.Tag, error) {
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (registry.Tag, error) {
 				return c.Deployments().Rollback(ctx, args[0], args[1])
+			}, func(w io.Writer, tag registry.Tag) error {
+				printTag(w, "Rolled back", tag)
+				return nil
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: tag})
-			}
-			printTag(cmd.OutOrStdout(), "Rolled back", tag)
-			return nil
 		},
 	}
 	outputFlagOn(cmd, &output)
@@ -327,18 +298,13 @@ func newFlowHistoryCommand() *cobra.Command {
 		ValidArgsFunction: completeFlowArgs(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow history"
-			changes, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) ([]registry.RouteChange, error) {
+			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]registry.RouteChange, error) {
 				return listAll(ctx, limit, func(ctx context.Context, opts client.ListOptions) (client.Page[registry.RouteChange], error) {
 					return c.Deployments().History(ctx, args[0], args[1], opts)
 				})
+			}, func(w io.Writer, changes []registry.RouteChange) error {
+				return printHistory(w, args[0], args[1], changes)
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, changes))
-			}
-			return printHistory(cmd.OutOrStdout(), args[0], args[1], changes)
 		},
 	}
 	limitFlag(cmd, &limit)
@@ -390,7 +356,7 @@ when and by whom it was deployed.
 		ValidArgsFunction: completeFlowArgs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow deployments list"
-			ds, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) ([]registry.Deployment, error) {
+			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]registry.Deployment, error) {
 				got, err := listAll(ctx, limit, func(ctx context.Context, opts client.ListOptions) (client.Page[client.Deployment], error) {
 					return c.Deployments().List(ctx, args[0], opts)
 				})
@@ -399,14 +365,9 @@ when and by whom it was deployed.
 					ds[i] = d.Deployment
 				}
 				return ds, err
+			}, func(w io.Writer, ds []registry.Deployment) error {
+				return printDeployments(w, args[0], ds)
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, ds))
-			}
-			return printDeployments(cmd.OutOrStdout(), args[0], ds)
 		},
 	}
 	limitFlag(cmd, &limit)
@@ -463,20 +424,19 @@ versions is refused: pass --version.
 		ValidArgsFunction: completeFlowArgs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow deployments get"
-			d, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (client.Deployment, error) {
-				if version != 0 {
-					return c.Deployments().Get(ctx, args[0], version)
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (registry.Deployment, error) {
+				get := func() (client.Deployment, error) {
+					return c.Deployments().Resolve(ctx, args[0], registry.Selector{Tag: tag})
 				}
-				return c.Deployments().Resolve(ctx, args[0], registry.Selector{Tag: tag})
+				if version != 0 {
+					get = func() (client.Deployment, error) { return c.Deployments().Get(ctx, args[0], version) }
+				}
+				d, err := get()
+				return d.Deployment, err
+			}, func(w io.Writer, d registry.Deployment) error {
+				printDeploymentDetails(w, d)
+				return nil
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: d.Deployment})
-			}
-			printDeploymentDetails(cmd.OutOrStdout(), d.Deployment)
-			return nil
 		},
 	}
 	versionFlag(cmd, &version, "the version to show")
@@ -533,22 +493,44 @@ first with kitaru flow tag. Version numbers are never reused.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow deployments delete"
 			item := deletedItem{Flow: args[0], Version: version}
-			_, err := withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (struct{}, error) {
-				return struct{}{}, c.Deployments().Delete(ctx, item.Flow, item.Version)
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (deletedItem, error) {
+				return item, c.Deployments().Delete(ctx, item.Flow, item.Version)
+			}, func(w io.Writer, item deletedItem) error {
+				fmt.Fprintf(w, "Deleted %s version %d\n", item.Flow, item.Version)
+				return nil
 			})
-			if err != nil {
-				return report(cmd.ErrOrStderr(), command, output, err)
-			}
-			if output.json() {
-				return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s version %d\n", item.Flow, item.Version)
-			return nil
 		},
 	}
 	versionFlag(cmd, &version, "the version to delete (required)")
 	outputFlagOn(cmd, &output)
 	return cmd
+}
+
+// showItem asks the server through get and shows the answer: with -o json
+// as the item of the envelope, else through print. Errors are reported on
+// stderr.
+func showItem[T any](cmd *cobra.Command, command string, output outputFlag, get func(context.Context, *client.Client) (T, error), print func(io.Writer, T) error) error {
+	item, err := withClient(cmd.Context(), get)
+	if err != nil {
+		return report(cmd.ErrOrStderr(), command, output, err)
+	}
+	if output.json() {
+		return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
+	}
+	return print(cmd.OutOrStdout(), item)
+}
+
+// showList is showItem for lists: with -o json they are the items of a list
+// envelope.
+func showList[T any](cmd *cobra.Command, command string, output outputFlag, list func(context.Context, *client.Client) ([]T, error), print func(io.Writer, []T) error) error {
+	items, err := withClient(cmd.Context(), list)
+	if err != nil {
+		return report(cmd.ErrOrStderr(), command, output, err)
+	}
+	if output.json() {
+		return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, items))
+	}
+	return print(cmd.OutOrStdout(), items)
 }
 
 // withClient builds the client of the active connection and calls do with it.
