@@ -425,13 +425,15 @@ versions is refused: pass --version.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow deployments get"
 			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (registry.Deployment, error) {
-				get := func() (client.Deployment, error) {
-					return c.Deployments().Resolve(ctx, args[0], registry.Selector{Tag: tag})
-				}
+				var (
+					d   client.Deployment
+					err error
+				)
 				if version != 0 {
-					get = func() (client.Deployment, error) { return c.Deployments().Get(ctx, args[0], version) }
+					d, err = c.Deployments().Get(ctx, args[0], version)
+				} else {
+					d, err = c.Deployments().Resolve(ctx, args[0], registry.Selector{Tag: tag})
 				}
-				d, err := get()
 				return d.Deployment, err
 			}, func(w io.Writer, d registry.Deployment) error {
 				printDeploymentDetails(w, d)
@@ -504,43 +506,6 @@ first with kitaru flow tag. Version numbers are never reused.
 	versionFlag(cmd, &version, "the version to delete (required)")
 	outputFlagOn(cmd, &output)
 	return cmd
-}
-
-// showItem asks the server through get and shows the answer: with -o json
-// as the item of the envelope, else through print. Errors are reported on
-// stderr.
-func showItem[T any](cmd *cobra.Command, command string, output outputFlag, get func(context.Context, *client.Client) (T, error), print func(io.Writer, T) error) error {
-	item, err := withClient(cmd.Context(), get)
-	if err != nil {
-		return report(cmd.ErrOrStderr(), command, output, err)
-	}
-	if output.json() {
-		return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
-	}
-	return print(cmd.OutOrStdout(), item)
-}
-
-// showList is showItem for lists: with -o json they are the items of a list
-// envelope.
-func showList[T any](cmd *cobra.Command, command string, output outputFlag, list func(context.Context, *client.Client) ([]T, error), print func(io.Writer, []T) error) error {
-	items, err := withClient(cmd.Context(), list)
-	if err != nil {
-		return report(cmd.ErrOrStderr(), command, output, err)
-	}
-	if output.json() {
-		return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, items))
-	}
-	return print(cmd.OutOrStdout(), items)
-}
-
-// withClient builds the client of the active connection and calls do with it.
-func withClient[T any](ctx context.Context, do func(context.Context, *client.Client) (T, error)) (T, error) {
-	c, _, err := serverClient()
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	return do(ctx, c)
 }
 
 // versionFlag adds --version to cmd.

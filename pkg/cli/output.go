@@ -116,6 +116,43 @@ func (f *inputsFlag) Set(s string) error {
 
 func (f *inputsFlag) Type() string { return "JSON|@file" }
 
+// showItem asks the server through get and shows the answer: with -o json
+// as the item of the envelope, else through print. Errors are reported on
+// stderr.
+func showItem[T any](cmd *cobra.Command, command string, output outputFlag, get func(context.Context, *client.Client) (T, error), print func(io.Writer, T) error) error {
+	item, err := withClient(cmd.Context(), get)
+	if err != nil {
+		return report(cmd.ErrOrStderr(), command, output, err)
+	}
+	if output.json() {
+		return writeJSON(cmd.OutOrStdout(), envelope{Command: command, Item: item})
+	}
+	return print(cmd.OutOrStdout(), item)
+}
+
+// showList is showItem for lists: with -o json they are the items of a list
+// envelope.
+func showList[T any](cmd *cobra.Command, command string, output outputFlag, list func(context.Context, *client.Client) ([]T, error), print func(io.Writer, []T) error) error {
+	items, err := withClient(cmd.Context(), list)
+	if err != nil {
+		return report(cmd.ErrOrStderr(), command, output, err)
+	}
+	if output.json() {
+		return writeJSON(cmd.OutOrStdout(), newListEnvelope(command, items))
+	}
+	return print(cmd.OutOrStdout(), items)
+}
+
+// withClient builds the client of the active connection and calls do with it.
+func withClient[T any](ctx context.Context, do func(context.Context, *client.Client) (T, error)) (T, error) {
+	c, _, err := serverClient()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return do(ctx, c)
+}
+
 // listEnvelope is the -o json output of a list: every item, and how many.
 type listEnvelope[T any] struct {
 	Command string `json:"command"`
