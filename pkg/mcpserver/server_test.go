@@ -16,6 +16,7 @@ import (
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/mcpserver"
+	"github.com/kitaru/deployments/pkg/mcpserver/mcptest"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -38,80 +39,6 @@ func startDev(t *testing.T) *client.Client {
 	return c
 }
 
-// connect opens a client session to s over the SDK's in-memory transports.
-func connect(t *testing.T, s *mcp.Server) *mcp.ClientSession {
-	t.Helper()
-	ctx := context.Background()
-	clientT, serverT := mcp.NewInMemoryTransports()
-	ss, err := s.Connect(ctx, serverT, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "v0"}, nil).Connect(ctx, clientT, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cs.Close(); _ = ss.Wait() })
-	return cs
-}
-
-// call calls a tool that must succeed and decodes its structured result.
-func call[T any](t *testing.T, cs *mcp.ClientSession, name string, args map[string]any) T {
-	t.Helper()
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
-	if err != nil {
-		t.Fatalf("%s(%v): %v", name, args, err)
-	}
-	if res.IsError {
-		t.Fatalf("%s(%v) is a tool error: %s", name, args, text(res))
-	}
-	var out T
-	raw, err := json.Marshal(res.StructuredContent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s(%v): structured result %s: %v", name, args, raw, err)
-	}
-	return out
-}
-
-// toolError is the envelope of a tool error.
-type toolError struct {
-	Code    registry.Code  `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details"`
-}
-
-// callFails calls a tool that must answer a tool error and returns it.
-func callFails(t *testing.T, cs *mcp.ClientSession, name string, args map[string]any) toolError {
-	t.Helper()
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
-	if err != nil {
-		t.Fatalf("%s(%v) is a protocol error, want a tool error: %v", name, args, err)
-	}
-	if !res.IsError {
-		t.Fatalf("%s(%v) succeeded, want a tool error: %s", name, args, text(res))
-	}
-	var env struct {
-		Error toolError `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(text(res)), &env); err != nil || env.Error.Code == "" {
-		t.Fatalf("%s(%v): the tool error %q is not the API's error envelope (%v)", name, args, text(res), err)
-	}
-	return env.Error
-}
-
-func text(res *mcp.CallToolResult) string {
-	var parts []string
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			parts = append(parts, tc.Text)
-		}
-	}
-	return strings.Join(parts, "\n")
-}
-
 // deploySDK deploys a testdata project's entrypoint with the Go SDK, as
 // set-up for the tools that read and route deployments.
 func deploySDK(t *testing.T, c *client.Client, project, entrypoint, flow, inputs, tag string, exclusive bool) registry.Deployment {
@@ -131,7 +58,7 @@ func deploySDK(t *testing.T, c *client.Client, project, entrypoint, flow, inputs
 }
 
 func TestToolsAreListedWithTheirInputSchemas(t *testing.T) {
-	cs := connect(t, mcpserver.New(mcpserver.Config{}))
+	cs := mcptest.Connect(t, mcpserver.New(mcpserver.Config{}))
 	res, err := cs.ListTools(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -217,10 +144,10 @@ func TestToolsOnKitaruDev(t *testing.T) {
 	deploySDK(t, c, "research", "flows/research.py:research_agent", "research_agent", `{"topic": "durable agents"}`, "", false)
 	deploySDK(t, c, "research", "flows/research.py:research_agent", "research_agent", `{"topic": "durable agents"}`, "canary", true)
 	deploySDK(t, c, "behaviours", "flows/behaviours.py:sleeps", "sleeps", `{"seconds": 30}`, "", false)
-	cs := connect(t, mcpserver.New(mcpserver.Config{}))
+	cs := mcptest.Connect(t, mcpserver.New(mcpserver.Config{}))
 
 	t.Run("list without a flow shows every flow with its routes", func(t *testing.T) {
-		page := call[client.Page[registry.FlowSummary]](t, cs, mcpserver.ToolList, nil)
+		page := mcptest.Call[client.Page[registry.FlowSummary]](t, cs, mcpserver.ToolList, nil)
 		var got []string
 		for _, f := range page.Items {
 			got = append(got, f.Flow)
@@ -235,7 +162,7 @@ func TestToolsOnKitaruDev(t *testing.T) {
 		}
 	})
 	t.Run("list with a flow shows its versions newest first with their tags", func(t *testing.T) {
-		page := call[client.Page[registry.Deployment]](t, cs, mcpserver.ToolList, map[string]any{"flow": "research_agent"})
+		page := mcptest.Call[client.Page[registry.Deployment]](t, cs, mcpserver.ToolList, map[string]any{"flow": "research_agent"})
 		var got []map[string]bool
 		for _, d := range page.Items {
 			got = append(got, d.Tags)
@@ -245,96 +172,96 @@ func TestToolsOnKitaruDev(t *testing.T) {
 		}
 	})
 	t.Run("get without a selector resolves default", func(t *testing.T) {
-		r := call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent"})
+		r := mcptest.Call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent"})
 		if r.Selector.Tag != "default" || r.Deployment.Version != 1 {
 			t.Errorf("got %+v → version %d, want tag default → version 1", r.Selector, r.Deployment.Version)
 		}
 	})
 	t.Run("get by tag and by version resolves them", func(t *testing.T) {
-		if r := call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "tag": "canary"}); r.Deployment.Version != 2 {
+		if r := mcptest.Call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "tag": "canary"}); r.Deployment.Version != 2 {
 			t.Errorf("canary → version %d, want 2", r.Deployment.Version)
 		}
-		if r := call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "version": 1}); r.Deployment.Version != 1 || r.Selector.Version != 1 {
+		if r := mcptest.Call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "version": 1}); r.Deployment.Version != 1 || r.Selector.Version != 1 {
 			t.Errorf("version 1 → %+v", r)
 		}
 	})
 	t.Run("a tag and a version together are refused with invalid_argument", func(t *testing.T) {
 		for _, tool := range []string{mcpserver.ToolGet, mcpserver.ToolInvoke} {
-			e := callFails(t, cs, tool, map[string]any{"flow": "research_agent", "tag": "canary", "version": 1})
+			e := mcptest.CallFails(t, cs, tool, map[string]any{"flow": "research_agent", "tag": "canary", "version": 1})
 			if e.Code != registry.CodeInvalidArgument || !strings.Contains(e.Message, "not both") {
 				t.Errorf("%s: %+v", tool, e)
 			}
 		}
 	})
 	t.Run("tag moves stable to version 2 and history records it", func(t *testing.T) {
-		tag := call[registry.Tag](t, cs, mcpserver.ToolTag, map[string]any{"flow": "research_agent", "tag": "stable", "version": 2, "exclusive": true})
+		tag := mcptest.Call[registry.Tag](t, cs, mcpserver.ToolTag, map[string]any{"flow": "research_agent", "tag": "stable", "version": 2, "exclusive": true})
 		if !tag.Exclusive || !slices.Equal(tag.Versions, []int{2}) {
 			t.Errorf("tag %+v, want exclusive on [2]", tag)
 		}
-		h := call[client.Page[registry.RouteChange]](t, cs, mcpserver.ToolHistory, map[string]any{"flow": "research_agent", "tag": "stable"})
+		h := mcptest.Call[client.Page[registry.RouteChange]](t, cs, mcpserver.ToolHistory, map[string]any{"flow": "research_agent", "tag": "stable"})
 		if len(h.Items) != 1 || h.Items[0].To == nil || *h.Items[0].To != 2 {
 			t.Errorf("history %+v, want one move to 2", h.Items)
 		}
 	})
 	t.Run("untag removes a shared label", func(t *testing.T) {
-		call[registry.Tag](t, cs, mcpserver.ToolTag, map[string]any{"flow": "research_agent", "tag": "benchmark", "version": 2})
-		got := call[map[string]any](t, cs, mcpserver.ToolUntag, map[string]any{"flow": "research_agent", "tag": "benchmark", "version": 2})
+		mcptest.Call[registry.Tag](t, cs, mcpserver.ToolTag, map[string]any{"flow": "research_agent", "tag": "benchmark", "version": 2})
+		got := mcptest.Call[map[string]any](t, cs, mcpserver.ToolUntag, map[string]any{"flow": "research_agent", "tag": "benchmark", "version": 2})
 		if diff := cmp.Diff(map[string]any{"flow": "research_agent", "tag": "benchmark", "version": 2.0, "removed": true}, got); diff != "" {
 			t.Errorf("untag (-want +got):\n%s", diff)
 		}
-		e := callFails(t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "tag": "benchmark"})
+		e := mcptest.CallFails(t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "tag": "benchmark"})
 		if e.Code != registry.CodeNotFound {
 			t.Errorf("resolving the removed tag: %+v", e)
 		}
 	})
 	t.Run("untag default is refused with the server's conflict", func(t *testing.T) {
-		e := callFails(t, cs, mcpserver.ToolUntag, map[string]any{"flow": "research_agent", "tag": "default", "version": 1})
+		e := mcptest.CallFails(t, cs, mcpserver.ToolUntag, map[string]any{"flow": "research_agent", "tag": "default", "version": 1})
 		if e.Code != registry.CodeConflict || e.Message == "" {
 			t.Errorf("got %+v", e)
 		}
 	})
 	t.Run("delete refuses a version holding an exclusive tag and deletes one without", func(t *testing.T) {
-		e := callFails(t, cs, mcpserver.ToolDelete, map[string]any{"flow": "research_agent", "version": 2})
+		e := mcptest.CallFails(t, cs, mcpserver.ToolDelete, map[string]any{"flow": "research_agent", "version": 2})
 		if e.Code != registry.CodeConflict || !strings.Contains(e.Message, "canary") {
 			t.Errorf("deleting version 2: %+v", e)
 		}
 		deploySDK(t, c, "research", "flows/research.py:research_agent", "research_agent", `{"topic": "durable agents"}`, "experiment", false)
-		got := call[map[string]any](t, cs, mcpserver.ToolDelete, map[string]any{"flow": "research_agent", "version": 3})
+		got := mcptest.Call[map[string]any](t, cs, mcpserver.ToolDelete, map[string]any{"flow": "research_agent", "version": 3})
 		if got["deleted"] != true {
 			t.Errorf("delete: %v", got)
 		}
-		if e := callFails(t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "version": 3}); e.Code != registry.CodeNotFound {
+		if e := mcptest.CallFails(t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "version": 3}); e.Code != registry.CodeNotFound {
 			t.Errorf("reading the deleted version: %+v", e)
 		}
 	})
 	t.Run("invoke without a selector runs default and executions_get follows it", func(t *testing.T) {
-		e := call[registry.Execution](t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "inputs": map[string]any{"topic": "default route"}})
+		e := mcptest.Call[registry.Execution](t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "inputs": map[string]any{"topic": "default route"}})
 		if e.ExecID == "" || e.Version != 1 || e.Selector.Tag != "default" {
 			t.Errorf("execution %+v, want one of version 1 by tag default", e)
 		}
-		got := call[registry.Execution](t, cs, mcpserver.ToolExecutionGet, map[string]any{"exec_id": e.ExecID})
+		got := mcptest.Call[registry.Execution](t, cs, mcpserver.ToolExecutionGet, map[string]any{"exec_id": e.ExecID})
 		if got.ExecID != e.ExecID || got.Flow != "research_agent" {
 			t.Errorf("executions_get: %+v", got)
 		}
 	})
 	t.Run("invoke with wait_seconds returns the finished result", func(t *testing.T) {
-		e := call[registry.Execution](t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "tag": "stable", "inputs": map[string]any{"topic": "deployment routing"}, "wait_seconds": 60})
+		e := mcptest.Call[registry.Execution](t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "tag": "stable", "inputs": map[string]any{"topic": "deployment routing"}, "wait_seconds": 60})
 		if e.Status != registry.StatusCompleted || string(e.Result) != `"research notes on deployment routing"` {
 			t.Errorf("execution %s: status %s, result %s", e.ExecID, e.Status, e.Result)
 		}
 	})
 	t.Run("invoke with an unknown input answers the server's unprocessable", func(t *testing.T) {
-		e := callFails(t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "inputs": map[string]any{"subject": "x"}})
+		e := mcptest.CallFails(t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "inputs": map[string]any{"subject": "x"}})
 		if e.Code != registry.CodeUnprocessable || !strings.Contains(e.Message, "subject") {
 			t.Errorf("got %+v", e)
 		}
 	})
 	t.Run("invoke with a short wait returns the execution still running, and cancel stops it", func(t *testing.T) {
-		e := call[registry.Execution](t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "sleeps", "wait_seconds": 1})
+		e := mcptest.Call[registry.Execution](t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "sleeps", "wait_seconds": 1})
 		if e.Status != registry.StatusRunning {
 			t.Errorf("status %s after 1 s of a 30 s flow, want running", e.Status)
 		}
-		got := call[registry.Execution](t, cs, mcpserver.ToolExecutionCancel, map[string]any{"exec_id": e.ExecID})
+		got := mcptest.Call[registry.Execution](t, cs, mcpserver.ToolExecutionCancel, map[string]any{"exec_id": e.ExecID})
 		if got.Status != registry.StatusCancelled {
 			t.Errorf("status %s after cancel", got.Status)
 		}
@@ -348,7 +275,7 @@ func TestToolsOnKitaruDev(t *testing.T) {
 			{mcpserver.ToolList, map[string]any{"flow": "nope"}},
 			{mcpserver.ToolExecutionGet, map[string]any{"exec_id": "ex_01JZZZZZZZZZZZZZZZZZZZZZZZ"}},
 		} {
-			if e := callFails(t, cs, c.tool, c.args); e.Code != registry.CodeNotFound || e.Message == "" {
+			if e := mcptest.CallFails(t, cs, c.tool, c.args); e.Code != registry.CodeNotFound || e.Message == "" {
 				t.Errorf("%s(%v): %+v", c.tool, c.args, e)
 			}
 		}
@@ -366,22 +293,22 @@ func TestMissingConnectionIsReportedByTheCall(t *testing.T) {
 		t.Setenv(env, "")
 	}
 	t.Setenv(client.EnvConfigDir, t.TempDir())
-	cs := connect(t, mcpserver.New(mcpserver.Config{})) // the server starts without a connection
+	cs := mcptest.Connect(t, mcpserver.New(mcpserver.Config{})) // the server starts without a connection
 
 	t.Run("a call says what to set", func(t *testing.T) {
-		e := callFails(t, cs, mcpserver.ToolList, nil)
+		e := mcptest.CallFails(t, cs, mcpserver.ToolList, nil)
 		if e.Code != registry.CodePreconditionFailed || !strings.Contains(e.Message, client.EnvServerURL) || !strings.Contains(e.Message, "kitaru login") {
 			t.Errorf("got %+v", e)
 		}
 	})
 	t.Run("a tag and a version together are refused before the connection is needed", func(t *testing.T) {
-		e := callFails(t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "tag": "stable", "version": 2})
+		e := mcptest.CallFails(t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "tag": "stable", "version": 2})
 		if e.Code != registry.CodeInvalidArgument {
 			t.Errorf("got %+v", e)
 		}
 	})
 	t.Run("a server without a deployer refuses deploys", func(t *testing.T) {
-		e := callFails(t, cs, mcpserver.ToolDeploy, map[string]any{"target": "flows/research.py:research_agent"})
+		e := mcptest.CallFails(t, cs, mcpserver.ToolDeploy, map[string]any{"target": "flows/research.py:research_agent"})
 		if e.Code != registry.CodePreconditionFailed || !strings.Contains(e.Message, "kitaru deploy") {
 			t.Errorf("got %+v", e)
 		}
