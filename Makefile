@@ -6,29 +6,58 @@ BIN   ?= bin/kitaru
 BENCH ?= .
 BENCHFLAGS ?=
 DEVFLAGS ?=
+# The CDK CLI and cdklocal pinned in package.json; CDKFLAGS passes context,
+# e.g. CDKFLAGS='-c kitaru:destroy=true' (see infra/main.go).
+CDK      ?= npx --no-install cdk
+CDKFLAGS ?=
+CDK_ENV  = JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test e2e bench build vet fmt tidy clean ddb-local-start ddb-local-stop
+.PHONY: help dev test e2e bench build build-cli synth infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet fmt tidy clean ddb-local-start ddb-local-stop
 
 help: ## List the targets
 	@echo "usage: make <target>"
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-dev: build ## Run the embedded default server (kitaru dev) on 127.0.0.1:8787
+dev: build-cli ## Run the embedded default server (kitaru dev) on 127.0.0.1:8787
 	$(BIN) dev $(DEVFLAGS)
 
 test: ## gofmt check, go vet, go test -race ./... against a fresh DynamoDB Local, then make e2e
 	scripts/test.sh
 
-e2e: build ## The docs' deployments walkthrough (scripts/e2e.sh) against a fresh kitaru dev on a free loopback port
+e2e: build-cli ## The docs' deployments walkthrough (scripts/e2e.sh) against a fresh kitaru dev on a free loopback port
 	KITARU_BIN=$(BIN) scripts/e2e.sh --dev
 
 bench: ## Benchmarks of ./pkg/... against a fresh DynamoDB Local (BENCH=regexp BENCHFLAGS=-benchtime=1x)
 	BENCH='$(BENCH)' scripts/bench.sh $(BENCHFLAGS)
 
-build: ## Build the kitaru CLI into bin/kitaru
+build: build-cli ## Lambda code into dist/ (Go functions linux/arm64, GOARCH=amd64 overrides; the Python runner) and bin/kitaru
+	GO=$(GO) scripts/build.sh
+
+build-cli: ## Build the kitaru CLI into bin/kitaru
 	$(GO) build -o $(BIN) ./cmd/kitaru
+
+synth: node_modules/.bin/cdk ## cdk synth the stack into cdk.out/ from what make build wrote (CDKFLAGS='-c key=value')
+	$(CDK_ENV) $(CDK) synth --quiet --no-notices $(CDKFLAGS)
+
+infra-test: ## The CDK assertion tests of infra/ (one package at a time: each starts its own node)
+	cd infra && $(CDK_ENV) $(GO) test -p 1 ./...
+
+node_modules/.bin/cdk: package-lock.json
+	npm ci --no-audit --no-fund
+
+localstack-up: ## Start LocalStack (Docker; LOCALSTACK_AUTH_TOKEN, see localstack/README.md) and wait until healthy
+	localstack/kit.sh up
+
+localstack-deploy: node_modules/.bin/cdk ## Build for the host architecture, cdklocal bootstrap + deploy the stack on LocalStack
+	localstack/kit.sh deploy
+
+localstack-e2e: build-cli ## 401 check, first API key, then scripts/e2e.sh against the API deployed on LocalStack
+	KITARU_BIN=$(BIN) localstack/kit.sh e2e
+
+localstack-down: ## Stop LocalStack and drop its state
+	localstack/kit.sh down
 
 vet: ## go vet ./...
 	$(GO) vet ./...
@@ -39,9 +68,9 @@ fmt: ## Format every Go file of the work tree (gofmt -w)
 tidy: ## go mod tidy
 	$(GO) mod tidy
 
-clean: ## Stop a DynamoDB Local started by ddb-local-start; remove bin/ and .tmp/
+clean: ## Stop a DynamoDB Local started by ddb-local-start; remove bin/, dist/, cdk.out/ and .tmp/
 	scripts/dynamodb-local.sh stop
-	rm -rf bin .tmp
+	rm -rf bin dist cdk.out .tmp
 
 ddb-local-start: ## Start DynamoDB Local in the background and print its endpoint
 	@scripts/dynamodb-local.sh start
