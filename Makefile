@@ -18,7 +18,7 @@ CDK_ENV  = JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_
 help: ## List the targets
 	@echo "usage: make <target>"
 	@echo
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 dev: build-cli ## Run the embedded default server (kitaru dev) on 127.0.0.1:8787
 	$(BIN) dev $(DEVFLAGS)
