@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,33 +16,16 @@ import (
 
 	"github.com/kitaru/deployments/pkg/cli"
 	"github.com/kitaru/deployments/pkg/client"
-	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/mcpserver"
 	"github.com/kitaru/deployments/pkg/mcpserver/mcptest"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// startDevConnection starts kitaru dev and makes it the active connection
-// through the environment.
-func startDevConnection(t *testing.T) *devstack.Server {
-	t.Helper()
-	srv, err := devstack.Start(context.Background(), devstack.Config{Addr: "127.0.0.1:0", FlowOutput: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	t.Setenv(client.EnvServerURL, srv.URL())
-	t.Setenv(client.EnvAuthToken, srv.APIKey())
-	t.Setenv(client.EnvProject, devstack.Project)
-	t.Setenv(client.EnvConfigDir, t.TempDir())
-	return srv
-}
-
 // TestMCPAssistantStory is the acceptance: an assistant deploys the
 // research flow twice with kitaru deploy's bundling, routes stable, reads
 // the routes and invokes the seed's example.
 func TestMCPAssistantStory(t *testing.T) {
-	startDevConnection(t)
+	startKitaruDev(t)
 	cs := mcptest.Connect(t, cli.NewMCPServer())
 	root := copyDir(t, filepath.Join("..", "..", "testdata", "flows", "research"))
 	target := filepath.Join(root, "flows", "research.py") + ":research_agent"
@@ -130,7 +112,7 @@ func TestMCPBinaryOverStdio(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/kitaru/deployments/cmd/kitaru").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	startDevConnection(t)
+	startKitaruDev(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "mcp")

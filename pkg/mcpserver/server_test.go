@@ -144,6 +144,7 @@ func TestToolsOnKitaruDev(t *testing.T) {
 	deploySDK(t, c, "research", "flows/research.py:research_agent", "research_agent", `{"topic": "durable agents"}`, "", false)
 	deploySDK(t, c, "research", "flows/research.py:research_agent", "research_agent", `{"topic": "durable agents"}`, "canary", true)
 	deploySDK(t, c, "behaviours", "flows/behaviours.py:sleeps", "sleeps", `{"seconds": 30}`, "", false)
+	deploySDK(t, c, "behaviours", "flows/behaviours.py:fails", "fails", `{"message": "no sources"}`, "", false)
 	cs := mcptest.Connect(t, mcpserver.New(mcpserver.Config{}))
 
 	t.Run("list without a flow shows every flow with its routes", func(t *testing.T) {
@@ -157,7 +158,7 @@ func TestToolsOnKitaruDev(t *testing.T) {
 				}
 			}
 		}
-		if diff := cmp.Diff([]string{"research_agent", "sleeps"}, got); diff != "" {
+		if diff := cmp.Diff([]string{"fails", "research_agent", "sleeps"}, got); diff != "" {
 			t.Errorf("flows (-want +got):\n%s", diff)
 		}
 	})
@@ -248,6 +249,12 @@ func TestToolsOnKitaruDev(t *testing.T) {
 		e := mcptest.Call[registry.Execution](t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "tag": "stable", "inputs": map[string]any{"topic": "deployment routing"}, "wait_seconds": 60})
 		if e.Status != registry.StatusCompleted || string(e.Result) != `"research notes on deployment routing"` {
 			t.Errorf("execution %s: status %s, result %s", e.ExecID, e.Status, e.Result)
+		}
+	})
+	t.Run("invoke with wait_seconds returns a failed execution with the flow's exception, not a tool error", func(t *testing.T) {
+		e := mcptest.Call[registry.Execution](t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "fails", "wait_seconds": 60})
+		if e.Status != registry.StatusFailed || e.Error == nil || e.Error.Type != "ValueError" || e.Error.Message != "no sources" {
+			t.Errorf("execution %s: status %s, error %+v", e.ExecID, e.Status, e.Error)
 		}
 	})
 	t.Run("invoke with an unknown input answers the server's unprocessable", func(t *testing.T) {
