@@ -104,7 +104,7 @@ class KitaruError(Exception):
         self.status = status
 
     def __str__(self) -> str:
-        return self.message
+        return str(self.args[0]) if self.args else self.message
 
 
 class InvalidArgumentError(KitaruError):

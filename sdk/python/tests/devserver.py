@@ -26,9 +26,9 @@ CONNECTION_ENV = ("KITARU_SERVER_URL", "KITARU_AUTH_TOKEN", "KITARU_PROJECT", "K
 class DevServer:
     """kitaru dev on 127.0.0.1:0; url and api_key parsed from its banner."""
 
-    def __init__(self) -> None:
+    def __init__(self, bin: str | None = None) -> None:
         self.tmp = tempfile.mkdtemp(prefix="kitaru-sdk-test-")
-        self.bin = os.environ.get("KITARU_TEST_BIN") or self._build()
+        self.bin = bin or os.environ.get("KITARU_TEST_BIN") or self._build()
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.api_key = ""
@@ -61,7 +61,8 @@ class DevServer:
                 lines.put(line)
             lines.put(None)
 
-        threading.Thread(target=drain, daemon=True).start()
+        self._drain = threading.Thread(target=drain, daemon=True)
+        self._drain.start()
         banner = []
         while not (self.url and self.api_key):
             try:
@@ -93,10 +94,20 @@ class DevServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc is not None and self.proc.stdout is not None and not self.proc.stdout.closed:
+            if getattr(self, "_drain", None) is not None:
+                self._drain.join(timeout=5)
+            self.proc.stdout.close()
 
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def env(self, base: dict | None = None) -> dict:
+        """base (default os.environ) connected to this server as project default."""
+        env = dict(os.environ if base is None else base)
+        env.update(KITARU_SERVER_URL=self.url, KITARU_AUTH_TOKEN=self.api_key, KITARU_PROJECT="default")
+        return env
 
     def cli(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         """Run the built kitaru CLI."""
