@@ -18,7 +18,9 @@ step "go vet ./..."
 go vet ./...
 echo "ok"
 
-step "python3 -m unittest (functions/runner, sdk/python)"
+# sdk/python's integration suites build ./cmd/kitaru and run it as `kitaru dev`
+# (and pip-install the SDK into a throwaway venv, offline).
+step "python3 -m unittest (functions/runner, sdk/python against kitaru dev)"
 for suite in functions/runner sdk/python; do
   PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s "$suite" -p 'test_*.py'
 done
