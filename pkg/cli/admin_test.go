@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,11 +14,9 @@ import (
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/cli"
 	"github.com/kitaru/deployments/pkg/dynamo"
-	"github.com/kitaru/deployments/pkg/localdynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
 	"github.com/kitaru/deployments/pkg/registry"
 )
-
-var adminTableSeq atomic.Int64
 
 // adminFixture is a fresh registry table in an in-process minidyn, and the
 // flags that point kitaru admin at it.
@@ -31,24 +28,11 @@ type adminFixture struct {
 
 func newAdminFixture(t *testing.T) *adminFixture {
 	t.Helper()
-	srv, err := localdynamo.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	ctx := context.Background()
-	db, err := dynamo.NewClient(ctx, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := fmt.Sprintf("kitaru-admin-test-%d", adminTableSeq.Add(1))
-	if err := dynamo.CreateTable(ctx, db, table); err != nil {
-		t.Fatal(err)
-	}
+	tbl := dynamotest.New(t)
 	// The environment must not point the commands anywhere else.
 	t.Setenv("KITARU_TABLE", "")
 	t.Setenv("DYNAMODB_ENDPOINT", "")
-	return &adminFixture{db: db, endpoint: srv.URL, table: table}
+	return &adminFixture{db: tbl.DB, endpoint: tbl.Endpoint, table: tbl.Name}
 }
 
 // run runs kitaru admin keys with args against the fixture's table.
