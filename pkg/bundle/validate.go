@@ -188,7 +188,7 @@ func (t *tree) addHeader(hdr *tar.Header) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return t.add(name, kindDir)
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg: // the reader reports old-style TypeRegA members as TypeReg
 		t.files++
 		return t.add(name, kindFile)
 	case tar.TypeSymlink:
