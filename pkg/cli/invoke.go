@@ -16,13 +16,6 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// Polling of --wait: the first wait, its growth and its cap.
-const (
-	pollStart  = 200 * time.Millisecond
-	pollFactor = 1.5
-	pollMax    = 2 * time.Second
-)
-
 // codeStillRunning is the -o json error code when --wait times out. It is
 // the CLI's own: the server has no such error.
 const codeStillRunning registry.Code = "still_running"
@@ -161,36 +154,21 @@ func startedLine(e registry.Execution) string {
 	return line + ": " + string(e.Status)
 }
 
-// waitForExecution polls the execution with growing pauses until it ends or
-// timeout passes; then it returns the last execution seen and
-// context.DeadlineExceeded. A server that is briefly unreachable is retried.
-// seen is called with the execution before each pause.
+// waitForExecution follows the execution until it ends or timeout passes;
+// then it returns the last execution seen and context.DeadlineExceeded. An
+// execution that failed or was cancelled ended: it is returned without error.
 func waitForExecution(ctx context.Context, c *client.Client, exec registry.Execution, timeout time.Duration, seen func(registry.Execution)) (registry.Execution, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	pause := pollStart
-	for !exec.Status.Terminal() {
-		seen(exec)
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return exec, ctx.Err()
-		case <-t.C:
-		}
-		pause = min(time.Duration(float64(pause)*pollFactor), pollMax)
-		got, err := c.Executions().Get(ctx, exec.ExecID)
-		switch {
-		case ctx.Err() != nil:
-			return exec, ctx.Err()
-		case errors.Is(err, registry.ErrUnavailable):
-			continue
-		case err != nil:
-			return exec, err
-		}
-		exec = got
+	got, err := c.Executions().Follow(ctx, exec.ExecID, seen)
+	var failed *client.ExecutionError
+	switch {
+	case errors.As(err, &failed), errors.Is(err, client.ErrCancelled):
+		return got, nil
+	case err != nil && got.ExecID == "":
+		return exec, err
 	}
-	return exec, nil
+	return got, err
 }
 
 // printOutcome prints an ended execution: the result on stdout, or why it

@@ -44,7 +44,13 @@ func (e *Executions) List(ctx context.Context, flow string, opts ListOptions) (P
 
 // Wait polls the execution until it ends, as Handle.Wait does.
 func (e *Executions) Wait(ctx context.Context, id string) (registry.Execution, error) {
-	return e.c.wait(ctx, registry.Execution{ExecID: id, Status: registry.StatusRunning})
+	return e.c.wait(ctx, registry.Execution{ExecID: id, Status: registry.StatusRunning}, nil)
+}
+
+// Follow is Wait that also hands seen every read of the still-running
+// execution (before each pause), for progress displays.
+func (e *Executions) Follow(ctx context.Context, id string, seen func(registry.Execution)) (registry.Execution, error) {
+	return e.c.wait(ctx, registry.Execution{ExecID: id, Status: registry.StatusRunning}, seen)
 }
 
 // Handle is an execution an invocation started.
@@ -71,7 +77,7 @@ func (h *Handle) Status(ctx context.Context) (registry.ExecStatus, error) {
 // Executions.Cancel if it is no longer wanted); or the server's error.
 // A briefly unavailable or rate-limiting server is polled again.
 func (h *Handle) Wait(ctx context.Context) (registry.Execution, error) {
-	return h.c.wait(ctx, h.Execution)
+	return h.c.wait(ctx, h.Execution, nil)
 }
 
 // Result waits for the execution and returns its JSON result. Errors: those
@@ -90,8 +96,9 @@ func (h *Handle) Result(ctx context.Context) (json.RawMessage, error) {
 	return e.Result, nil
 }
 
-// wait polls last.ExecID until it ends; see Handle.Wait.
-func (c *Client) wait(ctx context.Context, last registry.Execution) (registry.Execution, error) {
+// wait polls last.ExecID until it ends; see Handle.Wait. seen, when set,
+// gets each read of the still-running execution.
+func (c *Client) wait(ctx context.Context, last registry.Execution, seen func(registry.Execution)) (registry.Execution, error) {
 	stillRunning := func() (registry.Execution, error) {
 		return last, fmt.Errorf("execution %s is still %s: %w", last.ExecID, last.Status, ctx.Err())
 	}
@@ -108,6 +115,9 @@ func (c *Client) wait(ctx context.Context, last registry.Execution) (registry.Ex
 			return got, outcomeError(got)
 		default:
 			last = got
+		}
+		if seen != nil {
+			seen(last)
 		}
 		if sleep(ctx, jitter(pause)) != nil {
 			return stillRunning()
