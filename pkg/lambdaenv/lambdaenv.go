@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +21,7 @@ import (
 	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/gatewayauth"
 	"github.com/kitaru/deployments/pkg/httpapi"
@@ -51,6 +53,8 @@ type Env struct {
 	SigningSecretARN string
 	// SecretsManagerEndpoint overrides the Secrets Manager endpoint (SECRETSMANAGER_ENDPOINT).
 	SecretsManagerEndpoint string
+	// MaxBundleBytes bounds a source bundle (KITARU_MAX_BUNDLE_MB; default 64 MiB).
+	MaxBundleBytes int64
 	// VerifyBearer makes the handlers authenticate requests that arrive
 	// without authorizer context themselves (KITARU_VERIFY_BEARER=true), for
 	// gateways that do not run Lambda authorizers.
@@ -70,6 +74,13 @@ func Read(getenv func(string) string) (Env, error) {
 	env.Stacks = stacks
 	env.Bucket, env.S3Endpoint = getenv("KITARU_BUCKET"), getenv("S3_ENDPOINT")
 	env.StateMachineARN, env.StepFunctionsEndpoint = getenv("KITARU_STATE_MACHINE_ARN"), getenv("STEPFUNCTIONS_ENDPOINT")
+	if v := getenv("KITARU_MAX_BUNDLE_MB"); v != "" {
+		mb, err := strconv.Atoi(v)
+		if err != nil || mb < 1 || mb > 5120 {
+			return Env{}, fmt.Errorf("KITARU_MAX_BUNDLE_MB is %q; set a whole number of MiB from 1 to 5120", v)
+		}
+		env.MaxBundleBytes = int64(mb) << 20
+	}
 	switch v := getenv("KITARU_VERIFY_BEARER"); v {
 	case "", "false":
 	case "true":
@@ -210,7 +221,7 @@ func newArtifacts(ctx context.Context, env Env) (*artifacts.Store, error) {
 			o.BaseEndpoint, o.UsePathStyle = aws.String(env.S3Endpoint), true
 		}
 	})
-	return &artifacts.Store{Blobs: &blob.S3{Client: client, Bucket: env.Bucket}}, nil
+	return &artifacts.Store{Blobs: &blob.S3{Client: client, Bucket: env.Bucket}, Limits: bundle.LimitsFor(env.MaxBundleBytes)}, nil
 }
 
 func newExecutor(ctx context.Context, env Env) (*sfnexec.Executor, error) {

@@ -27,6 +27,10 @@ func TestReadTheEnvironment(t *testing.T) {
 		{"a missing table is an error", map[string]string{"KITARU_STACKS": "aws"}, lambdaenv.Env{}, true},
 		{"missing stacks are an error", map[string]string{"KITARU_TABLE": "kitaru"}, lambdaenv.Env{}, true},
 		{"a local-only default stack is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws,local:local-only", "KITARU_DEFAULT_STACK": "local"}, lambdaenv.Env{}, true},
+		{"the bundle limit, bucket, state machine and bearer verification are read", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_MAX_BUNDLE_MB": "16", "KITARU_BUCKET": "b", "KITARU_STATE_MACHINE_ARN": "arn:sm", "KITARU_VERIFY_BEARER": "true"},
+			lambdaenv.Env{Table: "kitaru", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"}, MaxBundleBytes: 16 << 20, Bucket: "b", StateMachineARN: "arn:sm", VerifyBearer: true}, false},
+		{"a bundle limit that is not a number is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_MAX_BUNDLE_MB": "lots"}, lambdaenv.Env{}, true},
+		{"a bearer setting that is not true or false is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_VERIFY_BEARER": "yes"}, lambdaenv.Env{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
