@@ -374,11 +374,7 @@ func TestFlowAndExecutionCommandsWithoutAConnection(t *testing.T) {
 }
 
 func TestFlowUsageErrorsSendNothing(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		wantErr string
-	}{
+	tests := []usageCase{
 		{"tag without --version", []string{"flow", "tag", "f", "stable"}, "--version N"},
 		{"untag without --version", []string{"flow", "untag", "f", "stable"}, "--version N"},
 		{"delete without --version", []string{"flow", "deployments", "delete", "f"}, "--version N"},
@@ -392,18 +388,7 @@ func TestFlowUsageErrorsSendNothing(t *testing.T) {
 		{"wait with a zero timeout", []string{"executions", "wait", "ex_1", "--timeout", "0s"}, "positive"},
 		{"executions list without a flow", []string{"executions", "list"}, "accepts 1 arg"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeKitaru(t)
-			exit, _, stderr := kitaru(t, tt.args...)
-			if exit != cli.ExitUsage || !strings.Contains(stderr, tt.wantErr) {
-				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", exit, stderr, cli.ExitUsage, tt.wantErr)
-			}
-			if n := len(f.seen()); n != 0 {
-				t.Errorf("%d requests were sent; want none", n)
-			}
-		})
-	}
+	assertUsageErrors(t, tests)
 }
 
 func TestCompletionOffersFlowsAndTagsFromTheServer(t *testing.T) {

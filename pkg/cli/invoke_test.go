@@ -99,11 +99,7 @@ func TestInvokeSendsTheConnectionSettings(t *testing.T) {
 }
 
 func TestInvokeUsageErrors(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		wantErr string
-	}{
+	tests := []usageCase{
 		{"a tag and a version together", []string{"invoke", "f", "--tag", "stable", "--version", "2"}, "either --tag or --version"},
 		{"a version below 1", []string{"invoke", "f", "--version", "0"}, "versions start at 1"},
 		{"inputs that are not an object", []string{"invoke", "f", "--input", `"topic"`}, "JSON object"},
@@ -112,18 +108,7 @@ func TestInvokeUsageErrors(t *testing.T) {
 		{"an unknown output format", []string{"invoke", "f", "-o", "yaml"}, "text or json"},
 		{"no flow", []string{"invoke"}, "accepts 1 arg"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeKitaru(t)
-			exit, _, stderr := kitaru(t, tt.args...)
-			if exit != cli.ExitUsage || !strings.Contains(stderr, tt.wantErr) {
-				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", exit, stderr, cli.ExitUsage, tt.wantErr)
-			}
-			if n := len(f.seen()); n != 0 {
-				t.Errorf("%d requests were sent; want none", n)
-			}
-		})
-	}
+	assertUsageErrors(t, tests)
 }
 
 func TestInvokeWait(t *testing.T) {
@@ -271,6 +256,31 @@ func TestHelpNamesTheConnectionSettings(t *testing.T) {
 				if exit != cli.ExitOK || !strings.Contains(stdout, want) {
 					t.Errorf("exit %d, help %q lacks %q", exit, stdout, want)
 				}
+			}
+		})
+	}
+}
+
+// usageCase is a command line that must be refused as a usage error.
+type usageCase struct {
+	name    string
+	args    []string
+	wantErr string
+}
+
+// assertUsageErrors checks each case exits 2 mentioning wantErr and sends
+// no request to the server.
+func assertUsageErrors(t *testing.T, tests []usageCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeKitaru(t)
+			exit, _, stderr := kitaru(t, tt.args...)
+			if exit != cli.ExitUsage || !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", exit, stderr, cli.ExitUsage, tt.wantErr)
+			}
+			if n := len(f.seen()); n != 0 {
+				t.Errorf("%d requests were sent; want none", n)
 			}
 		})
 	}
