@@ -18,6 +18,7 @@ import (
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/gateway"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/localdynamo"
@@ -150,7 +151,8 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 			Stacks: Stacks(), TimeoutSeconds: def.Run.TimeoutSeconds,
 		},
 	})
-	s.http = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
+	gw := &gateway.Gateway{Backend: inProcess{s}, Stage: stage, MaxBodyBytes: MaxBodyBytes, Logger: cfg.Logger}
+	s.http = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.served <- s.http.Serve(ln) }()
 	return nil
 }

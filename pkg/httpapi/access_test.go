@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -158,15 +159,63 @@ func TestAHandlerConfiguredToVerifyBearersDoesSoWithoutAnAuthorizer(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
+	bearer := func(ev events.APIGatewayProxyRequest) events.APIGatewayProxyRequest {
+		return withHeaders(anonymous(ev), map[string]string{"Authorization": "Bearer " + token, "x-kitaru-project": "team-a"})
+	}
 	t.Run("a valid bearer is authenticated by the handler", func(t *testing.T) {
-		ev := withHeader(anonymous(request("GET", "/v1/flows", "")), "Authorization", "Bearer "+token)
-		must(t, h, ev, 200)
+		must(t, h, bearer(request("GET", "/v1/flows", "")), 200)
 	})
 	t.Run("its role is enforced", func(t *testing.T) {
-		ev := withHeader(anonymous(request("PUT", "/v1/flows/a/tags/b", `{"version": 1}`)), "Authorization", "Bearer "+token)
-		wantError(t, do(t, h, ev), 403, registry.CodePermissionDenied)
+		wantError(t, do(t, h, bearer(request("PUT", "/v1/flows/a/tags/b", `{"version": 1}`))), 403, registry.CodePermissionDenied)
 	})
-	t.Run("no bearer is still 401", func(t *testing.T) {
-		wantError(t, do(t, h, anonymous(request("GET", "/v1/flows", ""))), 401, registry.CodeUnauthenticated)
+	// API Gateway answers 401 without calling the authorizer when an
+	// identity source is missing; a handler standing in for it does too.
+	for _, tt := range []struct {
+		name    string
+		headers map[string]string
+	}{
+		{"no bearer is 401", map[string]string{"X-Kitaru-Project": "team-a"}},
+		{"a bearer without X-Kitaru-Project is 401", map[string]string{"Authorization": "Bearer " + token}},
+		{"an empty X-Kitaru-Project is 401", map[string]string{"Authorization": "Bearer " + token, "X-Kitaru-Project": ""}},
+		{"no headers at all is 401", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := wantError(t, do(t, h, withHeaders(anonymous(request("GET", "/v1/flows", "")), tt.headers)), 401, registry.CodeUnauthenticated)
+			if msg != httpapi.MissingIdentityMessage {
+				t.Errorf("message %q; want the gateway's %q", msg, httpapi.MissingIdentityMessage)
+			}
+		})
+	}
+}
+
+func TestAnAuthorizerContextLackingAnyKeyIsUnauthenticated(t *testing.T) {
+	f := newFixture(t)
+	full := map[string]any{"project": "default", "role": "producer", "principal_id": "k1", "credential": "api_key"}
+	t.Run("the full context is served", func(t *testing.T) {
+		ev := request("GET", "/v1/flows", "")
+		ev.RequestContext.Authorizer = maps.Clone(full)
+		must(t, f.dev, ev, 200)
+	})
+	for key := range full {
+		for _, variant := range []struct {
+			name  string
+			apply func(map[string]any)
+		}{
+			{"without " + key, func(m map[string]any) { delete(m, key) }},
+			{"with an empty " + key, func(m map[string]any) { m[key] = "" }},
+		} {
+			t.Run("a context "+variant.name+" is 401", func(t *testing.T) {
+				ev := request("GET", "/v1/flows", "")
+				ev.RequestContext.Authorizer = maps.Clone(full)
+				variant.apply(ev.RequestContext.Authorizer)
+				wantError(t, do(t, f.dev, ev), 401, registry.CodeUnauthenticated)
+			})
+		}
+	}
+	t.Run("a context with an unknown credential kind is 401", func(t *testing.T) {
+		ev := request("GET", "/v1/flows", "")
+		ev.RequestContext.Authorizer = maps.Clone(full)
+		ev.RequestContext.Authorizer["credential"] = "password"
+		wantError(t, do(t, f.dev, ev), 401, registry.CodeUnauthenticated)
 	})
 }

@@ -138,6 +138,15 @@ func withHeader(ev events.APIGatewayProxyRequest, name, value string) events.API
 	return ev
 }
 
+// withHeaders returns ev with exactly these request headers.
+func withHeaders(ev events.APIGatewayProxyRequest, headers map[string]string) events.APIGatewayProxyRequest {
+	ev.Headers, ev.MultiValueHeaders = map[string]string{}, map[string][]string{}
+	for k, v := range headers {
+		ev.Headers[k], ev.MultiValueHeaders[k] = v, []string{v}
+	}
+	return ev
+}
+
 // as returns ev as the authorizer would pass it for a principal.
 func as(ev events.APIGatewayProxyRequest, project, role, id string) events.APIGatewayProxyRequest {
 	ev.RequestContext.Authorizer = map[string]any{"project": project, "role": role, "principal_id": id, "credential": "api_key"}

@@ -13,7 +13,8 @@
 //   - a query parameter given twice is a 400, never silently one of them;
 //   - If-Match (a bare or quoted revision) is honoured on tag removal too;
 //   - a deploy answers 201 with a Location header naming the new version;
-//   - authorizer context without a "project" key counts as absent (401).
+//   - an authorizer context lacking any of its four keys is a 401; one with
+//     none of them counts as absent (principal.go).
 package httpapi
 
 import (

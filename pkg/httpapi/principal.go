@@ -16,17 +16,29 @@ const (
 	authorizerCredential  = "credential"
 )
 
+// MissingIdentityMessage is the 401 message when a request lacks an
+// identity source (Authorization or X-Kitaru-Project). API Gateway answers it
+// without calling the authorizer (the stack's Unauthorized gateway response
+// carries the same text), and a handler verifying bearers itself does too.
+const MissingIdentityMessage = "missing or invalid credentials: send `Authorization: Bearer <API key or token>` and `X-Kitaru-Project: <project>` (kitaru login stores them)"
+
 // principalOf reads the caller from the authorizer context. Without it, a
 // handler configured to verify bearers itself (gateways that do not run
-// authorizers, such as LocalStack's free plan) runs the authorizer's own
-// code on the headers; otherwise the request is refused: auth fails closed.
+// authorizers, such as LocalStack's free plan) requires both identity
+// sources, as API Gateway does, and runs the authorizer's own code on them;
+// otherwise the request is refused: auth fails closed. A context missing any
+// of its four keys, or holding an empty or unknown value, is refused too.
 func (h *Handler) principalOf(ctx context.Context, c *call) (registry.Principal, error) {
 	auth := c.req.RequestContext.Authorizer
-	if _, ok := auth[authorizerProject]; !ok {
-		if h.cfg.Authenticate != nil {
-			return h.cfg.Authenticate(ctx, c.header("Authorization"), c.header("X-Kitaru-Project"))
+	if !hasIdentity(auth) {
+		if h.cfg.Authenticate == nil {
+			return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; log in with `kitaru login` or send a bearer token")
 		}
-		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; log in with `kitaru login` or send a bearer token")
+		authorization, project := c.header("Authorization"), c.header("X-Kitaru-Project")
+		if authorization == "" || project == "" {
+			return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "%s", MissingIdentityMessage)
+		}
+		return h.cfg.Authenticate(ctx, authorization, project)
 	}
 	p := registry.Principal{
 		Project:    stringValue(auth[authorizerProject]),
@@ -34,10 +46,22 @@ func (h *Handler) principalOf(ctx context.Context, c *call) (registry.Principal,
 		ID:         stringValue(auth[authorizerPrincipalID]),
 		Credential: registry.Credential(stringValue(auth[authorizerCredential])),
 	}
-	if registry.ValidateProject(p.Project) != nil || p.ID == "" || !registry.ValidRole(p.Role) {
+	if registry.ValidateProject(p.Project) != nil || p.ID == "" || !registry.ValidRole(p.Role) || !registry.ValidCredential(p.Credential) {
 		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the authorizer returned an incomplete identity; log in again with `kitaru login`")
 	}
 	return p, nil
+}
+
+// hasIdentity reports whether an authorizer context carries any of the keys
+// the authorizer sets. Gateways that do not run authorizers may still pass
+// keys of their own, which count as no context at all.
+func hasIdentity(auth map[string]any) bool {
+	for _, k := range []string{authorizerProject, authorizerRole, authorizerPrincipalID, authorizerCredential} {
+		if _, ok := auth[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // authorize applies the role rule: a consumer may read, invoke and cancel

@@ -22,6 +22,9 @@ const (
 	CredentialToken  Credential = "token"
 )
 
+// ValidCredential reports whether c is a known credential kind.
+func ValidCredential(c Credential) bool { return c == CredentialAPIKey || c == CredentialToken }
+
 // Principal is an authenticated caller acting in one project. Every
 // request's project comes from here, never from a path or a body.
 type Principal struct {
