@@ -183,4 +183,47 @@ result=$(run kitaru executions wait "$exec_id" --timeout 2m)
 echo "$result"
 [ "$result" = '"research notes on curl'\''s \"route\""' ] || fail "unexpected result $result"
 
+# The outcomes other than success, from testdata/flows/behaviours (README there).
+step "copy testdata/flows/behaviours to a temporary project"
+cp -R testdata/flows/behaviours "$work/behaviours"
+behaviours="$work/behaviours/flows/behaviours.py"
+
+# invoke_waiting FLOW: deploy FLOW from the behaviours file, invoke it with
+# --wait -o json; the execution lands in $work/FLOW.json and the exit code in
+# $work/FLOW.rc (1 for a failed run).
+invoke_waiting() {
+  run kitaru deploy "$behaviours:$1" -o json >"$work/$1.deploy.json"
+  local rc=0
+  run kitaru invoke "$1" --wait --timeout 3m -o json >"$work/$1.json" 2>"$work/$1.err" || rc=$?
+  echo "$rc" >"$work/$1.rc"
+  cat "$work/$1.err" >&2
+}
+
+step "a flow that raises: the execution fails with its exception and traceback"
+invoke_waiting fails
+[ "$(cat "$work/fails.rc")" = 1 ] || fail "kitaru invoke --wait exited $(cat "$work/fails.rc") for a failed run, not 1"
+[ "$(json_get item.status <"$work/fails.json")" = failed ] || fail "the run is not failed: $(cat "$work/fails.json")"
+[ "$(json_get item.error.type <"$work/fails.json")" = ValueError ] || fail "the error is not ValueError: $(cat "$work/fails.json")"
+[ "$(json_get item.error.message <"$work/fails.json")" = "the flow failed on purpose" ] || fail "the message is lost: $(cat "$work/fails.json")"
+traceback=$(json_get item.error.traceback <"$work/fails.json")
+[[ $traceback == *'behaviours.py", line '*', in fails'* ]] ||
+  fail "the traceback does not show the flow's frame: $(cat "$work/fails.json")"
+echo "failed with ValueError and the flow's traceback"
+
+step "a runner that dies mid-run: the execution fails as Runner.Crashed"
+invoke_waiting crashes
+[ "$(json_get item.status <"$work/crashes.json")" = failed ] || fail "the run is not failed: $(cat "$work/crashes.json")"
+[ "$(json_get item.error.type <"$work/crashes.json")" = Runner.Crashed ] || fail "the error is not Runner.Crashed: $(cat "$work/crashes.json")"
+echo "failed with Runner.Crashed: $(json_get item.error.message <"$work/crashes.json")"
+
+step "a result over 256 KiB: stored through the presigned URL, named by result_ref"
+invoke_waiting large
+[ "$(json_get item.status <"$work/large.json")" = completed ] || fail "the run did not complete: $(cat "$work/large.json")"
+result_ref=$(json_get item.result_ref <"$work/large.json") || fail "no result_ref: $(cat "$work/large.json")"
+[ -n "$result_ref" ] || fail "empty result_ref"
+echo "completed; the result is stored as $result_ref"
+if [ -n "${E2E_RESULT_CHECK:-}" ]; then
+  run "$E2E_RESULT_CHECK" "$result_ref"
+fi
+
 step "e2e: all steps passed"
