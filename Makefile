@@ -13,7 +13,7 @@ CDKFLAGS ?=
 CDK_ENV  = JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test e2e bench build build-cli synth infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet fmt tidy clean ddb-local-start ddb-local-stop
+.PHONY: help dev test e2e aws-local aws-local-e2e bench build build-cli synth infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet fmt tidy clean ddb-local-start ddb-local-stop
 
 help: ## List the targets
 	@echo "usage: make <target>"
@@ -28,6 +28,12 @@ test: ## gofmt check, go vet, go test -race ./... against a fresh DynamoDB Local
 
 e2e: build-cli ## The docs' deployments walkthrough (scripts/e2e.sh) against a fresh kitaru dev on a free loopback port
 	KITARU_BIN=$(BIN) scripts/e2e.sh --dev
+
+aws-local: ## The synthesized stack on AWS's emulators (RIE, moto, DynamoDB Local); serves until Ctrl-C
+	scripts/aws-local.sh up
+
+aws-local-e2e: ## make aws-local, then the fail-closed checks and scripts/e2e.sh against it (CI runs this)
+	scripts/aws-local.sh e2e
 
 bench: ## Benchmarks of ./pkg/... against a fresh DynamoDB Local (BENCH=regexp BENCHFLAGS=-benchtime=1x)
 	BENCH='$(BENCH)' scripts/bench.sh $(BENCHFLAGS)

@@ -139,8 +139,24 @@ fi
 step "fail closed: the gateway and the deployed handlers (go test ./pkg/awslocal -run Live)"
 AWS_LOCAL_STATE=$state/state.json AWS_LOCAL_API_KEY=$key go test -count=1 -run Live ./pkg/awslocal
 
+# e2e.sh calls this with the large result's key: the runner PUT it into the
+# stack's bucket in moto through the URL the invoke function presigned.
+moto=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["moto"])' "$state/state.json")
+bucket=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bucket"])' "$state/state.json")
+cat >"$state/bin/check-result" <<SCRIPT
+#!/bin/sh
+exec "$python" - "$moto" "$bucket" "\$1" <<'PY'
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+size = s3.head_object(Bucket=sys.argv[2], Key=sys.argv[3])["ContentLength"]
+assert size > 256 * 1024, size
+print("the bucket holds", sys.argv[3], "with", size, "bytes")
+PY
+SCRIPT
+chmod +x "$state/bin/check-result"
+
 step "scripts/e2e.sh against $url"
-KITARU_BIN=bin/kitaru KITARU_SERVER_URL=$url KITARU_AUTH_TOKEN=$key KITARU_PROJECT=e2e scripts/e2e.sh || {
+E2E_RESULT_CHECK=$state/bin/check-result KITARU_BIN=bin/kitaru KITARU_SERVER_URL=$url KITARU_AUTH_TOKEN=$key KITARU_PROJECT=e2e scripts/e2e.sh || {
   echo "--- the last lines of each function's log ($state/logs):" >&2
   tail -n 15 "$state"/logs/*.log >&2
   exit 1

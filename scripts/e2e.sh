@@ -13,7 +13,9 @@
 # The kitaru binary is $KITARU_BIN, else kitaru from PATH. The config file
 # of kitaru login is not read: only the three variables count. Versions are
 # read from the CLI's -o json output, so a server that already has
-# research_agent versions works too. Each step prints what it does; a
+# research_agent versions works too. E2E_RESULT_CHECK, when set, is a
+# command run with the large result's result_ref (aws-local checks the
+# object in its bucket). Each step prints what it does; a
 # failure exits non-zero naming the step.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -187,10 +187,16 @@ func newMethod(res Resource, vals Values, paths map[string]string) (*method, err
 		httpMethod: fmt.Sprint(p["HttpMethod"]), resource: resource, function: fn,
 		custom: p["AuthorizationType"] == "CUSTOM",
 	}
-	if resource != "/" {
-		m.segments = strings.Split(strings.TrimPrefix(resource, "/"), "/")
-	}
+	m.segments = splitResource(resource)
 	return m, nil
+}
+
+// splitResource splits a path into its parts; the root has none.
+func splitResource(p string) []string {
+	if p == "/" || p == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimPrefix(p, "/"), "/")
 }
 
 // functionOfURI reads the function ARN of arn:…:apigateway:…:lambda:path/2015-03-31/functions/<ARN>/invocations.
@@ -233,10 +239,7 @@ func newAuthorizer(res Resource, vals Values) (*authorizer, error) {
 // Match finds the method for a request as API Gateway does: a literal path
 // part wins over a {parameter}.
 func (a *API) Match(httpMethod, p string) (gateway.Route, bool) {
-	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	if p == "/" {
-		segs = nil
-	}
+	segs := splitResource(p)
 	var best *method
 	var bestParams map[string]string
 	for _, m := range a.routes {
