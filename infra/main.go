@@ -1,6 +1,12 @@
-// Command infra is the CDK app of Kitaru deployments: `cdk synth` / `cdk
-// deploy` run it from the repository root through cdk.json ("cd infra && go
-// run ."). Settings come from CDK context (-c key=value):
+// Command infra is the CDK app of Kitaru deployments. `cdk synth` / `cdk
+// deploy` (and cdklocal) run it through cdk.json: its "build" step compiles
+// this package into .tmp/cdk/kitaru-infra and its "app" runs that binary from
+// the repository root, the directory the CDK CLI runs in. Every file path the
+// CLI hands the app (CDK_OUTDIR, CDK_ERROR_FILE, CDK_PERF_COUNTERS_FILE, the
+// context overflow file) is relative to that directory, so the app must run
+// there too: aws-cdk-lib reads them itself, and writes the perf-counters file
+// only when a stack's synth takes >= 10 s, so an app run elsewhere fails only
+// on slow machines. Settings come from CDK context (-c key=value):
 //
 //	kitaru:localstack=true   LocalStack's free plan (see localstack/README.md)
 //	kitaru:destroy=true      dev stack: table, bucket, secret and logs go with it
@@ -8,7 +14,7 @@
 //	kitaru:stacks=SPEC       KITARU_STACKS (default aws)
 //	kitaru:defaultStack=NAME KITARU_DEFAULT_STACK
 //	kitaru:apiGatewayCloudWatchRole=true  let CDK set API Gateway's account log role
-//	kitaru:dist=DIR          where `make build` wrote the Lambda code (default ../dist)
+//	kitaru:dist=DIR          where `make build` wrote the Lambda code (default dist, from the repository root)
 package main
 
 import (
@@ -22,7 +28,12 @@ import (
 
 func main() {
 	defer jsii.Close()
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: outdir()})
+	if err := checkWorkingDir(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		jsii.Close()
+		os.Exit(1)
+	}
+	app := awscdk.NewApp(nil)
 	if err := defineApp(app); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		jsii.Close()
@@ -31,22 +42,23 @@ func main() {
 	app.Synth(nil)
 }
 
-// outdir is where the cloud assembly goes. The CDK CLI passes CDK_OUTDIR
-// relative to the directory holding cdk.json (the repository root), but
-// runs the app in infra/ ("cd infra && go run ."), so a relative path is
-// taken from the root.
-func outdir() *string {
-	dir := os.Getenv("CDK_OUTDIR")
-	if dir == "" || filepath.IsAbs(dir) {
-		return nil
+// cliPathVars are the file paths the CDK CLI (aws-cdk 2.1148) hands the app,
+// relative to its own working directory when its --output is relative.
+var cliPathVars = []string{"CDK_OUTDIR", "CDK_ERROR_FILE", "CDK_PERF_COUNTERS_FILE", "CONTEXT_OVERFLOW_LOCATION_ENV"}
+
+// checkWorkingDir fails at once, rather than only when a synth is slow, when
+// the app was started outside the directory holding cdk.json while the CLI
+// handed it relative paths.
+func checkWorkingDir() error {
+	for _, k := range cliPathVars {
+		if p := os.Getenv(k); p != "" && !filepath.IsAbs(p) {
+			if _, err := os.Stat("cdk.json"); err != nil {
+				return fmt.Errorf("%s=%s is relative to the CDK CLI's directory, but the app runs elsewhere: run it through cdk.json from the repository root (make synth)", k, p)
+			}
+			return nil
+		}
 	}
-	if _, err := os.Stat("cdk.json"); err == nil {
-		return jsii.String(dir)
-	}
-	if _, err := os.Stat(filepath.Join("..", "cdk.json")); err == nil {
-		return jsii.String(filepath.Join("..", dir))
-	}
-	return jsii.String(dir)
+	return nil
 }
 
 // defineApp adds the stack the context asks for to app.
@@ -60,7 +72,7 @@ func defineApp(app awscdk.App) error {
 	}
 	props := KitaruStackProps{
 		StackProps:               awscdk.StackProps{Description: jsii.String("Kitaru deployments: registry API, executions and storage")},
-		DistDir:                  ctx("kitaru:dist", "../dist"),
+		DistDir:                  ctx("kitaru:dist", "dist"),
 		DestroyData:              ctx("kitaru:destroy", "false") == "true",
 		Stacks:                   ctx("kitaru:stacks", ""),
 		DefaultStack:             ctx("kitaru:defaultStack", ""),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
@@ -59,7 +60,28 @@ type KitaruStackProps struct {
 	// CustomAPIID, when set, tags the REST API with LocalStack's _custom_id_
 	// so its id (and the URL) is stable across deploys.
 	CustomAPIID string
+	// RunnerRuntime is the Python runtime of the runner; nil means
+	// RunnerPython. A runtime older than NewestPython carries a cdk-nag L1
+	// suppression naming the reason (nag.go).
+	RunnerRuntime awslambda.Runtime
 }
+
+// NewestPython is the newest Python runtime aws-cdk-lib v2.276.0 defines.
+// aws-cdk-lib also defines runtimes Lambda does not run (dotnet9,
+// java*.al2023), and CloudFormation's Lambda runtime list as cfn-lint 1.51.0
+// has it stops at python3.14 (E3030 on python3.15), so the runner does not
+// use it yet.
+func NewestPython() awslambda.Runtime { return awslambda.Runtime_PYTHON_3_15() }
+
+// RunnerPython is the runner's runtime on AWS: the newest Python runtime that
+// both aws-cdk-lib and cfn-lint's Lambda schema know. functions/runner is
+// stdlib-only; its tar extraction names the "data" filter explicitly, so
+// 3.14's new default changes nothing.
+func RunnerPython() awslambda.Runtime { return awslambda.Runtime_PYTHON_3_14() }
+
+// LocalStackPython is the runner runtime on LocalStack: python3.12 is the
+// newest Python runtime known to run there; newer ones are unverified.
+func LocalStackPython() awslambda.Runtime { return awslambda.Runtime_PYTHON_3_12() }
 
 // LocalStackEndpoint is the LocalStack address functions use from inside
 // their containers; the same name resolves to 127.0.0.1 on the host, so the
@@ -76,6 +98,7 @@ func LocalStackProps(p KitaruStackProps) KitaruStackProps {
 	p.VerifyBearer = true
 	p.ServiceEndpoint = LocalStackEndpoint
 	p.CustomAPIID = "kitaru"
+	p.RunnerRuntime = LocalStackPython()
 	return p
 }
 
@@ -237,7 +260,7 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 	// result through URLs the invoke function presigned.
 	runner := awslambda.NewFunction(stack, jsii.String("RunnerFunction"), &awslambda.FunctionProps{
 		Description:  jsii.String("Kitaru snapshot runner (functions/runner)"),
-		Runtime:      awslambda.Runtime_PYTHON_3_12(),
+		Runtime:      props.RunnerRuntime,
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String(runnerHandler),
 		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(props.DistDir, "runner")), nil),
@@ -272,6 +295,12 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 		Actions:   jsii.Strings("lambda:InvokeFunction"),
 		Resources: &[]*string{runner.FunctionArn(), fns["finish"].FunctionArn()},
 	}))
+	// Logs: every event (level ALL) without execution data. Execution data
+	// is the flow's inputs and results, the users' own data: it stays in the
+	// execution history (states:GetExecutionHistory, 90 days) and out of
+	// CloudWatch Logs. CDK grants the role the log-delivery actions on "*"
+	// (those APIs have no resource-level permissions), and the X-Ray
+	// actions on "*" for tracing.
 	sm := awsstepfunctions.NewStateMachine(stack, jsii.String("StateMachine"), &awsstepfunctions.StateMachineProps{
 		Comment:          jsii.String("Kitaru snapshot executions (pkg/workflow)"),
 		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
@@ -279,9 +308,10 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 		Role:             smRole,
 		Logs: &awsstepfunctions.LogOptions{
 			Destination:          logGroup("StateMachineLogs"),
-			Level:                awsstepfunctions.LogLevel_ERROR,
+			Level:                awsstepfunctions.LogLevel_ALL,
 			IncludeExecutionData: jsii.Bool(false),
 		},
+		TracingEnabled: jsii.Bool(true),
 	})
 
 	// Invoke starts, follows and stops executions of this state machine
@@ -301,6 +331,10 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 	}))
 
 	api := newAPI(stack, props, fns, logGroup("ApiAccessLogs"))
+
+	suppressNagFindings(stack, props, nagSubjects{
+		bucket: bucket, secret: secret, api: api, stateMachineRole: smRole, runner: runner, functions: fns,
+	})
 
 	out := func(id string, value *string, desc string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
@@ -324,6 +358,12 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 //
 // Request bodies: REST APIs cap payloads at 10 MB and Lambda at 6 MB, neither
 // configurable; the handlers answer 413 above 1 MiB (6 MiB for deploys).
+//
+// Request validation: one validator (parameters and bodies) on every method;
+// each method declares its path parameters as required. No method has a
+// request model, so API Gateway checks no body: the handlers validate bodies
+// and answer with the API's error codes, and a model here would be a second
+// copy of api/openapi.yaml.
 func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda.Function, accessLogs awslogs.LogGroup) awsapigateway.RestApi {
 	authorizer := awsapigateway.NewRequestAuthorizer(stack, jsii.String("Authorizer"), &awsapigateway.RequestAuthorizerProps{
 		Handler: fns["authorizer"],
@@ -360,6 +400,10 @@ func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda
 			Templates:  &map[string]*string{"application/json": jsii.String(errorEnvelope(r.code, r.message))},
 		})
 	}
+	validator := api.AddRequestValidator(jsii.String("RequestValidator"), &awsapigateway.RequestValidatorOptions{
+		ValidateRequestParameters: jsii.Bool(true),
+		ValidateRequestBody:       jsii.Bool(true),
+	})
 	integrations := map[string]awsapigateway.LambdaIntegration{}
 	for _, r := range httpapi.Routes() {
 		name := FunctionForGroup(r.Group)
@@ -370,9 +414,24 @@ func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda
 			})
 			integrations[name] = in
 		}
-		api.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(r.Method), in, nil)
+		api.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(r.Method), in, &awsapigateway.MethodOptions{
+			RequestValidator:  validator,
+			RequestParameters: pathParameters(r.Path),
+		})
 	}
 	return api
+}
+
+// pathParameters declares the {name} segments of a route template as
+// required request parameters.
+func pathParameters(template string) *map[string]*bool {
+	params := map[string]*bool{}
+	for _, seg := range strings.Split(template, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			params["method.request.path."+strings.Trim(seg, "{}")] = jsii.Bool(true)
+		}
+	}
+	return &params
 }
 
 // accessLogFormat is one JSON line per request; it never includes headers,
@@ -391,7 +450,7 @@ var gatewayResponses = []struct {
 	typ                       awsapigateway.ResponseType
 }{
 	{"Unauthorized", "401", "unauthenticated",
-		"missing or invalid credentials: send `Authorization: Bearer <API key or token>` and `X-Kitaru-Project: <project>` (kitaru login stores them)",
+		httpapi.MissingIdentityMessage,
 		awsapigateway.ResponseType_UNAUTHORIZED()},
 	{"AccessDenied", "403", "permission_denied",
 		"this credential has no access to the project in X-Kitaru-Project; use a key or token of that project",
@@ -405,6 +464,8 @@ var gatewayResponses = []struct {
 		awsapigateway.ResponseType_REQUEST_TOO_LARGE()},
 	{"IntegrationTimeout", "503", "unavailable", "the request took too long; retry",
 		awsapigateway.ResponseType_INTEGRATION_TIMEOUT()},
+	{"BadRequestParameters", "400", "invalid_argument", "a required path parameter is missing; see api/openapi.yaml for the routes of this API",
+		awsapigateway.ResponseType_BAD_REQUEST_PARAMETERS()},
 	{"Default5xx", "500", "internal", "the gateway failed; retry, and report it if it persists",
 		awsapigateway.ResponseType_DEFAULT_5XX()},
 }
@@ -432,6 +493,9 @@ func withDefaults(p KitaruStackProps) KitaruStackProps {
 	}
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+	if p.RunnerRuntime == nil {
+		p.RunnerRuntime = RunnerPython()
 	}
 	return p
 }

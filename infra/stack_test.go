@@ -369,13 +369,22 @@ func TestGoFunctions(t *testing.T) {
 	}
 }
 
-func TestRunnerIsPython312WithTheWorkflowTimeout(t *testing.T) {
-	check(t, "runner", func() {
-		awsTemplate.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
-			"Runtime": "python3.12", "Handler": "runner.handler", "Architectures": []any{"arm64"},
-			"Timeout": workflow.Default().Run.TimeoutSeconds,
+func TestRunnerIsANewPythonWithTheWorkflowTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		tmpl    assertions.Template
+		runtime string
+	}{
+		{"aws", awsTemplate, "python3.14"},
+		{"localstack", localTemplate, "python3.12"},
+	} {
+		check(t, tc.name+" runner", func() {
+			tc.tmpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+				"Runtime": tc.runtime, "Handler": "runner.handler", "Architectures": []any{"arm64"},
+				"Timeout": workflow.Default().Run.TimeoutSeconds,
+			})
 		})
-	})
+	}
 	check(t, "eight functions", func() {
 		awsTemplate.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(float64(len(goFunctions)+1)))
 	})
@@ -434,6 +443,10 @@ func TestEveryRouteHasOneMethodBehindTheAuthorizer(t *testing.T) {
 			c := tc.c
 			paths := resourcePaths(c)
 			authID := c.ofType("AWS::ApiGateway::Authorizer")[0]
+			validatorID := c.ofType("AWS::ApiGateway::RequestValidator")[0]
+			if p := c.Resources[validatorID].Properties; p["ValidateRequestParameters"] != true || p["ValidateRequestBody"] != true {
+				t.Errorf("request validator %s: %v; want parameters and bodies validated", validatorID, p)
+			}
 			methods := map[string]cfnResource{}
 			for _, id := range c.ofType("AWS::ApiGateway::Method") {
 				p := c.Resources[id].Properties
@@ -452,6 +465,16 @@ func TestEveryRouteHasOneMethodBehindTheAuthorizer(t *testing.T) {
 				}
 				if m.Properties["AuthorizationType"] != "CUSTOM" || !reflect.DeepEqual(m.Properties["AuthorizerId"], ref(authID)) {
 					t.Errorf("route %s %s is not behind the authorizer: %v %v", r.Method, r.Path, m.Properties["AuthorizationType"], m.Properties["AuthorizerId"])
+				}
+				if !reflect.DeepEqual(m.Properties["RequestValidatorId"], ref(validatorID)) {
+					t.Errorf("route %s %s has request validator %v, want %s", r.Method, r.Path, m.Properties["RequestValidatorId"], validatorID)
+				}
+				wantParams := map[string]any{}
+				for name, required := range *pathParameters(r.Path) {
+					wantParams[name] = *required
+				}
+				if gotParams := asMap(m.Properties["RequestParameters"]); len(wantParams) > 0 && !reflect.DeepEqual(gotParams, wantParams) {
+					t.Errorf("route %s %s declares parameters %v, want its path parameters %v", r.Method, r.Path, gotParams, wantParams)
 				}
 				in := asMap(m.Properties["Integration"])
 				fnID, _ := c.function(t, FunctionForGroup(r.Group))
@@ -578,9 +601,10 @@ func definition(t *testing.T, c cfnTemplate) map[string]any {
 func TestStateMachineRunsTheWorkflowDefinition(t *testing.T) {
 	check(t, "state machine", func() {
 		awsTemplate.HasResourceProperties(jsii.String("AWS::StepFunctions::StateMachine"), map[string]any{
-			"StateMachineType": "STANDARD",
+			"StateMachineType":     "STANDARD",
+			"TracingConfiguration": map[string]any{"Enabled": true},
 			"LoggingConfiguration": map[string]any{
-				"Level": "ERROR", "IncludeExecutionData": false,
+				"Level": "ALL", "IncludeExecutionData": false,
 				"Destinations": []any{map[string]any{"CloudWatchLogsLogGroup": map[string]any{
 					"LogGroupArn": assertions.Match_AnyValue(),
 				}}},
