@@ -137,7 +137,7 @@ EOF
 fi
 
 step "fail closed: the gateway and the deployed handlers (go test ./pkg/awslocal -run Live)"
-AWS_LOCAL_STATE=$state/state.json AWS_LOCAL_API_KEY=$key go test -count=1 -run Live ./pkg/awslocal
+AWS_LOCAL_STATE=$state/state.json AWS_LOCAL_API_KEY=$key go test -count=1 -v -run Live ./pkg/awslocal
 
 # e2e.sh calls this with the large result's key: the runner PUT it into the
 # stack's bucket in moto through the URL the invoke function presigned.

@@ -1,8 +1,6 @@
 package awslocal
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -14,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -35,7 +31,6 @@ type Clients struct {
 	S3             *s3.Client
 	SecretsManager *secretsmanager.Client
 	IAM            *iam.Client
-	Lambda         *lambda.Client
 	SFN            *sfn.Client
 }
 
@@ -179,8 +174,8 @@ func password(length int, noPunctuation bool) (string, error) {
 	return string(b), nil
 }
 
-// createRoles creates every role: moto's Lambda refuses a function whose
-// role does not exist. Policies are not enforced by the emulators.
+// createRoles creates every role the functions and the state machine name.
+// Policies are not enforced by the emulators.
 func (d *Deployed) createRoles(ctx context.Context, t *Template, name func(string) string, c Clients) error {
 	for _, id := range t.OfType("AWS::IAM::Role") {
 		doc, err := json.Marshal(t.Resources[id].Properties["AssumeRolePolicyDocument"])
@@ -196,13 +191,11 @@ func (d *Deployed) createRoles(ctx context.Context, t *Template, name func(strin
 	return nil
 }
 
-// createFunctions registers every function in moto's Lambda control plane
-// (the code runs under RIE, so moto gets a placeholder archive).
-func (d *Deployed) createFunctions(ctx context.Context, t *Template, name func(string) string, c Clients) error {
-	placeholder, err := placeholderZip()
-	if err != nil {
-		return err
-	}
+// createFunctions names every function and points it at its code in
+// cdk.out. They are not registered in moto's Lambda control plane: its
+// Invoke reaches the launcher's router by name (scripts/awslocal/motoserver.py),
+// and the code runs under RIE.
+func (d *Deployed) createFunctions(_ context.Context, t *Template, name func(string) string, _ Clients) error {
 	for _, id := range t.OfType("AWS::Lambda::Function") {
 		var props struct {
 			Code       struct{ S3Key string }
@@ -211,17 +204,12 @@ func (d *Deployed) createFunctions(ctx context.Context, t *Template, name func(s
 			Timeout    int
 			MemorySize int
 		}
-		res := t.Resources[id]
-		if err := remarshal(res.Properties, &props); err != nil {
+		if err := remarshal(t.Resources[id].Properties, &props); err != nil {
 			return fmt.Errorf("function %s: %w", id, err)
 		}
 		dir, ok := t.Assets[props.Code.S3Key]
 		if !ok {
 			return fmt.Errorf("function %s: its code %s is not an asset of the assembly", id, props.Code.S3Key)
-		}
-		role, err := d.Values.String(res.Properties["Role"])
-		if err != nil {
-			return fmt.Errorf("function %s role: %w", id, err)
 		}
 		f := &Function{
 			LogicalID: id, Name: name(id), Runtime: props.Runtime, Handler: props.Handler, CodeDir: dir,
@@ -233,31 +221,11 @@ func (d *Deployed) createFunctions(ctx context.Context, t *Template, name func(s
 		if f.MemoryMB == 0 {
 			f.MemoryMB = 128
 		}
-		out, err := c.Lambda.CreateFunction(ctx, &lambda.CreateFunctionInput{
-			FunctionName: &f.Name, Role: &role, Runtime: lambdatypes.Runtime(f.Runtime), Handler: &f.Handler,
-			Code: &lambdatypes.FunctionCode{ZipFile: placeholder}, Timeout: aws.Int32(int32(f.TimeoutSeconds)),
-		})
-		if err != nil {
-			return fmt.Errorf("create function %s: %w", f.Name, err)
-		}
-		f.ARN = aws.ToString(out.FunctionArn)
+		f.ARN = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", Region, AccountID, f.Name)
 		d.Values[id], d.Values[id+".Arn"] = f.Name, f.ARN
 		d.Functions[id] = f
 	}
 	return nil
-}
-
-func placeholderZip() ([]byte, error) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, err := zw.Create("README")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write([]byte("aws-local runs this function's code from cdk.out under the runtime interface emulator\n")); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), zw.Close()
 }
 
 func (d *Deployed) createStateMachine(ctx context.Context, t *Template, name func(string) string, c Clients) error {

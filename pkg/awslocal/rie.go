@@ -138,15 +138,18 @@ func (in *Instance) Invoke(ctx context.Context, payload []byte) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s: read the answer: %w", in.Function.LogicalID, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("invoke %s: RIE answered %d: %s", in.Function.LogicalID, resp.StatusCode, body)
-	}
+	// RIE answers a handler's error report with 200 and a runtime that died
+	// (Runtime.ExitError) or failed to start with 502, both with the report.
 	var report struct {
 		ErrorType    *string `json:"errorType"`
 		ErrorMessage *string `json:"errorMessage"`
 	}
-	if json.Unmarshal(body, &report) == nil && report.ErrorType != nil && report.ErrorMessage != nil {
+	isReport := json.Unmarshal(body, &report) == nil && report.ErrorType != nil && report.ErrorMessage != nil
+	switch {
+	case (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusBadGateway) && isReport:
 		return nil, &FunctionError{Type: *report.ErrorType, Message: *report.ErrorMessage, Payload: body}
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("invoke %s: RIE answered %d: %s", in.Function.LogicalID, resp.StatusCode, body)
 	}
 	return body, nil
 }

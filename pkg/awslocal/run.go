@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -55,7 +54,7 @@ type Stack struct {
 	Deployed  *Deployed
 	API       *API
 	Instances map[string]*Instance // by function logical id
-	// Moto is moto's endpoint (S3, Step Functions, Secrets Manager, Lambda, IAM).
+	// Moto is moto's endpoint (S3, Step Functions, Secrets Manager, IAM, Lambda's Invoke).
 	Moto string
 	// Endpoints are the endpoint variables every function gets.
 	Endpoints map[string]string
@@ -213,7 +212,6 @@ func newClients(ctx context.Context, dynamoEndpoint, moto string) (Clients, erro
 		S3:             s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
 		SecretsManager: secretsmanager.NewFromConfig(cfg),
 		IAM:            iam.NewFromConfig(cfg),
-		Lambda:         lambda.NewFromConfig(cfg),
 		SFN:            sfn.NewFromConfig(cfg),
 	}, nil
 }
