@@ -161,4 +161,7 @@ E2E_RESULT_CHECK=$state/bin/check-result KITARU_BIN=bin/kitaru KITARU_SERVER_URL
   tail -n 15 "$state"/logs/*.log >&2
   exit 1
 }
+step "each Go function under RIE: bootstrap size, first invoke, warm p50 (go test -bench Live)"
+AWS_LOCAL_STATE=$state/state.json AWS_LOCAL_API_KEY=$key go test -count=1 -run '^$' -bench Live -benchtime 50x ./pkg/awslocal
+
 step "aws-local: all checks passed"

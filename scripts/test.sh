@@ -2,7 +2,9 @@
 # What `make test` and CI run: formatting, vet, the Python runner and SDK tests,
 # and every Go test with -race,
 # against a DynamoDB Local started for this run (or $DYNAMODB_ENDPOINT if set);
-# then make e2e, the CLI walkthrough against a kitaru dev.
+# then make e2e, the CLI walkthrough against a kitaru dev, and make
+# aws-local-e2e, the same walkthrough against the synthesized stack on AWS's
+# emulators (it builds the functions and synthesizes with the CDK CLI).
 # Exits non-zero on the first failing step; DynamoDB Local is always stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +35,7 @@ go test -race -count=1 -timeout 20m ./...
 
 step "make e2e (the docs' deployments walkthrough with bin/kitaru against kitaru dev)"
 make --no-print-directory e2e
+
+step "make aws-local-e2e (the synthesized stack on RIE, moto's ASL interpreter and DynamoDB Local; the walkthrough again)"
+make --no-print-directory aws-local-e2e
 step "all checks passed"

@@ -19,7 +19,7 @@ import (
 
 // liveStack reads the stack scripts/aws-local.sh started (make aws-local-e2e
 // runs these tests against it; a plain go test skips them).
-func liveStack(t *testing.T) (awslocal.State, string) {
+func liveStack(t testing.TB) (awslocal.State, string) {
 	t.Helper()
 	path := os.Getenv("AWS_LOCAL_STATE")
 	if path == "" {
