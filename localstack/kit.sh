@@ -91,6 +91,14 @@ e2e() {
   key=$("$bin" admin keys create --project e2e --role producer --description "localstack e2e" \
     --dynamodb-endpoint "$endpoint" --table "$table")
 
+  # The gateway's fail-closed matrix aws-local runs (pkg/awslocal, TestLiveGatewayFailsClosed):
+  # missing identity sources, a garbage bearer, another project, the key itself.
+  # With only a URL in the state file, the checks that read aws-local's
+  # authorizer log are skipped.
+  echo "==> fail closed: the gateway matrix of make aws-local-e2e"
+  printf '{"url": "%s"}\n' "$url" >"$state/state.json"
+  AWS_LOCAL_STATE=$state/state.json AWS_LOCAL_API_KEY=$key go test -count=1 -v -run TestLiveGatewayFailsClosed ./pkg/awslocal
+
   echo "==> scripts/e2e.sh against $url"
   KITARU_BIN=$bin KITARU_SERVER_URL=$url KITARU_AUTH_TOKEN=$key KITARU_PROJECT=e2e scripts/e2e.sh
 }

@@ -121,9 +121,17 @@ url=$(sed -n 's/^ready //p' "$state/logs/aws-local.out")
 cat "$state/logs/aws-local.out"
 table=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["table"])' "$state/state.json")
 
+step "the state machine's definition, as created, passes asl-validator"
+npx --no-install asl-validator --json-path "$state/definition.asl.json"
+
 step "a producer key for project e2e, written to the table directly"
 key=$(bin/kitaru admin keys create --project e2e --role producer --description "aws-local" \
   --dynamodb-endpoint "$DYNAMODB_ENDPOINT" --table "$table")
+
+if [[ $mode == e2e ]]; then
+  step "the launcher and the Python runtime on RIE and moto (python3 -m unittest scripts/awslocal)"
+  AWS_LAMBDA_RIE=$rie PYTHONDONTWRITEBYTECODE=1 "$python" -m unittest discover -s scripts/awslocal -p 'test_*.py'
+fi
 
 if [[ $mode == up ]]; then
   cat <<EOF

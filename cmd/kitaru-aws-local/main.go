@@ -65,6 +65,11 @@ func run(cfg awslocal.Config, state string) error {
 	if err := awslocal.WriteState(state, s.State()); err != nil {
 		return errors.Join(err, s.Close())
 	}
+	// For asl-validator: the definition exactly as the state machine got it.
+	definition := filepath.Join(filepath.Dir(state), "definition.asl.json")
+	if err := os.WriteFile(definition, []byte(s.Deployed.Definition), 0o644); err != nil {
+		return errors.Join(err, s.Close())
+	}
 	fmt.Printf("table %s, bucket %s, moto %s, logs in %s\n", s.Deployed.Table, s.Deployed.Bucket, s.Moto, cfg.RIE.LogDir)
 	fmt.Printf("ready %s\n", s.URL)
 	<-ctx.Done()

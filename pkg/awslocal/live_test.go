@@ -71,9 +71,14 @@ func call(t *testing.T, method, url string, header map[string]string) (int, enve
 	return resp.StatusCode, env
 }
 
-// authorizerCalls counts the authorizer's decisions in its log.
+// authorizerCalls counts the authorizer's decisions in its log; -1 when the
+// stack is not aws-local's (localstack/kit.sh runs the gateway tests with
+// only a URL).
 func authorizerCalls(t *testing.T, st awslocal.State) int {
 	t.Helper()
+	if st.RIE.LogDir == "" {
+		return -1
+	}
 	b, err := os.ReadFile(filepath.Join(st.RIE.LogDir, "AuthorizerFunction"+logicalSuffix(st, "AuthorizerFunction")+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,20 +125,26 @@ func TestLiveGatewayFailsClosed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := authorizerCalls(t, st)
 			got, env := call(t, "GET", status, tt.header)
+			after := authorizerCalls(t, st)
 			if got != tt.status || env.Error.Code != tt.code {
 				t.Fatalf("answered %d %q (%s); want %d %q", got, env.Error.Code, env.Error.Message, tt.status, tt.code)
 			}
 			if got == 401 && env.Error.Message != httpapi.MissingIdentityMessage {
 				t.Errorf("message %q; want %q, as a handler verifying bearers answers", env.Error.Message, httpapi.MissingIdentityMessage)
 			}
-			if called := authorizerCalls(t, st) > before; tt.callsAuthorizer && !called {
+			switch called := after > before; {
+			case before < 0: // no authorizer log to read
+			case tt.callsAuthorizer && !called:
 				t.Errorf("the authorizer was not called")
-			} else if !tt.callsAuthorizer && called {
+			case !tt.callsAuthorizer && called:
 				t.Errorf("the authorizer was called")
 			}
 		})
 	}
 	t.Run("a second call with the same identity sources is answered from the authorizer cache", func(t *testing.T) {
+		if authorizerCalls(t, st) < 0 {
+			t.Skip("needs aws-local's authorizer log")
+		}
 		header := map[string]string{"Authorization": "Bearer " + key, "X-Kitaru-Project": "e2e"}
 		call(t, "GET", status, header)
 		before := authorizerCalls(t, st)
@@ -145,6 +156,9 @@ func TestLiveGatewayFailsClosed(t *testing.T) {
 		}
 	})
 	t.Run("an unknown route is the template's 404 envelope", func(t *testing.T) {
+		if st.RIE.LogDir == "" {
+			t.Skip("LocalStack's gateway responses are not known to follow the template")
+		}
 		if got, env := call(t, "GET", st.URL+"/v1/nowhere", nil); got != 404 || env.Error.Code != "not_found" {
 			t.Errorf("answered %d %q", got, env.Error.Code)
 		}

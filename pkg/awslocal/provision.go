@@ -57,7 +57,9 @@ type Deployed struct {
 	Bucket          string
 	SecretARN       string
 	StateMachineARN string
-	Functions       map[string]*Function // by logical id
+	// Definition is the state machine's definition with its ARNs resolved.
+	Definition string
+	Functions  map[string]*Function // by logical id
 }
 
 // Provision creates the template's table, bucket, secret, roles, functions
@@ -248,7 +250,7 @@ func (d *Deployed) createStateMachine(ctx context.Context, t *Template, name fun
 	if err != nil {
 		return fmt.Errorf("create state machine %s: %w", name(id), err)
 	}
-	d.StateMachineARN = aws.ToString(out.StateMachineArn)
+	d.StateMachineARN, d.Definition = aws.ToString(out.StateMachineArn), definition
 	d.Values[id], d.Values[id+".Name"] = d.StateMachineARN, name(id)
 	return nil
 }

@@ -46,6 +46,9 @@ What it changes in moto, in this process only (site-packages is not edited):
       mid-invoke, {"errorType":"Runtime.ExitError","errorMessage":"RequestId:
       … Error: Runtime exited with error: signal: killed"}, or when init
       failed: the runtime's /init/error document) -> the same;
+    * 200 "Task timed out after N.NN seconds" (plain text: RIE's answer when
+      AWS_LAMBDA_FUNCTION_TIMEOUT, default 300 s, passes) -> Unhandled with
+      {"errorType": "Sandbox.Timedout", "errorMessage": "Error: Task timed out…"};
     * any other 200 -> 200 with the body;
     * no route -> ResourceNotFoundException naming the routes file;
       RIE unreachable or any other answer -> ServiceException (500), which

@@ -233,21 +233,10 @@ class TheRunnerUnderRIE(unittest.TestCase):
 
 
 def render_asl(runner_arn: str, finish_arn: str) -> str:
-    """The project's definition from pkg/workflow, with these ARNs. A throwaway
-    main package under a "_" directory (which ./... patterns skip), removed after."""
-    tmp = tempfile.mkdtemp(prefix="_aslgen", dir=HERE)
-    try:
-        with open(os.path.join(tmp, "main.go"), "w") as f:
-            f.write(
-                'package main\n\nimport (\n\t"os"\n\n\t"github.com/kitaru/deployments/pkg/workflow"\n)\n\n'
-                "func main() {\n"
-                "\tb, err := workflow.Default().ASL(workflow.Resources{RunnerFunction: os.Args[1], FinishFunction: os.Args[2]})\n"
-                "\tif err != nil {\n\t\tpanic(err)\n\t}\n\tos.Stdout.Write(b)\n}\n")
-        out = subprocess.run(["go", "run", "./" + os.path.relpath(tmp, REPO), runner_arn, finish_arn],
-                             cwd=REPO, check=True, capture_output=True, text=True)
-        return out.stdout
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """The project's definition from pkg/workflow, with these ARNs (scripts/renderasl)."""
+    out = subprocess.run(["go", "run", "./scripts/renderasl", runner_arn, finish_arn],
+                         cwd=REPO, check=True, capture_output=True, text=True)
+    return out.stdout
 
 
 class MotoServer:
@@ -410,6 +399,33 @@ class TheStateMachineOnMoto(unittest.TestCase):
         if os.environ.get("AWSLOCAL_TIMINGS"):
             print("\ninvoke through moto -> RIE: " + ", ".join(f"{f} {s * 1000:.0f} ms" for f, s in timings),
                   file=sys.stderr)
+
+
+class TheLauncher(unittest.TestCase):
+    """motoserver.py's own contract: the moto check, ready line, signals."""
+
+    def test_it_stops_cleanly_on_sigterm_and_sigint(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with self.subTest(sig.name):
+                    server = MotoServer(os.path.join(tmp, "routes.json"), os.path.join(tmp, "moto.log"))
+                    self.assertRegex(server.url, r"^http://127\.0\.0\.1:\d+$")
+                    os.kill(server.proc.pid, sig)
+                    self.assertEqual(server.proc.wait(timeout=15), 0)
+                    server.stop()
+
+    def test_it_refuses_a_missing_or_other_moto_with_the_install_command(self) -> None:
+        for name, init in [("another version", '__version__ = "5.0.0"\n'),
+                           ("missing", 'raise ImportError("No module named \'moto\'")\n')]:
+            with self.subTest(name), tempfile.TemporaryDirectory() as fake:
+                os.mkdir(os.path.join(fake, "moto"))
+                with open(os.path.join(fake, "moto", "__init__.py"), "w") as f:
+                    f.write(init)
+                done = subprocess.run([PYTHON, os.path.join(HERE, "motoserver.py")], capture_output=True, text=True,
+                                      env={**os.environ, "PYTHONPATH": fake}, timeout=60)
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertIn("pip install 'moto[server]==5.2.1'", done.stderr)
+                self.assertEqual(done.stdout, "")
 
 
 class TheTranslation(unittest.TestCase):
