@@ -4,6 +4,9 @@ package main
 import (
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/lambdaenv"
+	"github.com/kitaru/deployments/pkg/lambdaenv/s3env"
 )
 
-func main() { lambdaenv.Start(httpapi.GroupDeploy) }
+func main() {
+	lambdaenv.Start(httpapi.GroupDeploy, lambdaenv.Services{Artifacts: s3env.NewArtifacts})
+}

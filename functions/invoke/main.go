@@ -5,6 +5,10 @@ package main
 import (
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/lambdaenv"
+	"github.com/kitaru/deployments/pkg/lambdaenv/s3env"
+	"github.com/kitaru/deployments/pkg/lambdaenv/sfnenv"
 )
 
-func main() { lambdaenv.Start(httpapi.GroupInvoke) }
+func main() {
+	lambdaenv.Start(httpapi.GroupInvoke, lambdaenv.Services{Artifacts: s3env.NewArtifacts, Executor: sfnenv.NewExecutor})
+}

@@ -6,4 +6,4 @@ import (
 	"github.com/kitaru/deployments/pkg/lambdaenv"
 )
 
-func main() { lambdaenv.Start(httpapi.GroupResolve) }
+func main() { lambdaenv.Start(httpapi.GroupResolve, lambdaenv.Services{}) }

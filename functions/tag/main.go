@@ -6,4 +6,4 @@ import (
 	"github.com/kitaru/deployments/pkg/lambdaenv"
 )
 
-func main() { lambdaenv.Start(httpapi.GroupTag) }
+func main() { lambdaenv.Start(httpapi.GroupTag, lambdaenv.Services{}) }

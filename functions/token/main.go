@@ -6,4 +6,4 @@ import (
 	"github.com/kitaru/deployments/pkg/lambdaenv"
 )
 
-func main() { lambdaenv.Start(httpapi.GroupAuth) }
+func main() { lambdaenv.Start(httpapi.GroupAuth, lambdaenv.Services{}) }

@@ -11,26 +11,23 @@ import (
 	"time"
 
 	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // startStore runs the real gofakes3 server on loopback and returns a Store on it.
-func startStore(t *testing.T, dir string) (*blob.S3, *blob.LocalServer) {
+func startStore(t *testing.T, dir string) *blob.S3 {
 	t.Helper()
-	srv, err := blob.StartLocal(dir)
+	srv, err := localblob.Start(dir)
 	if err != nil {
-		t.Fatalf("StartLocal: %v", err)
+		t.Fatalf("localblob.Start: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	client, err := blob.NewS3Client(context.Background(), srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &blob.S3{Client: client, Bucket: srv.Bucket}, srv
+	return srv.Store()
 }
 
 func TestS3StoreOnGofakes3(t *testing.T) {
@@ -40,7 +37,7 @@ func TestS3StoreOnGofakes3(t *testing.T) {
 			if dir != "" {
 				dir = t.TempDir()
 			}
-			store, _ := startStore(t, dir)
+			store := startStore(t, dir)
 			ctx := context.Background()
 			key := "bundles/sha256/" + strings.Repeat("0f", 32)
 			body := []byte("a source bundle")
@@ -80,7 +77,7 @@ func TestS3StoreOnGofakes3(t *testing.T) {
 }
 
 func TestPresignedURLsWorkWithPlainHTTP(t *testing.T) {
-	store, _ := startStore(t, "")
+	store := startStore(t, "")
 	ctx := context.Background()
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	store.Now = func() time.Time { return at }
@@ -147,30 +144,8 @@ func TestPresignedURLsWorkWithPlainHTTP(t *testing.T) {
 	})
 }
 
-func TestLocalServerOnDiskKeepsObjectsAcrossRestarts(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	first, err := blob.StartLocal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, _ := blob.NewS3Client(ctx, first.URL)
-	store := &blob.S3{Client: client, Bucket: first.Bucket}
-	if err := store.Put(ctx, "k", strings.NewReader("kept"), 4); err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	second, _ := startStore(t, dir)
-	if size, exists, err := second.Stat(ctx, "k"); err != nil || !exists || size != 4 {
-		t.Errorf("Stat after restart = %d, %v, %v; want 4, true, nil", size, exists, err)
-	}
-}
-
 func TestAMissingBucketIsAnInternalError(t *testing.T) {
-	store, _ := startStore(t, "")
+	store := startStore(t, "")
 	store.Bucket = "no-such-bucket"
 	err := store.Put(context.Background(), "k", strings.NewReader("x"), 1)
 	if registry.CodeOf(err) != registry.CodeInternal || !strings.Contains(err.Error(), "no-such-bucket") {

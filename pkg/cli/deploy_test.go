@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/cli"
 	"github.com/kitaru/deployments/pkg/httpapi"
@@ -51,13 +52,12 @@ type fakeKitaru struct {
 
 func newFakeKitaru(t *testing.T) *fakeKitaru {
 	t.Helper()
-	srv, err := blob.StartLocal("")
+	srv, err := localblob.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	s3c, _ := blob.NewS3Client(context.Background(), srv.URL)
-	f := &fakeKitaru{t: t, blobs: &blob.S3{Client: s3c, Bucket: srv.Bucket}, versions: map[string]int{}}
+	f := &fakeKitaru{t: t, blobs: srv.Store(), versions: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/artifacts", f.createArtifact)
 	mux.HandleFunc("POST /v1/flows/{flow}/deployments", f.deploy)

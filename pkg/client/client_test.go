@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -237,13 +237,12 @@ func TestNewRefusesABadURL(t *testing.T) {
 }
 
 func TestUploadArtifactToAPresignedURL(t *testing.T) {
-	srv, err := blob.StartLocal("")
+	srv, err := localblob.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	s3c, _ := blob.NewS3Client(context.Background(), srv.URL)
-	store := &blob.S3{Client: s3c, Bucket: srv.Bucket}
+	store := srv.Store()
 	ctx := context.Background()
 	data := []byte("bundle bytes")
 	p, err := store.PresignPut(ctx, "bundles/sha256/x", int64(len(data)), time.Minute)

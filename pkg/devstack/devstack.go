@@ -16,7 +16,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/auth"
-	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/gateway"
 	"github.com/kitaru/deployments/pkg/httpapi"
@@ -80,7 +80,7 @@ type Server struct {
 	http    *http.Server
 	served  chan error
 	local   *localdynamo.Server // nil with an external endpoint
-	blobs   *blob.LocalServer
+	blobs   *localblob.Server
 	runs    *workflow.Local
 	pyDir   string // runner.py and the kitaru module, written at start
 	authn   *auth.Authenticator
@@ -126,7 +126,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	arts, err := s.startBlobs(ctx)
+	arts, err := s.startBlobs()
 	if err != nil {
 		return err
 	}
@@ -193,17 +193,13 @@ func (s *Server) startAuth(ctx context.Context, cfg Config, store *dynamo.Store)
 func (s *Server) APIKey() string { return s.apiKey }
 
 // startBlobs serves an in-process S3 (gofakes3) for bundles and results.
-func (s *Server) startBlobs(ctx context.Context) (*artifacts.Store, error) {
-	local, err := blob.StartLocal("")
+func (s *Server) startBlobs() (*artifacts.Store, error) {
+	local, err := localblob.Start("")
 	if err != nil {
 		return nil, fmt.Errorf("start the in-process object store: %w", err)
 	}
 	s.blobs = local
-	client, err := blob.NewS3Client(ctx, local.URL)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the in-process object store: %w", err)
-	}
-	return &artifacts.Store{Blobs: &blob.S3{Client: client, Bucket: local.Bucket}}, nil
+	return &artifacts.Store{Blobs: local.Store()}, nil
 }
 
 // startRuns writes the Python runner to a fresh directory and starts the

@@ -16,42 +16,58 @@ import (
 	"github.com/aws/smithy-go/middleware"
 )
 
-// NewClient builds a DynamoDB client from the default AWS configuration.
-// A non-empty endpoint (DynamoDB Local, minidyn, LocalStack) overrides the
-// service endpoint; when no credentials are configured for it, fixed local
-// ones are used so local engines work without an AWS profile.
+// NewClient builds a DynamoDB client from the default AWS configuration; see
+// NewClientFromConfig for endpoint. Lambda functions, which build several
+// clients, load the configuration once and call NewClientFromConfig.
 func NewClient(ctx context.Context, endpoint string, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
-	loadOpts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			// A plain write that meets an in-flight transaction on the same item
-			// gets TransactionConflictException; it is safe to retry.
-			return retry.AddWithErrorCodes(retry.NewStandard(), "TransactionConflictException")
-		}),
-	}
+	var loadOpts []func(*config.LoadOptions) error
 	if endpoint != "" {
-		loadOpts = append(loadOpts, config.WithDefaultRegion("us-east-1"))
+		loadOpts = append(loadOpts, config.WithDefaultRegion(localRegion))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
+	return NewClientFromConfig(cfg, endpoint, optFns...)
+}
+
+// localRegion is the region a client for an endpoint override signs for
+// when the configuration names none; local engines accept any.
+const localRegion = "us-east-1"
+
+// NewClientFromConfig builds a DynamoDB client from cfg. Writes that meet an
+// in-flight transaction are retried. A non-empty endpoint (DynamoDB Local,
+// minidyn, LocalStack) overrides the service endpoint; for a loopback one
+// fixed local credentials are used so local engines work without an AWS
+// profile.
+func NewClientFromConfig(cfg aws.Config, endpoint string, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
+	local := false
 	if endpoint != "" {
-		local, err := isLoopback(endpoint)
-		if err != nil {
+		var err error
+		if local, err = isLoopback(endpoint); err != nil {
 			return nil, err
+		}
+	}
+	own := func(o *dynamodb.Options) {
+		// A plain write that meets an in-flight transaction on the same item
+		// gets TransactionConflictException; it is safe to retry.
+		o.Retryer = retry.AddWithErrorCodes(retry.NewStandard(), "TransactionConflictException")
+		if endpoint == "" {
+			return
+		}
+		if o.Region == "" {
+			o.Region = localRegion
 		}
 		if local {
 			// Local engines accept any credentials; don't probe for real ones.
-			cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+			o.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
 		}
-		optFns = append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
-			o.BaseEndpoint = aws.String(endpoint)
-			o.HTTPClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
-			// minidyn sends no CRC32 header; the check only guards against corruption in transit.
-			o.DisableValidateResponseChecksum = local
-		}}, optFns...)
+		o.BaseEndpoint = aws.String(endpoint)
+		o.HTTPClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+		// minidyn sends no CRC32 header; the check only guards against corruption in transit.
+		o.DisableValidateResponseChecksum = local
 	}
-	return dynamodb.NewFromConfig(cfg, optFns...), nil
+	return dynamodb.NewFromConfig(cfg, append([]func(*dynamodb.Options){own}, optFns...)...), nil
 }
 
 func isLoopback(endpoint string) (bool, error) {

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/artifacts"
-	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/bundle/bundletest"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/httpapi"
@@ -42,20 +42,17 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	dynamoURL = srv.URL
-	blobs, err := blob.StartLocal("")
+	blobs, err := localblob.Start("")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	s3c, err := blob.NewS3Client(context.Background(), blobs.URL)
-	if err == nil {
-		researchArchive, err = bundletest.ResearchArchive()
-	}
+	researchArchive, err = bundletest.ResearchArchive()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	artifactStore = &artifacts.Store{Blobs: &blob.S3{Client: s3c, Bucket: blobs.Bucket}}
+	artifactStore = &artifacts.Store{Blobs: blobs.Store()}
 	code := m.Run()
 	if err := errors.Join(srv.Close(), blobs.Close()); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,7 +1,9 @@
 // Package lambdaenv wires an API Lambda function from its environment: the
-// DynamoDB store, the stacks, the bundle bucket, the state machine and a
-// JSON logger around an httpapi.Handler. functions/<name>/main.go call Start
-// with their route group.
+// DynamoDB store, the stacks, the signing secret and a JSON logger around an
+// httpapi.Handler. functions/<name>/main.go call Start with their route group
+// and the Services it needs beyond these (packages s3env and sfnenv), so
+// that a function links only the AWS clients its group uses. A cold start
+// loads the AWS configuration once and builds every client from it.
 package lambdaenv
 
 import (
@@ -14,20 +16,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/auth"
-	"github.com/kitaru/deployments/pkg/blob"
-	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/gatewayauth"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
-	sfnexec "github.com/kitaru/deployments/pkg/sfn"
 	"github.com/kitaru/deployments/pkg/version"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -104,27 +100,68 @@ func ReadStore(getenv func(string) string) (Env, error) {
 	return env, nil
 }
 
-// NewStore builds the DynamoDB store env names.
+// Services builds the adapters only some route groups use. A function passes
+// those its group needs; the others stay nil and their AWS clients out of its
+// binary.
+type Services struct {
+	// Artifacts builds the store of source bundles and results (deploy and
+	// invoke groups); s3env.NewArtifacts is one.
+	Artifacts func(aws.Config, Env) (Artifacts, error)
+	// Executor builds what starts and stops runs (invoke group);
+	// sfnenv.NewExecutor is one.
+	Executor func(aws.Config, Env) (workflow.Executor, error)
+}
+
+// Artifacts stores source bundles and hands the runner its URLs;
+// *artifacts.Store is one.
+type Artifacts interface {
+	httpapi.Artifacts
+	invoke.Objects
+}
+
+// loadAWSConfig loads the AWS configuration (region, credentials, retry
+// settings) from the environment. A cold start calls it once and builds
+// every client from its result.
+func loadAWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	return cfg, nil
+}
+
+// NewStore loads the AWS configuration and builds the DynamoDB store env
+// names: the whole cold start of a function that needs no other client, such
+// as finish.
 func NewStore(ctx context.Context, env Env) (*dynamo.Store, error) {
-	db, err := dynamo.NewClient(ctx, env.DynamoDBEndpoint)
+	awsCfg, err := loadAWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(awsCfg, env)
+}
+
+func newStore(awsCfg aws.Config, env Env) (*dynamo.Store, error) {
+	db, err := dynamo.NewClientFromConfig(awsCfg, env.DynamoDBEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("build DynamoDB client: %w", err)
 	}
 	return dynamo.New(db, env.Table), nil
 }
 
-// NewHandler builds the handler serving group on the store, bucket and state
-// machine env names. Groups that store bundles need KITARU_BUCKET; the invoke
-// group also needs KITARU_STATE_MACHINE_ARN.
-func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.Logger) (*httpapi.Handler, error) {
-	store, err := NewStore(ctx, env)
+// NewHandler builds the handler serving group on the store env names, with
+// every AWS client built from awsCfg. The deploy and invoke groups need
+// services.Artifacts and KITARU_BUCKET; the invoke group also needs
+// services.Executor and KITARU_STATE_MACHINE_ARN.
+func NewHandler(ctx context.Context, awsCfg aws.Config, env Env, group httpapi.Group, services Services, logger *slog.Logger) (*httpapi.Handler, error) {
+	store, err := newStore(awsCfg, env)
 	if err != nil {
 		return nil, err
 	}
 	cfg := httpapi.Config{Stacks: env.Stacks, Groups: []httpapi.Group{group}, Logger: logger, Executions: store, ServerVersion: version.Version}
 	var signer *auth.Signer
 	if group == httpapi.GroupAuth || env.VerifyBearer {
-		if signer, err = NewSigner(ctx, env); err != nil {
+		if signer, err = NewSigner(ctx, awsCfg, env); err != nil {
 			return nil, err
 		}
 	}
@@ -134,18 +171,26 @@ func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.
 	if env.VerifyBearer {
 		cfg.Authenticate = (&auth.Authenticator{Keys: store, Tokens: signer}).Authenticate
 	}
+	var arts Artifacts
 	if group == httpapi.GroupDeploy || group == httpapi.GroupInvoke {
-		if cfg.Artifacts, err = newArtifacts(ctx, env); err != nil {
+		if services.Artifacts == nil {
+			return nil, fmt.Errorf("the %s group stores bundles but its function passes no Services.Artifacts; pass s3env.NewArtifacts in its main.go", group)
+		}
+		if arts, err = services.Artifacts(awsCfg, env); err != nil {
 			return nil, err
 		}
+		cfg.Artifacts = arts
 	}
 	if group == httpapi.GroupInvoke {
-		executor, err := newExecutor(ctx, env)
+		if services.Executor == nil {
+			return nil, fmt.Errorf("the %s group starts runs but its function passes no Services.Executor; pass sfnenv.NewExecutor in its main.go", group)
+		}
+		executor, err := services.Executor(awsCfg, env)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Invoker = &invoke.Service{
-			Registry: store, Execs: store, Executor: executor, Objects: cfg.Artifacts.(*artifacts.Store),
+			Registry: store, Execs: store, Executor: executor, Objects: arts,
 			Stacks: env.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
 		}
 	}
@@ -153,15 +198,11 @@ func NewHandler(ctx context.Context, env Env, group httpapi.Group, logger *slog.
 }
 
 // NewSigner reads the token signing secret from Secrets Manager.
-func NewSigner(ctx context.Context, env Env) (*auth.Signer, error) {
+func NewSigner(ctx context.Context, awsCfg aws.Config, env Env) (*auth.Signer, error) {
 	if env.SigningSecretARN == "" {
 		return nil, fmt.Errorf("KITARU_SIGNING_SECRET_ARN is not set; set it to the Secrets Manager secret that signs tokens")
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+	client := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
 		if env.SecretsManagerEndpoint != "" {
 			o.BaseEndpoint = aws.String(env.SecretsManagerEndpoint)
 		}
@@ -197,54 +238,27 @@ func authorizerFromEnv(logger *slog.Logger) (*gatewayauth.Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := NewStore(ctx, env)
+	awsCfg, err := loadAWSConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := NewSigner(ctx, env)
+	store, err := newStore(awsCfg, env)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := NewSigner(ctx, awsCfg, env)
 	if err != nil {
 		return nil, err
 	}
 	return &gatewayauth.Authorizer{Auth: &auth.Authenticator{Keys: store, Tokens: signer}, Logger: logger}, nil
 }
 
-func newArtifacts(ctx context.Context, env Env) (*artifacts.Store, error) {
-	if env.Bucket == "" {
-		return nil, fmt.Errorf("KITARU_BUCKET is not set; set it to the bucket for source bundles")
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if env.S3Endpoint != "" {
-			o.BaseEndpoint, o.UsePathStyle = aws.String(env.S3Endpoint), true
-		}
-	})
-	return &artifacts.Store{Blobs: &blob.S3{Client: client, Bucket: env.Bucket}, Limits: bundle.LimitsFor(env.MaxBundleBytes)}, nil
-}
-
-func newExecutor(ctx context.Context, env Env) (*sfnexec.Executor, error) {
-	if env.StateMachineARN == "" {
-		return nil, fmt.Errorf("KITARU_STATE_MACHINE_ARN is not set; set it to the snapshot-execution state machine")
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	client := sfn.NewFromConfig(cfg, func(o *sfn.Options) {
-		if env.StepFunctionsEndpoint != "" {
-			o.BaseEndpoint = aws.String(env.StepFunctionsEndpoint)
-		}
-	})
-	return &sfnexec.Executor{Client: client, StateMachineARN: env.StateMachineARN}, nil
-}
-
 // Start builds the handler for group once, at cold start, and serves Lambda
-// invocations with it. A configuration error ends the process.
-func Start(group httpapi.Group) {
+// invocations with it. services holds what group needs beyond the store and
+// the signer (see NewHandler). A configuration error ends the process.
+func Start(group httpapi.Group, services Services) {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", string(group))
-	h, err := handlerFromEnv(group, logger)
+	h, err := handlerFromEnv(group, services, logger)
 	if err != nil {
 		logger.Error("cold start failed", "error", err)
 		os.Exit(1)
@@ -252,10 +266,15 @@ func Start(group httpapi.Group) {
 	lambda.Start(h.Handle)
 }
 
-func handlerFromEnv(group httpapi.Group, logger *slog.Logger) (*httpapi.Handler, error) {
+func handlerFromEnv(group httpapi.Group, services Services, logger *slog.Logger) (*httpapi.Handler, error) {
+	ctx := context.Background()
 	env, err := Read(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	return NewHandler(context.Background(), env, group, logger)
+	awsCfg, err := loadAWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewHandler(ctx, awsCfg, env, group, services, logger)
 }

@@ -3,13 +3,17 @@ package lambdaenv_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/lambdaenv"
+	"github.com/kitaru/deployments/pkg/lambdaenv/s3env"
+	"github.com/kitaru/deployments/pkg/lambdaenv/sfnenv"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -47,7 +51,7 @@ func TestReadTheEnvironment(t *testing.T) {
 
 func TestAFunctionServesOnlyItsGroupAndFailsClosed(t *testing.T) {
 	env := lambdaenv.Env{Table: "kitaru", DynamoDBEndpoint: "http://127.0.0.1:1", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"}}
-	h, err := lambdaenv.NewHandler(context.Background(), env, httpapi.GroupTag, slog.New(slog.DiscardHandler))
+	h, err := lambdaenv.NewHandler(context.Background(), aws.Config{}, env, httpapi.GroupTag, lambdaenv.Services{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +62,48 @@ func TestAFunctionServesOnlyItsGroupAndFailsClosed(t *testing.T) {
 	}{
 		{"a request without authorizer context is unauthenticated", events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/v1/flows/f/tags/t/history"}, 401},
 		{"another group's route is not found", events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/v1/stacks", RequestContext: events.APIGatewayProxyRequestContext{
-			Authorizer: map[string]any{"project": "p", "role": "producer", "principal_id": "u"}}}, 404},
+			Authorizer: map[string]any{"project": "p", "role": "producer", "principal_id": "u", "credential": "api_key"}}}, 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, err := h.Handle(context.Background(), tt.req)
 			if err != nil || resp.StatusCode != tt.status {
 				t.Errorf("status %d, err %v; want %d", resp.StatusCode, err, tt.status)
+			}
+		})
+	}
+}
+
+func TestAGroupStartsOnlyWithTheServicesAndSettingsItNeeds(t *testing.T) {
+	base := lambdaenv.Env{Table: "kitaru", DynamoDBEndpoint: "http://127.0.0.1:1", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"}}
+	withBucket, withBoth := base, base
+	withBucket.Bucket = "bundles"
+	withBoth.Bucket, withBoth.StateMachineARN = "bundles", "arn:aws:states:us-east-1:111122223333:stateMachine:kitaru"
+	s3Only := lambdaenv.Services{Artifacts: s3env.NewArtifacts}
+	both := lambdaenv.Services{Artifacts: s3env.NewArtifacts, Executor: sfnenv.NewExecutor}
+	tests := []struct {
+		name     string
+		env      lambdaenv.Env
+		group    httpapi.Group
+		services lambdaenv.Services
+		wantErr  string // empty: starts
+	}{
+		{"resolve needs no bucket or state machine", base, httpapi.GroupResolve, lambdaenv.Services{}, ""},
+		{"deploy without an artifact store does not start", withBucket, httpapi.GroupDeploy, lambdaenv.Services{}, "Services.Artifacts"},
+		{"deploy without a bucket does not start", base, httpapi.GroupDeploy, s3Only, "KITARU_BUCKET"},
+		{"deploy with S3 and a bucket starts", withBucket, httpapi.GroupDeploy, s3Only, ""},
+		{"invoke without an executor does not start", withBoth, httpapi.GroupInvoke, s3Only, "Services.Executor"},
+		{"invoke without a state machine does not start", withBucket, httpapi.GroupInvoke, both, "KITARU_STATE_MACHINE_ARN"},
+		{"invoke with S3, Step Functions and both settings starts", withBoth, httpapi.GroupInvoke, both, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := lambdaenv.NewHandler(context.Background(), aws.Config{}, tt.env, tt.group, tt.services, slog.New(slog.DiscardHandler))
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("NewHandler: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("NewHandler error = %v; want one naming %s", err, tt.wantErr)
 			}
 		})
 	}

@@ -1,4 +1,7 @@
-package blob
+// Package localblob serves the S3 API in process (gofakes3) for kitaru dev
+// and tests. It lives apart from pkg/blob so that the Lambda functions, which
+// use blob.S3 on AWS, do not link the fake server and its file systems.
+package localblob
 
 import (
 	"context"
@@ -14,23 +17,25 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3afero"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/kitaru/deployments/pkg/blob"
 )
 
-// LocalBucket is the bucket StartLocal creates.
-const LocalBucket = "kitaru-dev"
+// Bucket is the bucket Start creates.
+const Bucket = "kitaru-dev"
 
-// LocalServer is an in-process S3-compatible server on a loopback port.
-type LocalServer struct {
+// Server is an in-process S3-compatible server on a loopback port.
+type Server struct {
 	URL    string // endpoint, e.g. http://127.0.0.1:41234
 	Bucket string // created on start
 	srv    *http.Server
 	done   chan error
 }
 
-// StartLocal serves the S3 API (gofakes3) on 127.0.0.1 and creates
-// LocalBucket. Objects live in memory when dir is empty, else in files
-// under dir, which survive restarts.
-func StartLocal(dir string) (*LocalServer, error) {
+// Start serves the S3 API (gofakes3) on 127.0.0.1 and creates Bucket.
+// Objects live in memory when dir is empty, else in files under dir, which
+// survive restarts.
+func Start(dir string) (*Server, error) {
 	var backend gofakes3.Backend = s3mem.New()
 	if dir != "" {
 		fs, err := s3afero.FsPath(dir, s3afero.FsPathCreateAll)
@@ -41,20 +46,20 @@ func StartLocal(dir string) (*LocalServer, error) {
 			return nil, fmt.Errorf("local blob store in %s: %w", dir, err)
 		}
 	}
-	exists, err := backend.BucketExists(LocalBucket)
+	exists, err := backend.BucketExists(Bucket)
 	if err == nil && !exists {
-		err = backend.CreateBucket(LocalBucket)
+		err = backend.CreateBucket(Bucket)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("local blob store: create bucket %s: %w", LocalBucket, err)
+		return nil, fmt.Errorf("local blob store: create bucket %s: %w", Bucket, err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("local blob store: listen: %w", err)
 	}
-	s := &LocalServer{
+	s := &Server{
 		URL:    "http://" + ln.Addr().String(),
-		Bucket: LocalBucket,
+		Bucket: Bucket,
 		srv:    &http.Server{Handler: gofakes3.New(backend).Server(), ReadHeaderTimeout: 10 * time.Second},
 		done:   make(chan error, 1),
 	}
@@ -62,8 +67,13 @@ func StartLocal(dir string) (*LocalServer, error) {
 	return s, nil
 }
 
+// Store returns a blob.S3 on the server's bucket.
+func (s *Server) Store() *blob.S3 {
+	return &blob.S3{Client: newS3Client(s.URL), Bucket: s.Bucket}
+}
+
 // Close stops the server; objects in memory are gone.
-func (s *LocalServer) Close() error {
+func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
@@ -73,14 +83,10 @@ func (s *LocalServer) Close() error {
 	return err
 }
 
-// NewS3Client returns an S3 client for a local S3-compatible endpoint
-// (StartLocal, LocalStack): static credentials, region us-east-1, path-style
-// addressing since bucket subdomains of 127.0.0.1 do not resolve. It reads
-// no AWS configuration from the environment.
-func NewS3Client(_ context.Context, endpoint string) (*s3.Client, error) {
-	if endpoint == "" {
-		return nil, errors.New("local S3 endpoint is empty")
-	}
+// newS3Client returns an S3 client for endpoint: static credentials, region
+// us-east-1, path-style addressing since bucket subdomains of 127.0.0.1 do
+// not resolve. It reads no AWS configuration from the environment.
+func newS3Client(endpoint string) *s3.Client {
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("kitaru", "kitaru-local-secret", ""),
@@ -88,5 +94,5 @@ func NewS3Client(_ context.Context, endpoint string) (*s3.Client, error) {
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
-	}), nil
+	})
 }

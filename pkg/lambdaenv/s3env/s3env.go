@@ -1,0 +1,32 @@
+// Package s3env builds the S3 adapter of the Lambda functions that store
+// source bundles and results (deploy, invoke). It is apart from lambdaenv so
+// that the other functions do not link the S3 client.
+package s3env
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/bundle"
+	"github.com/kitaru/deployments/pkg/lambdaenv"
+)
+
+var _ = lambdaenv.Services{Artifacts: NewArtifacts}
+
+// NewArtifacts builds the bundle and result store on the bucket env names
+// (KITARU_BUCKET, S3_ENDPOINT), with the bundle limit it sets.
+func NewArtifacts(cfg aws.Config, env lambdaenv.Env) (lambdaenv.Artifacts, error) {
+	if env.Bucket == "" {
+		return nil, fmt.Errorf("KITARU_BUCKET is not set; set it to the bucket for source bundles")
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if env.S3Endpoint != "" {
+			o.BaseEndpoint, o.UsePathStyle = aws.String(env.S3Endpoint), true
+		}
+	})
+	return &artifacts.Store{Blobs: &blob.S3{Client: client, Bucket: env.Bucket}, Limits: bundle.LimitsFor(env.MaxBundleBytes)}, nil
+}
