@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitaru/deployments/pkg/auth"
@@ -119,22 +119,26 @@ type Artifacts interface {
 	invoke.Objects
 }
 
-// loadAWSConfig loads the AWS configuration (region, credentials, retry
-// settings) from the environment. A cold start calls it once and builds
-// every client from its result.
-func loadAWSConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+// loadAWSConfig is a function's AWS configuration: its region and the
+// execution role's credentials, which Lambda puts in the environment. It
+// reads nothing else (no shared config files, profiles, SSO or instance
+// metadata): a cold start touches no file and the bootstrap links none of
+// the SDK's credential chain (about 1.9 MB of each bootstrap). A cold start
+// calls it once and builds every client from its result.
+func loadAWSConfig(getenv func(string) string) (aws.Config, error) {
+	region, id, secret := getenv("AWS_REGION"), getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	if region == "" || id == "" || secret == "" {
+		return aws.Config{}, fmt.Errorf("AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set; Lambda sets them from the function's role (for a local run, set them yourself)")
 	}
-	return cfg, nil
+	creds := credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN"))
+	return aws.Config{Region: region, Credentials: aws.NewCredentialsCache(creds)}, nil
 }
 
 // NewStore loads the AWS configuration and builds the DynamoDB store env
 // names: the whole cold start of a function that needs no other client, such
 // as finish.
 func NewStore(ctx context.Context, env Env) (*dynamo.Store, error) {
-	awsCfg, err := loadAWSConfig(ctx)
+	awsCfg, err := loadAWSConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +242,7 @@ func authorizerFromEnv(logger *slog.Logger) (*gatewayauth.Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := loadAWSConfig(ctx)
+	awsCfg, err := loadAWSConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +276,7 @@ func handlerFromEnv(group httpapi.Group, services Services, logger *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := loadAWSConfig(ctx)
+	awsCfg, err := loadAWSConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}

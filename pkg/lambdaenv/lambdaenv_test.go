@@ -108,3 +108,32 @@ func TestAGroupStartsOnlyWithTheServicesAndSettingsItNeeds(t *testing.T) {
 		})
 	}
 }
+
+func TestTheAWSConfigurationComesFromLambdasEnvironmentOnly(t *testing.T) {
+	env := lambdaenv.Env{Table: "kitaru"}
+	for _, missing := range []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		t.Run("without "+missing+" a cold start fails naming it", func(t *testing.T) {
+			t.Setenv("AWS_REGION", "eu-west-1")
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+			t.Setenv(missing, "")
+			// A profile would satisfy the SDK's default chain; Lambda has none.
+			t.Setenv("AWS_PROFILE", "nonexistent-profile")
+			_, err := lambdaenv.NewStore(context.Background(), env)
+			if err == nil || !strings.Contains(err.Error(), missing) {
+				t.Errorf("error %v does not name %s", err, missing)
+			}
+		})
+	}
+	t.Run("with the role's variables the store is built without reading any file", func(t *testing.T) {
+		t.Setenv("AWS_REGION", "eu-west-1")
+		t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+		t.Setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+		t.Setenv("AWS_PROFILE", "nonexistent-profile")
+		if _, err := lambdaenv.NewStore(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
