@@ -34,5 +34,6 @@ for pkg in $mains; do
 done
 
 rm -rf "${dist:?}/runner"
-"$GO" run ./scripts/stagerunner "$dist/runner"
-printf '%-28s %s\n' "$dist/runner/" "runner.py + kitaru package (python3.12)"
+# stagerunner runs here: build it for this machine whatever GOARCH the caller exported.
+env -u GOOS -u GOARCH "$GO" run ./scripts/stagerunner "$dist/runner"
+printf '%-28s %s\n' "$dist/runner/" "runner.py + kitaru package (the stack's Python runtime)"
