@@ -159,6 +159,15 @@ func (vals Values) lookup(key string) (string, error) {
 	return "", fmt.Errorf("aws-local cannot resolve %s: it creates no such resource or attribute", key)
 }
 
+// twoArgs reads the two-element argument list of fn.
+func twoArgs(fn string, arg any) ([]any, error) {
+	parts, ok := arg.([]any)
+	if !ok || len(parts) != 2 {
+		return nil, fmt.Errorf("%s takes a list of two, not %v", fn, arg)
+	}
+	return parts, nil
+}
+
 func (vals Values) call(fn string, arg any) (any, error) {
 	switch fn {
 	case "Ref":
@@ -168,15 +177,15 @@ func (vals Values) call(fn string, arg any) (any, error) {
 		}
 		return vals.lookup(name)
 	case "Fn::GetAtt":
-		parts, ok := arg.([]any)
-		if !ok || len(parts) != 2 {
-			return nil, fmt.Errorf("Fn::GetAtt of %v", arg)
+		parts, err := twoArgs("Fn::GetAtt", arg)
+		if err != nil {
+			return nil, err
 		}
 		return vals.lookup(fmt.Sprintf("%v.%v", parts[0], parts[1]))
 	case "Fn::Join":
-		parts, ok := arg.([]any)
-		if !ok || len(parts) != 2 {
-			return nil, fmt.Errorf("Fn::Join of %v", arg)
+		parts, err := twoArgs("Fn::Join", arg)
+		if err != nil {
+			return nil, err
 		}
 		list, err := vals.Resolve(parts[1])
 		if err != nil {
@@ -194,9 +203,9 @@ func (vals Values) call(fn string, arg any) (any, error) {
 		}
 		return strings.Join(strs, fmt.Sprint(parts[0])), nil
 	case "Fn::Split":
-		parts, ok := arg.([]any)
-		if !ok || len(parts) != 2 {
-			return nil, fmt.Errorf("Fn::Split of %v", arg)
+		parts, err := twoArgs("Fn::Split", arg)
+		if err != nil {
+			return nil, err
 		}
 		s, err := vals.String(parts[1])
 		if err != nil {
@@ -208,9 +217,9 @@ func (vals Values) call(fn string, arg any) (any, error) {
 		}
 		return out, nil
 	case "Fn::Select":
-		parts, ok := arg.([]any)
-		if !ok || len(parts) != 2 {
-			return nil, fmt.Errorf("Fn::Select of %v", arg)
+		parts, err := twoArgs("Fn::Select", arg)
+		if err != nil {
+			return nil, err
 		}
 		list, err := vals.Resolve(parts[1])
 		if err != nil {
