@@ -13,7 +13,7 @@ CDKFLAGS ?=
 CDK_ENV  = JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test e2e aws-local aws-local-e2e bench build build-cli synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet fmt tidy clean ddb-local-start ddb-local-stop
+.PHONY: help dev test fuzz e2e aws-local aws-local-e2e bench build build-cli synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet fmt tidy clean ddb-local-start ddb-local-stop
 
 help: ## List the targets
 	@echo "usage: make <target>"
@@ -34,6 +34,9 @@ aws-local: ## The synthesized stack on AWS's emulators (RIE, moto, DynamoDB Loca
 
 aws-local-e2e: ## make aws-local, then the fail-closed checks and scripts/e2e.sh against it (CI runs this)
 	scripts/aws-local.sh e2e
+
+fuzz: ## Every fuzz target under pkg/ briefly, one after another (FUZZTIME=5s each)
+	scripts/fuzz.sh
 
 bench: ## Benchmarks of ./pkg/... against a fresh DynamoDB Local (BENCH=regexp BENCHFLAGS=-benchtime=1x)
 	BENCH='$(BENCH)' scripts/bench.sh $(BENCHFLAGS)

@@ -33,6 +33,9 @@ echo "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT KITARU_REQUIRE_DYNAMODB_LOCAL=$KITARU
 step "go test -race -count=1 -timeout 20m ./..."
 go test -race -count=1 -timeout 20m ./...
 
+step "fuzz targets, ${FUZZTIME:=5s} each (scripts/fuzz.sh)"
+FUZZTIME=$FUZZTIME scripts/fuzz.sh
+
 step "make e2e (the docs' deployments walkthrough with bin/kitaru against kitaru dev)"
 make --no-print-directory e2e
 
