@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -39,7 +41,9 @@ type KitaruStackProps struct {
 	// StageName is the API Gateway stage (default "api"); the API URL ends in /<stage>.
 	StageName string
 	// AuthorizerCacheTTLSeconds caches authorizer answers per (Authorization,
-	// X-Kitaru-Project); nil means 300. 0 disables the cache.
+	// X-Kitaru-Project); nil means DefaultAuthorizerCacheTTLSeconds. 0
+	// disables the cache. A revoked API key keeps passing the authorizer for
+	// up to this long (README, Access), so keep it short.
 	AuthorizerCacheTTLSeconds *float64
 	// ThrottleRate and ThrottleBurst bound the stage's requests per second
 	// (defaults 50 and 100).
@@ -120,6 +124,10 @@ var (
 	tableWrite = append(append([]string{}, tableRead...),
 		"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem")
 	tableAuth = []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}
+	// tableReap: Query the running index, GetItem the record, and the finish
+	// transaction's Update (record, listing copy) and Delete (index item);
+	// DeleteItem also drops an index item whose record had already ended.
+	tableReap = []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 )
 
 // goFunctions lists every Go function, its size and its table access. The API
@@ -133,7 +141,12 @@ var goFunctions = []goFunction{
 	{name: "invoke", memoryMB: 256, timeout: 30, apiRoutes: true, table: tableWrite},
 	{name: "token", memoryMB: 256, timeout: 15, apiRoutes: true, table: tableAuth, secret: true},
 	{name: "finish", memoryMB: 256, timeout: 30, table: tableWrite},
+	{name: "reaper", memoryMB: 256, timeout: 60, table: tableReap},
 }
+
+// ReaperSchedule is how often functions/reaper runs; an execution is reaped
+// at most this long after its deadline (pkg/reaper.Deadline).
+const ReaperSchedule = 5 // minutes
 
 // FunctionForGroup names the function under functions/ that serves a route group.
 func FunctionForGroup(g httpapi.Group) string {
@@ -142,6 +155,11 @@ func FunctionForGroup(g httpapi.Group) string {
 	}
 	return string(g)
 }
+
+// DefaultAuthorizerCacheTTLSeconds bounds how long a revoked API key still
+// passes the authorizer on AWS (the token route re-reads the key, so it
+// mints nothing meanwhile).
+const DefaultAuthorizerCacheTTLSeconds = 60
 
 // Runner settings: the workflow's Run step allows 900 s, the Lambda maximum.
 const (
@@ -330,6 +348,15 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 		Resources: &[]*string{bucket.ArnForObjects(jsii.String(resultsPrefix + "*"))},
 	}))
 
+	// The reaper runs on a schedule: executions still running past the
+	// workflow's deadline end failed (Runner.Lost). EventBridge retries a
+	// failed invocation, which is safe: reaping is a conditional write.
+	awsevents.NewRule(stack, jsii.String("ReaperSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Kitaru: end executions lost past their deadline (functions/reaper)"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(ReaperSchedule))),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fns["reaper"], nil)},
+	})
+
 	api := newAPI(stack, props, fns, logGroup("ApiAccessLogs"))
 
 	suppressNagFindings(stack, props, nagSubjects{
@@ -483,7 +510,7 @@ func withDefaults(p KitaruStackProps) KitaruStackProps {
 		p.StageName = "api"
 	}
 	if p.AuthorizerCacheTTLSeconds == nil {
-		p.AuthorizerCacheTTLSeconds = jsii.Number(300)
+		p.AuthorizerCacheTTLSeconds = jsii.Number(DefaultAuthorizerCacheTTLSeconds)
 	}
 	if p.ThrottleRate == 0 {
 		p.ThrottleRate = 50

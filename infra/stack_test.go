@@ -495,8 +495,8 @@ func TestAuthorizerIsARequestAuthorizerOnBothHeaders(t *testing.T) {
 			"AuthorizerResultTtlInSeconds": ttl,
 		}
 	}
-	check(t, "AWS authorizer caches 300 s", func() {
-		awsTemplate.HasResourceProperties(jsii.String("AWS::ApiGateway::Authorizer"), want(300))
+	check(t, "AWS authorizer caches 60 s, which bounds how long a revoked key still passes it", func() {
+		awsTemplate.HasResourceProperties(jsii.String("AWS::ApiGateway::Authorizer"), want(60))
 	})
 	check(t, "LocalStack authorizer does not cache", func() {
 		localTemplate.HasResourceProperties(jsii.String("AWS::ApiGateway::Authorizer"), want(0))
@@ -506,6 +506,35 @@ func TestAuthorizerIsARequestAuthorizerOnBothHeaders(t *testing.T) {
 	uri, _ := json.Marshal(awsJSON.Resources[authID].Properties["AuthorizerUri"])
 	if !strings.Contains(string(uri), `"`+authFn+`"`) {
 		t.Errorf("the authorizer calls %s, want functions/authorizer (%s)", uri, authFn)
+	}
+}
+
+func TestReaperRunsOnASchedule(t *testing.T) {
+	reaperID, _ := awsJSON.function(t, "reaper")
+	rules := awsJSON.ofType("AWS::Events::Rule")
+	if len(rules) != 1 {
+		t.Fatalf("%d EventBridge rules, want 1 (the reaper's schedule)", len(rules))
+	}
+	rule := awsJSON.Resources[rules[0]]
+	if got := rule.Properties["ScheduleExpression"]; got != "rate(5 minutes)" {
+		t.Errorf("reaper schedule %v, want rate(5 minutes)", got)
+	}
+	targets := asList(rule.Properties["Targets"])
+	if len(targets) != 1 || !reflect.DeepEqual(asMap(targets[0])["Arn"], getAtt(reaperID, "Arn")) {
+		t.Errorf("the schedule targets %v, want only the reaper function", targets)
+	}
+	var allowed bool
+	for _, id := range awsJSON.ofType("AWS::Lambda::Permission") {
+		p := awsJSON.Resources[id].Properties
+		if p["Principal"] == "events.amazonaws.com" {
+			if !reflect.DeepEqual(p["FunctionName"], getAtt(reaperID, "Arn")) || !reflect.DeepEqual(p["SourceArn"], getAtt(rules[0], "Arn")) {
+				t.Errorf("EventBridge may invoke %v from %v; want the reaper from its rule only", p["FunctionName"], p["SourceArn"])
+			}
+			allowed = true
+		}
+	}
+	if !allowed {
+		t.Error("EventBridge may not invoke the reaper")
 	}
 }
 

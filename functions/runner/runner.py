@@ -41,7 +41,12 @@ from typing import Any, Iterator, Optional
 # so these only guard against a wrong or hostile URL.
 MAX_BUNDLE_BYTES = 64 << 20
 MAX_UNPACKED_BYTES = 4 * MAX_BUNDLE_BYTES
+# The same caps as pkg/bundle (a Go test keeps them equal), checked before any
+# per-segment work so a hostile name cannot make the checks slow.
 MAX_BUNDLE_MEMBERS = 100_000
+MAX_MEMBER_NAME_BYTES = 4096
+MAX_LINK_TARGET_BYTES = 4096
+MAX_MEMBER_PATH_SEGMENTS = 256
 # A result whose JSON encoding is over this is uploaded, not returned inline
 # (Step Functions' payload limit is 256 KiB).
 MAX_INLINE_RESULT_BYTES = 256 << 10
@@ -137,24 +142,48 @@ class Event:
             self.result_ref = ref
 
 
+ENTRYPOINT_RULE = (
+    "an entrypoint is path/to/file.py:function: "
+    'a path relative to the project root with / separators, no ".." segment, no ":", no "\\" and no control characters, naming a .py file; '
+    'then one ":" and a Python identifier of ASCII letters, digits and _ (not starting with a digit) that is not a Python keyword'
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_ENTRYPOINT_BYTES = 1024
+
+
 def parse_entrypoint(entrypoint: Any) -> tuple[str, str]:
-    """Split "relative/path.py:function_name" into the cleaned path and the name,
-    refusing anything that could escape. Mirrors pkg/bundle.ParseEntrypoint,
-    which checked it at deploy; "./" and "//" are cleaned away as there."""
+    """Split "relative/path.py:function_name" into the path, cleaned of "." segments
+    and repeated slashes, and the name, by ENTRYPOINT_RULE. The same rule as
+    pkg/registry.ParseEntrypoint, which refused anything else at deploy; both
+    are tested against entrypoint_cases.json."""
+
+    def refuse(why: str) -> InvalidEvent:
+        return InvalidEvent(f"entrypoint {entrypoint!r} {why}; {ENTRYPOINT_RULE}")
+
     if not isinstance(entrypoint, str) or not entrypoint:
-        raise InvalidEvent('the event needs entrypoint: "relative/path.py:function_name"')
-    path, sep, name = entrypoint.rpartition(":")
-    if not sep or not path or not name:
-        raise InvalidEvent(f"entrypoint {entrypoint!r} must look like relative/path.py:function_name")
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise InvalidEvent(f"entrypoint {entrypoint!r}: {name!r} is not a Python identifier")
-    if path.startswith("/") or "\\" in path or "\x00" in path or re.match(r"^[A-Za-z]:", path):
-        raise InvalidEvent(f"entrypoint {entrypoint!r}: the path must be relative to the project root, with / separators")
+        raise refuse("is empty")
+    try:
+        size = len(entrypoint.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise refuse("contains control characters or invalid UTF-8") from None
+    if size > _MAX_ENTRYPOINT_BYTES:
+        raise refuse("is longer than 1024 bytes")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in entrypoint):
+        raise refuse("contains control characters or invalid UTF-8")
+    if entrypoint.count(":") != 1:
+        raise refuse('must contain exactly one ":"')
+    path, _, name = entrypoint.partition(":")
     parts = [p for p in path.split("/") if p not in ("", ".")]
+    if path.startswith("/") or "\\" in path:
+        raise refuse("must be relative to the project root, with / separators")
     if ".." in parts:
-        raise InvalidEvent(f"entrypoint {entrypoint!r}: the path must not contain '..'")
-    if not parts or not path.endswith(".py"):
-        raise InvalidEvent(f"entrypoint {entrypoint!r}: the path must name a .py file")
+        raise refuse('leaves the project root ("..")')
+    if not parts or path.endswith("/") or len(parts[-1]) <= len(".py") or not path.endswith(".py"):
+        raise refuse("does not name a .py file")
+    if not _IDENTIFIER.fullmatch(name):
+        raise refuse("does not end in a Python identifier")
+    if keyword.iskeyword(name):
+        raise refuse("ends in a Python keyword")
     return "/".join(parts), name
 
 
@@ -204,8 +233,17 @@ def download_bundle(url: str, sha256_hex: str, dest_file: str) -> None:
         raise BundleDigestMismatch(f"the bundle's SHA-256 is {got}, the event expects {sha256_hex}")
 
 
-def _member_parts(name: str, what: str) -> list[str]:
-    """The path segments of a member name; refuses absolute names and '..'."""
+def _check_caps(name: str, what: str, max_bytes: int) -> None:
+    """Refuse a name or link target over the shared caps, before any per-segment work."""
+    if len(name.encode("utf-8", "surrogateescape")) > max_bytes:
+        raise UnsafeBundle(f"bundle {what} {name[:200]!r}… is over {max_bytes} bytes")
+    if name.count("/") + 1 > MAX_MEMBER_PATH_SEGMENTS:
+        raise UnsafeBundle(f"bundle {what} {name[:200]!r}… has over {MAX_MEMBER_PATH_SEGMENTS} path segments")
+
+
+def _member_parts(name: str, what: str, max_bytes: int = MAX_MEMBER_NAME_BYTES) -> list[str]:
+    """The path segments of a member name; refuses names over the caps, absolute names and '..'."""
+    _check_caps(name, what, max_bytes)
     if not name or name.startswith("/") or "\x00" in name or re.match(r"^[A-Za-z]:", name):
         raise UnsafeBundle(f"bundle {what} {name!r} is absolute or empty")
     parts = [p for p in name.split("/") if p not in ("", ".")]
@@ -222,6 +260,7 @@ def check_member(member: tarfile.TarInfo) -> list[str]:
         return parts
     if member.issym():
         target = member.linkname
+        _check_caps(target, f"symlink {member.name!r} target", MAX_LINK_TARGET_BYTES)
         if not target or target.startswith("/"):
             raise UnsafeBundle(f"bundle symlink {member.name!r} points to absolute path {target!r}")
         resolved = posixpath.normpath(posixpath.join("/".join(parts[:-1]), target))
@@ -229,7 +268,7 @@ def check_member(member: tarfile.TarInfo) -> list[str]:
             raise UnsafeBundle(f"bundle symlink {member.name!r} -> {target!r} points outside the bundle")
         return parts
     if member.islnk():
-        _member_parts(member.linkname, f"hard link {member.name!r} target")
+        _member_parts(member.linkname, f"hard link {member.name!r} target", MAX_LINK_TARGET_BYTES)
         return parts
     raise UnsafeBundle(f"bundle member {member.name!r} is not a regular file, directory or link (devices and fifos are refused)")
 
@@ -241,16 +280,27 @@ def check_members(members: list[tarfile.TarInfo]) -> None:
     if len(members) > MAX_BUNDLE_MEMBERS:
         raise UnsafeBundle(f"the bundle has {len(members)} members, over the {MAX_BUNDLE_MEMBERS} limit")
     checked = [(m, check_member(m)) for m in members]
-    symlinks = {"/".join(parts) for m, parts in checked if m.issym()}
+    # A trie of the symlinks' segments: each path is checked in one pass.
+    symlinks: dict[str, Any] = {}
+    for m, parts in checked:
+        if m.issym() and parts:
+            node = symlinks
+            for seg in parts:
+                node = node.setdefault(seg, {})
+            node[""] = True  # "" is never a segment: it marks a symlink's end
     total = 0
     for m, parts in checked:
         paths = [parts]
         if m.islnk():
-            paths.append(_member_parts(m.linkname, "hard link target"))
+            paths.append(_member_parts(m.linkname, "hard link target", MAX_LINK_TARGET_BYTES))
         for p in paths:
-            for i in range(1, len(p)):
-                if "/".join(p[:i]) in symlinks:
-                    raise UnsafeBundle(f"bundle member {m.name!r} lies under the symlink {'/'.join(p[:i])!r}")
+            node = symlinks
+            for i, seg in enumerate(p[:-1]):
+                node = node.get(seg)
+                if node is None:
+                    break
+                if "" in node:
+                    raise UnsafeBundle(f"bundle member {m.name!r} lies under the symlink {'/'.join(p[: i + 1])!r}")
         total += max(m.size, 0)
         if total > MAX_UNPACKED_BYTES:
             raise UnsafeBundle(f"the bundle unpacks to over {MAX_UNPACKED_BYTES} bytes")

@@ -33,6 +33,8 @@ FLOWS = os.path.join(REPO, "testdata", "flows")
 RESEARCH = os.path.join(FLOWS, "research")
 BEHAVIOURS = os.path.join(FLOWS, "behaviours")
 BEHAVIOURS_PY = "flows/behaviours.py"
+with open(os.path.join(HERE, "entrypoint_cases.json"), encoding="utf-8") as _f:
+    ENTRYPOINT_CASES = json.load(_f)
 
 
 # ---------------------------------------------------------------------------
@@ -469,24 +471,17 @@ class LambdaHandlerTest(RunnerTestCase):
                     self.runner.handler(ev, None)
 
     def test_bad_entrypoint_strings_are_refused(self):
-        cases = [
-            None, "", "flows/research.py", "flows/research.py:", ":research_agent",
-            "/abs/flows/research.py:research_agent", "../research.py:f", "flows/../research.py:f",
-            "flows/research.txt:f", "flows/research.py/:f", "./:f",
-            "flows/research.py:not-an-identifier", "flows/research.py:1abc", "flows/research.py:class",
-            "flows/research.py:a.b", "flows\\research.py:f", "C:/flows/research.py:f",
-        ]
-        for entrypoint in cases:
+        # The same table pkg/registry's Go tests read: deploy refuses exactly these.
+        for entrypoint in [None, 7, "a" * 1022 + ".py:f"] + ENTRYPOINT_CASES["invalid"]:
             with self.subTest(entrypoint=entrypoint):
                 with self.assertRaises(self.runner.InvalidEvent):
                     self.runner.parse_entrypoint(entrypoint)
 
     def test_good_entrypoint_strings_are_split(self):
-        self.assertEqual(self.runner.parse_entrypoint("flows/research.py:research_agent"), ("flows/research.py", "research_agent"))
-        self.assertEqual(self.runner.parse_entrypoint("main.py:_run2"), ("main.py", "_run2"))
-        # Cleaned like pkg/bundle.ParseEntrypoint's path.Clean.
-        self.assertEqual(self.runner.parse_entrypoint("./flows//research.py:f"), ("flows/research.py", "f"))
-        self.assertEqual(self.runner.parse_entrypoint("flows/a:b.py:f"), ("flows/a:b.py", "f"))
+        # Cleaned of "." segments and repeated slashes, as pkg/registry.ParseEntrypoint cleans them.
+        for entrypoint, file, function in ENTRYPOINT_CASES["valid"]:
+            with self.subTest(entrypoint=entrypoint):
+                self.assertEqual(self.runner.parse_entrypoint(entrypoint), (file, function))
 
     def test_warm_invocations_do_not_see_the_previous_bundles_modules(self):
         def project(text: str) -> dict[str, str]:
@@ -524,6 +519,37 @@ class LambdaHandlerTest(RunnerTestCase):
                 self.runner.handler(self.event(bundle, "f.py:f"), None)
         finally:
             self.runner.MAX_UNPACKED_BYTES = limit
+
+    def test_names_and_links_over_the_shared_caps_are_UnsafeBundle(self):
+        r = self.runner
+        deep = "a/" * r.MAX_MEMBER_PATH_SEGMENTS + "f.py"
+        cases = {
+            "a name over the byte cap": [member("n" * (r.MAX_MEMBER_NAME_BYTES + 1))],
+            "a name of too many segments": [member(deep)],
+            "a symlink target over the byte cap": [member("l", tarfile.SYMTYPE, "b" * (r.MAX_LINK_TARGET_BYTES + 1))],
+            "a symlink target of 40,000 segments": [member("l", tarfile.SYMTYPE, "a/" * 40_000)],
+            "a hard link target of too many segments": [member("h", tarfile.LNKTYPE, deep)],
+            "more members than the cap": [member(str(i)) for i in range(r.MAX_BUNDLE_MEMBERS + 1)],
+        }
+        for name, members in cases.items():
+            with self.subTest(name):
+                with self.assertRaises(r.UnsafeBundle):
+                    r.check_members(members)
+
+    def test_names_and_links_at_the_shared_caps_are_allowed(self):
+        r = self.runner
+        segs = r.MAX_MEMBER_PATH_SEGMENTS
+        r.check_members([
+            member("d/" * (segs - 1) + "f.py"),
+            member("n" * (r.MAX_MEMBER_NAME_BYTES - 3) + ".py"),
+            member("d/" * (segs - 1) + "up", tarfile.SYMTYPE, "../" * (segs - 1) + "f.py"),
+        ])
+
+    def test_a_member_under_a_symlink_is_found_in_one_pass(self):
+        r = self.runner
+        with self.assertRaisesRegex(r.UnsafeBundle, "lies under the symlink 'a/b'"):
+            r.check_members([member("a/b", tarfile.SYMTYPE, "."), member("a/c/x"), member("a/b/c/x")])
+        r.check_members([member("a/b", tarfile.SYMTYPE, "."), member("a/bc/x"), member("a/c/x")])
 
     def test_a_kitaru_directory_in_the_bundle_does_not_shadow_the_shipped_sdk(self):
         files = {

@@ -88,3 +88,36 @@ func (a *Authenticator) authenticateKey(ctx context.Context, plain, project stri
 	}
 	return registry.Principal{Project: project, Role: k.Role, ID: k.ID, Credential: registry.CredentialAPIKey}, nil
 }
+
+// KeyReader reads one API key; KeyStore is one.
+type KeyReader interface {
+	// GetKey reads a key by id with a consistent read. Errors: not_found.
+	GetKey(ctx context.Context, id string) (Key, error)
+}
+
+// Recheck re-reads the API key a principal authenticated with and returns
+// the principal when the key still exists, is not revoked and still grants
+// the principal's project. The token route calls it: on AWS the
+// authorizer's answer is cached (AuthorizerCacheTTLSeconds), so without it a
+// key revoked inside the cache window could still mint tokens. Errors:
+// invalid_argument (p did not authenticate with an API key), unauthenticated
+// (unknown or revoked key), permission_denied (the key lost the project),
+// unavailable (the key store failed).
+func Recheck(ctx context.Context, keys KeyReader, p registry.Principal) (registry.Principal, error) {
+	if p.Credential != registry.CredentialAPIKey {
+		return registry.Principal{}, registry.Errorf(registry.CodeInvalidArgument, "only a principal that authenticated with an API key can be checked against its key")
+	}
+	k, err := keys.GetKey(ctx, p.ID)
+	switch {
+	case registry.CodeOf(err) == registry.CodeNotFound:
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the API key %s is not valid (unknown or revoked); ask an operator for a key (kitaru admin keys create)", p.ID)
+	case err != nil:
+		return registry.Principal{}, registry.Errorf(registry.CodeUnavailable, "credentials could not be checked right now; retry")
+	case k.RevokedAt != nil:
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the API key %s was revoked at %s; ask an operator for a new key (kitaru admin keys create)", p.ID, k.RevokedAt.UTC().Format(time.RFC3339))
+	case !slices.Contains(k.Projects, p.Project):
+		return registry.Principal{}, registry.Errorf(registry.CodePermissionDenied, "this API key has no access to project %q; use a key of that project", p.Project)
+	}
+	p.Role = k.Role
+	return p, nil
+}

@@ -26,6 +26,14 @@ type Store interface {
 	// (any size when size is 0) to key until ttl passes.
 	// Errors: invalid_argument (ttl), internal.
 	PresignPut(ctx context.Context, key string, size int64, ttl time.Duration) (Presigned, error)
+	// PresignPutSHA256 returns a URL that accepts one PUT of exactly size
+	// bytes whose SHA-256 is sum, until ttl passes: the length and the
+	// checksum header (x-amz-checksum-sha256) are signed, so the client
+	// must send Presigned.Headers as given, and S3 refuses other bytes.
+	// Stores that do not check checksums (gofakes3 under kitaru dev) accept
+	// any bytes, so readers must still verify what they read.
+	// Errors: invalid_argument (ttl, size, sum), internal.
+	PresignPutSHA256(ctx context.Context, key string, size int64, sum []byte, ttl time.Duration) (Presigned, error)
 	// PresignGet returns a URL that GETs key until ttl passes.
 	// Errors: invalid_argument (ttl), internal.
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)

@@ -2,6 +2,8 @@ package blob
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -62,14 +64,30 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // PresignPut implements Store. A positive size is signed: S3 refuses a body
 // of another length. Size 0 leaves the length open (a result of unknown size).
 func (s *S3) PresignPut(ctx context.Context, key string, size int64, ttl time.Duration) (Presigned, error) {
-	if err := checkTTL(ttl); err != nil {
-		return Presigned{}, err
-	}
-	now := s.now()
 	in := &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key}
 	if size > 0 {
 		in.ContentLength = &size
 	}
+	return s.presignPut(ctx, in, ttl)
+}
+
+// PresignPutSHA256 implements Store: S3 checks the signed
+// x-amz-checksum-sha256 against the body and answers 400 BadDigest on a
+// mismatch, and the signed Content-Length refuses another length.
+func (s *S3) PresignPutSHA256(ctx context.Context, key string, size int64, sum []byte, ttl time.Duration) (Presigned, error) {
+	if size <= 0 || len(sum) != sha256.Size {
+		return Presigned{}, registry.Errorf(registry.CodeInvalidArgument, "a checksummed upload needs a positive size and a 32-byte SHA-256")
+	}
+	checksum := base64.StdEncoding.EncodeToString(sum)
+	return s.presignPut(ctx, &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, ContentLength: &size, ChecksumSHA256: &checksum}, ttl)
+}
+
+func (s *S3) presignPut(ctx context.Context, in *s3.PutObjectInput, ttl time.Duration) (Presigned, error) {
+	key := aws.ToString(in.Key)
+	if err := checkTTL(ttl); err != nil {
+		return Presigned{}, err
+	}
+	now := s.now()
 	req, err := s3.NewPresignClient(s.Client).PresignPutObject(ctx, in, s3.WithPresignExpires(ttl), withSigningTime(now))
 	if err != nil {
 		return Presigned{}, s.fail("presign put", key, err)

@@ -148,11 +148,14 @@ func collect(root string) ([]member, error) {
 			k = kindDir
 		case m.link != "":
 			k = kindSymlink
-			t.links[m.name] = m.link
-			t.order = append(t.order, m.name)
 		}
-		if err := t.add(strings.TrimSuffix(m.name, "/"), k); err != nil {
+		id, err := t.add(strings.TrimSuffix(m.name, "/"), k)
+		if err != nil {
 			return nil, err
+		}
+		if k == kindSymlink {
+			t.nodes[id].target = m.link
+			t.links = append(t.links, id)
 		}
 	}
 	if err := t.check(); err != nil {

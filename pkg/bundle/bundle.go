@@ -6,7 +6,6 @@ package bundle
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"strings"
 
@@ -23,6 +22,25 @@ const (
 	// MaxInlineArchiveBytes bounds an archive sent inline in a deploy body
 	// (decoded); larger bundles go through POST /v1/artifacts.
 	MaxInlineArchiveBytes = 4 << 20
+)
+
+// Caps on what one bundle may hold, checked while the archive is read, each
+// before any work per path segment, so that validation costs time linear in
+// the archive (issue #12). The runner (functions/runner/runner.py) enforces
+// the same numbers; a test keeps them equal.
+const (
+	// MaxMembers bounds the members of a bundle (files, directories, links).
+	MaxMembers = 100_000
+	// MaxNameBytes bounds a member name, as Linux's PATH_MAX does a path.
+	MaxNameBytes = 4096
+	// MaxLinkTargetBytes bounds a symlink or hard link target.
+	MaxLinkTargetBytes = 4096
+	// MaxPathSegments bounds the /-separated segments of a member name or a
+	// link target.
+	MaxPathSegments = 256
+	// MaxPaths bounds the distinct paths of a bundle: its members and the
+	// directories their names imply.
+	MaxPaths = 4 * MaxMembers
 )
 
 // Limits bound what Validate accepts. A zero field takes its default.
@@ -65,45 +83,18 @@ func ValidateDigest(digest string) error {
 	return nil
 }
 
-// KeyFor returns the blob key of the bundle with the given digest:
-// bundles/sha256/<hex>. Errors: invalid_argument for a malformed digest.
-func KeyFor(digest string) (string, error) {
+// KeyFor returns the blob key of a project's bundle with the given digest:
+// bundles/<project>/sha256/<hex>. Bundles are content-addressed within a
+// project only, so no project can see, use or overwrite another's (issue
+// #12). Errors: invalid_argument for a malformed project or digest.
+func KeyFor(project, digest string) (string, error) {
+	if err := registry.ValidateProject(project); err != nil {
+		return "", err
+	}
 	if err := ValidateDigest(digest); err != nil {
 		return "", err
 	}
-	return "bundles/sha256/" + strings.TrimPrefix(digest, DigestPrefix), nil
-}
-
-var identifierPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// ParseEntrypoint splits "flows/research.py:research_agent" into the file,
-// relative to the project root and cleaned, and the function name. The file
-// must be a relative .py path without "..", the function a Python identifier.
-// Errors: invalid_argument.
-func ParseEntrypoint(entrypoint string) (file, function string, err error) {
-	file, function, ok := cutLast(entrypoint, ":")
-	if !ok || file == "" || function == "" {
-		return "", "", registry.Errorf(registry.CodeInvalidArgument, "entrypoint %q is not path/to/file.py:function_name", clip(entrypoint))
-	}
-	switch {
-	case strings.HasPrefix(file, "/") || strings.Contains(file, `\`) || hasDrive(file):
-		return "", "", registry.Errorf(registry.CodeInvalidArgument, "entrypoint file %q must be a path relative to the project root (where `kitaru init` was run), with / separators", clip(file))
-	case hasDotDot(file):
-		return "", "", registry.Errorf(registry.CodeInvalidArgument, "entrypoint file %q leaves the project root (..); deploy a file inside the directory where `kitaru init` was run", clip(file))
-	case !strings.HasSuffix(file, ".py"):
-		return "", "", registry.Errorf(registry.CodeInvalidArgument, "entrypoint file %q is not a Python file (.py)", clip(file))
-	case !identifierPattern.MatchString(function):
-		return "", "", registry.Errorf(registry.CodeInvalidArgument, "entrypoint function %q is not a Python identifier", clip(function))
-	}
-	return path.Clean(file), function, nil
-}
-
-func cutLast(s, sep string) (before, after string, found bool) {
-	i := strings.LastIndex(s, sep)
-	if i < 0 {
-		return s, "", false
-	}
-	return s[:i], s[i+len(sep):], true
+	return "bundles/" + project + "/sha256/" + strings.TrimPrefix(digest, DigestPrefix), nil
 }
 
 // hasDotDot reports whether a slash-separated path has a ".." element.

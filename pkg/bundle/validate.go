@@ -32,6 +32,12 @@ type Info struct {
 // unprocessable (the entrypoint file is missing), payload_too_large (over a
 // limit).
 func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
+	_, info, err := validate(r, limits, entrypointFile)
+	return info, err
+}
+
+// validate is Validate, also returning the tree it built (for tests of its cost).
+func validate(r io.Reader, limits Limits, entrypointFile string) (*tree, Info, error) {
 	limits = limits.withDefaults()
 	compressed := &meter{r: r, limit: limits.Compressed, hash: sha256.New()}
 	tooLarge := func() error {
@@ -39,14 +45,14 @@ func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
 			WithDetails("limit_bytes", limits.Compressed)
 	}
 	var unpacked *meter
-	fail := func(err error) (Info, error) {
+	fail := func(err error) (*tree, Info, error) {
 		switch {
 		case compressed.exceeded:
-			return Info{}, tooLarge()
+			return nil, Info{}, tooLarge()
 		case unpacked != nil && unpacked.exceeded:
-			return Info{}, unpackedTooLarge(limits)
+			return nil, Info{}, unpackedTooLarge(limits)
 		}
-		return Info{}, err
+		return nil, Info{}, err
 	}
 
 	zr, err := gzip.NewReader(compressed)
@@ -56,6 +62,7 @@ func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
 	unpacked = &meter{r: zr, limit: limits.Uncompressed}
 	tr := tar.NewReader(unpacked)
 	t := newTree()
+	members := 0
 	var declared int64
 	for {
 		hdr, err := tr.Next()
@@ -67,10 +74,16 @@ func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
 		}
 		// Declared sizes are checked before the bytes are inflated.
 		if declared += hdr.Size; hdr.Size < 0 || declared > limits.Uncompressed {
-			return Info{}, unpackedTooLarge(limits)
+			return nil, Info{}, unpackedTooLarge(limits)
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue // metadata, e.g. the commit `git archive` records
+		}
+		if members++; members > MaxMembers {
+			return nil, Info{}, tooManyMembers()
 		}
 		if err := t.addHeader(hdr); err != nil {
-			return Info{}, err
+			return nil, Info{}, err
 		}
 	}
 	// Read to the end so the gzip checksum is verified and the digest covers
@@ -82,13 +95,13 @@ func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
 		return fail(err)
 	}
 	if err := t.check(); err != nil {
-		return Info{}, err
+		return nil, Info{}, err
 	}
 	if entrypointFile != "" && !t.isFile(path.Clean(entrypointFile)) {
-		return Info{}, registry.Errorf(registry.CodeUnprocessable, "entrypoint file %q is not in the source bundle; the path is relative to the project root (the directory where `kitaru init` was run)", clip(entrypointFile)).
+		return nil, Info{}, registry.Errorf(registry.CodeUnprocessable, "entrypoint file %q is not in the source bundle; the path is relative to the project root (the directory where `kitaru init` was run)", clip(entrypointFile)).
 			WithDetails("entrypoint", clip(entrypointFile))
 	}
-	return Info{
+	return t, Info{
 		Digest: DigestPrefix + hex.EncodeToString(compressed.hash.Sum(nil)),
 		Size:   compressed.n,
 		Files:  t.files,
@@ -98,6 +111,11 @@ func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
 func unpackedTooLarge(limits Limits) error {
 	return registry.Errorf(registry.CodePayloadTooLarge, "source bundle unpacks to over %s; shrink the project (large data belongs in object storage, not the source tree)", FormatSize(limits.Uncompressed)).
 		WithDetails("limit_bytes", limits.Uncompressed)
+}
+
+func tooManyMembers() error {
+	return registry.Errorf(registry.CodeUnprocessable, "source bundle has more than %d members, which the runner refuses to unpack; leave generated files, data and dependencies out of the project tree", MaxMembers).
+		WithDetails("limit", MaxMembers)
 }
 
 func corrupt(err error) error {
@@ -133,40 +151,92 @@ func (m *meter) Read(p []byte) (int, error) {
 }
 
 // Member kinds of a tree.
-type kind int
+type kind uint8
 
 const (
-	kindDir kind = iota
+	kindImplied kind = iota // a directory only named as an ancestor of members
+	kindDir
 	kindFile
 	kindSymlink
 )
 
-// maxLinkHops bounds symlink resolution, like the kernel's ELOOP.
+// maxLinkHops bounds the links one resolution follows, like the kernel's ELOOP.
 const maxLinkHops = 40
 
-// tree is the set of members of an archive; it checks what only the whole
-// archive tells: symlinks that escape through other symlinks, members below
-// a symlink, the entrypoint.
+// Resolution states of a symlink.
+const (
+	unresolved uint8 = iota
+	resolving
+	resolved
+)
+
+// root is the tree's node for the project root.
+const root int32 = 0
+
+// node is one path of the tree: a member, or a directory its members imply.
+type node struct {
+	parent int32
+	kind   kind
+	name   string // the member's normalized name; empty for implied directories
+	target string // a symlink's target
+
+	// A symlink's resolution, computed once (see resolveLink).
+	state   uint8
+	hops    uint8 // links followed to resolve it, itself included
+	at      int32 // the deepest existing node it resolves to
+	virtual int32 // segments below at that no member names
+	err     error
+}
+
+// childKey names a node by its parent and last segment.
+type childKey struct {
+	parent int32
+	seg    string
+}
+
+// tree is the set of members of an archive as a trie of path segments; it
+// checks what only the whole archive tells: symlinks that escape through
+// other symlinks, members below a symlink, the entrypoint. Every check walks
+// each name and target once, and each symlink is resolved once and
+// remembered, so the cost is linear in the archive's names and targets.
 type tree struct {
-	kinds map[string]kind
-	names []string          // in archive order, for stable errors
-	links map[string]string // symlink → target
-	order []string          // symlinks in archive order
-	files int
+	nodes    []node
+	children map[childKey]int32
+	order    []int32 // members in archive order, for stable errors
+	links    []int32 // symlinks in archive order
+	files    int
+	steps    int // segments resolution stepped through (tests of its cost)
 }
 
 func newTree() *tree {
-	return &tree{kinds: map[string]kind{}, links: map[string]string{}}
+	return &tree{nodes: []node{{parent: -1, kind: kindDir}}, children: map[childKey]int32{}}
 }
 
-func invalidMember(name, format string, args ...any) error {
+func invalidMember(name, format string, args ...any) *registry.Error {
 	return registry.Errorf(registry.CodeInvalidArgument, "source bundle member %q "+format, append([]any{clip(name)}, args...)...).
 		WithDetails("member", clip(name))
 }
 
+// checkPathCaps enforces the length and segment caps on a member name or
+// link target, before anything looks at its segments.
+func checkPathCaps(member, p, what string, maxBytes int) error {
+	if len(p) > maxBytes {
+		return invalidMember(member, "has a %s of %d bytes; it may be at most %d bytes", what, len(p), maxBytes).
+			WithDetails("limit", maxBytes)
+	}
+	if n := strings.Count(p, "/") + 1; n > MaxPathSegments {
+		return invalidMember(member, "has a %s of %d path segments; it may have at most %d", what, n, MaxPathSegments).
+			WithDetails("limit", MaxPathSegments)
+	}
+	return nil
+}
+
 // memberName normalizes a member name: no leading ./, no trailing /. It
-// refuses absolute names and "..".
+// refuses names over the caps, absolute names and "..".
 func memberName(raw string) (string, error) {
+	if err := checkPathCaps(raw, raw, "name", MaxNameBytes); err != nil {
+		return "", err
+	}
 	name := strings.TrimPrefix(raw, "./")
 	switch {
 	case strings.HasPrefix(name, "/") || hasDrive(name):
@@ -178,37 +248,44 @@ func memberName(raw string) (string, error) {
 }
 
 func (t *tree) addHeader(hdr *tar.Header) error {
-	if hdr.Typeflag == tar.TypeXGlobalHeader {
-		return nil // metadata, e.g. the commit `git archive` records
-	}
 	name, err := memberName(hdr.Name)
 	if err != nil {
 		return err
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		return t.add(name, kindDir)
+		_, err := t.add(name, kindDir)
+		return err
 	case tar.TypeReg: // the reader reports old-style TypeRegA members as TypeReg
 		t.files++
-		return t.add(name, kindFile)
+		_, err := t.add(name, kindFile)
+		return err
 	case tar.TypeSymlink:
+		if err := checkPathCaps(name, hdr.Linkname, "link target", MaxLinkTargetBytes); err != nil {
+			return err
+		}
 		if strings.HasPrefix(hdr.Linkname, "/") || hasDrive(hdr.Linkname) {
 			return invalidMember(name, "is a symlink to the absolute path %q; only links inside the project root are allowed", clip(hdr.Linkname))
 		}
-		if err := t.add(name, kindSymlink); err != nil {
+		id, err := t.add(name, kindSymlink)
+		if err != nil {
 			return err
 		}
-		t.links[name] = hdr.Linkname
-		t.order = append(t.order, name)
+		t.nodes[id].target = hdr.Linkname
+		t.links = append(t.links, id)
 		return nil
 	case tar.TypeLink:
+		if err := checkPathCaps(name, hdr.Linkname, "link target", MaxLinkTargetBytes); err != nil {
+			return err
+		}
 		// A hard link names an earlier member, not a path to resolve.
 		target, err := memberName(hdr.Linkname)
-		if k, ok := t.kinds[target]; err != nil || !ok || k != kindFile {
+		if id, ok := t.lookup(target); err != nil || !ok || t.nodes[id].kind != kindFile {
 			return invalidMember(name, "is a hard link to %q, which is not a file earlier in the bundle; only links inside the project root are allowed", clip(hdr.Linkname))
 		}
 		t.files++
-		return t.add(name, kindFile)
+		_, err = t.add(name, kindFile)
+		return err
 	case tar.TypeChar, tar.TypeBlock:
 		return invalidMember(name, "is a device; a source bundle holds only files, directories and symlinks")
 	case tar.TypeFifo:
@@ -217,40 +294,89 @@ func (t *tree) addHeader(hdr *tar.Header) error {
 	return invalidMember(name, "has unsupported tar type %q; a source bundle holds only files, directories and symlinks", string(hdr.Typeflag))
 }
 
-func (t *tree) add(name string, k kind) error {
+// segments calls fn with each /-separated segment of p, in order, without
+// allocating; fn returning false stops it.
+func segments(p string, fn func(seg string) bool) {
+	for p != "" {
+		seg, rest, _ := strings.Cut(p, "/")
+		if !fn(seg) {
+			return
+		}
+		p = rest
+	}
+}
+
+// lookup returns the node of a normalized name, if the tree has it.
+func (t *tree) lookup(name string) (int32, bool) {
+	cur, ok := root, true
+	if name == "." {
+		return root, true
+	}
+	segments(name, func(seg string) bool {
+		cur, ok = t.children[childKey{cur, seg}]
+		return ok
+	})
+	return cur, ok
+}
+
+// add records a member with its normalized name, creating the directories
+// its name implies, and returns its node.
+func (t *tree) add(name string, k kind) (int32, error) {
 	if name == "." {
 		if k == kindDir {
-			return nil // the root itself
+			return root, nil // the root itself
 		}
-		return invalidMember(name, "names the project root but is not a directory")
+		return 0, invalidMember(name, "names the project root but is not a directory")
 	}
-	if prev, dup := t.kinds[name]; dup && (prev != kindDir || k != kindDir) {
-		return invalidMember(name, "appears twice; each path may appear once")
+	cur := root
+	var err error
+	segments(name, func(seg string) bool {
+		key := childKey{cur, seg}
+		next, ok := t.children[key]
+		if !ok {
+			if len(t.nodes) >= MaxPaths {
+				err = registry.Errorf(registry.CodeUnprocessable, "source bundle names more than %d paths (members and the directories they imply); leave generated files, data and dependencies out of the project tree", MaxPaths).
+					WithDetails("limit", MaxPaths)
+				return false
+			}
+			next = int32(len(t.nodes))
+			t.nodes = append(t.nodes, node{parent: cur, kind: kindImplied})
+			t.children[key] = next
+		}
+		cur = next
+		return true
+	})
+	if err != nil {
+		return 0, err
 	}
-	if _, dup := t.kinds[name]; !dup {
-		t.names = append(t.names, name)
+	n := &t.nodes[cur]
+	switch {
+	case n.kind == kindImplied:
+		n.kind, n.name = k, name
+		t.order = append(t.order, cur)
+	case n.kind != kindDir || k != kindDir:
+		return 0, invalidMember(name, "appears twice; each path may appear once")
 	}
-	t.kinds[name] = k
-	return nil
+	return cur, nil
 }
 
 // check verifies what needs the whole archive: no member below a symlink or
 // a file, and every symlink resolving inside the root.
 func (t *tree) check() error {
-	for _, name := range t.names {
-		for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
-			switch t.kinds[dir] {
+	for _, id := range t.order {
+		for dir := t.nodes[id].parent; dir != root; dir = t.nodes[dir].parent {
+			switch t.nodes[dir].kind {
 			case kindSymlink:
-				return invalidMember(name, "is inside %q, which is a symlink; archive the link's target instead", dir)
+				return invalidMember(t.nodes[id].name, "is inside %q, which is a symlink; archive the link's target instead", t.nodes[dir].name)
 			case kindFile:
-				return invalidMember(name, "is inside %q, which is a file", dir)
+				return invalidMember(t.nodes[id].name, "is inside %q, which is a file", t.nodes[dir].name)
 			}
 		}
 	}
-	for _, name := range t.order {
-		target := t.links[name]
-		if _, err := t.resolve(path.Dir(name)+"/"+target, new(int)); err != nil {
-			return invalidMember(name, "is a symlink to %q, which %v; only links inside the project root are allowed", clip(target), err)
+	for _, id := range t.links {
+		if err := t.resolveLink(id); err != nil {
+			n := &t.nodes[id]
+			return invalidMember(n.name, "is a symlink to %q, which %v; only links inside the project root are allowed", clip(n.target), err)
 		}
 	}
 	return nil
@@ -261,44 +387,80 @@ var (
 	errLoop    = errors.New("is a symlink loop")
 )
 
-// resolve follows p (slash-separated, from the root) through the tree's
-// symlinks component by component, as the kernel would after unpacking,
-// and returns the resolved path's components. ".." is applied to the
-// resolved prefix, never lexically, so a link through another link cannot
-// escape unseen.
-func (t *tree) resolve(p string, hops *int) ([]string, error) {
-	var cur []string
-	for _, seg := range strings.Split(p, "/") {
-		switch seg {
-		case "", ".":
-			continue
-		case "..":
-			if len(cur) == 0 {
-				return nil, errEscapes
-			}
-			cur = cur[:len(cur)-1]
-			continue
-		}
-		next := append(cur[:len(cur):len(cur)], seg)
-		target, isLink := t.links[strings.Join(next, "/")]
-		if !isLink {
-			cur = next
-			continue
-		}
-		if *hops++; *hops > maxLinkHops {
-			return nil, errLoop
-		}
-		resolved, err := t.resolve(strings.Join(cur, "/")+"/"+target, hops)
-		if err != nil {
-			return nil, err
-		}
-		cur = resolved
+// resolveLink resolves the symlink at node id once: its target, from the
+// link's directory, as the kernel would after unpacking. A link met again
+// while it is being resolved is a loop.
+func (t *tree) resolveLink(id int32) error {
+	n := &t.nodes[id]
+	switch n.state {
+	case resolved:
+		return n.err
+	case resolving:
+		return errLoop
 	}
-	return cur, nil
+	n.state = resolving
+	at, virtual, hops, err := t.walk(n.parent, n.target)
+	n = &t.nodes[id]
+	if hops++; err == nil && hops > maxLinkHops {
+		err = errLoop
+	}
+	n.state, n.at, n.virtual, n.err = resolved, at, virtual, err
+	n.hops = uint8(min(hops, maxLinkHops+1))
+	return err
+}
+
+// walk follows the slash-separated path p from node start through the
+// tree's symlinks segment by segment. It returns the deepest existing node
+// reached, how many segments below it no member names (those are followed
+// lexically: no link can be there), and how many links it followed. ".." is
+// applied to the resolved location, never to the spelling, so a link through
+// another link cannot escape unseen.
+func (t *tree) walk(start int32, p string) (at, virtual int32, hops int, err error) {
+	at = start
+	segments(p, func(seg string) bool {
+		t.steps++
+		switch {
+		case seg == "" || seg == ".":
+		case seg == "..":
+			switch {
+			case virtual > 0:
+				virtual--
+			case at == root:
+				err = errEscapes
+			default:
+				at = t.nodes[at].parent
+			}
+		case virtual > 0:
+			virtual++
+		default:
+			child, ok := t.children[childKey{at, seg}]
+			switch {
+			case !ok:
+				virtual = 1
+			case t.nodes[child].kind != kindSymlink:
+				at = child
+			default:
+				if err = t.resolveLink(child); err != nil {
+					return false
+				}
+				link := &t.nodes[child]
+				if hops += int(link.hops); hops > maxLinkHops {
+					err = errLoop
+					return false
+				}
+				at, virtual = link.at, link.virtual
+			}
+		}
+		return err == nil
+	})
+	return at, virtual, hops, err
 }
 
 // isFile reports whether name resolves to a regular file of the tree.
 func (t *tree) isFile(name string) bool {
-	resolved, err := t.resolve(name, new(int))
-	return err == nil && t.kinds[strings.Join(resolved, "/")] == kindFile
+	if len(name) > MaxNameBytes {
+		return false
+	}
+	at, virtual, _, err := t.walk(root, name)
+	return err == nil && virtual == 0 && t.nodes[at].kind == kindFile
 }

@@ -195,65 +195,30 @@ func randomText(n int) string {
 	return b.String()
 }
 
-func TestParseEntrypoint(t *testing.T) {
-	tests := []struct {
-		in       string
-		wantFile string
-		wantFunc string
-		wantErr  bool
-	}{
-		{"flows/research.py:research_agent", "flows/research.py", "research_agent", false},
-		{"flow.py:_private2", "flow.py", "_private2", false},
-		{"./flows//research.py:f", "flows/research.py", "f", false},
-		{"flows/research.py", "", "", true},
-		{"flows/research.py:", "", "", true},
-		{":f", "", "", true},
-		{"/abs/flow.py:f", "", "", true},
-		{"../outside.py:f", "", "", true},
-		{"a/../../x.py:f", "", "", true},
-		{`flows\research.py:f`, "", "", true},
-		{"C:/flows/x.py:f", "", "", true},
-		{"flows/research.txt:f", "", "", true},
-		{"flows/research.py:2fast", "", "", true},
-		{"flows/research.py:research-agent", "", "", true},
-		{"flows/research.py:a.b", "", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			file, fn, err := bundle.ParseEntrypoint(tt.in)
-			if tt.wantErr {
-				if !errors.Is(err, registry.ErrInvalidArgument) {
-					t.Fatalf("ParseEntrypoint = %q, %q, %v; want invalid_argument", file, fn, err)
-				}
-				return
-			}
-			if err != nil || file != tt.wantFile || fn != tt.wantFunc {
-				t.Errorf("ParseEntrypoint = %q, %q, %v; want %q, %q", file, fn, err, tt.wantFile, tt.wantFunc)
-			}
-		})
-	}
-}
-
 func TestKeyFor(t *testing.T) {
 	hex64 := strings.Repeat("ab", 32)
 	tests := []struct {
 		name    string
+		project string
 		digest  string
 		want    string
 		wantErr bool
 	}{
-		{"a sha256 digest maps to its content address", "sha256:" + hex64, "bundles/sha256/" + hex64, false},
-		{"a bare hex digest is refused", hex64, "", true},
-		{"uppercase hex is refused", "sha256:" + strings.ToUpper(hex64), "", true},
-		{"a short digest is refused", "sha256:abc", "", true},
-		{"another algorithm is refused", "sha512:" + hex64, "", true},
-		{"a path in the digest is refused", "sha256:../../" + hex64[6:], "", true},
+		{"a sha256 digest maps to its address in the project", "team-a", "sha256:" + hex64, "bundles/team-a/sha256/" + hex64, false},
+		{"the same digest in another project is another key", "team-b", "sha256:" + hex64, "bundles/team-b/sha256/" + hex64, false},
+		{"a bare hex digest is refused", "team-a", hex64, "", true},
+		{"uppercase hex is refused", "team-a", "sha256:" + strings.ToUpper(hex64), "", true},
+		{"a short digest is refused", "team-a", "sha256:abc", "", true},
+		{"another algorithm is refused", "team-a", "sha512:" + hex64, "", true},
+		{"a path in the digest is refused", "team-a", "sha256:../../" + hex64[6:], "", true},
+		{"an empty project is refused", "", "sha256:" + hex64, "", true},
+		{"a project with a slash is refused", "a/../b", "sha256:" + hex64, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := bundle.KeyFor(tt.digest)
+			got, err := bundle.KeyFor(tt.project, tt.digest)
 			if tt.wantErr != (err != nil) || got != tt.want {
-				t.Errorf("KeyFor(%q) = %q, %v; want %q (error %v)", tt.digest, got, err, tt.want, tt.wantErr)
+				t.Errorf("KeyFor(%q, %q) = %q, %v; want %q (error %v)", tt.project, tt.digest, got, err, tt.want, tt.wantErr)
 			}
 			if err != nil && !errors.Is(err, registry.ErrInvalidArgument) {
 				t.Errorf("error %v is not invalid_argument", err)

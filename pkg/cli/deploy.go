@@ -103,7 +103,7 @@ func runDeploy(ctx context.Context, target string, opts deployOptions) (registry
 		return registry.Deployment{}, err
 	}
 	entrypoint := filepath.ToSlash(rel) + ":" + flow
-	entryFile, _, err := bundle.ParseEntrypoint(entrypoint)
+	entryFile, _, err := registry.ParseEntrypoint(entrypoint)
 	if err != nil {
 		return registry.Deployment{}, err
 	}

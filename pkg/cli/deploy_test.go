@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
@@ -86,6 +87,9 @@ func newFakeKitaru(t *testing.T) *fakeKitaru {
 	return f
 }
 
+// fakeProject is the project the fake server stores bundles in.
+const fakeProject = "default"
+
 func answer(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -105,7 +109,7 @@ func (f *fakeKitaru) createArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	json.NewDecoder(r.Body).Decode(&b)
 	digest := "sha256:" + b.SHA256
-	key, err := bundle.KeyFor(digest)
+	key, err := bundle.KeyFor(fakeProject, digest)
 	if err != nil {
 		refuse(w, err)
 		return
@@ -119,7 +123,8 @@ func (f *fakeKitaru) createArtifact(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	resp := map[string]any{"digest": digest, "exists": exists}
 	if !exists {
-		up, err := f.blobs.PresignPut(r.Context(), key, b.Size, 15*time.Minute)
+		sum, _ := hex.DecodeString(b.SHA256)
+		up, err := f.blobs.PresignPutSHA256(r.Context(), key, b.Size, sum, 15*time.Minute)
 		if err != nil {
 			f.t.Errorf("presign: %v", err)
 		}
@@ -146,14 +151,14 @@ func (f *fakeKitaru) deploy(w http.ResponseWriter, r *http.Request) {
 		refuse(w, registry.Errorf(registry.CodeInvalidArgument, "body: %v", err))
 		return
 	}
-	file, _, err := bundle.ParseEntrypoint(b.Entrypoint)
+	file, _, err := registry.ParseEntrypoint(b.Entrypoint)
 	if err != nil {
 		refuse(w, err)
 		return
 	}
 	data := b.Source.Archive
 	if b.Source.Digest != "" {
-		key, err := bundle.KeyFor(b.Source.Digest)
+		key, err := bundle.KeyFor(fakeProject, b.Source.Digest)
 		if err != nil {
 			refuse(w, err)
 			return

@@ -3,17 +3,25 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/devstack"
+	"github.com/kitaru/deployments/pkg/workflow"
 )
+
+// devAPIKeyEnv holds kitaru dev's API key, so that it need not be on the
+// command line; dev removes it from its environment once read.
+const devAPIKeyEnv = "KITARU_DEV_API_KEY"
 
 func newDevCommand() *cobra.Command {
 	var cfg devstack.Config
+	var keyFile string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the Kitaru API locally on an in-process DynamoDB",
@@ -22,9 +30,28 @@ as the AWS Lambda functions behind a local stand-in for API Gateway.
 
 The registry lives in an in-process DynamoDB (minidyn) and is gone when dev
 stops; pass --dynamodb-endpoint to keep it in DynamoDB Local, LocalStack or AWS.
-Every request acts as principal "dev" with role producer in project "default".`,
+Bundles and large results then live on disk beside it, in --data-dir.
+Every request acts as principal "dev" with role producer in project "default".
+
+The API key: a new one is made and printed at start, unless one is given in
+$KITARU_DEV_API_KEY or --api-key-file (or --api-key, which every process on
+this machine can read in the process list). A given key is shown masked.
+Flows run with a minimal environment, isolated from this process where the
+kernel allows (docs/dev-runner.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			source, err := devAPIKey(cmd, &cfg, keyFile)
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("data-dir") {
+				if cfg.DataDir, err = devstack.DefaultDataDir(cfg.DynamoDBEndpoint, cfg.Table); err != nil {
+					return err
+				}
+			}
+			// A flow that is not isolated runs as this user: keep it out of
+			// this process's environment, memory and descriptors.
+			_ = workflow.ProtectServer()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
@@ -33,7 +60,7 @@ Every request acts as principal "dev" with role producer in project "default".`,
 			if err != nil {
 				return fmt.Errorf("start kitaru dev: %w", err)
 			}
-			printBanner(cmd, srv)
+			printBanner(cmd, srv, source)
 			<-ctx.Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "kitaru dev: shutting down")
 			if err := srv.Close(); err != nil {
@@ -46,12 +73,50 @@ Every request acts as principal "dev" with role producer in project "default".`,
 	f.StringVar(&cfg.Addr, "addr", devstack.DefaultAddr, "address to listen on (host:port)")
 	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (DynamoDB Local, LocalStack, AWS); empty runs an in-process DynamoDB")
 	f.StringVar(&cfg.Table, "table", devstack.DefaultTable, "DynamoDB table of the registry, created if missing")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for bundles and large results; default: in memory with the in-process DynamoDB, $XDG_DATA_HOME/kitaru/dev/<endpoint>/<table> with --dynamodb-endpoint; '' keeps them in memory")
 	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows")
-	f.StringVar(&cfg.APIKey, "api-key", "", "producer API key of project default to accept (kat_…); empty creates one and prints it")
+	f.StringVar(&cfg.APIKey, "api-key", "", "producer API key of project default to accept (kat_…); visible in the process list: prefer $"+devAPIKeyEnv+" or --api-key-file")
+	f.StringVar(&keyFile, "api-key-file", "", "file holding the producer API key of project default to accept")
 	return cmd
 }
 
-func printBanner(cmd *cobra.Command, srv *devstack.Server) {
+// devAPIKey takes the key from at most one of --api-key, --api-key-file and
+// $KITARU_DEV_API_KEY (then unset), and says how to refer to it in the
+// banner: "" for a key dev makes itself.
+func devAPIKey(cmd *cobra.Command, cfg *devstack.Config, keyFile string) (string, error) {
+	fromEnv, envSet := os.LookupEnv(devAPIKeyEnv)
+	_ = os.Unsetenv(devAPIKeyEnv)
+	var sources []string
+	source := ""
+	if cfg.APIKey != "" {
+		sources, source = append(sources, "--api-key"), "<the key given with --api-key>"
+		fmt.Fprintf(cmd.ErrOrStderr(), "kitaru dev: warning: --api-key puts the key in the process list; use $%s or --api-key-file\n", devAPIKeyEnv)
+	}
+	if keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return "", fmt.Errorf("read the API key: %w", err)
+		}
+		cfg.APIKey = strings.TrimSpace(string(b))
+		sources, source = append(sources, "--api-key-file"), `"$(cat `+shellQuote(keyFile)+`)"`
+	}
+	if envSet && fromEnv != "" {
+		cfg.APIKey = strings.TrimSpace(fromEnv)
+		sources, source = append(sources, "$"+devAPIKeyEnv), `"$`+devAPIKeyEnv+`"`
+	}
+	if len(sources) > 1 {
+		return "", fmt.Errorf("the API key is given by both %s; give it once", strings.Join(sources, " and "))
+	}
+	return source, nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// printBanner prints where dev serves and how to connect. A key dev made is
+// printed (once, here: scripts/e2e.sh reads the `or export` line); a given
+// key is shown masked, and the commands refer to where it came from.
+func printBanner(cmd *cobra.Command, srv *devstack.Server, keySource string) {
 	var stacks []string
 	for _, st := range devstack.Stacks().All {
 		kind := "remote-executable"
@@ -63,14 +128,28 @@ func printBanner(cmd *cobra.Command, srv *devstack.Server) {
 		}
 		stacks = append(stacks, fmt.Sprintf("%s (%s)", st.Name, kind))
 	}
+	shown, token, origin := srv.APIKey(), srv.APIKey(), "new"
+	if keySource != "" {
+		shown, token, origin = auth.Mask(srv.APIKey()), keySource, "given"
+	}
+	blobs := "in memory"
+	if dir := srv.BlobDir(); dir != "" {
+		blobs = dir
+	}
+	flows := "isolated (own user, PID and mount namespaces, minimal environment)"
+	if !srv.FlowsIsolated() {
+		flows = "own session and minimal environment only: this kernel allows no user namespaces (docs/dev-runner.md)"
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), `kitaru dev: serving the Kitaru API at %s
   DynamoDB: %s, table %s
+  blobs:    %s
+  flows:    %s
   stacks:   %s
-  API key:  %s  (producer, project %s)
+  API key:  %s  (%s; producer, project %s)
 Connect with:
   kitaru login %s --api-key %s --project %s
 or export KITARU_SERVER_URL=%s KITARU_AUTH_TOKEN=%s KITARU_PROJECT=%s
 Press Ctrl-C to stop.
-`, srv.URL(), srv.Backend(), srv.Table(), strings.Join(stacks, ", "), srv.APIKey(), devstack.Project,
-		srv.URL(), srv.APIKey(), devstack.Project, srv.URL(), srv.APIKey(), devstack.Project)
+`, srv.URL(), srv.Backend(), srv.Table(), blobs, flows, strings.Join(stacks, ", "), shown, origin, devstack.Project,
+		srv.URL(), token, devstack.Project, srv.URL(), token, devstack.Project)
 }

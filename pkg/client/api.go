@@ -3,10 +3,13 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +55,9 @@ func (c *Client) UploadArtifact(ctx context.Context, up Upload, data []byte) err
 	if err != nil {
 		return fmt.Errorf("upload bundle: %w", err)
 	}
+	if err := checkUploadHeaders(up.Headers, data); err != nil {
+		return err
+	}
 	for k, v := range up.Headers {
 		req.Header.Set(k, v) // Content-Length is taken from the body
 	}
@@ -64,6 +70,27 @@ func (c *Client) UploadArtifact(ctx context.Context, up Upload, data []byte) err
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return &Error{StatusCode: resp.StatusCode, Code: codeForStatus(resp.StatusCode),
 			Message: fmt.Sprintf("upload the bundle to %s: the store answered %s %s; if the upload URL expired, deploy again", redact(up.URL), resp.Status, strings.TrimSpace(string(snippet)))}
+	}
+	return nil
+}
+
+// checkUploadHeaders refuses, before sending, data that the upload's signed
+// headers do not describe: the store would refuse it (S3 answers 400
+// BadDigest or 403), and a store that does not check would keep bytes the
+// deploy then refuses.
+func checkUploadHeaders(headers map[string]string, data []byte) error {
+	for k, v := range headers {
+		switch http.CanonicalHeaderKey(k) {
+		case "Content-Length":
+			if v != strconv.Itoa(len(data)) {
+				return registry.Errorf(registry.CodeInvalidArgument, "the upload URL is signed for %s bytes, the bundle has %d; announce the bundle again (kitaru deploy does this)", v, len(data))
+			}
+		case "X-Amz-Checksum-Sha256":
+			sum := sha256.Sum256(data)
+			if v != base64.StdEncoding.EncodeToString(sum[:]) {
+				return registry.Errorf(registry.CodeInvalidArgument, "the upload URL is signed for other bytes (SHA-256 %s); announce the bundle again with its own digest (kitaru deploy does this)", v)
+			}
+		}
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -258,6 +260,38 @@ func TestUploadArtifactToAPresignedURL(t *testing.T) {
 		}
 		if size, ok, err := store.Stat(ctx, "bundles/sha256/x"); err != nil || !ok || size != int64(len(data)) {
 			t.Errorf("Stat = %d, %v, %v", size, ok, err)
+		}
+	})
+	t.Run("a checksummed upload sends the signed checksum and stores the bytes", func(t *testing.T) {
+		sum := sha256.Sum256(data)
+		p, err := store.PresignPutSHA256(ctx, "bundles/default/sha256/y", int64(len(data)), sum[:], time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := client.Upload{URL: p.URL, Method: p.Method, Headers: p.Headers, ExpiresAt: p.ExpiresAt}
+		if err := c.UploadArtifact(ctx, up, data); err != nil {
+			t.Fatal(err)
+		}
+		if size, ok, err := store.Stat(ctx, "bundles/default/sha256/y"); err != nil || !ok || size != int64(len(data)) {
+			t.Errorf("Stat = %d, %v, %v", size, ok, err)
+		}
+	})
+	t.Run("bytes other than the signed checksum or length are refused before sending", func(t *testing.T) {
+		sum := sha256.Sum256(data)
+		f := newFakeServer(t, 200, "")
+		for name, headers := range map[string]map[string]string{
+			"another checksum": {"X-Amz-Checksum-Sha256": base64.StdEncoding.EncodeToString(make([]byte, 32))},
+			"another length":   {"Content-Length": "549", "X-Amz-Checksum-Sha256": base64.StdEncoding.EncodeToString(sum[:])},
+		} {
+			err := c.UploadArtifact(ctx, client.Upload{URL: f.URL + "/put?X-Amz-Signature=s", Method: "PUT", Headers: headers}, data)
+			if !errors.Is(err, registry.ErrInvalidArgument) {
+				t.Errorf("%s: UploadArtifact = %v; want invalid_argument", name, err)
+			}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.seen) != 0 {
+			t.Errorf("%d requests reached the store", len(f.seen))
 		}
 	})
 	t.Run("the upload carries no Kitaru credentials", func(t *testing.T) {

@@ -11,7 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kitaru/deployments/pkg/artifacts"
@@ -53,6 +56,13 @@ type Config struct {
 	Python string
 	// FlowOutput receives what flows print (their stderr and stdout); nil discards.
 	FlowOutput io.Writer
+	// DataDir keeps bundles and large results on disk (DataDir/blobs), so
+	// that they outlive a restart on a persistent table; empty keeps them in
+	// memory. DefaultDataDir is where `kitaru dev` puts them.
+	DataDir string
+	// MaxFlowOutputBytes caps what one run writes to FlowOutput; 0 is
+	// workflow.DefaultMaxOutputBytes.
+	MaxFlowOutputBytes int64
 	// APIKey is the producer key of project default to accept; empty creates
 	// a new one at start (Server.APIKey returns it).
 	APIKey string
@@ -81,10 +91,13 @@ type Server struct {
 	served  chan error
 	local   *localdynamo.Server // nil with an external endpoint
 	blobs   *localblob.Server
-	runs    *workflow.Local
-	pyDir   string // runner.py and the kitaru module, written at start
-	authn   *auth.Authenticator
-	apiKey  string
+	blobDir string // on-disk blobs; empty in memory
+	// isolated: flows run in their own namespaces (workflow.PythonRunner.Isolated).
+	isolated bool
+	runs     *workflow.Local
+	pyDir    string // runner.py and the kitaru module, written at start
+	authn    *auth.Authenticator
+	apiKey   string
 }
 
 // Start creates the table and serves the API until Close.
@@ -126,7 +139,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	arts, err := s.startBlobs()
+	arts, err := s.startBlobs(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -153,6 +166,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	})
 	gw := &gateway.Gateway{Backend: inProcess{s}, Stage: stage, MaxBodyBytes: MaxBodyBytes, Logger: cfg.Logger}
 	s.http = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	s.startReaper(store, cfg.Logger)
 	go func() { s.served <- s.http.Serve(ln) }()
 	return nil
 }
@@ -192,14 +206,64 @@ func (s *Server) startAuth(ctx context.Context, cfg Config, store *dynamo.Store)
 // APIKey is the producer key of project default that this server accepts.
 func (s *Server) APIKey() string { return s.apiKey }
 
-// startBlobs serves an in-process S3 (gofakes3) for bundles and results.
-func (s *Server) startBlobs() (*artifacts.Store, error) {
-	local, err := localblob.Start("")
+// startBlobs serves an in-process S3 (gofakes3) for bundles and results, in
+// memory or in dataDir/blobs.
+func (s *Server) startBlobs(dataDir string) (*artifacts.Store, error) {
+	dir := ""
+	if dataDir != "" {
+		dir = filepath.Join(dataDir, "blobs")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create the data directory %s (--data-dir): %w", dir, err)
+		}
+		s.blobDir = dir
+	}
+	local, err := localblob.Start(dir)
 	if err != nil {
 		return nil, fmt.Errorf("start the in-process object store: %w", err)
 	}
 	s.blobs = local
 	return &artifacts.Store{Blobs: local.Store()}, nil
+}
+
+// BlobDir is where bundles and large results are kept on disk; empty when
+// they are in memory.
+func (s *Server) BlobDir() string { return s.blobDir }
+
+// DefaultDataDir is where kitaru dev keeps bundles and results for a table
+// on a DynamoDB endpoint: $XDG_DATA_HOME/kitaru/dev/<host_port>/<table>
+// (~/.local/share when XDG_DATA_HOME is unset). With no endpoint the table
+// is in memory, and so are the blobs: "".
+func DefaultDataDir(endpoint, table string) (string, error) {
+	if endpoint == "" {
+		return "", nil
+	}
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find a data directory: %w; pass --data-dir", err)
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	host := endpoint
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	if table == "" {
+		table = DefaultTable
+	}
+	return filepath.Join(base, "kitaru", "dev", pathSafe(host), pathSafe(table)), nil
+}
+
+// pathSafe keeps letters, digits and . _ - of s, and turns the rest into _.
+func pathSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // startRuns writes the Python runner to a fresh directory and starts the
@@ -213,9 +277,14 @@ func (s *Server) startRuns(cfg Config, store *dynamo.Store) error {
 	if err := runnerfiles.Write(dir); err != nil {
 		return fmt.Errorf("write the runner: %w", err)
 	}
+	runner := workflow.PythonRunner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput, MaxOutputBytes: cfg.MaxFlowOutputBytes}
+	if s.blobDir != "" {
+		runner.HiddenDirs = []string{s.blobDir}
+	}
+	s.isolated = runner.Isolated()
 	s.runs, err = workflow.NewLocal(workflow.LocalConfig{
 		Definition: workflow.Default(),
-		Runner:     workflow.PythonRunner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput},
+		Runner:     runner,
 		Finisher:   workflow.StoreFinisher(store),
 		Logger:     cfg.Logger,
 	})
@@ -224,6 +293,10 @@ func (s *Server) startRuns(cfg Config, store *dynamo.Store) error {
 	}
 	return nil
 }
+
+// FlowsIsolated reports whether flows run in their own user, PID and mount
+// namespaces (docs/dev-runner.md); false means in their own session only.
+func (s *Server) FlowsIsolated() bool { return s.isolated }
 
 // URL is the base URL of the API, e.g. http://127.0.0.1:8787.
 func (s *Server) URL() string { return s.url }
@@ -236,7 +309,7 @@ func (s *Server) Table() string { return s.table }
 
 // Close stops accepting requests, waits for those in flight and for running
 // flows (stopping them after a grace period, recorded as interrupted), then
-// stops the in-process stores (their data is gone).
+// stops the in-process stores (what is in memory is gone; on-disk blobs stay).
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -12,10 +12,22 @@ import (
 )
 
 // DeleteDeployment deletes a version that holds no exclusive tag (I4); the
-// shared tags it holds leave with it in the same transaction. The transaction
-// requires the flow's route clock and routes revision to be the ones read, so
-// a tag change that started or committed meanwhile makes the delete look
-// again instead of leaving a tag on a deleted version.
+// shared tags it holds leave with it in the same transaction.
+//
+// The transaction conditions only on what decides this delete, so unrelated
+// traffic on the flow (deploys, moves of other tags) never makes it retry:
+//   - the version's `routed` stamp is the one read: a tag request that routed
+//     a tag to this version since the read (it stamps the version in its own
+//     transaction) makes the delete look again, so no tag lands on a deleted
+//     version;
+//   - each shared tag it removes is unchanged (removeShared's conditions);
+//   - only when it writes history records (shared tags) does it allocate
+//     route clock values, with a tick after the read (never contended, and
+//     only once the read shows the delete is allowed).
+//
+// A failed condition is re-planned at once from the item the cancellation
+// returned; only engine conflicts back off. Two round trips uncontended,
+// three when the version holds shared tags.
 func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, version int, by string) error {
 	if err := registry.ValidateFlowName(flow); err != nil {
 		return err
@@ -24,11 +36,16 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 		return err
 	}
 	pk := flowPK(project, flow)
+	token := requestToken()
+	sent := false
+	var firstClock, allocated int64
+	h, v, err := s.getHeadAndVersion(ctx, pk, version)
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		h, v, err := s.getHeadAndVersion(ctx, pk, version)
 		switch {
 		case err != nil:
 			return fmt.Errorf("delete %s v%d: %w", flow, version, err)
+		case v == nil && sent && h.Deleted == token:
+			return nil // a re-sent copy of this delete, whose first copy committed
 		case !h.hasDeployments():
 			return flowNotFound(flow)
 		case v == nil:
@@ -38,52 +55,87 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 			return registry.Errorf(registry.CodeConflict, "version %d of flow %q holds exclusive tags %s; move them to another version first (`kitaru flow tag %s %s --version N --exclusive`), then delete", version, flow, strings.Join(held, ", "), flow, held[0]).
 				WithDetails("version", version).WithDetails("exclusive_tags", held)
 		}
-		var shared []string
-		for name, e := range h.Tags {
-			if !e.X && e.holds(version) {
-				shared = append(shared, name)
+		if n := int64(sharedCount(h, version)); n > 0 && n != allocated {
+			// History records need clock values: allocate them with a tick
+			// (never contended) rather than a compare-and-swap on the clock.
+			th, _, err := s.tick(ctx, pk, expression.Set(nameClock, nameClock.Plus(expression.Value(n))), flowLive())
+			if err != nil {
+				return fmt.Errorf("delete %s v%d: %w", flow, version, err)
 			}
+			firstClock, allocated = th.Clock-n+1, n
 		}
-		slices.Sort(shared)
-		now := s.now().UTC()
-		hc := newHeadChange(now)
-		hc.upd = hc.upd.Set(nameClock, expression.Value(h.Clock+int64(len(shared)))).
-			Set(nameCount, nameCount.Minus(expression.Value(1)))
-		// Nothing may have been allocated (clock) or committed (routes_rev) since the read.
-		hc.require(nameClock.Equal(expression.Value(h.Clock)))
-		if h.RoutesRev == 0 {
-			hc.require(expression.AttributeNotExists(nameRoutes))
-		} else {
-			hc.require(nameRoutes.Equal(expression.Value(h.RoutesRev)))
-		}
-		t := &txn{table: s.table}
-		if err := t.delete(key(pk, versionSK(version)), expression.AttributeExists(expression.Name(attrPK))); err != nil {
+		t, err := s.planDelete(project, flow, version, by, token, firstClock, h, v)
+		if err != nil {
 			return err
-		}
-		for _, name := range shared {
-			if err := hc.removeShared(name, version, h.Tags[name]); err != nil {
-				return err
-			}
-		}
-		if err := t.update(key(pk, skHead), hc.upd, hc.condition()); err != nil {
-			return err
-		}
-		for i, name := range shared {
-			rec := historyItem{Tag: name, Action: registry.ActionDelete, V: version, Clock: h.Clock + int64(i) + 1}
-			if err := s.putHistory(t, project, flow, rec, by, now); err != nil {
-				return err
-			}
 		}
 		out, err := s.send(ctx, t)
 		if err != nil {
 			return fmt.Errorf("delete %s v%d: %w", flow, version, err)
 		}
-		if out.ok() {
+		sent = true
+		switch {
+		case out.ok():
 			return nil
-		}
-		if err := backoff(ctx, attempt); err != nil {
-			return err
+		case out.conflict:
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+			h, v, err = s.getHeadAndVersion(ctx, pk, version)
+		case out.failedAt(0):
+			h, v, err = s.getHeadAndVersion(ctx, pk, version)
+		default:
+			h, err = s.headAfterFailure(ctx, pk, out.items[1])
 		}
 	}
 	return errContended
+}
+
+// planDelete builds the delete transaction for the head and version as read:
+// [0] delete the version, [1] update the head, [2…] history records.
+func (s *Store) planDelete(project, flow string, version int, by, token string, firstClock int64, h head, v *versionItem) (*txn, error) {
+	var shared []string
+	for name, e := range h.Tags {
+		if !e.X && e.holds(version) {
+			shared = append(shared, name)
+		}
+	}
+	slices.Sort(shared)
+	t := &txn{table: s.table}
+	unrouted := expression.AttributeNotExists(nameRouted)
+	if v.Routed != 0 {
+		unrouted = nameRouted.Equal(expression.Value(v.Routed))
+	}
+	if err := t.delete(key(flowPK(project, flow), versionSK(version)), expression.AttributeExists(expression.Name(attrPK)).And(unrouted)); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	hc := newHeadChange(now)
+	hc.upd = hc.upd.Set(nameCount, nameCount.Minus(expression.Value(1))).Set(nameDeleted, expression.Value(token))
+	hc.require(expression.AttributeExists(expression.Name(attrPK)))
+	for i, name := range shared {
+		if err := hc.removeShared(name, version, firstClock+int64(i), h.Tags[name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.update(key(flowPK(project, flow), skHead), hc.upd, hc.condition()); err != nil {
+		return nil, err
+	}
+	for i, name := range shared {
+		rec := historyItem{Tag: name, Action: registry.ActionDelete, V: version, Clock: firstClock + int64(i)}
+		if err := s.putHistory(t, project, flow, rec, by, now); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// sharedCount is how many shared tags version holds.
+func sharedCount(h head, version int) int {
+	n := 0
+	for _, e := range h.Tags {
+		if !e.X && e.holds(version) {
+			n++
+		}
+	}
+	return n
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kitaru/deployments/pkg/registry"
@@ -45,7 +47,7 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		PK: pk, SK: versionSK(version), Project: req.Project, Flow: req.Flow, Version: version,
 		Snapshot: registry.SnapshotName(req.Flow, version), Entrypoint: req.Entrypoint, Source: req.Source,
 		Inputs: string(req.Inputs), InputSchema: string(req.InputSchema), Stack: req.Stack,
-		Description: req.Description, CreatedAt: now, CreatedBy: req.By,
+		Description: req.Description, CreatedAt: now, CreatedBy: req.By, Token: requestToken(),
 	}
 	item, err := attributevalue.MarshalMap(vi)
 	if err != nil {
@@ -66,7 +68,18 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 				return registry.Deployment{}, err
 			}
 		case out.failedAt(0):
-			return registry.Deployment{}, fmt.Errorf("deploy %s: version %d already exists, the version counter is behind", req.Flow, version)
+			// A re-sent copy of this transaction whose first copy committed
+			// (engines that ignore ClientRequestToken) finds its own version.
+			mine, err := s.versionHasToken(ctx, pk, version, vi.Token)
+			if err != nil {
+				return registry.Deployment{}, err
+			}
+			if !mine {
+				return registry.Deployment{}, fmt.Errorf("deploy %s: version %d already exists, the version counter is behind", req.Flow, version)
+			}
+			d := vi.deployment(nil)
+			d.Tags = tags
+			return d, nil
 		case out.failedAt(1):
 			if h, err = s.headAfterFailure(ctx, pk, out.items[1]); err != nil {
 				return registry.Deployment{}, err
@@ -78,6 +91,16 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		}
 	}
 	return registry.Deployment{}, errContended
+}
+
+// versionHasToken reads a version and reports whether it carries token.
+func (s *Store) versionHasToken(ctx context.Context, pk string, version int, token string) (bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, versionSK(version)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false, engineError("read version", err)
+	}
+	v, err := decodeVersion(out.Item)
+	return err == nil && len(out.Item) > 0 && v.Token == token, err
 }
 
 // planDeploy builds the deploy transaction for the head as last seen:
@@ -109,7 +132,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		tags[req.Tag] = true
 		record(req.Tag, true, clock)
 	default:
-		if err := hc.addShared(req.Flow, req.Tag, version, e, exists); err != nil {
+		if err := hc.addShared(req.Flow, req.Tag, version, clock, e, exists); err != nil {
 			return nil, nil, err
 		}
 		tags[req.Tag] = false

@@ -66,7 +66,11 @@ func newFixture(t testing.TB, e engine) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	trips := &atomic.Int64{}
-	db, err := dynamo.NewClient(ctx, e.endpoint, dynamo.CountRoundTrips(trips))
+	opts := []func(*dynamodb.Options){dynamo.CountRoundTrips(trips)}
+	if faultsOn.Load() {
+		opts = append(opts, newFaults(tableSeq.Load()).Option(), patientRetries)
+	}
+	db, err := dynamo.NewClient(ctx, e.endpoint, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

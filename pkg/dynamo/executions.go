@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,10 +37,38 @@ const (
 	// maxExecItemBytes keeps an execution record below DynamoDB's 400 KB item
 	// limit with room for the other attributes.
 	maxExecItemBytes = 390 << 10
+	// Running index (docs/data-model.md, "Finding lost executions"): one
+	// item per running execution in one of runningShards partitions, sorted
+	// by start time, written by the create transaction and deleted by the
+	// finish transaction. The reaper queries each shard for items started
+	// before a cutoff: no Scan, no GSI. Like the API key partitions, these are
+	// operator partitions (the reaper serves every project), not a project's.
+	pkRunningPrefix = "RUNNING#"
+	runningShards   = 16
+	// runningTimeLayout is RFC 3339 in UTC with a fixed nine-digit fraction,
+	// so the sort keys compare in time order as strings.
+	runningTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 )
 
 func execPK(project, execID string) string { return "P#" + project + "#E#" + execID }
 func execListingSK(execID string) string   { return skExecListingPrefix + execID }
+
+// runningPK spreads running executions over runningShards partitions by a
+// hash of the exec id, so no partition takes every invoke's write.
+func runningPK(execID string) string {
+	h := fnv.New32a()
+	h.Write([]byte(execID))
+	return fmt.Sprintf("%s%02d", pkRunningPrefix, h.Sum32()%runningShards)
+}
+
+func runningSK(project, execID string, startedAt time.Time) string {
+	return startedAt.UTC().Format(runningTimeLayout) + "#" + project + "#" + execID
+}
+
+func runningKey(e registry.Execution) map[string]types.AttributeValue {
+	return key(runningPK(e.ExecID), runningSK(e.Project, e.ExecID, e.StartedAt))
+}
+
 func idempotencySK(idempotencyKey string) string {
 	sum := sha256.Sum256([]byte(idempotencyKey))
 	return skIdempotencyPrefix + hex.EncodeToString(sum[:])
@@ -84,6 +113,18 @@ type idempotencyItem struct {
 	ExpiresAt int64  `dynamodbav:"expires_at"`
 }
 
+// runningItem says that an execution was recorded running; it names the
+// execution so the reaper needs no other read to find it.
+type runningItem struct {
+	PK        string    `dynamodbav:"PK"`
+	SK        string    `dynamodbav:"SK"`
+	Project   string    `dynamodbav:"project"`
+	ExecID    string    `dynamodbav:"exec_id"`
+	Flow      string    `dynamodbav:"flow"`
+	Version   int       `dynamodbav:"version"`
+	StartedAt time.Time `dynamodbav:"started_at"`
+}
+
 func newExecItem(e registry.Execution) execItem {
 	return execItem{
 		PK: execPK(e.Project, e.ExecID), SK: skExec,
@@ -117,8 +158,9 @@ func decodeExec(item map[string]types.AttributeValue) (registry.Execution, error
 	return x.execution(), nil
 }
 
-// CreateExecution writes the record, its listing copy and (with a key) the
-// idempotency item in one transaction: one round trip. When only the
+// CreateExecution writes the record, its listing copy, (with a key) the
+// idempotency item and the running index item in one transaction: one round
+// trip. When only the
 // idempotency item's condition fails, the key is taken and live: the
 // execution it names is returned with created=false. Besides invalid_argument
 // it returns conflict when e.ExecID is already recorded.
@@ -199,8 +241,28 @@ func validateExecID(execID string) error {
 }
 
 // planCreateExecution builds the create transaction: [0] the record, [1] its
-// listing copy, [2] the idempotency item when e has a key.
+// listing copy, [2] the idempotency item when e has a key, and last the
+// running index item (guarded by the record's condition).
 func (s *Store) planCreateExecution(e registry.Execution, now time.Time) (*txn, error) {
+	t, err := s.planCreateRecord(e, now)
+	if err != nil {
+		return nil, err
+	}
+	running, err := attributevalue.MarshalMap(runningItem{
+		PK: runningPK(e.ExecID), SK: runningSK(e.Project, e.ExecID, e.StartedAt),
+		Project: e.Project, ExecID: e.ExecID, Flow: e.Flow, Version: e.Version, StartedAt: e.StartedAt,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode running index item: %w", err)
+	}
+	if err := t.put(running, nil); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// planCreateRecord appends the record, its listing copy and the idempotency item.
+func (s *Store) planCreateRecord(e registry.Execution, now time.Time) (*txn, error) {
 	x := newExecItem(e)
 	record, err := attributevalue.MarshalMap(x)
 	if err != nil {
@@ -315,8 +377,9 @@ func (s *Store) ListExecutions(ctx context.Context, project, flow string, page r
 }
 
 // FinishExecution reads the record (it names the flow, which keys the
-// listing copy), then updates the record and its listing copy in one
-// transaction under `status = running`: two round trips. Whoever commits first
+// listing copy), then updates the record and its listing copy under `status =
+// running` and deletes its running index item, in one transaction: two round
+// trips. Whoever commits first
 // wins; a loser gets the winner's execution with finished=false. Besides
 // not_found and invalid_argument it returns payload_too_large when the result
 // does not fit in the record (store it in the bucket and pass ResultRef).
@@ -396,7 +459,9 @@ func withOutcome(cur registry.Execution, o registry.Outcome) registry.Execution 
 }
 
 // planFinishExecution updates [0] the record and [1] its listing copy, each
-// under `status = running`. Only non-empty outcome fields are set.
+// under `status = running`, and [2] deletes the running index item
+// (unconditionally: it exists exactly while the record is running). Only
+// non-empty outcome fields are set.
 func (s *Store) planFinishExecution(cur registry.Execution, o registry.Outcome) (*txn, error) {
 	upd := expression.Set(expression.Name("status"), expression.Value(o.Status)).
 		Set(expression.Name("ended_at"), expression.Value(o.At.UTC()))
@@ -417,5 +482,76 @@ func (s *Store) planFinishExecution(cur registry.Execution, o registry.Outcome) 
 	if err := t.update(key(flowPK(cur.Project, cur.Flow), execListingSK(cur.ExecID)), upd, running); err != nil {
 		return nil, err
 	}
+	t.items = append(t.items, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: runningKey(cur)}})
 	return t, nil
+}
+
+// maxRunningPage bounds one query of a running shard.
+const maxRunningPage = 100
+
+// RunningStartedBefore lists up to limit executions of every project that
+// the running index says are still running and started before the cutoff:
+// one consistent Query per shard (16), each reading only overdue items, plus
+// one per further page of 100. The executions carry project, exec_id, flow,
+// version, started_at and status running only; the record may have ended
+// since (FinishExecution tells). Errors: invalid_argument (limit < 1).
+func (s *Store) RunningStartedBefore(ctx context.Context, before time.Time, limit int) ([]registry.Execution, error) {
+	if limit < 1 {
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "limit must be at least 1, not %d", limit)
+	}
+	cutoff := before.UTC().Format(runningTimeLayout)
+	var found []registry.Execution
+	for shard := 0; shard < runningShards && len(found) < limit; shard++ {
+		pk := fmt.Sprintf("%s%02d", pkRunningPrefix, shard)
+		kc := expression.Key(attrPK).Equal(expression.Value(pk)).And(expression.Key(attrSK).LessThan(expression.Value(cutoff)))
+		expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+		if err != nil {
+			return nil, fmt.Errorf("build running query: %w", err)
+		}
+		var start map[string]types.AttributeValue
+		for len(found) < limit {
+			out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+				TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+				ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+				ConsistentRead: aws.Bool(true), Limit: aws.Int32(int32(min(maxRunningPage, limit-len(found)))), ExclusiveStartKey: start,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("list running executions: %w", err)
+			}
+			for _, item := range out.Items {
+				var r runningItem
+				if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+					return nil, fmt.Errorf("decode running index item: %w", err)
+				}
+				found = append(found, registry.Execution{
+					Project: r.Project, ExecID: r.ExecID, Flow: r.Flow, Version: r.Version,
+					StartedAt: r.StartedAt, Status: registry.StatusRunning,
+				})
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				break
+			}
+			start = out.LastEvaluatedKey
+		}
+	}
+	return found, nil
+}
+
+// ReapExecution finishes a running execution found by RunningStartedBefore
+// with o, like FinishExecution (one GetItem and one transaction, under
+// `status = running`, so a finish that commits first wins and this changes
+// nothing). When the record has already ended or is gone, it deletes the
+// stale index item instead (one DeleteItem) so the next pass does not find
+// it again. It returns the stored execution and whether o was recorded.
+func (s *Store) ReapExecution(ctx context.Context, found registry.Execution, o registry.Outcome) (registry.Execution, bool, error) {
+	got, finished, err := s.FinishExecution(ctx, found.Project, found.ExecID, o)
+	switch {
+	case registry.CodeOf(err) == registry.CodeNotFound:
+	case err != nil || finished:
+		return got, finished, err
+	}
+	if _, derr := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: runningKey(found)}); derr != nil {
+		return got, false, fmt.Errorf("forget running execution %s: %w", found.ExecID, derr)
+	}
+	return got, false, err
 }

@@ -3,12 +3,17 @@ package dynamo_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -477,6 +482,162 @@ func BenchmarkCreateExecution(b *testing.B) {
 				}
 				reportTrips(b, f, before, b.N)
 			})
+		}
+	})
+}
+
+func TestRunningIndex(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, f *fixture) {
+		clock := newTestClock()
+		s := clockedStore(f, clock)
+		overdue := func(t *testing.T, before time.Time) []string {
+			t.Helper()
+			got, err := s.RunningStartedBefore(ctx, before, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range got {
+				if e.Status != registry.StatusRunning || e.Project == "" || e.Flow == "" || e.StartedAt.IsZero() {
+					t.Fatalf("index entry %+v lacks what the reaper needs", e)
+				}
+			}
+			return execIDs(got)
+		}
+		lost := registry.Outcome{Status: registry.StatusFailed, Error: &registry.ExecError{Type: "Runner.Lost", Message: "lost"}}
+		old := createExec(t, s, runningExec(project, "reaped", ""))
+		other := createExec(t, s, runningExec("other-proj", "reaped", "k1"))
+		clock.Advance(time.Hour)
+		young := createExec(t, s, runningExec(project, "reaped", ""))
+
+		t.Run("executions started before the cutoff are listed, of every project, and younger ones are not", func(t *testing.T) {
+			got := overdue(t, clock.Now().Add(-30*time.Minute))
+			want := []string{old.ExecID, other.ExecID}
+			if diff := cmp.Diff(want, got, cmpSorted); diff != "" {
+				t.Fatalf("overdue (-want +got):\n%s", diff)
+			}
+		})
+		t.Run("an idempotency replay adds no index entry", func(t *testing.T) {
+			if _, created, err := s.CreateExecution(ctx, runningExec("other-proj", "reaped", "k1")); err != nil || created {
+				t.Fatalf("replay: created=%v err=%v", created, err)
+			}
+			if got := overdue(t, clock.Now().Add(time.Second)); len(got) != 3 {
+				t.Fatalf("index holds %v, want 3 entries", got)
+			}
+		})
+		t.Run("the limit bounds the answer", func(t *testing.T) {
+			got, err := s.RunningStartedBefore(ctx, clock.Now().Add(time.Second), 2)
+			if err != nil || len(got) != 2 {
+				t.Fatalf("got %v, %v; want 2 entries", execIDs(got), err)
+			}
+			if _, err := s.RunningStartedBefore(ctx, clock.Now(), 0); registry.CodeOf(err) != registry.CodeInvalidArgument {
+				t.Fatalf("limit 0: %v, want invalid_argument", err)
+			}
+		})
+		t.Run("finishing an execution removes its index entry", func(t *testing.T) {
+			if _, finished, err := s.FinishExecution(ctx, project, young.ExecID, registry.Outcome{Status: registry.StatusCompleted}); err != nil || !finished {
+				t.Fatalf("finish: finished=%v err=%v", finished, err)
+			}
+			if got := overdue(t, clock.Now().Add(time.Hour)); slices.Contains(got, young.ExecID) {
+				t.Fatalf("finished %s is still indexed: %v", young.ExecID, got)
+			}
+		})
+		t.Run("reaping records the outcome once, and a late finish changes nothing", func(t *testing.T) {
+			got, reaped, err := s.ReapExecution(ctx, old, lost)
+			if err != nil || !reaped || got.Status != registry.StatusFailed || got.Error.Type != "Runner.Lost" {
+				t.Fatalf("reap: reaped=%v err=%v got %+v", reaped, err, got)
+			}
+			late, finished, err := s.FinishExecution(ctx, project, old.ExecID, registry.Outcome{Status: registry.StatusCompleted, Result: json.RawMessage(`1`)})
+			if err != nil || finished || late.Status != registry.StatusFailed {
+				t.Fatalf("late finish: finished=%v err=%v status %s", finished, err, late.Status)
+			}
+			if diff := cmp.Diff(getExec(t, s, project, old.ExecID), listedExec(t, s, old)); diff != "" {
+				t.Fatalf("record and listing copy differ:\n%s", diff)
+			}
+			if got := overdue(t, clock.Now().Add(time.Hour)); slices.Contains(got, old.ExecID) {
+				t.Fatalf("reaped %s is still indexed: %v", old.ExecID, got)
+			}
+		})
+		t.Run("a finish that committed first wins over the reaper", func(t *testing.T) {
+			e := createExec(t, s, runningExec(project, "reaped", ""))
+			if _, _, err := s.FinishExecution(ctx, project, e.ExecID, registry.Outcome{Status: registry.StatusCompleted, Result: json.RawMessage(`2`)}); err != nil {
+				t.Fatal(err)
+			}
+			got, reaped, err := s.ReapExecution(ctx, e, lost)
+			if err != nil || reaped || got.Status != registry.StatusCompleted || string(got.Result) != "2" {
+				t.Fatalf("reap after finish: reaped=%v err=%v got %+v", reaped, err, got)
+			}
+		})
+		t.Run("concurrent reaps and finishes of one execution record exactly one outcome", func(t *testing.T) {
+			for range 10 {
+				e := createExec(t, s, runningExec(project, "reaped", ""))
+				var wins atomic.Int32
+				var wg sync.WaitGroup
+				for i := range 4 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						var ok bool
+						var err error
+						if i%2 == 0 {
+							_, ok, err = s.ReapExecution(ctx, e, lost)
+						} else {
+							_, ok, err = s.FinishExecution(ctx, project, e.ExecID, registry.Outcome{Status: registry.StatusCompleted})
+						}
+						if err != nil {
+							t.Error(err)
+						}
+						if ok {
+							wins.Add(1)
+						}
+					}()
+				}
+				wg.Wait()
+				if wins.Load() != 1 {
+					t.Fatalf("%d outcomes recorded, want 1", wins.Load())
+				}
+				if diff := cmp.Diff(getExec(t, s, project, e.ExecID), listedExec(t, s, e)); diff != "" {
+					t.Fatalf("record and listing copy differ:\n%s", diff)
+				}
+			}
+		})
+		t.Run("an index entry whose record already ended is dropped by the reaper", func(t *testing.T) {
+			// A finish of an older build ended the record without deleting its entry.
+			e := createExec(t, s, runningExec(project, "reaped", ""))
+			if _, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: aws.String(f.table),
+				Key: map[string]types.AttributeValue{
+					"PK": &types.AttributeValueMemberS{Value: "P#" + project + "#E#" + e.ExecID}, "SK": &types.AttributeValueMemberS{Value: "EXEC"},
+				},
+				UpdateExpression:          aws.String("SET #s = :done"),
+				ExpressionAttributeNames:  map[string]string{"#s": "status"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":done": &types.AttributeValueMemberS{Value: "completed"}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(overdue(t, clock.Now().Add(time.Hour)), e.ExecID) {
+				t.Fatal("the stale entry is not indexed; the test sets up nothing")
+			}
+			if got, reaped, err := s.ReapExecution(ctx, e, lost); err != nil || reaped || got.Status != registry.StatusCompleted {
+				t.Fatalf("reap: reaped=%v err=%v status %s", reaped, err, got.Status)
+			}
+			if got := overdue(t, clock.Now().Add(time.Hour)); slices.Contains(got, e.ExecID) {
+				t.Fatalf("index still holds %v", got)
+			}
+		})
+	})
+}
+
+// cmpSorted compares string slices as sets.
+var cmpSorted = cmpopts.SortSlices(func(a, b string) bool { return a < b })
+
+func TestRunningIndexRoundTrips(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, f *fixture) {
+		before := f.trips.Load()
+		if _, err := f.store.RunningStartedBefore(ctx, time.Now(), 100); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.trips.Load() - before; got != 16 {
+			t.Fatalf("listing overdue executions of an empty index took %d requests, want 16 (one per shard)", got)
 		}
 	})
 }

@@ -19,7 +19,15 @@ import (
 // against the current routes. It never races: DynamoDB serialises updates of
 // one item. On success it returns the head after the update; when the
 // condition fails it returns failed=true and the head as it was.
+//
+// The tick is idempotent: it stamps the head with a token of its own and
+// requires another token there. When the SDK re-sends a tick whose answer was
+// lost (the first copy applied), the re-sent copy fails on that condition and
+// the head it returns, still stamped with this token, is the tick's result.
 func (s *Store) tick(ctx context.Context, pk string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (h head, failed bool, err error) {
+	token := requestToken()
+	upd = upd.Set(nameTick, expression.Value(token))
+	cond = cond.And(expression.AttributeNotExists(nameTick).Or(nameTick.NotEqual(expression.Value(token))))
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
 		return head{}, false, fmt.Errorf("build head update: %w", err)
@@ -37,10 +45,10 @@ func (s *Store) tick(ctx context.Context, pk string, upd expression.UpdateBuilde
 		if derr != nil {
 			return head{}, false, derr
 		}
-		return old, true, nil
+		return old, old.Tick != token, nil
 	}
 	if err != nil {
-		return head{}, false, fmt.Errorf("update flow head: %w", err)
+		return head{}, false, engineError("update flow head", err)
 	}
 	h, err = decodeHead(out.Attributes)
 	return h, false, err
@@ -59,7 +67,7 @@ func (s *Store) headAfterFailure(ctx context.Context, pk string, item map[string
 func (s *Store) getHead(ctx context.Context, pk string) (head, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, skHead), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return head{}, fmt.Errorf("read flow head: %w", err)
+		return head{}, engineError("read flow head", err)
 	}
 	return decodeHead(out.Item)
 }
@@ -78,7 +86,7 @@ func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int) (
 			s.table: {Keys: keys, ConsistentRead: aws.Bool(true)},
 		}})
 		if err != nil {
-			return head{}, nil, fmt.Errorf("read flow head and version: %w", err)
+			return head{}, nil, engineError("read flow head and version", err)
 		}
 		items = append(items, out.Responses[s.table]...)
 		keys = out.UnprocessedKeys[s.table].Keys

@@ -18,10 +18,12 @@ import (
 // deployment count and every tag's route (one "t:<tag>" attribute each).
 type head struct {
 	Exists    bool
-	Next      int64 // last allocated version
-	Clock     int64 // last allocated route-change clock
-	Count     int   // existing deployments
-	RoutesRev int64 // route transactions committed
+	Next      int64  // last allocated version
+	Clock     int64  // last allocated route-change clock
+	Count     int    // existing deployments
+	RoutesRev int64  // route transactions committed
+	Tick      string // token of the last tick (see Store.tick)
+	Deleted   string // token of the last committed delete (see DeleteDeployment)
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	Tags      map[string]tagEntry
@@ -32,6 +34,8 @@ type headScalars struct {
 	Clock     int64     `dynamodbav:"clock"`
 	Count     int       `dynamodbav:"count"`
 	RoutesRev int64     `dynamodbav:"routes_rev"`
+	Tick      string    `dynamodbav:"tick"`
+	Deleted   string    `dynamodbav:"deleted"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
 	UpdatedAt time.Time `dynamodbav:"updated_at"`
 }
@@ -81,7 +85,7 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 	if err := attributevalue.UnmarshalMap(item, &sc); err != nil {
 		return head{}, fmt.Errorf("decode flow head: %w", err)
 	}
-	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Tags: map[string]tagEntry{}}
+	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Tags: map[string]tagEntry{}}
 	for name, av := range item {
 		tag, ok := strings.CutPrefix(name, tagAttrPrefix)
 		if !ok {
@@ -137,6 +141,12 @@ type versionItem struct {
 	Description string           `dynamodbav:"description,omitempty"`
 	CreatedAt   time.Time        `dynamodbav:"created_at"`
 	CreatedBy   string           `dynamodbav:"created_by"`
+	// Token is the deploy's own token: a re-sent deploy transaction that finds
+	// its version already there knows from it that its first copy committed.
+	Token string `dynamodbav:"token,omitempty"`
+	// Routed is the route clock of the last tag request that routed a tag
+	// here (deletes require it unchanged); 0 when none ever did.
+	Routed int64 `dynamodbav:"routed,omitempty"`
 }
 
 func (v versionItem) deployment(routes registry.Routes) registry.Deployment {

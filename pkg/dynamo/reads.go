@@ -40,7 +40,7 @@ func (s *Store) Resolve(ctx context.Context, project, flow string, sel registry.
 	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, versionSK(version)), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return registry.Resolution{}, fmt.Errorf("read %s v%d: %w", flow, version, err)
+		return registry.Resolution{}, engineError(fmt.Sprintf("read %s v%d", flow, version), err)
 	}
 	if len(out.Item) == 0 {
 		return registry.Resolution{}, versionNotFound(flow, version)
@@ -140,12 +140,16 @@ func (s *Store) queryPrefix(ctx context.Context, pk, prefix string, limit int32,
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
 	}
-	return s.db.Query(ctx, &dynamodb.QueryInput{
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		ScanIndexForward: aws.Bool(forward), ConsistentRead: aws.Bool(true),
 		Limit: aws.Int32(limit), ExclusiveStartKey: start,
 	})
+	if err != nil {
+		return nil, engineError("query "+prefix, err)
+	}
+	return out, nil
 }
 
 // GetFlow reads the head and the newest version concurrently.

@@ -31,6 +31,11 @@ var (
 	nameCount   = expression.Name("count")
 	nameUpdated = expression.Name("updated_at")
 	nameRoutes  = expression.Name("routes_rev")
+	nameTick    = expression.Name("tick")
+	nameDeleted = expression.Name("deleted")
+	// nameRouted, on a version item, is the clock of the last tag request
+	// that routed a tag to it; a delete requires it unchanged.
+	nameRouted = expression.Name("routed")
 )
 
 // headChange accumulates the update and condition for the head item.
@@ -108,11 +113,25 @@ func (c *headChange) clearExclusive(tag string, version int, clock int64) {
 		And(tagField(tag, "c").LessThan(expression.Value(clock))))
 }
 
-// addShared adds version to a shared tag. Adding a member to a tag that has
-// members is commutative and needs no revision check.
-func (c *headChange) addShared(flow, tag string, version int, e tagEntry, exists bool) error {
+// requireRevision makes the change a compare-and-swap on the tag entry as
+// observed: its revision unchanged (or the entry still absent). Tag requests
+// use it, so the revision they report is the one they committed.
+func (c *headChange) requireRevision(tag string, observed tagEntry, exists bool) {
+	if exists {
+		c.require(tagField(tag, "rev").Equal(expression.Value(observed.Rev)))
+	} else {
+		c.require(expression.AttributeNotExists(tagAttr(tag)))
+	}
+}
+
+// addShared adds version to a shared tag as of route clock `clock`. Adding a
+// member to a tag that has members is commutative and needs no revision
+// check. A shared entry's c is the clock of its last change; nothing orders
+// by it, it only lets a re-sent change recognise that it committed.
+func (c *headChange) addShared(flow, tag string, version int, clock int64, e tagEntry, exists bool) error {
 	if exists && !e.X && len(e.VS) > 0 {
 		c.upd = c.upd.Set(memberAttr(tag, version), expression.Value(true)).
+			Set(tagField(tag, "c"), expression.Value(clock)).
 			Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
 		c.require(tagField(tag, "x").Equal(expression.Value(false)).And(expression.AttributeExists(tagField(tag, "vs"))))
 		return nil
@@ -120,16 +139,17 @@ func (c *headChange) addShared(flow, tag string, version int, e tagEntry, exists
 	if exists && !e.free() {
 		return modeClash(flow, tag, e, false)
 	}
-	return c.replaceEntry(tag, e, exists, tagEntry{X: false, VS: map[string]bool{strconv.Itoa(version): true}, Rev: e.Rev + 1})
+	return c.replaceEntry(tag, e, exists, tagEntry{X: false, VS: map[string]bool{strconv.Itoa(version): true}, C: clock, Rev: e.Rev + 1})
 }
 
 // removeShared takes version out of a shared tag. The last member goes by
 // rewriting the entry: an empty map is never stored (minidyn garbles them).
-func (c *headChange) removeShared(tag string, version int, e tagEntry) error {
+func (c *headChange) removeShared(tag string, version int, clock int64, e tagEntry) error {
 	if len(e.VS) == 1 {
-		return c.replaceEntry(tag, e, true, tagEntry{X: false, Rev: e.Rev + 1})
+		return c.replaceEntry(tag, e, true, tagEntry{X: false, C: clock, Rev: e.Rev + 1})
 	}
 	c.upd = c.upd.Remove(memberAttr(tag, version)).
+		Set(tagField(tag, "c"), expression.Value(clock)).
 		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
 	c.require(expression.AttributeExists(memberAttr(tag, version)))
 	return nil

@@ -5,14 +5,21 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // PutTag takes two round trips: tick allocates the change's route clock and
-// checks flow, mode (I5) and If-Match; one transaction checks the version
-// exists (I2), writes the route and its history record (I8).
+// checks everything one item can tell (flow, mode I5, If-Match, that the
+// version was ever allocated, that the tag is not already there), so such a
+// refusal writes nothing; one transaction then checks the version exists (I2)
+// and writes the route and its history record (I8). The transaction is a
+// compare-and-swap on the tag's revision as the tick returned it: the
+// revision it reports is the one it committed, and an If-Match that went
+// stale in between is still refused (412). See docs/data-model.md, "Tag requests".
 func (s *Store) PutTag(ctx context.Context, req registry.TagRequest) (registry.Tag, error) {
 	return s.putTag(ctx, req, nil)
 }
@@ -24,23 +31,26 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		return registry.Tag{}, err
 	}
 	pk := flowPK(req.Project, req.Flow)
-	cond := expression.AttributeExists(expression.Name(attrPK)).And(modeAllows(req.Tag, req.Exclusive))
+	cond := flowLive().And(modeAllows(req.Tag, req.Exclusive)).
+		And(nameNext.GreaterThanEqual(expression.Value(req.Version))).
+		And(notRoutedTo(req.Tag, req.Version, req.Exclusive))
 	if req.IfRevision != nil {
 		cond = cond.And(revisionIs(req.Tag, *req.IfRevision))
 	}
 	if expectClock != nil {
 		cond = cond.And(tagField(req.Tag, "c").Equal(expression.Value(*expectClock)))
 	}
-	h, clock, err := s.tickRoute(ctx, pk, req.Flow, req.Tag, req.Exclusive, req.IfRevision, cond)
+	h, failed, err := s.tick(ctx, pk, expression.Set(nameClock, nameClock.Plus(expression.Value(1))), cond)
 	if err != nil {
-		if expectClock != nil && registry.CodeOf(err) == registry.CodePreconditionFailed {
-			return registry.Tag{}, movedDuringRollback(req.Flow, req.Tag)
+		return registry.Tag{}, fmt.Errorf("tag %s of %s: %w", req.Tag, req.Flow, err)
+	}
+	if failed {
+		if err := refusal(h, req, expectClock); err != nil {
+			return registry.Tag{}, err
 		}
-		return registry.Tag{}, err
+		return h.tag(req.Flow, req.Tag), nil // already routed there: nothing changes
 	}
-	if expectClock != nil && h.Tags[req.Tag].C != *expectClock {
-		return registry.Tag{}, movedDuringRollback(req.Flow, req.Tag)
-	}
+	clock := h.Clock
 	action := registry.ActionMove
 	switch {
 	case req.Rollback:
@@ -49,37 +59,50 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		action = registry.ActionAdd
 	}
 	now := s.now().UTC()
+	var planned registry.Tag
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		e, exists := h.Tags[req.Tag]
+		if exists && e.C == clock {
+			// This change committed (a re-sent transaction whose first copy applied).
+			return h.tag(req.Flow, req.Tag), nil
+		}
+		if err := replanRefusal(h, req, expectClock, clock); err != nil {
+			if attempt > 1 {
+				// The head no longer shows it, but this change may have committed
+				// (its answer lost, its re-sent copy refused) and been overtaken.
+				if mine, cerr := s.committed(ctx, pk, req.Tag, clock); cerr != nil || mine {
+					return planned, cerr
+				}
+			}
+			return registry.Tag{}, err
+		}
 		if exists && e.X == req.Exclusive && e.holds(req.Version) {
-			return h.tag(req.Flow, req.Tag), nil // already routed there: nothing changes
+			return h.tag(req.Flow, req.Tag), nil // another request routed it there meanwhile
 		}
 		t := &txn{table: s.table}
-		if err := t.check(key(pk, versionSK(req.Version)), expression.AttributeExists(expression.Name(attrPK))); err != nil {
+		routed := expression.Set(nameRouted, expression.Value(clock))
+		if err := t.update(key(pk, versionSK(req.Version)), routed, expression.AttributeExists(expression.Name(attrPK))); err != nil {
 			return registry.Tag{}, err
 		}
 		hc := newHeadChange(now)
 		result := registry.Tag{Flow: req.Flow, Name: req.Tag, Exclusive: req.Exclusive, Revision: e.Rev + 1}
-		switch {
-		case req.Exclusive && exists && e.X && e.C >= clock:
-			result = h.tag(req.Flow, req.Tag) // superseded by a later change; only recorded
-		case req.Exclusive && exists && !e.X && !e.free():
-			return registry.Tag{}, modeClash(req.Flow, req.Tag, e, true)
-		case req.Exclusive:
+		if req.Exclusive {
 			if err := hc.moveExclusive(req.Tag, req.Version, clock, e, exists, false); err != nil {
 				return registry.Tag{}, err
 			}
 			result.Versions = []int{req.Version}
-		default:
-			if err := hc.addShared(req.Flow, req.Tag, req.Version, e, exists); err != nil {
+		} else {
+			if err := hc.addShared(req.Flow, req.Tag, req.Version, clock, e, exists); err != nil {
 				return registry.Tag{}, err
 			}
-			result.Versions = append(slices.Clone(e.versions()), req.Version)
-			if e.X {
-				result.Versions = []int{req.Version}
+			result.Versions = []int{req.Version}
+			if !e.X {
+				result.Versions = append(slices.Clone(e.versions()), req.Version)
 			}
 			slices.Sort(result.Versions)
 		}
+		hc.requireRevision(req.Tag, e, exists) // the compare-and-swap token
+		planned = result
 		if err := t.update(key(pk, skHead), hc.upd, hc.condition()); err != nil {
 			return registry.Tag{}, err
 		}
@@ -96,15 +119,16 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			if err := backoff(ctx, attempt); err != nil {
 				return registry.Tag{}, err
 			}
+		case out.failedAt(1):
+			// Checked first: a re-sent copy of a committed transaction fails here and is recognised above.
+			if h, err = s.headAfterFailure(ctx, pk, out.items[1]); err != nil {
+				return registry.Tag{}, err
+			}
 		case out.failedAt(0):
 			if req.Rollback {
 				return registry.Tag{}, registry.Errorf(registry.CodeConflict, "tag %q of flow %q would roll back to version %d, which was deleted; move the tag with `kitaru flow tag %s %s --version N --exclusive`", req.Tag, req.Flow, req.Version, req.Flow, req.Tag)
 			}
 			return registry.Tag{}, versionNotFound(req.Flow, req.Version)
-		case out.failedAt(1):
-			if h, err = s.headAfterFailure(ctx, pk, out.items[1]); err != nil {
-				return registry.Tag{}, err
-			}
 		default:
 			return result, nil
 		}
@@ -112,7 +136,56 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 	return registry.Tag{}, errContended
 }
 
-// RemoveTag takes a tag off one version: tick, then one transaction.
+// refusal explains why a tag request's tick condition failed, from the head
+// as it was; nil means the tag is already routed as asked (nothing to do).
+func refusal(h head, req registry.TagRequest, expectClock *int64) error {
+	e, exists := h.Tags[req.Tag]
+	if !h.hasDeployments() {
+		return flowNotFound(req.Flow)
+	}
+	if err := conflictsWith(e, exists, req, expectClock); err != nil {
+		return err
+	}
+	switch {
+	case int64(req.Version) > h.Next:
+		return versionNotFound(req.Flow, req.Version)
+	case exists && e.X == req.Exclusive && e.holds(req.Version):
+		return nil
+	}
+	return registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q changed while this request ran; read it again and retry", req.Tag, req.Flow)
+}
+
+// replanRefusal checks a tag request against the head a failed transaction
+// (or the tick) returned: what changed since the tick may refuse it, and a
+// change with a later clock already applied supersedes an exclusive move.
+func replanRefusal(h head, req registry.TagRequest, expectClock *int64, clock int64) error {
+	e, exists := h.Tags[req.Tag]
+	if err := conflictsWith(e, exists, req, expectClock); err != nil {
+		return err
+	}
+	if exists && e.X && req.Exclusive && e.C > clock {
+		return superseded(req.Flow, req.Tag, e)
+	}
+	return nil
+}
+
+// conflictsWith refuses a tag request the tag entry e no longer allows: a
+// stale If-Match, a rollback whose route moved, or the other mode (I5).
+func conflictsWith(e tagEntry, exists bool, req registry.TagRequest, expectClock *int64) error {
+	switch {
+	case req.IfRevision != nil && e.Rev != *req.IfRevision:
+		return staleRevision(req.Flow, req.Tag, e.Rev, *req.IfRevision)
+	case expectClock != nil && e.C != *expectClock:
+		return movedDuringRollback(req.Flow, req.Tag)
+	case exists && !e.free() && e.X != req.Exclusive:
+		return modeClash(req.Flow, req.Tag, e, req.Exclusive)
+	}
+	return nil
+}
+
+// RemoveTag takes a tag off one version: tick (which refuses, writing
+// nothing, when the version does not hold the tag), then one transaction
+// that is a compare-and-swap on the tag's revision.
 func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 	if err := req.Normalize(); err != nil {
 		return err
@@ -122,27 +195,51 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 			WithDetails("tag", req.Tag)
 	}
 	pk := flowPK(req.Project, req.Flow)
-	cond := expression.AttributeExists(expression.Name(attrPK))
+	holds := tagField(req.Tag, "x").Equal(expression.Value(true)).And(tagField(req.Tag, "v").Equal(expression.Value(req.Version))).
+		Or(expression.AttributeExists(memberAttr(req.Tag, req.Version)))
+	cond := flowLive().And(holds)
 	if req.IfRevision != nil {
 		cond = cond.And(revisionIs(req.Tag, *req.IfRevision))
 	}
-	h, clock, err := s.tickRoute(ctx, pk, req.Flow, req.Tag, false, req.IfRevision, cond)
+	h, failed, err := s.tick(ctx, pk, expression.Set(nameClock, nameClock.Plus(expression.Value(1))), cond)
 	if err != nil {
-		return err
+		return fmt.Errorf("untag %s of %s: %w", req.Tag, req.Flow, err)
+	}
+	clock := h.Clock
+	if failed {
+		clock = 0
 	}
 	now := s.now().UTC()
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		e, exists := h.Tags[req.Tag]
-		if !exists || !e.holds(req.Version) {
+		if attempt > 1 && !(exists && e.C == clock) {
+			// A refusal below may be for a change that committed and was overtaken.
+			if mine, err := s.committed(ctx, pk, req.Tag, clock); err != nil || mine {
+				return err
+			}
+		}
+		switch {
+		case !h.hasDeployments():
+			return flowNotFound(req.Flow)
+		case clock != 0 && exists && e.C == clock:
+			return nil // this change committed (a re-sent transaction whose first copy applied)
+		case req.IfRevision != nil && e.Rev != *req.IfRevision:
+			return staleRevision(req.Flow, req.Tag, e.Rev, *req.IfRevision)
+		case !exists || !e.holds(req.Version):
 			return registry.Errorf(registry.CodeNotFound, "version %d of flow %q does not hold tag %q; see its tags with `kitaru flow show %s`", req.Version, req.Flow, req.Tag, req.Flow).
 				WithDetails("tag", req.Tag).WithDetails("version", req.Version)
+		case clock == 0:
+			return registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q changed while this request ran; read it again and retry", req.Tag, req.Flow)
+		case e.X && e.C > clock:
+			return superseded(req.Flow, req.Tag, e)
 		}
 		hc := newHeadChange(now)
 		if e.X {
 			hc.clearExclusive(req.Tag, req.Version, clock)
-		} else if err := hc.removeShared(req.Tag, req.Version, e); err != nil {
+		} else if err := hc.removeShared(req.Tag, req.Version, clock, e); err != nil {
 			return err
 		}
+		hc.requireRevision(req.Tag, e, exists)
 		t := &txn{table: s.table}
 		if err := t.update(key(pk, skHead), hc.upd, hc.condition()); err != nil {
 			return err
@@ -205,28 +302,43 @@ func (s *Store) RollbackTag(ctx context.Context, project, flow, tag, by string) 
 	return s.putTag(ctx, registry.TagRequest{Project: project, Flow: flow, Tag: tag, Version: previous, Exclusive: true, By: by, Rollback: true}, &last.Clock)
 }
 
-// tickRoute allocates one route clock value for a tag change under cond and
-// explains a failed condition: no flow, mode clash, or stale revision.
-func (s *Store) tickRoute(ctx context.Context, pk, flow, tag string, exclusive bool, ifRevision *int64, cond expression.ConditionBuilder) (head, int64, error) {
-	upd := expression.Set(nameClock, nameClock.Plus(expression.Value(1))).Set(nameUpdated, expression.Value(s.now().UTC()))
-	h, failed, err := s.tick(ctx, pk, upd, cond)
-	switch {
-	case err != nil:
-		return head{}, 0, fmt.Errorf("tag %s of %s: %w", tag, flow, err)
-	case failed && !h.hasDeployments():
-		return head{}, 0, flowNotFound(flow)
-	case failed && ifRevision != nil && h.Tags[tag].Rev != *ifRevision:
-		return head{}, 0, registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q is at revision %d, not %d: it changed since you read it; read it again and retry", tag, flow, h.Tags[tag].Rev, *ifRevision).
-			WithDetails("tag", tag).WithDetails("revision", h.Tags[tag].Rev)
-	case failed:
-		if e := h.Tags[tag]; !e.free() && e.X != exclusive {
-			return head{}, 0, modeClash(flow, tag, e, exclusive)
-		}
-		return head{}, 0, registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q changed while this request ran; read it again and retry", tag, flow)
-	case !h.hasDeployments():
-		return head{}, 0, flowNotFound(flow)
+// committed reports whether the change with this route clock wrote its
+// history record, i.e. committed. Asked only after a failed transaction.
+func (s *Store) committed(ctx context.Context, pk, tag string, clock int64) (bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, historySK(tag, clock)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false, engineError("read tag history", err)
 	}
-	return h, h.Clock, nil
+	return len(out.Item) > 0, nil
+}
+
+// flowLive is the tick condition that the flow has a committed deploy.
+func flowLive() expression.ConditionBuilder {
+	return expression.AttributeExists(expression.Name(attrPK)).And(nameCount.GreaterThan(expression.Value(0)))
+}
+
+// notRoutedTo is the tick condition that the tag is not already routed to
+// version in the requested mode (then the request is a no-op and writes nothing).
+func notRoutedTo(tag string, version int, exclusive bool) expression.ConditionBuilder {
+	if !exclusive {
+		return expression.AttributeNotExists(memberAttr(tag, version))
+	}
+	return expression.AttributeNotExists(tagAttr(tag)).
+		Or(tagField(tag, "x").Equal(expression.Value(false))).
+		Or(tagField(tag, "v").NotEqual(expression.Value(version)))
+}
+
+func staleRevision(flow, tag string, rev, want int64) error {
+	return registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q is at revision %d, not %d: it changed since you read it; read it again and retry", tag, flow, rev, want).
+		WithDetails("tag", tag).WithDetails("revision", rev)
+}
+
+// superseded refuses a tag request whose route clock is older than a change
+// already applied to the tag: applying it would put the route behind its own
+// history (docs/data-model.md, "Tag requests").
+func superseded(flow, tag string, e tagEntry) error {
+	return registry.Errorf(registry.CodeConflict, "tag %q of flow %q was changed by a later request while this one ran (it is now on %v at revision %d); nothing was changed: read the tag and send your change again if you still want it", tag, flow, e.versions(), e.Rev).
+		WithDetails("tag", tag).WithDetails("revision", e.Rev).WithDetails("versions", nonNil(e.versions()))
 }
 
 // revisionIs requires a tag's revision; 0 means the tag has never been set.

@@ -127,6 +127,8 @@ func (s *Store) send(ctx context.Context, t *txn) (txnOutcome, error) {
 				out.failed[i], out.items[i] = true, r.Item
 			case "TransactionConflict":
 				out.conflict = true
+			case "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+				return out, engineError("transact write", &throttledError{cancelled})
 			}
 		}
 		if !out.any() && !out.conflict {
@@ -136,9 +138,17 @@ func (s *Store) send(ctx context.Context, t *txn) (txnOutcome, error) {
 	case isConflict(err):
 		return txnOutcome{conflict: true}, nil
 	default:
-		return txnOutcome{}, fmt.Errorf("transact write: %w", err)
+		return txnOutcome{}, engineError("transact write", err)
 	}
 }
+
+// throttledError is a transaction the engine cancelled to slow the caller down.
+type throttledError struct{ err error }
+
+func (e *throttledError) Error() string   { return e.err.Error() }
+func (e *throttledError) Unwrap() error   { return e.err }
+func (e *throttledError) Timeout() bool   { return true }
+func (e *throttledError) Temporary() bool { return true }
 
 func isConflict(err error) bool {
 	var tc *types.TransactionConflictException

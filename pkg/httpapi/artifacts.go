@@ -28,7 +28,7 @@ func (h *Handler) createArtifact(ctx context.Context, c *call) (reply, error) {
 	if !strings.HasPrefix(digest, "sha256:") {
 		digest = "sha256:" + digest
 	}
-	st, err := h.cfg.Artifacts.Check(ctx, digest, b.Size)
+	st, err := h.cfg.Artifacts.Check(ctx, c.principal.Project, digest, b.Size)
 	if err != nil {
 		return reply{}, fmt.Errorf("check artifact: %w", err)
 	}
@@ -48,7 +48,7 @@ type sourceBody struct {
 const maxInlineArchive = 4 << 20
 
 // saveSource validates and stores the deploy's source bundle.
-func (h *Handler) saveSource(ctx context.Context, s *sourceBody, entrypoint string) (*registry.Source, error) {
+func (h *Handler) saveSource(ctx context.Context, project string, s *sourceBody, entrypoint string) (*registry.Source, error) {
 	if s == nil {
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "source is missing; deploy with `kitaru deploy path/to/file.py:flow`, which bundles the project, or send source.digest / source.archive")
 	}
@@ -75,9 +75,9 @@ func (h *Handler) saveSource(ctx context.Context, s *sourceBody, entrypoint stri
 		if len(data) > maxInlineArchive {
 			return nil, registry.Errorf(registry.CodePayloadTooLarge, "source.archive is over %d MiB; upload it through POST /v1/artifacts and deploy with source.digest", maxInlineArchive>>20)
 		}
-		src, err = h.cfg.Artifacts.SaveArchive(ctx, data, file)
+		src, err = h.cfg.Artifacts.SaveArchive(ctx, project, data, file)
 	case s.Digest != "":
-		src, err = h.cfg.Artifacts.VerifyDigest(ctx, s.Digest, file)
+		src, err = h.cfg.Artifacts.VerifyDigest(ctx, project, s.Digest, file)
 	default:
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "source needs digest (after POST /v1/artifacts) or archive (base64 tar.gz)")
 	}

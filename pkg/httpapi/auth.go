@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -25,7 +26,13 @@ type tokenReply struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-func (h *Handler) issueToken(_ context.Context, c *call) (reply, error) {
+// issueToken mints a token for the API key the request authenticated with.
+// It re-reads the key (auth.Recheck) rather than trusting the authorizer
+// context, which API Gateway may have cached from before a revocation: so a
+// revoked key mints nothing, and revocation is bounded by the authorizer
+// cache TTL plus the lifetime of tokens minted before it (README, Access).
+// A store that cannot read keys refuses every token (fail closed).
+func (h *Handler) issueToken(ctx context.Context, c *call) (reply, error) {
 	var b tokenBody
 	if err := decodeRequest(c, &b, true); err != nil {
 		return reply{}, err
@@ -33,7 +40,15 @@ func (h *Handler) issueToken(_ context.Context, c *call) (reply, error) {
 	if c.principal.Credential != registry.CredentialAPIKey {
 		return reply{}, registry.Errorf(registry.CodePermissionDenied, "tokens are issued for API keys only; authenticate this request with your kat_… key")
 	}
-	token, exp, err := h.cfg.Tokens.Issue(c.principal, time.Duration(b.TTLSeconds)*time.Second)
+	keys, ok := h.store.(auth.KeyReader)
+	if !ok {
+		return reply{}, registry.Errorf(registry.CodeUnavailable, "this server cannot check API keys, so it issues no tokens; authenticate with your API key instead")
+	}
+	p, err := auth.Recheck(ctx, keys, c.principal)
+	if err != nil {
+		return reply{}, fmt.Errorf("issue token: %w", err)
+	}
+	token, exp, err := h.cfg.Tokens.Issue(p, time.Duration(b.TTLSeconds)*time.Second)
 	if err != nil {
 		return reply{}, fmt.Errorf("issue token: %w", err)
 	}

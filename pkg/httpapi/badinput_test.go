@@ -78,6 +78,8 @@ func TestBadInputIsRefusedAndLeavesTheTableUnchanged(t *testing.T) {
 		{"a repeated query parameter is refused", nil, request("GET", "/v1/flows/research_agent/resolve?tag=canary&tag=default", ""), 400, registry.CodeInvalidArgument, "once"},
 		{"limit 0 is refused", nil, request("GET", deploy+"?limit=0", ""), 400, registry.CodeInvalidArgument, "1 to 200"},
 		{"limit 201 is refused", nil, request("GET", deploy+"?limit=201", ""), 400, registry.CodeInvalidArgument, "1 to 200"},
+		{"limit +5 is refused", nil, request("GET", deploy+"?limit=%2B5", ""), 400, registry.CodeInvalidArgument, "1 to 200"},
+		{"limit 05 is refused", nil, request("GET", deploy+"?limit=05", ""), 400, registry.CodeInvalidArgument, "1 to 200"},
 		{"a non-integer If-Match is refused", nil, withHeader(request("PUT", stable, `{"version": 1}`), "if-match", "W/abc"), 400, registry.CodeInvalidArgument, "If-Match"},
 		{"deploying to the local stack is refused naming dev", nil, request("POST", deploy, deployBody(`"stack": "local"`)), 422, registry.CodeUnprocessable, "dev"},
 		{"deploying to an unknown stack is refused", nil, request("POST", deploy, deployBody(`"stack": "mars"`)), 400, registry.CodeInvalidArgument, "not configured"},

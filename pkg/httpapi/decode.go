@@ -57,7 +57,8 @@ func decodeRequest(c *call, dst any, emptyOK bool) error {
 
 // decodeBody decodes body strictly into dst, a pointer to a request struct:
 // exactly one JSON object, only the struct's fields (matched exactly, not
-// case-insensitively), each of the right type. An empty body is an empty
+// case-insensitively), each of the right type, no key twice in any object,
+// and only numbers a float64 holds (registry.CheckJSON). An empty body is an empty
 // object when emptyOK is set.
 func decodeBody(body []byte, dst any, emptyOK bool) error {
 	trimmed := bytes.TrimSpace(body)
@@ -76,6 +77,12 @@ func decodeBody(body []byte, dst any, emptyOK bool) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return registry.Errorf(registry.CodeInvalidArgument, "request body has data after the JSON object; send exactly one object")
+	}
+	// encoding/json keeps the last of duplicate keys; the contract refuses
+	// them, and numbers a float64 cannot hold, at any depth. Inputs and
+	// input_schema sit one level down, so the body may nest one level more.
+	if err := registry.CheckJSON(trimmed, "request body", registry.MaxJSONDepth+1); err != nil {
+		return err
 	}
 	if err := checkFields(fields, reflect.TypeOf(dst).Elem(), ""); err != nil {
 		return err

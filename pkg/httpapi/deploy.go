@@ -47,7 +47,7 @@ func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
 	if err := req.Normalize(); err != nil {
 		return reply{}, err
 	}
-	if req.Source, err = h.saveSource(ctx, b.Source, req.Entrypoint); err != nil {
+	if req.Source, err = h.saveSource(ctx, c.principal.Project, b.Source, req.Entrypoint); err != nil {
 		return reply{}, err
 	}
 	d, err := h.store.Deploy(ctx, req)

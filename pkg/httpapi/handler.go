@@ -53,6 +53,10 @@ type Config struct {
 	Tokens TokenIssuer
 	// ServerVersion is reported by GET /v1/status.
 	ServerVersion string
+	// RequestTimeout bounds one request: its context is cancelled then (or
+	// when the caller's context ends, e.g. the client went away), so no
+	// handler outlives its client. Zero is DefaultRequestTimeout.
+	RequestTimeout time.Duration
 	// Authenticate, when set, verifies the bearer of requests that arrive
 	// without authorizer context (auth.Authenticator.Authenticate).
 	Authenticate func(ctx context.Context, authorization, project string) (registry.Principal, error)
@@ -72,15 +76,16 @@ type ExecutionReader interface {
 
 // Artifacts keeps content-addressed source bundles.
 type Artifacts interface {
-	// Check answers whether a bundle is stored and, if not, where to upload it.
-	// Errors: invalid_argument (digest syntax), payload_too_large.
-	Check(ctx context.Context, digest string, size int64) (ArtifactStatus, error)
-	// SaveArchive validates an inline archive for the entrypoint file and stores it.
+	// Check answers whether a bundle is stored in the project and, if not,
+	// where to upload it. Errors: invalid_argument (digest syntax), payload_too_large.
+	Check(ctx context.Context, project, digest string, size int64) (ArtifactStatus, error)
+	// SaveArchive validates an inline archive for the entrypoint file and stores it in the project.
 	// Errors: invalid_argument, unprocessable (entrypoint missing), payload_too_large.
-	SaveArchive(ctx context.Context, archive []byte, entrypointFile string) (registry.Source, error)
-	// VerifyDigest validates a stored bundle for the entrypoint file.
-	// Errors: not_found (not uploaded), invalid_argument, unprocessable.
-	VerifyDigest(ctx context.Context, digest, entrypointFile string) (registry.Source, error)
+	SaveArchive(ctx context.Context, project string, archive []byte, entrypointFile string) (registry.Source, error)
+	// VerifyDigest validates a bundle stored in the project for the entrypoint file.
+	// Errors: not_found (not uploaded to this project), invalid_argument,
+	// unprocessable (the stored bytes do not hash to digest, or no entrypoint).
+	VerifyDigest(ctx context.Context, project, digest, entrypointFile string) (registry.Source, error)
 }
 
 // ArtifactStatus is the answer of POST /v1/artifacts.
@@ -98,6 +103,10 @@ type Upload struct {
 	ExpiresAt time.Time         `json:"expires_at"`
 }
 
+// DefaultRequestTimeout is below API Gateway's 29 s integration timeout, so
+// a request's work stops before the gateway gives up on it.
+const DefaultRequestTimeout = 25 * time.Second
+
 // Handler answers API Gateway proxy requests from a registry store.
 type Handler struct {
 	store registry.Store
@@ -111,6 +120,9 @@ func New(store registry.Store, cfg Config) *Handler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	return &Handler{store: store, cfg: cfg}
 }
@@ -133,7 +145,13 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	start := h.cfg.Now()
 	requestID := req.RequestContext.RequestID
 	c := &call{req: req}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.RequestTimeout)
+	defer cancel()
 	r, err := h.serve(ctx, c)
+	if err != nil && ctx.Err() != nil && registry.CodeOf(err) == registry.CodeInternal {
+		// Work cut short by the deadline or a departed client is not a bug.
+		err = fmt.Errorf("%w: %w", registry.Errorf(registry.CodeUnavailable, "the request did not finish within %v; retry it", h.cfg.RequestTimeout), err)
+	}
 	if err != nil {
 		r = errorReply(err, requestID)
 	}
@@ -263,8 +281,8 @@ func (c *call) page() (registry.PageRequest, error) {
 	}
 	if ok {
 		n, err := strconv.Atoi(limit)
-		if err != nil || n < 1 || n > registry.MaxPageSize {
-			return p, registry.Errorf(registry.CodeInvalidArgument, "limit %q is out of range: use 1 to %d", limit, registry.MaxPageSize)
+		if err != nil || n < 1 || n > registry.MaxPageSize || strconv.Itoa(n) != limit {
+			return p, registry.Errorf(registry.CodeInvalidArgument, "limit %q is out of range: use 1 to %d, without sign or leading zeros", limit, registry.MaxPageSize)
 		}
 		p.Limit = n
 	}

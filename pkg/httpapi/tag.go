@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -69,9 +67,9 @@ func (c *call) tagRequest(version int, exclusive bool) (registry.TagRequest, err
 		By:        c.principal.ID,
 	}
 	if m := c.header("If-Match"); m != "" {
-		rev, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(m), `"`), 10, 64)
-		if err != nil || rev < 0 {
-			return req, registry.Errorf(registry.CodeInvalidArgument, "If-Match %q is not a tag revision; send the revision number from the tag, e.g. If-Match: 3", m)
+		rev, err := registry.ParseRevision(m)
+		if err != nil {
+			return req, err
 		}
 		req.IfRevision = &rev
 	}

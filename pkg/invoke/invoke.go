@@ -26,8 +26,8 @@ type Resolver interface {
 
 // Objects hands the runner time-limited URLs for its bundle and its result.
 type Objects interface {
-	// BundleURL returns a URL the runner can GET the bundle from.
-	BundleURL(ctx context.Context, digest string, ttl time.Duration) (string, error)
+	// BundleURL returns a URL the runner can GET the project's bundle from.
+	BundleURL(ctx context.Context, project, digest string, ttl time.Duration) (string, error)
 	// ResultUpload returns where the runner PUTs a result too large for the record.
 	ResultUpload(ctx context.Context, project, execID string, ttl time.Duration) (workflow.URLRef, error)
 }
@@ -41,6 +41,10 @@ type Service struct {
 	Stacks   registry.Stacks
 	// TimeoutSeconds bounds one run of the flow (the workflow's Run step).
 	TimeoutSeconds int
+	// Schemas caches compiled input schemas by content, so an invoke does
+	// not compile its deployment's schema again; nil uses one cache shared
+	// by the process (safe: entries are keyed by the schema's hash).
+	Schemas *registry.SchemaCache
 	// Now and NewID are injectable for tests; nil means the real clock and ULIDs.
 	Now   func() time.Time
 	NewID func() string
@@ -87,13 +91,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	if err != nil {
 		return registry.Execution{}, false, err
 	}
-	schema := d.InputSchema
-	if len(schema) == 0 {
-		if schema, err = registry.InferInputSchema(d.Inputs); err != nil {
-			return registry.Execution{}, false, fmt.Errorf("infer input schema of %s v%d: %w", d.Flow, d.Version, err)
-		}
-	}
-	if err := registry.ValidateInputs(schema, merged); err != nil {
+	if err := s.validateInputs(d, merged); err != nil {
 		return registry.Execution{}, false, err
 	}
 	exec, created, err := s.Execs.CreateExecution(ctx, registry.Execution{
@@ -115,6 +113,38 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	return exec, created, nil
 }
 
+// validateInputs checks merged inputs against the deployment's input schema
+// (given, or inferred from its deploy-time inputs), compiled once per schema.
+// Deploy-time inputs saved before the number rule are checked here too, so a
+// 1e400 among them is a 400 naming its key, which the invoke can override.
+func (s *Service) validateInputs(d registry.Deployment, merged json.RawMessage) error {
+	if err := registry.CheckJSON(merged, "inputs", registry.MaxJSONDepth); err != nil {
+		return err
+	}
+	schema := d.InputSchema
+	if len(schema) == 0 {
+		var err error
+		if schema, err = registry.InferInputSchema(d.Inputs); err != nil {
+			return fmt.Errorf("infer input schema of %s v%d: %w", d.Flow, d.Version, err)
+		}
+	}
+	compiled, err := s.schemas().Compile(schema)
+	if err != nil {
+		return registry.StoredSchemaError(err)
+	}
+	return compiled.Validate(merged)
+}
+
+// sharedSchemas serves the Services that set no Schemas cache.
+var sharedSchemas = registry.NewSchemaCache(0)
+
+func (s *Service) schemas() *registry.SchemaCache {
+	if s.Schemas != nil {
+		return s.Schemas
+	}
+	return sharedSchemas
+}
+
 // checkRunnable refuses deployments that cannot run remotely.
 func (s *Service) checkRunnable(d registry.Deployment) error {
 	i := slices.IndexFunc(s.Stacks.All, func(st registry.Stack) bool { return st.Name == d.Stack })
@@ -130,7 +160,7 @@ func (s *Service) checkRunnable(d registry.Deployment) error {
 
 func (s *Service) start(ctx context.Context, exec registry.Execution, d registry.Deployment) error {
 	ttl := time.Duration(s.timeout()+300) * time.Second
-	bundleURL, err := s.Objects.BundleURL(ctx, d.Source.Digest, ttl)
+	bundleURL, err := s.Objects.BundleURL(ctx, exec.Project, d.Source.Digest, ttl)
 	if err != nil {
 		return s.failStart(ctx, exec, fmt.Errorf("presign bundle: %w", err))
 	}

@@ -28,7 +28,7 @@ func (f *fakeExecutor) Stop(context.Context, string, string) error       { retur
 // fakeObjects hands out fixed URLs; presigning makes no request.
 type fakeObjects struct{}
 
-func (fakeObjects) BundleURL(context.Context, string, time.Duration) (string, error) {
+func (fakeObjects) BundleURL(context.Context, string, string, time.Duration) (string, error) {
 	return "http://127.0.0.1/bundle", nil
 }
 func (fakeObjects) ResultUpload(context.Context, string, string, time.Duration) (workflow.URLRef, error) {

@@ -56,12 +56,11 @@ func (r *DeployRequest) Normalize() error {
 	if err := ValidateFlowName(r.Flow); err != nil {
 		return err
 	}
-	if r.Entrypoint == "" {
-		return Errorf(CodeInvalidArgument, "entrypoint is empty; pass path/to/file.py:flow_name relative to the project root")
+	file, function, err := ParseEntrypoint(r.Entrypoint)
+	if err != nil {
+		return err
 	}
-	if len(r.Entrypoint) > 1024 {
-		return Errorf(CodeInvalidArgument, "entrypoint is longer than 1024 bytes")
-	}
+	r.Entrypoint = file + ":" + function
 	if r.Tag == "" {
 		r.Tag = DefaultTag
 	}
@@ -80,13 +79,6 @@ func (r *DeployRequest) Normalize() error {
 	}
 	r.Inputs = inputs
 	if len(r.InputSchema) > 0 {
-		if len(r.InputSchema) > MaxInputsBytes {
-			return Errorf(CodePayloadTooLarge, "input_schema is larger than %d KiB", MaxInputsBytes>>10)
-		}
-		var schema map[string]any
-		if err := json.Unmarshal(r.InputSchema, &schema); err != nil {
-			return Errorf(CodeInvalidArgument, "input_schema must be a JSON object (a JSON Schema)")
-		}
 		if _, err := CompileInputSchema(r.InputSchema); err != nil {
 			return err
 		}
@@ -95,7 +87,8 @@ func (r *DeployRequest) Normalize() error {
 }
 
 // NormalizeInputs checks that inputs are a JSON object of at most
-// MaxInputsBytes and returns them compacted; absent inputs become {}.
+// MaxInputsBytes that passes CheckJSON (unique keys, numbers a float64 holds,
+// at most MaxJSONDepth levels) and returns them compacted; absent inputs become {}.
 func NormalizeInputs(raw json.RawMessage) (json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
@@ -108,9 +101,8 @@ func NormalizeInputs(raw json.RawMessage) (json.RawMessage, error) {
 	if trimmed[0] != '{' {
 		return nil, Errorf(CodeInvalidArgument, "inputs must be a JSON object like {\"topic\": \"...\"}")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &obj); err != nil {
-		return nil, Errorf(CodeInvalidArgument, "inputs are not valid JSON: %v", err)
+	if err := CheckJSON(trimmed, "inputs", MaxJSONDepth); err != nil {
+		return nil, err
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, trimmed); err != nil {

@@ -61,12 +61,30 @@ func ValidateVersion(version int) error {
 }
 
 // ParseVersion parses a version given as text (a path or query parameter).
+// Only the canonical form is read: decimal digits without sign, spaces or
+// leading zeros, so "+1" and "01" are refused rather than read as 1.
 func ParseVersion(s string) (int, error) {
 	v, err := strconv.Atoi(s)
-	if err != nil || v < 1 {
-		return 0, Errorf(CodeInvalidArgument, "version %q is invalid: versions are positive integers starting at 1", clip(s))
+	if err != nil || v < 1 || strconv.Itoa(v) != s {
+		return 0, Errorf(CodeInvalidArgument, "version %q is invalid: versions are positive integers starting at 1, written without sign or leading zeros", clip(s))
 	}
 	return v, nil
+}
+
+// ParseRevision parses an If-Match header naming a tag revision: the
+// revision as a bare or double-quoted canonical decimal (3 or "3"), with
+// optional surrounding spaces. Weak tags (W/"3"), "*", lists, signs and
+// leading zeros are refused: a compare-and-swap token is compared exactly.
+func ParseRevision(ifMatch string) (int64, error) {
+	s := strings.Trim(ifMatch, " \t")
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	rev, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || rev < 0 || strconv.FormatInt(rev, 10) != s {
+		return 0, Errorf(CodeInvalidArgument, "If-Match %q is not a tag revision; send the revision number from the tag, e.g. If-Match: 3 or If-Match: \"3\"", clip(ifMatch))
+	}
+	return rev, nil
 }
 
 // SnapshotName is the backend snapshot name of a deployment version.

@@ -16,14 +16,19 @@ type Store interface {
 	// DeleteDeployment deletes a version and the shared tags it holds.
 	// Errors: not_found, conflict (holds exclusive tags, I4).
 	DeleteDeployment(ctx context.Context, project, flow string, version int, by string) error
-	// PutTag adds a tag to a version; an exclusive tag moves there atomically.
-	// Errors: invalid_argument, not_found (flow or version), conflict (mode clash), precondition_failed (stale revision).
+	// PutTag adds a tag to a version; an exclusive tag moves there atomically,
+	// as a compare-and-swap on the tag's revision: the Tag returned is what was
+	// committed (or the tag as it is, when it was already routed so).
+	// Errors: invalid_argument, not_found (flow or version), conflict (mode clash,
+	// or superseded by a later change to the tag), precondition_failed (stale revision), unavailable.
 	PutTag(ctx context.Context, req TagRequest) (Tag, error)
 	// RemoveTag removes a tag from a version.
-	// Errors: not_found (tag not on that version), conflict (`default`), precondition_failed.
+	// Errors: not_found (tag not on that version), conflict (`default`, or superseded), precondition_failed, unavailable.
 	RemoveTag(ctx context.Context, req TagRequest) error
-	// RollbackTag moves an exclusive tag back to the version it pointed at before its last move.
-	// Errors: not_found, conflict (shared tag, nothing to roll back to, or the earlier version was deleted).
+	// RollbackTag moves an exclusive tag back to the version it pointed at before its last move,
+	// as a compare-and-swap on the route it read.
+	// Errors: not_found, conflict (shared tag, nothing to roll back to, the earlier version
+	// was deleted, or the tag changed while rolling back), unavailable.
 	RollbackTag(ctx context.Context, project, flow, tag, by string) (Tag, error)
 	// TagHistory returns a tag's route changes, newest first. Errors: not_found (no flow).
 	TagHistory(ctx context.Context, project, flow, tag string, page PageRequest) (Page[RouteChange], error)

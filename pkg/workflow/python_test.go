@@ -1,12 +1,14 @@
 package workflow_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,15 +147,18 @@ func TestAPythonRunnerThatCannotStartIsAnInfrastructureError(t *testing.T) {
 	}
 }
 
-// childScript starts a grandchild that sleeps and ignores SIGTERM, writes its
-// pid to child.pid, then does what tail says.
-const childScript = `
+// childScript starts a grandchild that sleeps and ignores SIGTERM, with
+// marker on its command line (so the test finds it from outside any
+// namespace), writes the file ready when it runs, then does what tail says.
+func childScript(marker, ready string) string {
+	return `
 import os, subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-with open(os.path.join(os.path.dirname(__file__), "child.pid.tmp"), "w") as f:
+child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)", "` + marker + `"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+with open("` + ready + `.tmp", "w") as f:
     f.write(str(child.pid))
-os.rename(os.path.join(os.path.dirname(__file__), "child.pid.tmp"), os.path.join(os.path.dirname(__file__), "child.pid"))
+os.rename("` + ready + `.tmp", "` + ready + `")
 `
+}
 
 func TestAStoppedPythonRunnerIsKilledWithItsChildren(t *testing.T) {
 	tests := []struct {
@@ -167,12 +172,14 @@ func TestAStoppedPythonRunnerIsKilledWithItsChildren(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := runnerDir(t, childScript+tt.tail)
+			ready := filepath.Join(t.TempDir(), "child.pid")
+			marker := "marker-" + ready
+			dir := runnerDir(t, childScript(marker, ready)+tt.tail)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tt.stop {
 				go func() {
-					waitForFile(t, filepath.Join(dir, "child.pid"))
+					waitForFile(t, ready)
 					cancel()
 				}()
 			}
@@ -192,14 +199,7 @@ func TestAStoppedPythonRunnerIsKilledWithItsChildren(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("the runner was not killed")
 			}
-			pid := readPid(t, filepath.Join(dir, "child.pid"))
-			deadline := time.Now().Add(5 * time.Second)
-			for processAlive(pid) {
-				if time.Now().After(deadline) {
-					t.Fatalf("the runner's child %d is still alive", pid)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitGone(t, marker)
 		})
 	}
 }
@@ -215,17 +215,39 @@ func waitForFile(t *testing.T, path string) {
 	t.Errorf("%s never appeared", path)
 }
 
-func readPid(t *testing.T, path string) int {
+// waitGone waits up to 5 s until no live process has marker on its command
+// line; zombies waiting to be reaped count as gone.
+func waitGone(t *testing.T, marker string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids := liveWithMarker(marker)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v started by the run are still alive", pids)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
+}
+
+// liveWithMarker lists the live processes whose command line holds marker.
+func liveWithMarker(marker string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), marker) || !processAlive(pid) {
+			continue
+		}
+		pids = append(pids, pid)
 	}
-	return pid
+	return pids
 }
 
 // processAlive reports whether pid runs; a zombie waiting to be reaped is dead.
@@ -237,4 +259,167 @@ func processAlive(pid int) bool {
 	s := string(b)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// runAnswer runs script as the runner and decodes its result into a map.
+func runAnswer(t *testing.T, r workflow.PythonRunner, inputs string) map[string]any {
+	t.Helper()
+	req := testRequest("ex_1")
+	req.Inputs = json.RawMessage(inputs)
+	out, err := r.Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out.Result, &got); err != nil {
+		t.Fatalf("result %s: %v", out.Result, err)
+	}
+	return got
+}
+
+func TestTheRunnerGetsOnlyTheDocumentedEnvironment(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIASERVERKEY")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "server-secret")
+	t.Setenv("KITARU_DEV_API_KEY", "kat_server")
+	t.Setenv("PYTHONPATH", "/server/python/path")
+	t.Setenv("LANG", "C.UTF-8")
+	dir := runnerDir(t, `
+import json, os, sys
+json.load(sys.stdin)
+print(json.dumps({"result": {"env": dict(os.environ), "cwd": os.getcwd(), "home_is_dir": os.path.isdir(os.environ.get("HOME", "/nonexistent"))}}))
+`)
+	got := runAnswer(t, workflow.PythonRunner{Dir: dir}, `{}`)
+	env, _ := got["env"].(map[string]any)
+	for name := range env {
+		if !slices.Contains(workflow.RunnerEnvironment, name) {
+			t.Errorf("the runner got %s=%v, which is not in workflow.RunnerEnvironment", name, env[name])
+		}
+	}
+	if env["LANG"] != "C.UTF-8" {
+		t.Errorf("LANG = %v, want the server's C.UTF-8 passed through", env["LANG"])
+	}
+	home, _ := env["HOME"].(string)
+	if serverHome, _ := os.UserHomeDir(); home == "" || home == serverHome || got["home_is_dir"] != true {
+		t.Errorf("HOME = %q (a directory: %v), want a fresh directory, not the server's %q", home, got["home_is_dir"], serverHome)
+	}
+	if got["cwd"] != home {
+		t.Errorf("the runner runs in %v, want its own HOME %q", got["cwd"], home)
+	}
+	if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the run's HOME %s is still there after the run (err %v)", home, err)
+	}
+}
+
+func TestARunLeavesNoProcessBehind(t *testing.T) {
+	tests := []struct{ name, spawn string }{
+		{"a child in a new session", `subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)`},
+		{"a double-forked daemon in a new session whose parent exited", `
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, cmd)
+    os._exit(0)
+os.wait()`},
+	}
+	if !(workflow.PythonRunner{}).Isolated() {
+		t.Skip("this machine allows no user namespaces: a process that leaves the run's session survives it (docs/dev-runner.md)")
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := runnerDir(t, "")
+			marker := "marker-" + dir
+			script := `
+import json, os, subprocess, sys, time
+json.load(sys.stdin)
+cmd = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)", "` + marker + `"]
+` + tt.spawn + `
+time.sleep(0.3)
+print('{"result": 1}')
+`
+			if err := os.WriteFile(filepath.Join(dir, "runner.py"), []byte(script), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := (workflow.PythonRunner{Dir: dir}).Run(context.Background(), testRequest("ex_1")); err != nil {
+				t.Fatal(err)
+			}
+			waitGone(t, marker)
+		})
+	}
+}
+
+func TestAFlowCannotReachTheServerProcess(t *testing.T) {
+	dir := runnerDir(t, `
+import json, os, sys
+server = json.load(sys.stdin)["inputs"]["server_pid"]
+def attempt(f):
+    try:
+        f()
+        return True
+    except OSError:
+        return False
+print(json.dumps({"result": {
+    "parent_is_server": os.getppid() == server,
+    "signal_server": attempt(lambda: os.kill(server, 0)),
+    "read_cmdline": attempt(lambda: open("/proc/%d/cmdline" % server, "rb").read()),
+    "read_environ": attempt(lambda: open("/proc/%d/environ" % server, "rb").read()),
+}}))
+`)
+	if !(workflow.PythonRunner{}).Isolated() {
+		t.Skip("this machine allows no user namespaces: a flow can signal the server and read its command line (docs/dev-runner.md)")
+	}
+	got := runAnswer(t, workflow.PythonRunner{Dir: dir}, `{"server_pid": `+strconv.Itoa(os.Getpid())+`}`)
+	want := map[string]any{"parent_is_server": false, "signal_server": false, "read_cmdline": false, "read_environ": false}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("what the flow could do to the server (-want +got):\n%s", diff)
+	}
+}
+
+func TestWhatAFlowPrintsIsCappedPerRun(t *testing.T) {
+	dir := runnerDir(t, `
+import json, os, sys
+json.load(sys.stdin)
+chunk = b"x" * 65536
+for _ in range(160):  # 10 MiB
+    os.write(2, chunk)
+print('{"result": 1}')
+`)
+	var log bytes.Buffer // written by Run's copier, read once Run returned
+	r := workflow.PythonRunner{Dir: dir, Stderr: &log, MaxOutputBytes: 64 << 10}
+	if _, err := r.Run(context.Background(), testRequest("ex_1")); err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	if len(out) > 64<<10+512 {
+		t.Errorf("the log got %d bytes of flow output, want at most the 64 KiB cap and a marker", len(out))
+	}
+	if !strings.Contains(out, "output truncated") || !strings.Contains(out, "ex_1") {
+		t.Errorf("the log does not end with a truncation marker naming the execution: %q", out[max(0, len(out)-300):])
+	}
+}
+
+func TestAFlowCannotChangeTheRunnerOrSeeHiddenDirectories(t *testing.T) {
+	if !(workflow.PythonRunner{}).Isolated() {
+		t.Skip("this machine allows no user namespaces: the runner directory is writable and nothing is hidden (docs/dev-runner.md)")
+	}
+	hidden := t.TempDir()
+	if err := os.WriteFile(filepath.Join(hidden, "other-project-result.json"), []byte(`"secret"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := runnerDir(t, `
+import json, os, sys
+hidden = json.load(sys.stdin)["inputs"]["hidden"]
+here = os.path.dirname(os.path.abspath(__file__))
+try:
+    open(os.path.join(here, "runner.py"), "a").close()
+    writable = True
+except OSError:
+    writable = False
+print(json.dumps({"result": {"runner_writable": writable, "hidden_listing": os.listdir(hidden)}}))
+`)
+	in, _ := json.Marshal(map[string]string{"hidden": hidden})
+	got := runAnswer(t, workflow.PythonRunner{Dir: dir, HiddenDirs: []string{hidden}}, string(in))
+	want := map[string]any{"runner_writable": false, "hidden_listing": []any{}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("what the flow could do (-want +got):\n%s", diff)
+	}
 }

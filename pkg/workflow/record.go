@@ -141,3 +141,42 @@ func (h RecordHandler) Handle(ctx context.Context, payload json.RawMessage) erro
 	}
 	return nil
 }
+
+// ErrorRunnerLost is an execution the reaper ended: it was still recorded
+// running after the longest time the workflow can take, so whatever ran it
+// (kitaru dev, or an invoke function that died before starting the state
+// machine) stopped without recording an outcome.
+const ErrorRunnerLost = "Runner.Lost"
+
+// MaxDuration is the longest a run of d can take from its start until its
+// outcome is recorded: every attempt of the Run step at its timeout with
+// the longest retry delays, then every attempt of the record step likewise.
+// It is an upper bound (a step is retried by one policy, it counts them
+// all). It is 0 when a step has no timeout, which bounds nothing.
+func (d Definition) MaxDuration() time.Duration {
+	run, record := d.Run.maxDuration(), d.Record.maxDuration()
+	if run == 0 || record == 0 {
+		return 0
+	}
+	return run + record
+}
+
+func (s Step) maxDuration() time.Duration {
+	if s.TimeoutSeconds <= 0 {
+		return 0
+	}
+	attempts, delays := 1, 0.0
+	for _, r := range s.Retry {
+		attempts += r.MaxAttempts
+		delay := float64(r.IntervalSeconds)
+		for range r.MaxAttempts {
+			d := delay
+			if r.MaxDelaySeconds > 0 && d > float64(r.MaxDelaySeconds) {
+				d = float64(r.MaxDelaySeconds)
+			}
+			delays += d
+			delay *= max(r.BackoffRate, 1)
+		}
+	}
+	return time.Duration(attempts*s.TimeoutSeconds)*time.Second + time.Duration(delays*float64(time.Second))
+}

@@ -127,3 +127,27 @@ sys.exit(1)
 		t.Errorf("execution ended %s with %+v, want failed with %+v", got.Status, got.Error, want)
 	}
 }
+
+func TestMaxDurationBoundsEveryAttemptAndDelay(t *testing.T) {
+	tests := []struct {
+		name string
+		def  workflow.Definition
+		want time.Duration
+	}{
+		// Run: 4 attempts × 900 s + delays 2+4+8; record: 7 × 60 s + 1+2+4+8+16+30.
+		{"the default workflow takes at most 68 min 15 s", workflow.Default(), 3614*time.Second + 481*time.Second},
+		{"a step without retries is one attempt", workflow.Definition{
+			Run: workflow.Step{TimeoutSeconds: 10}, Record: workflow.Step{TimeoutSeconds: 5},
+		}, 15 * time.Second},
+		{"a step without a timeout bounds nothing", workflow.Definition{
+			Run: workflow.Step{}, Record: workflow.Step{TimeoutSeconds: 5},
+		}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.def.MaxDuration(); got != tt.want {
+				t.Fatalf("MaxDuration = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,8 @@ package localblob
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -24,12 +26,16 @@ import (
 // Bucket is the bucket Start creates.
 const Bucket = "kitaru-dev"
 
-// Server is an in-process S3-compatible server on a loopback port.
+// Server is an in-process S3-compatible server on a loopback port. It serves
+// only requests signed with its credentials, random per start and held by
+// its own client (Store): the presigned URLs that client makes work, a
+// request from anyone else gets 403 (sigv4.go).
 type Server struct {
 	URL    string // endpoint, e.g. http://127.0.0.1:41234
 	Bucket string // created on start
 	srv    *http.Server
 	done   chan error
+	creds  aws.Credentials
 }
 
 // Start serves the S3 API (gofakes3) on 127.0.0.1 and creates Bucket.
@@ -53,15 +59,22 @@ func Start(dir string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local blob store: create bucket %s: %w", Bucket, err)
 	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("local blob store: make credentials: %w", err)
+	}
+	creds := aws.Credentials{AccessKeyID: "kitaru-dev", SecretAccessKey: base64.RawURLEncoding.EncodeToString(secret), Source: "localblob"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("local blob store: listen: %w", err)
 	}
+	handler := signedOnly{next: gofakes3.New(backend).Server(), creds: creds, now: time.Now}
 	s := &Server{
 		URL:    "http://" + ln.Addr().String(),
 		Bucket: Bucket,
-		srv:    &http.Server{Handler: gofakes3.New(backend).Server(), ReadHeaderTimeout: 10 * time.Second},
+		srv:    &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
 		done:   make(chan error, 1),
+		creds:  creds,
 	}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
@@ -69,7 +82,7 @@ func Start(dir string) (*Server, error) {
 
 // Store returns a blob.S3 on the server's bucket.
 func (s *Server) Store() *blob.S3 {
-	return &blob.S3{Client: newS3Client(s.URL), Bucket: s.Bucket}
+	return &blob.S3{Client: newS3Client(s.URL, s.creds), Bucket: s.Bucket}
 }
 
 // Close stops the server; objects in memory are gone.
@@ -83,13 +96,13 @@ func (s *Server) Close() error {
 	return err
 }
 
-// newS3Client returns an S3 client for endpoint: static credentials, region
-// us-east-1, path-style addressing since bucket subdomains of 127.0.0.1 do
-// not resolve. It reads no AWS configuration from the environment.
-func newS3Client(endpoint string) *s3.Client {
+// newS3Client returns an S3 client for endpoint: the server's credentials,
+// region us-east-1, path-style addressing since bucket subdomains of
+// 127.0.0.1 do not resolve. It reads no AWS configuration from the environment.
+func newS3Client(endpoint string, creds aws.Credentials) *s3.Client {
 	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("kitaru", "kitaru-local-secret", ""),
+		Region:      region,
+		Credentials: credentials.StaticCredentialsProvider{Value: creds},
 	}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

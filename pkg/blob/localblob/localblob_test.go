@@ -2,8 +2,14 @@ package localblob_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/kitaru/deployments/pkg/blob/localblob"
 )
@@ -34,4 +40,91 @@ func TestOnDiskObjectsSurviveARestart(t *testing.T) {
 	if size, exists, err := second.Store().Stat(ctx, "k"); err != nil || !exists || size != 4 {
 		t.Errorf("Stat after restart = %d, %v, %v; want 4, true, nil", size, exists, err)
 	}
+}
+
+func TestOnlyRequestsTheServerSignedAreServed(t *testing.T) {
+	ctx := context.Background()
+	srv, err := localblob.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	store := srv.Store()
+	if err := store.Put(ctx, "results/other/ex_1.json", strings.NewReader(`"secret"`), 8); err != nil {
+		t.Fatalf("the server's own client: %v", err)
+	}
+	getURL, err := store.PresignGet(ctx, "results/other/ex_1.json", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put, err := store.PresignPut(ctx, "bundles/p/upload", 5, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredStore := srv.Store()
+	expiredStore.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+	expiredURL, err := expiredStore.PresignGet(ctx, "results/other/ex_1.json", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	object := srv.URL + "/" + srv.Bucket + "/results/other/ex_1.json"
+	tests := []struct {
+		name, method, url, body string
+		want                    int
+	}{
+		{"an unsigned read is refused", "GET", object, "", http.StatusForbidden},
+		{"an unsigned listing is refused", "GET", srv.URL + "/" + srv.Bucket + "?list-type=2", "", http.StatusForbidden},
+		{"an unsigned list of buckets is refused", "GET", srv.URL + "/", "", http.StatusForbidden},
+		{"an unsigned overwrite is refused", "PUT", object, `"mine"`, http.StatusForbidden},
+		{"a request signed with the well-known dev secret is refused", "GET", presignWith(t, srv.URL, "kitaru", "kitaru-local-secret", object), "", http.StatusForbidden},
+		{"a presigned URL used for another key is refused", "GET", strings.Replace(getURL, "ex_1.json", "ex_2.json", 1), "", http.StatusForbidden},
+		{"a presigned GET used to PUT is refused", "PUT", getURL, `"mine"`, http.StatusForbidden},
+		{"a presigned PUT with another length is refused", "PUT", put.URL, "123456", http.StatusForbidden},
+		{"an expired presigned URL is refused", "GET", expiredURL, "", http.StatusForbidden},
+		{"a presigned GET reads the object", "GET", getURL, "", http.StatusOK},
+		{"a presigned PUT of the signed length is stored", "PUT", put.URL, "12345", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, tt.url, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s: status %d (%s), want %d", tt.method, resp.StatusCode, body, tt.want)
+			}
+		})
+	}
+	r, err := store.Get(ctx, "results/other/ex_1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if b, _ := io.ReadAll(r); string(b) != `"secret"` {
+		t.Errorf("the object holds %s after the refused overwrite, want \"secret\"", b)
+	}
+}
+
+// presignWith presigns a GET of url with the given static credentials.
+func presignWith(t *testing.T, endpoint, id, secret, url string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := req.URL.Query()
+	q.Set("X-Amz-Expires", "60")
+	req.URL.RawQuery = q.Encode()
+	signed, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).PresignHTTP(context.Background(),
+		aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
 }

@@ -516,6 +516,7 @@ class _Transport:
         import urllib.request
 
         hdrs = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
+        _check_upload_headers(hdrs, data)
         req = urllib.request.Request(upload["url"], data=data, headers=hdrs, method=upload.get("method") or "PUT")
         try:
             with urllib.request.urlopen(req, timeout=max(self.timeout, 300)) as resp:
@@ -527,6 +528,21 @@ class _Transport:
             ) from None
         except (urllib.error.URLError, OSError) as e:
             raise UnavailableError(f"uploading the source bundle failed ({getattr(e, 'reason', e)}); deploy again") from None
+
+
+def _check_upload_headers(headers: dict[str, str], data: bytes) -> None:
+    """Refuse, before sending, bytes the upload's signed headers do not
+    describe: S3 would refuse them (the SHA-256 and the length are signed), and
+    a store that checks no checksum would keep bytes the deploy then refuses."""
+    for name, value in headers.items():
+        if name.lower() == "content-length" and value != str(len(data)):
+            raise InvalidArgumentError(
+                f"the upload URL is signed for {value} bytes, the bundle has {len(data)}; deploy again"
+            )
+        if name.lower() == "x-amz-checksum-sha256" and value != base64.b64encode(hashlib.sha256(data).digest()).decode():
+            raise InvalidArgumentError(
+                f"the upload URL is signed for other bytes (SHA-256 {value}); deploy again"
+            )
 
 
 # ---------------------------------------------------------------------------

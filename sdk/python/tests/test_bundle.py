@@ -111,3 +111,23 @@ class BundleTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class UploadHeadersTest(unittest.TestCase):
+    """The presigned upload is signed for one SHA-256 and length (POST /v1/artifacts)."""
+
+    def test_bytes_other_than_the_signed_ones_are_refused_before_sending(self):
+        import base64
+        import hashlib
+
+        from kitaru import _check_upload_headers
+
+        data = b"bundle bytes"
+        good = {"Content-Length": str(len(data)), "X-Amz-Checksum-Sha256": base64.b64encode(hashlib.sha256(data).digest()).decode()}
+        _check_upload_headers(good, data)
+        for name, headers in {
+            "another checksum": {**good, "X-Amz-Checksum-Sha256": base64.b64encode(bytes(32)).decode()},
+            "another length": {**good, "Content-Length": "549"},
+        }.items():
+            with self.subTest(name), self.assertRaises(InvalidArgumentError):
+                _check_upload_headers(headers, data)

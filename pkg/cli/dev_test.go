@@ -1,0 +1,155 @@
+package cli_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/auth"
+	"github.com/kitaru/deployments/pkg/cli"
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// runDev starts `kitaru dev args...` until the test ends and returns its
+// URL and what it printed on stdout.
+func runDev(t *testing.T, args ...string) (url string, stdout *lockedBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut lockedBuffer
+	exit := make(chan int, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		exit <- cli.Run(ctx, append([]string{"dev", "--addr", "127.0.0.1:0"}, args...), &out, &errOut)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("kitaru dev did not stop")
+		}
+	})
+	urlPattern := regexp.MustCompile(`at (http://127\.0\.0\.1:\d+)`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := urlPattern.FindStringSubmatch(out.String()); m != nil && strings.Contains(out.String(), "or export ") {
+			return m[1], &out
+		}
+		select {
+		case code := <-exit:
+			t.Fatalf("kitaru dev exited %d; stdout %q stderr %q", code, out.String(), errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no URL printed; stdout %q stderr %q", out.String(), errOut.String())
+		}
+	}
+}
+
+func statusWith(t *testing.T, url, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+"/v1/stacks", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestDevDoesNotEchoAGivenAPIKey(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, key string) []string
+	}{
+		{"a key in KITARU_DEV_API_KEY", func(t *testing.T, key string) []string {
+			t.Setenv("KITARU_DEV_API_KEY", key)
+			return nil
+		}},
+		{"a key in --api-key-file", func(t *testing.T, key string) []string {
+			file := filepath.Join(t.TempDir(), "key")
+			if err := os.WriteFile(file, []byte(key+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--api-key-file", file}
+		}},
+		{"a key in --api-key", func(t *testing.T, key string) []string { return []string{"--api-key", key} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, key, err := auth.NewKey([]string{"default"}, registry.RoleProducer, "test", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			url, out := runDev(t, tt.setup(t, key)...)
+			if strings.Contains(out.String(), key) {
+				t.Errorf("the banner shows the given key:\n%s", out.String())
+			}
+			if !strings.Contains(out.String(), auth.Mask(key)) {
+				t.Errorf("the banner does not show the masked key %q:\n%s", auth.Mask(key), out.String())
+			}
+			if status := statusWith(t, url, key); status != http.StatusOK {
+				t.Errorf("the given key answered %d, want 200", status)
+			}
+			if v, set := os.LookupEnv("KITARU_DEV_API_KEY"); set {
+				t.Errorf("KITARU_DEV_API_KEY=%q is still in kitaru dev's environment", v)
+			}
+		})
+	}
+}
+
+func TestDevPrintsAGeneratedKeyInItsExportLine(t *testing.T) {
+	t.Setenv("KITARU_DEV_API_KEY", "")
+	url, out := runDev(t)
+	line := regexp.MustCompile(`(?m)^or export KITARU_SERVER_URL=(\S+) KITARU_AUTH_TOKEN=(kat_\S+) KITARU_PROJECT=default$`).FindStringSubmatch(out.String())
+	if line == nil || line[1] != url {
+		t.Fatalf("no export line for scripts/e2e.sh in:\n%s", out.String())
+	}
+	if status := statusWith(t, url, line[2]); status != http.StatusOK {
+		t.Errorf("the printed key answered %d, want 200", status)
+	}
+}
+
+func TestDevRefusesTwoKeySources(t *testing.T) {
+	t.Setenv("KITARU_DEV_API_KEY", "kat_x")
+	var stdout, stderr lockedBuffer
+	if got := cli.Run(context.Background(), []string{"dev", "--addr", "127.0.0.1:0", "--api-key", "kat_y"}, &stdout, &stderr); got != cli.ExitError || !strings.Contains(stderr.String(), "KITARU_DEV_API_KEY") {
+		t.Errorf("exit %d, stderr %q; want an error naming both sources", got, stderr.String())
+	}
+}
+
+func TestDevKeepsBlobsBesideAPersistentTable(t *testing.T) {
+	endpoint := os.Getenv("DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		t.Skip("set DYNAMODB_ENDPOINT to a DynamoDB Local (scripts/dynamodb-local.sh start)")
+	}
+	t.Setenv("KITARU_DEV_API_KEY", "")
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"by default under XDG_DATA_HOME", nil, filepath.Join(data, "kitaru", "dev")},
+		{"in --data-dir when given", []string{"--data-dir", filepath.Join(data, "mine")}, filepath.Join(data, "mine", "blobs")},
+		{"in memory with --data-dir ''", []string{"--data-dir", ""}, "blobs:    in memory"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			table := fmt.Sprintf("cli-data-%d-%d", time.Now().UnixNano(), i)
+			args := append([]string{"--dynamodb-endpoint", endpoint, "--table", table}, tt.args...)
+			_, out := runDev(t, args...)
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("the banner does not mention %q:\n%s", tt.want, out.String())
+			}
+		})
+	}
+}

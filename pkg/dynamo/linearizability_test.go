@@ -1,0 +1,171 @@
+package dynamo_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// The exclusive tag as a register: its target, its revision, and the target
+// before its last applied change (what a rollback goes back to; 0 = none).
+type regState struct {
+	cur, prev int
+	rev       int64
+}
+
+type regOp int
+
+const (
+	opMove regOp = iota
+	opRollback
+	opRead
+)
+
+// regInput is one operation on the tag; ifRev is the If-Match revision (-1 = none).
+type regInput struct {
+	op      regOp
+	version int
+	ifRev   int64
+}
+
+// regOutput is what the store answered: a code ("" when applied) and the tag it reported.
+type regOutput struct {
+	code    registry.Code
+	version int
+	rev     int64
+}
+
+// registerModel is the sequential specification of one exclusive tag under
+// moves, rollbacks and If-Match writes:
+//   - a move (If-Match matching or absent) either is a no-op because the tag
+//     is already there (reports the current revision) or moves it, and
+//     reports exactly the next revision;
+//   - a stale If-Match is 412 and changes nothing; a 412 needs a stale If-Match;
+//   - a rollback moves the tag to the target before its last applied change
+//     and reports the next revision; it may be refused (409) and change nothing;
+//   - a plain move may be refused as superseded (409) and change nothing;
+//   - a read sees the current target.
+var registerModel = porcupine.Model{
+	Init: func() any { return regState{} },
+	Step: func(s, in, out any) (bool, any) {
+		st, i, o := s.(regState), in.(regInput), out.(regOutput)
+		switch i.op {
+		case opRead:
+			return o.version == st.cur, st
+		case opRollback:
+			switch o.code {
+			case registry.CodeConflict:
+				return true, st
+			case "":
+				if st.prev == 0 || o.version != st.prev || o.rev != st.rev+1 {
+					return false, st
+				}
+				return true, regState{cur: st.prev, prev: st.cur, rev: st.rev + 1}
+			}
+			return false, st
+		}
+		stale := i.ifRev >= 0 && i.ifRev != st.rev
+		switch o.code {
+		case registry.CodePreconditionFailed:
+			return stale, st
+		case registry.CodeConflict:
+			return i.ifRev < 0, st
+		case "":
+			switch {
+			case stale || o.version != i.version:
+				return false, st
+			case st.cur == i.version:
+				return o.rev == st.rev, st
+			default:
+				return o.rev == st.rev+1, regState{cur: i.version, prev: st.cur, rev: st.rev + 1}
+			}
+		}
+		return false, st
+	},
+	DescribeOperation: func(in, out any) string { return fmt.Sprintf("%+v -> %+v", in, out) },
+}
+
+// TestTagChangesAreLinearizable records concurrent moves, rollbacks, If-Match
+// writes and reads of one exclusive tag and checks the history against
+// registerModel with porcupine.
+func TestTagChangesAreLinearizable(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, f *fixture) {
+		const versions, rounds, clients, opsPerClient = 4, 6, 6, 8
+		for range versions {
+			deploy(t, f, "lin", "", false)
+		}
+		for round := range rounds {
+			tag := fmt.Sprintf("t%d", round)
+			first := mustTag(t, f, "lin", tag, 1, true)
+			start := time.Now()
+			stamp := func() int64 { return int64(time.Since(start)) }
+			var mu sync.Mutex
+			history := []porcupine.Operation{{ClientId: 0, Input: regInput{op: opMove, version: 1, ifRev: -1}, Output: regOutput{version: 1, rev: first.Revision}, Call: -2, Return: -1}}
+			var wg sync.WaitGroup
+			for c := range clients {
+				rng := rand.New(rand.NewPCG(uint64(round), uint64(c)))
+				wg.Go(func() {
+					lastRev := first.Revision
+					for range opsPerClient {
+						in := regInput{op: opMove, version: 1 + rng.IntN(versions), ifRev: -1}
+						switch p := rng.IntN(10); {
+						case p < 3:
+							in.ifRev = lastRev
+						case p < 6:
+							in.op = opRollback
+						case p < 7:
+							in.op = opRead
+						}
+						call := stamp()
+						var tg registry.Tag
+						var err error
+						switch in.op {
+						case opMove:
+							req := registry.TagRequest{Project: project, Flow: "lin", Tag: tag, Version: in.version, Exclusive: true, By: "lin"}
+							if in.ifRev >= 0 {
+								req.IfRevision = &in.ifRev
+							}
+							tg, err = f.store.PutTag(ctx, req)
+						case opRollback:
+							tg, err = f.store.RollbackTag(ctx, project, "lin", tag, "lin")
+						case opRead:
+							var v int
+							v, err = resolveTag(t, f, "lin", tag)
+							tg.Versions = []int{v}
+						}
+						ret := stamp()
+						out := regOutput{code: registry.CodeOf(err)}
+						if err == nil {
+							out.code, out.rev = "", tg.Revision
+							if len(tg.Versions) == 1 {
+								out.version = tg.Versions[0]
+							}
+							if in.op != opRead {
+								lastRev = tg.Revision
+							}
+						} else if out.code != registry.CodeConflict && out.code != registry.CodePreconditionFailed {
+							t.Errorf("%+v: unexpected error %v", in, err)
+							return
+						}
+						mu.Lock()
+						history = append(history, porcupine.Operation{ClientId: c + 1, Input: in, Output: out, Call: call, Return: ret})
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if t.Failed() {
+				return
+			}
+			if res := porcupine.CheckOperationsTimeout(registerModel, history, 10*time.Second); res != porcupine.Ok {
+				t.Fatalf("round %d (tag %s): %d operations are not linearizable as one register with compare-and-swap and rollback (%s)", round, tag, len(history), res)
+			}
+		}
+	})
+}
