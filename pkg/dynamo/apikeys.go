@@ -147,7 +147,7 @@ func (s *Store) CreateKey(ctx context.Context, k auth.Key) error {
 		out, err := s.send(ctx, t)
 		switch {
 		case err != nil:
-			return fmt.Errorf("create API key %s: %w", k.ID, err)
+			return engineError(fmt.Sprintf("create API key %s", k.ID), err)
 		case out.any():
 			return registry.Errorf(registry.CodeConflict, "API key %q already exists; create another key", k.ID).WithDetails("key_id", k.ID)
 		case out.conflict:
@@ -186,7 +186,7 @@ func (s *Store) GetKey(ctx context.Context, id string) (auth.Key, error) {
 		TableName: aws.String(s.table), Key: key(keyPK(id), skKey), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return auth.Key{}, fmt.Errorf("read API key %s: %w", id, err)
+		return auth.Key{}, engineError(fmt.Sprintf("read API key %s", id), err)
 	}
 	if len(out.Item) == 0 {
 		return auth.Key{}, keyNotFound(id)
@@ -202,7 +202,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]auth.Key, error) {
 	for {
 		out, err := s.queryPrefix(ctx, pkKeyIndex, skKeyIndexPrefix, keyListPage, start, true)
 		if err != nil {
-			return nil, fmt.Errorf("list API keys: %w", err)
+			return nil, engineError("list API keys", err)
 		}
 		for _, item := range out.Items {
 			k, err := decodeKey(item)
@@ -235,7 +235,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (auth.Ke
 		out, err := s.send(ctx, t)
 		switch {
 		case err != nil:
-			return auth.Key{}, fmt.Errorf("revoke API key %s: %w", id, err)
+			return auth.Key{}, engineError(fmt.Sprintf("revoke API key %s", id), err)
 		case out.failedAt(0):
 			// Revoked meanwhile: the next read returns the first revocation.
 		case out.any():

@@ -181,7 +181,7 @@ func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (regi
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		out, err := s.send(ctx, t)
 		if err != nil {
-			return registry.Execution{}, false, fmt.Errorf("record execution %s of %s: %w", e.ExecID, e.Flow, err)
+			return registry.Execution{}, false, engineError(fmt.Sprintf("record execution %s of %s", e.ExecID, e.Flow), err)
 		}
 		switch {
 		case out.failedAt(idempotencyAt):
@@ -307,7 +307,7 @@ func (s *Store) executionForKey(ctx context.Context, project, flow, idempotencyK
 		TableName: aws.String(s.table), Key: key(flowPK(project, flow), idempotencySK(idempotencyKey)), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return registry.Execution{}, false, fmt.Errorf("read idempotency key of %s: %w", flow, err)
+		return registry.Execution{}, false, engineError(fmt.Sprintf("read idempotency key of %s", flow), err)
 	}
 	if len(out.Item) == 0 {
 		return registry.Execution{}, false, nil
@@ -321,7 +321,7 @@ func (s *Store) executionForKey(ctx context.Context, project, flow, idempotencyK
 	}
 	e, err := s.GetExecution(ctx, project, it.ExecID)
 	if err != nil {
-		return registry.Execution{}, false, fmt.Errorf("read execution %s of idempotency key: %w", it.ExecID, err)
+		return registry.Execution{}, false, engineError(fmt.Sprintf("read execution %s of idempotency key", it.ExecID), err)
 	}
 	return e, true, nil
 }
@@ -335,7 +335,7 @@ func (s *Store) GetExecution(ctx context.Context, project, execID string) (regis
 		TableName: aws.String(s.table), Key: key(execPK(project, execID), skExec), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return registry.Execution{}, fmt.Errorf("read execution %s: %w", execID, err)
+		return registry.Execution{}, engineError(fmt.Sprintf("read execution %s", execID), err)
 	}
 	if len(out.Item) == 0 {
 		return registry.Execution{}, registry.Errorf(registry.CodeNotFound,
@@ -361,7 +361,7 @@ func (s *Store) ListExecutions(ctx context.Context, project, flow string, page r
 	}
 	items, next, err := s.queryPage(ctx, pk, skExecListingPrefix, page.Limit, start, false)
 	if err != nil {
-		return res, fmt.Errorf("list executions of %s: %w", flow, err)
+		return res, engineError(fmt.Sprintf("list executions of %s", flow), err)
 	}
 	items = items[:min(len(items), page.Limit)]
 	res.Items = make([]registry.Execution, 0, len(items))
@@ -408,7 +408,7 @@ func (s *Store) FinishExecution(ctx context.Context, project, execID string, o r
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		out, err := s.send(ctx, t)
 		if err != nil {
-			return registry.Execution{}, false, fmt.Errorf("finish execution %s: %w", execID, err)
+			return registry.Execution{}, false, engineError(fmt.Sprintf("finish execution %s", execID), err)
 		}
 		switch {
 		case out.any():
@@ -516,7 +516,7 @@ func (s *Store) RunningStartedBefore(ctx context.Context, before time.Time, limi
 				ConsistentRead: aws.Bool(true), Limit: aws.Int32(int32(min(maxRunningPage, limit-len(found)))), ExclusiveStartKey: start,
 			})
 			if err != nil {
-				return nil, fmt.Errorf("list running executions: %w", err)
+				return nil, engineError("list running executions", err)
 			}
 			for _, item := range out.Items {
 				var r runningItem
@@ -551,7 +551,7 @@ func (s *Store) ReapExecution(ctx context.Context, found registry.Execution, o r
 		return got, finished, err
 	}
 	if _, derr := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: runningKey(found)}); derr != nil {
-		return got, false, fmt.Errorf("forget running execution %s: %w", found.ExecID, derr)
+		return got, false, engineError(fmt.Sprintf("forget running execution %s", found.ExecID), derr)
 	}
 	return got, false, err
 }

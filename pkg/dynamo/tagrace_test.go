@@ -332,6 +332,13 @@ func TestEngineFailuresAreUnavailable(t *testing.T) {
 			_, err := dead.TagHistory(ctx, project, "f", "stable", registry.PageRequest{})
 			return err
 		},
+		"get execution": func() error { _, err := dead.GetExecution(ctx, project, "ex_1"); return err },
+		"list executions": func() error {
+			_, err := dead.ListExecutions(ctx, project, "f", registry.PageRequest{})
+			return err
+		},
+		"get API key":   func() error { _, err := dead.GetKey(ctx, "k1"); return err },
+		"list API keys": func() error { _, err := dead.ListKeys(ctx); return err },
 	}
 	for name, op := range ops {
 		t.Run(name+" answers unavailable when the engine cannot be reached", func(t *testing.T) {
