@@ -73,7 +73,8 @@ func BenchmarkLiveFunctions(b *testing.B) {
 
 // benchPayload is a request each Go function answers without changing
 // anything: the authorizer a REQUEST event with the key, API functions a
-// GET of their group, finish a record of an execution that does not exist.
+// GET of their group, finish a record of an execution that does not exist,
+// the reaper its scheduled event.
 func benchPayload(b *testing.B, f awslocal.FunctionState, key string) ([]byte, bool) {
 	if f.Runtime != "provided.al2023" {
 		return nil, false
@@ -98,6 +99,8 @@ func benchPayload(b *testing.B, f awslocal.FunctionState, key string) ([]byte, b
 		payload = get("/v1/executions/ex_bench")
 	case strings.HasPrefix(name, "FinishFunction"):
 		payload = []byte(`{"project": "e2e", "exec_id": "ex_bench", "output": {"result": 1}}`)
+	case strings.HasPrefix(name, "ReaperFunction"):
+		payload = []byte(`{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}`) // one reap pass
 	case strings.HasPrefix(name, "DeployFunction"):
 		payload = get("/v1/stacks")
 	case strings.HasPrefix(name, "TagFunction"):
