@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -15,17 +13,7 @@ import (
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "finish")
-	env, err := lambdaenv.ReadStore(os.Getenv)
-	if err != nil {
-		logger.Error("cold start failed", "error", err)
-		os.Exit(1)
-	}
-	store, err := lambdaenv.NewStore(context.Background(), env)
-	if err != nil {
-		logger.Error("cold start failed", "error", err)
-		os.Exit(1)
-	}
+	store, logger := lambdaenv.StoreFunction("finish")
 	h := workflow.RecordHandler{Finisher: workflow.StoreFinisher(store), Logger: logger, RequestID: requestID}
 	lambda.Start(h.Handle)
 }

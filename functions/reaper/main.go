@@ -4,10 +4,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/kitaru/deployments/pkg/lambdaenv"
@@ -16,17 +12,7 @@ import (
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "reaper")
-	env, err := lambdaenv.ReadStore(os.Getenv)
-	if err != nil {
-		logger.Error("cold start failed", "error", err)
-		os.Exit(1)
-	}
-	store, err := lambdaenv.NewStore(context.Background(), env)
-	if err != nil {
-		logger.Error("cold start failed", "error", err)
-		os.Exit(1)
-	}
+	store, logger := lambdaenv.StoreFunction("reaper")
 	r := &reaper.Reaper{Store: store, After: reaper.Deadline(workflow.Default()), Logger: logger}
 	lambda.Start(r.Handle)
 }

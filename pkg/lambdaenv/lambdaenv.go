@@ -282,3 +282,24 @@ func handlerFromEnv(group httpapi.Group, services Services, logger *slog.Logger)
 	}
 	return NewHandler(ctx, awsCfg, env, group, services, logger)
 }
+
+// StoreFunction is the cold start of a function that needs only the store
+// (finish, reaper): its JSON logger and the store KITARU_TABLE names. A
+// configuration error is logged and ends the process.
+func StoreFunction(name string) (*dynamo.Store, *slog.Logger) {
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", name)
+	store, err := storeFromEnv()
+	if err != nil {
+		logger.Error("cold start failed", "error", err)
+		os.Exit(1)
+	}
+	return store, logger
+}
+
+func storeFromEnv() (*dynamo.Store, error) {
+	env, err := ReadStore(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return NewStore(context.Background(), env)
+}
