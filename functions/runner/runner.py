@@ -38,9 +38,13 @@ import uuid
 from typing import Any, Iterator, Optional
 
 # Limits from docs/executions.md: the server refuses bigger bundles at deploy,
-# so these only guard against a wrong or hostile URL.
+# so these only guard against a wrong or hostile URL. The event's
+# bundle.max_bytes (the server's KITARU_MAX_BUNDLE_MB) replaces them; these are
+# the defaults for an event without it. Unpacked, a bundle may be
+# UNPACKED_FACTOR times its limit, as pkg/bundle allows.
 MAX_BUNDLE_BYTES = 64 << 20
-MAX_UNPACKED_BYTES = 4 * MAX_BUNDLE_BYTES
+UNPACKED_FACTOR = 4
+MAX_UNPACKED_BYTES = UNPACKED_FACTOR * MAX_BUNDLE_BYTES
 # The same caps as pkg/bundle (a Go test keeps them equal), checked before any
 # per-segment work so a hostile name cannot make the checks slow.
 MAX_BUNDLE_MEMBERS = 100_000
@@ -121,6 +125,13 @@ class Event:
         if match is None:
             raise InvalidEvent(f"bundle.digest must be sha256:<64 lowercase hex>, got {digest!r}")
         self.bundle_sha256 = match.group(1)
+        # None: an event from before bundle.max_bytes; the defaults apply.
+        self.bundle_max_bytes: Optional[int] = None
+        max_bytes = bundle.get("max_bytes")
+        if max_bytes is not None:
+            if type(max_bytes) is not int or max_bytes < 1:
+                raise InvalidEvent(f"bundle.max_bytes must be a positive integer, got {max_bytes!r}")
+            self.bundle_max_bytes = max_bytes
 
         inputs = raw.get("inputs")
         if inputs is None:
@@ -206,22 +217,23 @@ def _json_type(value: Any) -> str:
 # The bundle
 
 
-def download_bundle(url: str, sha256_hex: str, dest_file: str) -> None:
-    """Stream url into dest_file, at most MAX_BUNDLE_BYTES, and check its SHA-256."""
+def download_bundle(url: str, sha256_hex: str, dest_file: str, max_bytes: Optional[int] = None) -> None:
+    """Stream url into dest_file, at most max_bytes (default MAX_BUNDLE_BYTES), and check its SHA-256."""
+    limit = MAX_BUNDLE_BYTES if max_bytes is None else max_bytes
     digest = hashlib.sha256()
     size = 0
     try:
         with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_SECONDS) as resp, open(dest_file, "wb") as out:
             length = resp.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > MAX_BUNDLE_BYTES:
-                raise BundleDownloadFailed(f"the bundle is {length} bytes, over the {MAX_BUNDLE_BYTES}-byte limit")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise BundleDownloadFailed(f"the bundle is {length} bytes, over the {limit}-byte limit")
             while True:
                 chunk = resp.read(_CHUNK)
                 if not chunk:
                     break
                 size += len(chunk)
-                if size > MAX_BUNDLE_BYTES:
-                    raise BundleDownloadFailed(f"the bundle is over the {MAX_BUNDLE_BYTES}-byte limit")
+                if size > limit:
+                    raise BundleDownloadFailed(f"the bundle is over the {limit}-byte limit")
                 digest.update(chunk)
                 out.write(chunk)
     except urllib.error.HTTPError as exc:
@@ -273,10 +285,12 @@ def check_member(member: tarfile.TarInfo) -> list[str]:
     raise UnsafeBundle(f"bundle member {member.name!r} is not a regular file, directory or link (devices and fifos are refused)")
 
 
-def check_members(members: list[tarfile.TarInfo]) -> None:
+def check_members(members: list[tarfile.TarInfo], max_unpacked_bytes: Optional[int] = None) -> None:
     """check_member on each, plus: no member or hard link target lies under a
     symlink of the bundle (a symlink to ".." would otherwise carry a later
-    member's lexically safe path outside)."""
+    member's lexically safe path outside), and together they are at most
+    max_unpacked_bytes (default MAX_UNPACKED_BYTES)."""
+    unpacked_limit = MAX_UNPACKED_BYTES if max_unpacked_bytes is None else max_unpacked_bytes
     if len(members) > MAX_BUNDLE_MEMBERS:
         raise UnsafeBundle(f"the bundle has {len(members)} members, over the {MAX_BUNDLE_MEMBERS} limit")
     checked = [(m, check_member(m)) for m in members]
@@ -302,16 +316,17 @@ def check_members(members: list[tarfile.TarInfo]) -> None:
                 if "" in node:
                     raise UnsafeBundle(f"bundle member {m.name!r} lies under the symlink {'/'.join(p[: i + 1])!r}")
         total += max(m.size, 0)
-        if total > MAX_UNPACKED_BYTES:
-            raise UnsafeBundle(f"the bundle unpacks to over {MAX_UNPACKED_BYTES} bytes")
+        if total > unpacked_limit:
+            raise UnsafeBundle(f"the bundle unpacks to over {unpacked_limit} bytes")
 
 
-def unpack_bundle(archive: str, dest: str) -> None:
-    """Unpack the gzip'd tar archive into the empty directory dest, refusing unsafe members."""
+def unpack_bundle(archive: str, dest: str, max_unpacked_bytes: Optional[int] = None) -> None:
+    """Unpack the gzip'd tar archive into the empty directory dest, refusing
+    unsafe members and more than max_unpacked_bytes (default MAX_UNPACKED_BYTES)."""
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             members = tar.getmembers()
-            check_members(members)
+            check_members(members, max_unpacked_bytes)
             if hasattr(tarfile, "data_filter"):
                 # Python 3.11.4+/3.12: tarfile's own checks on top of ours.
                 tar.extractall(dest, members=members, filter="data")
@@ -441,8 +456,9 @@ def run(raw_event: Any) -> dict[str, Any]:
         archive = os.path.join(work, "bundle.tar.gz")
         root = os.path.join(work, "src")
         os.mkdir(root)
-        download_bundle(event.bundle_url, event.bundle_sha256, archive)
-        unpack_bundle(archive, root)
+        max_bytes = event.bundle_max_bytes
+        download_bundle(event.bundle_url, event.bundle_sha256, archive, max_bytes)
+        unpack_bundle(archive, root, None if max_bytes is None else UNPACKED_FACTOR * max_bytes)
         os.remove(archive)
         try:
             # The runner's directory first: the shipped kitaru package wins over

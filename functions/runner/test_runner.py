@@ -464,6 +464,10 @@ class LambdaHandlerTest(RunnerTestCase):
             "a digest without sha256:": dict(good, bundle=dict(good["bundle"], digest=good["bundle"]["digest"][7:])),
             "inputs that are a list": dict(good, inputs=[1]),
             "result_upload without ref": dict(good, result_upload={"url": "http://127.0.0.1/x"}),
+            "a bundle max_bytes of 0": dict(good, bundle=dict(good["bundle"], max_bytes=0)),
+            "a negative bundle max_bytes": dict(good, bundle=dict(good["bundle"], max_bytes=-1)),
+            "a bundle max_bytes that is a string": dict(good, bundle=dict(good["bundle"], max_bytes="1048576")),
+            "a bundle max_bytes that is a boolean": dict(good, bundle=dict(good["bundle"], max_bytes=True)),
         }
         for name, ev in cases.items():
             with self.subTest(name):
@@ -509,6 +513,32 @@ class LambdaHandlerTest(RunnerTestCase):
                 self.runner.handler(self.event(bundle, "f.py:f"), None)
         finally:
             self.runner.MAX_BUNDLE_BYTES = limit
+
+    def test_bundle_over_the_default_limit_but_within_bundle_max_bytes_runs(self):
+        # A server whose KITARU_MAX_BUNDLE_MB is over the runner's default
+        # says so in the event: the bundle it accepted downloads and unpacks.
+        bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return 1\n" + "#" * 4096}))
+        limits = self.runner.MAX_BUNDLE_BYTES, self.runner.MAX_UNPACKED_BYTES
+        self.runner.MAX_BUNDLE_BYTES, self.runner.MAX_UNPACKED_BYTES = 64, 256
+        try:
+            ev = self.event(dict(bundle, max_bytes=1 << 20), "f.py:f")
+            self.assertEqual(self.runner.handler(ev, None), {"result": 1})
+        finally:
+            self.runner.MAX_BUNDLE_BYTES, self.runner.MAX_UNPACKED_BYTES = limits
+
+    def test_bundle_over_bundle_max_bytes_is_BundleDownloadFailed(self):
+        # Under the default, over the limit the event gives: the event wins.
+        bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return 1\n" + "#" * 4096}))
+        ev = self.event(dict(bundle, max_bytes=64), "f.py:f")
+        with self.assertRaisesRegex(self.runner.BundleDownloadFailed, "over the 64-byte limit"):
+            self.runner.handler(ev, None)
+
+    def test_bundle_unpacking_over_four_times_bundle_max_bytes_is_UnsafeBundle(self):
+        data = bundle_of({"f.py": "def f():\n    return 1\n", "big.txt": "0" * 100_000})
+        self.assertLess(len(data), 10_000, "the test bundle must compress well")
+        ev = self.event(dict(self.server.put_bundle(data), max_bytes=10_000), "f.py:f")
+        with self.assertRaisesRegex(self.runner.UnsafeBundle, "unpacks to over 40000 bytes"):
+            self.runner.handler(ev, None)
 
     def test_bundle_unpacking_over_the_size_limit_is_UnsafeBundle(self):
         bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return 1\n", "big.txt": "0" * 100_000}))

@@ -108,6 +108,7 @@ func TestRunnerSharesTheBundleLimits(t *testing.T) {
 		"MAX_MEMBER_NAME_BYTES":    bundle.MaxNameBytes,
 		"MAX_LINK_TARGET_BYTES":    bundle.MaxLinkTargetBytes,
 		"MAX_MEMBER_PATH_SEGMENTS": bundle.MaxPathSegments,
+		"UNPACKED_FACTOR":          bundle.UncompressedFactor,
 	} {
 		m := regexp.MustCompile(`(?m)^` + name + ` = ([0-9_]+)$`).FindSubmatch(runner.Source)
 		if m == nil {

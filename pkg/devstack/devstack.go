@@ -20,10 +20,12 @@ import (
 	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/blob/localblob"
+	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/gateway"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
+	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/runnerfiles"
@@ -100,7 +102,8 @@ type Server struct {
 	apiKey   string
 }
 
-// Start creates the table and serves the API until Close.
+// Start creates the table and serves the API until Close. Bundles are
+// limited by KITARU_MAX_BUNDLE_MB, read as the Lambda functions read it.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
@@ -119,6 +122,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) start(ctx context.Context, cfg Config) error {
+	// The bundle limit is the Lambda functions' setting, read the same way.
+	maxBundleBytes, err := bundleenv.ReadMaxBytes(os.Getenv)
+	if err != nil {
+		return err
+	}
+	limits := bundle.LimitsFor(maxBundleBytes)
 	endpoint := cfg.DynamoDBEndpoint
 	if endpoint == "" {
 		local, err := localdynamo.Start()
@@ -139,7 +148,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	arts, err := s.startBlobs(cfg.DataDir)
+	arts, err := s.startBlobs(cfg.DataDir, limits)
 	if err != nil {
 		return err
 	}
@@ -161,7 +170,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		ServerVersion: version.Version,
 		Invoker: &invoke.Service{
 			Registry: store, Execs: store, Executor: s.runs, Objects: arts,
-			Stacks: Stacks(), TimeoutSeconds: def.Run.TimeoutSeconds,
+			Stacks: Stacks(), TimeoutSeconds: def.Run.TimeoutSeconds, BundleLimits: limits,
 		},
 	})
 	gw := &gateway.Gateway{Backend: inProcess{s}, Stage: stage, MaxBodyBytes: MaxBodyBytes, Logger: cfg.Logger}
@@ -207,8 +216,8 @@ func (s *Server) startAuth(ctx context.Context, cfg Config, store *dynamo.Store)
 func (s *Server) APIKey() string { return s.apiKey }
 
 // startBlobs serves an in-process S3 (gofakes3) for bundles and results, in
-// memory or in dataDir/blobs.
-func (s *Server) startBlobs(dataDir string) (*artifacts.Store, error) {
+// memory or in dataDir/blobs, taking bundles within limits.
+func (s *Server) startBlobs(dataDir string, limits bundle.Limits) (*artifacts.Store, error) {
 	dir := ""
 	if dataDir != "" {
 		dir = filepath.Join(dataDir, "blobs")
@@ -222,7 +231,7 @@ func (s *Server) startBlobs(dataDir string) (*artifacts.Store, error) {
 		return nil, fmt.Errorf("start the in-process object store: %w", err)
 	}
 	s.blobs = local
-	return &artifacts.Store{Blobs: local.Store()}, nil
+	return &artifacts.Store{Blobs: local.Store(), Limits: limits}, nil
 }
 
 // BlobDir is where bundles and large results are kept on disk; empty when

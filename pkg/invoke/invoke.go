@@ -15,6 +15,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -41,6 +42,11 @@ type Service struct {
 	Stacks   registry.Stacks
 	// TimeoutSeconds bounds one run of the flow (the workflow's Run step).
 	TimeoutSeconds int
+	// BundleLimits are the limits the deploy path validates bundles with
+	// (the artifact store's); the run request carries them to the runner,
+	// so that a bundle deploy accepted is one the runner downloads. Zero
+	// fields take bundle.DefaultLimits.
+	BundleLimits bundle.Limits
 	// Schemas caches compiled input schemas by content, so an invoke does
 	// not compile its deployment's schema again; nil uses one cache shared
 	// by the process (safe: entries are keyed by the schema's hash).
@@ -171,7 +177,7 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 	err = s.Executor.Start(ctx, workflow.RunRequest{
 		Project: exec.Project, ExecID: exec.ExecID, Flow: exec.Flow, Version: exec.Version, Snapshot: exec.Snapshot,
 		Entrypoint: d.Entrypoint, Inputs: exec.Inputs,
-		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL},
+		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL, MaxBytes: s.maxBundleBytes()},
 		ResultUpload: &upload, TimeoutSeconds: s.timeout(),
 	})
 	if err != nil {
@@ -234,6 +240,13 @@ func (s *Service) timeout() int {
 		return s.TimeoutSeconds
 	}
 	return DefaultTimeoutSeconds
+}
+
+func (s *Service) maxBundleBytes() int64 {
+	if s.BundleLimits.Compressed > 0 {
+		return s.BundleLimits.Compressed
+	}
+	return bundle.DefaultLimits.Compressed
 }
 
 // DefaultTimeoutSeconds bounds a run when the service sets none (Lambda's maximum).

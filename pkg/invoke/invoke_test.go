@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
 	"github.com/kitaru/deployments/pkg/invoke"
@@ -22,6 +25,16 @@ func (failingExecutor) Start(context.Context, workflow.RunRequest) error {
 	return errors.New("fake: throttled")
 }
 func (failingExecutor) Stop(context.Context, string, string) error { return nil }
+
+// recordingExecutor is a fake Step Functions that keeps the run requests it
+// is given.
+type recordingExecutor struct{ started []workflow.RunRequest }
+
+func (r *recordingExecutor) Start(_ context.Context, req workflow.RunRequest) error {
+	r.started = append(r.started, req)
+	return nil
+}
+func (r *recordingExecutor) Stop(context.Context, string, string) error { return nil }
 
 func newService(t *testing.T, executor workflow.Executor) (*invoke.Service, *dynamo.Store) {
 	t.Helper()
@@ -123,4 +136,35 @@ func TestCancel(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+func TestTheRunRequestCarriesTheDeployPathsBundleLimit(t *testing.T) {
+	tests := []struct {
+		name   string
+		limits bundle.Limits
+		want   int64
+	}{
+		{"a service given no limits sends the default", bundle.Limits{}, bundle.DefaultMaxCompressed},
+		{"a limit over the default (KITARU_MAX_BUNDLE_MB=100) reaches the runner", bundle.LimitsFor(100 << 20), 100 << 20},
+		{"a limit under the default reaches the runner", bundle.LimitsFor(1 << 20), 1 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exec := &recordingExecutor{}
+			svc, store := newService(t, exec)
+			svc.BundleLimits = tt.limits
+			digest := fmt.Sprintf("sha256:%064d", 0)
+			deployFlow(t, store, "ok", "dev", &registry.Source{Digest: digest})
+			if _, _, err := svc.Invoke(context.Background(), invoke.Request{Project: "p", Flow: "ok"}); err != nil {
+				t.Fatal(err)
+			}
+			if len(exec.started) != 1 {
+				t.Fatalf("%d runs started, want 1", len(exec.started))
+			}
+			want := workflow.URLRef{Digest: digest, URL: "http://127.0.0.1/bundle", MaxBytes: tt.want}
+			if diff := cmp.Diff(want, exec.started[0].Bundle); diff != "" {
+				t.Errorf("run request bundle (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,10 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitaru/deployments/pkg/auth"
+	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/gatewayauth"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
+	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/version"
 	"github.com/kitaru/deployments/pkg/workflow"
@@ -70,12 +71,8 @@ func Read(getenv func(string) string) (Env, error) {
 	env.Stacks = stacks
 	env.Bucket, env.S3Endpoint = getenv("KITARU_BUCKET"), getenv("S3_ENDPOINT")
 	env.StateMachineARN, env.StepFunctionsEndpoint = getenv("KITARU_STATE_MACHINE_ARN"), getenv("STEPFUNCTIONS_ENDPOINT")
-	if v := getenv("KITARU_MAX_BUNDLE_MB"); v != "" {
-		mb, err := strconv.Atoi(v)
-		if err != nil || mb < 1 || mb > 5120 {
-			return Env{}, fmt.Errorf("KITARU_MAX_BUNDLE_MB is %q; set a whole number of MiB from 1 to 5120", v)
-		}
-		env.MaxBundleBytes = int64(mb) << 20
+	if env.MaxBundleBytes, err = bundleenv.ReadMaxBytes(getenv); err != nil {
+		return Env{}, err
 	}
 	switch v := getenv("KITARU_VERIFY_BEARER"); v {
 	case "", "false":
@@ -196,6 +193,7 @@ func NewHandler(ctx context.Context, awsCfg aws.Config, env Env, group httpapi.G
 		cfg.Invoker = &invoke.Service{
 			Registry: store, Execs: store, Executor: executor, Objects: arts,
 			Stacks: env.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
+			BundleLimits: bundle.LimitsFor(env.MaxBundleBytes),
 		}
 	}
 	return httpapi.New(store, cfg), nil

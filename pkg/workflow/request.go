@@ -14,6 +14,11 @@ type URLRef struct {
 	Digest string `json:"digest,omitempty"`
 	URL    string `json:"url"`
 	Ref    string `json:"ref,omitempty"`
+	// MaxBytes is the most the runner downloads from URL: for the bundle,
+	// the compressed limit the deploy enforced (KITARU_MAX_BUNDLE_MB), which
+	// also bounds the unpacked size (bundle.UncompressedFactor times it).
+	// Omitted, the runner takes the default, bundle.DefaultMaxCompressed.
+	MaxBytes int64 `json:"max_bytes,omitempty"`
 }
 
 // RunRequest is the state machine's input, the runner's event and the dev
