@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // Exit codes of the kitaru command.
@@ -33,11 +37,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, new(reportedError)) {
 			return ExitError
 		}
-		fmt.Fprintf(stderr, "kitaru: %v\n", err)
 		if !started {
-			fmt.Fprintln(stderr, "Run 'kitaru --help' for usage.")
+			reportUsageError(root, args, stderr, err)
 			return ExitUsage
 		}
+		fmt.Fprintf(stderr, "kitaru: %v\n", err)
 		return ExitError
 	}
 	return ExitOK
@@ -56,5 +60,64 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newFlowCommand(), newExecutionsCommand())
 	root.AddCommand(newMCPCommand())
 	root.AddCommand(newLoginCommand(), newLogoutCommand(), newStatusCommand(), newInfoCommand(), newAuthCommand())
+	for _, group := range root.Commands() {
+		refuseUnknownSubcommands(group)
+	}
 	return root
+}
+
+// refuseUnknownSubcommands makes cmd and every command group under it
+// refuse arguments that name no subcommand. Cobra prints help and succeeds
+// for a group that cannot run, so each group runs: with no argument it
+// prints its help, with one it fails with "unknown command". A hidden -o
+// lets "group nosuch -o json" fail on the subcommand, not on the flag.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	if !cmd.HasSubCommands() {
+		return
+	}
+	if cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = cobra.NoArgs
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		if cmd.Flags().Lookup("output") == nil {
+			var output outputFlag
+			outputFlagOn(cmd, &output)
+			_ = cmd.Flags().MarkHidden("output")
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+}
+
+// reportUsageError shows a usage error: "kitaru: <error>" and where to read
+// the usage, or with -o json the {"command", "error"} envelope.
+func reportUsageError(root *cobra.Command, args []string, stderr io.Writer, err error) {
+	cmd, _, findErr := root.Find(args)
+	if findErr != nil || cmd == nil {
+		cmd = root
+	}
+	if wantsJSON(args) {
+		command := strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ")
+		writeJSON(stderr, envelope{Command: command, Error: &httpapi.ErrorDetail{Code: registry.CodeInvalidArgument, Message: err.Error()}})
+		return
+	}
+	fmt.Fprintf(stderr, "kitaru: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+}
+
+// wantsJSON reports whether args ask for -o json. It reads the arguments
+// themselves, since a usage error may stop flag parsing before -o.
+func wantsJSON(args []string) bool {
+	for i, arg := range args {
+		switch arg {
+		case "--":
+			return false
+		case "-o", "--output":
+			if i+1 < len(args) && args[i+1] == "json" {
+				return true
+			}
+		case "-ojson", "-o=json", "--output=json":
+			return true
+		}
+	}
+	return false
 }

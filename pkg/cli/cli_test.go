@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kitaru/deployments/pkg/cli"
+	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // lockedBuffer is a bytes.Buffer safe to read while a command writes it.
@@ -44,6 +45,13 @@ func TestExitCodes(t *testing.T) {
 		{"an unknown flag is a usage error", []string{"dev", "--bogus"}, cli.ExitUsage},
 		{"an extra argument is a usage error", []string{"dev", "extra"}, cli.ExitUsage},
 		{"an address that cannot be listened on is an error", []string{"dev", "--addr", "127.0.0.1:notaport"}, cli.ExitError},
+		{"a command group without a subcommand prints help and succeeds", []string{"flow"}, cli.ExitOK},
+		{"an unknown subcommand of flow deployments is a usage error", []string{"flow", "deployments", "logs"}, cli.ExitUsage},
+		{"an unknown subcommand of flow is a usage error", []string{"flow", "delete"}, cli.ExitUsage},
+		{"an unknown subcommand of executions is a usage error", []string{"executions", "x"}, cli.ExitUsage},
+		{"an unknown subcommand of auth is a usage error", []string{"auth", "x"}, cli.ExitUsage},
+		{"an unknown subcommand of admin keys is a usage error", []string{"admin", "keys", "rotate"}, cli.ExitUsage},
+		{"an unknown flag of a command group is a usage error", []string{"flow", "--bogus"}, cli.ExitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,6 +114,40 @@ func TestDevServesUntilCancelled(t *testing.T) {
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatal("kitaru dev did not stop")
+		}
+	})
+}
+
+func TestUsageErrorsSayWhatIsWrong(t *testing.T) {
+	tests := []struct {
+		name        string
+		args        []string
+		wantCommand string
+		wantMessage string
+	}{
+		{"an unknown subcommand names itself and its group", []string{"flow", "deployments", "logs", "-o", "json"}, "flow deployments", `unknown command "logs" for "kitaru flow deployments"`},
+		{"a stray argument is refused", []string{"flow", "list", "extra", "--output=json"}, "flow list", `unknown command "extra" for "kitaru flow list"`},
+		{"a missing argument is refused", []string{"invoke", "-o", "json"}, "invoke", "accepts 1 arg(s), received 0"},
+		{"an unknown flag is refused even before -o", []string{"executions", "get", "ex_1", "--bogus", "-o", "json"}, "executions get", "unknown flag: --bogus"},
+		{"an unknown command of kitaru itself is refused", []string{"deploi", "-ojson"}, "kitaru", `unknown command "deploi" for "kitaru"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+", with -o json as the error envelope on stderr", func(t *testing.T) {
+			exit, stdout, stderr := kitaru(t, tt.args...)
+			if exit != cli.ExitUsage || stdout != "" {
+				t.Fatalf("exit %d, stdout %q; want exit 2 and nothing on stdout", exit, stdout)
+			}
+			got := errorOf(t, tt.wantCommand, stderr)
+			if got.Code != registry.CodeInvalidArgument || !strings.HasPrefix(got.Message, tt.wantMessage) {
+				t.Errorf("error %+v; want code %s and a message starting %q", got, registry.CodeInvalidArgument, tt.wantMessage)
+			}
+		})
+	}
+	t.Run("in text the error says where the usage is", func(t *testing.T) {
+		exit, stdout, stderr := kitaru(t, "flow", "delete")
+		want := "kitaru: unknown command \"delete\" for \"kitaru flow\"\nRun 'kitaru flow --help' for usage.\n"
+		if exit != cli.ExitUsage || stdout != "" || stderr != want {
+			t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", exit, stdout, stderr, want)
 		}
 	})
 }

@@ -18,9 +18,9 @@ import (
 const serverHelp = `
 Server: the connection saved by kitaru login, each value overridden by
 KITARU_SERVER_URL, KITARU_AUTH_TOKEN (an API key or a token, sent as a bearer
-token) and KITARU_PROJECT when they are set. Without a server URL and a
-credential the command fails saying what to set; kitaru info shows the
-connection in use.`
+token) and KITARU_PROJECT when they are set. Without a server URL, a
+credential and a project the command fails saying what to set, before any
+request; kitaru info shows the connection in use.`
 
 // connection is the active server connection and where its values came from.
 type connection struct {
@@ -54,21 +54,36 @@ func (c connection) origin(src client.ValueSource, env string) string {
 }
 
 // serverClient builds the client of the active connection. Errors:
-// precondition_failed (a missing value, see client.Connection.Require),
+// precondition_failed (a missing value, see client.Connection.Require, or
+// a missing project),
 // invalid_argument (a malformed server URL).
-func serverClient() (*client.Client, connection, error) {
+func serverClient(opts ...client.Option) (*client.Client, connection, error) {
 	conn, err := loadConnection()
 	if err != nil {
 		return nil, connection{}, err
 	}
-	c, err := client.FromConnection(conn.Connection)
+	c, err := client.FromConnection(conn.Connection, opts...)
 	if registry.CodeOf(err) == registry.CodeInvalidArgument {
 		return nil, conn, registry.Errorf(registry.CodeInvalidArgument, "%s: %s", conn.origin(conn.sources.ServerURL, client.EnvServerURL), messageOf(err))
 	}
 	if err != nil {
 		return nil, conn, err
 	}
+	if err := requireProject(conn.Connection); err != nil {
+		return nil, conn, err
+	}
 	return c, conn, nil
+}
+
+// requireProject names a missing project. API Gateway refuses a request
+// without X-Kitaru-Project before any handler runs, so the CLI says what to
+// set instead of passing on the gateway's 401. Errors: precondition_failed.
+func requireProject(conn client.Connection) error {
+	if conn.Project != "" {
+		return nil
+	}
+	return registry.Errorf(registry.CodePreconditionFailed,
+		"no Kitaru project: set %s to the project to act in, or run %s", client.EnvProject, `"kitaru login URL --api-key KEY --project P"`)
 }
 
 func newStatusCommand() *cobra.Command {
@@ -178,7 +193,11 @@ func newInfoItem(conn connection) infoItem {
 		item.AuthToken.Value = auth.Mask(conn.AuthToken)
 		item.AuthToken.Kind = credentialKind(conn.Connection)
 	}
-	if err := conn.Require(); err != nil {
+	err := conn.Require()
+	if err == nil {
+		err = requireProject(conn.Connection)
+	}
+	if err != nil {
 		item.Problem = messageOf(err)
 	}
 	return item

@@ -423,6 +423,7 @@ func TestMissingConnectionPiecesFailWithOneLine(t *testing.T) {
 		{"no server URL", map[string]string{client.EnvAuthToken: fakeAPIKey}, `error: no Kitaru server URL: set KITARU_SERVER_URL or run "kitaru login URL --api-key KEY --project P"` + "\n"},
 		{"no credential", map[string]string{client.EnvServerURL: "http://127.0.0.1:1"}, `error: no credentials for the Kitaru server at http://127.0.0.1:1: set KITARU_AUTH_TOKEN to an API key or token, or run "kitaru login URL --api-key KEY --project P"` + "\n"},
 		{"a malformed server URL", map[string]string{client.EnvServerURL: "k.example.com", client.EnvAuthToken: fakeAPIKey}, `error: KITARU_SERVER_URL: server URL "k.example.com" is invalid: use http(s)://host[:port]` + "\n"},
+		{"no project", map[string]string{client.EnvServerURL: "http://127.0.0.1:1", client.EnvAuthToken: fakeAPIKey}, `error: no Kitaru project: set KITARU_PROJECT to the project to act in, or run "kitaru login URL --api-key KEY --project P"` + "\n"},
 	}
 	for _, tt := range tests {
 		for _, args := range commands {
@@ -487,7 +488,7 @@ func TestAuthToken(t *testing.T) {
 	t.Run("a connection holding a token says it needs an API key", func(t *testing.T) {
 		path := isolate(t)
 		f := newFakeAuthServer(t)
-		saveConnection(t, path, client.Connection{ServerURL: f.URL, AuthToken: fakeAPIKey})
+		saveConnection(t, path, client.Connection{ServerURL: f.URL, AuthToken: fakeAPIKey, Project: "production"})
 		t.Setenv(client.EnvAuthToken, fakeIssuedToken)
 		exit, stdout, stderr := kitaru(t, "auth", "token")
 		if exit != cli.ExitError || stdout != "" || !strings.Contains(stderr, "needs an API key (kat_…), but the credential from KITARU_AUTH_TOKEN is a token") {
@@ -502,6 +503,7 @@ func TestAuthToken(t *testing.T) {
 		f := newFakeAuthServer(t)
 		t.Setenv(client.EnvServerURL, f.URL)
 		t.Setenv(client.EnvAuthToken, "kat_revoked")
+		t.Setenv(client.EnvProject, "production")
 		exit, stdout, stderr := kitaru(t, "auth", "token")
 		if exit != cli.ExitError || stdout != "" || !strings.Contains(stderr, "error: the API key kat_abcd… is not valid") {
 			t.Errorf("exit %d, stdout %q, stderr %q", exit, stdout, stderr)
@@ -523,6 +525,7 @@ func TestStatusJSON(t *testing.T) {
 	f := newFakeAuthServer(t)
 	t.Setenv(client.EnvServerURL, f.URL)
 	t.Setenv(client.EnvAuthToken, fakeIssuedToken)
+	t.Setenv(client.EnvProject, "production")
 	exit, stdout, stderr := kitaru(t, "status", "-o", "json")
 	var o struct {
 		Command string         `json:"command"`
@@ -542,6 +545,7 @@ func TestStatusShowsTheServersRefusal(t *testing.T) {
 	f := newFakeAuthServer(t)
 	t.Setenv(client.EnvServerURL, f.URL)
 	t.Setenv(client.EnvAuthToken, "kat_revoked")
+	t.Setenv(client.EnvProject, "production")
 	exit, stdout, stderr := kitaru(t, "status")
 	if exit != cli.ExitError || stdout != "" || stderr != "error: the API key kat_abcd… is not valid (unknown or revoked); ask an operator for a key\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", exit, stdout, stderr)

@@ -42,13 +42,14 @@ type fakeKitaru struct {
 	t     *testing.T
 	blobs *blob.S3
 
-	mu         sync.Mutex
-	requests   []fakeRequest
-	versions   map[string]int
-	executions []registry.Execution // successive answers of GET /v1/executions/{id}; the last repeats
-	failWith   *httpapi.ErrorBody   // when set, every API request fails with it
-	failStatus int
-	artifacts  []bool // the exists answers given
+	mu          sync.Mutex
+	requests    []fakeRequest
+	versions    map[string]int
+	executions  []registry.Execution // successive answers of GET /v1/executions/{id}; the last repeats
+	failWith    *httpapi.ErrorBody   // when set, every API request fails with it
+	failStatus  int
+	artifacts   []bool // the exists answers given
+	afterInvoke func() // when set, runs once an invocation is answered
 }
 
 func newFakeKitaru(t *testing.T) *fakeKitaru {
@@ -83,7 +84,7 @@ func newFakeKitaru(t *testing.T) *fakeKitaru {
 	t.Setenv("KITARU_CONFIG_DIR", t.TempDir())
 	t.Setenv("KITARU_SERVER_URL", f.URL)
 	t.Setenv("KITARU_AUTH_TOKEN", fakeAPIKey)
-	t.Setenv("KITARU_PROJECT", "")
+	t.Setenv("KITARU_PROJECT", fakeProject)
 	return f
 }
 
@@ -218,6 +219,9 @@ func (f *fakeKitaru) invoke(w http.ResponseWriter, r *http.Request) {
 	answer(w, http.StatusAccepted, registry.Execution{
 		ExecID: fakeExecID, Flow: r.PathValue("flow"), Version: version, Selector: sel, Status: registry.StatusRunning,
 	})
+	if f.afterInvoke != nil {
+		f.afterInvoke()
+	}
 }
 
 const fakeExecID = "ex_01j00000000000000000000000"

@@ -106,7 +106,8 @@ it shows how long it has waited.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "executions wait"
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			c, conn, err := serverClient()
+			outage := newServerOutage()
+			c, conn, err := serverClient(outage.clientOption())
 			if err != nil {
 				return report(stderr, command, output, err)
 			}
@@ -114,7 +115,7 @@ it shows how long it has waited.
 			if err != nil {
 				return report(stderr, command, output, err)
 			}
-			return awaitOutcome(cmd.Context(), stdout, stderr, command, output, timeout, c, conn, e)
+			return awaitOutcome(cmd.Context(), stdout, stderr, command, output, timeout, c, conn, outage, e)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait")

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,13 +40,23 @@ func newFlowListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List the project's flows",
 		Long: `list shows every flow of the project with its deployment count, latest and
-default versions and tag names (kitaru flow show FLOW says which are exclusive).
+default versions and tag names, exclusive ones marked *.
 ` + serverHelp,
 		Args: cobra.MatchAll(cobra.NoArgs, func(*cobra.Command, []string) error { return checkLimit(limit) }),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			const command = "flow list"
-			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]registry.FlowSummary, error) {
-				return listAll(ctx, limit, c.Flows)
+			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]flowItem, error) {
+				flows, err := listAll(ctx, limit, c.Flows)
+				if err != nil {
+					return nil, err
+				}
+				items := make([]flowItem, len(flows))
+				for i, f := range flows {
+					if items[i], err = withExclusiveTags(ctx, c, f); err != nil {
+						return nil, err
+					}
+				}
+				return items, nil
 			}, printFlows)
 		},
 	}
@@ -56,18 +65,30 @@ default versions and tag names (kitaru flow show FLOW says which are exclusive).
 	return cmd
 }
 
-func printFlows(w io.Writer, flows []registry.FlowSummary) error {
+func printFlows(w io.Writer, flows []flowItem) error {
 	if len(flows) == 0 {
 		fmt.Fprintln(w, "No flows yet. Deploy one with: kitaru deploy path/to/file.py:flow_name")
 		return nil
 	}
 	t := newTable(w, "FLOW", "DEPLOYMENTS", "LATEST", "DEFAULT", "TAGS", "UPDATED")
+	anyMarked := false
 	for _, f := range flows {
-		names := slices.Sorted(maps.Keys(f.Tags))
+		tags := make(map[string]bool, len(f.Tags))
+		for name := range f.Tags {
+			tags[name] = slices.Contains(f.ExclusiveTags, name)
+		}
+		names, marked := markedTags(tags)
+		anyMarked = anyMarked || marked
 		t.row(f.Flow, strconv.Itoa(f.DeploymentCount), strconv.Itoa(f.LatestVersion), formatVersion(f.DefaultVersion),
-			orDash(strings.Join(names, ", ")), formatTime(f.UpdatedAt))
+			orDash(names), formatTime(f.UpdatedAt))
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if anyMarked {
+		fmt.Fprintln(w, exclusiveNote)
+	}
+	return nil
 }
 
 // flowItem is the -o json item of kitaru flow show: the flow's summary and
@@ -100,13 +121,21 @@ default routes to, and every tag with the versions it points at.
 }
 
 // showFlow reads a flow's summary and, since the summary does not say which
-// tags are exclusive, one deployment per tag whose exclusivity is not yet
-// known: a tag is exclusive or shared across the whole flow.
+// tags are exclusive, what withExclusiveTags reads: a tag is exclusive or
+// shared across the whole flow.
 func showFlow(ctx context.Context, c *client.Client, flow string) (flowItem, error) {
 	s, err := c.Flow(ctx, flow)
 	if err != nil {
 		return flowItem{}, err
 	}
+	return withExclusiveTags(ctx, c, s)
+}
+
+// withExclusiveTags adds to a flow's summary which of its tags are
+// exclusive, reading one deployment per tag whose exclusivity is not yet
+// known.
+func withExclusiveTags(ctx context.Context, c *client.Client, s registry.FlowSummary) (flowItem, error) {
+	flow := s.Flow
 	exclusive := map[string]bool{registry.DefaultTag: true}
 	for _, name := range slices.Sorted(maps.Keys(s.Tags)) {
 		if _, known := exclusive[name]; known || len(s.Tags[name]) == 0 {

@@ -137,9 +137,9 @@ func TestFlowRoutingOnKitaruDev(t *testing.T) {
 			t.Errorf("exit %d, error %+v", exit, e)
 		}
 	})
-	t.Run("list shows the flow with its counts and tags", func(t *testing.T) {
+	t.Run("list shows the flow with its counts and tags, exclusive ones marked *", func(t *testing.T) {
 		out := mustKitaru(t, "flow", "list")
-		for _, want := range []string{"FLOW", "DEPLOYMENTS", "research_agent", "benchmark, canary, default, stable"} {
+		for _, want := range []string{"FLOW", "DEPLOYMENTS", "research_agent", "benchmark, canary*, default*, stable*", "(* exclusive)"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("stdout %q lacks %q", out, want)
 			}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,7 +83,8 @@ error code is "` + string(codeStillRunning) + `").
 
 func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts invokeOptions) error {
 	fail := func(err error) error { return report(stderr, "invoke", opts.output, err) }
-	c, conn, err := serverClient()
+	outage := newServerOutage()
+	c, conn, err := serverClient(outage.clientOption())
 	if err != nil {
 		return fail(err)
 	}
@@ -107,21 +110,23 @@ func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts 
 		// Progress goes to stderr so that stdout is the result alone.
 		fmt.Fprintln(stderr, startedLine(exec)+"; waiting for it to end")
 	}
-	return awaitOutcome(ctx, stdout, stderr, "invoke", opts.output, opts.timeout, c, conn, exec)
+	return awaitOutcome(ctx, stdout, stderr, "invoke", opts.output, opts.timeout, c, conn, outage, exec)
 }
 
 // awaitOutcome waits up to timeout for exec to end and prints how it ended:
 // the result on stdout, or why it did not complete on stderr, exiting 1
 // (with -o json the ended execution is the item either way). One still
 // running at the timeout is a still_running error naming how to check it.
-// On a terminal, text output shows the wait's progress on stderr.
-func awaitOutcome(ctx context.Context, stdout, stderr io.Writer, command string, output outputFlag, timeout time.Duration, c *client.Client, conn connection, exec registry.Execution) error {
+// On a terminal, text output shows the wait's progress on stderr. c must
+// send its requests through outage, which ends the wait when the server
+// stops answering.
+func awaitOutcome(ctx context.Context, stdout, stderr io.Writer, command string, output outputFlag, timeout time.Duration, c *client.Client, conn connection, outage *serverOutage, exec registry.Execution) error {
 	fail := func(err error) error { return report(stderr, command, output, err) }
 	var progress *waitProgress
 	if !output.json() {
 		progress = newWaitProgress(stderr)
 	}
-	exec, err := waitForExecution(ctx, c, exec, timeout, progress.show)
+	exec, err := waitForExecution(ctx, c, outage, exec, timeout, progress.show)
 	progress.clear()
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		if output.json() {
@@ -157,10 +162,20 @@ func startedLine(e registry.Execution) string {
 // waitForExecution follows the execution until it ends or timeout passes;
 // then it returns the last execution seen and context.DeadlineExceeded. An
 // execution that failed or was cancelled ended: it is returned without error.
-func waitForExecution(ctx context.Context, c *client.Client, exec registry.Execution, timeout time.Duration, seen func(registry.Execution)) (registry.Execution, error) {
+// When outage sees the server stop answering, it returns an unavailable
+// error saying how to check the execution later.
+func waitForExecution(ctx context.Context, c *client.Client, outage *serverOutage, exec registry.Execution, timeout time.Duration, seen func(registry.Execution)) (registry.Execution, error) {
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	defer outage.watch(stop)()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	got, err := c.Executions().Follow(ctx, exec.ExecID, seen)
+	if errors.Is(context.Cause(ctx), errServerStoppedAnswering) {
+		return exec, registry.Errorf(registry.CodeUnavailable,
+			"the server at %s stopped answering; the execution %s may still be running: kitaru executions get %s", c.BaseURL(), exec.ExecID, exec.ExecID).
+			WithDetails("exec_id", exec.ExecID)
+	}
 	var failed *client.ExecutionError
 	switch {
 	case errors.As(err, &failed), errors.Is(err, client.ErrCancelled):
@@ -230,4 +245,62 @@ func inputsObject(raw json.RawMessage) (map[string]any, error) {
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "inputs are not a JSON object: %v", err)
 	}
 	return m, nil
+}
+
+// outageLimit is how many requests in a row may go unanswered (no HTTP
+// answer at all) before a wait gives up on the server.
+const outageLimit = 3
+
+// errServerStoppedAnswering ends a wait whose server stopped answering.
+var errServerStoppedAnswering = errors.New("the server stopped answering")
+
+// serverOutage is an http.RoundTripper that counts requests in a row that
+// got no answer. The client retries them and keeps polling through a brief
+// outage, so without it a wait on a server that went away lasts until its
+// timeout in silence.
+type serverOutage struct {
+	next http.RoundTripper
+
+	mu       sync.Mutex
+	failures int
+	stop     context.CancelCauseFunc // the watched wait, if any
+}
+
+func newServerOutage() *serverOutage { return &serverOutage{next: http.DefaultTransport} }
+
+// clientOption sends a client's requests through o.
+func (o *serverOutage) clientOption() client.Option {
+	return client.WithHTTPClient(&http.Client{Transport: o})
+}
+
+// watch makes outageLimit unanswered requests in a row from now on call
+// stop with errServerStoppedAnswering, until the returned func is called.
+func (o *serverOutage) watch(stop context.CancelCauseFunc) (unwatch func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failures, o.stop = 0, stop
+	return func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.stop = nil
+	}
+}
+
+// RoundTrip sends r and counts whether it got an answer.
+func (o *serverOutage) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := o.next.RoundTrip(r)
+	if r.Context().Err() != nil {
+		return resp, err // ended by the caller, not by the server
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err != nil {
+		o.failures++
+	} else {
+		o.failures = 0
+	}
+	if o.failures >= outageLimit && o.stop != nil {
+		o.stop(errServerStoppedAnswering)
+	}
+	return resp, err
 }

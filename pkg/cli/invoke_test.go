@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -242,6 +243,7 @@ func TestInvokeTellsHowToStartAServer(t *testing.T) {
 	t.Setenv("KITARU_CONFIG_DIR", t.TempDir())
 	t.Setenv("KITARU_SERVER_URL", "http://127.0.0.1:1")
 	t.Setenv("KITARU_AUTH_TOKEN", fakeAPIKey)
+	t.Setenv("KITARU_PROJECT", fakeProject)
 	exit, _, stderr := kitaru(t, "invoke", "research_agent")
 	if exit != cli.ExitError || !strings.Contains(stderr, "cannot reach the Kitaru server at http://127.0.0.1:1") || !strings.Contains(stderr, "kitaru dev") {
 		t.Errorf("exit %d, stderr %q", exit, stderr)
@@ -281,6 +283,36 @@ func assertUsageErrors(t *testing.T, tests []usageCase) {
 			}
 			if n := len(f.seen()); n != 0 {
 				t.Errorf("%d requests were sent; want none", n)
+			}
+		})
+	}
+}
+
+func TestInvokeWaitSaysWhenTheServerStopsAnswering(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"in text", nil},
+		{"with -o json", []string{"-o", "json"}},
+	} {
+		t.Run(tt.name+" the wait ends with an error naming the server and how to check the execution", func(t *testing.T) {
+			f := newFakeKitaru(t)
+			f.executions = []registry.Execution{{ExecID: fakeExecID, Flow: "research_agent", Version: 2, Status: registry.StatusRunning}}
+			f.afterInvoke = func() { go f.Close() } // Close waits for this handler to return
+			exit, stdout, stderr := kitaru(t, append([]string{"invoke", "research_agent", "--wait", "--timeout", "10m"}, tt.args...)...)
+			want := fmt.Sprintf("the server at %s stopped answering; the execution %s may still be running: kitaru executions get %s", f.URL, fakeExecID, fakeExecID)
+			if exit != cli.ExitError || stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1", exit, stdout, stderr)
+			}
+			if tt.args == nil {
+				if !strings.HasSuffix(stderr, "error: "+want+"\n") {
+					t.Errorf("stderr %q; want it to end with %q", stderr, want)
+				}
+				return
+			}
+			if e := errorOf(t, "invoke", stderr); e.Code != registry.CodeUnavailable || e.Message != want || e.Details["exec_id"] != fakeExecID {
+				t.Errorf("error %+v; want code unavailable and %q", e, want)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/httpapi"
@@ -212,12 +213,9 @@ func outputFlagOn(cmd *cobra.Command, output *outputFlag) {
 
 // isTerminal reports whether w is a terminal, where progress is shown.
 func isTerminal(w io.Writer) bool {
+	// A character device is not enough: /dev/null is one too.
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
 }
 
 // waitProgress shows on a terminal how long an execution has been waited

@@ -253,8 +253,10 @@ func TestExecutionsOnKitaruDev(t *testing.T) {
 	d := startDev(t)
 	ctx := context.Background()
 	deps, execs := d.c.Deployments(), d.c.Executions()
-	d.deploy(t, "research", "flows/research.py:research_agent", `{"topic": "durable agents"}`, client.DeployRequest{})
-	d.deploy(t, "research", "flows/research.py:research_agent", `{"topic": "durable agents"}`, client.DeployRequest{Tag: "stable", Exclusive: true})
+	// research_agent(topic: str) as its input schema, which invokes are checked against.
+	researchSchema := json.RawMessage(`{"type": "object", "required": ["topic"], "additionalProperties": false, "properties": {"topic": {"type": "string"}}}`)
+	d.deploy(t, "research", "flows/research.py:research_agent", `{"topic": "durable agents"}`, client.DeployRequest{InputSchema: researchSchema})
+	d.deploy(t, "research", "flows/research.py:research_agent", `{"topic": "durable agents"}`, client.DeployRequest{InputSchema: researchSchema, Tag: "stable", Exclusive: true})
 	d.deploy(t, "behaviours", "flows/behaviours.py:fails", `{"message": "deploy-time message"}`, client.DeployRequest{})
 	d.deploy(t, "behaviours", "flows/behaviours.py:sleeps", `{"seconds": 30}`, client.DeployRequest{})
 	d.deploy(t, "behaviours", "flows/behaviours.py:large", `{"kib": 300}`, client.DeployRequest{})

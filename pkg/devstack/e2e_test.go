@@ -124,8 +124,10 @@ func TestSnapshotExecutionsEndToEnd(t *testing.T) {
 		t.Skip("no /usr/bin/env")
 	}
 	a := startDev(t)
-	a.deployProject("research", "flows/research.py:research_agent", map[string]any{"inputs": map[string]any{"topic": "durable execution"}})
-	v2 := a.deployProject("research", "flows/research.py:research_agent", map[string]any{"inputs": map[string]any{"topic": "durable execution"}, "tag": "canary", "exclusive": true})
+	// research_agent(topic: str) as its input schema, which invokes are checked against.
+	researchSchema := map[string]any{"type": "object", "required": []string{"topic"}, "additionalProperties": false, "properties": map[string]any{"topic": map[string]any{"type": "string"}}}
+	a.deployProject("research", "flows/research.py:research_agent", map[string]any{"inputs": map[string]any{"topic": "durable execution"}, "input_schema": researchSchema})
+	v2 := a.deployProject("research", "flows/research.py:research_agent", map[string]any{"inputs": map[string]any{"topic": "durable execution"}, "input_schema": researchSchema, "tag": "canary", "exclusive": true})
 	if status := a.do("PUT", "/v1/flows/research_agent/tags/stable", map[string]any{"version": v2.Version, "exclusive": true}, nil, nil); status != http.StatusOK {
 		t.Fatalf("tag stable: %d", status)
 	}

@@ -119,22 +119,18 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	return exec, created, nil
 }
 
-// validateInputs checks merged inputs against the deployment's input schema
-// (given, or inferred from its deploy-time inputs), compiled once per schema.
+// validateInputs checks merged inputs against the deployment's input schema,
+// compiled once per schema; a deployment without one takes any object.
 // Deploy-time inputs saved before the number rule are checked here too, so a
 // 1e400 among them is a 400 naming its key, which the invoke can override.
 func (s *Service) validateInputs(d registry.Deployment, merged json.RawMessage) error {
 	if err := registry.CheckJSON(merged, "inputs", registry.MaxJSONDepth); err != nil {
 		return err
 	}
-	schema := d.InputSchema
-	if len(schema) == 0 {
-		var err error
-		if schema, err = registry.InferInputSchema(d.Inputs); err != nil {
-			return fmt.Errorf("infer input schema of %s v%d: %w", d.Flow, d.Version, err)
-		}
+	if len(d.InputSchema) == 0 {
+		return nil
 	}
-	compiled, err := s.schemas().Compile(schema)
+	compiled, err := s.schemas().Compile(d.InputSchema)
 	if err != nil {
 		return registry.StoredSchemaError(err)
 	}

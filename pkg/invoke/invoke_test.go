@@ -66,7 +66,6 @@ func TestInvokeRefusals(t *testing.T) {
 	}{
 		{"a deployment on a stack that cannot execute remotely is refused", invoke.Request{Flow: "stranded"}, registry.CodeUnprocessable},
 		{"a deployment without a source bundle is refused", invoke.Request{Flow: "unsourced"}, registry.CodeUnprocessable},
-		{"an unknown input key is refused", invoke.Request{Flow: "ok", Inputs: json.RawMessage(`{"topik": "y"}`)}, registry.CodeUnprocessable},
 		{"inputs that are not an object are refused", invoke.Request{Flow: "ok", Inputs: json.RawMessage(`[1]`)}, registry.CodeInvalidArgument},
 		{"an idempotency key with control characters is refused", invoke.Request{Flow: "ok", IdempotencyKey: "a\nb"}, registry.CodeInvalidArgument},
 		{"tag and version together are refused", invoke.Request{Flow: "ok", Selector: registry.Selector{Tag: "default", Version: 1}}, registry.CodeInvalidArgument},
@@ -87,6 +86,77 @@ func TestInvokeRefusals(t *testing.T) {
 			if err != nil || len(p.Items) != 0 {
 				t.Fatalf("%s: %d executions, %v", flow, len(p.Items), err)
 			}
+		}
+	})
+}
+
+// greetSchema is the input schema of greet(name: str, n: int = 1).
+const greetSchema = `{"type": "object", "required": ["name"], "additionalProperties": false,` +
+	` "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}}`
+
+// TestInvokeValidatesMergedInputs: a deployment without an input schema
+// takes any object; one with a schema takes only merged inputs that fit it,
+// required ones included, and a refused invocation records and starts nothing.
+func TestInvokeValidatesMergedInputs(t *testing.T) {
+	exec := &recordingExecutor{}
+	svc, store := newService(t, exec)
+	src := &registry.Source{Digest: fmt.Sprintf("sha256:%064d", 0)}
+	ctx := context.Background()
+	deployFlow(t, store, "open", "dev", src)
+	if _, err := store.Deploy(ctx, registry.DeployRequest{
+		Project: "p", Flow: "greet", Entrypoint: "flows/f.py:greet", Source: src, Stack: "dev",
+		Inputs: json.RawMessage(`{"n": 2}`), InputSchema: json.RawMessage(greetSchema),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("without a schema, keys the deploy did not give are taken", func(t *testing.T) {
+		e, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "open", Inputs: json.RawMessage(`{"name": "bob", "n": 2}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(`{"n":2,"name":"bob","topic":"x"}`, string(e.Inputs)); diff != "" {
+			t.Errorf("inputs (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("with a schema, merged inputs that fit start", func(t *testing.T) {
+		e, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "greet", Inputs: json.RawMessage(`{"name": "bob"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(`{"n":2,"name":"bob"}`, string(e.Inputs)); diff != "" {
+			t.Errorf("inputs (-want +got):\n%s", diff)
+		}
+	})
+	started := len(exec.started)
+
+	refusals := []struct {
+		name, inputs string
+		keys         []string
+	}{
+		{"a missing required input is refused naming it", `{}`, []string{"name"}},
+		{"an unknown key is refused naming it", `{"name": "bob", "nmae": "x"}`, []string{"nmae"}},
+		{"a wrong type is refused naming the key", `{"name": "bob", "n": "two"}`, []string{"n"}},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "greet", Inputs: json.RawMessage(tt.inputs), IdempotencyKey: tt.name})
+			var e *registry.Error
+			if !errors.As(err, &e) || e.Code != registry.CodeUnprocessable {
+				t.Fatalf("got %v, want unprocessable", err)
+			}
+			if diff := cmp.Diff(tt.keys, e.Details["keys"]); diff != "" {
+				t.Errorf("keys (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("a refused invocation records and starts nothing", func(t *testing.T) {
+		p, err := store.ListExecutions(ctx, "p", "greet", registry.PageRequest{})
+		if err != nil || len(p.Items) != 1 {
+			t.Fatalf("%d executions of greet, want the 1 accepted: %v", len(p.Items), err)
+		}
+		if len(exec.started) != started {
+			t.Errorf("%d runs started after the refusals, want none", len(exec.started)-started)
 		}
 	})
 }

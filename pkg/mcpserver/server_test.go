@@ -39,6 +39,13 @@ func startDev(t *testing.T) *client.Client {
 	return c
 }
 
+// inputSchemas are the input schemas testdata entrypoints are deployed with,
+// as a client reading their signatures would send them; an entrypoint not
+// listed is deployed without one.
+var inputSchemas = map[string]string{
+	"flows/research.py:research_agent": `{"type": "object", "required": ["topic"], "additionalProperties": false, "properties": {"topic": {"type": "string"}}}`,
+}
+
 // deploySDK deploys a testdata project's entrypoint with the Go SDK, as
 // set-up for the tools that read and route deployments.
 func deploySDK(t *testing.T, c *client.Client, project, entrypoint, flow, inputs, tag string, exclusive bool) registry.Deployment {
@@ -47,10 +54,14 @@ func deploySDK(t *testing.T, c *client.Client, project, entrypoint, flow, inputs
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := c.Deployments().Deploy(context.Background(), flow, client.DeployRequest{
+	req := client.DeployRequest{
 		Entrypoint: entrypoint, Source: &client.Source{Archive: b.Data},
 		Inputs: json.RawMessage(inputs), Tag: tag, Exclusive: exclusive,
-	})
+	}
+	if schema := inputSchemas[entrypoint]; schema != "" {
+		req.InputSchema = json.RawMessage(schema)
+	}
+	d, err := c.Deployments().Deploy(context.Background(), flow, req)
 	if err != nil {
 		t.Fatal(err)
 	}

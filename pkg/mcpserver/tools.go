@@ -35,7 +35,7 @@ const selectorRule = ` Pick the version with either "tag" or "version", never bo
 
 type deployInput struct {
 	Target    string         `json:"target" jsonschema:"the flow to deploy as path/to/file.py:function_name, relative to the MCP server's working directory or absolute; the file must be inside a Kitaru project (a directory where kitaru init was run)"`
-	Inputs    map[string]any `json:"inputs,omitempty" jsonschema:"representative inputs of the flow, keyword argument name to JSON value, e.g. {\"topic\": \"durable agents\"}; they become the version's defaults and its input schema"`
+	Inputs    map[string]any `json:"inputs,omitempty" jsonschema:"representative inputs of the flow, keyword argument name to JSON value, e.g. {\"topic\": \"durable agents\"}; they become the version's defaults, which invocations may override or extend"`
 	Tag       string         `json:"tag,omitempty" jsonschema:"the one routing tag to attach, e.g. canary; empty attaches default (and the flow's first version always gets default)"`
 	Exclusive bool           `json:"exclusive,omitempty" jsonschema:"move the tag here from any other version instead of sharing it; default is always exclusive"`
 	Stack     string         `json:"stack,omitempty" jsonschema:"the stack to deploy to; empty uses the server's default stack"`
@@ -133,7 +133,7 @@ func (t tools) register(s *mcp.Server) {
 		Title: "Invoke a deployed flow",
 		Description: `Start a new execution of a deployed flow and return it (exec_id, status, the resolved version). ` +
 			`Use it to run a flow someone deployed; you only need its name and a route, not its source.` + selectorRule +
-			` "inputs" override the version's deploy-time inputs key by key; an unknown key or a wrong type is refused (unprocessable) and nothing starts. ` +
+			` "inputs" override the version's deploy-time inputs key by key. When the version has an input schema (see kitaru_deployments_get), an unknown key, a wrong type or a missing required input is refused (unprocessable, naming the keys) and nothing starts; without one any inputs are passed to the flow. ` +
 			`With wait_seconds > 0 the call waits up to that long (at most 300) and returns the execution completed (with "result"), failed (with "error") or cancelled, or still running when the time is up: then follow it with kitaru_executions_get. ` +
 			`Pass idempotency_key when you might retry the call, so a retry returns the same execution instead of starting a second one.`,
 		Annotations:  creates,

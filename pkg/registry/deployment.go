@@ -48,7 +48,9 @@ type DeployRequest struct {
 }
 
 // Normalize applies the deploy rules: the routing tag defaults to `default`,
-// `default` is always exclusive (I3), and names and inputs are valid.
+// `default` is always exclusive (I3), names and inputs are valid, and the
+// inputs fit the input schema when one is given (missing required inputs
+// aside). Errors: invalid_argument, payload_too_large, unprocessable.
 func (r *DeployRequest) Normalize() error {
 	if err := ValidateProject(r.Project); err != nil {
 		return err
@@ -78,12 +80,18 @@ func (r *DeployRequest) Normalize() error {
 		return err
 	}
 	r.Inputs = inputs
-	if len(r.InputSchema) > 0 {
-		if _, err := CompileInputSchema(r.InputSchema); err != nil {
-			return err
-		}
+	// No schema means none: the server never makes one up, and inputs then
+	// only need to be an object. A given schema must accept the deploy-time
+	// inputs, except for required inputs the invoker may still supply.
+	if t := bytes.TrimSpace(r.InputSchema); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		r.InputSchema = nil
+		return nil
 	}
-	return nil
+	schema, err := CompileInputSchema(r.InputSchema)
+	if err != nil {
+		return err
+	}
+	return schema.ValidateDeployInputs(r.Inputs)
 }
 
 // NormalizeInputs checks that inputs are a JSON object of at most

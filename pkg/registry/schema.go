@@ -18,35 +18,6 @@ import (
 	"golang.org/x/text/message"
 )
 
-// InferInputSchema derives the input schema of a deployment that was given
-// none: the deploy-time inputs' keys, each with its JSON type; no other keys.
-func InferInputSchema(inputs json.RawMessage) (json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(inputs))
-	dec.UseNumber() // a number's size does not change its type
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return nil, Errorf(CodeInvalidArgument, "inputs must be a JSON object")
-	}
-	props := map[string]any{}
-	for k, v := range obj {
-		switch v.(type) {
-		case string:
-			props[k] = map[string]any{"type": "string"}
-		case json.Number:
-			props[k] = map[string]any{"type": "number"}
-		case bool:
-			props[k] = map[string]any{"type": "boolean"}
-		case []any:
-			props[k] = map[string]any{"type": "array"}
-		case map[string]any:
-			props[k] = map[string]any{"type": "object"}
-		default: // null: any value
-			props[k] = map[string]any{}
-		}
-	}
-	return json.Marshal(map[string]any{"type": "object", "properties": props, "additionalProperties": false})
-}
-
 // schemaURL is where an input schema is compiled: a fixed name under the
 // reserved .invalid domain, so a relative $ref resolves to nothing on this
 // server and messages never show a server path. It is cut from messages.
@@ -169,26 +140,59 @@ func StoredSchemaError(err error) error {
 	return Errorf(CodeUnprocessable, "the deployment's input_schema is no longer accepted (%s); deploy the flow again with a fixed input_schema", msg)
 }
 
-// Validate checks merged inputs against the schema. A violation is
-// unprocessable and names the offending keys.
+// Validate checks merged inputs, the ones an invoke runs with, against the
+// schema, required inputs included. A violation is unprocessable, names the
+// offending keys in its "keys" detail, and says how to see the parameters.
 func (s *InputSchema) Validate(inputs json.RawMessage) error {
+	problems, keys, err := s.problems(inputs, false)
+	if err != nil || len(problems) == 0 {
+		return err
+	}
+	return Errorf(CodeUnprocessable, "inputs do not match the deployment's input schema: %s; check the flow's parameters with `kitaru flow deployments get`", strings.Join(problems, "; ")).
+		WithDetails("keys", keys)
+}
+
+// ValidateDeployInputs checks a deploy's inputs against the schema given with
+// them. A required input may be missing, since the invoker may supply it;
+// an unknown key or a wrong value is unprocessable and named in "keys".
+func (s *InputSchema) ValidateDeployInputs(inputs json.RawMessage) error {
+	problems, keys, err := s.problems(inputs, true)
+	if err != nil || len(problems) == 0 {
+		return err
+	}
+	return Errorf(CodeUnprocessable, "the deploy-time inputs do not match input_schema: %s; fix the inputs or the input_schema", strings.Join(problems, "; ")).
+		WithDetails("keys", keys)
+}
+
+// problems lists, sorted, what makes inputs fail the schema and the keys
+// concerned. With allowMissing, a top-level required input that is absent
+// is no problem: an invoke may add top-level keys, nothing deeper.
+func (s *InputSchema) problems(inputs json.RawMessage, allowMissing bool) (problems, keys []string, err error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(inputs))
 	if err != nil {
-		return Errorf(CodeInvalidArgument, "inputs are not valid JSON: %v", err)
+		return nil, nil, Errorf(CodeInvalidArgument, "inputs are not valid JSON: %v", err)
 	}
 	err = s.schema.Validate(doc)
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return err
+		return nil, nil, err
 	}
-	var problems []string
-	var keys []string
 	for _, leaf := range leaves(ve) {
 		key := strings.Join(leaf.InstanceLocation, ".")
-		if ap, ok := leaf.ErrorKind.(*kind.AdditionalProperties); ok {
-			for _, p := range ap.Properties {
+		switch k := leaf.ErrorKind.(type) {
+		case *kind.AdditionalProperties:
+			for _, p := range k.Properties {
 				keys = append(keys, joinKey(key, p))
 				problems = append(problems, fmt.Sprintf("unknown input %q", joinKey(key, p)))
+			}
+			continue
+		case *kind.Required:
+			if allowMissing && key == "" {
+				continue
+			}
+			for _, p := range k.Missing {
+				keys = append(keys, joinKey(key, p))
+				problems = append(problems, fmt.Sprintf("missing required input %q", joinKey(key, p)))
 			}
 			continue
 		}
@@ -200,8 +204,7 @@ func (s *InputSchema) Validate(inputs json.RawMessage) error {
 	}
 	slices.Sort(keys)
 	slices.Sort(problems)
-	return Errorf(CodeUnprocessable, "inputs do not match the deployment's input schema: %s; check the flow's parameters with `kitaru flow deployments get`", strings.Join(problems, "; ")).
-		WithDetails("keys", slices.Compact(keys))
+	return slices.Compact(problems), slices.Compact(keys), nil
 }
 
 func joinKey(parent, key string) string {

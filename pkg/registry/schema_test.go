@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,34 +13,31 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
 func TestInputSchema(t *testing.T) {
-	inferred, err := registry.InferInputSchema(json.RawMessage(`{"topic": "durable execution", "depth": 2, "tags": ["a"], "opts": null}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	const closed = `{"type": "object", "properties": {"topic": {"type": "string"}, "depth": {"type": "number"}}, "additionalProperties": false}`
+	const required = `{"type": "object", "required": ["topic", "depth"], "properties": {"topic": {"type": "string"}, "depth": {"type": "integer"}, "opts": {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}}}`
 	tests := []struct {
 		name, schema, inputs string
 		code                 registry.Code
-		mentions             string
+		keys                 []string
 	}{
-		{"inputs matching the inferred types pass", string(inferred), `{"topic": "x", "depth": 3.5, "tags": [], "opts": {"k": 1}}`, "", ""},
-		{"an unknown key is refused naming it", string(inferred), `{"topic": "x", "tpoic": "y"}`, registry.CodeUnprocessable, `"tpoic"`},
-		{"a wrong type is refused naming the key", string(inferred), `{"topic": 5}`, registry.CodeUnprocessable, `"topic"`},
-		{"a given schema's required key is enforced", `{"type":"object","required":["topic"],"properties":{"topic":{"type":"string"}}}`, `{}`, registry.CodeUnprocessable, "topic"},
-		{"a given schema's nested types are enforced", `{"type":"object","properties":{"opts":{"type":"object","properties":{"n":{"type":"integer"}}}}}`, `{"opts":{"n":"x"}}`, registry.CodeUnprocessable, `"opts.n"`},
+		{"inputs matching the schema pass", closed, `{"topic": "x", "depth": 3.5}`, "", nil},
+		{"an unknown key is refused naming it", closed, `{"topic": "x", "tpoic": "y"}`, registry.CodeUnprocessable, []string{"tpoic"}},
+		{"a wrong type is refused naming the key", closed, `{"topic": 5}`, registry.CodeUnprocessable, []string{"topic"}},
+		{"a missing required input is refused naming it", required, `{"topic": "x"}`, registry.CodeUnprocessable, []string{"depth"}},
+		{"every missing required input is named", required, `{}`, registry.CodeUnprocessable, []string{"depth", "topic"}},
+		{"a nested missing required input is named by its path", required, `{"topic": "x", "depth": 1, "opts": {}}`, registry.CodeUnprocessable, []string{"opts.n"}},
+		{"nested types are enforced", required, `{"topic": "x", "depth": 1, "opts": {"n": "x"}}`, registry.CodeUnprocessable, []string{"opts.n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := registry.ValidateInputs(json.RawMessage(tt.schema), json.RawMessage(tt.inputs))
-			if codeOf(err) != tt.code {
-				t.Fatalf("got %v, want %q", err, tt.code)
-			}
-			if tt.mentions != "" && !strings.Contains(err.Error(), tt.mentions) {
-				t.Fatalf("%q does not mention %s", err, tt.mentions)
-			}
+			checkKeys(t, err, tt.code, tt.keys)
 		})
 	}
 	t.Run("a schema that is not a JSON Schema is refused at deploy", func(t *testing.T) {
@@ -47,6 +45,69 @@ func TestInputSchema(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// TestDeployInputsFitTheSchema: at deploy the inputs are defaults, so a
+// top-level required input may be missing (the invoker supplies it), but an
+// unknown key, a wrong type, or a nested required key inside a given value
+// are refused naming them.
+func TestDeployInputsFitTheSchema(t *testing.T) {
+	const schema = `{"type": "object", "required": ["name", "n"], "additionalProperties": false,` +
+		` "properties": {"name": {"type": "string"}, "n": {"type": "integer"}, "opts": {"type": "object", "required": ["k"]}},` +
+		` "anyOf": [{"required": ["name"]}, {"required": ["n"]}]}`
+	tests := []struct {
+		name, inputs string
+		code         registry.Code
+		keys         []string
+	}{
+		{"no inputs at all pass: the invoker supplies the required ones", `{}`, "", nil},
+		{"some required inputs pass", `{"n": 2}`, "", nil},
+		{"an unknown key is refused naming it", `{"name": "bob", "nmae": "x"}`, registry.CodeUnprocessable, []string{"nmae"}},
+		{"a wrong type is refused naming the key", `{"n": "two"}`, registry.CodeUnprocessable, []string{"n"}},
+		{"a nested required key of a given value is refused naming it", `{"opts": {}}`, registry.CodeUnprocessable, []string{"opts.k"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := registry.DeployRequest{Project: "p", Flow: "greet", Entrypoint: "flows/greet.py:greet",
+				Inputs: json.RawMessage(tt.inputs), InputSchema: json.RawMessage(schema)}
+			checkKeys(t, r.Normalize(), tt.code, tt.keys)
+		})
+	}
+	t.Run("without a schema any object passes and none is made up", func(t *testing.T) {
+		for _, given := range []string{"", "null", " "} {
+			r := registry.DeployRequest{Project: "p", Flow: "greet", Entrypoint: "flows/greet.py:greet",
+				Inputs: json.RawMessage(`{"anything": [1, {"x": null}]}`), InputSchema: json.RawMessage(given)}
+			if err := r.Normalize(); err != nil {
+				t.Fatalf("input_schema %q: %v", given, err)
+			}
+			if r.InputSchema != nil {
+				t.Fatalf("input_schema %q became %s, want none", given, r.InputSchema)
+			}
+		}
+	})
+}
+
+// checkKeys asserts err has code and, when it is an error, names exactly keys.
+func checkKeys(t *testing.T, err error, code registry.Code, keys []string) {
+	t.Helper()
+	if codeOf(err) != code {
+		t.Fatalf("got %v, want %q", err, code)
+	}
+	if err == nil {
+		return
+	}
+	var e *registry.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("%v is not a registry error", err)
+	}
+	if diff := cmp.Diff(keys, e.Details["keys"]); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+	for _, k := range keys {
+		if !strings.Contains(err.Error(), strconv.Quote(k)) {
+			t.Errorf("%q does not name %q", err, k)
+		}
+	}
 }
 
 // TestInputSchemaRefsStayInTheDocument: an input_schema may only refer into
