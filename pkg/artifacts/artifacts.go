@@ -190,9 +190,4 @@ func (r readerWithContext) Read(p []byte) (int, error) {
 	return r.r.Read(p)
 }
 
-func (s *Store) limits() bundle.Limits {
-	if s.Limits.Compressed == 0 {
-		return bundle.DefaultLimits
-	}
-	return s.Limits
-}
+func (s *Store) limits() bundle.Limits { return s.Limits.WithDefaults() }

@@ -58,7 +58,8 @@ func LimitsFor(compressed int64) Limits {
 	return Limits{Compressed: compressed, Uncompressed: UncompressedFactor * compressed}
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults fills a zero (unset) limit with DefaultLimits' value.
+func (l Limits) WithDefaults() Limits {
 	if l.Compressed <= 0 {
 		l.Compressed = DefaultLimits.Compressed
 	}

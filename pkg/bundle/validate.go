@@ -38,7 +38,7 @@ func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
 
 // validate is Validate, also returning the tree it built (for tests of its cost).
 func validate(r io.Reader, limits Limits, entrypointFile string) (*tree, Info, error) {
-	limits = limits.withDefaults()
+	limits = limits.WithDefaults()
 	compressed := &meter{r: r, limit: limits.Compressed, hash: sha256.New()}
 	tooLarge := func() error {
 		return registry.Errorf(registry.CodePayloadTooLarge, "source bundle is over %s compressed; shrink the project (large data belongs in object storage, not the source tree)", FormatSize(limits.Compressed)).

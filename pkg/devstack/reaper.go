@@ -45,18 +45,7 @@ func (s *Server) startReaper(store *dynamo.Store, logger *slog.Logger) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(min(reapInterval, max(after/2, time.Second)))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := r.Reap(ctx); err != nil && ctx.Err() == nil {
-					logger.Error("reap pass failed", "error", err)
-				}
-			}
-		}
+		r.Run(ctx, min(reapInterval, max(after/2, time.Second)))
 	}()
 	s.http.RegisterOnShutdown(func() { stop(); <-done })
 }

@@ -58,8 +58,10 @@ func execListingSK(execID string) string   { return skExecListingPrefix + execID
 func runningPK(execID string) string {
 	h := fnv.New32a()
 	h.Write([]byte(execID))
-	return fmt.Sprintf("%s%02d", pkRunningPrefix, h.Sum32()%runningShards)
+	return runningShardPK(h.Sum32() % runningShards)
 }
+
+func runningShardPK(shard uint32) string { return fmt.Sprintf("%s%02d", pkRunningPrefix, shard) }
 
 func runningSK(project, execID string, startedAt time.Time) string {
 	return startedAt.UTC().Format(runningTimeLayout) + "#" + project + "#" + execID
@@ -501,9 +503,8 @@ func (s *Store) RunningStartedBefore(ctx context.Context, before time.Time, limi
 	}
 	cutoff := before.UTC().Format(runningTimeLayout)
 	var found []registry.Execution
-	for shard := 0; shard < runningShards && len(found) < limit; shard++ {
-		pk := fmt.Sprintf("%s%02d", pkRunningPrefix, shard)
-		kc := expression.Key(attrPK).Equal(expression.Value(pk)).And(expression.Key(attrSK).LessThan(expression.Value(cutoff)))
+	for shard := uint32(0); shard < runningShards && len(found) < limit; shard++ {
+		kc := expression.Key(attrPK).Equal(expression.Value(runningShardPK(shard))).And(expression.Key(attrSK).LessThan(expression.Value(cutoff)))
 		expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
 		if err != nil {
 			return nil, fmt.Errorf("build running query: %w", err)

@@ -238,12 +238,7 @@ func (s *Service) timeout() int {
 	return DefaultTimeoutSeconds
 }
 
-func (s *Service) maxBundleBytes() int64 {
-	if s.BundleLimits.Compressed > 0 {
-		return s.BundleLimits.Compressed
-	}
-	return bundle.DefaultLimits.Compressed
-}
+func (s *Service) maxBundleBytes() int64 { return s.BundleLimits.WithDefaults().Compressed }
 
 // DefaultTimeoutSeconds bounds a run when the service sets none (Lambda's maximum).
 const DefaultTimeoutSeconds = 900

@@ -116,19 +116,20 @@ func lostMessage(e registry.Execution, now time.Time, after time.Duration) strin
 		now.Sub(e.StartedAt).Round(time.Second), after.Round(time.Second))
 }
 
-// Run reaps at once and then every interval until ctx ends; a failed pass
-// is logged and the next one tries again.
+// Run reaps every interval until ctx ends; a failed pass is logged and the
+// next one tries again. The caller runs the first pass itself when it must
+// finish before something else starts (kitaru dev reaps before serving).
 func (r *Reaper) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := r.Reap(ctx); err != nil && ctx.Err() == nil {
-			r.logger().Error("reap pass failed", "error", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if _, err := r.Reap(ctx); err != nil && ctx.Err() == nil {
+				r.logger().Error("reap pass failed", "error", err)
+			}
 		}
 	}
 }

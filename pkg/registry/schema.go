@@ -118,16 +118,6 @@ func outsideRef(doc any) string {
 
 var printer = message.NewPrinter(language.English)
 
-// ValidateInputs compiles schema and checks merged inputs against it; see
-// InputSchema.Validate. An invoke uses a SchemaCache instead.
-func ValidateInputs(schema, inputs json.RawMessage) error {
-	sch, err := CompileInputSchema(schema)
-	if err != nil {
-		return StoredSchemaError(err)
-	}
-	return sch.Validate(inputs)
-}
-
 // StoredSchemaError explains a deployment's saved input schema that no
 // longer compiles (saved before a rule was added): the invoker cannot fix
 // it, a new deploy can. Errors: unprocessable.

@@ -36,7 +36,7 @@ func TestInputSchema(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := registry.ValidateInputs(json.RawMessage(tt.schema), json.RawMessage(tt.inputs))
+			err := validateInputs(json.RawMessage(tt.schema), json.RawMessage(tt.inputs))
 			checkKeys(t, err, tt.code, tt.keys)
 		})
 	}
@@ -167,7 +167,7 @@ func TestInputSchemaRefsStayInTheDocument(t *testing.T) {
 					t.Errorf("%q does not name the ref %q", msg, ref)
 				}
 				// Stored before the fix, such a schema must not leak at invoke either.
-				err = registry.ValidateInputs(json.RawMessage(schema), json.RawMessage(`{"topic": "x"}`))
+				err = validateInputs(json.RawMessage(schema), json.RawMessage(`{"topic": "x"}`))
 				if err == nil || strings.Contains(err.Error(), "TOPSECRET") {
 					t.Fatalf("validating against it: %v", err)
 				}
@@ -184,17 +184,17 @@ func TestInputSchemaRefsStayInTheDocument(t *testing.T) {
 		if _, err := registry.CompileInputSchema(schema); err != nil {
 			t.Fatal(err)
 		}
-		if err := registry.ValidateInputs(schema, json.RawMessage(`{"topic": "ok", "more": ["ab"], "self": {"topic": "xy"}}`)); err != nil {
+		if err := validateInputs(schema, json.RawMessage(`{"topic": "ok", "more": ["ab"], "self": {"topic": "xy"}}`)); err != nil {
 			t.Fatal(err)
 		}
-		err := registry.ValidateInputs(schema, json.RawMessage(`{"topic": "ok", "more": ["a"]}`))
+		err := validateInputs(schema, json.RawMessage(`{"topic": "ok", "more": ["a"]}`))
 		if codeOf(err) != registry.CodeUnprocessable || !strings.Contains(err.Error(), `"more.0"`) {
 			t.Fatalf("got %v, want unprocessable naming more.0", err)
 		}
 	})
 	t.Run("an anchor ref within the document resolves", func(t *testing.T) {
 		schema := json.RawMessage(`{"$defs": {"t": {"$anchor": "topic", "type": "string"}}, "properties": {"topic": {"$ref": "#topic"}}}`)
-		if err := registry.ValidateInputs(schema, json.RawMessage(`{"topic": 5}`)); codeOf(err) != registry.CodeUnprocessable {
+		if err := validateInputs(schema, json.RawMessage(`{"topic": 5}`)); codeOf(err) != registry.CodeUnprocessable {
 			t.Fatalf("got %v, want unprocessable", err)
 		}
 	})
@@ -261,4 +261,14 @@ func TestInputSchemaWorkIsBounded(t *testing.T) {
 			_ = s.Validate(json.RawMessage(`{"value": 1, "left": {"left": {}}, "children": [{"children": []}]}`))
 		})
 	}
+}
+
+// validateInputs compiles schema and checks inputs against it, as an invoke
+// does through its SchemaCache.
+func validateInputs(schema, inputs json.RawMessage) error {
+	sch, err := registry.CompileInputSchema(schema)
+	if err != nil {
+		return registry.StoredSchemaError(err)
+	}
+	return sch.Validate(inputs)
 }

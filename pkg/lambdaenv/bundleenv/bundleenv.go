@@ -19,8 +19,8 @@ const maxMB = 5120
 
 // ReadMaxBytes returns the compressed bundle limit Variable sets, in bytes,
 // read through getenv (os.Getenv outside tests); 0 when it is unset, which
-// bundle.LimitsFor and every consumer of the limits take as the default
-// (bundle.DefaultMaxCompressed).
+// every consumer of the limits takes as the default through
+// bundle.Limits.WithDefaults (bundle.DefaultMaxCompressed).
 func ReadMaxBytes(getenv func(string) string) (int64, error) {
 	v := getenv(Variable)
 	if v == "" {
