@@ -35,7 +35,7 @@ aws-local: ## The synthesized stack on AWS's emulators (RIE, moto, DynamoDB Loca
 aws-local-e2e: ## make aws-local, then the fail-closed checks and scripts/e2e.sh against it (CI runs this)
 	scripts/aws-local.sh e2e
 
-fuzz: ## Every fuzz target under pkg/ briefly, one after another (FUZZTIME=5s each)
+fuzz: ## Every fuzz target under pkg/ briefly, one after another (FUZZTIME=3000x inputs each)
 	scripts/fuzz.sh
 
 bench: ## Benchmarks of ./pkg/... against a fresh DynamoDB Local (BENCH=regexp BENCHFLAGS=-benchtime=1x)

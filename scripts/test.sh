@@ -33,7 +33,7 @@ echo "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT KITARU_REQUIRE_DYNAMODB_LOCAL=$KITARU
 step "go test -race -count=1 -timeout 20m ./..."
 go test -race -count=1 -timeout 20m ./...
 
-step "fuzz targets, ${FUZZTIME:=5s} each (scripts/fuzz.sh)"
+step "fuzz targets, ${FUZZTIME:=3000x} each (scripts/fuzz.sh)"
 FUZZTIME=$FUZZTIME scripts/fuzz.sh
 
 step "make e2e (the docs' deployments walkthrough with bin/kitaru against kitaru dev)"
