@@ -13,7 +13,7 @@ CDKFLAGS ?=
 CDK_ENV  = JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test fuzz e2e aws-local aws-local-e2e bench build build-cli synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet fmt tidy clean ddb-local-start ddb-local-stop
+.PHONY: help dev test fuzz e2e aws-local aws-local-e2e bench build build-cli crossbuild synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet fmt tidy clean ddb-local-start ddb-local-stop
 
 help: ## List the targets
 	@echo "usage: make <target>"
@@ -46,6 +46,9 @@ build: build-cli ## Lambda code into dist/ (Go functions linux/arm64, GOARCH=amd
 
 build-cli: ## Build the kitaru CLI into bin/kitaru
 	$(GO) build -o $(BIN) ./cmd/kitaru
+
+crossbuild: ## Build the CLI for linux, darwin, windows x amd64, arm64 into a temp dir (keeps nothing; make test runs it)
+	GO=$(GO) scripts/crossbuild.sh
 
 # cdk.json builds the app into .tmp/cdk/ and runs it from here, where the CLI
 # runs: the paths it hands the app (CDK_OUTDIR, CDK_PERF_COUNTERS_FILE, …) are

@@ -144,7 +144,7 @@ func TestErrorCodesMatchTheDomain(t *testing.T) {
 	domain := []string{
 		string(registry.CodeInvalidArgument), string(registry.CodeUnauthenticated), string(registry.CodePermissionDenied),
 		string(registry.CodeNotFound), string(registry.CodeConflict), string(registry.CodePreconditionFailed),
-		string(registry.CodePayloadTooLarge), string(registry.CodeUnprocessable), string(registry.CodeRateLimited),
+		string(registry.CodePayloadTooLarge), string(registry.CodeUnprocessable), string(registry.CodeIdempotencyMismatch), string(registry.CodeRateLimited),
 		string(registry.CodeInternal), string(registry.CodeUnavailable),
 	}
 	slices.Sort(documented)
@@ -300,6 +300,7 @@ func TestServerAnswersAsDocumented(t *testing.T) {
 	c := newContract(t)
 	const flow = "/v1/flows/research_agent"
 	ifMatch := func(rev string) http.Header { return http.Header{"If-Match": {rev}} }
+	key := func(k string) http.Header { return http.Header{"Idempotency-Key": {k}} }
 	q := func(kv ...string) url.Values {
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -355,6 +356,10 @@ func TestServerAnswersAsDocumented(t *testing.T) {
 		{"stable rolls back to version 2", exchange{method: "POST", path: flow + "/tags/stable/rollback", want: 200}},
 		{"a shared tag cannot be rolled back", exchange{method: "POST", path: flow + "/tags/benchmark/rollback", want: 409, body: `{}`}},
 		{"stable's history lists its moves", exchange{method: "GET", path: flow + "/tags/stable/history", query: q("limit", "10"), want: 200}},
+		{"stable is read with its revision", exchange{method: "GET", path: flow + "/tags/stable", want: 200}},
+		{"a shared tag is read with every version it labels", exchange{method: "GET", path: flow + "/tags/benchmark", want: 200}},
+		{"reading a tag that was never set is not found", exchange{method: "GET", path: flow + "/tags/prod", want: 404}},
+		{"reading a tag with an invalid name is refused", exchange{method: "GET", path: flow + "/tags/-x", want: 400, invalid: true}},
 		{"resolve without a selector picks default", exchange{method: "GET", path: flow + "/resolve", want: 200}},
 		{"resolve by tag", exchange{method: "GET", path: flow + "/resolve", query: q("tag", "canary"), want: 200}},
 		{"resolve by version", exchange{method: "GET", path: flow + "/resolve", query: q("version", "3"), want: 200}},
@@ -367,6 +372,14 @@ func TestServerAnswersAsDocumented(t *testing.T) {
 		{"a version holding only shared tags is deleted", exchange{method: "DELETE", path: flow + "/deployments/3", want: 204}},
 		{"the deleted version is gone", exchange{method: "GET", path: flow + "/deployments/3", want: 404}},
 		{"the shared tag's history records the deletion", exchange{method: "GET", path: flow + "/tags/nightly/history", want: 200}},
+		{"a move sent with an Idempotency-Key runs", exchange{method: "PUT", path: flow + "/tags/stable", header: key("move-once"), want: 200,
+			body: `{"version": 1, "exclusive": true}`}},
+		{"its repeat is answered with the first answer", exchange{method: "PUT", path: flow + "/tags/stable", header: key("move-once"), want: 200,
+			body: `{"version": 1, "exclusive": true}`}},
+		{"the key reused for another move is an idempotency mismatch", exchange{method: "PUT", path: flow + "/tags/stable", header: key("move-once"), want: 422,
+			body: `{"version": 2, "exclusive": true}`}},
+		{"a keyed refusal is kept too", exchange{method: "DELETE", path: flow + "/deployments/1", header: key("delete-once"), want: 409}},
+		{"a key over 255 characters is refused", exchange{method: "POST", path: flow + "/tags/stable/rollback", header: key(strings.Repeat("k", 256)), want: 400, invalid: true}},
 	}
 	// Steps build on each other: they run in order, and stop at the first
 	// unexpected status (later steps would only report its consequences).

@@ -228,4 +228,63 @@ if [ -n "${E2E_RESULT_CHECK:-}" ]; then
   run "$E2E_RESULT_CHECK" "$result_ref"
 fi
 
+# The README's "Try it" and "The registry with curl" blocks, run as a reader
+# runs them after `make dev`: one shell, from the repository root, logged in
+# with `kitaru login` (its own config file, no connection variables). Only
+# what a reader fills in is replaced: the server URL, the printed key, the
+# project, /tmp/research and the bin directory.
+step "the README walkthrough: \"Try it\", then \"The registry with curl\", as written"
+mkdir -p "$work/readme"
+python3 - "$work" "$KITARU_SERVER_URL" "$KITARU_AUTH_TOKEN" "$KITARU_PROJECT" >"$work/readme/walkthrough.sh" <<'PY' ||
+import sys
+
+work, url, key, project = sys.argv[1:]
+lines = open("README.md").read().split("\n")
+
+
+def block(heading):
+    """The first sh block after the line heading."""
+    if heading not in lines:
+        sys.exit(f"README.md has no heading {heading!r}")
+    start = lines.index("```sh", lines.index(heading)) + 1
+    return "\n".join(lines[start:lines.index("```", start)])
+
+
+script = block("## Try it: deploy and invoke a real flow") + "\n" + block("### The registry with curl")
+for literal, value in [
+    ("http://127.0.0.1:8787", url),
+    ("kat_…", key),
+    ("--project default", "--project " + project),
+    ("X-Kitaru-Project: default", "X-Kitaru-Project: " + project),
+    ("/tmp/research", work + "/readme/research"),
+    ("$PWD/bin", work + "/bin"),
+]:
+    if literal not in script:
+        sys.exit(f"the README walkthrough no longer holds {literal!r}: update scripts/e2e.sh with it")
+    script = script.replace(literal, value)
+print("set -euo pipefail")
+print(script)
+# What the checks below need from the walkthrough's shell.
+print(f'printf "%s %s %s\\n" "$CANARY" "$V1" "$V2" >{work}/readme/versions')
+PY
+  fail "cannot extract the README walkthrough"
+(
+  unset KITARU_SERVER_URL KITARU_AUTH_TOKEN KITARU_PROJECT
+  export KITARU_CONFIG_DIR="$work/readme/config"
+  bash "$work/readme/walkthrough.sh"
+) >"$work/readme/out" 2>"$work/readme/err" || {
+  cat "$work/readme/out" "$work/readme/err"
+  fail "the README walkthrough failed (the script: $work/readme/walkthrough.sh)"
+}
+cat "$work/readme/out"
+read -r canary rv1 rv2 <"$work/readme/versions"
+grep -qx '"research notes on deployment routing"' "$work/readme/out" || fail "\"Try it\" did not print the stable run's result"
+[ "$rv2" -gt "$rv1" ] && [ "$rv1" -gt "$canary" ] || fail "versions: canary $canary, then $rv1 and $rv2"
+grep -q '"code":"conflict"' "$work/readme/out" || fail "deleting version $rv2 while it holds tags was not refused"
+kitaru flow tag get research_agent stable -o json >"$work/readme/stable.json"
+[ "$(json_get item.versions <"$work/readme/stable.json")" = "[$rv1]" ] || fail "stable did not roll back to $rv1: $(cat "$work/readme/stable.json")"
+kitaru flow tag get research_agent default -o json >"$work/readme/default.json"
+[ "$(json_get item.versions <"$work/readme/default.json")" = "[$rv1]" ] || fail "the plain deploy did not move default to $rv1: $(cat "$work/readme/default.json")"
+echo "the README walkthrough works: canary $canary, curl versions $rv1 and $rv2, stable rolled back to $rv1"
+
 step "e2e: all steps passed"

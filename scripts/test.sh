@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# What `make test` and CI run: formatting, vet, the Python runner and SDK tests,
+# What `make test` and CI run: formatting, vet, the CLI's cross-builds, the
+# Python runner and SDK tests,
 # and every Go test with -race,
 # against a DynamoDB Local started for this run (or $DYNAMODB_ENDPOINT if set);
 # then make e2e, the CLI walkthrough against a kitaru dev, and make
@@ -19,6 +20,9 @@ scripts/gofmt.sh check
 step "go vet ./..."
 go vet ./...
 echo "ok"
+
+step "make crossbuild (cmd/kitaru for linux, darwin, windows x amd64, arm64)"
+make --no-print-directory crossbuild
 
 # sdk/python's integration suites build ./cmd/kitaru and run it as `kitaru dev`
 # (and pip-install the SDK into a throwaway venv, offline).

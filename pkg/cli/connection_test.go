@@ -1,19 +1,23 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/cli"
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/httpapi"
@@ -23,6 +27,10 @@ import (
 // TestMain keeps every test away from the real user config and the
 // caller's connection variables; tests set their own.
 func TestMain(m *testing.M) {
+	if os.Getenv(runAsKitaru) == "1" {
+		// The test binary as the kitaru command (kitaruOnPath).
+		os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	dir, err := os.MkdirTemp("", "kitaru-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -35,6 +43,26 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// runAsKitaru makes the test binary run as the kitaru command.
+const runAsKitaru = "KITARU_CLI_TEST_RUN_AS_KITARU"
+
+// kitaruOnPath puts a kitaru command that runs this package's CLI first on
+// PATH, for scripts that call kitaru (generated curl commands run "kitaru
+// auth token"). It inherits the test's environment.
+func kitaruOnPath(t *testing.T) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	shim := "#!/bin/sh\n" + runAsKitaru + "=1 exec " + client.ShellQuote(exe) + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "kitaru"), []byte(shim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
 
 // fakeAPIKey has the shape of an API key (kat_<16 base32>_<43 base64url>).
@@ -485,17 +513,30 @@ func TestAuthToken(t *testing.T) {
 			t.Errorf("exit %d, output %q (%v)", exit, stdout, err)
 		}
 	})
-	t.Run("a connection holding a token says it needs an API key", func(t *testing.T) {
+	t.Run("a credential that is neither a key nor a token says how to get one", func(t *testing.T) {
 		path := isolate(t)
 		f := newFakeAuthServer(t)
 		saveConnection(t, path, client.Connection{ServerURL: f.URL, AuthToken: fakeAPIKey, Project: "production"})
 		t.Setenv(client.EnvAuthToken, fakeIssuedToken)
 		exit, stdout, stderr := kitaru(t, "auth", "token")
-		if exit != cli.ExitError || stdout != "" || !strings.Contains(stderr, "needs an API key (kat_…), but the credential from KITARU_AUTH_TOKEN is a token") {
+		if exit != cli.ExitError || stdout != "" || !strings.Contains(stderr, "the credential from KITARU_AUTH_TOKEN is neither an API key nor a Kitaru token") ||
+			!strings.Contains(stderr, `"kitaru login URL --api-key KEY"`) {
 			t.Errorf("exit %d, stdout %q, stderr %q", exit, stdout, stderr)
 		}
 		if n := len(f.seen()); n != 0 {
 			t.Errorf("%d requests sent, want none", n)
+		}
+	})
+	t.Run("a token the server refuses says how to get a new one, not to run kitaru auth token", func(t *testing.T) {
+		isolate(t)
+		f := newFakeAuthServer(t)
+		t.Setenv(client.EnvServerURL, f.URL)
+		t.Setenv(client.EnvAuthToken, signedToken(t, time.Now(), 15*time.Minute))
+		t.Setenv(client.EnvProject, "production")
+		exit, stdout, stderr := kitaru(t, "auth", "token")
+		if exit != cli.ExitError || stdout != "" || !strings.HasPrefix(stderr, "error: the server refuses the token from KITARU_AUTH_TOKEN (") ||
+			!strings.Contains(stderr, `"kitaru login URL --api-key KEY"`) || strings.Contains(stderr, "ask an operator") {
+			t.Errorf("exit %d, stdout %q, stderr %q", exit, stdout, stderr)
 		}
 	})
 	t.Run("a key the server refuses exits 1 with its message", func(t *testing.T) {
@@ -565,4 +606,95 @@ func TestInvokeCheckCommandUsesTheSavedConnection(t *testing.T) {
 	if h := f.seen()[0].Header; h.Get("Authorization") != "Bearer "+fakeAPIKey || h.Get("X-Kitaru-Project") != "production" {
 		t.Errorf("invoke sent headers %v", h)
 	}
+}
+
+// signedToken is a Kitaru token of project default, valid for ttl from
+// issued, signed with a secret no server has.
+func signedToken(t *testing.T, issued time.Time, ttl time.Duration) string {
+	t.Helper()
+	secret, err := auth.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := auth.Signer{Secret: secret, Now: func() time.Time { return issued }}
+	token, _, err := signer.Issue(registry.Principal{Project: "default", Role: registry.RoleProducer, ID: "abcdefghijklmnop"}, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+func TestAuthTokenPassesOnAConnectionsToken(t *testing.T) {
+	startKitaruDev(t)
+	issued := itemOfToken(t, mustKitaru(t, "auth", "token", "-o", "json"))
+	t.Setenv(client.EnvAuthToken, issued.Token) // as CI is set up with a token
+
+	t.Run("a token valid for more than a minute is printed as it is", func(t *testing.T) {
+		if out := mustKitaru(t, "auth", "token"); out != issued.Token+"\n" {
+			t.Errorf("stdout %q, want the connection's token", out)
+		}
+		got := itemOfToken(t, mustKitaru(t, "auth", "token", "-o", "json"))
+		if got.Token != issued.Token || !got.ExpiresAt.Equal(issued.ExpiresAt) {
+			t.Errorf("-o json %+v, want %+v", got, issued)
+		}
+	})
+	t.Run("a generated curl command runs with it", func(t *testing.T) {
+		for _, tool := range []string{"bash", "curl"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				t.Skipf("%s is not installed: %v", tool, err)
+			}
+		}
+		kitaruOnPath(t)
+		deployResearch(t)
+		out := mustKitaru(t, "flow", "deployments", "curl", "research_agent", "--tag", "canary")
+		cmd := exec.Command("bash", "-c", "set -o pipefail; "+out)
+		started, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("the command failed: %v\n%s", err, started)
+		}
+		var e registry.Execution
+		if err := json.Unmarshal(started, &e); err != nil || e.Version != 2 {
+			t.Errorf("curl answered %s (%v), want an execution of version 2", started, err)
+		}
+	})
+	t.Run("--ttl longer than the token has left is refused", func(t *testing.T) {
+		exit, stdout, stderr := kitaru(t, "auth", "token", "--ttl", "1h")
+		if exit != cli.ExitError || stdout != "" || !strings.Contains(stderr, "less than the 1h asked for") || !strings.Contains(stderr, "kitaru login URL --api-key KEY") {
+			t.Errorf("exit %d, stdout %q, stderr %q", exit, stdout, stderr)
+		}
+	})
+	for _, tt := range []struct {
+		name    string
+		token   string
+		mention string
+	}{
+		{"a token with less than a minute left", signedToken(t, time.Now().Add(-59*time.Minute-30*time.Second), time.Hour), "less than the 1m asked for"},
+		{"an expired token", signedToken(t, time.Now().Add(-2*time.Hour), time.Hour), "expired at"},
+	} {
+		t.Run(tt.name+" is refused before any request, saying how to get a new one", func(t *testing.T) {
+			t.Setenv(client.EnvAuthToken, tt.token)
+			exit, stdout, stderr := kitaru(t, "auth", "token", "-o", "json")
+			e := errorOf(t, "auth token", stderr)
+			if exit != cli.ExitError || stdout != "" || e.Code != registry.CodePreconditionFailed || !strings.Contains(e.Message, tt.mention) ||
+				!strings.Contains(e.Message, "kitaru login URL --api-key KEY") {
+				t.Errorf("exit %d, stdout %q, error %+v", exit, stdout, e)
+			}
+		})
+	}
+	t.Run("a token of another kitaru dev run is refused with the key to use", func(t *testing.T) {
+		t.Setenv(client.EnvAuthToken, signedToken(t, time.Now(), 15*time.Minute))
+		exit, _, stderr := kitaru(t, "auth", "token")
+		if exit != cli.ExitError || !strings.Contains(stderr, "kitaru dev refuses this credential") || !strings.Contains(stderr, "set KITARU_AUTH_TOKEN to that key") {
+			t.Errorf("exit %d, stderr %q", exit, stderr)
+		}
+	})
+}
+
+func itemOfToken(t *testing.T, stdout string) client.IssuedToken {
+	t.Helper()
+	var tok client.IssuedToken
+	if err := json.Unmarshal([]byte(stdout), &tok); err != nil || tok.Token == "" {
+		t.Fatalf("output %q: %v", stdout, err)
+	}
+	return tok
 }

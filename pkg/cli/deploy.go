@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/client"
+	"github.com/kitaru/deployments/pkg/pysig"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -22,9 +25,12 @@ type deployOptions struct {
 	tag         string
 	exclusive   bool
 	inputs      inputsFlag
+	inputSchema schemaFlag
 	stack       string
 	description string
 	output      outputFlag
+	// warn shows what the deploy could not check; nil discards it.
+	warn func(string)
 }
 
 func newDeployCommand() *cobra.Command {
@@ -34,8 +40,11 @@ func newDeployCommand() *cobra.Command {
 		Short: "Deploy a flow as its next version",
 		Long: `deploy saves a new, immutable version of a flow: it bundles the project root
 (the nearest directory above the file that holds .kitaru/, made by kitaru init),
-uploads it, and records the entrypoint, the representative --input values and
-one routing tag (default on the first deploy).
+uploads it, and records the entrypoint, the representative --input values, the
+input schema read from the function's signature and one routing tag: --tag T
+(with --exclusive moved here from the version that held it, else added as a
+shared label), or without --tag the tag default, which a plain deploy moves to
+the new version. A flow's first version gets default too.
 
 The flow's public name is the function name after the colon. Bundles skip
 .git/, __pycache__/, *.pyc, .venv/, venv/, node_modules/ and .kitaru/cache/.
@@ -43,10 +52,13 @@ The flow's public name is the function name after the colon. Bundles skip
 		Example: `  kitaru deploy flows/research.py:research_agent --input '{"topic": "durable agents"}'
   kitaru deploy flows/research.py:research_agent --tag canary --exclusive --input @inputs.json`,
 		Args: cobra.MatchAll(cobra.ExactArgs(1), func(_ *cobra.Command, args []string) error {
-			_, _, err := splitTarget(args[0])
-			return err
+			if _, _, err := registry.SplitTarget(args[0]); err != nil {
+				return errors.New(messageOf(err))
+			}
+			return nil
 		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.warn = func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
 			d, err := runDeploy(cmd.Context(), args[0], opts)
 			if err != nil {
 				return report(cmd.ErrOrStderr(), "deploy", opts.output, err)
@@ -59,34 +71,21 @@ The flow's public name is the function name after the colon. Bundles skip
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.tag, "tag", "", "routing tag to attach (default: default on the first deploy)")
+	f.StringVar(&opts.tag, "tag", "", "routing tag to attach: moved here with --exclusive, else added as a shared label (default: default, which moves to the new version)")
 	f.BoolVar(&opts.exclusive, "exclusive", false, "make the tag exclusive: move it here from any other version")
 	f.Var(&opts.inputs, "input", "representative inputs: a JSON object, or @file to read one")
+	f.Var(&opts.inputSchema, "input-schema", "the inputs' JSON Schema, a JSON object or @file, instead of the one read from the function's signature")
 	f.StringVar(&opts.stack, "stack", "", "stack to deploy to (default: the server's default stack)")
 	f.StringVar(&opts.description, "description", "", "what this version changes")
 	f.VarP(&opts.output, "output", "o", "output format: text or json")
 	return cmd
 }
 
-// splitTarget splits path/to/file.py:flow_name; a malformed target is a
-// usage error.
-func splitTarget(target string) (file, flow string, err error) {
-	i := strings.LastIndex(target, ":")
-	if i <= 0 || i == len(target)-1 {
-		return "", "", fmt.Errorf("target %q is not path/to/file.py:flow_name", target)
-	}
-	file, flow = target[:i], target[i+1:]
-	if !strings.HasSuffix(file, ".py") {
-		return "", "", fmt.Errorf("target file %q is not a Python file (.py)", file)
-	}
-	if err := registry.ValidateFlowName(flow); err != nil || strings.ContainsAny(flow, ".-") {
-		return "", "", fmt.Errorf("flow name %q after the colon must be the Python function's name", flow)
-	}
-	return file, flow, nil
-}
-
 func runDeploy(ctx context.Context, target string, opts deployOptions) (registry.Deployment, error) {
-	file, flow, _ := splitTarget(target)
+	file, flow, err := registry.SplitTarget(target)
+	if err != nil {
+		return registry.Deployment{}, err
+	}
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return registry.Deployment{}, err
@@ -104,6 +103,10 @@ func runDeploy(ctx context.Context, target string, opts deployOptions) (registry
 	}
 	entrypoint := filepath.ToSlash(rel) + ":" + flow
 	entryFile, _, err := registry.ParseEntrypoint(entrypoint)
+	if err != nil {
+		return registry.Deployment{}, err
+	}
+	schema, err := inputContract(ctx, file, abs, flow, opts)
 	if err != nil {
 		return registry.Deployment{}, err
 	}
@@ -130,6 +133,7 @@ func runDeploy(ctx context.Context, target string, opts deployOptions) (registry
 		Entrypoint:  entrypoint,
 		Source:      src,
 		Inputs:      opts.inputs.raw,
+		InputSchema: schema,
 		Tag:         opts.tag,
 		Exclusive:   opts.exclusive,
 		Stack:       opts.stack,
@@ -137,6 +141,65 @@ func runDeploy(ctx context.Context, target string, opts deployOptions) (registry
 	})
 	return d.Deployment, err
 }
+
+// inputContract checks that the file defines flow at module level and
+// returns the input schema to deploy with: --input-schema when given, else
+// the one derived from the signature by the SDK's helper (pkg/pysig), which
+// reads the file without importing it. Without python3 nothing can be read:
+// the deploy goes ahead with the given schema or none, and says so.
+func inputContract(ctx context.Context, file, abs, flow string, opts deployOptions) (json.RawMessage, error) {
+	warn := opts.warn
+	if warn == nil {
+		warn = func(string) {}
+	}
+	fn, err := pysig.Lookup(ctx, abs, flow)
+	var parse *pysig.ParseError
+	switch {
+	case errors.Is(err, pysig.ErrNoPython):
+		warn(fmt.Sprintf("warning: %v: cannot check that %s defines %s or read its input schema; "+
+			"deploying without one, so the server accepts any inputs object. Install Python 3.10+ or pass --input-schema @schema.json", err, file, flow))
+		return opts.inputSchema.raw, nil
+	case errors.As(err, &parse):
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "%s; fix the file, or if it uses syntax newer than that Python, set %s to a newer interpreter", parse.Message, pysig.PythonEnv)
+	case err != nil:
+		return nil, err
+	case !fn.Found:
+		defined := "it defines no function at module level"
+		if len(fn.Functions) > 0 {
+			defined = "its module-level functions: " + strings.Join(fn.Functions, ", ")
+		}
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "%s has no module-level function %q (%s); deploy path/to/file.py:function naming a function defined at the top of the file", file, flow, defined).
+			WithDetails("field", "target")
+	case opts.inputSchema.raw != nil:
+		return opts.inputSchema.raw, nil
+	case fn.Schema == nil:
+		warn(fmt.Sprintf("note: %s, so its input schema cannot be read: deploying without one (the server accepts any inputs object); pass --input-schema @schema.json to set one", fn.Reason))
+	}
+	return fn.Schema, nil
+}
+
+// schemaFlag is --input-schema: a JSON Schema object, inline or @file,
+// checked as the server checks it.
+type schemaFlag struct{ raw json.RawMessage }
+
+func (f *schemaFlag) String() string { return string(f.raw) }
+
+func (f *schemaFlag) Set(s string) error {
+	data := []byte(s)
+	if name, ok := strings.CutPrefix(s, "@"); ok {
+		var err error
+		if data, err = os.ReadFile(name); err != nil {
+			return fmt.Errorf("read input schema: %w", err)
+		}
+	}
+	if _, err := registry.CompileInputSchema(data); err != nil {
+		return errors.New(messageOf(err))
+	}
+	f.raw = json.RawMessage(bytes.TrimSpace(data))
+	return nil
+}
+
+func (f *schemaFlag) Type() string { return "JSON|@file" }
 
 // findProjectRoot returns the nearest directory from dir upward holding .kitaru/.
 func findProjectRoot(dir string) (string, error) {

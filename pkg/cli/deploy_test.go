@@ -467,7 +467,7 @@ func TestDeployRefusals(t *testing.T) {
 		{
 			name:     "a target without a flow name is a usage error",
 			args:     func(root string) []string { return []string{"deploy", filepath.Join(root, "flows/research.py")} },
-			wantExit: cli.ExitUsage, wantErr: "path/to/file.py:flow_name",
+			wantExit: cli.ExitUsage, wantErr: "path/to/file.py:function",
 		},
 		{
 			name: "a flow name that is not a Python identifier is a usage error",
@@ -496,6 +496,45 @@ func TestDeployRefusals(t *testing.T) {
 			},
 			args:     func(root string) []string { return []string{"deploy", filepath.Join(root, "venv/flow.py") + ":f"} },
 			wantExit: cli.ExitError, wantErr: "relative to the project root",
+		},
+		{
+			name: "a function the file does not define is refused, listing the ones it does",
+			args: func(root string) []string {
+				return []string{"deploy", filepath.Join(root, "flows/research.py") + ":nosuch"}
+			},
+			wantExit: cli.ExitError, wantErr: `has no module-level function "nosuch" (its module-level functions: `,
+		},
+		{
+			name: "a function nested in another is not module level",
+			setup: func(t *testing.T, root string) {
+				os.WriteFile(filepath.Join(root, "flows", "nested.py"), []byte("def outer():\n    def inner(): pass\n"), 0o644)
+			},
+			args: func(root string) []string {
+				return []string{"deploy", filepath.Join(root, "flows/nested.py") + ":inner"}
+			},
+			wantExit: cli.ExitError, wantErr: "its module-level functions: outer",
+		},
+		{
+			name: "a file Python cannot parse is refused naming the line",
+			setup: func(t *testing.T, root string) {
+				os.WriteFile(filepath.Join(root, "flows", "broken.py"), []byte("x = 1\ndef f(:\n"), 0o644)
+			},
+			args:     func(root string) []string { return []string{"deploy", filepath.Join(root, "flows/broken.py") + ":f"} },
+			wantExit: cli.ExitError, wantErr: "(line 2)",
+		},
+		{
+			name: "a target with two colons is a usage error saying so",
+			args: func(root string) []string {
+				return []string{"deploy", filepath.Join(root, "flows/research.py") + ":a::b"}
+			},
+			wantExit: cli.ExitUsage, wantErr: `more than one ":"`,
+		},
+		{
+			name: "an input schema that is not a JSON Schema is a usage error",
+			args: func(root string) []string {
+				return []string{"deploy", filepath.Join(root, "flows/research.py") + ":research_agent", "--input-schema", `{"type": "objekt"}`}
+			},
+			wantExit: cli.ExitUsage, wantErr: "input_schema is not a valid JSON Schema",
 		},
 		{
 			name:  "a symlink out of the project is refused",

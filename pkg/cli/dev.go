@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -12,7 +13,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/devstack"
-	"github.com/kitaru/deployments/pkg/workflow"
+	"github.com/kitaru/deployments/pkg/workflow/pyrunner"
 )
 
 // devAPIKeyEnv holds kitaru dev's API key, so that it need not be on the
@@ -24,18 +25,29 @@ func newDevCommand() *cobra.Command {
 	var keyFile string
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the Kitaru API locally on an in-process DynamoDB",
+		Short: "Run the Kitaru API locally, in memory unless given a DynamoDB endpoint",
 		Long: `dev serves the Kitaru HTTP API from one process, running the same handlers
 as the AWS Lambda functions behind a local stand-in for API Gateway.
 
-The registry lives in an in-process DynamoDB (minidyn) and is gone when dev
-stops; pass --dynamodb-endpoint to keep it in DynamoDB Local, LocalStack or AWS.
-Bundles and large results then live on disk beside it, in --data-dir.
-Every request acts as principal "dev" with role producer in project "default".
+Every request needs a credential, as on AWS: the producer API key of project
+"default" that dev prints at start, or a token made from it (kitaru auth
+token), sent as "Authorization: Bearer ...". Connect with the lines it
+prints: kitaru login URL --api-key <the printed key> --project default.
 
-The API key: a new one is made and printed at start, unless one is given in
-$KITARU_DEV_API_KEY or --api-key-file (or --api-key, which every process on
-this machine can read in the process list). A given key is shown masked.
+The key: without one given, dev makes a new key at every start, so a login
+saved against an earlier run is refused (kitaru then says to use the printed
+key). To keep one key across restarts, give it in $KITARU_DEV_API_KEY or in a
+file named by --api-key-file (--api-key works too, but every process on this
+machine can read it in the process list); dev then accepts that key instead of
+making one and shows it masked. Tokens end with the run that made them.
+
+Data: by default the registry lives in an in-process DynamoDB (minidyn) and
+bundles and results in memory, so everything deployed is lost when dev stops.
+With --dynamodb-endpoint the registry lives in that DynamoDB (DynamoDB Local,
+LocalStack or AWS; table --table, created if missing) and bundles and results
+on disk in --data-dir, so both outlive a restart, and so do the keys of earlier
+runs.
+
 Flows run with a minimal environment, isolated from this process where the
 kernel allows (docs/dev-runner.md).`,
 		Args: cobra.NoArgs,
@@ -51,7 +63,7 @@ kernel allows (docs/dev-runner.md).`,
 			}
 			// A flow that is not isolated runs as this user: keep it out of
 			// this process's environment, memory and descriptors.
-			_ = workflow.ProtectServer()
+			_ = pyrunner.ProtectServer()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
@@ -75,8 +87,8 @@ kernel allows (docs/dev-runner.md).`,
 	f.StringVar(&cfg.Table, "table", devstack.DefaultTable, "DynamoDB table of the registry, created if missing")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for bundles and large results; default: in memory with the in-process DynamoDB, $XDG_DATA_HOME/kitaru/dev/<endpoint>/<table> with --dynamodb-endpoint; '' keeps them in memory")
 	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows")
-	f.StringVar(&cfg.APIKey, "api-key", "", "producer API key of project default to accept (kat_…); visible in the process list: prefer $"+devAPIKeyEnv+" or --api-key-file")
-	f.StringVar(&keyFile, "api-key-file", "", "file holding the producer API key of project default to accept")
+	f.StringVar(&cfg.APIKey, "api-key", "", "producer API key of project default (kat_…) to accept instead of making a new one; visible in the process list: prefer $"+devAPIKeyEnv+" or --api-key-file")
+	f.StringVar(&keyFile, "api-key-file", "", "file holding the producer API key of project default to accept instead of making a new one")
 	return cmd
 }
 
@@ -137,7 +149,12 @@ func printBanner(cmd *cobra.Command, srv *devstack.Server, keySource string) {
 		blobs = dir
 	}
 	flows := "isolated (own user, PID and mount namespaces, minimal environment)"
-	if !srv.FlowsIsolated() {
+	switch {
+	case runtime.GOOS == "windows":
+		flows = "not run on Windows: every invocation fails (Runner.Unavailable); use WSL or the AWS stack (docs/dev-runner.md)"
+	case runtime.GOOS != "linux":
+		flows = "own session and minimal environment only: user namespaces are Linux-only (docs/dev-runner.md)"
+	case !srv.FlowsIsolated():
 		flows = "own session and minimal environment only: this kernel allows no user namespaces (docs/dev-runner.md)"
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), `kitaru dev: serving the Kitaru API at %s

@@ -13,6 +13,8 @@ import (
 
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/cli"
+	"github.com/kitaru/deployments/pkg/client"
+	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -151,5 +153,92 @@ func TestDevKeepsBlobsBesideAPersistentTable(t *testing.T) {
 				t.Errorf("the banner does not mention %q:\n%s", tt.want, out.String())
 			}
 		})
+	}
+}
+
+func TestALoginKitaruDevRefusesSaysToUseThePrintedKey(t *testing.T) {
+	path := isolate(t)
+	t.Setenv("KITARU_DEV_API_KEY", "")
+	url, _ := runDev(t)
+	// A login saved against an earlier run: its key is unknown to this one.
+	_, stale, err := auth.NewKey([]string{"default"}, registry.RoleProducer, "earlier run", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveConnection(t, path, client.Connection{ServerURL: url, AuthToken: stale, Project: "default"})
+
+	t.Run("kitaru dev names itself on every answer, refusals included", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", url+"/v1/status", nil)
+		req.Header.Set("Authorization", "Bearer "+stale)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get(devstack.ServerHeader) != devstack.ServerName {
+			t.Errorf("status %d, %s %q", resp.StatusCode, devstack.ServerHeader, resp.Header.Get(devstack.ServerHeader))
+		}
+	})
+	wantHint := func(t *testing.T, stderr, loginURL string) {
+		t.Helper()
+		for _, want := range []string{"kitaru dev refuses this credential", "the API key it printed when it started", "kitaru login " + loginURL + " --api-key <the printed key> --project default"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr %q lacks %q", stderr, want)
+			}
+		}
+		if strings.Contains(stderr, "operator") {
+			t.Errorf("stderr %q sends the user to an operator", stderr)
+		}
+	}
+	t.Run("a command with the saved login", func(t *testing.T) {
+		exit, _, stderr := kitaru(t, "flow", "list")
+		if exit != cli.ExitError {
+			t.Errorf("exit %d", exit)
+		}
+		wantHint(t, stderr, url)
+	})
+	t.Run("-o json carries the same advice", func(t *testing.T) {
+		_, _, stderr := kitaru(t, "status", "-o", "json")
+		e := errorOf(t, "status", stderr)
+		if e.Code != registry.CodeUnauthenticated {
+			t.Errorf("error %+v", e)
+		}
+		wantHint(t, e.Message, url)
+	})
+	t.Run("a login with a stale key names the URL logged in to", func(t *testing.T) {
+		saveConnection(t, path, client.Connection{ServerURL: "http://127.0.0.1:1", AuthToken: stale, Project: "default"})
+		exit, _, stderr := kitaru(t, "login", url, "--api-key", stale)
+		if exit != cli.ExitError || !strings.Contains(stderr, "nothing was saved") {
+			t.Errorf("exit %d, stderr %q", exit, stderr)
+		}
+		wantHint(t, stderr, url)
+	})
+	t.Run("a stale key in KITARU_AUTH_TOKEN is to be replaced there", func(t *testing.T) {
+		t.Setenv(client.EnvServerURL, url)
+		t.Setenv(client.EnvAuthToken, stale)
+		_, _, stderr := kitaru(t, "flow", "list")
+		if !strings.Contains(stderr, "set KITARU_AUTH_TOKEN to that key") {
+			t.Errorf("stderr %q", stderr)
+		}
+	})
+}
+
+func TestDevHelpSaysWhatItDoes(t *testing.T) {
+	out := mustKitaru(t, "dev", "--help")
+	for _, want := range []string{
+		"Every request needs a credential",
+		"the producer API key of project\n\"default\" that dev prints at start",
+		"kitaru login URL --api-key <the printed key> --project default",
+		"new key at every start",
+		"accepts that key instead of\nmaking one",
+		"everything deployed is lost when dev stops",
+		"--dynamodb-endpoint",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kitaru dev --help lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Every request acts as") {
+		t.Errorf("kitaru dev --help still says requests need no key:\n%s", out)
 	}
 }

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -201,7 +204,12 @@ func newFlowTagCommand() *cobra.Command {
 the version it was on; a shared tag is added alongside its other versions.
 default is always exclusive. A tag name is exclusive or shared within a flow,
 never both. --if-revision changes the tag only if its revision is still that
-number (kitaru flow tag prints it), so a concurrent change is not overwritten.
+number (kitaru flow tag and kitaru flow tag get print it), so a concurrent
+change is not overwritten.
+
+kitaru flow tag get FLOW TAG shows a tag and its revision. To tag a flow
+that is itself named get, put the flags first and -- before the names:
+kitaru flow tag --version N -- get TAG.
 ` + serverHelp,
 		Example: `  kitaru flow tag research_agent stable --version 2 --exclusive
   kitaru flow tag research_agent benchmark --version 2`,
@@ -223,6 +231,7 @@ number (kitaru flow tag prints it), so a concurrent change is not overwritten.
 			})
 		},
 	}
+	cmd.AddCommand(newFlowTagGetCommand()) // see taginfo.go
 	f := cmd.Flags()
 	versionFlag(cmd, &version, "the version to tag (required)")
 	f.BoolVar(&exclusive, "exclusive", false, "make the tag exclusive: move it here from any other version")
@@ -233,10 +242,7 @@ number (kitaru flow tag prints it), so a concurrent change is not overwritten.
 
 // printTag says where a tag points after a change.
 func printTag(w io.Writer, verb string, t registry.Tag) {
-	where := "version " + formatVersions(t.Versions)
-	if len(t.Versions) != 1 {
-		where = "versions " + formatVersions(t.Versions)
-	}
+	where := registry.VersionsPhrase(t.Versions)
 	kind := "shared"
 	if t.Exclusive {
 		kind = "exclusive"
@@ -492,10 +498,128 @@ func printDeploymentDetails(w io.Writer, d registry.Deployment) {
 	}
 	fmt.Fprintf(w, "Stack:        %s\n", orDash(d.Stack))
 	fmt.Fprintf(w, "Inputs:       %s\n", orDash(string(d.Inputs)))
+	for i, line := range schemaLines(d.InputSchema) {
+		label := "Input schema:"
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(w, "%-14s%s\n", label, line)
+	}
 	if d.Description != "" {
 		fmt.Fprintf(w, "Description:  %s\n", d.Description)
 	}
 	fmt.Fprintf(w, "Created:      %s by %s\n", formatTime(d.CreatedAt), orDash(d.CreatedBy))
+}
+
+// schemaLines describes an input schema a line per parameter (name, JSON
+// type, required or its default), then whether other keys are accepted; a
+// schema of another shape is shown as its JSON.
+func schemaLines(raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return []string{"- (not set: any inputs object is accepted)"}
+	}
+	var s struct {
+		Type                 string                     `json:"type"`
+		Properties           map[string]json.RawMessage `json:"properties"`
+		Required             []string                   `json:"required"`
+		AdditionalProperties *bool                      `json:"additionalProperties"`
+	}
+	var order []string
+	if json.Unmarshal(raw, &s) != nil || s.Type != "object" || jsonKeys(raw, "properties", &order) != nil {
+		return []string{string(raw)}
+	}
+	if len(order) == 0 {
+		return []string{"no parameters"}
+	}
+	width := 0
+	for _, name := range order {
+		width = max(width, len(name))
+	}
+	var lines []string
+	for _, name := range order {
+		var p struct {
+			Default json.RawMessage `json:"default"`
+		}
+		_ = json.Unmarshal(s.Properties[name], &p)
+		what := "optional"
+		switch {
+		case slices.Contains(s.Required, name):
+			what = "required"
+		case p.Default != nil:
+			what = "default " + string(p.Default)
+		}
+		lines = append(lines, fmt.Sprintf("%-*s  %-20s  %s", width, name, schemaType(s.Properties[name]), what))
+	}
+	if s.AdditionalProperties == nil || *s.AdditionalProperties {
+		return append(lines, "(other inputs are accepted too)")
+	}
+	return append(lines, "(other inputs are refused)")
+}
+
+// schemaType names a parameter's JSON type: "string", "integer | null",
+// "one of "fast", "slow"", "array of string", or "any".
+func schemaType(raw json.RawMessage) string {
+	var p struct {
+		Type  json.RawMessage   `json:"type"`
+		Enum  []json.RawMessage `json:"enum"`
+		Items json.RawMessage   `json:"items"`
+		AnyOf []json.RawMessage `json:"anyOf"`
+	}
+	_ = json.Unmarshal(raw, &p)
+	var kinds []string
+	if json.Unmarshal(p.Type, &kinds) != nil {
+		var one string
+		if json.Unmarshal(p.Type, &one) == nil {
+			kinds = []string{one}
+		}
+	}
+	switch {
+	case len(p.Enum) > 0:
+		values := make([]string, len(p.Enum))
+		for i, v := range p.Enum {
+			values[i] = string(v)
+		}
+		return "one of " + strings.Join(values, ", ")
+	case len(p.AnyOf) > 0:
+		alts := make([]string, len(p.AnyOf))
+		for i, a := range p.AnyOf {
+			alts[i] = schemaType(a)
+		}
+		return strings.Join(alts, " | ")
+	case len(kinds) == 1 && kinds[0] == "array" && len(p.Items) > 0:
+		return "array of " + schemaType(p.Items)
+	case len(kinds) > 0:
+		return strings.Join(kinds, " | ")
+	}
+	return "any"
+}
+
+// jsonKeys appends the keys of the object at field of raw, in document order.
+func jsonKeys(raw json.RawMessage, field string, keys *[]string) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return err
+	}
+	obj, ok := fields[field]
+	if !ok {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("%s is not an object", field)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		*keys = append(*keys, t.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deletedItem is the -o json item of kitaru flow deployments delete.

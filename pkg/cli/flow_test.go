@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -130,6 +131,42 @@ func TestFlowRoutingOnKitaruDev(t *testing.T) {
 		if tag.Name != "benchmark" || tag.Exclusive || !slices.Equal(tag.Versions, []int{1, 2}) {
 			t.Errorf("tag %+v", tag)
 		}
+		out := mustKitaru(t, "flow", "tag", "research_agent", "benchmark", "--version", "2")
+		if want := "Tagged: benchmark of research_agent now points at versions 1 and 2 (shared, revision 2)\n"; out != want {
+			t.Errorf("stdout %q, want %q", out, want)
+		}
+	})
+	t.Run("tag get shows a tag with its revision", func(t *testing.T) {
+		out := mustKitaru(t, "flow", "tag", "get", "research_agent", "stable")
+		for _, want := range []string{"Flow:      research_agent\n", "Tag:       stable (exclusive)\n", "Routes to: version 2\n", "Revision:  1 (", "--if-revision 1)"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("stdout %q lacks %q", out, want)
+			}
+		}
+		tag := itemOf[registry.Tag](t, "flow tag get", mustKitaru(t, "flow", "tag", "get", "research_agent", "benchmark", "-o", "json"))
+		if diff := cmp.Diff(registry.Tag{Flow: "research_agent", Name: "benchmark", Versions: []int{1, 2}, Revision: 2}, tag); diff != "" {
+			t.Errorf("item (-want +got):\n%s", diff)
+		}
+		if out := mustKitaru(t, "flow", "tag", "get", "research_agent", "benchmark"); !strings.Contains(out, "Routes to: versions 1 and 2\n") {
+			t.Errorf("stdout %q", out)
+		}
+	})
+	t.Run("tag get of a tag that does not exist fails", func(t *testing.T) {
+		exit, stdout, stderr := kitaru(t, "flow", "tag", "get", "research_agent", "prod", "-o", "json")
+		if e := errorOf(t, "flow tag get", stderr); exit != cli.ExitError || stdout != "" || e.Code != registry.CodeNotFound {
+			t.Errorf("exit %d, stdout %q, error %+v", exit, stdout, e)
+		}
+	})
+	t.Run("tag get takes exactly a flow and a tag", func(t *testing.T) {
+		if exit, _, stderr := kitaru(t, "flow", "tag", "get", "research_agent"); exit != cli.ExitUsage {
+			t.Errorf("exit %d, stderr %q", exit, stderr)
+		}
+	})
+	t.Run("the revision tag get shows makes --if-revision succeed", func(t *testing.T) {
+		tag := itemOf[registry.Tag](t, "flow tag get", mustKitaru(t, "flow", "tag", "get", "research_agent", "canary", "-o", "json"))
+		rev := strconv.FormatInt(tag.Revision, 10)
+		mustKitaru(t, "flow", "tag", "research_agent", "canary", "--version", "1", "--exclusive", "--if-revision", rev)
+		mustKitaru(t, "flow", "tag", "research_agent", "canary", "--version", "2", "--exclusive")
 	})
 	t.Run("tag with a stale --if-revision is refused", func(t *testing.T) {
 		exit, _, stderr := kitaru(t, "flow", "tag", "research_agent", "stable", "--version", "1", "--exclusive", "--if-revision", "0", "-o", "json")
@@ -276,12 +313,20 @@ func TestFlowDeploymentsOnKitaruDev(t *testing.T) {
 	t.Run("get by a shared tag on two versions is a conflict", func(t *testing.T) {
 		exit, stdout, stderr := kitaru(t, "flow", "deployments", "get", "research_agent", "--tag", "benchmark", "-o", "json")
 		e := errorOf(t, "flow deployments get", stderr)
-		if exit != cli.ExitError || stdout != "" || e.Code != registry.CodeConflict || !strings.Contains(e.Message, "--version") {
+		if exit != cli.ExitError || stdout != "" || e.Code != registry.CodeConflict || !strings.Contains(e.Message, "pass --version 1 or --version 2 instead of --tag") {
 			t.Errorf("exit %d, stdout %q, error %+v", exit, stdout, e)
 		}
 		exit, _, stderr = kitaru(t, "flow", "deployments", "get", "research_agent", "--tag", "benchmark")
-		if exit != cli.ExitError || !strings.HasPrefix(stderr, `error: shared tag "benchmark"`) || strings.Count(stderr, "\n") != 1 {
+		if exit != cli.ExitError || !strings.HasPrefix(stderr, `error: shared tag "benchmark" of flow "research_agent" is on versions 1 and 2`) || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("exit %d, stderr %q", exit, stderr)
+		}
+		// The hint works: the same command with the flag it names.
+		if d := itemOf[registry.Deployment](t, "flow deployments get", mustKitaru(t, "flow", "deployments", "get", "research_agent", "--version", "2", "-o", "json")); d.Version != 2 {
+			t.Errorf("deployment %+v", d)
+		}
+		exit, _, stderr = kitaru(t, "invoke", "research_agent", "--tag", "benchmark")
+		if exit != cli.ExitError || !strings.Contains(stderr, "pass --version 1 or --version 2 instead of --tag") {
+			t.Errorf("invoke: exit %d, stderr %q", exit, stderr)
 		}
 	})
 	t.Run("delete of a version holding an exclusive tag is a conflict", func(t *testing.T) {

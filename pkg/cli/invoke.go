@@ -99,16 +99,21 @@ func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts 
 		return fail(err)
 	}
 	exec := h.Execution
+	started := startedLine(exec)
+	if h.Replayed {
+		// The key's earlier request (the same one: another is refused) started it.
+		started = fmt.Sprintf("Execution %s of %s version %d was already started by an earlier request with idempotency key %q: %s", exec.ExecID, exec.Flow, exec.Version, opts.idempotencyKey, exec.Status)
+	}
 	if !opts.wait {
 		if opts.output.json() {
 			return writeJSON(stdout, envelope{Command: "invoke", Item: exec})
 		}
-		fmt.Fprintln(stdout, startedLine(exec))
+		fmt.Fprintln(stdout, started)
 		return nil
 	}
 	if !opts.output.json() {
 		// Progress goes to stderr so that stdout is the result alone.
-		fmt.Fprintln(stderr, startedLine(exec)+"; waiting for it to end")
+		fmt.Fprintln(stderr, started+"; waiting for it to end")
 	}
 	return awaitOutcome(ctx, stdout, stderr, "invoke", opts.output, opts.timeout, c, conn, outage, exec)
 }

@@ -73,6 +73,11 @@ func runLogin(ctx context.Context, stdout, stderr io.Writer, serverURL string, o
 		return err
 	}
 	s, err := c.Status(ctx)
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Code == registry.CodeUnauthenticated && ce.Server == client.ServerKitaruDev {
+		// Said here, with the URL being logged in to (report would name the saved one).
+		return &registry.Error{Code: ce.Code, Message: devRefusal(ce.Message, c.BaseURL(), false) + "; nothing was saved"}
+	}
 	if err != nil {
 		return err
 	}

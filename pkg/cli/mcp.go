@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
@@ -52,10 +54,9 @@ func NewMCPServer() *mcp.Server {
 
 // deployForMCP runs kitaru deploy for a tool call.
 func deployForMCP(ctx context.Context, req mcpserver.DeployRequest) (registry.Deployment, error) {
-	if _, _, err := splitTarget(req.Target); err != nil {
-		return registry.Deployment{}, registry.Errorf(registry.CodeInvalidArgument, "%v", err)
-	}
-	opts := deployOptions{tag: req.Tag, exclusive: req.Exclusive, stack: req.Stack}
+	opts := deployOptions{tag: req.Tag, exclusive: req.Exclusive, stack: req.Stack,
+		// An MCP client shows the server's stderr as its log.
+		warn: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
 	if req.Inputs != nil {
 		if err := opts.inputs.Set(string(req.Inputs)); err != nil {
 			return registry.Deployment{}, registry.Errorf(registry.CodeInvalidArgument, "inputs: %v", err)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kitaru/deployments/pkg/client"
+	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -42,12 +43,67 @@ func report(w io.Writer, command string, output outputFlag, err error) error {
 	if errors.As(err, &ce) && ce.StatusCode == 0 && ce.Code == registry.CodeUnavailable {
 		detail.Message += "; check the server URL (`kitaru info` shows it), or start a local server with `kitaru dev`"
 	}
+	if errors.As(err, &ce) && ce.Code == registry.CodeUnauthenticated && ce.Server == client.ServerKitaruDev {
+		conn, _ := loadConnection() // the refused connection; login passes its own URL (runLogin)
+		detail.Message = devRefusal(detail.Message, conn.ServerURL, conn.sources.AuthToken == client.SourceEnv)
+	}
+	detail.Message += flagHint(detail.Details)
 	if output.json() {
 		writeJSON(w, envelope{Command: command, Error: &detail})
 	} else {
 		fmt.Fprintf(w, "error: %s\n", detail.Message)
 	}
 	return reportedError{err}
+}
+
+// flagHint is what the CLI adds to a server error whose message names no
+// flag, since it is written for every surface: for an ambiguous shared tag,
+// the --version that picks one of its versions.
+func flagHint(details map[string]any) string {
+	if details[registry.DetailReason] != registry.ReasonAmbiguousTag {
+		return ""
+	}
+	var flags []string
+	switch vs := details["versions"].(type) {
+	case []any: // decoded from JSON
+		for _, v := range vs {
+			if n, ok := v.(float64); ok {
+				flags = append(flags, fmt.Sprintf("--version %d", int(n)))
+			}
+		}
+	case []int:
+		for _, v := range vs {
+			flags = append(flags, fmt.Sprintf("--version %d", v))
+		}
+	}
+	if len(flags) < 2 {
+		return "; pass --version N instead of --tag"
+	}
+	return fmt.Sprintf("; pass %s or %s instead of --tag", strings.Join(flags[:len(flags)-1], ", "), flags[len(flags)-1])
+}
+
+// devRefusal rewrites a refusal by kitaru dev at serverURL: the server's
+// advice (ask an operator, run kitaru auth token) does not work there, the
+// key kitaru dev printed at start does. fromEnv says the credential came
+// from KITARU_AUTH_TOKEN, which a login would not override.
+func devRefusal(message, serverURL string, fromEnv bool) string {
+	if serverURL == "" {
+		serverURL = "URL"
+	}
+	next := fmt.Sprintf("log in with that key: kitaru login %s --api-key <the printed key> --project %s", serverURL, devstack.Project)
+	if fromEnv {
+		next = fmt.Sprintf("set %s to that key (it overrides any saved login)", client.EnvAuthToken)
+	}
+	return fmt.Sprintf("kitaru dev refuses this credential (%s): it accepts only the API key it printed when it started, "+
+		"new on each start unless given with $%s or --api-key-file, and tokens made from that key while it runs; %s",
+		diagnosis(message), devAPIKeyEnv, next)
+}
+
+// diagnosis is the part of a server message that says what is wrong,
+// without the advice after the first "; ".
+func diagnosis(message string) string {
+	d, _, _ := strings.Cut(message, "; ")
+	return d
 }
 
 // envelope is the -o json output: the item on stdout, or the error on stderr.

@@ -4,14 +4,17 @@
 // connection (NewFromEnvironment). Deployments deploys, lists, resolves,
 // tags and invokes flows; Executions follows and cancels the runs that
 // invocations start. Errors carry the server's code, so
-// errors.Is(err, client.ErrNotFound) works across the wire. Idempotent
-// requests are retried with jittered backoff on 429, 5xx and connection
-// errors (see RetryPolicy).
+// errors.Is(err, client.ErrNotFound) works across the wire. Reads are
+// retried with jittered backoff on 429, 5xx and connection errors (see
+// RetryPolicy), and so are writes: each logical write sends one
+// Idempotency-Key on all its attempts, so the server runs it once and
+// answers a retry whose first attempt committed with the first answer.
 package client
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,7 +83,23 @@ type call struct {
 	body         any // encoded as JSON; nil sends no body
 	// idempotent requests may be sent again after a retryable failure.
 	idempotent bool
+	// keyed writes carry an Idempotency-Key, the one in header or else a
+	// fresh one for this call, the same on every attempt: the server runs
+	// the write once and answers a retry with the first answer, so they are
+	// retried like idempotent requests.
+	keyed bool
+	// answered, when set, sees the 2xx answer and which attempt got it.
+	answered func(attempt int, resp *http.Response)
 }
+
+// HeaderIdempotencyKey is the header that makes a write run once per key.
+const HeaderIdempotencyKey = registry.HeaderIdempotencyKey
+
+// headerReplayed marks an answer the server replayed for a repeated key.
+const headerReplayed = "Idempotent-Replayed"
+
+// NewIdempotencyKey returns a fresh random key for one logical write.
+func NewIdempotencyKey() string { return "kik_" + rand.Text() }
 
 // do sends the call, retrying it per the client's RetryPolicy when it is
 // idempotent, and decodes a 2xx answer into out (nil to discard it).
@@ -92,13 +111,23 @@ func (c *Client) do(ctx context.Context, r call, out any) error {
 			return fmt.Errorf("encode %s %s: %w", r.method, r.path, err)
 		}
 	}
+	if r.keyed && r.header.Get(HeaderIdempotencyKey) == "" {
+		r.header = r.header.Clone()
+		if r.header == nil {
+			r.header = http.Header{}
+		}
+		r.header.Set(HeaderIdempotencyKey, NewIdempotencyKey())
+	}
 	attempts := 1
-	if r.idempotent {
+	if r.idempotent || r.keyed {
 		attempts = max(c.retry.MaxAttempts, 1)
 	}
 	for attempt := 1; ; attempt++ {
 		resp, data, err := c.send(ctx, r, payload)
 		if err == nil {
+			if r.answered != nil {
+				r.answered(attempt, resp)
+			}
 			if out == nil || len(data) == 0 {
 				return nil
 			}
@@ -177,7 +206,14 @@ type Error struct {
 	Details    map[string]any
 	// RequestID is the server's request id, when it sent one.
 	RequestID string
+	// Server is the X-Kitaru-Server header of the answer: ServerKitaruDev
+	// when kitaru dev answered, empty from API Gateway.
+	Server string
 }
+
+// ServerKitaruDev is the X-Kitaru-Server header of kitaru dev
+// (devstack.ServerName; not imported to keep the client free of the server).
+const ServerKitaruDev = "kitaru-dev"
 
 // Error returns the server's message, which says what to do next.
 func (e *Error) Error() string { return e.Message }
@@ -200,7 +236,7 @@ type errorBody struct {
 // errorFrom builds the Error for a non-2xx answer: from the envelope when
 // there is one, else from the status (a proxy or gateway answered).
 func errorFrom(resp *http.Response, data []byte) *Error {
-	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
+	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Server: resp.Header.Get("X-Kitaru-Server")}
 	var env errorBody
 	if json.Unmarshal(data, &env) == nil && env.Error != nil && env.Error.Code != "" {
 		e.Code, e.Message, e.Details = env.Error.Code, env.Error.Message, env.Error.Details

@@ -138,9 +138,8 @@ func TestRequestsFollowTheContract(t *testing.T) {
 				_, err := c.Deployments().Invoke(ctx, "f", client.InvokeOptions{})
 				return err
 			},
-			answer:   `{"exec_id":"ex_2","status":"running"}`,
-			want:     request{Method: "POST", Path: "/v1/flows/f/invocations", Body: map[string]any{}},
-			noHeader: []string{"Idempotency-Key"},
+			answer: `{"exec_id":"ex_2","status":"running"}`,
+			want:   request{Method: "POST", Path: "/v1/flows/f/invocations", Body: map[string]any{}},
 		},
 		{
 			name:   "Executions.Get gets the execution by id",

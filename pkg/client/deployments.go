@@ -49,11 +49,12 @@ type DeployRequest struct {
 
 // Deploy creates the next version of flow with the request's one routing
 // tag (default when empty; the flow's first version also gets default). It
-// is never retried: a second attempt would create another version. Errors:
+// is retried with one Idempotency-Key, so a retry whose first attempt
+// committed returns that version rather than creating another. Errors:
 // invalid_argument, unprocessable (a stack that cannot execute remotely),
 // payload_too_large, permission_denied, conflict.
 func (d *Deployments) Deploy(ctx context.Context, flow string, req DeployRequest) (Deployment, error) {
-	return d.one(ctx, call{method: http.MethodPost, path: flowPath(flow, "/deployments"), body: req})
+	return d.one(ctx, call{method: http.MethodPost, path: flowPath(flow, "/deployments"), body: req, keyed: true})
 }
 
 // List returns one page of flow's versions, newest first. Errors:
@@ -98,7 +99,7 @@ func (d *Deployments) Resolve(ctx context.Context, flow string, sel Selector) (D
 // Errors: not_found, conflict (it holds an exclusive tag such as default:
 // move the tag first), permission_denied.
 func (d *Deployments) Delete(ctx context.Context, flow string, version int) error {
-	return d.c.do(ctx, call{method: http.MethodDelete, path: versionPath(flow, "/deployments/", version, ""), idempotent: true}, nil)
+	return d.c.do(ctx, call{method: http.MethodDelete, path: versionPath(flow, "/deployments/", version, ""), keyed: true}, nil)
 }
 
 // TagOptions qualifies a tag change.
@@ -120,22 +121,23 @@ func (d *Deployments) Tag(ctx context.Context, flow, tag string, version int, op
 		Version   int  `json:"version"`
 		Exclusive bool `json:"exclusive,omitempty"`
 	}{version, opts.Exclusive}
-	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, idempotent: true})
+	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true})
 }
 
 // Untag removes tag from version. Errors: not_found, conflict (default
 // cannot be removed: move it instead), permission_denied.
 func (d *Deployments) Untag(ctx context.Context, flow, tag string, version int) error {
 	q := url.Values{"version": {strconv.Itoa(version)}}
-	return d.c.do(ctx, call{method: http.MethodDelete, path: tagPath(flow, tag, ""), query: q, idempotent: true}, nil)
+	return d.c.do(ctx, call{method: http.MethodDelete, path: tagPath(flow, tag, ""), query: q, keyed: true}, nil)
 }
 
 // Rollback moves an exclusive tag back to the version it pointed at before
-// its last change. It is never retried: a second rollback would move the
-// tag forward again. Errors: not_found, conflict (a shared tag, nothing to
-// roll back to, or the previous version was deleted), permission_denied.
+// its last change. It is retried with one Idempotency-Key, so a retry whose
+// first attempt committed does not roll back a second time. Errors:
+// not_found, conflict (a shared tag, nothing to roll back to, or the
+// previous version was deleted), permission_denied.
 func (d *Deployments) Rollback(ctx context.Context, flow, tag string) (registry.Tag, error) {
-	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPost, path: tagPath(flow, tag, "/rollback")})
+	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPost, path: tagPath(flow, tag, "/rollback"), keyed: true})
 }
 
 // History returns one page of tag's route changes, newest first. Errors:
@@ -154,7 +156,9 @@ type InvokeOptions struct {
 	// Nil keeps the deployment's inputs.
 	Inputs map[string]any
 	// IdempotencyKey, when set, makes the same key on the same flow return
-	// the same execution for 24 hours; only then is the invocation retried.
+	// the same execution for 24 hours (and the same key with other inputs or
+	// another selector an idempotency_mismatch error). Empty sends a fresh
+	// key for this call, so its retries never start a second execution.
 	IdempotencyKey string
 }
 
@@ -185,17 +189,23 @@ func (d Deployment) Invoke(ctx context.Context, opts InvokeOptions) (*Handle, er
 	return d.c.invoke(ctx, versionPath(d.Flow, "/versions/", d.Version, "/invocations"), invokeBody{Inputs: opts.Inputs}, opts.IdempotencyKey)
 }
 
-// invoke posts an invocation, retried only when it carries a key.
+// invoke posts an invocation with key, or a fresh key, on every attempt.
 func (c *Client) invoke(ctx context.Context, path string, body invokeBody, key string) (*Handle, error) {
-	r := call{method: http.MethodPost, path: path, body: body}
+	r := call{method: http.MethodPost, path: path, body: body, keyed: true}
 	if key != "" {
-		r.header, r.idempotent = http.Header{"Idempotency-Key": {key}}, true
+		r.header = http.Header{HeaderIdempotencyKey: {key}}
+	}
+	replayed := false
+	r.answered = func(attempt int, resp *http.Response) {
+		// Only a first attempt tells: a retry's replay may be of this
+		// call's own first attempt, whose answer was lost.
+		replayed = attempt == 1 && (resp.Header.Get(headerReplayed) == "true" || resp.StatusCode == http.StatusOK)
 	}
 	e, err := fetch[registry.Execution](ctx, c, r)
 	if err != nil {
 		return nil, err
 	}
-	return &Handle{ExecID: e.ExecID, Execution: e, c: c}, nil
+	return &Handle{ExecID: e.ExecID, Execution: e, Replayed: replayed, c: c}, nil
 }
 
 // one sends r and binds the deployment it answers to the client.

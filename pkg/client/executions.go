@@ -30,10 +30,11 @@ func (e *Executions) Get(ctx context.Context, id string) (registry.Execution, er
 }
 
 // Cancel records a running execution as cancelled and stops its run; a
-// cancelled one is returned as it is. Errors: not_found, conflict (it
-// already completed or failed), permission_denied.
+// cancelled one is returned as it is. It is retried with one
+// Idempotency-Key. Errors: not_found, conflict (it already completed or
+// failed), permission_denied.
 func (e *Executions) Cancel(ctx context.Context, id string) (registry.Execution, error) {
-	return fetch[registry.Execution](ctx, e.c, call{method: http.MethodPost, path: execPath(id, "/cancel"), idempotent: true})
+	return fetch[registry.Execution](ctx, e.c, call{method: http.MethodPost, path: execPath(id, "/cancel"), keyed: true})
 }
 
 // List returns one page of flow's executions, newest first. Errors:
@@ -60,7 +61,11 @@ type Handle struct {
 	// Execution is the execution as started (or, for an idempotency-key
 	// replay, as it was then); Wait and Status read the current one.
 	Execution registry.Execution
-	c         *Client
+	// Replayed is true when the server answered with the execution an
+	// earlier request with the same IdempotencyKey (and the same inputs and
+	// selector) started, rather than starting one for this call.
+	Replayed bool
+	c        *Client
 }
 
 // Status reads the execution's current status. Errors: as Executions.Get.

@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// RetryPolicy says how idempotent requests are retried: GET, PUT, DELETE,
-// execution cancels, and invocations that carry an idempotency key. Deploys,
-// rollbacks and invocations without a key are sent once, because sending
-// them again could do the work twice.
+// RetryPolicy says how requests are retried: reads, and writes, which
+// carry one Idempotency-Key per call on every attempt so that the server
+// does the work once (deploys, deletes, tag changes, rollbacks, cancels and
+// invocations). Artifact announcements and token requests carry no key and
+// are sent once, as before.
 type RetryPolicy struct {
 	// MaxAttempts counts the first attempt too; 1 sends every request once.
 	MaxAttempts int

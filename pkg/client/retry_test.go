@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func (p *pauses) all() []time.Duration {
 // answer is a body every call below decodes.
 const answer = `{"exec_id":"ex_1","status":"running","flow":"f","version":1,"tag":"t","versions":[1]}`
 
-func TestRetriesOnlyIdempotentRequests(t *testing.T) {
+func TestRetriesReadsAndKeyedWrites(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name         string
@@ -115,15 +116,19 @@ func TestRetriesOnlyIdempotentRequests(t *testing.T) {
 			_, err = d.Invoke(ctx, client.InvokeOptions{IdempotencyKey: "k"})
 			return err
 		}, 3 + 1},
-		{"a deploy is not retried", func(c *client.Client) error {
+		{"a deploy is retried with its key", func(c *client.Client) error {
 			_, err := c.Deployments().Deploy(ctx, "f", client.DeployRequest{Entrypoint: "f.py:f"})
 			return err
-		}, 1},
-		{"an invoke without an idempotency key is not retried", func(c *client.Client) error {
+		}, 3},
+		{"an invoke without an idempotency key is retried with a key of its own", func(c *client.Client) error {
 			_, err := c.Deployments().Invoke(ctx, "f", client.InvokeOptions{})
 			return err
+		}, 3},
+		{"a rollback is retried with its key", func(c *client.Client) error { _, err := c.Deployments().Rollback(ctx, "f", "t"); return err }, 3},
+		{"an artifact announcement is not retried", func(c *client.Client) error {
+			_, err := c.CreateArtifact(ctx, "sha256:"+strings.Repeat("0", 64), 1)
+			return err
 		}, 1},
-		{"a rollback is not retried", func(c *client.Client) error { _, err := c.Deployments().Rollback(ctx, "f", "t"); return err }, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -147,6 +147,25 @@ func TestDeploymentsOnKitaruDev(t *testing.T) {
 			t.Errorf("actions %v, want %v (newest first)", actions, want)
 		}
 	})
+	t.Run("GetTag reads a tag with the revision a conditional move takes", func(t *testing.T) {
+		stable, err := deps.GetTag(ctx, flow, "stable")
+		if err != nil || !stable.Exclusive || !slices.Equal(stable.Versions, []int{2}) || stable.Revision == 0 {
+			t.Fatalf("GetTag = %+v, %v", stable, err)
+		}
+		moved, err := deps.Tag(ctx, flow, "stable", 1, client.TagOptions{Exclusive: true, IfRevision: &stable.Revision})
+		if err != nil || moved.Revision != stable.Revision+1 {
+			t.Fatalf("a move with the revision read = %+v, %v", moved, err)
+		}
+		if _, err := deps.Tag(ctx, flow, "stable", 2, client.TagOptions{Exclusive: true, IfRevision: &stable.Revision}); !errors.Is(err, client.ErrPreconditionFailed) {
+			t.Errorf("a second move with the same revision: %v; want precondition_failed", err)
+		}
+		if _, err := deps.Rollback(ctx, flow, "stable"); err != nil { // back to 2, as the tests below expect
+			t.Fatal(err)
+		}
+		if _, err := deps.GetTag(ctx, flow, "nope"); !errors.Is(err, client.ErrNotFound) {
+			t.Errorf("an unknown tag: %v; want not_found", err)
+		}
+	})
 	t.Run("Resolve names the deployment a selector routes to", func(t *testing.T) {
 		tests := []struct {
 			name string

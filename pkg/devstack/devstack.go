@@ -31,6 +31,7 @@ import (
 	"github.com/kitaru/deployments/pkg/runnerfiles"
 	"github.com/kitaru/deployments/pkg/version"
 	"github.com/kitaru/deployments/pkg/workflow"
+	"github.com/kitaru/deployments/pkg/workflow/pyrunner"
 )
 
 // Defaults of Config.
@@ -63,7 +64,7 @@ type Config struct {
 	// memory. DefaultDataDir is where `kitaru dev` puts them.
 	DataDir string
 	// MaxFlowOutputBytes caps what one run writes to FlowOutput; 0 is
-	// workflow.DefaultMaxOutputBytes.
+	// pyrunner.DefaultMaxOutputBytes.
 	MaxFlowOutputBytes int64
 	// APIKey is the producer key of project default to accept; empty creates
 	// a new one at start (Server.APIKey returns it).
@@ -94,7 +95,7 @@ type Server struct {
 	local   *localdynamo.Server // nil with an external endpoint
 	blobs   *localblob.Server
 	blobDir string // on-disk blobs; empty in memory
-	// isolated: flows run in their own namespaces (workflow.PythonRunner.Isolated).
+	// isolated: flows run in their own namespaces (pyrunner.Runner.Isolated).
 	isolated bool
 	runs     *workflow.Local
 	pyDir    string // runner.py and the kitaru module, written at start
@@ -166,6 +167,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		Logger:        cfg.Logger,
 		Artifacts:     arts,
 		Executions:    store,
+		Idempotency:   store,
 		Tokens:        signer,
 		ServerVersion: version.Version,
 		Invoker: &invoke.Service{
@@ -174,7 +176,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		},
 	})
 	gw := &gateway.Gateway{Backend: inProcess{s}, Stage: stage, MaxBodyBytes: MaxBodyBytes, Logger: cfg.Logger}
-	s.http = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: namedServer(gw), ReadHeaderTimeout: 10 * time.Second}
 	s.startReaper(store, cfg.Logger)
 	go func() { s.served <- s.http.Serve(ln) }()
 	return nil
@@ -286,7 +288,7 @@ func (s *Server) startRuns(cfg Config, store *dynamo.Store) error {
 	if err := runnerfiles.Write(dir); err != nil {
 		return fmt.Errorf("write the runner: %w", err)
 	}
-	runner := workflow.PythonRunner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput, MaxOutputBytes: cfg.MaxFlowOutputBytes}
+	runner := pyrunner.Runner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput, MaxOutputBytes: cfg.MaxFlowOutputBytes}
 	if s.blobDir != "" {
 		runner.HiddenDirs = []string{s.blobDir}
 	}

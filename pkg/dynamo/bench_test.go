@@ -57,6 +57,47 @@ func BenchmarkTagMove(b *testing.B) {
 	})
 }
 
+// BenchmarkKeyedTagMove is BenchmarkTagMove sent with an Idempotency-Key,
+// as the HTTP handler runs it (claim, move, store the answer), and the
+// replay of a repeated key (the claim alone answers it).
+func BenchmarkKeyedTagMove(b *testing.B) {
+	benchEngines(b, func(b *testing.B, f *fixture) {
+		benchDeploy(b, f, "bench_keyed")
+		benchDeploy(b, f, "bench_keyed")
+		answer := registry.StoredResponse{Status: 200, Body: `{"flow":"bench_keyed","name":"stable","exclusive":true,"versions":[1],"revision":2}` + "\n"}
+		claim := func(i int) registry.IdempotencyClaim {
+			return registry.IdempotencyClaim{Project: project, Principal: "bench", Key: fmt.Sprintf("key-%d", i), Fingerprint: "fp", Token: fmt.Sprintf("t-%d", i)}
+		}
+		b.Run("first", func(b *testing.B) {
+			before := f.trips.Load()
+			i := 0
+			for b.Loop() {
+				i++
+				c := claim(i)
+				if _, claimed, err := f.store.ClaimIdempotencyKey(ctx, c); err != nil || !claimed {
+					b.Fatal(claimed, err)
+				}
+				if _, err := f.store.PutTag(ctx, registry.TagRequest{Project: project, Flow: "bench_keyed", Tag: "stable", Version: 1 + i%2, Exclusive: true}); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.store.CompleteIdempotencyKey(ctx, c, answer); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportTrips(b, f, before, b.N)
+		})
+		b.Run("replay", func(b *testing.B) {
+			before := f.trips.Load()
+			for b.Loop() {
+				if _, claimed, err := f.store.ClaimIdempotencyKey(ctx, claim(1)); err != nil || claimed {
+					b.Fatal(claimed, err)
+				}
+			}
+			reportTrips(b, f, before, b.N)
+		})
+	})
+}
+
 func BenchmarkResolve(b *testing.B) {
 	benchEngines(b, func(b *testing.B, f *fixture) {
 		for _, n := range []int{10, 1000} {

@@ -181,7 +181,7 @@ func TestTagRules(t *testing.T) {
 			}
 			mustTag(t, f, "r", "bench", 2, false)
 			_, err := resolveTag(t, f, "r", "bench")
-			wantCode(t, err, registry.CodeConflict, "1, 2")
+			wantCode(t, err, registry.CodeConflict, "versions 1 and 2")
 		})
 		t.Run("adding a shared tag that another version holds exclusively is a conflict", func(t *testing.T) {
 			_, err := putTag(f, "r", "stable", 1, false)

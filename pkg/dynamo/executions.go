@@ -107,12 +107,14 @@ type execErrorItem struct {
 }
 
 // idempotencyItem maps (project, flow, key) to the execution it created
-// until ExpiresAt.
+// until ExpiresAt, and names the request that created it by its fingerprint
+// (empty on items written before fingerprints were kept: those match any).
 type idempotencyItem struct {
-	PK        string `dynamodbav:"PK"`
-	SK        string `dynamodbav:"SK"`
-	ExecID    string `dynamodbav:"exec_id"`
-	ExpiresAt int64  `dynamodbav:"expires_at"`
+	PK          string `dynamodbav:"PK"`
+	SK          string `dynamodbav:"SK"`
+	ExecID      string `dynamodbav:"exec_id"`
+	ExpiresAt   int64  `dynamodbav:"expires_at"`
+	Fingerprint string `dynamodbav:"fingerprint,omitempty"`
 }
 
 // runningItem says that an execution was recorded running; it names the
@@ -164,7 +166,8 @@ func decodeExec(item map[string]types.AttributeValue) (registry.Execution, error
 // idempotency item and the running index item in one transaction: one round
 // trip. When only the
 // idempotency item's condition fails, the key is taken and live: the
-// execution it names is returned with created=false. Besides invalid_argument
+// execution it names is returned with created=false, or idempotency_mismatch
+// when the key came with another request fingerprint. Besides invalid_argument
 // it returns conflict when e.ExecID is already recorded.
 func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (registry.Execution, bool, error) {
 	if err := validateNewExecution(&e); err != nil {
@@ -187,7 +190,7 @@ func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (regi
 		}
 		switch {
 		case out.failedAt(idempotencyAt):
-			got, found, err := s.executionForKey(ctx, e.Project, e.Flow, e.IdempotencyKey, now)
+			got, found, err := s.executionForKey(ctx, e.Project, e.Flow, e.IdempotencyKey, e.RequestFingerprint, now)
 			if err != nil || found {
 				return got, false, err
 			}
@@ -288,7 +291,7 @@ func (s *Store) planCreateRecord(e registry.Execution, now time.Time) (*txn, err
 	}
 	idem, err := attributevalue.MarshalMap(idempotencyItem{
 		PK: flowPK(e.Project, e.Flow), SK: idempotencySK(e.IdempotencyKey),
-		ExecID: e.ExecID, ExpiresAt: now.Add(registry.IdempotencyWindow).Unix(),
+		ExecID: e.ExecID, ExpiresAt: now.Add(registry.IdempotencyWindow).Unix(), Fingerprint: e.RequestFingerprint,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode idempotency key: %w", err)
@@ -303,8 +306,9 @@ func (s *Store) planCreateRecord(e registry.Execution, now time.Time) (*txn, err
 }
 
 // executionForKey returns the execution a live idempotency key names;
-// found=false when the key is free (absent or expired).
-func (s *Store) executionForKey(ctx context.Context, project, flow, idempotencyKey string, now time.Time) (registry.Execution, bool, error) {
+// found=false when the key is free (absent or expired). A key that names
+// another request than fingerprint is an idempotency_mismatch.
+func (s *Store) executionForKey(ctx context.Context, project, flow, idempotencyKey, fingerprint string, now time.Time) (registry.Execution, bool, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table), Key: key(flowPK(project, flow), idempotencySK(idempotencyKey)), ConsistentRead: aws.Bool(true),
 	})
@@ -320,6 +324,12 @@ func (s *Store) executionForKey(ctx context.Context, project, flow, idempotencyK
 	}
 	if it.ExpiresAt < now.Unix() {
 		return registry.Execution{}, false, nil
+	}
+	if it.Fingerprint != "" && fingerprint != "" && it.Fingerprint != fingerprint {
+		return registry.Execution{}, false, registry.Errorf(registry.CodeIdempotencyMismatch,
+			"this %s already started execution %s of flow %q with a different request (other inputs or selector) within %g hours; send a new key for a new invocation, or repeat the original request unchanged",
+			registry.HeaderIdempotencyKey, it.ExecID, flow, registry.IdempotencyWindow.Hours()).
+			WithDetails("header", registry.HeaderIdempotencyKey).WithDetails("exec_id", it.ExecID)
 	}
 	e, err := s.GetExecution(ctx, project, it.ExecID)
 	if err != nil {

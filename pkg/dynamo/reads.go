@@ -49,7 +49,8 @@ func (s *Store) Resolve(ctx context.Context, project, flow string, sel registry.
 	if err != nil {
 		return registry.Resolution{}, err
 	}
-	return registry.Resolution{Selector: sel, Deployment: v.deployment(routes)}, nil
+	route := routes[sel.Tag]
+	return registry.Resolution{Selector: sel, Deployment: v.deployment(routes), Route: &route}, nil
 }
 
 // GetDeployment reads one version and its tags in one round trip.

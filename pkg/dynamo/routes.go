@@ -174,7 +174,7 @@ func modeClash(flow, tag string, e tagEntry, wantExclusive bool) error {
 		want = held
 	}
 	return registry.Errorf(registry.CodeConflict,
-		"tag %q of flow %q is %s (on versions %v), so it cannot be added as %s; a tag is either exclusive or shared: remove it first or use another tag name",
-		tag, flow, held, e.versions(), want).
+		"tag %q of flow %q is %s (on %s), so it cannot be added as %s; a tag is either exclusive or shared: remove it first or use another tag name",
+		tag, flow, held, registry.VersionsPhrase(e.versions()), want).
 		WithDetails("tag", tag).WithDetails("exclusive", e.X).WithDetails("versions", e.versions())
 }

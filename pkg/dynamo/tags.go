@@ -337,7 +337,7 @@ func staleRevision(flow, tag string, rev, want int64) error {
 // already applied to the tag: applying it would put the route behind its own
 // history (docs/data-model.md, "Tag requests").
 func superseded(flow, tag string, e tagEntry) error {
-	return registry.Errorf(registry.CodeConflict, "tag %q of flow %q was changed by a later request while this one ran (it is now on %v at revision %d); nothing was changed: read the tag and send your change again if you still want it", tag, flow, e.versions(), e.Rev).
+	return registry.Errorf(registry.CodeConflict, "tag %q of flow %q was changed by a later request while this one ran (it is now on %s at revision %d); nothing was changed: read the tag and send your change again if you still want it", tag, flow, registry.VersionsPhrase(e.versions()), e.Rev).
 		WithDetails("tag", tag).WithDetails("revision", e.Rev).WithDetails("versions", nonNil(e.versions()))
 }
 

@@ -28,7 +28,7 @@ func TestUnroutedRequestsGetTheEnvelope(t *testing.T) {
 		{"a path below a known one is not found", request("GET", "/v1/flows/a/deployments/1/extra", ""), 404, ""},
 		{"a known path with the wrong method lists the allowed ones", request("PATCH", "/v1/flows/a/deployments", ""), 405, "GET, POST"},
 		{"a read-only path refuses a write", request("POST", "/v1/stacks", "{}"), 405, "GET"},
-		{"a tag path allows put and delete", request("GET", "/v1/flows/a/tags/stable", ""), 405, "DELETE, PUT"},
+		{"a tag path allows get, put and delete", request("POST", "/v1/flows/a/tags/stable", "{}"), 405, "DELETE, GET, PUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

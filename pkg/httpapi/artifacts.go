@@ -52,15 +52,14 @@ func (h *Handler) saveSource(ctx context.Context, project string, s *sourceBody,
 	if s == nil {
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "source is missing; deploy with `kitaru deploy path/to/file.py:flow`, which bundles the project, or send source.digest / source.archive")
 	}
-	file, _, ok := strings.Cut(entrypoint, ":")
-	if !ok || file == "" {
-		return nil, registry.Errorf(registry.CodeInvalidArgument, "entrypoint %q is not path/to/file.py:flow_name", entrypoint)
+	file, _, err := registry.ParseEntrypoint(entrypoint)
+	if err != nil {
+		return nil, err
 	}
 	if len(s.Commit) > 64 {
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "source.commit is longer than 64 characters; send the git commit hash")
 	}
 	var src registry.Source
-	var err error
 	switch {
 	case s.Digest != "" && s.Archive != "":
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "send either source.digest or source.archive, not both")

@@ -13,6 +13,9 @@
 //   - a query parameter given twice is a 400, never silently one of them;
 //   - If-Match (a bare or quoted revision) is honoured on tag removal too;
 //   - a deploy answers 201 with a Location header naming the new version;
+//   - every write but invocations (which key their executions themselves) and
+//     token issue runs once per Idempotency-Key, and a repeat gets the first
+//     answer (idempotency.go, docs/idempotency.md);
 //   - an authorizer context lacking any of its four keys is a 401; one with
 //     none of them counts as absent (principal.go).
 package httpapi
@@ -60,6 +63,9 @@ type Config struct {
 	// Authenticate, when set, verifies the bearer of requests that arrive
 	// without authorizer context (auth.Authenticator.Authenticate).
 	Authenticate func(ctx context.Context, authorization, project string) (registry.Principal, error)
+	// Idempotency keeps the answers of writes sent with an Idempotency-Key
+	// (docs/idempotency.md); nil uses the store when it is one.
+	Idempotency registry.IdempotencyStore
 }
 
 // Invoker starts and cancels executions; invoke.Service is one.
@@ -123,6 +129,9 @@ func New(store registry.Store, cfg Config) *Handler {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if is, ok := store.(registry.IdempotencyStore); ok && cfg.Idempotency == nil {
+		cfg.Idempotency = is
 	}
 	return &Handler{store: store, cfg: cfg}
 }
@@ -194,6 +203,15 @@ func (h *Handler) serve(ctx context.Context, c *call) (r reply, err error) {
 	}
 	if err := c.bind(params); err != nil {
 		return reply{}, err
+	}
+	if c.req.HTTPMethod != http.MethodGet {
+		key, keyed, err := c.idempotencyKey()
+		if err != nil {
+			return reply{}, err
+		}
+		if keyed && e.keyed {
+			return h.serveOnce(ctx, c, e, key)
+		}
 	}
 	return e.serve(h, ctx, c)
 }

@@ -54,11 +54,11 @@ func (h *Handler) startExecution(ctx context.Context, c *call, sel registry.Sele
 	if err != nil {
 		return reply{}, fmt.Errorf("invoke %s: %w", c.flow, err)
 	}
-	status := http.StatusAccepted
+	r := reply{status: http.StatusAccepted, body: exec, header: map[string]string{"Location": "/v1/executions/" + exec.ExecID}}
 	if !created {
-		status = http.StatusOK
+		r.status, r.header[HeaderReplayed] = http.StatusOK, "true"
 	}
-	return reply{status: status, body: exec, header: map[string]string{"Location": "/v1/executions/" + exec.ExecID}}, nil
+	return r, nil
 }
 
 // execIDPattern is the shape of the ids NewExecID makes; anything else cannot exist.

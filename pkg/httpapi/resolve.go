@@ -57,7 +57,11 @@ func (h *Handler) resolve(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, fmt.Errorf("resolve %s of %s: %w", sel, c.flow, err)
 	}
-	return reply{status: http.StatusOK, body: res}, nil
+	var header map[string]string
+	if res.Route != nil {
+		header = etag(res.Route.Revision)
+	}
+	return reply{status: http.StatusOK, body: res, header: header}, nil
 }
 
 // selector reads ?tag=T or ?version=N; neither selects the default tag.

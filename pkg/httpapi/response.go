@@ -14,25 +14,28 @@ import (
 
 // statusOf is the one mapping from error codes to HTTP statuses.
 var statusOf = map[registry.Code]int{
-	registry.CodeInvalidArgument:    http.StatusBadRequest,
-	registry.CodeUnauthenticated:    http.StatusUnauthorized,
-	registry.CodePermissionDenied:   http.StatusForbidden,
-	registry.CodeNotFound:           http.StatusNotFound,
-	registry.CodeConflict:           http.StatusConflict,
-	registry.CodePreconditionFailed: http.StatusPreconditionFailed,
-	registry.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
-	registry.CodeUnprocessable:      http.StatusUnprocessableEntity,
-	registry.CodeRateLimited:        http.StatusTooManyRequests,
-	registry.CodeInternal:           http.StatusInternalServerError,
-	registry.CodeUnavailable:        http.StatusServiceUnavailable,
+	registry.CodeInvalidArgument:     http.StatusBadRequest,
+	registry.CodeUnauthenticated:     http.StatusUnauthorized,
+	registry.CodePermissionDenied:    http.StatusForbidden,
+	registry.CodeNotFound:            http.StatusNotFound,
+	registry.CodeConflict:            http.StatusConflict,
+	registry.CodePreconditionFailed:  http.StatusPreconditionFailed,
+	registry.CodePayloadTooLarge:     http.StatusRequestEntityTooLarge,
+	registry.CodeUnprocessable:       http.StatusUnprocessableEntity,
+	registry.CodeIdempotencyMismatch: http.StatusUnprocessableEntity,
+	registry.CodeRateLimited:         http.StatusTooManyRequests,
+	registry.CodeInternal:            http.StatusInternalServerError,
+	registry.CodeUnavailable:         http.StatusServiceUnavailable,
 }
 
 // reply is what an endpoint answers: a status, a value to encode as JSON
-// (nil for an empty body) and extra headers.
+// (nil for an empty body) and extra headers. raw, when set, is the body
+// already encoded (an answer kept for an Idempotency-Key), sent as it is.
 type reply struct {
 	status int
 	body   any
 	header map[string]string
+	raw    *string
 }
 
 // ErrorBody is the body of every failed request: {"error": {...}}.
@@ -78,6 +81,10 @@ func (r reply) response() (events.APIGatewayProxyResponse, error) {
 	}
 	for k, v := range r.header {
 		resp.Headers[k] = v
+	}
+	if r.raw != nil {
+		resp.Body = *r.raw
+		return resp, nil
 	}
 	if r.body != nil {
 		var buf bytes.Buffer

@@ -34,31 +34,35 @@ type endpoint struct {
 	consumer bool
 	// maxBody overrides MaxBodyBytes for the route.
 	maxBody int
+	// keyed marks the writes an Idempotency-Key makes run once (idempotency.go);
+	// invocations key their executions themselves.
+	keyed bool
 }
 
 // endpoints is the route table; Routes, matching and the API Gateway
 // resources all derive from it.
 var endpoints = []endpoint{
-	{Route: Route{"POST", "/v1/flows/{flow}/deployments", GroupDeploy}, serve: (*Handler).deploy, maxBody: MaxDeployBodyBytes},
-	{Route: Route{"DELETE", "/v1/flows/{flow}/deployments/{version}", GroupDeploy}, serve: (*Handler).deleteDeployment},
+	{Route: Route{"POST", "/v1/flows/{flow}/deployments", GroupDeploy}, serve: (*Handler).deploy, maxBody: MaxDeployBodyBytes, keyed: true},
+	{Route: Route{"DELETE", "/v1/flows/{flow}/deployments/{version}", GroupDeploy}, serve: (*Handler).deleteDeployment, keyed: true},
 	{Route: Route{"GET", "/v1/stacks", GroupDeploy}, serve: (*Handler).listStacks},
 	{Route: Route{"POST", "/v1/artifacts", GroupDeploy}, serve: (*Handler).createArtifact},
 
-	{Route: Route{"PUT", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).putTag},
-	{Route: Route{"DELETE", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).removeTag},
+	{Route: Route{"PUT", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).putTag, keyed: true},
+	{Route: Route{"DELETE", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).removeTag, keyed: true},
 	{Route: Route{"GET", "/v1/flows/{flow}/tags/{tag}/history", GroupTag}, serve: (*Handler).tagHistory},
-	{Route: Route{"POST", "/v1/flows/{flow}/tags/{tag}/rollback", GroupTag}, serve: (*Handler).rollbackTag},
+	{Route: Route{"POST", "/v1/flows/{flow}/tags/{tag}/rollback", GroupTag}, serve: (*Handler).rollbackTag, keyed: true},
 
 	{Route: Route{"GET", "/v1/flows", GroupResolve}, serve: (*Handler).listFlows},
 	{Route: Route{"GET", "/v1/flows/{flow}", GroupResolve}, serve: (*Handler).getFlow},
 	{Route: Route{"GET", "/v1/flows/{flow}/deployments", GroupResolve}, serve: (*Handler).listDeployments},
 	{Route: Route{"GET", "/v1/flows/{flow}/deployments/{version}", GroupResolve}, serve: (*Handler).getDeployment},
 	{Route: Route{"GET", "/v1/flows/{flow}/resolve", GroupResolve}, serve: (*Handler).resolve},
+	{Route: Route{"GET", "/v1/flows/{flow}/tags/{tag}", GroupResolve}, serve: (*Handler).getTag},
 
 	{Route: Route{"POST", "/v1/flows/{flow}/invocations", GroupInvoke}, serve: (*Handler).invoke, consumer: true},
 	{Route: Route{"POST", "/v1/flows/{flow}/versions/{version}/invocations", GroupInvoke}, serve: (*Handler).invokePinned, consumer: true},
 	{Route: Route{"GET", "/v1/executions/{exec_id}", GroupInvoke}, serve: (*Handler).getExecution},
-	{Route: Route{"POST", "/v1/executions/{exec_id}/cancel", GroupInvoke}, serve: (*Handler).cancelExecution, consumer: true},
+	{Route: Route{"POST", "/v1/executions/{exec_id}/cancel", GroupInvoke}, serve: (*Handler).cancelExecution, consumer: true, keyed: true},
 	{Route: Route{"GET", "/v1/flows/{flow}/executions", GroupInvoke}, serve: (*Handler).listExecutions},
 
 	{Route: Route{"POST", "/v1/auth/token", GroupAuth}, serve: (*Handler).issueToken, consumer: true},

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,9 +67,6 @@ type Request struct {
 	By             string
 }
 
-// maxIdempotencyKey bounds the Idempotency-Key header.
-const maxIdempotencyKey = 255
-
 // Invoke resolves, validates, records and starts one execution. created is
 // false when an Idempotency-Key replay returned an existing execution.
 func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, bool, error) {
@@ -104,6 +102,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 		Project: req.Project, ExecID: s.newID(), Flow: d.Flow, Version: d.Version, Snapshot: d.Snapshot,
 		Selector: req.Selector, Status: registry.StatusRunning, Inputs: merged,
 		StartedAt: s.now(), InvokedBy: req.By, IdempotencyKey: req.IdempotencyKey,
+		RequestFingerprint: requestFingerprint(req.Flow, req.Selector, inputs),
 	})
 	if err != nil {
 		return registry.Execution{}, false, fmt.Errorf("record execution of %s v%d: %w", d.Flow, d.Version, err)
@@ -210,11 +209,22 @@ func (s *Service) Cancel(ctx context.Context, project, execID string) (registry.
 	return exec, nil
 }
 
+// validateIdempotencyKey checks a key when there is one (an invocation
+// needs none).
 func validateIdempotencyKey(key string) error {
-	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
-		return registry.Errorf(registry.CodeInvalidArgument, "Idempotency-Key must be at most %d printable ASCII characters", maxIdempotencyKey)
+	if key == "" {
+		return nil
 	}
-	return nil
+	return registry.ValidateIdempotencyKey(key)
+}
+
+// requestFingerprint identifies an invocation request for its
+// Idempotency-Key: the flow, the selector as asked (not as resolved, so a
+// retry after a tag moved is still the same request) and the inputs as
+// sent (not merged), canonically. The pinned route asks for a version as
+// the body's version does.
+func requestFingerprint(flow string, sel registry.Selector, inputs json.RawMessage) string {
+	return registry.Fingerprint([]string{"invoke", flow, "tag=" + sel.Tag, "version=" + strconv.Itoa(sel.Version)}, inputs)
 }
 
 func (s *Service) now() time.Time {

@@ -159,7 +159,7 @@ func NewHandler(ctx context.Context, awsCfg aws.Config, env Env, group httpapi.G
 	if err != nil {
 		return nil, err
 	}
-	cfg := httpapi.Config{Stacks: env.Stacks, Groups: []httpapi.Group{group}, Logger: logger, Executions: store, ServerVersion: version.Version}
+	cfg := httpapi.Config{Stacks: env.Stacks, Groups: []httpapi.Group{group}, Logger: logger, Executions: store, Idempotency: store, ServerVersion: version.Version}
 	var signer *auth.Signer
 	if group == httpapi.GroupAuth || env.VerifyBearer {
 		if signer, err = NewSigner(ctx, awsCfg, env); err != nil {

@@ -69,3 +69,39 @@ func ParseEntrypoint(entrypoint string) (file, function string, err error) {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// SplitTarget splits a deploy target as a user types it, a local path to a
+// .py file then ":" and the function (kitaru deploy flows/research.py:agent,
+// C:\proj\flows\agent.py:agent), by the function part of EntrypointRule:
+// the path is local, so it may be absolute or use the OS's separators, and
+// a Windows drive's colon is the only other ":" allowed. The function is
+// also the flow's public name. Errors: invalid_argument saying what to pass.
+func SplitTarget(target string) (file, function string, err error) {
+	refuse := func(why string) (string, string, error) {
+		return "", "", Errorf(CodeInvalidArgument, "target %q %s; pass path/to/file.py:function, e.g. flows/research.py:research_agent", clip(target), why).
+			WithDetails("field", "target")
+	}
+	i := strings.LastIndex(target, ":")
+	if i < 0 {
+		return refuse(`has no ":" before the function name`)
+	}
+	file, function = target[:i], target[i+1:]
+	switch drive := len(file) >= 2 && file[1] == ':' && isLetter(file[0]); {
+	case strings.Contains(file, ":") && !(drive && strings.Count(file, ":") == 1):
+		return refuse(`has more than one ":"`)
+	case file == "" || strings.HasSuffix(file, "/") || strings.HasSuffix(file, `\`):
+		return refuse("names no file before the colon")
+	case !strings.HasSuffix(file, ".py"):
+		return refuse("does not name a .py file")
+	case function == "":
+		return refuse(`has no function name after the ":"`)
+	case !identifierPattern.MatchString(function) || slices.Contains(pythonKeywords, function):
+		return refuse("does not end in a Python function name (letters, digits and _, not a keyword)")
+	}
+	if err := ValidateFlowName(function); err != nil {
+		return "", "", err
+	}
+	return file, function, nil
+}
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }

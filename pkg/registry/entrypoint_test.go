@@ -67,3 +67,38 @@ func TestDeployRefusesEntrypointsThatCannotRun(t *testing.T) {
 		}
 	})
 }
+
+func TestSplitTargetTakesLocalPathsAndRefusesWhatCannotRun(t *testing.T) {
+	for target, want := range map[string][2]string{
+		"flows/research.py:research_agent": {"flows/research.py", "research_agent"},
+		"/abs/flows/research.py:agent":     {"/abs/flows/research.py", "agent"},
+		"../up/flow.py:f":                  {"../up/flow.py", "f"},
+		`C:\proj\flows\agent.py:agent`:     {`C:\proj\flows\agent.py`, "agent"},
+		"flows/my flow.py:_private":        {"flows/my flow.py", "_private"},
+		"./greet.py:match":                 {"./greet.py", "match"},
+	} {
+		file, function, err := registry.SplitTarget(target)
+		if err != nil || file != want[0] || function != want[1] {
+			t.Errorf("SplitTarget(%q) = %q, %q, %v; want %q, %q", target, file, function, err, want[0], want[1])
+		}
+	}
+	for target, why := range map[string]string{
+		"":                        `no ":"`,
+		"flows/research.py":       `no ":"`,
+		"file.py:a::b":            `more than one ":"`,
+		"flows/a:b.py:f":          `more than one ":"`,
+		"flows/research.py:":      "no function name",
+		":f":                      "names no file",
+		"flows/:f":                "names no file",
+		"flows/research.txt:f":    "does not name a .py file",
+		"flows/research.py:a.b":   "Python function name",
+		"flows/research.py:1abc":  "Python function name",
+		"flows/research.py:class": "Python function name",
+		"flows/research.py:a-b":   "Python function name",
+	} {
+		_, _, err := registry.SplitTarget(target)
+		if codeOf(err) != registry.CodeInvalidArgument || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), "path/to/file.py:function") {
+			t.Errorf("SplitTarget(%q) = %v; want invalid_argument saying %q and the form", target, err, why)
+		}
+	}
+}

@@ -18,9 +18,12 @@ const (
 	CodePreconditionFailed Code = "precondition_failed"
 	CodePayloadTooLarge    Code = "payload_too_large"
 	CodeUnprocessable      Code = "unprocessable"
-	CodeRateLimited        Code = "rate_limited"
-	CodeInternal           Code = "internal"
-	CodeUnavailable        Code = "unavailable"
+	// CodeIdempotencyMismatch (422): an Idempotency-Key reused with a
+	// different request (docs/idempotency.md).
+	CodeIdempotencyMismatch Code = "idempotency_mismatch"
+	CodeRateLimited         Code = "rate_limited"
+	CodeInternal            Code = "internal"
+	CodeUnavailable         Code = "unavailable"
 )
 
 // Error is the one domain error type. Message is written for the user and
@@ -44,17 +47,18 @@ func (e *Error) Is(target error) bool {
 
 // Sentinels for errors.Is; they match every Error of their code.
 var (
-	ErrInvalidArgument    = &Error{Code: CodeInvalidArgument}
-	ErrUnauthenticated    = &Error{Code: CodeUnauthenticated}
-	ErrPermissionDenied   = &Error{Code: CodePermissionDenied}
-	ErrNotFound           = &Error{Code: CodeNotFound}
-	ErrConflict           = &Error{Code: CodeConflict}
-	ErrPreconditionFailed = &Error{Code: CodePreconditionFailed}
-	ErrPayloadTooLarge    = &Error{Code: CodePayloadTooLarge}
-	ErrUnprocessable      = &Error{Code: CodeUnprocessable}
-	ErrRateLimited        = &Error{Code: CodeRateLimited}
-	ErrInternal           = &Error{Code: CodeInternal}
-	ErrUnavailable        = &Error{Code: CodeUnavailable}
+	ErrInvalidArgument     = &Error{Code: CodeInvalidArgument}
+	ErrUnauthenticated     = &Error{Code: CodeUnauthenticated}
+	ErrPermissionDenied    = &Error{Code: CodePermissionDenied}
+	ErrNotFound            = &Error{Code: CodeNotFound}
+	ErrConflict            = &Error{Code: CodeConflict}
+	ErrPreconditionFailed  = &Error{Code: CodePreconditionFailed}
+	ErrPayloadTooLarge     = &Error{Code: CodePayloadTooLarge}
+	ErrUnprocessable       = &Error{Code: CodeUnprocessable}
+	ErrIdempotencyMismatch = &Error{Code: CodeIdempotencyMismatch}
+	ErrRateLimited         = &Error{Code: CodeRateLimited}
+	ErrInternal            = &Error{Code: CodeInternal}
+	ErrUnavailable         = &Error{Code: CodeUnavailable}
 )
 
 // Errorf builds an Error with a formatted message.

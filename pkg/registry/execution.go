@@ -47,6 +47,9 @@ type Execution struct {
 	EndedAt        *time.Time      `json:"ended_at,omitempty"`
 	InvokedBy      string          `json:"invoked_by"`
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	// RequestFingerprint identifies the invocation request an
+	// IdempotencyKey was sent with (Fingerprint); never sent to clients.
+	RequestFingerprint string `json:"-"`
 }
 
 // MaxInlineResultBytes bounds a result kept in the execution record.
@@ -68,8 +71,9 @@ type Outcome struct {
 type ExecutionStore interface {
 	// CreateExecution records a new running execution. When e.IdempotencyKey is
 	// set and the same (project, flow, key) created an execution within
-	// IdempotencyWindow, it returns that execution and created=false instead.
-	// Errors: invalid_argument.
+	// IdempotencyWindow, it returns that execution and created=false instead;
+	// if that request's RequestFingerprint differs, idempotency_mismatch.
+	// Errors: invalid_argument, idempotency_mismatch.
 	CreateExecution(ctx context.Context, e Execution) (got Execution, created bool, err error)
 	// GetExecution returns one execution. Errors: not_found.
 	GetExecution(ctx context.Context, project, execID string) (Execution, error)

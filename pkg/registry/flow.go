@@ -21,6 +21,9 @@ type FlowSummary struct {
 type Resolution struct {
 	Selector   Selector   `json:"selector"`
 	Deployment Deployment `json:"deployment"`
+	// Route is the tag as the resolve read it (by tag only): its Revision is
+	// what If-Match takes to change the route only if it is unchanged since.
+	Route *Tag `json:"-"`
 }
 
 // PageRequest asks for one page of a list. Token is opaque, from the previous page.

@@ -174,7 +174,7 @@ func TestResolveRoutes(t *testing.T) {
 		{"a flow without deployments says so", routes, registry.Selector{Tag: "default"}, false, 0, registry.CodeNotFound, "has no deployments"},
 		{"deployments without a default route say how to fix it", routes, registry.Selector{Tag: "default"}, true, 0, registry.CodeNotFound, "kitaru flow tag"},
 		{"an unknown explicit tag names the tag", routes, registry.Selector{Tag: "nope"}, true, 0, registry.CodeNotFound, `"nope"`},
-		{"a shared tag on two versions lists them", routes, registry.Selector{Tag: "bench"}, true, 0, registry.CodeConflict, "1, 2"},
+		{"a shared tag on two versions lists them", routes, registry.Selector{Tag: "bench"}, true, 0, registry.CodeConflict, "versions 1 and 2"},
 		{"a shared tag on one version resolves", routes, registry.Selector{Tag: "solo"}, true, 3, "", ""},
 		{"an exclusive tag resolves", routes, registry.Selector{Tag: "stable"}, true, 2, "", ""},
 		{"a version resolves to itself", routes, registry.Selector{Version: 7}, true, 7, "", ""},
@@ -190,6 +190,19 @@ func TestResolveRoutes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the ambiguous tag conflict names no CLI flag and carries its reason", func(t *testing.T) {
+		_, err := routes.Resolve("research_agent", registry.Selector{Tag: "bench"}, true)
+		var re *registry.Error
+		if !errors.As(err, &re) {
+			t.Fatalf("got %v", err)
+		}
+		if strings.Contains(re.Message, "--") || !strings.Contains(re.Message, "version=N") {
+			t.Errorf("the message must fit every surface and say how to pick a version: %q", re.Message)
+		}
+		if re.Details[registry.DetailReason] != registry.ReasonAmbiguousTag {
+			t.Errorf("details = %v, want reason %s", re.Details, registry.ReasonAmbiguousTag)
+		}
+	})
 	t.Run("a version's tags and its exclusive tags", func(t *testing.T) {
 		if diff := cmp.Diff(map[string]bool{"stable": true, "bench": false}, routes.TagsOf(2)); diff != "" {
 			t.Fatal(diff)
@@ -238,5 +251,25 @@ func TestErrorsMatchByCode(t *testing.T) {
 	wrapped := errors.Join(errors.New("context"), err)
 	if !errors.Is(wrapped, registry.ErrNotFound) || errors.Is(wrapped, registry.ErrConflict) {
 		t.Fatal("errors.Is does not match by code")
+	}
+}
+
+func TestVersionsPhrase(t *testing.T) {
+	tests := []struct {
+		name string
+		vs   []int
+		want string
+	}{
+		{"none reads as no version", nil, "no version"},
+		{"one is singular", []int{4}, "version 4"},
+		{"two are joined with and", []int{1, 2}, "versions 1 and 2"},
+		{"three take commas and a final and", []int{1, 2, 3}, "versions 1, 2 and 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := registry.VersionsPhrase(tt.vs); got != tt.want {
+				t.Errorf("VersionsPhrase(%v) = %q, want %q", tt.vs, got, tt.want)
+			}
+		})
 	}
 }

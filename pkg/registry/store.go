@@ -30,6 +30,10 @@ type Store interface {
 	// Errors: not_found, conflict (shared tag, nothing to roll back to, the earlier version
 	// was deleted, or the tag changed while rolling back), unavailable.
 	RollbackTag(ctx context.Context, project, flow, tag, by string) (Tag, error)
+	// GetTag returns one tag with the versions it routes to and its revision
+	// (what If-Match compares), with a consistent read.
+	// Errors: not_found (no flow, or no such tag), invalid_argument, unavailable.
+	GetTag(ctx context.Context, project, flow, tag string) (Tag, error)
 	// TagHistory returns a tag's route changes, newest first. Errors: not_found (no flow).
 	TagHistory(ctx context.Context, project, flow, tag string, page PageRequest) (Page[RouteChange], error)
 	// Resolve picks the deployment a selector names, with consistent reads.

@@ -148,8 +148,12 @@ func (r Routes) Resolve(flow string, sel Selector, hasDeployments bool) (int, er
 		return 0, Errorf(CodeNotFound, "flow %q has no tag %q; list its routes with `kitaru flow show %s`", flow, sel.Tag, flow).
 			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithDetails("tags", r.Names())
 	case len(t.Versions) > 1:
-		return 0, Errorf(CodeConflict, "shared tag %q of flow %q matches versions %s; invoke with --version N, or make the tag exclusive", sel.Tag, flow, joinInts(t.Versions)).
-			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithDetails("versions", t.Versions)
+		// Surface-neutral: each client names its own way to pick a version
+		// (the CLI adds --version, keyed on ReasonAmbiguousTag).
+		return 0, Errorf(CodeConflict, "shared tag %q of flow %q is on %s, so it names no single deployment; select one of them by version instead of by tag (version=N), or remove the tag from all but one version",
+			sel.Tag, flow, VersionsPhrase(t.Versions)).
+			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithDetails("versions", t.Versions).
+			WithDetails(DetailReason, ReasonAmbiguousTag)
 	}
 	return t.Versions[0], nil
 }
@@ -166,10 +170,26 @@ func (r Routes) Names() []string {
 	return names
 }
 
-func joinInts(vs []int) string {
+// DetailReason is the error detail that names a condition a client may
+// answer in its own terms, e.g. ReasonAmbiguousTag.
+const DetailReason = "reason"
+
+// ReasonAmbiguousTag is the reason of the conflict that resolving a shared
+// tag on several versions answers.
+const ReasonAmbiguousTag = "ambiguous_tag"
+
+// VersionsPhrase writes versions for messages: "version 1", "versions 1
+// and 2", "versions 1, 2 and 3", or "no version".
+func VersionsPhrase(vs []int) string {
 	parts := make([]string, len(vs))
 	for i, v := range vs {
 		parts[i] = itoa(v)
 	}
-	return strings.Join(parts, ", ")
+	switch len(parts) {
+	case 0:
+		return "no version"
+	case 1:
+		return "version " + parts[0]
+	}
+	return "versions " + strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }

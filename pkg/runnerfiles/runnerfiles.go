@@ -1,5 +1,5 @@
 // Package runnerfiles lays out the snapshot runner on disk: runner.py and the
-// kitaru package beside it, the directory workflow.PythonRunner runs
+// kitaru package beside it, the directory pyrunner.Runner runs
 // `python3 <dir>/runner.py` in and the Lambda runner's code asset holds.
 package runnerfiles
 

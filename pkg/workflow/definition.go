@@ -30,6 +30,10 @@ const (
 	// ErrorRunnerInterrupted is a local run that kitaru dev stopped because
 	// it was shutting down.
 	ErrorRunnerInterrupted = "Runner.Interrupted"
+	// ErrorRunnerUnavailable is a local runner process that could not be
+	// started: the local counterpart of Lambda's service errors, retried by
+	// the Run step when the RunError says Infrastructure.
+	ErrorRunnerUnavailable = "Runner.Unavailable"
 )
 
 // InfrastructureErrors are the errors of the platform running the runner.

@@ -99,35 +99,6 @@ func TestTheFinishFunctionRecordsTheOutcomeInTheStore(t *testing.T) {
 	})
 }
 
-func TestTheLocalWorkflowRecordsAPythonFlowErrorInTheStore(t *testing.T) {
-	store := newStore(t)
-	e := createRunning(t, store)
-	dir := runnerDir(t, `
-import json, sys
-print(json.dumps({"error": {"type": "KeyError", "message": "'topic'", "traceback": "Traceback ...\nKeyError: 'topic'"}}))
-sys.exit(1)
-`)
-	l, err := workflow.NewLocal(workflow.LocalConfig{
-		Definition: workflow.Default(), Runner: workflow.PythonRunner{Dir: dir}, Finisher: workflow.StoreFinisher(store),
-		Now: func() time.Time { return testNow },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Start(context.Background(), testRequest(e.ExecID)); err != nil {
-		t.Fatal(err)
-	}
-	closeWithin(t, l, 30*time.Second)
-	got, err := store.GetExecution(context.Background(), "p", e.ExecID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &registry.ExecError{Type: "KeyError", Message: "'topic'", Traceback: "Traceback ...\nKeyError: 'topic'"}
-	if got.Status != registry.StatusFailed || !cmp.Equal(want, got.Error) {
-		t.Errorf("execution ended %s with %+v, want failed with %+v", got.Status, got.Error, want)
-	}
-}
-
 func TestMaxDurationBoundsEveryAttemptAndDelay(t *testing.T) {
 	tests := []struct {
 		name string

@@ -1,7 +1,9 @@
 // Package workflow describes a snapshot execution once: the steps, their
 // retry policy, timeouts and failure handling. It renders the description as
-// the Step Functions state machine and runs it in process for kitaru dev.
-// The JSON contracts are in docs/executions.md.
+// the Step Functions state machine and runs it in process for kitaru dev;
+// the Run step's python3 process is package pyrunner's, so this package
+// builds and means the same on every platform. The JSON contracts are in
+// docs/executions.md.
 package workflow
 
 import (

@@ -36,6 +36,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from typing import Any, Iterator, Optional
 
 from kitaru.flow import Flow, flow, is_flow
@@ -66,6 +67,7 @@ __all__ = [
     "PreconditionFailedError",
     "PayloadTooLargeError",
     "UnprocessableError",
+    "IdempotencyMismatchError",
     "RateLimitedError",
     "InternalError",
     "UnavailableError",
@@ -153,6 +155,13 @@ class UnprocessableError(KitaruError):
     """422: well-formed but impossible, e.g. inputs that do not match the deployment's schema."""
 
     code = "unprocessable"
+
+
+class IdempotencyMismatchError(UnprocessableError):
+    """422: an ``idempotency_key`` was already used, within 24 hours, for a different
+    request (e.g. other inputs); nothing changed. Use a new key for a new request."""
+
+    code = "idempotency_mismatch"
 
 
 class RateLimitedError(KitaruError):
@@ -244,6 +253,7 @@ _ERRORS_BY_CODE: dict[str, type[KitaruError]] = {
         PreconditionFailedError,
         PayloadTooLargeError,
         UnprocessableError,
+        IdempotencyMismatchError,
         RateLimitedError,
         InternalError,
         UnavailableError,
@@ -410,6 +420,11 @@ class Connection:
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+def new_idempotency_key() -> str:
+    """A fresh ``Idempotency-Key`` for one logical write (a random UUID)."""
+    return str(uuid.uuid4())
+
+
 def _quote(segment: Any) -> str:
     from urllib.parse import quote
 
@@ -418,7 +433,10 @@ def _quote(segment: Any) -> str:
 
 class _Transport:
     """JSON over HTTP to one server with the connection's credential. Idempotent
-    requests are retried with jittered backoff on 429, 5xx and connection errors."""
+    requests are retried with jittered backoff on 429, 5xx and connection errors,
+    and so are keyed writes: each carries one ``Idempotency-Key`` on all its
+    attempts, so the server does the write once and answers a retry whose first
+    attempt committed (and lost its answer) with the first answer."""
 
     def __init__(self, conn: Connection, timeout: float, attempts: int = 4) -> None:
         self.base = conn.server_url.rstrip("/")
@@ -435,8 +453,12 @@ class _Transport:
         body: Any = None,
         headers: Optional[dict[str, str]] = None,
         idempotent: bool = False,
+        keyed: bool = False,
+        idempotency_key: Optional[str] = None,
     ) -> Any:
-        """Send one request; return the decoded JSON answer (None when empty)."""
+        """Send one request; return the decoded JSON answer (None when empty).
+        A keyed write sends ``idempotency_key`` (a fresh one when None) on every
+        attempt and is retried like an idempotent request."""
         import urllib.error
         import urllib.parse
         import urllib.request
@@ -458,8 +480,10 @@ class _Transport:
             data = json.dumps(body, separators=(",", ":")).encode("utf-8")
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
+        if keyed:
+            hdrs["Idempotency-Key"] = idempotency_key or new_idempotency_key()
         what = f"{method} {path}"
-        attempts = self.attempts if idempotent else 1
+        attempts = self.attempts if (idempotent or keyed) else 1
         pause = 0.2
         for attempt in range(1, attempts + 1):
             retry_after: Optional[float] = None
@@ -822,9 +846,8 @@ class Deployments:
             body["version"] = version
         if inputs:
             body["inputs"] = dict(inputs)
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         e = self._t.call(
-            "POST", f"/v1/flows/{_quote(flow)}/invocations", body=body, headers=headers, idempotent=bool(idempotency_key)
+            "POST", f"/v1/flows/{_quote(flow)}/invocations", body=body, keyed=True, idempotency_key=idempotency_key
         )
         return Handle(Execution._from(e), self._c)
 
@@ -832,13 +855,12 @@ class Deployments:
         self, flow: str, version: int, inputs: dict[str, Any], idempotency_key: Optional[str]
     ) -> Handle:
         body = {"inputs": dict(inputs)} if inputs else {}
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         e = self._t.call(
             "POST",
             f"/v1/flows/{_quote(flow)}/versions/{_quote(version)}/invocations",
             body=body,
-            headers=headers,
-            idempotent=bool(idempotency_key),
+            keyed=True,
+            idempotency_key=idempotency_key,
         )
         return Handle(Execution._from(e), self._c)
 
@@ -850,19 +872,19 @@ class Deployments:
         (PreconditionFailedError otherwise)."""
         headers = {"If-Match": str(if_revision)} if if_revision is not None else None
         body = {"version": version, "exclusive": bool(exclusive)}
-        t = self._t.call("PUT", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", body=body, headers=headers, idempotent=True)
+        t = self._t.call("PUT", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", body=body, headers=headers, keyed=True)
         return Tag._from(t)
 
     def untag(self, flow: str, tag: str, *, version: int, if_revision: Optional[int] = None) -> None:
         """Remove tag from version (``default`` cannot be removed: ConflictError)."""
         headers = {"If-Match": str(if_revision)} if if_revision is not None else None
         self._t.call(
-            "DELETE", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", query={"version": version}, headers=headers, idempotent=True
+            "DELETE", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", query={"version": version}, headers=headers, keyed=True
         )
 
     def delete(self, flow: str, version: int) -> None:
         """Delete a version (ConflictError naming its exclusive tags while it holds any)."""
-        self._t.call("DELETE", f"/v1/flows/{_quote(flow)}/deployments/{_quote(version)}", idempotent=True)
+        self._t.call("DELETE", f"/v1/flows/{_quote(flow)}/deployments/{_quote(version)}", keyed=True)
 
     def history(self, flow: str, tag: str, *, limit: Optional[int] = None) -> list[RouteChange]:
         """Every change of the route, newest first."""
@@ -870,7 +892,7 @@ class Deployments:
 
     def rollback(self, flow: str, tag: str) -> Tag:
         """Move an exclusive tag back to the version it had before its last change."""
-        return Tag._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/rollback", body={}))
+        return Tag._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/rollback", body={}, keyed=True))
 
     def deploy(
         self,
@@ -901,7 +923,7 @@ class Deployments:
             body["stack"] = stack
         if description is not None:
             body["description"] = description
-        return Deployment._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/deployments", body=body), self._c)
+        return Deployment._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/deployments", body=body, keyed=True), self._c)
 
     # Bundles up to this size (decoded) are sent inline in the deploy body.
     MAX_INLINE_ARCHIVE_BYTES = 4 << 20
@@ -940,7 +962,7 @@ class Executions:
     def cancel(self, exec_id: str) -> Execution:
         """Cancel a running execution; a cancelled one is returned as it is
         (ConflictError when it already completed or failed)."""
-        return Execution._from(self._t.call("POST", f"/v1/executions/{_quote(exec_id)}/cancel", idempotent=True))
+        return Execution._from(self._t.call("POST", f"/v1/executions/{_quote(exec_id)}/cancel", keyed=True))
 
     def list(self, flow: str, *, limit: Optional[int] = None) -> list[Execution]:
         """The flow's executions, newest first."""

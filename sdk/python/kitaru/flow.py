@@ -27,9 +27,10 @@ import stat
 import subprocess
 import sys
 import tarfile
-import types
 import typing
 from typing import Any, Callable, Optional
+
+from . import signature
 
 __all__ = ["Flow", "flow", "is_flow", "input_schema", "find_project_root", "build_bundle", "Bundle"]
 
@@ -85,7 +86,7 @@ class Flow:
 
     # -- remote verbs -------------------------------------------------------
 
-    def input_schema(self) -> dict[str, Any]:
+    def input_schema(self) -> Optional[dict[str, Any]]:
         """The JSON Schema of this flow's inputs, as deploy sends it (see :func:`input_schema`)."""
         return input_schema(self.func)
 
@@ -235,122 +236,26 @@ def _merge_inputs(inputs: Optional[dict[str, Any]], more: dict[str, Any], verb: 
 
 # -- input schema ------------------------------------------------------------
 
-_SIMPLE_TYPES: dict[Any, str] = {
-    str: "string",
-    bool: "boolean",
-    int: "integer",
-    float: "number",
-    type(None): "null",
-}
-_ARRAY_TYPES = (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set)
-_OBJECT_TYPES = (dict, collections.abc.Mapping)
-_NAMES = {
-    "str": "string",
-    "bool": "boolean",
-    "int": "integer",
-    "float": "number",
-    "None": "null",
-    "list": "array",
-    "tuple": "array",
-    "set": "array",
-    "dict": "object",
-}
+def input_schema(func: Callable[..., Any]) -> Optional[dict[str, Any]]:
+    """The JSON Schema of a function's inputs, read from its source with :mod:`kitaru.signature`.
 
-
-def input_schema(func: Callable[..., Any]) -> dict[str, Any]:
-    """Derive the JSON Schema of a function's inputs from its signature and type hints.
-
-    ``str`` → string, ``int`` → integer, ``float`` → number, ``bool`` → boolean,
-    ``list``/``tuple``/``set`` → array (with ``items`` when parametrised),
-    ``dict`` → object, ``Literal[...]`` → enum, unions and ``Optional`` → the
-    union of their members; a parameter with a default or an ``Optional`` type
-    is not required; an unannotated parameter or an annotation with no JSON
-    equivalent accepts any value. Only parameters that can be passed by keyword
-    count (the runner calls ``flow(**inputs)``); ``**kwargs`` allows other keys,
-    otherwise ``additionalProperties`` is false.
+    The source is parsed, not imported, by the same helper ``kitaru deploy`` and
+    the MCP deploy tool run, so every surface derives the same schema (the
+    rules are in that module's doc). None when the function has no Python
+    source file to read (defined in a REPL, or built in).
     """
-    target = getattr(func, "func", func) if is_flow(func) else func
-    sig = inspect.signature(target)
+    target = inspect.unwrap(getattr(func, "func", func) if is_flow(func) else func)
+    code = getattr(target, "__code__", None)
     try:
-        hints = typing.get_type_hints(target, include_extras=True)
-    except Exception:  # an unresolvable forward reference: fall back per parameter
-        hints = {}
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    additional = False
-    for pname, param in sig.parameters.items():
-        if param.kind is param.VAR_KEYWORD:
-            additional = True
-            continue
-        if param.kind in (param.VAR_POSITIONAL, param.POSITIONAL_ONLY):
-            continue
-        annotation = hints.get(pname, param.annotation)
-        schema, nullable = _schema_of(annotation)
-        prop = dict(schema)
-        if param.default is not param.empty and _is_json(param.default):
-            prop["default"] = param.default
-        properties[pname] = prop
-        if param.default is param.empty and not nullable:
-            required.append(pname)
-    out: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        out["required"] = required
-    out["additionalProperties"] = additional
-    return out
-
-
-def _schema_of(annotation: Any) -> tuple[dict[str, Any], bool]:
-    """The JSON Schema of one annotation and whether it admits None."""
-    if annotation is inspect.Parameter.empty or annotation is Any:
-        return {}, False
-    if isinstance(annotation, str):  # an unresolved forward reference
-        name = annotation.strip()
-        if name.startswith("Optional[") or name.endswith("| None") or name.startswith("None |"):
-            return {}, True
-        base = name.split("[", 1)[0]
-        return ({"type": _NAMES[base]} if base in _NAMES else {}), False
-    if annotation is None:
-        return {"type": "null"}, True
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _schema_of(args[0])
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        members = [_schema_of(a)[0] for a in args]
-        nullable = any(a is type(None) for a in args)
-        if any(m == {} for m in members):
-            return {}, nullable
-        if all(set(m) == {"type"} and isinstance(m["type"], str) for m in members):
-            kinds: list[str] = []
-            for m in members:
-                if m["type"] not in kinds:
-                    kinds.append(m["type"])
-            return {"type": kinds[0] if len(kinds) == 1 else kinds}, nullable
-        return {"anyOf": members}, nullable
-    if origin is typing.Literal:
-        values = [a for a in args if _is_json(a)]
-        if len(values) != len(args):
-            return {}, False
-        return {"enum": values}, None in values
-    if annotation in _SIMPLE_TYPES:
-        return {"type": _SIMPLE_TYPES[annotation]}, annotation is type(None)
-    base = origin or annotation
-    if isinstance(base, type) and issubclass(base, (str, bytes)):
-        return ({"type": "string"} if issubclass(base, str) else {}), False
-    if isinstance(base, type) and issubclass(base, _OBJECT_TYPES):
-        return {"type": "object"}, False
-    if isinstance(base, type) and issubclass(base, _ARRAY_TYPES):
-        out: dict[str, Any] = {"type": "array"}
-        if origin is not None and args:
-            if base is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-                items = [_schema_of(a)[0] for a in args]
-                out.update(prefixItems=items, minItems=len(items), maxItems=len(items))
-            else:
-                item = _schema_of(args[0])[0]
-                if item:
-                    out["items"] = item
-        return out, False
-    return {}, False
+        path = inspect.getsourcefile(target)
+    except TypeError:
+        path = None
+    if code is None or not path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        source = f.read().decode("utf-8-sig")
+    node = signature.find_function(source, code.co_name, code.co_firstlineno, filename=path)
+    return None if node is None else signature.function_schema(node)
 
 
 def _is_json(value: Any) -> bool:
@@ -374,7 +279,7 @@ _JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _check_inputs(flow_name: str, values: dict[str, Any], schema: dict[str, Any]) -> None:
+def _check_inputs(flow_name: str, values: dict[str, Any], schema: Optional[dict[str, Any]]) -> None:
     """Refuse deploy-time inputs the flow cannot take, before anything is sent.
 
     Only the top-level keys and simple types are checked here; the server
@@ -382,6 +287,8 @@ def _check_inputs(flow_name: str, values: dict[str, Any], schema: dict[str, Any]
     """
     from kitaru import InvalidArgumentError
 
+    if schema is None:
+        return
     props = schema.get("properties", {})
     params = ", ".join(props) or "none"
     for key, value in values.items():

@@ -284,6 +284,17 @@ class InputsTest(unittest.TestCase):
         with self.assertRaisesRegex(UnprocessableError, '"flag"'):
             typed.invoke(flag="yes")
 
+    def test_sdk_deploys_save_the_shared_schemas(self):
+        # The SDK surface of the cross-surface contract: pkg/cli checks the
+        # CLI and MCP deploys of the same flows against the same file.
+        root = project("signatures", source="signatures")
+        module = load(os.path.join(root, "flows", "signatures.py"), "kitaru_test_signatures")
+        with open(os.path.join(FLOWS, "..", "schemas", "signatures.json"), encoding="utf-8") as f:
+            expected = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+        for name, want in expected.items():
+            with self.subTest(flow=name):
+                self.assertEqual(getattr(module, name).deploy().input_schema, want)
+
     def test_deploy_refuses_inputs_the_function_does_not_take(self):
         typed, deps = self.mod.typed, KitaruClient().deployments
 

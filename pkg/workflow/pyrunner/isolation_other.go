@@ -1,6 +1,6 @@
-//go:build !linux
+//go:build unix && !linux
 
-package workflow
+package pyrunner
 
 import (
 	"errors"
@@ -18,6 +18,3 @@ func isolationAvailable(string) bool { return false }
 func isolationRefused(string) {}
 
 func namespaceRefused(error) bool { return false }
-
-// ProtectServer does nothing outside Linux.
-func ProtectServer() error { return nil }

@@ -1,4 +1,6 @@
-package workflow_test
+//go:build unix
+
+package pyrunner_test
 
 import (
 	"bytes"
@@ -17,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kitaru/deployments/pkg/workflow"
+	"github.com/kitaru/deployments/pkg/workflow/pyrunner"
 )
 
 // runnerDir writes script as runner.py into a fresh directory: a throwaway
@@ -31,6 +34,15 @@ func runnerDir(t *testing.T, script string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+func testRequest(execID string) workflow.RunRequest {
+	return workflow.RunRequest{Project: "p", ExecID: execID, Flow: "research_agent", Version: 2, Entrypoint: "flows/research.py:research_agent", Inputs: json.RawMessage(`{}`)}
+}
+
+// sameJSON compares JSON documents ignoring whitespace.
+func sameJSON(a, b json.RawMessage) bool {
+	return strings.Join(strings.Fields(string(a)), "") == strings.Join(strings.Fields(string(b)), "")
 }
 
 func TestThePythonRunnerReadsTheRunnersAnswer(t *testing.T) {
@@ -76,7 +88,7 @@ sys.exit(1)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := workflow.PythonRunner{Dir: runnerDir(t, tt.script)}
+			r := pyrunner.Runner{Dir: runnerDir(t, tt.script)}
 			req := testRequest("ex_1")
 			req.Inputs = json.RawMessage(`{"topic": "routing"}`)
 			got, err := r.Run(context.Background(), req)
@@ -112,7 +124,7 @@ sys.exit(1)
 }
 
 func TestAPythonRunnerCrashKeepsOnlyTheEndOfStderr(t *testing.T) {
-	r := workflow.PythonRunner{Dir: runnerDir(t, `
+	r := pyrunner.Runner{Dir: runnerDir(t, `
 import sys
 sys.stderr.write("early-noise " * 2000)
 sys.stderr.write("THE-LAST-WORDS")
@@ -131,10 +143,10 @@ sys.exit(2)
 func TestAPythonRunnerThatCannotStartIsAnInfrastructureError(t *testing.T) {
 	tests := []struct {
 		name   string
-		runner workflow.PythonRunner
+		runner pyrunner.Runner
 	}{
-		{"no runner.py in the directory", workflow.PythonRunner{Dir: t.TempDir()}},
-		{"no such interpreter", workflow.PythonRunner{Dir: runnerDir(t, `print('{"result": 1}')`), Python: filepath.Join(t.TempDir(), "no-python")}},
+		{"no runner.py in the directory", pyrunner.Runner{Dir: t.TempDir()}},
+		{"no such interpreter", pyrunner.Runner{Dir: runnerDir(t, `print('{"result": 1}')`), Python: filepath.Join(t.TempDir(), "no-python")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,7 +197,7 @@ func TestAStoppedPythonRunnerIsKilledWithItsChildren(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() {
-				_, err := workflow.PythonRunner{Dir: dir}.Run(ctx, testRequest("ex_1"))
+				_, err := pyrunner.Runner{Dir: dir}.Run(ctx, testRequest("ex_1"))
 				done <- err
 			}()
 			select {
@@ -262,7 +274,7 @@ func processAlive(pid int) bool {
 }
 
 // runAnswer runs script as the runner and decodes its result into a map.
-func runAnswer(t *testing.T, r workflow.PythonRunner, inputs string) map[string]any {
+func runAnswer(t *testing.T, r pyrunner.Runner, inputs string) map[string]any {
 	t.Helper()
 	req := testRequest("ex_1")
 	req.Inputs = json.RawMessage(inputs)
@@ -288,11 +300,11 @@ import json, os, sys
 json.load(sys.stdin)
 print(json.dumps({"result": {"env": dict(os.environ), "cwd": os.getcwd(), "home_is_dir": os.path.isdir(os.environ.get("HOME", "/nonexistent"))}}))
 `)
-	got := runAnswer(t, workflow.PythonRunner{Dir: dir}, `{}`)
+	got := runAnswer(t, pyrunner.Runner{Dir: dir}, `{}`)
 	env, _ := got["env"].(map[string]any)
 	for name := range env {
-		if !slices.Contains(workflow.RunnerEnvironment, name) {
-			t.Errorf("the runner got %s=%v, which is not in workflow.RunnerEnvironment", name, env[name])
+		if !slices.Contains(pyrunner.Environment, name) {
+			t.Errorf("the runner got %s=%v, which is not in pyrunner.Environment", name, env[name])
 		}
 	}
 	if env["LANG"] != "C.UTF-8" {
@@ -321,7 +333,7 @@ if os.fork() == 0:
     os._exit(0)
 os.wait()`},
 	}
-	if !(workflow.PythonRunner{}).Isolated() {
+	if !(pyrunner.Runner{}).Isolated() {
 		t.Skip("this machine allows no user namespaces: a process that leaves the run's session survives it (docs/dev-runner.md)")
 	}
 	for _, tt := range tests {
@@ -339,7 +351,7 @@ print('{"result": 1}')
 			if err := os.WriteFile(filepath.Join(dir, "runner.py"), []byte(script), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := (workflow.PythonRunner{Dir: dir}).Run(context.Background(), testRequest("ex_1")); err != nil {
+			if _, err := (pyrunner.Runner{Dir: dir}).Run(context.Background(), testRequest("ex_1")); err != nil {
 				t.Fatal(err)
 			}
 			waitGone(t, marker)
@@ -364,10 +376,10 @@ print(json.dumps({"result": {
     "read_environ": attempt(lambda: open("/proc/%d/environ" % server, "rb").read()),
 }}))
 `)
-	if !(workflow.PythonRunner{}).Isolated() {
+	if !(pyrunner.Runner{}).Isolated() {
 		t.Skip("this machine allows no user namespaces: a flow can signal the server and read its command line (docs/dev-runner.md)")
 	}
-	got := runAnswer(t, workflow.PythonRunner{Dir: dir}, `{"server_pid": `+strconv.Itoa(os.Getpid())+`}`)
+	got := runAnswer(t, pyrunner.Runner{Dir: dir}, `{"server_pid": `+strconv.Itoa(os.Getpid())+`}`)
 	want := map[string]any{"parent_is_server": false, "signal_server": false, "read_cmdline": false, "read_environ": false}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("what the flow could do to the server (-want +got):\n%s", diff)
@@ -384,7 +396,7 @@ for _ in range(160):  # 10 MiB
 print('{"result": 1}')
 `)
 	var log bytes.Buffer // written by Run's copier, read once Run returned
-	r := workflow.PythonRunner{Dir: dir, Stderr: &log, MaxOutputBytes: 64 << 10}
+	r := pyrunner.Runner{Dir: dir, Stderr: &log, MaxOutputBytes: 64 << 10}
 	if _, err := r.Run(context.Background(), testRequest("ex_1")); err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +410,7 @@ print('{"result": 1}')
 }
 
 func TestAFlowCannotChangeTheRunnerOrSeeHiddenDirectories(t *testing.T) {
-	if !(workflow.PythonRunner{}).Isolated() {
+	if !(pyrunner.Runner{}).Isolated() {
 		t.Skip("this machine allows no user namespaces: the runner directory is writable and nothing is hidden (docs/dev-runner.md)")
 	}
 	hidden := t.TempDir()
@@ -417,7 +429,7 @@ except OSError:
 print(json.dumps({"result": {"runner_writable": writable, "hidden_listing": os.listdir(hidden)}}))
 `)
 	in, _ := json.Marshal(map[string]string{"hidden": hidden})
-	got := runAnswer(t, workflow.PythonRunner{Dir: dir, HiddenDirs: []string{hidden}}, string(in))
+	got := runAnswer(t, pyrunner.Runner{Dir: dir, HiddenDirs: []string{hidden}}, string(in))
 	want := map[string]any{"runner_writable": false, "hidden_listing": []any{}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("what the flow could do (-want +got):\n%s", diff)
