@@ -14,6 +14,12 @@ import (
 // does the work once (deploys, deletes, tag changes, rollbacks, cancels and
 // invocations). Artifact announcements and token requests carry no key and
 // are sent once, as before.
+//
+// The Python SDK (sdk/python/kitaru/retry.py, documented in
+// sdk/python/README.md) mirrors this policy rule for rule: the same
+// requests, statuses (retryable), attempts, backoff, jitter, Retry-After
+// limit and key form. testdata/retry_policy.json holds the numbers both
+// are tested against (retry_policy_test.go here); change them together.
 type RetryPolicy struct {
 	// MaxAttempts counts the first attempt too; 1 sends every request once.
 	MaxAttempts int

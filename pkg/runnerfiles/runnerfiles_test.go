@@ -50,7 +50,10 @@ func TestWriteLaysOutRunnerAndKitaruPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"kitaru/__init__.py", "kitaru/flow.py", "kitaru/signature.py", "runner.py"}
+	want := []string{
+		"kitaru/__init__.py", "kitaru/bundle.py", "kitaru/client.py", "kitaru/connection.py", "kitaru/errors.py",
+		"kitaru/flow.py", "kitaru/retry.py", "kitaru/signature.py", "runner.py",
+	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("files in the runner dir (-want +got):\n%s", diff)
 	}

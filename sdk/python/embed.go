@@ -5,7 +5,8 @@ package pysdk
 
 import "embed"
 
-// FS holds kitaru/*.py, the package's source files.
+// FS holds kitaru/*.py, the package's source files (every module: a new
+// one is embedded without a change here).
 //
 //go:embed kitaru/*.py
 var FS embed.FS

@@ -11,35 +11,44 @@ Note: ``kitaru/__init__.py`` re-exports the ``flow`` decorator, so the attribute
 with ``from kitaru.flow import Flow``.
 
 This module must stay importable without the rest of the SDK being loaded (the
-runner imports flow files, which import it): the client is imported lazily.
+runner imports flow files, which import it): the client, the errors and the
+bundling (:mod:`kitaru.bundle`, whose ``build_bundle``, ``Bundle`` and
+``find_project_root`` are still importable from here) are imported lazily.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import functools
-import gzip
-import hashlib
-import inspect
-import io
 import os
-import stat
-import subprocess
 import sys
-import tarfile
-import typing
 from typing import Any, Callable, Optional
 
 from . import signature
 
-__all__ = ["Flow", "flow", "is_flow", "input_schema", "find_project_root", "build_bundle", "Bundle"]
+# Names that moved to kitaru.bundle, still importable from here (loaded on
+# first use, so running a flow never loads the bundling modules).
+_FROM_BUNDLE = ("find_project_root", "build_bundle", "Bundle", "git_state", "PROJECT_DIR", "SKIPPED_DIRS", "SKIPPED_ROOT_PATHS")
+
+__all__ = ["Flow", "flow", "is_flow", "input_schema", *_FROM_BUNDLE[:3]]
+
+
+def __getattr__(name: str) -> Any:
+    """The names that moved to kitaru.bundle (PEP 562)."""
+    if name in _FROM_BUNDLE:
+        from kitaru import bundle
+
+        return getattr(bundle, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FROM_BUNDLE))
+
 
 # Marker attribute the runner checks, so a flow is recognised even when the
 # runner and the flow file see different copies of this module.
 FLOW_MARKER = "__kitaru_flow__"
-
-# The directory `kitaru init` creates at the project root.
-PROJECT_DIR = ".kitaru"
 
 
 class Flow:
@@ -114,6 +123,7 @@ class Flow:
         ``ConfigurationError`` without a connection, and the server's errors.
         """
         import kitaru  # lazily: the client is not needed to run flows
+        from kitaru.bundle import build_bundle, git_state
 
         values = _merge_inputs(inputs, more_inputs, "deploy")
         schema = self.input_schema()
@@ -174,7 +184,10 @@ class Flow:
 
     def _entrypoint(self) -> tuple[str, str]:
         """The project root and ``path/relative/to/root.py:attribute`` of this flow."""
-        from kitaru import InvalidArgumentError
+        import inspect
+
+        from kitaru.bundle import find_project_root
+        from kitaru.errors import InvalidArgumentError
 
         path = inspect.getsourcefile(self.func) or getattr(getattr(self.func, "__code__", None), "co_filename", "")
         if not path or not path.endswith(".py") or not os.path.isfile(path):
@@ -244,6 +257,8 @@ def input_schema(func: Callable[..., Any]) -> Optional[dict[str, Any]]:
     rules are in that module's doc). None when the function has no Python
     source file to read (defined in a REPL, or built in).
     """
+    import inspect
+
     target = inspect.unwrap(getattr(func, "func", func) if is_flow(func) else func)
     code = getattr(target, "__code__", None)
     try:
@@ -285,7 +300,7 @@ def _check_inputs(flow_name: str, values: dict[str, Any], schema: Optional[dict[
     Only the top-level keys and simple types are checked here; the server
     validates every invocation against the whole schema.
     """
-    from kitaru import InvalidArgumentError
+    from kitaru.errors import InvalidArgumentError
 
     if schema is None:
         return
@@ -315,133 +330,3 @@ def _check_inputs(flow_name: str, values: dict[str, Any], schema: Optional[dict[
                 f"input {key!r} of flow {flow_name!r} must be {' or '.join(kinds)}, got {type(value).__name__}",
                 details={"key": key},
             )
-
-
-# -- source bundles ----------------------------------------------------------
-
-# Directories never bundled, wherever they are, and paths skipped only at the
-# root: the same as `kitaru deploy` (pkg/bundle).
-SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules"})
-SKIPPED_ROOT_PATHS = frozenset({".kitaru/cache"})
-
-
-class Bundle(typing.NamedTuple):
-    """A built source bundle: the gzip'd tar, its ``sha256:<hex>`` digest and size."""
-
-    data: bytes
-    digest: str
-    size: int
-
-
-def find_project_root(directory: str) -> str:
-    """The nearest directory from ``directory`` upward that holds ``.kitaru/``."""
-    from kitaru import PreconditionFailedError
-
-    d = os.path.abspath(directory)
-    while True:
-        if os.path.isdir(os.path.join(d, PROJECT_DIR)):
-            return d
-        parent = os.path.dirname(d)
-        if parent == d:
-            raise PreconditionFailedError(
-                f"no Kitaru project: neither {directory} nor a parent directory holds {PROJECT_DIR}/; "
-                "run `kitaru init` in the repository root first"
-            )
-        d = parent
-
-
-def build_bundle(root: str) -> Bundle:
-    """Archive the project root as a deterministic gzip'd tar.
-
-    Members in path order with zero mtimes and owners, modes 0644 or 0755, and
-    a gzip header without name or time, so the same tree always gives the same
-    bytes (and digest). Skips ``.git/``, ``__pycache__/``, ``*.pyc``,
-    ``.venv/``, ``venv/``, ``node_modules/`` and ``.kitaru/cache/``. Symlinks
-    are kept when they point inside the root; one pointing outside, or a
-    device, FIFO or socket, is an ``InvalidArgumentError``.
-    """
-    from kitaru import InvalidArgumentError
-
-    root = os.path.realpath(root)
-    members: list[tuple[str, str, str, Optional[str]]] = []  # (name, path, kind, link target)
-
-    def link_target(path: str, name: str) -> str:
-        target = os.readlink(path)
-        outside = InvalidArgumentError(
-            f"symlink {name} points to {target}, outside the project root {root}; "
-            "copy the target into the project or remove the link",
-            details={"member": name},
-        )
-        if os.path.isabs(target):
-            resolved = os.path.realpath(target)
-            if os.path.commonpath([root, resolved]) != root:
-                raise outside
-            return os.path.relpath(resolved, os.path.dirname(path)).replace(os.sep, "/")
-        lexical = os.path.normpath(os.path.join(os.path.dirname(path), target))
-        if os.path.commonpath([root, lexical]) != root:
-            raise outside
-        return target.replace(os.sep, "/")
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        keep = []
-        for entry in sorted(dirnames + filenames):
-            path = os.path.join(dirpath, entry)
-            name = os.path.relpath(path, root).replace(os.sep, "/")
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                members.append((name, path, "link", link_target(path, name)))
-            elif stat.S_ISDIR(st.st_mode):
-                if entry in SKIPPED_DIRS or name in SKIPPED_ROOT_PATHS:
-                    continue
-                keep.append(entry)
-                members.append((name + "/", path, "dir", None))
-            elif stat.S_ISREG(st.st_mode):
-                if not entry.endswith(".pyc"):
-                    members.append((name, path, "exec" if st.st_mode & 0o100 else "file", None))
-            else:
-                raise InvalidArgumentError(
-                    f"{path} is a special file (FIFO, socket or device); a source bundle holds only files, "
-                    f"directories and symlinks inside the project: move it out of {root}",
-                    details={"member": name},
-                )
-        dirnames[:] = [d for d in dirnames if d in keep]
-    members.sort(key=lambda m: m[0])
-
-    raw = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as zipped:
-        with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for name, path, kind, target in members:
-                info = tarfile.TarInfo(name)
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                if kind == "dir":
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
-                elif kind == "link":
-                    info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, target or ""
-                    tar.addfile(info)
-                else:
-                    with open(path, "rb") as f:
-                        data = f.read()
-                    info.mode = 0o755 if kind == "exec" else 0o644
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-    data = raw.getvalue()
-    return Bundle(data, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
-
-
-def git_state(root: str) -> tuple[str, bool]:
-    """The HEAD commit of the repository holding root and whether root has
-    uncommitted changes; ``("", False)`` without git or a repository."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "", False
-    try:
-        status = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return head, False
-    return head, status.returncode == 0 and bool(status.stdout.strip())

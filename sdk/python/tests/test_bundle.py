@@ -120,7 +120,7 @@ class UploadHeadersTest(unittest.TestCase):
         import base64
         import hashlib
 
-        from kitaru import _check_upload_headers
+        from kitaru.client import _check_upload_headers
 
         data = b"bundle bytes"
         good = {"Content-Length": str(len(data)), "X-Amz-Checksum-Sha256": base64.b64encode(hashlib.sha256(data).digest()).decode()}

@@ -1,0 +1,665 @@
+"""The Kitaru API over HTTP: ``KitaruClient``, its ``deployments`` and
+``executions``, and what they return (``Deployment``, ``Handle``,
+``Execution``, ``Tag``, ``RouteChange``).
+
+Requests are retried by the one policy of ``kitaru.retry`` (the Go client's).
+HTTP modules are imported on first use, so ``import kitaru`` stays cheap for
+the runner.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from typing import Any, Iterator, Optional
+
+from kitaru.connection import ENV_SERVER_URL, Connection
+from kitaru.errors import (
+    ExecutionCancelled,
+    ExecutionFailed,
+    InternalError,
+    InvalidArgumentError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    UnavailableError,
+    WaitTimeoutError,
+    _error_from_answer,
+)
+from kitaru.retry import RetryPolicy, jitter, retryable_status
+
+__all__ = [
+    "KitaruClient",
+    "Deployments",
+    "Executions",
+    "Deployment",
+    "Handle",
+    "Execution",
+    "Tag",
+    "RouteChange",
+    "new_idempotency_key",
+]
+
+
+def new_idempotency_key() -> str:
+    """A fresh ``Idempotency-Key`` for one logical write: ``kik_`` and 26
+    random characters, as the Go client's ``NewIdempotencyKey``."""
+    return "kik_" + base64.b32encode(os.urandom(16)).decode("ascii").rstrip("=")
+
+
+def _quote(segment: Any) -> str:
+    from urllib.parse import quote
+
+    return quote(str(segment), safe="")
+
+
+class _Transport:
+    """JSON over HTTP to one server with the connection's credential, retried
+    by ``policy`` (``kitaru.retry``): idempotent requests, and keyed writes,
+    each of which carries one ``Idempotency-Key`` on all its attempts so that
+    the server does the write once and answers a retry whose first attempt
+    committed (and lost its answer) with the first answer."""
+
+    def __init__(self, conn: Connection, timeout: float, policy: Optional[RetryPolicy] = None) -> None:
+        self.base = conn.server_url.rstrip("/")
+        self.conn = conn
+        self.timeout = timeout
+        self.policy = policy or RetryPolicy()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Optional[dict[str, Any]] = None,
+        body: Any = None,
+        headers: Optional[dict[str, str]] = None,
+        idempotent: bool = False,
+        keyed: bool = False,
+        idempotency_key: Optional[str] = None,
+    ) -> Any:
+        """Send one request; return the decoded JSON answer (None when empty).
+        A keyed write sends ``idempotency_key`` (a fresh one when None) on every
+        attempt and is retried like an idempotent request."""
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        from kitaru import __version__
+
+        url = self.base + path
+        if query:
+            q = {k: str(v) for k, v in query.items() if v is not None}
+            if q:
+                url += "?" + urllib.parse.urlencode(q)
+        hdrs = {
+            "Authorization": f"Bearer {self.conn.auth_token}",
+            "Accept": "application/json",
+            "User-Agent": f"kitaru-python/{__version__}",
+        }
+        if self.conn.project:
+            hdrs["X-Kitaru-Project"] = self.conn.project
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        if keyed:
+            hdrs["Idempotency-Key"] = idempotency_key or new_idempotency_key()
+        what = f"{method} {path}"
+        attempts = max(self.policy.max_attempts, 1) if (idempotent or keyed) else 1
+        for attempt in range(1, attempts + 1):
+            retry_after: Optional[str] = None
+            req = urllib.request.Request(url, data=data, headers=hdrs, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    raw = resp.read()
+                if not raw:
+                    return None
+                try:
+                    return json.loads(raw)
+                except ValueError:
+                    raise InternalError(f"the answer to {what} is not JSON", status=resp.status) from None
+            except urllib.error.HTTPError as e:
+                err: Exception = _error_from_answer(e.code, e.read() or b"", what)
+                status: Optional[int] = e.code
+                retry_after = e.headers.get("Retry-After")
+            except (urllib.error.URLError, OSError) as e:
+                err = UnavailableError(
+                    f"cannot reach the Kitaru server at {self.base} ({getattr(e, 'reason', e)}): check that it is "
+                    f"running and that {ENV_SERVER_URL} (or the URL saved by kitaru login) is right"
+                )
+                status = None  # not reached
+            if attempt >= attempts or not retryable_status(status):
+                raise err from None
+            pause = self.policy.pause(attempt, retry_after)
+            if pause is None:
+                raise err from None  # waiting cannot help: the server's answer says more
+            self.policy.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def pages(self, path: str, limit: Optional[int] = None) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list, following next_token (at most limit items)."""
+        token: Optional[str] = None
+        seen = 0
+        while True:
+            size = 200 if limit is None else max(1, min(200, limit - seen))
+            page = self.call("GET", path, query={"limit": size, "next_token": token}, idempotent=True) or {}
+            for item in page.get("items") or []:
+                yield item
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            token = page.get("next_token")
+            if not token:
+                return
+
+    def put_presigned(self, upload: dict[str, Any], data: bytes) -> None:
+        """PUT data to a presigned URL (no Kitaru credential is sent there)."""
+        import urllib.error
+        import urllib.request
+
+        hdrs = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
+        _check_upload_headers(hdrs, data)
+        req = urllib.request.Request(upload["url"], data=data, headers=hdrs, method=upload.get("method") or "PUT")
+        try:
+            with urllib.request.urlopen(req, timeout=max(self.timeout, 300)) as resp:
+                resp.read()
+        except urllib.error.HTTPError as e:
+            raise UnavailableError(
+                f"uploading the source bundle failed: HTTP {e.code}: {(e.read() or b'')[:200]!r}; deploy again",
+                status=e.code,
+            ) from None
+        except (urllib.error.URLError, OSError) as e:
+            raise UnavailableError(f"uploading the source bundle failed ({getattr(e, 'reason', e)}); deploy again") from None
+
+
+def _check_upload_headers(headers: dict[str, str], data: bytes) -> None:
+    """Refuse, before sending, bytes the upload's signed headers do not
+    describe: S3 would refuse them (the SHA-256 and the length are signed), and
+    a store that checks no checksum would keep bytes the deploy then refuses."""
+    for name, value in headers.items():
+        if name.lower() == "content-length" and value != str(len(data)):
+            raise InvalidArgumentError(
+                f"the upload URL is signed for {value} bytes, the bundle has {len(data)}; deploy again"
+            )
+        if name.lower() == "x-amz-checksum-sha256" and value != base64.b64encode(hashlib.sha256(data).digest()).decode():
+            raise InvalidArgumentError(
+                f"the upload URL is signed for other bytes (SHA-256 {value}); deploy again"
+            )
+
+
+# ---------------------------------------------------------------------------
+# What the API returns
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Execution:
+    """One execution as read from the server. ``status`` is ``running``, ``completed``,
+    ``failed`` or ``cancelled``; ``result`` is set when it completed (``result_ref``
+    instead for results over 256 KiB), ``error`` (``{type, message, traceback}``) when it failed."""
+
+    exec_id: str
+    flow: str
+    version: int
+    status: str
+    snapshot: str = ""
+    selector: dict[str, Any] = dataclasses.field(default_factory=dict)
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    result: Any = None
+    result_ref: Optional[str] = None
+    error: Optional[dict[str, Any]] = None
+    started_at: str = ""
+    ended_at: Optional[str] = None
+    invoked_by: str = ""
+    idempotency_key: Optional[str] = None
+    project: str = ""
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> "Execution":
+        return cls(
+            exec_id=d.get("exec_id", ""),
+            flow=d.get("flow", ""),
+            version=int(d.get("version") or 0),
+            status=d.get("status", ""),
+            snapshot=d.get("snapshot", ""),
+            selector=d.get("selector") or {},
+            inputs=d.get("inputs") or {},
+            result=d.get("result"),
+            result_ref=d.get("result_ref"),
+            error=d.get("error"),
+            started_at=d.get("started_at", ""),
+            ended_at=d.get("ended_at"),
+            invoked_by=d.get("invoked_by", ""),
+            idempotency_key=d.get("idempotency_key"),
+            project=d.get("project", ""),
+            raw=d,
+        )
+
+    @property
+    def done(self) -> bool:
+        """Whether the execution ended (completed, failed or cancelled)."""
+        return self.status in ("completed", "failed", "cancelled")
+
+
+@dataclasses.dataclass
+class Tag:
+    """A route: an exclusive tag's one version, or a shared tag's versions."""
+
+    flow: str
+    tag: str
+    exclusive: bool
+    versions: list[int]
+    revision: int
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> "Tag":
+        return cls(d.get("flow", ""), d.get("tag", ""), bool(d.get("exclusive")), list(d.get("versions") or []), int(d.get("revision") or 0))
+
+
+@dataclasses.dataclass
+class RouteChange:
+    """One record of a tag's history: ``action`` (deploy, move, add, remove, rollback,
+    delete) from ``from_version`` to ``to_version``, ``by`` whom and ``at`` when."""
+
+    flow: str
+    tag: str
+    action: str
+    exclusive: bool
+    from_version: Optional[int]
+    to_version: Optional[int]
+    revision: int
+    by: str
+    at: str
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> "RouteChange":
+        return cls(
+            d.get("flow", ""),
+            d.get("tag", ""),
+            d.get("action", ""),
+            bool(d.get("exclusive")),
+            d.get("from"),
+            d.get("to"),
+            int(d.get("revision") or 0),
+            d.get("by", ""),
+            d.get("at", ""),
+        )
+
+
+@dataclasses.dataclass
+class Deployment:
+    """One immutable, numbered version of a flow. ``tags`` maps each tag it holds to
+    whether it is exclusive. ``invoke`` runs exactly this version."""
+
+    flow: str
+    version: int
+    snapshot: str
+    tags: dict[str, bool]
+    entrypoint: str
+    inputs: dict[str, Any]
+    stack: str
+    created_at: str
+    created_by: str
+    project: str = ""
+    input_schema: Optional[dict[str, Any]] = None
+    source: Optional[dict[str, Any]] = None
+    description: str = ""
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    _client: Optional["KitaruClient"] = dataclasses.field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from(cls, d: dict[str, Any], client: "KitaruClient") -> "Deployment":
+        return cls(
+            flow=d.get("flow", ""),
+            version=int(d.get("version") or 0),
+            snapshot=d.get("snapshot", ""),
+            tags=dict(d.get("tags") or {}),
+            entrypoint=d.get("entrypoint", ""),
+            inputs=d.get("inputs") or {},
+            stack=d.get("stack", ""),
+            created_at=d.get("created_at", ""),
+            created_by=d.get("created_by", ""),
+            project=d.get("project", ""),
+            input_schema=d.get("input_schema"),
+            source=d.get("source"),
+            description=d.get("description", ""),
+            raw=d,
+            _client=client,
+        )
+
+    @property
+    def client(self) -> "KitaruClient":
+        if self._client is None:
+            self._client = KitaruClient()
+        return self._client
+
+    def invoke(
+        self, *, inputs: Optional[dict[str, Any]] = None, idempotency_key: Optional[str] = None, **more_inputs: Any
+    ) -> "Handle":
+        """Start an execution of exactly this version (whatever the tags say now).
+        Inputs named ``inputs`` or ``idempotency_key`` go in ``inputs={...}``."""
+        from kitaru.flow import _merge_inputs
+
+        values = _merge_inputs(inputs, more_inputs, "invoke")
+        return self.client.deployments._invoke_pinned(self.flow, self.version, values, idempotency_key)
+
+    def add_tag(self, tag: str, *, exclusive: bool = False) -> Tag:
+        """Point tag at this version (moving it here when exclusive)."""
+        t = self.client.deployments.tag(self.flow, tag, version=self.version, exclusive=exclusive)
+        self.tags[tag] = t.exclusive
+        return t
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove tag from this version (``default`` cannot be removed: ConflictError)."""
+        self.client.deployments.untag(self.flow, tag, version=self.version)
+        self.tags.pop(tag, None)
+
+    def delete(self) -> None:
+        """Delete this version (ConflictError while it holds an exclusive tag)."""
+        self.client.deployments.delete(self.flow, self.version)
+
+    def refresh(self) -> "Deployment":
+        """This version as the server has it now."""
+        return self.client.deployments.get(self.flow, version=self.version)
+
+
+class Handle:
+    """An execution an invocation started: ``exec_id``, ``status`` (read from the
+    server), ``wait()`` for its result and ``cancel()``."""
+
+    def __init__(self, execution: Execution, client: "KitaruClient") -> None:
+        self.exec_id = execution.exec_id
+        self.flow = execution.flow
+        self.version = execution.version
+        self.execution = execution  # as last read
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<kitaru.Handle {self.exec_id} of {self.flow} v{self.version} ({self.execution.status})>"
+
+    @property
+    def status(self) -> str:
+        """The execution's current status (one GET)."""
+        return self.refresh().status
+
+    def refresh(self) -> Execution:
+        """Read the execution now."""
+        self.execution = self._client.executions.get(self.exec_id)
+        return self.execution
+
+    def wait(self, timeout: Optional[float] = None) -> Any:
+        """Poll until the execution ends and return its result.
+
+        Raises ExecutionFailed (``type``, ``message``, ``traceback``) when it failed,
+        ExecutionCancelled when it was cancelled, WaitTimeoutError (a TimeoutError)
+        when ``timeout`` seconds pass first — the execution keeps running — and
+        PayloadTooLargeError when the result is over 256 KiB and stored in the
+        server's bucket instead of returned."""
+        self.execution = self._client.executions._wait(self.execution, timeout)
+        return _outcome(self.execution)
+
+    def cancel(self) -> Execution:
+        """Cancel the execution (ConflictError when it already completed or failed)."""
+        self.execution = self._client.executions.cancel(self.exec_id)
+        return self.execution
+
+
+def _outcome(e: Execution) -> Any:
+    if e.status == "failed":
+        raise ExecutionFailed(e)
+    if e.status == "cancelled":
+        raise ExecutionCancelled(e)
+    if e.result_ref and e.result is None:
+        raise PayloadTooLargeError(
+            f"the result of execution {e.exec_id} is over 256 KiB and is stored in the server's bucket as "
+            f"{e.result_ref}, not returned by the API; read it from the bucket or return less from the flow",
+            details={"result_ref": e.result_ref},
+        )
+    return e.result
+
+
+# ---------------------------------------------------------------------------
+# The client
+# ---------------------------------------------------------------------------
+
+
+class Deployments:
+    """The deployment API of a client's project: ``KitaruClient().deployments``."""
+
+    def __init__(self, client: "KitaruClient") -> None:
+        self._c = client
+        self._t = client._transport
+
+    def list(self, flow: str, *, limit: Optional[int] = None) -> list[Deployment]:
+        """The flow's deployment versions, newest first (NotFoundError for an unknown flow)."""
+        return [Deployment._from(d, self._c) for d in self._t.pages(f"/v1/flows/{_quote(flow)}/deployments", limit)]
+
+    def get(self, flow: str, *, version: Optional[int] = None, tag: Optional[str] = None) -> Deployment:
+        """The deployment a version or a tag names now; neither names ``default``."""
+        if version is not None and tag is not None:
+            raise InvalidArgumentError("pass a version or a tag, not both")
+        if version is not None:
+            d = self._t.call("GET", f"/v1/flows/{_quote(flow)}/deployments/{_quote(version)}", idempotent=True)
+            return Deployment._from(d, self._c)
+        res = self._t.call("GET", f"/v1/flows/{_quote(flow)}/resolve", query={"tag": tag}, idempotent=True)
+        return Deployment._from(res["deployment"], self._c)
+
+    def invoke(
+        self,
+        flow: str,
+        *,
+        version: Optional[int] = None,
+        tag: Optional[str] = None,
+        inputs: Optional[dict[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> Handle:
+        """Start an execution of the deployment ``version`` or ``tag`` names (neither:
+        ``default``) with inputs overriding its deployment-time inputs. Inputs that do
+        not match the deployment's input schema raise UnprocessableError naming the key."""
+        body: dict[str, Any] = {}
+        if tag is not None:
+            body["tag"] = tag
+        if version is not None:
+            body["version"] = version
+        if inputs:
+            body["inputs"] = dict(inputs)
+        e = self._t.call(
+            "POST", f"/v1/flows/{_quote(flow)}/invocations", body=body, keyed=True, idempotency_key=idempotency_key
+        )
+        return Handle(Execution._from(e), self._c)
+
+    def _invoke_pinned(
+        self, flow: str, version: int, inputs: dict[str, Any], idempotency_key: Optional[str]
+    ) -> Handle:
+        body = {"inputs": dict(inputs)} if inputs else {}
+        e = self._t.call(
+            "POST",
+            f"/v1/flows/{_quote(flow)}/versions/{_quote(version)}/invocations",
+            body=body,
+            keyed=True,
+            idempotency_key=idempotency_key,
+        )
+        return Handle(Execution._from(e), self._c)
+
+    def tag(
+        self, flow: str, tag: str, *, version: int, exclusive: bool = False, if_revision: Optional[int] = None
+    ) -> Tag:
+        """Point tag at version: an exclusive tag moves there, a shared one is added.
+        With ``if_revision`` the change happens only if the tag is unchanged
+        (PreconditionFailedError otherwise)."""
+        headers = {"If-Match": str(if_revision)} if if_revision is not None else None
+        body = {"version": version, "exclusive": bool(exclusive)}
+        t = self._t.call("PUT", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", body=body, headers=headers, keyed=True)
+        return Tag._from(t)
+
+    def untag(self, flow: str, tag: str, *, version: int, if_revision: Optional[int] = None) -> None:
+        """Remove tag from version (``default`` cannot be removed: ConflictError)."""
+        headers = {"If-Match": str(if_revision)} if if_revision is not None else None
+        self._t.call(
+            "DELETE", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", query={"version": version}, headers=headers, keyed=True
+        )
+
+    def delete(self, flow: str, version: int) -> None:
+        """Delete a version (ConflictError naming its exclusive tags while it holds any)."""
+        self._t.call("DELETE", f"/v1/flows/{_quote(flow)}/deployments/{_quote(version)}", keyed=True)
+
+    def history(self, flow: str, tag: str, *, limit: Optional[int] = None) -> list[RouteChange]:
+        """Every change of the route, newest first."""
+        return [RouteChange._from(c) for c in self._t.pages(f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/history", limit)]
+
+    def rollback(self, flow: str, tag: str) -> Tag:
+        """Move an exclusive tag back to the version it had before its last change."""
+        return Tag._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/rollback", body={}, keyed=True))
+
+    def deploy(
+        self,
+        flow: str,
+        *,
+        entrypoint: str,
+        source: dict[str, Any],
+        inputs: Optional[dict[str, Any]] = None,
+        input_schema: Optional[dict[str, Any]] = None,
+        tag: Optional[str] = None,
+        exclusive: bool = False,
+        stack: Optional[str] = None,
+        description: Optional[str] = None,
+    ) -> Deployment:
+        """Create the flow's next version (the raw API call; ``Flow.deploy`` builds the
+        source and schema for you). ``source`` is ``{"archive": base64}`` or
+        ``{"digest": "sha256:…"}`` (see ``upload_source``), optionally with ``commit``, ``dirty``."""
+        body: dict[str, Any] = {"entrypoint": entrypoint, "source": source}
+        if inputs:
+            body["inputs"] = inputs
+        if input_schema is not None:
+            body["input_schema"] = input_schema
+        if tag is not None:
+            body["tag"] = tag
+        if exclusive:
+            body["exclusive"] = True
+        if stack is not None:
+            body["stack"] = stack
+        if description is not None:
+            body["description"] = description
+        return Deployment._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/deployments", body=body, keyed=True), self._c)
+
+    # Bundles up to this size (decoded) are sent inline in the deploy body.
+    MAX_INLINE_ARCHIVE_BYTES = 4 << 20
+
+    def upload_source(self, data: bytes) -> dict[str, Any]:
+        """The deploy ``source`` for a gzip'd tar: inline when at most 4 MiB, else
+        uploaded through ``POST /v1/artifacts`` and its presigned URL (skipped when
+        the server already has these bytes)."""
+        if len(data) <= self.MAX_INLINE_ARCHIVE_BYTES:
+            return {"archive": base64.b64encode(data).decode("ascii")}
+        sha = hashlib.sha256(data).hexdigest()
+        # Sent once, as by the Go client: the announcement carries no Idempotency-Key.
+        a = self._t.call("POST", "/v1/artifacts", body={"sha256": sha, "size": len(data)})
+        if not a.get("exists"):
+            upload = a.get("upload")
+            if not upload:
+                raise InternalError(f"the server neither has bundle sha256:{sha} nor gave an upload URL for it")
+            self._t.put_presigned(upload, data)
+        return {"digest": a.get("digest") or f"sha256:{sha}"}
+
+
+# Polling of wait, as the Go client's Wait: the first pause, its growth and its
+# cap; each pause is jittered over [half, whole].
+_POLL_START, _POLL_FACTOR, _POLL_MAX = 0.1, 1.5, 2.0
+
+
+class Executions:
+    """The execution API of a client's project: ``KitaruClient().executions``."""
+
+    def __init__(self, client: "KitaruClient") -> None:
+        self._c = client
+        self._t = client._transport
+
+    def get(self, exec_id: str) -> Execution:
+        """One execution (NotFoundError for an unknown id)."""
+        return Execution._from(self._t.call("GET", f"/v1/executions/{_quote(exec_id)}", idempotent=True))
+
+    def cancel(self, exec_id: str) -> Execution:
+        """Cancel a running execution; a cancelled one is returned as it is
+        (ConflictError when it already completed or failed)."""
+        return Execution._from(self._t.call("POST", f"/v1/executions/{_quote(exec_id)}/cancel", keyed=True))
+
+    def list(self, flow: str, *, limit: Optional[int] = None) -> list[Execution]:
+        """The flow's executions, newest first."""
+        return [Execution._from(e) for e in self._t.pages(f"/v1/flows/{_quote(flow)}/executions", limit)]
+
+    def wait(self, exec_id: str, timeout: Optional[float] = None) -> Any:
+        """Wait for an execution and return its result, as ``Handle.wait``."""
+        return Handle(Execution(exec_id=exec_id, flow="", version=0, status="running"), self._c).wait(timeout)
+
+    def handle(self, exec_id: str) -> Handle:
+        """A Handle of an existing execution."""
+        return Handle(self.get(exec_id), self._c)
+
+    def _wait(self, last: Execution, timeout: Optional[float]) -> Execution:
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        pause = _POLL_START
+        while True:
+            try:
+                got = self.get(last.exec_id)
+                if got.done:
+                    return got
+                last = got
+            except (UnavailableError, RateLimitedError):
+                pass  # a briefly unavailable server is polled again
+            sleep = jitter(pause)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeoutError(last, timeout or 0.0)
+                sleep = min(sleep, left)
+            time.sleep(sleep)
+            pause = min(pause * _POLL_FACTOR, _POLL_MAX)
+
+
+class KitaruClient:
+    """A client of the Kitaru server as one project.
+
+    Each argument overrides the active connection's value: ``KITARU_SERVER_URL``,
+    ``KITARU_AUTH_TOKEN`` and ``KITARU_PROJECT`` from the environment, else the config
+    file ``kitaru login`` writes. A missing URL or credential raises
+    ConfigurationError naming what to set. ``timeout`` bounds each HTTP request.
+    """
+
+    def __init__(
+        self,
+        server_url: Optional[str] = None,
+        token: Optional[str] = None,
+        project: Optional[str] = None,
+        *,
+        timeout: float = 60.0,
+    ) -> None:
+        self.connection = Connection.load(server_url, token, project)
+        self._transport = _Transport(self.connection, timeout)
+        self.deployments = Deployments(self)
+        self.executions = Executions(self)
+
+    def __repr__(self) -> str:
+        c = self.connection
+        return f"<kitaru.KitaruClient {c.server_url} project={c.project or '(the key’s)'}>"
+
+    @property
+    def server_url(self) -> str:
+        return self.connection.server_url
+
+    @property
+    def project(self) -> str:
+        return self.connection.project
+
+    def status(self) -> dict[str, Any]:
+        """Who the server says you are: ``{server_version, project, principal, role, credential}``."""
+        return self._transport.call("GET", "/v1/status", idempotent=True)
+
+    def flows(self, *, limit: Optional[int] = None) -> list[dict[str, Any]]:
+        """The project's flows by name, each with its deployment count, latest version and tags."""
+        return list(self._transport.pages("/v1/flows", limit))
