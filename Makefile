@@ -13,7 +13,7 @@ CDKFLAGS ?=
 CDK_ENV  = JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test fuzz e2e aws-local aws-local-e2e bench build build-cli crossbuild synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet fmt tidy clean ddb-local-start ddb-local-stop
+.PHONY: help dev test fuzz e2e aws-local aws-local-e2e bench build build-cli crossbuild synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet lint fmt tidy clean ddb-local-start ddb-local-stop
 
 help: ## List the targets
 	@echo "usage: make <target>"
@@ -23,7 +23,7 @@ help: ## List the targets
 dev: build-cli ## Run the embedded default server (kitaru dev) on 127.0.0.1:8787
 	$(BIN) dev $(DEVFLAGS)
 
-test: ## gofmt check, go vet, go test -race ./... against a fresh DynamoDB Local, then make e2e
+test: ## gofmt check, go vet, staticcheck, pyflakes, go test -race ./... against a fresh DynamoDB Local, then make e2e
 	scripts/test.sh
 
 e2e: build-cli ## The docs' deployments walkthrough (scripts/e2e.sh) against a fresh kitaru dev on a free loopback port
@@ -83,6 +83,9 @@ localstack-down: ## Stop LocalStack and drop its state
 
 vet: ## go vet ./...
 	$(GO) vet ./...
+
+lint: vet ## go vet, staticcheck (root module and infra/) and pyflakes on the Python (scripts/lint.sh)
+	scripts/lint.sh
 
 fmt: ## Format every Go file of the work tree (gofmt -w)
 	scripts/gofmt.sh fix

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What `make test` and CI run: formatting, vet, the CLI's cross-builds, the
-# Python runner and SDK tests,
+# What `make test` and CI run: formatting, vet, staticcheck, the CLI's
+# cross-builds, pyflakes and the Python runner and SDK tests,
 # and every Go test with -race,
 # against a DynamoDB Local started for this run (or $DYNAMODB_ENDPOINT if set);
 # then make e2e, the CLI walkthrough against a kitaru dev, and make
@@ -21,8 +21,14 @@ step "go vet ./..."
 go vet ./...
 echo "ok"
 
+step "staticcheck (root module and infra/; scripts/lint.sh pins the version)"
+scripts/lint.sh staticcheck
+
 step "make crossbuild (cmd/kitaru for linux, darwin, windows x amd64, arm64)"
 make --no-print-directory crossbuild
+
+step "pyflakes (sdk/python, functions/runner, scripts/awslocal; Debian's python3-pyflakes)"
+scripts/lint.sh pyflakes
 
 # sdk/python's integration suites build ./cmd/kitaru and run it as `kitaru dev`
 # (and pip-install the SDK into a throwaway venv, offline).

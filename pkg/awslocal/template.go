@@ -173,7 +173,7 @@ func (vals Values) call(fn string, arg any) (any, error) {
 	case "Ref":
 		name, ok := arg.(string)
 		if !ok {
-			return nil, fmt.Errorf("Ref of %v", arg)
+			return nil, fmt.Errorf("%s takes a logical id, not %v", fn, arg)
 		}
 		return vals.lookup(name)
 	case "Fn::GetAtt":

@@ -64,12 +64,14 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 			}
 			firstClock, allocated = th.Clock-n+1, n
 		}
-		t, err := s.planDelete(project, flow, version, by, token, firstClock, h, v)
-		if err != nil {
+		// Plain assignments: a := here would shadow err, and the re-reads
+		// below would then drop their errors instead of ending the loop above.
+		var t *txn
+		if t, err = s.planDelete(project, flow, version, by, token, firstClock, h, v); err != nil {
 			return err
 		}
-		out, err := s.send(ctx, t)
-		if err != nil {
+		var out txnOutcome
+		if out, err = s.send(ctx, t); err != nil {
 			return fmt.Errorf("delete %s v%d: %w", flow, version, err)
 		}
 		sent = true

@@ -55,18 +55,6 @@ func (t *txn) update(k map[string]types.AttributeValue, upd expression.UpdateBui
 	return nil
 }
 
-func (t *txn) check(k map[string]types.AttributeValue, cond expression.ConditionBuilder) error {
-	expr, err := expression.NewBuilder().WithCondition(cond).Build()
-	if err != nil {
-		return fmt.Errorf("build condition check: %w", err)
-	}
-	t.items = append(t.items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: aws.String(t.table), Key: k, ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	}})
-	return nil
-}
-
 func (t *txn) delete(k map[string]types.AttributeValue, cond expression.ConditionBuilder) error {
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {

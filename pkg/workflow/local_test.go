@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -252,35 +253,46 @@ func TestARunOutlivesTheRequestThatStartedIt(t *testing.T) {
 	}
 }
 
+// TestCloseWaitsForRunsInFlight runs in a synctest bubble: synctest.Wait
+// returns once every goroutine of the test is blocked, so a Close that did
+// not wait for the run would have returned by then, however slow the machine;
+// and the bubble's clock skips an hour, so one that waited on a timer instead
+// would have too.
 func TestCloseWaitsForRunsInFlight(t *testing.T) {
-	release := make(chan struct{})
-	runner := &fakeRunner{started: make(chan struct{}, 1), run: func(context.Context, int) (workflow.RunOutput, error) {
-		<-release
-		return workflow.RunOutput{Result: json.RawMessage(`1`)}, nil
-	}}
-	finisher := &fakeFinisher{}
-	l := newLocal(t, workflow.Default(), runner, finisher, &waits{})
-	if err := l.Start(context.Background(), testRequest("ex_1")); err != nil {
-		t.Fatal(err)
-	}
-	<-runner.started
-	closed := make(chan error, 1)
-	go func() { closed <- l.Close(context.Background()) }()
-	select {
-	case err := <-closed:
-		t.Fatalf("close returned %v while a run was in flight", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	if err := l.Start(context.Background(), testRequest("ex_2")); registry.CodeOf(err) != registry.CodeUnavailable {
-		t.Errorf("start after close = %v, want unavailable", err)
-	}
-	close(release)
-	if err := <-closed; err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	if got := finisher.recorded(); len(got) != 1 || got[0].Outcome.Status != registry.StatusCompleted {
-		t.Errorf("recorded %v, want the run's completion before close returned", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		finishRun := sync.OnceFunc(func() { close(release) })
+		t.Cleanup(finishRun) // a failed test leaves no goroutine blocked in the bubble
+		runner := &fakeRunner{started: make(chan struct{}, 1), run: func(context.Context, int) (workflow.RunOutput, error) {
+			<-release
+			return workflow.RunOutput{Result: json.RawMessage(`1`)}, nil
+		}}
+		finisher := &fakeFinisher{}
+		l := newLocal(t, workflow.Default(), runner, finisher, &waits{})
+		if err := l.Start(context.Background(), testRequest("ex_1")); err != nil {
+			t.Fatal(err)
+		}
+		<-runner.started
+		closed := make(chan error, 1)
+		go func() { closed <- l.Close(context.Background()) }()
+		time.Sleep(time.Hour) // on the bubble's clock: returns at once
+		synctest.Wait()       // the run waits for release, Close for the run
+		select {
+		case err := <-closed:
+			t.Fatalf("close returned %v while a run was in flight", err)
+		default:
+		}
+		if err := l.Start(context.Background(), testRequest("ex_2")); registry.CodeOf(err) != registry.CodeUnavailable {
+			t.Errorf("start after close = %v, want unavailable", err)
+		}
+		finishRun()
+		if err := <-closed; err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		if got := finisher.recorded(); len(got) != 1 || got[0].Outcome.Status != registry.StatusCompleted {
+			t.Errorf("recorded %v, want the run's completion before close returned", got)
+		}
+	})
 }
 
 func TestCloseThatRunsOutOfTimeRecordsRunsInterrupted(t *testing.T) {

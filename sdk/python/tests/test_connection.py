@@ -5,7 +5,6 @@ is a closed local port)."""
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import unittest
