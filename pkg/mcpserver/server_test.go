@@ -325,9 +325,9 @@ func TestMissingConnectionIsReportedByTheCall(t *testing.T) {
 			t.Errorf("got %+v", e)
 		}
 	})
-	t.Run("a server without a deployer refuses deploys", func(t *testing.T) {
+	t.Run("a deploy from source says what to set too", func(t *testing.T) {
 		e := mcptest.CallFails(t, cs, mcpserver.ToolDeploy, map[string]any{"target": "flows/research.py:research_agent"})
-		if e.Code != registry.CodePreconditionFailed || !strings.Contains(e.Message, "kitaru deploy") {
+		if e.Code != registry.CodePreconditionFailed || !strings.Contains(e.Message, client.EnvServerURL) {
 			t.Errorf("got %+v", e)
 		}
 	})
