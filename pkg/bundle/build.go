@@ -37,7 +37,7 @@ var skippedDirs = map[string]bool{
 
 // skippedRootPaths are skipped only at these paths below the root.
 var skippedRootPaths = map[string]bool{
-	".kitaru/cache": true,
+	ProjectDir + "/cache": true,
 }
 
 // epoch is the modification time of every member, so that the same tree

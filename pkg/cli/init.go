@@ -9,11 +9,9 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-)
 
-// projectDir marks a project root: `kitaru deploy` bundles the nearest
-// directory above the target that holds it.
-const projectDir = ".kitaru"
+	"github.com/kitaru/deployments/pkg/bundle"
+)
 
 // projectConfig is .kitaru/config.json.
 type projectConfig struct {
@@ -41,10 +39,10 @@ the repository root. Running it again changes nothing.`,
 			}
 			out := cmd.OutOrStdout()
 			if !created {
-				fmt.Fprintf(out, "%s is already a Kitaru project (%s exists); nothing changed.\n", abs, filepath.Join(projectDir, "config.json"))
+				fmt.Fprintf(out, "%s is already a Kitaru project (%s exists); nothing changed.\n", abs, filepath.Join(bundle.ProjectDir, "config.json"))
 				return nil
 			}
-			fmt.Fprintf(out, "Initialized a Kitaru project in %s: created %s.\n", abs, filepath.Join(projectDir, "config.json"))
+			fmt.Fprintf(out, "Initialized a Kitaru project in %s: created %s.\n", abs, filepath.Join(bundle.ProjectDir, "config.json"))
 			fmt.Fprintln(out, "Deploy flows with `kitaru deploy path/to/file.py:flow_name`; the whole directory is the deployment's source.")
 			return nil
 		},
@@ -63,10 +61,10 @@ func initProject(dir string) (created bool, err error) {
 	if !info.IsDir() {
 		return false, fmt.Errorf("cannot initialize %s: it is not a directory", dir)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, projectDir), 0o755); err != nil {
-		return false, fmt.Errorf("create %s: %w", filepath.Join(dir, projectDir), err)
+	if err := os.MkdirAll(filepath.Join(dir, bundle.ProjectDir), 0o755); err != nil {
+		return false, fmt.Errorf("create %s: %w", filepath.Join(dir, bundle.ProjectDir), err)
 	}
-	path := filepath.Join(dir, projectDir, "config.json")
+	path := filepath.Join(dir, bundle.ProjectDir, "config.json")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil

@@ -3,15 +3,12 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/mcpserver"
-	"github.com/kitaru/deployments/pkg/registry"
 )
 
 func newMCPCommand() *cobra.Command {
@@ -41,26 +38,12 @@ relative to the directory the server runs in.
 }
 
 // NewMCPServer returns the server kitaru mcp serves: the mcpserver tools on
-// the active connection, deploying with kitaru deploy's code.
+// the active connection.
 func NewMCPServer() *mcp.Server {
 	return mcpserver.New(mcpserver.Config{
 		Client: func() (*client.Client, error) {
 			c, _, err := serverClient()
 			return c, err
 		},
-		Deploy: deployForMCP,
 	})
-}
-
-// deployForMCP runs kitaru deploy for a tool call.
-func deployForMCP(ctx context.Context, req mcpserver.DeployRequest) (registry.Deployment, error) {
-	opts := deployOptions{tag: req.Tag, exclusive: req.Exclusive, stack: req.Stack,
-		// An MCP client shows the server's stderr as its log.
-		warn: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
-	if req.Inputs != nil {
-		if err := opts.inputs.Set(string(req.Inputs)); err != nil {
-			return registry.Deployment{}, registry.Errorf(registry.CodeInvalidArgument, "inputs: %v", err)
-		}
-	}
-	return runDeploy(ctx, req.Target, opts)
 }

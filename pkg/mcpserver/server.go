@@ -11,9 +11,10 @@
 package mcpserver
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"os"
 	"reflect"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -24,26 +25,6 @@ import (
 	"github.com/kitaru/deployments/pkg/version"
 )
 
-// DeployRequest is a deploy from source, as kitaru_deployments_deploy
-// receives it.
-type DeployRequest struct {
-	// Target is path/to/file.py:flow_name, relative to the server's working
-	// directory or absolute.
-	Target string
-	// Inputs are the representative inputs, a JSON object; nil sends none.
-	Inputs    json.RawMessage
-	Tag       string
-	Exclusive bool
-	Stack     string
-}
-
-// DeployFunc bundles the project that holds req.Target (the nearest
-// directory holding .kitaru/) and deploys it as the flow's next version.
-// Errors: invalid_argument (a malformed target or inputs),
-// precondition_failed (no project: run kitaru init; or no connection), and
-// the server's codes.
-type DeployFunc func(ctx context.Context, req DeployRequest) (registry.Deployment, error)
-
 // Config is what the server needs from the program that runs it.
 type Config struct {
 	// Client returns a client of the active connection. It is called on
@@ -51,15 +32,19 @@ type Config struct {
 	// used and a missing one is reported by the call; nil is
 	// client.NewFromEnvironment.
 	Client func() (*client.Client, error)
-	// Deploy deploys from source (kitaru deploy's code); nil makes
-	// kitaru_deployments_deploy answer that this server cannot deploy.
-	Deploy DeployFunc
+	// Warnings receives, a line each, what a deploy from source could not
+	// check (no python3, a schema it cannot read); nil is os.Stderr, which
+	// an MCP client shows as the server's log.
+	Warnings io.Writer
 }
 
 // New returns the server with its ten tools.
 func New(cfg Config) *mcp.Server {
 	if cfg.Client == nil {
 		cfg.Client = func() (*client.Client, error) { return client.NewFromEnvironment() }
+	}
+	if cfg.Warnings == nil {
+		cfg.Warnings = os.Stderr
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "kitaru", Title: "Kitaru deployments", Version: version.Version},
 		&mcp.ServerOptions{Instructions: instructions})

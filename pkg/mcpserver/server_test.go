@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/mcpserver"
 	"github.com/kitaru/deployments/pkg/mcpserver/mcptest"
+	"github.com/kitaru/deployments/pkg/pysig"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -325,10 +327,32 @@ func TestMissingConnectionIsReportedByTheCall(t *testing.T) {
 			t.Errorf("got %+v", e)
 		}
 	})
-	t.Run("a server without a deployer refuses deploys", func(t *testing.T) {
+	t.Run("a deploy from source says what to set too", func(t *testing.T) {
 		e := mcptest.CallFails(t, cs, mcpserver.ToolDeploy, map[string]any{"target": "flows/research.py:research_agent"})
-		if e.Code != registry.CodePreconditionFailed || !strings.Contains(e.Message, "kitaru deploy") {
+		if e.Code != registry.CodePreconditionFailed || !strings.Contains(e.Message, client.EnvServerURL) {
 			t.Errorf("got %+v", e)
 		}
 	})
+}
+
+// TestDeployToolDeploysFromSource: the deploy tool bundles and deploys as
+// kitaru deploy does, and what it could not check goes to Warnings.
+func TestDeployToolDeploysFromSource(t *testing.T) {
+	startDev(t)
+	t.Setenv(pysig.PythonEnv, filepath.Join(t.TempDir(), "no-python"))
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(filepath.Join("..", "..", "testdata", "flows", "research"))); err != nil {
+		t.Fatal(err)
+	}
+	var warnings strings.Builder
+	cs := mcptest.Connect(t, mcpserver.New(mcpserver.Config{Warnings: &warnings}))
+
+	d := mcptest.Call[registry.Deployment](t, cs, mcpserver.ToolDeploy, map[string]any{
+		"target": filepath.Join(root, "flows", "research.py") + ":research_agent", "inputs": map[string]any{"topic": "durable agents"}})
+	if d.Version != 1 || d.Entrypoint != "flows/research.py:research_agent" || d.Source == nil || string(d.Inputs) != `{"topic":"durable agents"}` {
+		t.Errorf("deployment %+v", d)
+	}
+	if !strings.Contains(warnings.String(), "cannot check that") {
+		t.Errorf("warnings %q; want the missing python3 named", warnings.String())
+	}
 }

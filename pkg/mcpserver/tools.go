@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -255,23 +256,25 @@ func selector(tag string, version int) (registry.Selector, error) {
 }
 
 func (t tools) deploy(ctx context.Context, _ *mcp.CallToolRequest, in deployInput) (*mcp.CallToolResult, registry.Deployment, error) {
-	if t.cfg.Deploy == nil {
-		return nil, registry.Deployment{}, toolError(registry.Errorf(registry.CodePreconditionFailed,
-			"this MCP server cannot deploy from source; run kitaru deploy %s instead", in.Target))
-	}
-	req := DeployRequest{Target: in.Target, Tag: in.Tag, Exclusive: in.Exclusive, Stack: in.Stack}
+	opts := client.DeployDirOptions{Tag: in.Tag, Exclusive: in.Exclusive, Stack: in.Stack,
+		Warn: func(msg string) { fmt.Fprintln(t.cfg.Warnings, msg) }}
 	if in.Inputs != nil {
 		raw, err := json.Marshal(in.Inputs)
 		if err != nil {
 			return nil, registry.Deployment{}, toolError(registry.Errorf(registry.CodeInvalidArgument, "inputs: %v", err))
 		}
-		req.Inputs = raw
+		opts.Inputs = raw
 	}
-	d, err := t.cfg.Deploy(ctx, req)
+	c, err := t.connect()
+	if err != nil {
+		return nil, registry.Deployment{}, err
+	}
+	// A relative target is relative to the server's working directory.
+	d, err := c.Deployments().DeployDir(ctx, "", in.Target, opts)
 	if err != nil {
 		return nil, registry.Deployment{}, toolError(err)
 	}
-	return nil, d, nil
+	return nil, d.Deployment, nil
 }
 
 func (t tools) invoke(ctx context.Context, _ *mcp.CallToolRequest, in invokeInput) (*mcp.CallToolResult, registry.Execution, error) {
