@@ -480,7 +480,7 @@ var gatewayResponses = []struct {
 		httpapi.MissingIdentityMessage,
 		awsapigateway.ResponseType_UNAUTHORIZED()},
 	{"AccessDenied", "403", "permission_denied",
-		"this credential has no access to the project in X-Kitaru-Project; use a key or token of that project",
+		httpapi.AccessDeniedMessage,
 		awsapigateway.ResponseType_ACCESS_DENIED()},
 	{"MissingRoute", "404", "not_found",
 		"no such route; see api/openapi.yaml for the routes of this API",

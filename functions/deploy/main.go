@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	lambdaenv.Start(httpapi.GroupDeploy, lambdaenv.Services{Artifacts: s3env.NewArtifacts})
+	lambdaenv.Start(httpapi.GroupDeploy, lambdaenv.Services{Blobs: s3env.NewBlobs})
 }

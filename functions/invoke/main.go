@@ -10,5 +10,5 @@ import (
 )
 
 func main() {
-	lambdaenv.Start(httpapi.GroupInvoke, lambdaenv.Services{Artifacts: s3env.NewArtifacts, Executor: sfnenv.NewExecutor})
+	lambdaenv.Start(httpapi.GroupInvoke, lambdaenv.Services{Blobs: s3env.NewBlobs, Executor: sfnenv.NewExecutor})
 }

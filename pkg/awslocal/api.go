@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -26,10 +24,12 @@ type API struct {
 	ID, Stage string
 
 	routes     []*method
-	authorizer *authorizer
-	responses  map[gateway.ResponseType]gatewayResponse
-	functions  map[string]*Instance // by function ARN
-	now        func() time.Time
+	authorizer *gateway.Authorizer // nil when the template defines none
+	// authorizerFunction is the authorizer's function ARN.
+	authorizerFunction string
+	responses          map[gateway.ResponseType]gatewayResponse
+	functions          map[string]*Instance // by function ARN
+	now                func() time.Time
 }
 
 var _ gateway.Backend = (*API)(nil)
@@ -40,20 +40,6 @@ type method struct {
 	segments   []string // v1, flows, {flow}
 	custom     bool     // AuthorizationType CUSTOM
 	function   string   // the AWS_PROXY integration's function ARN
-}
-
-type authorizer struct {
-	function string
-	headers  []string // identity sources (method.request.header.X)
-	ttl      time.Duration
-
-	mu    sync.Mutex
-	cache map[string]cachedDecision
-}
-
-type cachedDecision struct {
-	decision decision
-	expires  time.Time
 }
 
 type gatewayResponse struct {
@@ -97,7 +83,7 @@ func NewAPI(t *Template, d *Deployed, instances map[string]*Instance) (*API, err
 		if a.authorizer != nil {
 			return nil, fmt.Errorf("the API has more than one authorizer; aws-local plays one")
 		}
-		if a.authorizer, err = newAuthorizer(t.Resources[id], vals); err != nil {
+		if a.authorizerFunction, a.authorizer, err = a.newAuthorizer(t.Resources[id], vals); err != nil {
 			return nil, fmt.Errorf("authorizer %s: %w", id, err)
 		}
 	}
@@ -115,8 +101,8 @@ func NewAPI(t *Template, d *Deployed, instances map[string]*Instance) (*API, err
 		a.routes = append(a.routes, m)
 	}
 	if a.authorizer != nil {
-		if _, ok := a.functions[a.authorizer.function]; !ok {
-			return nil, fmt.Errorf("the authorizer's function %s is not running", a.authorizer.function)
+		if _, ok := a.functions[a.authorizerFunction]; !ok {
+			return nil, fmt.Errorf("the authorizer's function %s is not running", a.authorizerFunction)
 		}
 	}
 	for _, id := range t.OfType("AWS::ApiGateway::GatewayResponse") {
@@ -209,31 +195,38 @@ func functionOfURI(uri string) (string, error) {
 	return fn, nil
 }
 
-func newAuthorizer(res Resource, vals Values) (*authorizer, error) {
+// newAuthorizer reads the REQUEST authorizer: its function, identity
+// sources and cache TTL; the gateway's Authorizer plays it, calling the
+// function under RIE.
+func (a *API) newAuthorizer(res Resource, vals Values) (string, *gateway.Authorizer, error) {
 	p := res.Properties
 	if p["Type"] != "REQUEST" {
-		return nil, fmt.Errorf("type %v: aws-local plays REQUEST authorizers only", p["Type"])
+		return "", nil, fmt.Errorf("type %v: aws-local plays REQUEST authorizers only", p["Type"])
 	}
 	uri, err := vals.String(p["AuthorizerUri"])
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	fn, err := functionOfURI(uri)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	a := &authorizer{function: fn, ttl: 300 * time.Second, cache: map[string]cachedDecision{}}
+	az := &gateway.Authorizer{
+		Call: a.callAuthorizer, TTL: 300 * time.Second,
+		Region: Region, AccountID: AccountID, APIID: a.ID, Stage: a.Stage,
+		Now: func() time.Time { return a.now() },
+	}
 	if v, ok := p["AuthorizerResultTtlInSeconds"].(float64); ok {
-		a.ttl = time.Duration(v) * time.Second
+		az.TTL = time.Duration(v) * time.Second
 	}
 	for _, src := range strings.Split(fmt.Sprint(p["IdentitySource"]), ",") {
 		header, ok := strings.CutPrefix(strings.TrimSpace(src), "method.request.header.")
 		if !ok {
-			return nil, fmt.Errorf("identity source %q: aws-local reads header sources only", src)
+			return "", nil, fmt.Errorf("identity source %q: aws-local reads header sources only", src)
 		}
-		a.headers = append(a.headers, header)
+		az.IdentityHeaders = append(az.IdentityHeaders, header)
 	}
-	return a, nil
+	return fn, az, nil
 }
 
 // Match finds the method for a request as API Gateway does: a literal path
@@ -303,166 +296,29 @@ func (a *API) method(route gateway.Route) *method {
 	return nil
 }
 
-// decision is an authorizer's answer: its principal, policy and context.
-type decision struct {
-	PrincipalID    string `json:"principalId"`
-	PolicyDocument struct {
-		Statement []struct {
-			Effect   string          `json:"Effect"`
-			Action   json.RawMessage `json:"Action"`
-			Resource json.RawMessage `json:"Resource"`
-		} `json:"Statement"`
-	} `json:"policyDocument"`
-	Context map[string]any `json:"context"`
-}
-
-// Authorize plays the REQUEST authorizer: a missing identity source is a
-// 401 without calling it; a cached decision is reused for the same sources
-// within the TTL; "Unauthorized" is a 401, a policy that does not allow the
-// method's ARN a 403, anything malformed a 500. The context reaches the
-// integration as strings, plus principalId.
+// Authorize plays the REQUEST authorizer on methods that use it
+// (gateway.Authorizer: identity sources, result cache, policy).
 func (a *API) Authorize(ctx context.Context, route gateway.Route, ev *events.APIGatewayProxyRequest) (map[string]any, error) {
 	m := a.method(route)
 	if m == nil || !m.custom {
 		return nil, nil
 	}
-	az := a.authorizer
-	values := make([]string, len(az.headers))
-	for i, h := range az.headers {
-		values[i] = http.Header(ev.MultiValueHeaders).Get(h)
-		if values[i] == "" {
-			return nil, gateway.Refuse(gateway.Unauthorized, "identity source %s is missing", h)
-		}
-	}
-	methodARN := fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s/%s", Region, AccountID, a.ID, a.Stage, ev.HTTPMethod, strings.TrimPrefix(ev.Path, "/"))
-	key := strings.Join(values, "\x00")
-	d, cached := az.lookup(key, a.now())
-	if !cached {
-		var err error
-		if d, err = a.callAuthorizer(ctx, ev, methodARN); err != nil {
-			return nil, err
-		}
-		if az.ttl > 0 {
-			az.store(key, d, a.now().Add(az.ttl))
-		}
-	}
-	if effect := evaluate(d, methodARN); effect != "Allow" {
-		return nil, gateway.Refuse(gateway.AccessDenied, "the policy's effect for %s is %q", methodARN, effect)
-	}
-	out := map[string]any{"principalId": d.PrincipalID}
-	for k, v := range d.Context {
-		out[k] = fmt.Sprint(v)
-	}
-	return out, nil
+	return a.authorizer.Authorize(ctx, ev)
 }
 
-func (az *authorizer) lookup(key string, now time.Time) (decision, bool) {
-	az.mu.Lock()
-	defer az.mu.Unlock()
-	c, ok := az.cache[key]
-	if !ok || now.After(c.expires) {
-		return decision{}, false
-	}
-	return c.decision, true
-}
-
-func (az *authorizer) store(key string, d decision, expires time.Time) {
-	az.mu.Lock()
-	defer az.mu.Unlock()
-	az.cache[key] = cachedDecision{decision: d, expires: expires}
-}
-
-func (a *API) callAuthorizer(ctx context.Context, ev *events.APIGatewayProxyRequest, methodARN string) (decision, error) {
-	req := events.APIGatewayCustomAuthorizerRequestTypeRequest{
-		Type: "REQUEST", MethodArn: methodARN, Resource: ev.Resource, Path: ev.Path, HTTPMethod: ev.HTTPMethod,
-		Headers: ev.Headers, MultiValueHeaders: ev.MultiValueHeaders,
-		QueryStringParameters: ev.QueryStringParameters, MultiValueQueryStringParameters: ev.MultiValueQueryStringParameters,
-		PathParameters: ev.PathParameters,
-		RequestContext: events.APIGatewayCustomAuthorizerRequestTypeRequestContext{
-			Path: ev.RequestContext.Path, AccountID: AccountID, Stage: a.Stage, RequestID: ev.RequestContext.RequestID,
-			ResourcePath: ev.Resource, HTTPMethod: ev.HTTPMethod, APIID: a.ID,
-			Identity: events.APIGatewayCustomAuthorizerRequestTypeRequestIdentity{SourceIP: ev.RequestContext.Identity.SourceIP},
-		},
-	}
+// callAuthorizer invokes the authorizer function under RIE; its
+// "Unauthorized" function error is gateway.ErrUnauthorized.
+func (a *API) callAuthorizer(ctx context.Context, req events.APIGatewayCustomAuthorizerRequestTypeRequest) ([]byte, error) {
 	payload, err := json.Marshal(req)
 	if err != nil {
-		return decision{}, err
+		return nil, err
 	}
-	answer, err := a.functions[a.authorizer.function].Invoke(ctx, payload)
+	answer, err := a.functions[a.authorizerFunction].Invoke(ctx, payload)
 	var fnErr *FunctionError
-	switch {
-	case errors.As(err, &fnErr) && fnErr.Message == "Unauthorized":
-		return decision{}, gateway.Refuse(gateway.Unauthorized, "the authorizer answered Unauthorized")
-	case err != nil:
-		return decision{}, gateway.Refuse(gateway.AuthorizerFailure, "the authorizer failed: %v", err)
+	if errors.As(err, &fnErr) && fnErr.Message == "Unauthorized" {
+		return nil, gateway.ErrUnauthorized
 	}
-	var d decision
-	if err := json.Unmarshal(answer, &d); err != nil || d.PrincipalID == "" || len(d.PolicyDocument.Statement) == 0 {
-		return decision{}, gateway.Refuse(gateway.AuthorizerFailure, "the authorizer's answer is not a policy with a principal: %s", answer)
-	}
-	for k, v := range d.Context {
-		switch v.(type) {
-		case string, float64, bool:
-		default:
-			return decision{}, gateway.Refuse(gateway.AuthorizerFailure, "authorizer context %q is not a string, number or boolean", k)
-		}
-	}
-	return d, nil
-}
-
-// evaluate applies the policy to the method ARN: an explicit Deny wins,
-// otherwise an Allow is needed.
-func evaluate(d decision, methodARN string) string {
-	effect := "none"
-	for _, st := range d.PolicyDocument.Statement {
-		if !anyMatches(st.Action, "execute-api:Invoke") || !anyMatches(st.Resource, methodARN) {
-			continue
-		}
-		if st.Effect == "Deny" {
-			return "Deny"
-		}
-		if st.Effect == "Allow" {
-			effect = "Allow"
-		}
-	}
-	return effect
-}
-
-// anyMatches reports whether a policy's Action or Resource (a string or a
-// list) matches s, with * and ? wildcards.
-func anyMatches(raw json.RawMessage, s string) bool {
-	var list []string
-	if json.Unmarshal(raw, &list) != nil {
-		var one string
-		if json.Unmarshal(raw, &one) != nil {
-			return false
-		}
-		list = []string{one}
-	}
-	for _, pattern := range list {
-		if wildcardMatch(pattern, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func wildcardMatch(pattern, s string) bool {
-	if pattern == "" {
-		return s == ""
-	}
-	switch pattern[0] {
-	case '*':
-		for i := 0; i <= len(s); i++ {
-			if wildcardMatch(pattern[1:], s[i:]) {
-				return true
-			}
-		}
-		return false
-	case '?':
-		return s != "" && wildcardMatch(pattern[1:], s[1:])
-	}
-	return s != "" && pattern[0] == s[0] && wildcardMatch(pattern[1:], s[1:])
+	return answer, err
 }
 
 // Integrate invokes the method's function with the proxy event and reads

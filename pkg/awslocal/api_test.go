@@ -80,33 +80,6 @@ func TestMatchPrefersLiteralPathPartsAsAPIGatewayDoes(t *testing.T) {
 	}
 }
 
-func TestPoliciesAreEvaluatedAsAPIGatewayDoes(t *testing.T) {
-	arn := "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/v1/flows"
-	policy := func(statements string) decision {
-		var d decision
-		if err := json.Unmarshal([]byte(`{"principalId": "p", "policyDocument": {"Statement": `+statements+`}}`), &d); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	tests := []struct {
-		name, statements, want string
-	}{
-		{"a stage wildcard allows", `[{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "arn:aws:execute-api:us-east-1:123456789012:api/prod/*/*"}]`, "Allow"},
-		{"a list of actions and resources allows", `[{"Effect": "Allow", "Action": ["execute-api:Invoke"], "Resource": ["arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/v1/*"]}]`, "Allow"},
-		{"another stage does not allow", `[{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "arn:aws:execute-api:us-east-1:123456789012:api/dev/*/*"}]`, "none"},
-		{"an explicit deny wins over an allow", `[{"Effect": "Allow", "Action": "*", "Resource": "*"}, {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": "*"}]`, "Deny"},
-		{"another action does not allow", `[{"Effect": "Allow", "Action": "execute-api:ManageConnections", "Resource": "*"}]`, "none"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := evaluate(policy(tt.statements), arn); got != tt.want {
-				t.Errorf("effect %q; want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestRefusalsUseTheTemplatesGatewayResponses(t *testing.T) {
 	a := &API{responses: map[gateway.ResponseType]gatewayResponse{
 		gateway.Unauthorized: {status: 401, template: `{"error":{"code":"unauthenticated","details":{"request_id":"$context.requestId"}}}`},

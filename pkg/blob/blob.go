@@ -1,7 +1,7 @@
 // Package blob stores source bundles and large results in S3: AWS,
 // LocalStack, or under kitaru dev an in-process S3-compatible server
-// (gofakes3, package localblob). One implementation, on the S3 API, serves
-// all three.
+// (gofakes3, package localblob). It holds the Store interface; one
+// implementation on the S3 API (package s3blob) serves all three.
 package blob
 
 import (

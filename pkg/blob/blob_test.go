@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/blob/localblob"
+	"github.com/kitaru/deployments/pkg/blob/s3blob"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // startStore runs the real gofakes3 server on loopback and returns a Store on it.
-func startStore(t *testing.T, dir string) *blob.S3 {
+func startStore(t *testing.T, dir string) *s3blob.Store {
 	t.Helper()
 	srv, err := localblob.Start(dir)
 	if err != nil {

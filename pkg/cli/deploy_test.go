@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/blob/localblob"
+	"github.com/kitaru/deployments/pkg/blob/s3blob"
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/cli"
 	"github.com/kitaru/deployments/pkg/httpapi"
@@ -40,7 +40,7 @@ type fakeRequest struct {
 type fakeKitaru struct {
 	*httptest.Server
 	t     *testing.T
-	blobs *blob.S3
+	blobs *s3blob.Store
 
 	mu          sync.Mutex
 	requests    []fakeRequest

@@ -17,19 +17,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/auth"
+	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/gateway"
-	"github.com/kitaru/deployments/pkg/httpapi"
-	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/runnerfiles"
-	"github.com/kitaru/deployments/pkg/version"
+	"github.com/kitaru/deployments/pkg/service"
 	"github.com/kitaru/deployments/pkg/workflow"
 	"github.com/kitaru/deployments/pkg/workflow/pyrunner"
 )
@@ -88,18 +86,18 @@ type Server struct {
 	url     string
 	backend string
 	table   string
-	handler *httpapi.Handler
-	logger  *slog.Logger
-	http    *http.Server
-	served  chan error
-	local   *localdynamo.Server // nil with an external endpoint
-	blobs   *localblob.Server
-	blobDir string // on-disk blobs; empty in memory
+	// services is the graph the Lambda functions run too (service.New).
+	services *service.Services
+	logger   *slog.Logger
+	http     *http.Server
+	served   chan error
+	local    *localdynamo.Server // nil with an external endpoint
+	blobs    *localblob.Server
+	blobDir  string // on-disk blobs; empty in memory
 	// isolated: flows run in their own namespaces (pyrunner.Runner.Isolated).
 	isolated bool
 	runs     *workflow.Local
 	pyDir    string // runner.py and the kitaru module, written at start
-	authn    *auth.Authenticator
 	apiKey   string
 }
 
@@ -145,15 +143,25 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("prepare table on %s: %w", s.backend, err)
 	}
 	store := dynamo.New(db, cfg.Table)
-	signer, err := s.startAuth(ctx, cfg, store)
+	secret, err := auth.NewSecret()
 	if err != nil {
 		return err
 	}
-	arts, err := s.startBlobs(cfg.DataDir, limits)
+	blobs, err := s.startBlobs(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	if err := s.startRuns(cfg, store); err != nil {
+		return err
+	}
+	s.services, err = service.New(service.Config{
+		Store: store, Stacks: Stacks(), Blobs: blobs, Executor: s.runs,
+		Signer: &auth.Signer{Secret: secret}, BundleLimits: limits, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.registerKey(ctx, cfg, store); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -161,38 +169,19 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.url = "http://" + ln.Addr().String()
-	def := workflow.Default()
-	s.handler = httpapi.New(store, httpapi.Config{
-		Stacks:        Stacks(),
-		Logger:        cfg.Logger,
-		Artifacts:     arts,
-		Executions:    store,
-		Idempotency:   store,
-		Tokens:        signer,
-		ServerVersion: version.Version,
-		Invoker: &invoke.Service{
-			Registry: store, Execs: store, Executor: s.runs, Objects: arts,
-			Stacks: Stacks(), TimeoutSeconds: def.Run.TimeoutSeconds, BundleLimits: limits,
-		},
-	})
-	gw := &gateway.Gateway{Backend: inProcess{s}, Stage: stage, MaxBodyBytes: MaxBodyBytes, Logger: cfg.Logger}
+	gw := &gateway.Gateway{Backend: newBackend(s, s.services.Authorizer), Stage: stage, MaxBodyBytes: MaxBodyBytes, Logger: cfg.Logger}
 	s.http = &http.Server{Handler: namedServer(gw), ReadHeaderTimeout: 10 * time.Second}
 	s.startReaper(store, cfg.Logger)
 	go func() { s.served <- s.http.Serve(ln) }()
 	return nil
 }
 
-// startAuth makes this run's token signing secret and the producer key of
-// project default (or registers the one given).
-func (s *Server) startAuth(ctx context.Context, cfg Config, store *dynamo.Store) (*auth.Signer, error) {
-	secret, err := auth.NewSecret()
-	if err != nil {
-		return nil, err
-	}
-	signer := &auth.Signer{Secret: secret}
-	s.authn = &auth.Authenticator{Keys: store, Tokens: signer}
+// registerKey registers the producer key of project default: the one
+// given, or a new one.
+func (s *Server) registerKey(ctx context.Context, cfg Config, store *dynamo.Store) error {
 	now := time.Now()
 	var key auth.Key
+	var err error
 	if cfg.APIKey != "" {
 		key, err = auth.KeyFromPlaintext(cfg.APIKey, []string{Project}, registry.RoleProducer, now)
 		s.apiKey = cfg.APIKey
@@ -200,26 +189,26 @@ func (s *Server) startAuth(ctx context.Context, cfg Config, store *dynamo.Store)
 		key, s.apiKey, err = auth.NewKey([]string{Project}, registry.RoleProducer, "kitaru dev", now)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	key.Description = "kitaru dev"
 	err = store.CreateKey(ctx, key)
 	if registry.CodeOf(err) == registry.CodeConflict {
 		// A persistent table already has this key (--api-key on a restart): it must still work.
-		_, err = s.authn.Authenticate(ctx, "Bearer "+s.apiKey, Project)
+		_, err = s.services.Authenticator.Authenticate(ctx, "Bearer "+s.apiKey, Project)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("register the dev API key: %w", err)
+		return fmt.Errorf("register the dev API key: %w", err)
 	}
-	return signer, nil
+	return nil
 }
 
 // APIKey is the producer key of project default that this server accepts.
 func (s *Server) APIKey() string { return s.apiKey }
 
 // startBlobs serves an in-process S3 (gofakes3) for bundles and results, in
-// memory or in dataDir/blobs, taking bundles within limits.
-func (s *Server) startBlobs(dataDir string, limits bundle.Limits) (*artifacts.Store, error) {
+// memory or in dataDir/blobs.
+func (s *Server) startBlobs(dataDir string) (blob.Store, error) {
 	dir := ""
 	if dataDir != "" {
 		dir = filepath.Join(dataDir, "blobs")
@@ -233,7 +222,7 @@ func (s *Server) startBlobs(dataDir string, limits bundle.Limits) (*artifacts.St
 		return nil, fmt.Errorf("start the in-process object store: %w", err)
 	}
 	s.blobs = local
-	return &artifacts.Store{Blobs: local.Store(), Limits: limits}, nil
+	return local.Store(), nil
 }
 
 // BlobDir is where bundles and large results are kept on disk; empty when

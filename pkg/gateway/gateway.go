@@ -42,9 +42,15 @@ type Refusal struct {
 	Type ResponseType
 	// Reason is for the log, never for the caller.
 	Reason string
+	// Err is what caused it, when known (the authorizer's error); a backend
+	// that renders its own errors may show it, API Gateway never does.
+	Err error
 }
 
 func (r *Refusal) Error() string { return fmt.Sprintf("gateway refusal %s: %s", r.Type, r.Reason) }
+
+// Unwrap returns the cause.
+func (r *Refusal) Unwrap() error { return r.Err }
 
 // Refuse returns a Refusal of type t.
 func Refuse(t ResponseType, format string, args ...any) error {

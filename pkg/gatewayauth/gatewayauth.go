@@ -1,12 +1,14 @@
 // Package gatewayauth is the API Gateway REST REQUEST authorizer: it runs
 // auth.Authenticator on the request's headers and answers with a policy and
-// the principal as context. kitaru dev calls the same Authenticate before
-// every handler.
+// the principal as context. kitaru dev runs the same authorizer in process,
+// behind the same emulation of API Gateway's policy evaluation and result
+// cache that aws-local uses (gateway.Authorizer).
 package gatewayauth
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -43,6 +45,18 @@ func Context(p registry.Principal) map[string]any {
 // key used for a project it lacks gets a Deny (403); anything else invalid
 // gets ErrUnauthorized (401).
 func (a *Authorizer) Handle(ctx context.Context, req events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+	resp, err := a.Decide(ctx, req)
+	if errors.Is(err, ErrUnauthorized) {
+		// Lambda reports the error's text and API Gateway needs exactly "Unauthorized".
+		return resp, ErrUnauthorized
+	}
+	return resp, err
+}
+
+// Decide is Handle keeping why a request is unauthorized: that error Is
+// ErrUnauthorized and wraps the authenticator's error, so that kitaru dev,
+// which calls it in process, can tell the caller what to fix.
+func (a *Authorizer) Decide(ctx context.Context, req events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 	p, err := a.Auth.Authenticate(ctx, header(req.Headers, auth.HeaderAuthorization), header(req.Headers, auth.HeaderProject))
 	resource := stageWildcard(req.MethodArn)
 	if err == nil {
@@ -55,7 +69,7 @@ func (a *Authorizer) Handle(ctx context.Context, req events.APIGatewayCustomAuth
 		return policy("denied", "Deny", resource, nil), nil
 	case registry.CodeUnauthenticated:
 		a.log(ctx, req, "unauthorized", err)
-		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
+		return events.APIGatewayCustomAuthorizerResponse{}, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	default:
 		a.log(ctx, req, "error", err)
 		return events.APIGatewayCustomAuthorizerResponse{}, err

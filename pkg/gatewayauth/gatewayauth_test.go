@@ -57,6 +57,12 @@ func TestTheAuthorizerAnswersAPIGateway(t *testing.T) {
 			}
 		}
 	})
+	t.Run("Decide keeps why a request is Unauthorized, for kitaru dev", func(t *testing.T) {
+		_, err := a.Decide(ctx, req(map[string]string{"Authorization": "Bearer nope"}))
+		if !errors.Is(err, gatewayauth.ErrUnauthorized) || registry.CodeOf(err) != registry.CodeUnauthenticated {
+			t.Fatalf("got %v; want Unauthorized wrapping the authenticator's unauthenticated error", err)
+		}
+	})
 }
 
 var testNow = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)

@@ -22,6 +22,11 @@ const (
 // carries the same text), and a handler verifying bearers itself does too.
 const MissingIdentityMessage = "missing or invalid credentials: send `Authorization: Bearer <API key or token>` and `X-Kitaru-Project: <project>` (kitaru login stores them)"
 
+// AccessDeniedMessage is the 403 message when the authorizer's policy
+// denies a request (a key used for a project it does not belong to): the
+// stack's AccessDenied gateway response, and kitaru dev's.
+const AccessDeniedMessage = "this credential has no access to the project in X-Kitaru-Project; use a key or token of that project"
+
 // principalOf reads the caller from the authorizer context. Without it, a
 // handler configured to verify bearers itself (gateways that do not run
 // authorizers, such as LocalStack's free plan) requires both identity

@@ -1,6 +1,7 @@
-// Package lambdaenv wires an API Lambda function from its environment: the
-// DynamoDB store, the stacks, the signing secret and a JSON logger around an
-// httpapi.Handler. functions/<name>/main.go call Start with their route group
+// Package lambdaenv wires an API Lambda function from its environment: it
+// fills service.Config (the DynamoDB store, the stacks, the signing secret,
+// the bundle limits) and serves the handler service.New builds, with a JSON
+// logger. functions/<name>/main.go call Start with their route group
 // and the Services it needs beyond these (packages s3env and sfnenv), so
 // that a function links only the AWS clients its group uses. A cold start
 // loads the AWS configuration once and builds every client from it.
@@ -18,14 +19,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitaru/deployments/pkg/auth"
+	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/gatewayauth"
 	"github.com/kitaru/deployments/pkg/httpapi"
-	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
 	"github.com/kitaru/deployments/pkg/registry"
-	"github.com/kitaru/deployments/pkg/version"
+	"github.com/kitaru/deployments/pkg/service"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
@@ -101,20 +102,17 @@ func ReadStore(getenv func(string) string) (Env, error) {
 // those its group needs; the others stay nil and their AWS clients out of its
 // binary.
 type Services struct {
-	// Artifacts builds the store of source bundles and results (deploy and
-	// invoke groups); s3env.NewArtifacts is one.
-	Artifacts func(aws.Config, Env) (Artifacts, error)
+	// Blobs builds the store of source bundles and results (deploy and
+	// invoke groups); s3env.NewBlobs is one.
+	Blobs func(aws.Config, Env) (blob.Store, error)
 	// Executor builds what starts and stops runs (invoke group);
 	// sfnenv.NewExecutor is one.
 	Executor func(aws.Config, Env) (workflow.Executor, error)
 }
 
-// Artifacts stores source bundles and hands the runner its URLs;
-// *artifacts.Store is one.
-type Artifacts interface {
-	httpapi.Artifacts
-	invoke.Objects
-}
+// configLoader loads a cold start's AWS configuration: loadAWSConfig, or a
+// counting one in the test that proves a cold start loads it once.
+type configLoader func(getenv func(string) string) (aws.Config, error)
 
 // loadAWSConfig is a function's AWS configuration: its region and the
 // execution role's credentials, which Lambda puts in the environment. It
@@ -152,51 +150,54 @@ func newStore(awsCfg aws.Config, env Env) (*dynamo.Store, error) {
 
 // NewHandler builds the handler serving group on the store env names, with
 // every AWS client built from awsCfg. The deploy and invoke groups need
-// services.Artifacts and KITARU_BUCKET; the invoke group also needs
+// services.Blobs and KITARU_BUCKET; the invoke group also needs
 // services.Executor and KITARU_STATE_MACHINE_ARN.
 func NewHandler(ctx context.Context, awsCfg aws.Config, env Env, group httpapi.Group, services Services, logger *slog.Logger) (*httpapi.Handler, error) {
-	store, err := newStore(awsCfg, env)
+	cfg, err := serviceConfig(ctx, awsCfg, env, group, services)
 	if err != nil {
 		return nil, err
 	}
-	cfg := httpapi.Config{Stacks: env.Stacks, Groups: []httpapi.Group{group}, Logger: logger, Executions: store, Idempotency: store, ServerVersion: version.Version}
-	var signer *auth.Signer
+	cfg.Logger = logger
+	built, err := service.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return built.Handler, nil
+}
+
+// serviceConfig fills the service graph's Config for group from env, with
+// only the clients group uses, all built from awsCfg.
+func serviceConfig(ctx context.Context, awsCfg aws.Config, env Env, group httpapi.Group, services Services) (service.Config, error) {
+	store, err := newStore(awsCfg, env)
+	if err != nil {
+		return service.Config{}, err
+	}
+	cfg := service.Config{
+		Store: store, Stacks: env.Stacks, Groups: []httpapi.Group{group},
+		BundleLimits: bundle.LimitsFor(env.MaxBundleBytes), VerifyBearer: env.VerifyBearer,
+	}
 	if group == httpapi.GroupAuth || env.VerifyBearer {
-		if signer, err = NewSigner(ctx, awsCfg, env); err != nil {
-			return nil, err
+		if cfg.Signer, err = NewSigner(ctx, awsCfg, env); err != nil {
+			return service.Config{}, err
 		}
 	}
-	if group == httpapi.GroupAuth {
-		cfg.Tokens = signer
-	}
-	if env.VerifyBearer {
-		cfg.Authenticate = (&auth.Authenticator{Keys: store, Tokens: signer}).Authenticate
-	}
-	var arts Artifacts
 	if group == httpapi.GroupDeploy || group == httpapi.GroupInvoke {
-		if services.Artifacts == nil {
-			return nil, fmt.Errorf("the %s group stores bundles but its function passes no Services.Artifacts; pass s3env.NewArtifacts in its main.go", group)
+		if services.Blobs == nil {
+			return service.Config{}, fmt.Errorf("the %s group stores bundles but its function passes no Services.Blobs; pass s3env.NewBlobs in its main.go", group)
 		}
-		if arts, err = services.Artifacts(awsCfg, env); err != nil {
-			return nil, err
+		if cfg.Blobs, err = services.Blobs(awsCfg, env); err != nil {
+			return service.Config{}, err
 		}
-		cfg.Artifacts = arts
 	}
 	if group == httpapi.GroupInvoke {
 		if services.Executor == nil {
-			return nil, fmt.Errorf("the %s group starts runs but its function passes no Services.Executor; pass sfnenv.NewExecutor in its main.go", group)
+			return service.Config{}, fmt.Errorf("the %s group starts runs but its function passes no Services.Executor; pass sfnenv.NewExecutor in its main.go", group)
 		}
-		executor, err := services.Executor(awsCfg, env)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Invoker = &invoke.Service{
-			Registry: store, Execs: store, Executor: executor, Objects: arts,
-			Stacks: env.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
-			BundleLimits: bundle.LimitsFor(env.MaxBundleBytes),
+		if cfg.Executor, err = services.Executor(awsCfg, env); err != nil {
+			return service.Config{}, err
 		}
 	}
-	return httpapi.New(store, cfg), nil
+	return cfg, nil
 }
 
 // NewSigner reads the token signing secret from Secrets Manager.
@@ -226,7 +227,7 @@ func NewSigner(ctx context.Context, awsCfg aws.Config, env Env) (*auth.Signer, e
 // StartAuthorizer serves the API Gateway REQUEST authorizer (functions/authorizer).
 func StartAuthorizer() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "authorizer")
-	a, err := authorizerFromEnv(logger)
+	a, err := authorizerFromEnv(context.Background(), os.Getenv, loadAWSConfig, logger)
 	if err != nil {
 		logger.Error("cold start failed", "error", err)
 		os.Exit(1)
@@ -234,13 +235,12 @@ func StartAuthorizer() {
 	lambda.Start(a.Handle)
 }
 
-func authorizerFromEnv(logger *slog.Logger) (*gatewayauth.Authorizer, error) {
-	ctx := context.Background()
-	env, err := ReadStore(os.Getenv)
+func authorizerFromEnv(ctx context.Context, getenv func(string) string, load configLoader, logger *slog.Logger) (*gatewayauth.Authorizer, error) {
+	env, err := ReadStore(getenv)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := loadAWSConfig(os.Getenv)
+	awsCfg, err := load(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func authorizerFromEnv(logger *slog.Logger) (*gatewayauth.Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gatewayauth.Authorizer{Auth: &auth.Authenticator{Keys: store, Tokens: signer}, Logger: logger}, nil
+	return service.NewAuthorizer(service.Config{Store: store, Signer: signer, Logger: logger})
 }
 
 // Start builds the handler for group once, at cold start, and serves Lambda
@@ -260,7 +260,7 @@ func authorizerFromEnv(logger *slog.Logger) (*gatewayauth.Authorizer, error) {
 // the signer (see NewHandler). A configuration error ends the process.
 func Start(group httpapi.Group, services Services) {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", string(group))
-	h, err := handlerFromEnv(group, services, logger)
+	h, err := handlerFromEnv(context.Background(), os.Getenv, loadAWSConfig, group, services, logger)
 	if err != nil {
 		logger.Error("cold start failed", "error", err)
 		os.Exit(1)
@@ -268,13 +268,12 @@ func Start(group httpapi.Group, services Services) {
 	lambda.Start(h.Handle)
 }
 
-func handlerFromEnv(group httpapi.Group, services Services, logger *slog.Logger) (*httpapi.Handler, error) {
-	ctx := context.Background()
-	env, err := Read(os.Getenv)
+func handlerFromEnv(ctx context.Context, getenv func(string) string, load configLoader, group httpapi.Group, services Services, logger *slog.Logger) (*httpapi.Handler, error) {
+	env, err := Read(getenv)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := loadAWSConfig(os.Getenv)
+	awsCfg, err := load(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +285,7 @@ func handlerFromEnv(group httpapi.Group, services Services, logger *slog.Logger)
 // configuration error is logged and ends the process.
 func StoreFunction(name string) (*dynamo.Store, *slog.Logger) {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", name)
-	store, err := storeFromEnv()
+	store, err := storeFromEnv(os.Getenv, loadAWSConfig)
 	if err != nil {
 		logger.Error("cold start failed", "error", err)
 		os.Exit(1)
@@ -294,10 +293,14 @@ func StoreFunction(name string) (*dynamo.Store, *slog.Logger) {
 	return store, logger
 }
 
-func storeFromEnv() (*dynamo.Store, error) {
-	env, err := ReadStore(os.Getenv)
+func storeFromEnv(getenv func(string) string, load configLoader) (*dynamo.Store, error) {
+	env, err := ReadStore(getenv)
 	if err != nil {
 		return nil, err
 	}
-	return NewStore(context.Background(), env)
+	awsCfg, err := load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(awsCfg, env)
 }

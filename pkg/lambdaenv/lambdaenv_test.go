@@ -79,8 +79,8 @@ func TestAGroupStartsOnlyWithTheServicesAndSettingsItNeeds(t *testing.T) {
 	withBucket, withBoth := base, base
 	withBucket.Bucket = "bundles"
 	withBoth.Bucket, withBoth.StateMachineARN = "bundles", "arn:aws:states:us-east-1:111122223333:stateMachine:kitaru"
-	s3Only := lambdaenv.Services{Artifacts: s3env.NewArtifacts}
-	both := lambdaenv.Services{Artifacts: s3env.NewArtifacts, Executor: sfnenv.NewExecutor}
+	s3Only := lambdaenv.Services{Blobs: s3env.NewBlobs}
+	both := lambdaenv.Services{Blobs: s3env.NewBlobs, Executor: sfnenv.NewExecutor}
 	tests := []struct {
 		name     string
 		env      lambdaenv.Env
@@ -89,7 +89,7 @@ func TestAGroupStartsOnlyWithTheServicesAndSettingsItNeeds(t *testing.T) {
 		wantErr  string // empty: starts
 	}{
 		{"resolve needs no bucket or state machine", base, httpapi.GroupResolve, lambdaenv.Services{}, ""},
-		{"deploy without an artifact store does not start", withBucket, httpapi.GroupDeploy, lambdaenv.Services{}, "Services.Artifacts"},
+		{"deploy without a blob store does not start", withBucket, httpapi.GroupDeploy, lambdaenv.Services{}, "Services.Blobs"},
 		{"deploy without a bucket does not start", base, httpapi.GroupDeploy, s3Only, "KITARU_BUCKET"},
 		{"deploy with S3 and a bucket starts", withBucket, httpapi.GroupDeploy, s3Only, ""},
 		{"invoke without an executor does not start", withBoth, httpapi.GroupInvoke, s3Only, "Services.Executor"},

@@ -1,6 +1,6 @@
 // Package localblob serves the S3 API in process (gofakes3) for kitaru dev
 // and tests. It lives apart from pkg/blob so that the Lambda functions, which
-// use blob.S3 on AWS, do not link the fake server and its file systems.
+// use s3blob.Store on AWS, do not link the fake server and its file systems.
 package localblob
 
 import (
@@ -20,7 +20,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3afero"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
-	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/blob/s3blob"
 )
 
 // Bucket is the bucket Start creates.
@@ -80,9 +80,9 @@ func Start(dir string) (*Server, error) {
 	return s, nil
 }
 
-// Store returns a blob.S3 on the server's bucket.
-func (s *Server) Store() *blob.S3 {
-	return &blob.S3{Client: newS3Client(s.URL, s.creds), Bucket: s.Bucket}
+// Store returns an s3blob.Store on the server's bucket.
+func (s *Server) Store() *s3blob.Store {
+	return &s3blob.Store{Client: newS3Client(s.URL, s.creds), Bucket: s.Bucket}
 }
 
 // Close stops the server; objects in memory are gone.

@@ -9,17 +9,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/blob"
-	"github.com/kitaru/deployments/pkg/bundle"
+	"github.com/kitaru/deployments/pkg/blob/s3blob"
 	"github.com/kitaru/deployments/pkg/lambdaenv"
 )
 
-var _ = lambdaenv.Services{Artifacts: NewArtifacts}
+var _ = lambdaenv.Services{Blobs: NewBlobs}
 
-// NewArtifacts builds the bundle and result store on the bucket env names
-// (KITARU_BUCKET, S3_ENDPOINT), with the bundle limit it sets.
-func NewArtifacts(cfg aws.Config, env lambdaenv.Env) (lambdaenv.Artifacts, error) {
+// NewBlobs builds the blob store on the bucket env names (KITARU_BUCKET,
+// S3_ENDPOINT); service.New puts the artifact store and its bundle limits
+// on it.
+func NewBlobs(cfg aws.Config, env lambdaenv.Env) (blob.Store, error) {
 	if env.Bucket == "" {
 		return nil, fmt.Errorf("KITARU_BUCKET is not set; set it to the bucket for source bundles")
 	}
@@ -28,5 +28,5 @@ func NewArtifacts(cfg aws.Config, env lambdaenv.Env) (lambdaenv.Artifacts, error
 			o.BaseEndpoint, o.UsePathStyle = aws.String(env.S3Endpoint), true
 		}
 	})
-	return &artifacts.Store{Blobs: &blob.S3{Client: client, Bucket: env.Bucket}, Limits: bundle.LimitsFor(env.MaxBundleBytes)}, nil
+	return &s3blob.Store{Client: client, Bucket: env.Bucket}, nil
 }

@@ -1,4 +1,9 @@
-package blob
+// Package s3blob is the blob.Store on an S3 bucket: AWS, LocalStack, or
+// kitaru dev's in-process S3-compatible server (package localblob). It is
+// apart from package blob so that what needs only the interface (the
+// artifact store, the service graph, every Lambda function) does not link
+// the S3 client.
+package s3blob
 
 import (
 	"context"
@@ -15,21 +20,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// S3 is a Store on one S3 bucket.
-type S3 struct {
+// Store is a blob.Store on one S3 bucket.
+type Store struct {
 	Client *s3.Client
 	Bucket string
 	// Now gives the time presigned URLs are signed at; nil is time.Now.
 	Now func() time.Time
 }
 
-var _ Store = (*S3)(nil)
+var _ blob.Store = (*Store)(nil)
 
-// Stat implements Store.
-func (s *S3) Stat(ctx context.Context, key string) (int64, bool, error) {
+// Stat implements blob.Store.
+func (s *Store) Stat(ctx context.Context, key string) (int64, bool, error) {
 	out, err := s.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key})
 	if isNotFound(err) {
 		return 0, false, nil
@@ -40,8 +46,8 @@ func (s *S3) Stat(ctx context.Context, key string) (int64, bool, error) {
 	return aws.ToInt64(out.ContentLength), true, nil
 }
 
-// Put implements Store.
-func (s *S3) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+// Put implements blob.Store.
+func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
 	_, err := s.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, Body: body, ContentLength: &size})
 	if err != nil {
 		return s.fail("put", key, err)
@@ -49,8 +55,8 @@ func (s *S3) Put(ctx context.Context, key string, body io.ReadSeeker, size int64
 	return nil
 }
 
-// Get implements Store.
-func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+// Get implements blob.Store.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &key})
 	if isNotFound(err) {
 		return nil, registry.Errorf(registry.CodeNotFound, "object %q does not exist in bucket %q", key, s.Bucket).WithDetails("key", key)
@@ -61,9 +67,9 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return out.Body, nil
 }
 
-// PresignPut implements Store. A positive size is signed: S3 refuses a body
+// PresignPut implements blob.Store. A positive size is signed: S3 refuses a body
 // of another length. Size 0 leaves the length open (a result of unknown size).
-func (s *S3) PresignPut(ctx context.Context, key string, size int64, ttl time.Duration) (Presigned, error) {
+func (s *Store) PresignPut(ctx context.Context, key string, size int64, ttl time.Duration) (blob.Presigned, error) {
 	in := &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key}
 	if size > 0 {
 		in.ContentLength = &size
@@ -71,26 +77,26 @@ func (s *S3) PresignPut(ctx context.Context, key string, size int64, ttl time.Du
 	return s.presignPut(ctx, in, ttl)
 }
 
-// PresignPutSHA256 implements Store: S3 checks the signed
+// PresignPutSHA256 implements blob.Store: S3 checks the signed
 // x-amz-checksum-sha256 against the body and answers 400 BadDigest on a
 // mismatch, and the signed Content-Length refuses another length.
-func (s *S3) PresignPutSHA256(ctx context.Context, key string, size int64, sum []byte, ttl time.Duration) (Presigned, error) {
+func (s *Store) PresignPutSHA256(ctx context.Context, key string, size int64, sum []byte, ttl time.Duration) (blob.Presigned, error) {
 	if size <= 0 || len(sum) != sha256.Size {
-		return Presigned{}, registry.Errorf(registry.CodeInvalidArgument, "a checksummed upload needs a positive size and a 32-byte SHA-256")
+		return blob.Presigned{}, registry.Errorf(registry.CodeInvalidArgument, "a checksummed upload needs a positive size and a 32-byte SHA-256")
 	}
 	checksum := base64.StdEncoding.EncodeToString(sum)
 	return s.presignPut(ctx, &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, ContentLength: &size, ChecksumSHA256: &checksum}, ttl)
 }
 
-func (s *S3) presignPut(ctx context.Context, in *s3.PutObjectInput, ttl time.Duration) (Presigned, error) {
+func (s *Store) presignPut(ctx context.Context, in *s3.PutObjectInput, ttl time.Duration) (blob.Presigned, error) {
 	key := aws.ToString(in.Key)
 	if err := checkTTL(ttl); err != nil {
-		return Presigned{}, err
+		return blob.Presigned{}, err
 	}
 	now := s.now()
 	req, err := s3.NewPresignClient(s.Client).PresignPutObject(ctx, in, s3.WithPresignExpires(ttl), withSigningTime(now))
 	if err != nil {
-		return Presigned{}, s.fail("presign put", key, err)
+		return blob.Presigned{}, s.fail("presign put", key, err)
 	}
 	headers := map[string]string{}
 	for name, values := range req.SignedHeader {
@@ -99,11 +105,11 @@ func (s *S3) presignPut(ctx context.Context, in *s3.PutObjectInput, ttl time.Dur
 			headers[http.CanonicalHeaderKey(name)] = values[0]
 		}
 	}
-	return Presigned{URL: req.URL, Method: req.Method, Headers: headers, ExpiresAt: now.Add(ttl).UTC()}, nil
+	return blob.Presigned{URL: req.URL, Method: req.Method, Headers: headers, ExpiresAt: now.Add(ttl).UTC()}, nil
 }
 
-// PresignGet implements Store.
-func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+// PresignGet implements blob.Store.
+func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	if err := checkTTL(ttl); err != nil {
 		return "", err
 	}
@@ -117,7 +123,7 @@ func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration) (str
 }
 
 // now is the signing time; SigV4 dates have whole seconds.
-func (s *S3) now() time.Time {
+func (s *Store) now() time.Time {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -142,7 +148,7 @@ func (p presignerAt) PresignHTTP(ctx context.Context, creds aws.Credentials, r *
 
 // fail wraps an S3 error: throttling and 5xx are unavailable (retry), the
 // rest internal. The bucket and key are in the message, never credentials.
-func (s *S3) fail(op, key string, err error) error {
+func (s *Store) fail(op, key string, err error) error {
 	code := registry.CodeInternal
 	var re interface{ HTTPStatusCode() int }
 	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == http.StatusTooManyRequests) {
@@ -170,7 +176,7 @@ func isNotFound(err error) bool {
 }
 
 func checkTTL(ttl time.Duration) error {
-	if ttl <= 0 || ttl > MaxPresignTTL {
+	if ttl <= 0 || ttl > blob.MaxPresignTTL {
 		return registry.Errorf(registry.CodeInvalidArgument, "presigned URL lifetime %v is invalid: use more than 0 and at most 7 days", ttl)
 	}
 	return nil

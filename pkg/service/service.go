@@ -1,0 +1,151 @@
+// Package service builds the service graph the API runs on — artifact
+// store, invoke service, authenticator, authorizer and the httpapi.Handler
+// around them — from one Config. The Lambda functions (pkg/lambdaenv) fill
+// Config from their environment and AWS clients, kitaru dev (pkg/devstack)
+// from its flags and in-process engines; both then serve what New returns,
+// so the two cannot wire the same pieces differently.
+//
+// It imports no AWS client: engines arrive as interfaces (a blob store, an
+// executor), so a function links only the clients its route group uses.
+package service
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/auth"
+	"github.com/kitaru/deployments/pkg/blob"
+	"github.com/kitaru/deployments/pkg/bundle"
+	"github.com/kitaru/deployments/pkg/gatewayauth"
+	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/invoke"
+	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/version"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+// Store is the registry table every service shares: deployments and tags,
+// executions, idempotency records and API keys. *dynamo.Store is one.
+type Store interface {
+	registry.Store
+	registry.ExecutionStore
+	registry.IdempotencyStore
+	auth.KeyStore
+}
+
+// Config is everything the service graph is built from.
+type Config struct {
+	// Store is the registry table (required).
+	Store Store
+	// Stacks is the stack catalogue deploys choose from and invokes run on.
+	Stacks registry.Stacks
+	// Groups are the route groups the handler serves; empty serves all.
+	Groups []httpapi.Group
+	// Blobs keeps source bundles and large results; required when the
+	// deploy or invoke group is served.
+	Blobs blob.Store
+	// Executor starts and stops runs; required when the invoke group is
+	// served.
+	Executor workflow.Executor
+	// Signer signs and verifies tokens; required when the auth group is
+	// served, when VerifyBearer is set, and for an Authorizer.
+	Signer *auth.Signer
+	// BundleLimits bound source bundles, for the artifact store and the
+	// runner alike; zero fields are bundle.DefaultLimits.
+	BundleLimits bundle.Limits
+	// VerifyBearer makes the handlers authenticate requests that arrive
+	// without authorizer context themselves, for gateways that run no
+	// authorizer.
+	VerifyBearer bool
+	// Logger receives the handler's and the authorizer's lines; nil discards.
+	Logger *slog.Logger
+}
+
+// Services is the built graph. A piece whose engine Config lacks is nil.
+type Services struct {
+	// Store is Config.Store.
+	Store Store
+	// Artifacts keeps source bundles and results on Config.Blobs.
+	Artifacts *artifacts.Store
+	// Invoker resolves, records and starts executions on Config.Executor.
+	Invoker *invoke.Service
+	// Authenticator checks API keys and tokens (nil without a Signer).
+	Authenticator *auth.Authenticator
+	// Authorizer is the API Gateway REQUEST authorizer on Authenticator:
+	// the authorizer function serves it, kitaru dev calls it before every
+	// handler (nil without a Signer).
+	Authorizer *gatewayauth.Authorizer
+	// Handler serves Config.Groups.
+	Handler *httpapi.Handler
+}
+
+// New builds the graph cfg describes. Errors name the Config field a served
+// group needs and lacks.
+func New(cfg Config) (*Services, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("service.Config.Store is nil; build the registry store first")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	serves := func(g httpapi.Group) bool { return len(cfg.Groups) == 0 || slices.Contains(cfg.Groups, g) }
+	s := &Services{Store: cfg.Store}
+	hcfg := httpapi.Config{
+		Stacks: cfg.Stacks, Groups: cfg.Groups, Logger: cfg.Logger,
+		Executions: cfg.Store, Idempotency: cfg.Store, ServerVersion: version.Version,
+	}
+	if cfg.Signer != nil {
+		s.Authorizer = newAuthorizer(cfg)
+		s.Authenticator = s.Authorizer.Auth
+	}
+	if serves(httpapi.GroupAuth) {
+		if cfg.Signer == nil {
+			return nil, fmt.Errorf("the %s group issues tokens but service.Config.Signer is nil", httpapi.GroupAuth)
+		}
+		hcfg.Tokens = cfg.Signer
+	}
+	if cfg.VerifyBearer {
+		if s.Authenticator == nil {
+			return nil, fmt.Errorf("verifying bearers needs service.Config.Signer")
+		}
+		hcfg.Authenticate = s.Authenticator.Authenticate
+	}
+	if serves(httpapi.GroupDeploy) || serves(httpapi.GroupInvoke) {
+		if cfg.Blobs == nil {
+			return nil, fmt.Errorf("the deploy and invoke groups store bundles but service.Config.Blobs is nil")
+		}
+		s.Artifacts = &artifacts.Store{Blobs: cfg.Blobs, Limits: cfg.BundleLimits}
+		hcfg.Artifacts = s.Artifacts
+	}
+	if serves(httpapi.GroupInvoke) {
+		if cfg.Executor == nil {
+			return nil, fmt.Errorf("the %s group starts runs but service.Config.Executor is nil", httpapi.GroupInvoke)
+		}
+		s.Invoker = &invoke.Service{
+			Registry: cfg.Store, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts,
+			Stacks: cfg.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
+			BundleLimits: cfg.BundleLimits,
+		}
+		hcfg.Invoker = s.Invoker
+	}
+	s.Handler = httpapi.New(cfg.Store, hcfg)
+	return s, nil
+}
+
+// NewAuthorizer builds only the authorizer, for the authorizer function:
+// it needs cfg.Store and cfg.Signer and serves no routes.
+func NewAuthorizer(cfg Config) (*gatewayauth.Authorizer, error) {
+	if cfg.Store == nil || cfg.Signer == nil {
+		return nil, fmt.Errorf("the authorizer needs service.Config.Store and service.Config.Signer")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return newAuthorizer(cfg), nil
+}
+
+func newAuthorizer(cfg Config) *gatewayauth.Authorizer {
+	return &gatewayauth.Authorizer{Auth: &auth.Authenticator{Keys: cfg.Store, Tokens: cfg.Signer}, Logger: cfg.Logger}
+}
