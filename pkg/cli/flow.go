@@ -48,18 +48,12 @@ default versions and tag names, exclusive ones marked *.
 		Args: cobra.MatchAll(cobra.NoArgs, func(*cobra.Command, []string) error { return checkLimit(limit) }),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			const command = "flow list"
-			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]flowItem, error) {
+			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]registry.FlowSummary, error) {
 				flows, err := listAll(ctx, limit, c.Flows)
 				if err != nil {
 					return nil, err
 				}
-				items := make([]flowItem, len(flows))
-				for i, f := range flows {
-					if items[i], err = withExclusiveTags(ctx, c, f); err != nil {
-						return nil, err
-					}
-				}
-				return items, nil
+				return flows, nil
 			}, printFlows)
 		},
 	}
@@ -68,7 +62,7 @@ default versions and tag names, exclusive ones marked *.
 	return cmd
 }
 
-func printFlows(w io.Writer, flows []flowItem) error {
+func printFlows(w io.Writer, flows []registry.FlowSummary) error {
 	if len(flows) == 0 {
 		fmt.Fprintln(w, "No flows yet. Deploy one with: kitaru deploy path/to/file.py:flow_name")
 		return nil
@@ -94,13 +88,6 @@ func printFlows(w io.Writer, flows []flowItem) error {
 	return nil
 }
 
-// flowItem is the -o json item of kitaru flow show: the flow's summary and
-// which of its tags are exclusive.
-type flowItem struct {
-	registry.FlowSummary
-	ExclusiveTags []string `json:"exclusive_tags"`
-}
-
 func newFlowShowCommand() *cobra.Command {
 	var output outputFlag
 	cmd := &cobra.Command{
@@ -114,8 +101,8 @@ default routes to, and every tag with the versions it points at.
 		ValidArgsFunction: completeFlowArgs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "flow show"
-			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (flowItem, error) {
-				return showFlow(ctx, c, args[0])
+			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (registry.FlowSummary, error) {
+				return c.Flow(ctx, args[0])
 			}, printFlow)
 		},
 	}
@@ -123,46 +110,7 @@ default routes to, and every tag with the versions it points at.
 	return cmd
 }
 
-// showFlow reads a flow's summary and, since the summary does not say which
-// tags are exclusive, what withExclusiveTags reads: a tag is exclusive or
-// shared across the whole flow.
-func showFlow(ctx context.Context, c *client.Client, flow string) (flowItem, error) {
-	s, err := c.Flow(ctx, flow)
-	if err != nil {
-		return flowItem{}, err
-	}
-	return withExclusiveTags(ctx, c, s)
-}
-
-// withExclusiveTags adds to a flow's summary which of its tags are
-// exclusive, reading one deployment per tag whose exclusivity is not yet
-// known.
-func withExclusiveTags(ctx context.Context, c *client.Client, s registry.FlowSummary) (flowItem, error) {
-	flow := s.Flow
-	exclusive := map[string]bool{registry.DefaultTag: true}
-	for _, name := range slices.Sorted(maps.Keys(s.Tags)) {
-		if _, known := exclusive[name]; known || len(s.Tags[name]) == 0 {
-			continue
-		}
-		d, err := c.Deployments().Get(ctx, flow, s.Tags[name][0])
-		if errors.Is(err, registry.ErrNotFound) {
-			continue // deleted since the summary was read; its shared tags left with it
-		}
-		if err != nil {
-			return flowItem{}, err
-		}
-		maps.Copy(exclusive, d.Tags)
-	}
-	item := flowItem{FlowSummary: s, ExclusiveTags: []string{}}
-	for _, name := range slices.Sorted(maps.Keys(s.Tags)) {
-		if exclusive[name] {
-			item.ExclusiveTags = append(item.ExclusiveTags, name)
-		}
-	}
-	return item, nil
-}
-
-func printFlow(w io.Writer, f flowItem) error {
+func printFlow(w io.Writer, f registry.FlowSummary) error {
 	fmt.Fprintf(w, "Flow:         %s\n", f.Flow)
 	fmt.Fprintf(w, "Deployments:  %d (latest version %d)\n", f.DeploymentCount, f.LatestVersion)
 	if f.DefaultVersion != nil {

@@ -4,10 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -109,12 +115,6 @@ func deployResearch(t *testing.T) string {
 	return target
 }
 
-// flowShowItem is the item of kitaru flow show -o json.
-type flowShowItem struct {
-	registry.FlowSummary
-	ExclusiveTags []string `json:"exclusive_tags"`
-}
-
 func TestFlowRoutingOnKitaruDev(t *testing.T) {
 	startKitaruDev(t)
 	deployResearch(t)
@@ -193,7 +193,7 @@ func TestFlowRoutingOnKitaruDev(t *testing.T) {
 				t.Errorf("stdout %q lacks %q", out, want)
 			}
 		}
-		item := itemOf[flowShowItem](t, "flow show", mustKitaru(t, "flow", "show", "research_agent", "-o", "json"))
+		item := itemOf[registry.FlowSummary](t, "flow show", mustKitaru(t, "flow", "show", "research_agent", "-o", "json"))
 		want := map[string][]int{"benchmark": {1, 2}, "canary": {2}, "default": {1}, "stable": {2}}
 		if diff := cmp.Diff(want, item.Tags); diff != "" {
 			t.Errorf("tags (-want +got):\n%s", diff)
@@ -202,7 +202,7 @@ func TestFlowRoutingOnKitaruDev(t *testing.T) {
 			t.Errorf("exclusive tags (-want +got):\n%s", diff)
 		}
 		if item.DefaultVersion == nil || *item.DefaultVersion != 1 || item.LatestVersion != 2 {
-			t.Errorf("summary %+v", item.FlowSummary)
+			t.Errorf("summary %+v", item)
 		}
 	})
 	t.Run("rollback moves an exclusive tag back where it was", func(t *testing.T) {
@@ -341,7 +341,7 @@ func TestFlowDeploymentsOnKitaruDev(t *testing.T) {
 		if out != "Deleted research_agent version 1\n" {
 			t.Errorf("stdout %q", out)
 		}
-		item := itemOf[flowShowItem](t, "flow show", mustKitaru(t, "flow", "show", "research_agent", "-o", "json"))
+		item := itemOf[registry.FlowSummary](t, "flow show", mustKitaru(t, "flow", "show", "research_agent", "-o", "json"))
 		if !slices.Equal(item.Tags["benchmark"], []int{2}) || item.DeploymentCount != 1 {
 			t.Errorf("after delete: %+v", item)
 		}
@@ -501,5 +501,44 @@ func TestFlowAndExecutionsHelpNamesTheConnectionSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFlowShowAndListMakeOneRequest: the summary says which tags are
+// exclusive, so neither command reads a deployment per tag.
+func TestFlowShowAndListMakeOneRequest(t *testing.T) {
+	startKitaruDev(t)
+	deployResearch(t)
+	mustKitaru(t, "flow", "tag", "research_agent", "stable", "--version", "2", "--exclusive")
+	mustKitaru(t, "flow", "tag", "research_agent", "benchmark", "--version", "1")
+	mustKitaru(t, "flow", "tag", "research_agent", "nightly", "--version", "2")
+
+	target, err := url.Parse(os.Getenv("KITARU_SERVER_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(counting.Close)
+	t.Setenv("KITARU_SERVER_URL", counting.URL)
+
+	for _, args := range [][]string{{"flow", "show", "research_agent"}, {"flow", "list"}} {
+		requests.Store(0)
+		out := mustKitaru(t, args...)
+		if n := requests.Load(); n != 1 {
+			t.Errorf("kitaru %s made %d requests; want 1", strings.Join(args, " "), n)
+		}
+		for _, want := range []string{"stable*", "canary*", "default*", "benchmark", "nightly"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("kitaru %s: output lacks %q:\n%s", strings.Join(args, " "), want, out)
+			}
+		}
+		if strings.Contains(out, "benchmark*") || strings.Contains(out, "nightly*") {
+			t.Errorf("kitaru %s marks a shared tag exclusive:\n%s", strings.Join(args, " "), out)
+		}
 	}
 }

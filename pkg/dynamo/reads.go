@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -185,14 +186,18 @@ func (s *Store) latestVersion(ctx context.Context, pk string) (int, error) {
 func summary(project, flow string, h head, latest int) registry.FlowSummary {
 	fs := registry.FlowSummary{
 		Project: project, Flow: flow, DeploymentCount: h.Count, LatestVersion: latest,
-		Tags: map[string][]int{}, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt,
+		Tags: map[string][]int{}, ExclusiveTags: []string{}, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt,
 	}
 	for name, t := range h.routes(flow) {
 		fs.Tags[name] = t.Versions
+		if t.Exclusive {
+			fs.ExclusiveTags = append(fs.ExclusiveTags, name)
+		}
 		if name == registry.DefaultTag {
 			fs.DefaultVersion = &t.Versions[0]
 		}
 	}
+	slices.Sort(fs.ExclusiveTags)
 	return fs
 }
 

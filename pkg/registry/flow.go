@@ -13,8 +13,10 @@ type FlowSummary struct {
 	LatestVersion   int              `json:"latest_version"`
 	DefaultVersion  *int             `json:"default_version"`
 	Tags            map[string][]int `json:"tags"`
-	CreatedAt       time.Time        `json:"created_at"`
-	UpdatedAt       time.Time        `json:"updated_at"`
+	// ExclusiveTags names the tags of Tags that are exclusive, sorted.
+	ExclusiveTags []string  `json:"exclusive_tags"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Resolution is the answer to a resolve: which selector, which deployment.
