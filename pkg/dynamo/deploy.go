@@ -40,7 +40,7 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		return registry.Deployment{}, fmt.Errorf("deploy %s: %w", req.Flow, err)
 	}
 	if failed {
-		return registry.Deployment{}, modeClash(req.Flow, req.Tag, h.Tags[req.Tag], req.Exclusive)
+		return registry.Deployment{}, h.Tags[req.Tag].route(req.Flow, req.Tag).ModeClash(req.Exclusive)
 	}
 	version, clock := int(h.Next), h.Clock
 	vi := versionItem{
@@ -124,7 +124,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		// A change with a later clock already moved the tag: this move is superseded.
 		record(req.Tag, true, clock)
 	case req.Exclusive && exists && !e.X && !e.free():
-		return nil, nil, modeClash(req.Flow, req.Tag, e, true)
+		return nil, nil, e.route(req.Flow, req.Tag).ModeClash(true)
 	case req.Exclusive:
 		if err := hc.moveExclusive(req.Tag, version, clock, e, exists, false); err != nil {
 			return nil, nil, err

@@ -70,6 +70,12 @@ func (e tagEntry) versions() []int {
 
 func (e tagEntry) free() bool { return len(e.versions()) == 0 }
 
+// route is the entry as the domain's Route, whose transitions decide every
+// route change; the adapter only writes their outcome.
+func (e tagEntry) route(flow, tag string) registry.Route {
+	return registry.Route{Flow: flow, Tag: tag, Exclusive: e.X, Versions: e.versions(), Revision: e.Rev, Clock: e.C}
+}
+
 func (e tagEntry) holds(version int) bool {
 	if e.X {
 		return e.V == version

@@ -7,8 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-
-	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // This file holds how a route change is written to the head item: one place
@@ -137,7 +135,7 @@ func (c *headChange) addShared(flow, tag string, version int, clock int64, e tag
 		return nil
 	}
 	if exists && !e.free() {
-		return modeClash(flow, tag, e, false)
+		return e.route(flow, tag).ModeClash(false)
 	}
 	return c.replaceEntry(tag, e, exists, tagEntry{X: false, VS: map[string]bool{strconv.Itoa(version): true}, C: clock, Rev: e.Rev + 1})
 }
@@ -162,19 +160,4 @@ func modeAllows(tag string, exclusive bool) expression.ConditionBuilder {
 		Or(tagField(tag, "x").Equal(expression.Value(exclusive))).
 		Or(tagField(tag, "x").Equal(expression.Value(true)).And(tagField(tag, "v").Equal(expression.Value(0)))).
 		Or(tagField(tag, "x").Equal(expression.Value(false)).And(expression.AttributeNotExists(tagField(tag, "vs"))))
-}
-
-// modeClash is the I5 conflict: the tag is held in the other mode.
-func modeClash(flow, tag string, e tagEntry, wantExclusive bool) error {
-	held, want := "shared", "exclusive"
-	if e.X {
-		held, want = "exclusive", "shared"
-	}
-	if wantExclusive == e.X {
-		want = held
-	}
-	return registry.Errorf(registry.CodeConflict,
-		"tag %q of flow %q is %s (on %s), so it cannot be added as %s; a tag is either exclusive or shared: remove it first or use another tag name",
-		tag, flow, held, registry.VersionsPhrase(e.versions()), want).
-		WithDetails("tag", tag).WithDetails("exclusive", e.X).WithDetails("versions", e.versions())
 }

@@ -143,7 +143,7 @@ func refusal(h head, req registry.TagRequest, expectClock *int64) error {
 	if !h.hasDeployments() {
 		return flowNotFound(req.Flow)
 	}
-	if err := conflictsWith(e, exists, req, expectClock); err != nil {
+	if err := conflictsWith(e, req, expectClock); err != nil {
 		return err
 	}
 	switch {
@@ -160,27 +160,20 @@ func refusal(h head, req registry.TagRequest, expectClock *int64) error {
 // change with a later clock already applied supersedes an exclusive move.
 func replanRefusal(h head, req registry.TagRequest, expectClock *int64, clock int64) error {
 	e, exists := h.Tags[req.Tag]
-	if err := conflictsWith(e, exists, req, expectClock); err != nil {
+	if err := conflictsWith(e, req, expectClock); err != nil {
 		return err
 	}
 	if exists && e.X && req.Exclusive && e.C > clock {
-		return superseded(req.Flow, req.Tag, e)
+		return e.route(req.Flow, req.Tag).Superseded()
 	}
 	return nil
 }
 
 // conflictsWith refuses a tag request the tag entry e no longer allows: a
 // stale If-Match, a rollback whose route moved, or the other mode (I5).
-func conflictsWith(e tagEntry, exists bool, req registry.TagRequest, expectClock *int64) error {
-	switch {
-	case req.IfRevision != nil && e.Rev != *req.IfRevision:
-		return staleRevision(req.Flow, req.Tag, e.Rev, *req.IfRevision)
-	case expectClock != nil && e.C != *expectClock:
-		return movedDuringRollback(req.Flow, req.Tag)
-	case exists && !e.free() && e.X != req.Exclusive:
-		return modeClash(req.Flow, req.Tag, e, req.Exclusive)
-	}
-	return nil
+// An absent entry is a free route at revision 0 (registry.Route.Check).
+func conflictsWith(e tagEntry, req registry.TagRequest, expectClock *int64) error {
+	return e.route(req.Flow, req.Tag).Check(req, expectClock)
 }
 
 // RemoveTag takes a tag off one version: tick (which refuses, writing
@@ -191,8 +184,7 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 		return err
 	}
 	if req.Tag == registry.DefaultTag {
-		return registry.Errorf(registry.CodeConflict, "the default tag cannot be removed, only moved: `kitaru flow tag %s default --version N`", req.Flow).
-			WithDetails("tag", req.Tag)
+		return registry.DefaultNotRemovable(req.Flow)
 	}
 	pk := flowPK(req.Project, req.Flow)
 	holds := tagField(req.Tag, "x").Equal(expression.Value(true)).And(tagField(req.Tag, "v").Equal(expression.Value(req.Version))).
@@ -224,14 +216,13 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 		case clock != 0 && exists && e.C == clock:
 			return nil // this change committed (a re-sent transaction whose first copy applied)
 		case req.IfRevision != nil && e.Rev != *req.IfRevision:
-			return staleRevision(req.Flow, req.Tag, e.Rev, *req.IfRevision)
+			return e.route(req.Flow, req.Tag).StaleRevision(*req.IfRevision)
 		case !exists || !e.holds(req.Version):
-			return registry.Errorf(registry.CodeNotFound, "version %d of flow %q does not hold tag %q; see its tags with `kitaru flow show %s`", req.Version, req.Flow, req.Tag, req.Flow).
-				WithDetails("tag", req.Tag).WithDetails("version", req.Version)
+			return e.route(req.Flow, req.Tag).NotHeld(req.Version)
 		case clock == 0:
 			return registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q changed while this request ran; read it again and retry", req.Tag, req.Flow)
 		case e.X && e.C > clock:
-			return superseded(req.Flow, req.Tag, e)
+			return e.route(req.Flow, req.Tag).Superseded()
 		}
 		hc := newHeadChange(now)
 		if e.X {
@@ -328,28 +319,10 @@ func notRoutedTo(tag string, version int, exclusive bool) expression.ConditionBu
 		Or(tagField(tag, "v").NotEqual(expression.Value(version)))
 }
 
-func staleRevision(flow, tag string, rev, want int64) error {
-	return registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q is at revision %d, not %d: it changed since you read it; read it again and retry", tag, flow, rev, want).
-		WithDetails("tag", tag).WithDetails("revision", rev)
-}
-
-// superseded refuses a tag request whose route clock is older than a change
-// already applied to the tag: applying it would put the route behind its own
-// history (docs/data-model.md, "Tag requests").
-func superseded(flow, tag string, e tagEntry) error {
-	return registry.Errorf(registry.CodeConflict, "tag %q of flow %q was changed by a later request while this one ran (it is now on %s at revision %d); nothing was changed: read the tag and send your change again if you still want it", tag, flow, registry.VersionsPhrase(e.versions()), e.Rev).
-		WithDetails("tag", tag).WithDetails("revision", e.Rev).WithDetails("versions", nonNil(e.versions()))
-}
-
 // revisionIs requires a tag's revision; 0 means the tag has never been set.
 func revisionIs(tag string, rev int64) expression.ConditionBuilder {
 	if rev == 0 {
 		return expression.AttributeNotExists(tagAttr(tag)).Or(tagField(tag, "rev").Equal(expression.Value(0)))
 	}
 	return tagField(tag, "rev").Equal(expression.Value(rev))
-}
-
-func movedDuringRollback(flow, tag string) error {
-	return registry.Errorf(registry.CodeConflict, "tag %q of flow %q moved while rolling back; check `kitaru flow history %s %s` and retry", tag, flow, flow, tag).
-		WithDetails("tag", tag)
 }
