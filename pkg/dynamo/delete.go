@@ -115,7 +115,12 @@ func (s *Store) planDelete(project, flow string, version int, by, token string, 
 	hc.upd = hc.upd.Set(nameCount, nameCount.Minus(expression.Value(1))).Set(nameDeleted, expression.Value(token))
 	hc.require(expression.AttributeExists(expression.Name(attrPK)))
 	for i, name := range shared {
-		if err := hc.removeShared(name, version, firstClock+int64(i), h.Tags[name]); err != nil {
+		e := h.Tags[name]
+		next, err := e.route(flow, name).Remove(version, firstClock+int64(i))
+		if err != nil {
+			return nil, err
+		}
+		if err := hc.removeShared(name, version, e, next); err != nil {
 			return nil, err
 		}
 	}

@@ -76,6 +76,24 @@ func (e tagEntry) route(flow, tag string) registry.Route {
 	return registry.Route{Flow: flow, Tag: tag, Exclusive: e.X, Versions: e.versions(), Revision: e.Rev, Clock: e.C}
 }
 
+// entryOf is the entry that stores route r.
+func entryOf(r registry.Route) tagEntry {
+	e := tagEntry{X: r.Exclusive, C: r.Clock, Rev: r.Revision}
+	if r.Exclusive {
+		if len(r.Versions) > 0 {
+			e.V = r.Versions[0]
+		}
+		return e
+	}
+	for _, v := range r.Versions {
+		if e.VS == nil {
+			e.VS = map[string]bool{}
+		}
+		e.VS[strconv.Itoa(v)] = true
+	}
+	return e
+}
+
 func (e tagEntry) holds(version int) bool {
 	if e.X {
 		return e.V == version

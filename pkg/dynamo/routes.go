@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+
+	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // This file holds how a route change is written to the head item: one place
@@ -140,14 +142,15 @@ func (c *headChange) addShared(flow, tag string, version int, clock int64, e tag
 	return c.replaceEntry(tag, e, exists, tagEntry{X: false, VS: map[string]bool{strconv.Itoa(version): true}, C: clock, Rev: e.Rev + 1})
 }
 
-// removeShared takes version out of a shared tag. The last member goes by
-// rewriting the entry: an empty map is never stored (minidyn garbles them).
-func (c *headChange) removeShared(tag string, version int, clock int64, e tagEntry) error {
-	if len(e.VS) == 1 {
-		return c.replaceEntry(tag, e, true, tagEntry{X: false, C: clock, Rev: e.Rev + 1})
+// removeShared writes next, the shared route e became without version
+// (registry.Route.Remove). The last member goes by rewriting the entry: an
+// empty map is never stored (minidyn garbles them).
+func (c *headChange) removeShared(tag string, version int, e tagEntry, next registry.Route) error {
+	if next.Free() {
+		return c.replaceEntry(tag, e, true, entryOf(next))
 	}
 	c.upd = c.upd.Remove(memberAttr(tag, version)).
-		Set(tagField(tag, "c"), expression.Value(clock)).
+		Set(tagField(tag, "c"), expression.Value(next.Clock)).
 		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
 	c.require(expression.AttributeExists(memberAttr(tag, version)))
 	return nil

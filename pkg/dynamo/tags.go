@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -76,8 +75,13 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			}
 			return registry.Tag{}, err
 		}
-		if exists && e.X == req.Exclusive && e.holds(req.Version) {
+		route := e.route(req.Flow, req.Tag)
+		if route.Routed(req.Version, req.Exclusive) {
 			return h.tag(req.Flow, req.Tag), nil // another request routed it there meanwhile
+		}
+		next, err := route.Apply(req, clock, nil)
+		if err != nil {
+			return registry.Tag{}, err
 		}
 		t := &txn{table: s.table}
 		routed := expression.Set(nameRouted, expression.Value(clock))
@@ -85,21 +89,13 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			return registry.Tag{}, err
 		}
 		hc := newHeadChange(now)
-		result := registry.Tag{Flow: req.Flow, Name: req.Tag, Exclusive: req.Exclusive, Revision: e.Rev + 1}
+		result := next.AsTag()
 		if req.Exclusive {
 			if err := hc.moveExclusive(req.Tag, req.Version, clock, e, exists, false); err != nil {
 				return registry.Tag{}, err
 			}
-			result.Versions = []int{req.Version}
-		} else {
-			if err := hc.addShared(req.Flow, req.Tag, req.Version, clock, e, exists); err != nil {
-				return registry.Tag{}, err
-			}
-			result.Versions = []int{req.Version}
-			if !e.X {
-				result.Versions = append(slices.Clone(e.versions()), req.Version)
-			}
-			slices.Sort(result.Versions)
+		} else if err := hc.addShared(req.Flow, req.Tag, req.Version, clock, e, exists); err != nil {
+			return registry.Tag{}, err
 		}
 		hc.requireRevision(req.Tag, e, exists) // the compare-and-swap token
 		planned = result
@@ -224,10 +220,14 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 		case e.X && e.C > clock:
 			return e.route(req.Flow, req.Tag).Superseded()
 		}
+		next, err := e.route(req.Flow, req.Tag).Remove(req.Version, clock)
+		if err != nil {
+			return err
+		}
 		hc := newHeadChange(now)
 		if e.X {
 			hc.clearExclusive(req.Tag, req.Version, clock)
-		} else if err := hc.removeShared(req.Tag, req.Version, clock, e); err != nil {
+		} else if err := hc.removeShared(req.Tag, req.Version, e, next); err != nil {
 			return err
 		}
 		hc.requireRevision(req.Tag, e, exists)
