@@ -119,20 +119,28 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	}
 
 	e, exists := h.Tags[req.Tag]
+	route := e.route(req.Flow, req.Tag)
 	switch {
 	case req.Exclusive && exists && e.X && e.C >= clock:
-		// A change with a later clock already moved the tag: this move is superseded.
+		// A change with a later clock already moved the tag: this move is
+		// superseded (Route.Move refuses it), but the deploy still records it.
 		record(req.Tag, true, clock)
-	case req.Exclusive && exists && !e.X && !e.free():
-		return nil, nil, e.route(req.Flow, req.Tag).ModeClash(true)
 	case req.Exclusive:
-		if err := hc.moveExclusive(req.Tag, version, clock, e, exists, false); err != nil {
+		next, err := route.Move(version, clock)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := hc.moveExclusive(req.Tag, e, exists, next, false); err != nil {
 			return nil, nil, err
 		}
 		tags[req.Tag] = true
 		record(req.Tag, true, clock)
 	default:
-		if err := hc.addShared(req.Flow, req.Tag, version, clock, e, exists); err != nil {
+		next, err := route.AddShared(version, clock)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := hc.addShared(req.Tag, version, e, exists, next); err != nil {
 			return nil, nil, err
 		}
 		tags[req.Tag] = false
@@ -140,7 +148,11 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	}
 	if d, ok := h.Tags[registry.DefaultTag]; req.Tag != registry.DefaultTag && (!ok || d.free()) {
 		// The flow's first committed deploy also gets `default` (I3, I6).
-		if err := hc.moveExclusive(registry.DefaultTag, version, clock-1, d, ok, true); err != nil {
+		next, err := d.route(req.Flow, registry.DefaultTag).Move(version, clock-1)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := hc.moveExclusive(registry.DefaultTag, d, ok, next, true); err != nil {
 			return nil, nil, err
 		}
 		tags[registry.DefaultTag] = true

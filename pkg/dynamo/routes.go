@@ -84,12 +84,14 @@ func (c *headChange) replaceEntry(tag string, observed tagEntry, exists bool, ne
 	return nil
 }
 
-// moveExclusive points an exclusive tag at version as of route clock `clock`.
-// A held exclusive entry is updated in place, guarded only by the clock, so
-// concurrent deploys never conflict over the entry: the change with the
-// highest clock wins, whatever order the transactions commit in.
-// onlyIfFree attaches the tag only when no version holds it (the first-deploy `default`).
-func (c *headChange) moveExclusive(tag string, version int, clock int64, e tagEntry, exists, onlyIfFree bool) error {
+// moveExclusive writes next, the route registry.Route.Move returned for the
+// entry e as observed. A held exclusive entry is updated in place, guarded
+// only by the clock, so concurrent deploys never conflict over the entry:
+// the change with the highest clock wins, whatever order the transactions
+// commit in. onlyIfFree attaches the tag only when no version holds it (the
+// first-deploy `default`).
+func (c *headChange) moveExclusive(tag string, e tagEntry, exists bool, next registry.Route, onlyIfFree bool) error {
+	version, clock := next.Versions[0], next.Clock
 	if exists && e.X {
 		c.upd = c.upd.Set(tagField(tag, "v"), expression.Value(version)).
 			Set(tagField(tag, "c"), expression.Value(clock)).
@@ -100,7 +102,7 @@ func (c *headChange) moveExclusive(tag string, version int, clock int64, e tagEn
 		}
 		return nil
 	}
-	return c.replaceEntry(tag, e, exists, tagEntry{X: true, V: version, C: clock, Rev: e.Rev + 1})
+	return c.replaceEntry(tag, e, exists, entryOf(next))
 }
 
 // clearExclusive takes an exclusive tag off version (the entry goes free).
@@ -124,22 +126,20 @@ func (c *headChange) requireRevision(tag string, observed tagEntry, exists bool)
 	}
 }
 
-// addShared adds version to a shared tag as of route clock `clock`. Adding a
-// member to a tag that has members is commutative and needs no revision
-// check. A shared entry's c is the clock of its last change; nothing orders
-// by it, it only lets a re-sent change recognise that it committed.
-func (c *headChange) addShared(flow, tag string, version int, clock int64, e tagEntry, exists bool) error {
+// addShared writes next, the route registry.Route.AddShared returned when
+// adding version to the entry e as observed. Adding a member to a tag that
+// has members is commutative and needs no revision check. A shared entry's c
+// is the clock of its last change; nothing orders by it, it only lets a
+// re-sent change recognise that it committed.
+func (c *headChange) addShared(tag string, version int, e tagEntry, exists bool, next registry.Route) error {
 	if exists && !e.X && len(e.VS) > 0 {
 		c.upd = c.upd.Set(memberAttr(tag, version), expression.Value(true)).
-			Set(tagField(tag, "c"), expression.Value(clock)).
+			Set(tagField(tag, "c"), expression.Value(next.Clock)).
 			Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
 		c.require(tagField(tag, "x").Equal(expression.Value(false)).And(expression.AttributeExists(tagField(tag, "vs"))))
 		return nil
 	}
-	if exists && !e.free() {
-		return e.route(flow, tag).ModeClash(false)
-	}
-	return c.replaceEntry(tag, e, exists, tagEntry{X: false, VS: map[string]bool{strconv.Itoa(version): true}, C: clock, Rev: e.Rev + 1})
+	return c.replaceEntry(tag, e, exists, entryOf(next))
 }
 
 // removeShared writes next, the shared route e became without version

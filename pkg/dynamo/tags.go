@@ -91,10 +91,10 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		hc := newHeadChange(now)
 		result := next.AsTag()
 		if req.Exclusive {
-			if err := hc.moveExclusive(req.Tag, req.Version, clock, e, exists, false); err != nil {
+			if err := hc.moveExclusive(req.Tag, e, exists, next, false); err != nil {
 				return registry.Tag{}, err
 			}
-		} else if err := hc.addShared(req.Flow, req.Tag, req.Version, clock, e, exists); err != nil {
+		} else if err := hc.addShared(req.Tag, req.Version, e, exists, next); err != nil {
 			return registry.Tag{}, err
 		}
 		hc.requireRevision(req.Tag, e, exists) // the compare-and-swap token
