@@ -148,7 +148,7 @@ func refusal(h head, req registry.TagRequest, expectClock *int64) error {
 	case exists && e.X == req.Exclusive && e.holds(req.Version):
 		return nil
 	}
-	return registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q changed while this request ran; read it again and retry", req.Tag, req.Flow)
+	return e.route(req.Flow, req.Tag).ChangedMeanwhile()
 }
 
 // replanRefusal checks a tag request against the head a failed transaction
@@ -206,21 +206,20 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 				return err
 			}
 		}
+		route := e.route(req.Flow, req.Tag)
 		switch {
 		case !h.hasDeployments():
 			return flowNotFound(req.Flow)
 		case clock != 0 && exists && e.C == clock:
 			return nil // this change committed (a re-sent transaction whose first copy applied)
 		case req.IfRevision != nil && e.Rev != *req.IfRevision:
-			return e.route(req.Flow, req.Tag).StaleRevision(*req.IfRevision)
-		case !exists || !e.holds(req.Version):
-			return e.route(req.Flow, req.Tag).NotHeld(req.Version)
-		case clock == 0:
-			return registry.Errorf(registry.CodePreconditionFailed, "tag %q of flow %q changed while this request ran; read it again and retry", req.Tag, req.Flow)
-		case e.X && e.C > clock:
-			return e.route(req.Flow, req.Tag).Superseded()
+			return route.StaleRevision(*req.IfRevision)
+		case clock == 0 && route.Holds(req.Version):
+			return route.ChangedMeanwhile() // the tick refused, yet the version holds the tag now
 		}
-		next, err := e.route(req.Flow, req.Tag).Remove(req.Version, clock)
+		// Refuses a version that does not hold the tag, and an exclusive
+		// change with a later clock already applied (superseded).
+		next, err := route.Remove(req.Version, clock)
 		if err != nil {
 			return err
 		}

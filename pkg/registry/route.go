@@ -197,6 +197,12 @@ func (r Route) MovedDuringRollback() *Error {
 		WithDetails("tag", r.Tag)
 }
 
+// ChangedMeanwhile refuses a request whose first look at the route (the
+// store's allocation of its route clock) saw it change under the request.
+func (r Route) ChangedMeanwhile() *Error {
+	return Errorf(CodePreconditionFailed, "tag %q of flow %q changed while this request ran; read it again and retry", r.Tag, r.Flow)
+}
+
 // NotHeld refuses removing the route from a version that does not hold it.
 func (r Route) NotHeld(version int) *Error {
 	return Errorf(CodeNotFound, "version %d of flow %q does not hold tag %q; see its tags with `kitaru flow show %s`", version, r.Flow, r.Tag, r.Flow).
