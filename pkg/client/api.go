@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -68,7 +69,7 @@ func (c *Client) UploadArtifact(ctx context.Context, up Upload, data []byte) err
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &Error{StatusCode: resp.StatusCode, Code: codeForStatus(resp.StatusCode),
+		return &Error{StatusCode: resp.StatusCode, Code: api.CodeOf(resp.StatusCode),
 			Message: fmt.Sprintf("upload the bundle to %s: the store answered %s %s; if the upload URL expired, deploy again", redact(up.URL), resp.Status, strings.TrimSpace(string(snippet)))}
 	}
 	return nil
