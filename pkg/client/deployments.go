@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -117,10 +118,7 @@ type TagOptions struct {
 // used as shared or the reverse), precondition_failed, invalid_argument,
 // permission_denied.
 func (d *Deployments) Tag(ctx context.Context, flow, tag string, version int, opts TagOptions) (registry.Tag, error) {
-	body := struct {
-		Version   int  `json:"version"`
-		Exclusive bool `json:"exclusive,omitempty"`
-	}{version, opts.Exclusive}
+	body := api.TagRequest{Version: &version, Exclusive: opts.Exclusive}
 	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true})
 }
 
