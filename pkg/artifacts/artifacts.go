@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/bundle"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -23,13 +23,12 @@ import (
 // UploadTTL is how long a presigned bundle upload stays valid.
 const UploadTTL = 15 * time.Minute
 
-// Store implements httpapi.Artifacts and invoke.Objects on a blob store.
+// Store implements httpapi.Artifacts (artifacts_test.go checks it) and
+// invoke.Objects on a blob store.
 type Store struct {
 	Blobs  blob.Store
 	Limits bundle.Limits
 }
-
-var _ httpapi.Artifacts = (*Store)(nil)
 
 // Check answers POST /v1/artifacts for a project: stored already, or where
 // to PUT it. Another project's bundle of the same digest is not seen: the
@@ -37,27 +36,27 @@ var _ httpapi.Artifacts = (*Store)(nil)
 // signed for exactly size bytes hashing to digest, so S3 refuses other
 // bytes; a stored object of another size (a broken or poisoned upload) is
 // not reported as stored, and the upload replaces it.
-func (s *Store) Check(ctx context.Context, project, digest string, size int64) (httpapi.ArtifactStatus, error) {
+func (s *Store) Check(ctx context.Context, project, digest string, size int64) (api.ArtifactStatus, error) {
 	key, err := bundle.KeyFor(project, digest)
 	if err != nil {
-		return httpapi.ArtifactStatus{}, err
+		return api.ArtifactStatus{}, err
 	}
 	if limit := s.limits().Compressed; size > limit {
-		return httpapi.ArtifactStatus{}, registry.Errorf(registry.CodePayloadTooLarge, "bundle is %d bytes; the limit is %d MiB: leave large data out of the project tree", size, limit>>20).
+		return api.ArtifactStatus{}, registry.Errorf(registry.CodePayloadTooLarge, "bundle is %d bytes; the limit is %d MiB: leave large data out of the project tree", size, limit>>20).
 			WithDetails("limit_bytes", limit)
 	}
 	stored, exists, err := s.Blobs.Stat(ctx, key)
 	if err != nil {
-		return httpapi.ArtifactStatus{}, fmt.Errorf("check bundle %s: %w", digest, err)
+		return api.ArtifactStatus{}, fmt.Errorf("check bundle %s: %w", digest, err)
 	}
-	st := httpapi.ArtifactStatus{Digest: digest, Exists: exists && stored == size}
+	st := api.ArtifactStatus{Digest: digest, Exists: exists && stored == size}
 	if !st.Exists {
 		sum, _ := hex.DecodeString(strings.TrimPrefix(digest, bundle.DigestPrefix)) // KeyFor checked the syntax
 		p, err := s.Blobs.PresignPutSHA256(ctx, key, size, sum, UploadTTL)
 		if err != nil {
-			return httpapi.ArtifactStatus{}, fmt.Errorf("presign bundle upload: %w", err)
+			return api.ArtifactStatus{}, fmt.Errorf("presign bundle upload: %w", err)
 		}
-		st.Upload = &httpapi.Upload{URL: p.URL, Method: p.Method, Headers: p.Headers, ExpiresAt: p.ExpiresAt}
+		st.Upload = &api.Upload{URL: p.URL, Method: p.Method, Headers: p.Headers, ExpiresAt: p.ExpiresAt}
 	}
 	return st, nil
 }

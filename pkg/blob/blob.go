@@ -39,14 +39,15 @@ type Store interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
 }
 
-// Presigned is a request anyone holding it may send, until ExpiresAt. Its
-// JSON form is the "upload" of POST /v1/artifacts.
+// Presigned is a request anyone holding it may send, until ExpiresAt. The
+// API answers it as the api.Upload of POST /v1/artifacts (pkg/artifacts
+// converts it), so it carries no JSON form of its own.
 type Presigned struct {
-	URL    string `json:"url"`
-	Method string `json:"method"`
+	URL    string
+	Method string
 	// Headers must be sent as given: they are part of the signature.
-	Headers   map[string]string `json:"headers,omitempty"`
-	ExpiresAt time.Time         `json:"expires_at"`
+	Headers   map[string]string
+	ExpiresAt time.Time
 }
 
 // MaxPresignTTL is the longest validity SigV4 allows a presigned URL.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -98,7 +98,7 @@ func reportUsageError(root *cobra.Command, args []string, stderr io.Writer, err 
 	}
 	if wantsJSON(args) {
 		command := strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ")
-		writeJSON(stderr, envelope{Command: command, Error: &httpapi.ErrorDetail{Code: registry.CodeInvalidArgument, Message: err.Error()}})
+		writeJSON(stderr, envelope{Command: command, Error: &api.ErrorDetail{Code: registry.CodeInvalidArgument, Message: err.Error()}})
 		return
 	}
 	fmt.Fprintf(stderr, "kitaru: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())

@@ -17,10 +17,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/cli"
 	"github.com/kitaru/deployments/pkg/client"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -123,7 +123,7 @@ func (f *fakeAuthServer) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func refuseWith(w http.ResponseWriter, status int, code registry.Code, message string) {
-	answer(w, status, httpapi.ErrorBody{Error: httpapi.ErrorDetail{Code: code, Message: message}})
+	answer(w, status, api.ErrorBody{Error: api.ErrorDetail{Code: code, Message: message}})
 }
 
 func (f *fakeAuthServer) seen() []fakeRequest {
@@ -470,7 +470,7 @@ func TestMissingConnectionPiecesFailWithOneLine(t *testing.T) {
 	t.Run("with -o json the error is the envelope", func(t *testing.T) {
 		isolate(t)
 		_, _, stderr := kitaru(t, "status", "-o", "json")
-		var o struct{ Error httpapi.ErrorDetail }
+		var o struct{ Error api.ErrorDetail }
 		if err := json.Unmarshal([]byte(stderr), &o); err != nil || o.Error.Code != registry.CodePreconditionFailed || !strings.HasPrefix(o.Error.Message, "no Kitaru server") {
 			t.Errorf("stderr %q (%v)", stderr, err)
 		}

@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/blob/s3blob"
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/cli"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -46,7 +46,7 @@ type fakeKitaru struct {
 	requests    []fakeRequest
 	versions    map[string]int
 	executions  []registry.Execution // successive answers of GET /v1/executions/{id}; the last repeats
-	failWith    *httpapi.ErrorBody   // when set, every API request fails with it
+	failWith    *api.ErrorBody       // when set, every API request fails with it
 	failStatus  int
 	artifacts   []bool // the exists answers given
 	afterInvoke func() // when set, runs once an invocation is answered
@@ -100,7 +100,7 @@ func answer(w http.ResponseWriter, status int, v any) {
 func refuse(w http.ResponseWriter, err error) {
 	e := err.(*registry.Error)
 	status := map[registry.Code]int{registry.CodeInvalidArgument: 400, registry.CodeUnprocessable: 422, registry.CodePayloadTooLarge: 413, registry.CodeNotFound: 404}[e.Code]
-	answer(w, status, httpapi.ErrorBody{Error: httpapi.ErrorDetail{Code: e.Code, Message: e.Message, Details: e.Details}})
+	answer(w, status, api.ErrorBody{Error: api.ErrorDetail{Code: e.Code, Message: e.Message, Details: e.Details}})
 }
 
 func (f *fakeKitaru) createArtifact(w http.ResponseWriter, r *http.Request) {
@@ -267,7 +267,7 @@ func (f *fakeKitaru) failAll(status int, code registry.Code, message string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failStatus = status
-	f.failWith = &httpapi.ErrorBody{Error: httpapi.ErrorDetail{Code: code, Message: message, Details: map[string]any{"flow": "research_agent"}}}
+	f.failWith = &api.ErrorBody{Error: api.ErrorDetail{Code: code, Message: message, Details: map[string]any{"flow": "research_agent"}}}
 }
 
 // kitaru runs the CLI and returns its exit code and output.
@@ -591,8 +591,8 @@ func TestDeployShowsServerErrors(t *testing.T) {
 		f.failAll(409, registry.CodeConflict, "tag moved concurrently; retry")
 		exit, _, stderr := kitaru(t, "deploy", target(newProject(t)), "-o", "json")
 		var out struct {
-			Command string              `json:"command"`
-			Error   httpapi.ErrorDetail `json:"error"`
+			Command string          `json:"command"`
+			Error   api.ErrorDetail `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(stderr), &out); err != nil {
 			t.Fatalf("stderr %q: %v", stderr, err)

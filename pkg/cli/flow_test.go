@@ -18,9 +18,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/cli"
 	"github.com/kitaru/deployments/pkg/devstack"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -88,11 +88,11 @@ func itemsOf[T any](t *testing.T, command, stdout string) []T {
 }
 
 // errorOf decodes the {"command", "error"} envelope on stderr.
-func errorOf(t *testing.T, command, stderr string) httpapi.ErrorDetail {
+func errorOf(t *testing.T, command, stderr string) api.ErrorDetail {
 	t.Helper()
 	var env struct {
-		Command string               `json:"command"`
-		Error   *httpapi.ErrorDetail `json:"error"`
+		Command string           `json:"command"`
+		Error   *api.ErrorDetail `json:"error"`
 	}
 	if err := json.Unmarshal([]byte(stderr), &env); err != nil || env.Error == nil {
 		t.Fatalf("stderr %q is not an error envelope: %v", stderr, err)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/cli"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -184,9 +184,9 @@ func TestInvokeWait(t *testing.T) {
 
 func TestInvokeJSONOutput(t *testing.T) {
 	type output struct {
-		Command string               `json:"command"`
-		Item    *registry.Execution  `json:"item"`
-		Error   *httpapi.ErrorDetail `json:"error"`
+		Command string              `json:"command"`
+		Item    *registry.Execution `json:"item"`
+		Error   *api.ErrorDetail    `json:"error"`
 	}
 	decode := func(t *testing.T, s string) output {
 		t.Helper()

@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/devstack"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -34,7 +34,7 @@ func (e reportedError) Unwrap() error { return e.err }
 // {"command", "error": {code, message, details}}, and returns it marked
 // reported.
 func report(w io.Writer, command string, output outputFlag, err error) error {
-	detail := httpapi.ErrorDetail{Code: registry.CodeOf(err), Message: err.Error()}
+	detail := api.ErrorDetail{Code: registry.CodeOf(err), Message: err.Error()}
 	var re *registry.Error
 	if errors.As(err, &re) {
 		detail.Message, detail.Details = re.Message, re.Details
@@ -108,9 +108,9 @@ func diagnosis(message string) string {
 
 // envelope is the -o json output: the item on stdout, or the error on stderr.
 type envelope struct {
-	Command string               `json:"command"`
-	Item    any                  `json:"item,omitempty"`
-	Error   *httpapi.ErrorDetail `json:"error,omitempty"`
+	Command string           `json:"command"`
+	Item    any              `json:"item,omitempty"`
+	Error   *api.ErrorDetail `json:"error,omitempty"`
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -13,34 +13,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// Artifact is the answer of CreateArtifact.
-type Artifact struct {
-	Digest string `json:"digest"`
-	// Exists is true when the server already has these bytes; Upload is
-	// then nil and nothing needs to be sent.
-	Exists bool    `json:"exists"`
-	Upload *Upload `json:"upload,omitempty"`
-}
+// Artifact is the answer of CreateArtifact: Exists is true when the server
+// already has the bytes; else Upload says where to send them.
+type Artifact = api.ArtifactStatus
 
 // Upload is a presigned request that stores an artifact's bytes.
-type Upload struct {
-	URL       string            `json:"url"`
-	Method    string            `json:"method"`
-	Headers   map[string]string `json:"headers,omitempty"`
-	ExpiresAt time.Time         `json:"expires_at"`
-}
+type Upload = api.Upload
 
 // CreateArtifact announces a bundle by its digest ("sha256:<hex>") and size
 // (POST /v1/artifacts) and returns where to upload it unless the server has
 // it already. Errors: invalid_argument, payload_too_large.
 func (c *Client) CreateArtifact(ctx context.Context, digest string, size int64) (Artifact, error) {
-	body := struct {
-		SHA256 string `json:"sha256"`
-		Size   int64  `json:"size"`
-	}{strings.TrimPrefix(digest, "sha256:"), size}
+	body := api.ArtifactRequest{SHA256: strings.TrimPrefix(digest, "sha256:"), Size: size}
 	return fetch[Artifact](ctx, c, call{method: http.MethodPost, path: "/v1/artifacts", body: body})
 }
 
@@ -68,7 +56,7 @@ func (c *Client) UploadArtifact(ctx context.Context, up Upload, data []byte) err
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &Error{StatusCode: resp.StatusCode, Code: codeForStatus(resp.StatusCode),
+		return &Error{StatusCode: resp.StatusCode, Code: api.CodeOf(resp.StatusCode),
 			Message: fmt.Sprintf("upload the bundle to %s: the store answered %s %s; if the upload URL expired, deploy again", redact(up.URL), resp.Status, strings.TrimSpace(string(snippet)))}
 	}
 	return nil
@@ -97,13 +85,7 @@ func checkUploadHeaders(headers map[string]string, data []byte) error {
 
 // Status is the answer of GET /v1/status: the server and who the
 // connection's credential authenticates as.
-type Status struct {
-	ServerVersion string              `json:"server_version"`
-	Project       string              `json:"project"`
-	Principal     string              `json:"principal"`
-	Role          registry.Role       `json:"role"`
-	Credential    registry.Credential `json:"credential"`
-}
+type Status = api.Status
 
 // Status checks the connection (GET /v1/status). Errors: unauthenticated,
 // permission_denied.
@@ -112,20 +94,14 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 }
 
 // IssuedToken is a short-lived bearer token for the client's project.
-type IssuedToken struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+type IssuedToken = api.Token
 
 // CreateToken exchanges the client's API key for a token valid for ttl
 // (POST /v1/auth/token); 0 asks for the server's default. Errors:
 // unauthenticated, permission_denied (the credential is a token, not a
 // key), invalid_argument (ttl out of range).
 func (c *Client) CreateToken(ctx context.Context, ttl time.Duration) (IssuedToken, error) {
-	var body struct {
-		TTLSeconds int64 `json:"ttl_seconds,omitempty"`
-	}
-	body.TTLSeconds = int64(ttl / time.Second)
+	body := api.TokenRequest{TTLSeconds: int64(ttl / time.Second)}
 	return fetch[IssuedToken](ctx, c, call{method: http.MethodPost, path: "/v1/auth/token", body: body})
 }
 

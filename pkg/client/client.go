@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -223,26 +224,16 @@ func (e *Error) Unwrap() error {
 	return &registry.Error{Code: e.Code, Message: e.Message, Details: e.Details}
 }
 
-// errorBody is the error envelope of every failed request
-// (httpapi.ErrorBody; not imported to keep the client free of Lambda types).
-type errorBody struct {
-	Error *struct {
-		Code    registry.Code  `json:"code"`
-		Message string         `json:"message"`
-		Details map[string]any `json:"details"`
-	} `json:"error"`
-}
-
 // errorFrom builds the Error for a non-2xx answer: from the envelope when
 // there is one, else from the status (a proxy or gateway answered).
 func errorFrom(resp *http.Response, data []byte) *Error {
 	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Server: resp.Header.Get("X-Kitaru-Server")}
-	var env errorBody
-	if json.Unmarshal(data, &env) == nil && env.Error != nil && env.Error.Code != "" {
+	var env api.ErrorBody
+	if json.Unmarshal(data, &env) == nil && env.Error.Code != "" {
 		e.Code, e.Message, e.Details = env.Error.Code, env.Error.Message, env.Error.Details
 		return e
 	}
-	e.Code = codeForStatus(resp.StatusCode)
+	e.Code = api.CodeOf(resp.StatusCode)
 	snippet := strings.TrimSpace(string(data))
 	if len(snippet) > 200 {
 		snippet = snippet[:200] + "…"
@@ -252,34 +243,6 @@ func errorFrom(resp *http.Response, data []byte) *Error {
 		e.Message += ": " + snippet
 	}
 	return e
-}
-
-// codeForStatus inverts the server's code → status mapping for answers
-// without an envelope.
-func codeForStatus(status int) registry.Code {
-	switch status {
-	case http.StatusBadRequest:
-		return registry.CodeInvalidArgument
-	case http.StatusUnauthorized:
-		return registry.CodeUnauthenticated
-	case http.StatusForbidden:
-		return registry.CodePermissionDenied
-	case http.StatusNotFound:
-		return registry.CodeNotFound
-	case http.StatusConflict:
-		return registry.CodeConflict
-	case http.StatusPreconditionFailed:
-		return registry.CodePreconditionFailed
-	case http.StatusRequestEntityTooLarge:
-		return registry.CodePayloadTooLarge
-	case http.StatusUnprocessableEntity:
-		return registry.CodeUnprocessable
-	case http.StatusTooManyRequests:
-		return registry.CodeRateLimited
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return registry.CodeUnavailable
-	}
-	return registry.CodeInternal
 }
 
 func unwrapURLError(err error) error {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -86,11 +87,7 @@ func (d *Deployments) Curl(ctx context.Context, flow string, opts CurlOptions) (
 	}
 
 	out := CurlCommand{TokenCommand: TokenCommand, ResolvedVersion: dep.Version, Tag: sel.Tag, Pinned: !opts.FollowRoute}
-	var body struct {
-		Tag    string          `json:"tag,omitempty"`
-		Inputs json.RawMessage `json:"inputs,omitempty"`
-	}
-	body.Inputs = inputs
+	body := api.InvokeRequest{Inputs: inputs} // no version: the URL pins it, or the tag routes
 	var comments []string
 	if out.Pinned {
 		out.URL = d.c.BaseURL() + flowPath(flow, "/versions/"+strconv.Itoa(dep.Version)+"/invocations")

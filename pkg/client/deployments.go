@@ -2,12 +2,14 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -28,23 +30,41 @@ type Selector = registry.Selector
 
 // Source names a deployment's bundle: Digest after CreateArtifact and
 // UploadArtifact, or Archive inline (at most bundle.MaxInlineArchiveBytes).
+// It is sent as an api.Source, with Archive in base64.
 type Source struct {
-	Digest  string `json:"digest,omitempty"`
-	Archive []byte `json:"archive,omitempty"` // base64 in JSON
-	Commit  string `json:"commit,omitempty"`
-	Dirty   bool   `json:"dirty,omitempty"`
+	Digest  string
+	Archive []byte
+	Commit  string
+	Dirty   bool
 }
 
-// DeployRequest is the body of POST /v1/flows/{flow}/deployments.
+// DeployRequest is what Deploy sends as the body of
+// POST /v1/flows/{flow}/deployments (an api.DeployRequest).
 type DeployRequest struct {
-	Entrypoint  string          `json:"entrypoint"` // path/to/file.py:function, relative to the project root
-	Source      *Source         `json:"source,omitempty"`
-	Inputs      json.RawMessage `json:"inputs,omitempty"`
-	InputSchema json.RawMessage `json:"input_schema,omitempty"`
-	Tag         string          `json:"tag,omitempty"`
-	Exclusive   bool            `json:"exclusive,omitempty"`
-	Stack       string          `json:"stack,omitempty"`
-	Description string          `json:"description,omitempty"`
+	Entrypoint  string // path/to/file.py:function, relative to the project root
+	Source      *Source
+	Inputs      json.RawMessage
+	InputSchema json.RawMessage
+	Tag         string
+	Exclusive   bool
+	Stack       string
+	Description string
+}
+
+// body is r on the wire; the archive is base64 as encoding/json writes a
+// []byte.
+func (r DeployRequest) body() api.DeployRequest {
+	b := api.DeployRequest{
+		Entrypoint: r.Entrypoint, Inputs: r.Inputs, InputSchema: r.InputSchema,
+		Tag: r.Tag, Exclusive: r.Exclusive, Stack: r.Stack, Description: r.Description,
+	}
+	if r.Source != nil {
+		b.Source = &api.Source{Digest: r.Source.Digest, Commit: r.Source.Commit, Dirty: r.Source.Dirty}
+		if len(r.Source.Archive) > 0 {
+			b.Source.Archive = base64.StdEncoding.EncodeToString(r.Source.Archive)
+		}
+	}
+	return b
 }
 
 // Deploy creates the next version of flow with the request's one routing
@@ -54,7 +74,7 @@ type DeployRequest struct {
 // invalid_argument, unprocessable (a stack that cannot execute remotely),
 // payload_too_large, permission_denied, conflict.
 func (d *Deployments) Deploy(ctx context.Context, flow string, req DeployRequest) (Deployment, error) {
-	return d.one(ctx, call{method: http.MethodPost, path: flowPath(flow, "/deployments"), body: req, keyed: true})
+	return d.one(ctx, call{method: http.MethodPost, path: flowPath(flow, "/deployments"), body: req.body(), keyed: true})
 }
 
 // List returns one page of flow's versions, newest first. Errors:
@@ -117,10 +137,7 @@ type TagOptions struct {
 // used as shared or the reverse), precondition_failed, invalid_argument,
 // permission_denied.
 func (d *Deployments) Tag(ctx context.Context, flow, tag string, version int, opts TagOptions) (registry.Tag, error) {
-	body := struct {
-		Version   int  `json:"version"`
-		Exclusive bool `json:"exclusive,omitempty"`
-	}{version, opts.Exclusive}
+	body := api.TagRequest{Version: &version, Exclusive: opts.Exclusive}
 	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true})
 }
 
@@ -162,11 +179,22 @@ type InvokeOptions struct {
 	IdempotencyKey string
 }
 
-// invokeBody is the body of both invocation routes.
-type invokeBody struct {
-	Tag     string         `json:"tag,omitempty"`
-	Version int            `json:"version,omitempty"`
-	Inputs  map[string]any `json:"inputs,omitempty"`
+// invokeRequest is the body of both invocation routes: sel's tag or
+// version and the inputs encoded as encoding/json would inline them (none
+// when empty).
+func invokeRequest(sel Selector, inputs map[string]any) (api.InvokeRequest, error) {
+	body := api.InvokeRequest{Tag: sel.Tag}
+	if sel.Version != 0 {
+		body.Version = &sel.Version
+	}
+	if len(inputs) > 0 {
+		raw, err := json.Marshal(inputs)
+		if err != nil {
+			return api.InvokeRequest{}, fmt.Errorf("encode the inputs: %w", err)
+		}
+		body.Inputs = raw
+	}
+	return body, nil
 }
 
 // Invoke starts an execution of the deployment opts.Selector names and
@@ -174,7 +202,10 @@ type invokeBody struct {
 // tag), invalid_argument, unprocessable (inputs that do not match the
 // schema, or a stack that cannot execute remotely).
 func (d *Deployments) Invoke(ctx context.Context, flow string, opts InvokeOptions) (*Handle, error) {
-	body := invokeBody{Tag: opts.Selector.Tag, Version: opts.Selector.Version, Inputs: opts.Inputs}
+	body, err := invokeRequest(opts.Selector, opts.Inputs)
+	if err != nil {
+		return nil, err
+	}
 	return d.c.invoke(ctx, flowPath(flow, "/invocations"), body, opts.IdempotencyKey)
 }
 
@@ -186,11 +217,15 @@ func (d Deployment) Invoke(ctx context.Context, opts InvokeOptions) (*Handle, er
 	if d.c == nil {
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "deployment %s v%d has no client: get it from Client.Deployments()", d.Flow, d.Version)
 	}
-	return d.c.invoke(ctx, versionPath(d.Flow, "/versions/", d.Version, "/invocations"), invokeBody{Inputs: opts.Inputs}, opts.IdempotencyKey)
+	body, err := invokeRequest(Selector{}, opts.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	return d.c.invoke(ctx, versionPath(d.Flow, "/versions/", d.Version, "/invocations"), body, opts.IdempotencyKey)
 }
 
 // invoke posts an invocation with key, or a fresh key, on every attempt.
-func (c *Client) invoke(ctx context.Context, path string, body invokeBody, key string) (*Handle, error) {
+func (c *Client) invoke(ctx context.Context, path string, body api.InvokeRequest, key string) (*Handle, error) {
 	r := call{method: http.MethodPost, path: path, body: body, keyed: true}
 	if key != "" {
 		r.header = http.Header{HeaderIdempotencyKey: {key}}

@@ -29,12 +29,10 @@ func (o ListOptions) query() url.Values {
 	return q
 }
 
-// Page is one page of a list. NextToken is empty on the last page;
-// otherwise pass it as ListOptions.NextToken to get the next one.
-type Page[T any] struct {
-	Items     []T    `json:"items"`
-	NextToken string `json:"next_token,omitempty"`
-}
+// Page is one page of a list (the server's registry.Page). NextToken is
+// empty on the last page; otherwise pass it as ListOptions.NextToken to get
+// the next one.
+type Page[T any] = registry.Page[T]
 
 // fetch sends r and decodes the answer as a T; the zero T on error.
 func fetch[T any](ctx context.Context, c *Client, r call) (T, error) {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -28,7 +29,7 @@ func TestEveryRouteRefusesRequestsWithoutValidCredentials(t *testing.T) {
 				if status != 401 {
 					t.Fatalf("status %d, body %s", status, body)
 				}
-				if e := decode[httpapi.ErrorBody](t, body); e.Error.Code != registry.CodeUnauthenticated || e.Error.Message == "" {
+				if e := decode[api.ErrorBody](t, body); e.Error.Code != registry.CodeUnauthenticated || e.Error.Message == "" {
 					t.Fatalf("envelope %s", body)
 				}
 			})

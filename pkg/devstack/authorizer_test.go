@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/dynamo"
@@ -58,16 +59,16 @@ func TestDevRunsTheLambdaAuthorizerWithItsDenyAndCache(t *testing.T) {
 	if err := store.CreateKey(ctx, key); err != nil {
 		t.Fatal(err)
 	}
-	get := func(path, authorization, project string) (int, httpapi.ErrorBody) {
+	get := func(path, authorization, project string) (int, api.ErrorBody) {
 		t.Helper()
 		header := []string{"Authorization", authorization}
 		if project != "" {
 			header = append(header, "X-Kitaru-Project", project)
 		}
 		status, _, body := call(t, "GET", srv.URL()+path, "", header...)
-		var e httpapi.ErrorBody
+		var e api.ErrorBody
 		if status >= 400 {
-			e = decode[httpapi.ErrorBody](t, body)
+			e = decode[api.ErrorBody](t, body)
 		}
 		return status, e
 	}

@@ -92,7 +92,7 @@ func TestACancelledExecutionStaysCancelledWhenItsRunEnds(t *testing.T) {
 			_ = srv.Close()
 		}
 	})
-	a := api{t: t, url: srv.URL(), key: srv.APIKey()}
+	a := devClient{t: t, url: srv.URL(), key: srv.APIKey()}
 
 	project := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(project, "flows"), 0o755); err != nil {

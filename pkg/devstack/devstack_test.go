@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/bundle/bundletest"
 	"github.com/kitaru/deployments/pkg/devstack"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -125,7 +125,7 @@ func TestProducerStoryOverHTTP(t *testing.T) {
 			}},
 		{"deleting version 2 is refused naming canary and stable", "DELETE", flow + "/deployments/2", "", 409,
 			func(t *testing.T, body string) {
-				e := decode[httpapi.ErrorBody](t, body)
+				e := decode[api.ErrorBody](t, body)
 				if e.Error.Code != registry.CodeConflict || !strings.Contains(e.Error.Message, "canary") || !strings.Contains(e.Error.Message, "stable") {
 					t.Errorf("envelope %s, want conflict naming canary and stable", body)
 				}
@@ -168,7 +168,7 @@ func TestTheGatewayPassesRequestsThroughAsAPIGatewayWould(t *testing.T) {
 			if status != tt.status {
 				t.Fatalf("status %d, want %d; body %s", status, tt.status, body)
 			}
-			if e := decode[httpapi.ErrorBody](t, body); e.Error.Code != tt.code {
+			if e := decode[api.ErrorBody](t, body); e.Error.Code != tt.code {
 				t.Errorf("code %q, want %q; body %s", e.Error.Code, tt.code, body)
 			}
 			if got := header.Get("Allow"); got != tt.allow {

@@ -19,15 +19,15 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// api is a client of one kitaru dev server for the end-to-end tests.
-type api struct {
+// devClient is a client of one kitaru dev server for the end-to-end tests.
+type devClient struct {
 	t   testing.TB
 	url string
 	key string // the server's API key, sent as the bearer credential
 }
 
 // do sends a JSON request and decodes the JSON answer into out (when not nil).
-func (a api) do(method, path string, body any, header map[string]string, out any) int {
+func (a devClient) do(method, path string, body any, header map[string]string, out any) int {
 	a.t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -66,7 +66,7 @@ func repoRoot(t testing.TB) string {
 }
 
 // deployProject bundles a testdata project and deploys one of its flows.
-func (a api) deployProject(project, entrypoint string, extra map[string]any) registry.Deployment {
+func (a devClient) deployProject(project, entrypoint string, extra map[string]any) registry.Deployment {
 	a.t.Helper()
 	b, err := bundle.Build(filepath.Join(repoRoot(a.t), "testdata", "flows", project))
 	if err != nil {
@@ -85,7 +85,7 @@ func (a api) deployProject(project, entrypoint string, extra map[string]any) reg
 }
 
 // wait polls an execution until it ends or the deadline passes.
-func (a api) wait(id string, within time.Duration) registry.Execution {
+func (a devClient) wait(id string, within time.Duration) registry.Execution {
 	a.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -103,9 +103,9 @@ func (a api) wait(id string, within time.Duration) registry.Execution {
 	}
 }
 
-func startDev(t *testing.T) api { return startDevB(t) }
+func startDev(t *testing.T) devClient { return startDevB(t) }
 
-func startDevB(t testing.TB) api {
+func startDevB(t testing.TB) devClient {
 	t.Helper()
 	srv, err := devstack.Start(context.Background(), devstack.Config{Addr: "127.0.0.1:0", FlowOutput: io.Discard})
 	if err != nil {
@@ -116,7 +116,7 @@ func startDevB(t testing.TB) api {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return api{t: t, url: srv.URL(), key: srv.APIKey()}
+	return devClient{t: t, url: srv.URL(), key: srv.APIKey()}
 }
 
 func TestSnapshotExecutionsEndToEnd(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/devstack"
-	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -50,17 +50,17 @@ func TestDevHonoursKitaruMaxBundleMBAsTheFunctionsDo(t *testing.T) {
 	}
 	t.Setenv("KITARU_MAX_BUNDLE_MB", "1")
 	a := startDev(t)
-	deploy := func(archive []byte) (int, registry.Deployment, httpapi.ErrorBody) {
+	deploy := func(archive []byte) (int, registry.Deployment, api.ErrorBody) {
 		t.Helper()
 		body := map[string]any{"entrypoint": "flows/sized.py:sized", "source": map[string]any{"archive": base64.StdEncoding.EncodeToString(archive)}}
 		var raw json.RawMessage
 		status := a.do("POST", "/v1/flows/sized/deployments", body, nil, &raw)
 		var d registry.Deployment
-		var e httpapi.ErrorBody
+		var e api.ErrorBody
 		if status == http.StatusCreated {
 			d = decode[registry.Deployment](t, string(raw))
 		} else {
-			e = decode[httpapi.ErrorBody](t, string(raw))
+			e = decode[api.ErrorBody](t, string(raw))
 		}
 		return status, d, e
 	}

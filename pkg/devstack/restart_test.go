@@ -41,7 +41,7 @@ func TestARestartOnAPersistentTableKeepsBundles(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.APIKey = first.APIKey()
-	a := api{t: t, url: first.URL(), key: first.APIKey()}
+	a := devClient{t: t, url: first.URL(), key: first.APIKey()}
 	a.deployProject("research", "flows/research.py:research_agent", map[string]any{"inputs": map[string]any{"topic": "restarts"}})
 	if err := first.Close(); err != nil {
 		t.Fatal(err)

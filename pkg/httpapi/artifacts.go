@@ -7,17 +7,12 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// artifactBody is the body of POST /v1/artifacts.
-type artifactBody struct {
-	SHA256 string `json:"sha256"`
-	Size   int64  `json:"size"`
-}
-
 func (h *Handler) createArtifact(ctx context.Context, c *call) (reply, error) {
-	var b artifactBody
+	var b api.ArtifactRequest
 	if err := decodeRequest(c, &b, false); err != nil {
 		return reply{}, err
 	}
@@ -35,20 +30,11 @@ func (h *Handler) createArtifact(ctx context.Context, c *call) (reply, error) {
 	return reply{status: http.StatusOK, body: st}, nil
 }
 
-// sourceBody is the deploy body's source: a stored bundle by digest, or a
-// small project inline.
-type sourceBody struct {
-	Digest  string `json:"digest"`
-	Archive string `json:"archive"`
-	Commit  string `json:"commit"`
-	Dirty   bool   `json:"dirty"`
-}
-
 // maxInlineArchive bounds a base64 archive in a deploy body (decoded).
 const maxInlineArchive = 4 << 20
 
 // saveSource validates and stores the deploy's source bundle.
-func (h *Handler) saveSource(ctx context.Context, project string, s *sourceBody, entrypoint string) (*registry.Source, error) {
+func (h *Handler) saveSource(ctx context.Context, project string, s *api.Source, entrypoint string) (*registry.Source, error) {
 	if s == nil {
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "source is missing; deploy with `kitaru deploy path/to/file.py:flow`, which bundles the project, or send source.digest / source.archive")
 	}

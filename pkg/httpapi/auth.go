@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -15,17 +16,6 @@ type TokenIssuer interface {
 	Issue(p registry.Principal, ttl time.Duration) (string, time.Time, error)
 }
 
-// tokenBody is the body of POST /v1/auth/token.
-type tokenBody struct {
-	TTLSeconds int `json:"ttl_seconds"`
-}
-
-// tokenReply is the answer of POST /v1/auth/token.
-type tokenReply struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 // issueToken mints a token for the API key the request authenticated with.
 // It re-reads the key (auth.Recheck) rather than trusting the authorizer
 // context, which API Gateway may have cached from before a revocation: so a
@@ -33,7 +23,7 @@ type tokenReply struct {
 // cache TTL plus the lifetime of tokens minted before it (README, Access).
 // A store that cannot read keys refuses every token (fail closed).
 func (h *Handler) issueToken(ctx context.Context, c *call) (reply, error) {
-	var b tokenBody
+	var b api.TokenRequest
 	if err := decodeRequest(c, &b, true); err != nil {
 		return reply{}, err
 	}
@@ -52,21 +42,12 @@ func (h *Handler) issueToken(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, fmt.Errorf("issue token: %w", err)
 	}
-	return reply{status: http.StatusOK, body: tokenReply{Token: token, ExpiresAt: exp}}, nil
-}
-
-// statusReply is the answer of GET /v1/status: who is calling, where.
-type statusReply struct {
-	ServerVersion string              `json:"server_version"`
-	Project       string              `json:"project"`
-	Principal     string              `json:"principal"`
-	Role          registry.Role       `json:"role"`
-	Credential    registry.Credential `json:"credential"`
+	return reply{status: http.StatusOK, body: api.Token{Token: token, ExpiresAt: exp}}, nil
 }
 
 func (h *Handler) status(_ context.Context, c *call) (reply, error) {
 	p := c.principal
-	return reply{status: http.StatusOK, body: statusReply{
+	return reply{status: http.StatusOK, body: api.Status{
 		ServerVersion: h.cfg.ServerVersion, Project: p.Project, Principal: p.ID, Role: p.Role, Credential: p.Credential,
 	}}, nil
 }

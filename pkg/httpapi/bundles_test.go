@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/bundle"
-	"github.com/kitaru/deployments/pkg/httpapi"
 )
 
 // TestBundlesStayInTheirProject is issue #12 item 5: bundles were stored by
@@ -43,7 +43,7 @@ func TestBundlesStayInTheirProject(t *testing.T) {
 
 	t.Run("another project is told the bundle is absent and gets an upload of its own", func(t *testing.T) {
 		status, body := in("isolation-b", "POST", "/v1/artifacts", announce)
-		st := decode[httpapi.ArtifactStatus](t, body)
+		st := decode[api.ArtifactStatus](t, body)
 		if status != http.StatusOK || st.Exists || st.Upload == nil {
 			t.Fatalf("isolation-b's POST /v1/artifacts = %d %s; want 200 exists:false with an upload", status, body)
 		}
@@ -54,7 +54,7 @@ func TestBundlesStayInTheirProject(t *testing.T) {
 		}
 	})
 	t.Run("the owning project sees and deploys it", func(t *testing.T) {
-		if status, body := in("isolation-a", "POST", "/v1/artifacts", announce); status != http.StatusOK || !decode[httpapi.ArtifactStatus](t, body).Exists {
+		if status, body := in("isolation-a", "POST", "/v1/artifacts", announce); status != http.StatusOK || !decode[api.ArtifactStatus](t, body).Exists {
 			t.Errorf("isolation-a's POST /v1/artifacts = %d %s; want exists:true", status, body)
 		}
 		if status, body := in("isolation-a", "POST", deploy, byDigest); status != http.StatusCreated {
@@ -63,7 +63,7 @@ func TestBundlesStayInTheirProject(t *testing.T) {
 	})
 	t.Run("the upload URL is signed for the digest and the size", func(t *testing.T) {
 		_, body := in("isolation-c", "POST", "/v1/artifacts", announce)
-		up := decode[httpapi.ArtifactStatus](t, body).Upload
+		up := decode[api.ArtifactStatus](t, body).Upload
 		want := map[string]string{"X-Amz-Checksum-Sha256": base64.StdEncoding.EncodeToString(sum[:]), "Content-Length": strconv.Itoa(len(archive))}
 		for k, v := range want {
 			if up == nil || up.Headers[k] != v {
@@ -84,7 +84,7 @@ func TestBundlesStayInTheirProject(t *testing.T) {
 		if status, body := in("isolation-d", "POST", deploy, byDigest); status != http.StatusUnprocessableEntity {
 			t.Errorf("deploy by digest of poisoned bytes = %d %s; want 422", status, body)
 		}
-		if status, body := in("isolation-d", "POST", "/v1/artifacts", announce); status != http.StatusOK || decode[httpapi.ArtifactStatus](t, body).Exists {
+		if status, body := in("isolation-d", "POST", "/v1/artifacts", announce); status != http.StatusOK || decode[api.ArtifactStatus](t, body).Exists {
 			t.Errorf("POST /v1/artifacts over poisoned bytes = %d %s; want exists:false and an upload", status, body)
 		}
 		if status, body := in("isolation-d", "POST", deploy, deployBody("")); status != http.StatusCreated {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -30,13 +31,13 @@ func FuzzDecodeBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, key string) {
 		// Never panics; whatever it accepts, encoding/json reads the same way.
-		var got deployBody
+		var got api.DeployRequest
 		err := decodeBody(body, &got, true)
 		switch {
 		case len(bytes.TrimSpace(body)) == 0:
 			// an empty body is an empty object
 		case err == nil:
-			var want deployBody
+			var want api.DeployRequest
 			if err := json.Unmarshal(body, &want); err != nil {
 				t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
 			}
@@ -51,7 +52,7 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		// As inputs, a valid document within the rules is accepted as is...
 		wrapped := append(append([]byte(`{"inputs": {"v": `), body...), "}}"...)
-		var p pinnedInvokeBody
+		var p api.PinnedInvokeRequest
 		err = decodeBody(wrapped, &p, false)
 		dup, badNumber, depth := inspect(body)
 		switch {
@@ -71,7 +72,7 @@ func FuzzDecodeBody(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%q is within the rules, got %v", body, err)
 			}
-			var want pinnedInvokeBody
+			var want api.PinnedInvokeRequest
 			if err := json.Unmarshal(wrapped, &want); err != nil || !bytes.Equal(p.Inputs, want.Inputs) {
 				t.Fatalf("%q: inputs %s, encoding/json %s (%v)", body, p.Inputs, want.Inputs, err)
 			}
@@ -90,7 +91,7 @@ func FuzzDecodeBody(f *testing.F) {
 }
 
 // normalized makes RawMessages comparable however they were decoded.
-func normalized(b deployBody) deployBody {
+func normalized(b api.DeployRequest) api.DeployRequest {
 	compact := func(r json.RawMessage) json.RawMessage {
 		if r == nil {
 			return nil

@@ -2,28 +2,16 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// deployBody is the body of POST /v1/flows/{flow}/deployments.
-type deployBody struct {
-	Entrypoint  string          `json:"entrypoint"`
-	Source      *sourceBody     `json:"source"`
-	Inputs      json.RawMessage `json:"inputs"`
-	InputSchema json.RawMessage `json:"input_schema"`
-	Tag         string          `json:"tag"`
-	Exclusive   bool            `json:"exclusive"`
-	Stack       string          `json:"stack"`
-	Description string          `json:"description"`
-}
-
 func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
-	var b deployBody
+	var b api.DeployRequest
 	if err := decodeRequest(c, &b, false); err != nil {
 		return reply{}, err
 	}
@@ -65,13 +53,7 @@ func (h *Handler) deleteDeployment(ctx context.Context, c *call) (reply, error) 
 	return reply{status: http.StatusNoContent}, nil
 }
 
-// stacksBody is the answer of GET /v1/stacks.
-type stacksBody struct {
-	Items   []registry.Stack `json:"items"`
-	Default string           `json:"default"`
-}
-
 func (h *Handler) listStacks(context.Context, *call) (reply, error) {
 	items := append([]registry.Stack{}, h.cfg.Stacks.All...)
-	return reply{status: http.StatusOK, body: stacksBody{Items: items, Default: h.cfg.Stacks.Default}}, nil
+	return reply{status: http.StatusOK, body: api.StackList{Items: items, Default: h.cfg.Stacks.Default}}, nil
 }

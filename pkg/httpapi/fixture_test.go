@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/bundle/bundletest"
@@ -196,7 +197,7 @@ func wantError(t *testing.T, resp events.APIGatewayProxyResponse, status int, co
 	if resp.StatusCode != status {
 		t.Fatalf("status %d, want %d; body %s", resp.StatusCode, status, resp.Body)
 	}
-	env := decode[httpapi.ErrorBody](t, resp.Body)
+	env := decode[api.ErrorBody](t, resp.Body)
 	if env.Error.Code != code || env.Error.Message == "" {
 		t.Fatalf("error envelope %s, want code %s and a message", resp.Body, code)
 	}

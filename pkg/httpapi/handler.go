@@ -32,6 +32,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -84,7 +85,7 @@ type ExecutionReader interface {
 type Artifacts interface {
 	// Check answers whether a bundle is stored in the project and, if not,
 	// where to upload it. Errors: invalid_argument (digest syntax), payload_too_large.
-	Check(ctx context.Context, project, digest string, size int64) (ArtifactStatus, error)
+	Check(ctx context.Context, project, digest string, size int64) (api.ArtifactStatus, error)
 	// SaveArchive validates an inline archive for the entrypoint file and stores it in the project.
 	// Errors: invalid_argument, unprocessable (entrypoint missing), payload_too_large.
 	SaveArchive(ctx context.Context, project string, archive []byte, entrypointFile string) (registry.Source, error)
@@ -92,21 +93,6 @@ type Artifacts interface {
 	// Errors: not_found (not uploaded to this project), invalid_argument,
 	// unprocessable (the stored bytes do not hash to digest, or no entrypoint).
 	VerifyDigest(ctx context.Context, project, digest, entrypointFile string) (registry.Source, error)
-}
-
-// ArtifactStatus is the answer of POST /v1/artifacts.
-type ArtifactStatus struct {
-	Digest string  `json:"digest"`
-	Exists bool    `json:"exists"`
-	Upload *Upload `json:"upload,omitempty"`
-}
-
-// Upload says how to upload a bundle: an HTTP request to a presigned URL.
-type Upload struct {
-	URL       string            `json:"url"`
-	Method    string            `json:"method"`
-	Headers   map[string]string `json:"headers,omitempty"`
-	ExpiresAt time.Time         `json:"expires_at"`
 }
 
 // DefaultRequestTimeout is below API Gateway's 29 s integration timeout, so

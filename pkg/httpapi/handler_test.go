@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -188,7 +189,7 @@ func TestProducerStoryThroughEveryRoute(t *testing.T) {
 			}},
 		{"deleting version 2 is refused naming its exclusive tags", "DELETE", "/v1/flows/research_agent/deployments/2", "", [2]string{}, 409,
 			func(t *testing.T, body string) {
-				msg := decode[httpapi.ErrorBody](t, body).Error.Message
+				msg := decode[api.ErrorBody](t, body).Error.Message
 				if !strings.Contains(msg, "canary") || !strings.Contains(msg, "stable") {
 					t.Errorf("message %q does not name canary and stable", msg)
 				}
@@ -251,7 +252,7 @@ func TestProducerStoryThroughEveryRoute(t *testing.T) {
 				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, step.status, resp.Body)
 			}
 			if resp.StatusCode >= 400 {
-				wantError(t, resp, step.status, decode[httpapi.ErrorBody](t, resp.Body).Error.Code)
+				wantError(t, resp, step.status, decode[api.ErrorBody](t, resp.Body).Error.Code)
 			}
 			if step.check != nil {
 				step.check(t, resp.Body)

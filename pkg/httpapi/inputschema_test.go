@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -29,7 +30,7 @@ func TestInputContract(t *testing.T) {
 	}
 	wantKeys := func(t *testing.T, body string, keys ...string) {
 		t.Helper()
-		env := decode[httpapi.ErrorBody](t, body)
+		env := decode[api.ErrorBody](t, body)
 		got, _ := env.Error.Details["keys"].([]any)
 		var names []string
 		for _, k := range got {

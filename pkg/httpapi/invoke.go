@@ -7,24 +7,13 @@ import (
 	"net/http"
 	"regexp"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// invokeBody is the body of POST /v1/flows/{flow}/invocations.
-type invokeBody struct {
-	Tag     string          `json:"tag"`
-	Version *int            `json:"version"`
-	Inputs  json.RawMessage `json:"inputs"`
-}
-
-// pinnedInvokeBody is the body of the pinned-version invoke route.
-type pinnedInvokeBody struct {
-	Inputs json.RawMessage `json:"inputs"`
-}
-
 func (h *Handler) invoke(ctx context.Context, c *call) (reply, error) {
-	var b invokeBody
+	var b api.InvokeRequest
 	if err := decodeRequest(c, &b, true); err != nil {
 		return reply{}, err
 	}
@@ -39,7 +28,7 @@ func (h *Handler) invoke(ctx context.Context, c *call) (reply, error) {
 }
 
 func (h *Handler) invokePinned(ctx context.Context, c *call) (reply, error) {
-	var b pinnedInvokeBody
+	var b api.PinnedInvokeRequest
 	if err := decodeRequest(c, &b, true); err != nil {
 		return reply{}, err
 	}

@@ -5,28 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
-
-// statusOf is the one mapping from error codes to HTTP statuses.
-var statusOf = map[registry.Code]int{
-	registry.CodeInvalidArgument:     http.StatusBadRequest,
-	registry.CodeUnauthenticated:     http.StatusUnauthorized,
-	registry.CodePermissionDenied:    http.StatusForbidden,
-	registry.CodeNotFound:            http.StatusNotFound,
-	registry.CodeConflict:            http.StatusConflict,
-	registry.CodePreconditionFailed:  http.StatusPreconditionFailed,
-	registry.CodePayloadTooLarge:     http.StatusRequestEntityTooLarge,
-	registry.CodeUnprocessable:       http.StatusUnprocessableEntity,
-	registry.CodeIdempotencyMismatch: http.StatusUnprocessableEntity,
-	registry.CodeRateLimited:         http.StatusTooManyRequests,
-	registry.CodeInternal:            http.StatusInternalServerError,
-	registry.CodeUnavailable:         http.StatusServiceUnavailable,
-}
 
 // reply is what an endpoint answers: a status, a value to encode as JSON
 // (nil for an empty body) and extra headers. raw, when set, is the body
@@ -38,19 +22,6 @@ type reply struct {
 	raw    *string
 }
 
-// ErrorBody is the body of every failed request: {"error": {...}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail says what went wrong: a code (one status each), a message
-// that says what to do next, and machine-readable details.
-type ErrorDetail struct {
-	Code    registry.Code  `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details,omitempty"`
-}
-
 // errorReply turns err into the error envelope. Errors that are not domain
 // errors, and domain errors with code internal, are answered with a generic
 // message naming the request id; their text stays in the log.
@@ -59,11 +30,7 @@ func errorReply(err error, requestID string) reply {
 	if !errors.As(err, &e) || e.Code == registry.CodeInternal {
 		e = registry.Errorf(registry.CodeInternal, "internal error; retry, and if it persists report request id %q", requestID)
 	}
-	status, ok := statusOf[e.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	return reply{status: status, body: ErrorBody{ErrorDetail{Code: e.Code, Message: e.Message, Details: e.Details}}}
+	return reply{status: api.StatusOf(e.Code), body: api.ErrorBody{Error: api.ErrorDetail{Code: e.Code, Message: e.Message, Details: e.Details}}}
 }
 
 // ErrorResponse renders err as the API Gateway response the handlers give

@@ -5,17 +5,12 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// tagBody is the body of PUT /v1/flows/{flow}/tags/{tag}.
-type tagBody struct {
-	Version   *int `json:"version"`
-	Exclusive bool `json:"exclusive"`
-}
-
 func (h *Handler) putTag(ctx context.Context, c *call) (reply, error) {
-	var b tagBody
+	var b api.TagRequest
 	if err := decodeRequest(c, &b, false); err != nil {
 		return reply{}, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/version"
@@ -66,27 +67,19 @@ type envelopeError struct {
 func (e *envelopeError) Error() string { return e.text }
 func (e *envelopeError) Unwrap() error { return e.cause }
 
-// errorDetail is httpapi.ErrorDetail (not imported: it brings the Lambda
-// types along).
-type errorDetail struct {
-	Code    registry.Code  `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details,omitempty"`
-}
-
 // toolError turns err into the envelope a tool error carries: the server's
 // code and message, or internal and the error's text for anything else.
 func toolError(err error) error {
-	detail := errorDetail{Code: registry.CodeOf(err), Message: err.Error()}
+	detail := api.ErrorDetail{Code: registry.CodeOf(err), Message: err.Error()}
 	var re *registry.Error
 	if errors.As(err, &re) {
 		detail.Message, detail.Details = re.Message, re.Details
 	}
 	text, merr := json.Marshal(struct {
-		Error errorDetail `json:"error"`
+		Error api.ErrorDetail `json:"error"`
 	}{detail})
 	if merr != nil { // details the server sent are JSON, so this is unreachable
-		text, _ = json.Marshal(map[string]errorDetail{"error": {Code: detail.Code, Message: detail.Message}})
+		text, _ = json.Marshal(map[string]api.ErrorDetail{"error": {Code: detail.Code, Message: detail.Message}})
 	}
 	return &envelopeError{cause: err, text: string(text)}
 }

@@ -2,10 +2,10 @@
 connection's ``ConfigurationError`` and the outcomes of ``wait()``.
 
 ``STATUS_BY_CODE`` is the server's one table of error code → HTTP status
-(``statusOf`` in ``pkg/httpapi``, the ``ErrorCode`` enum of
+(``StatusOf`` in ``pkg/api``, the ``ErrorCode`` enum of
 ``api/openapi.yaml``); an answer without the error envelope (a proxy or a
 gateway answered) gets the code ``code_for_status`` reads from its status, as
-the Go client's ``codeForStatus`` does. ``tests/test_api.py`` checks the
+``api.CodeOf`` does in Go. ``tests/test_api.py`` checks the
 table against ``api/openapi.yaml`` and the fallback against Go's.
 """
 
@@ -242,7 +242,7 @@ _GATEWAY_STATUSES = (502, 503, 504)
 def code_for_status(status: int) -> str:
     """The code of an answer without the error envelope, read from its status
     alone: the code with that status (``unprocessable`` for 422), ``unavailable``
-    for 502–504, else ``internal`` (the Go client's ``codeForStatus``)."""
+    for 502–504, else ``internal`` (Go's ``api.CodeOf``)."""
     if status in _GATEWAY_STATUSES:
         return "unavailable"
     for code, s in STATUS_BY_CODE.items():

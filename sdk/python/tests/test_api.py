@@ -122,7 +122,7 @@ class StatusTableTest(unittest.TestCase):
             self.assertEqual((err.code, err.status, str(err)), (code, errors.STATUS_BY_CODE[code], "m"))
 
     def test_answers_without_the_envelope_get_the_go_clients_code(self):
-        # pkg/client's codeForStatus: the code with that status, unavailable for
+        # pkg/api's CodeOf (its test has the same table): the code with that status, unavailable for
         # 502-504, internal for anything else.
         want = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
                 405: "internal", 409: "conflict", 412: "precondition_failed", 413: "payload_too_large",
