@@ -114,6 +114,42 @@ class DevServer:
         return subprocess.run([self.bin, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
+def start_server() -> DevServer:
+    """Build and start a kitaru dev; cleaned up if it fails to start."""
+    server = DevServer()
+    try:
+        server.start()
+    except BaseException:
+        server.cleanup()
+        raise
+    return server
+
+
+def connect(url: str, api_key: str, prefix: str):
+    """Point the connection variables at url (project default, an empty
+    config dir) in a fresh work directory; returns it and a function that
+    restores the variables and removes it."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    saved = {k: os.environ.get(k) for k in CONNECTION_ENV}
+    os.makedirs(os.path.join(work, "config"))
+    os.environ.update(
+        KITARU_SERVER_URL=url,
+        KITARU_AUTH_TOKEN=api_key,
+        KITARU_PROJECT="default",
+        KITARU_CONFIG_DIR=os.path.join(work, "config"),
+    )
+
+    def restore() -> None:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(work, ignore_errors=True)
+
+    return work, restore
+
+
 def python_env(**overrides: str | None) -> dict:
     """os.environ with the SDK importable (PYTHONPATH) and overrides (None removes)."""
     env = dict(os.environ)

@@ -15,19 +15,18 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import threading
 import unittest
 import urllib.parse
 
 from kitaru import IdempotencyMismatchError, KitaruClient, UnprocessableError
-from tests.devserver import CONNECTION_ENV, FLOWS, DevServer
+from tests.devserver import FLOWS, DevServer, connect, start_server
 
 # setUpModule starts both (pyflakes counts a bare annotation as no binding).
 SERVER: DevServer = None
 PROXY: "LossyProxy" = None
 WORK = ""
-SAVED_ENV: dict = {}
+RESTORE = None
 
 
 class LossyProxy:
@@ -108,35 +107,16 @@ class LossyProxy:
 
 
 def setUpModule():
-    global SERVER, PROXY, WORK
-    SERVER = DevServer()
-    try:
-        SERVER.start()
-    except BaseException:
-        SERVER.cleanup()
-        raise
+    global SERVER, PROXY, WORK, RESTORE
+    SERVER = start_server()
     PROXY = LossyProxy(SERVER.url)
-    WORK = tempfile.mkdtemp(prefix="kitaru-sdk-idem-")
-    for k in CONNECTION_ENV:
-        SAVED_ENV[k] = os.environ.get(k)
-    os.makedirs(os.path.join(WORK, "config"))
-    os.environ.update(
-        KITARU_SERVER_URL=PROXY.url,
-        KITARU_AUTH_TOKEN=SERVER.api_key,
-        KITARU_PROJECT="default",
-        KITARU_CONFIG_DIR=os.path.join(WORK, "config"),
-    )
+    WORK, RESTORE = connect(PROXY.url, SERVER.api_key, "kitaru-sdk-idem-")
 
 
 def tearDownModule():
-    for k, v in SAVED_ENV.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    RESTORE()
     PROXY.close()
     SERVER.cleanup()
-    shutil.rmtree(WORK, ignore_errors=True)
 
 
 # One flow per test, so that each test's effects can be counted alone.

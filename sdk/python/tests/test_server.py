@@ -34,43 +34,24 @@ from kitaru import (
     UnprocessableError,
     WaitTimeoutError,
 )
-from tests.devserver import CONNECTION_ENV, FLOWS, SDK_DIR, DevServer, python_env, run_python
+from tests.devserver import CONNECTION_ENV, FLOWS, SDK_DIR, DevServer, connect, python_env, run_python, start_server
 
 # setUpModule starts it (pyflakes counts a bare annotation as no binding).
 SERVER: DevServer = None
 WORK = ""
-SAVED_ENV: dict = {}
+RESTORE = None
 WAIT = 120  # seconds any single execution may take here
 
 
 def setUpModule():
-    global SERVER, WORK
-    SERVER = DevServer()
-    try:
-        SERVER.start()
-    except BaseException:
-        SERVER.cleanup()
-        raise
-    WORK = tempfile.mkdtemp(prefix="kitaru-sdk-work-")
-    for k in CONNECTION_ENV:
-        SAVED_ENV[k] = os.environ.get(k)
-    os.makedirs(os.path.join(WORK, "config"))
-    os.environ.update(
-        KITARU_SERVER_URL=SERVER.url,
-        KITARU_AUTH_TOKEN=SERVER.api_key,
-        KITARU_PROJECT="default",
-        KITARU_CONFIG_DIR=os.path.join(WORK, "config"),
-    )
+    global SERVER, WORK, RESTORE
+    SERVER = start_server()
+    WORK, RESTORE = connect(SERVER.url, SERVER.api_key, "kitaru-sdk-work-")
 
 
 def tearDownModule():
-    for k, v in SAVED_ENV.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    RESTORE()
     SERVER.cleanup()
-    shutil.rmtree(WORK, ignore_errors=True)
 
 
 def project(name: str, source: str = "behaviours") -> str:
