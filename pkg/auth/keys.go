@@ -130,3 +130,37 @@ func mask(s string) string {
 
 // Mask shortens a credential for display: its prefix and an ellipsis.
 func Mask(s string) string { return mask(s) }
+
+// TouchInterval is how often a KeyStore records a use of one key (TouchKey).
+const TouchInterval = time.Minute
+
+// ValidateNew checks a key about to be stored. Errors: invalid_argument (no
+// id, no hash, no or invalid projects, unknown role).
+func (k Key) ValidateNew() error {
+	switch {
+	case k.ID == "" || strings.Contains(k.ID, "#"):
+		return registry.Errorf(registry.CodeInvalidArgument, "API key id %q is invalid; make keys with auth.NewKey", k.ID)
+	case len(k.Hash) == 0:
+		return registry.Errorf(registry.CodeInvalidArgument, "API key %s has no hash; make keys with auth.NewKey", k.ID)
+	case len(k.Projects) == 0:
+		return registry.Errorf(registry.CodeInvalidArgument, "a key needs at least one project: pass --project")
+	case !registry.ValidRole(k.Role):
+		return registry.Errorf(registry.CodeInvalidArgument, "role %q is unknown; use producer or consumer", k.Role)
+	}
+	for _, p := range k.Projects {
+		if err := registry.ValidateProject(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// KeyNotFound is the not_found of an unknown key id.
+func KeyNotFound(id string) *registry.Error {
+	return registry.Errorf(registry.CodeNotFound, "API key %q not found; list keys with `kitaru admin keys list`", id).WithDetails("key_id", id)
+}
+
+// KeyExists refuses storing a key id twice.
+func KeyExists(id string) *registry.Error {
+	return registry.Errorf(registry.CodeConflict, "API key %q already exists; create another key", id).WithDetails("key_id", id)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,8 +35,6 @@ const (
 	// in time order, which the index's sort key and TouchKey's
 	// `last_used_at < :at` condition rely on.
 	keyTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
-	// touchInterval is how often TouchKey records a use of one key.
-	touchInterval = time.Minute
 	// keyListPage is the page size of the index query; ListKeys follows
 	// LastEvaluatedKey until the partition is read.
 	keyListPage = 1000
@@ -109,17 +106,13 @@ func decodeKey(item map[string]types.AttributeValue) (auth.Key, error) {
 	return it.key()
 }
 
-func keyNotFound(id string) error {
-	return registry.Errorf(registry.CodeNotFound, "API key %q not found; list keys with `kitaru admin keys list`", id).WithDetails("key_id", id)
-}
-
 var errKeyContended = registry.Errorf(registry.CodeUnavailable, "the API key is changing concurrently; retry in a moment")
 
 // CreateKey writes the key item and its index copy in one transaction: one
 // round trip. A zero CreatedAt is now. Errors: invalid_argument (no id, no
 // hash, no or invalid projects, unknown role), conflict (the id exists).
 func (s *Store) CreateKey(ctx context.Context, k auth.Key) error {
-	if err := validateNewKey(k); err != nil {
+	if err := k.ValidateNew(); err != nil {
 		return err
 	}
 	if k.CreatedAt.IsZero() {
@@ -149,7 +142,7 @@ func (s *Store) CreateKey(ctx context.Context, k auth.Key) error {
 		case err != nil:
 			return engineError(fmt.Sprintf("create API key %s", k.ID), err)
 		case out.any():
-			return registry.Errorf(registry.CodeConflict, "API key %q already exists; create another key", k.ID).WithDetails("key_id", k.ID)
+			return auth.KeyExists(k.ID)
 		case out.conflict:
 			if err := backoff(ctx, attempt); err != nil {
 				return err
@@ -161,25 +154,6 @@ func (s *Store) CreateKey(ctx context.Context, k auth.Key) error {
 	return errKeyContended
 }
 
-func validateNewKey(k auth.Key) error {
-	switch {
-	case k.ID == "" || strings.Contains(k.ID, "#"):
-		return registry.Errorf(registry.CodeInvalidArgument, "API key id %q is invalid; make keys with auth.NewKey", k.ID)
-	case len(k.Hash) == 0:
-		return registry.Errorf(registry.CodeInvalidArgument, "API key %s has no hash; make keys with auth.NewKey", k.ID)
-	case len(k.Projects) == 0:
-		return registry.Errorf(registry.CodeInvalidArgument, "a key needs at least one project: pass --project")
-	case !registry.ValidRole(k.Role):
-		return registry.Errorf(registry.CodeInvalidArgument, "role %q is unknown; use producer or consumer", k.Role)
-	}
-	for _, p := range k.Projects {
-		if err := registry.ValidateProject(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // GetKey is one consistent GetItem. Errors: not_found.
 func (s *Store) GetKey(ctx context.Context, id string) (auth.Key, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
@@ -189,7 +163,7 @@ func (s *Store) GetKey(ctx context.Context, id string) (auth.Key, error) {
 		return auth.Key{}, engineError(fmt.Sprintf("read API key %s", id), err)
 	}
 	if len(out.Item) == 0 {
-		return auth.Key{}, keyNotFound(id)
+		return auth.Key{}, auth.KeyNotFound(id)
 	}
 	return decodeKey(out.Item)
 }
@@ -276,7 +250,7 @@ func (s *Store) TouchKey(ctx context.Context, id string, at time.Time) error {
 	stamp := keyTime(at)
 	exists := expression.AttributeExists(expression.Name(attrPK))
 	lastUsed := expression.Name(attrLastUsedAt)
-	cond := exists.And(expression.Or(expression.AttributeNotExists(lastUsed), lastUsed.LessThan(expression.Value(keyTime(at.Add(-touchInterval))))))
+	cond := exists.And(expression.Or(expression.AttributeNotExists(lastUsed), lastUsed.LessThan(expression.Value(keyTime(at.Add(-auth.TouchInterval))))))
 	upd := expression.Set(lastUsed, expression.Value(stamp))
 	item, applied, err := s.updateIf(ctx, key(keyPK(id), skKey), upd, cond, types.ReturnValueAllNew)
 	if err != nil || !applied {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 
@@ -47,13 +46,12 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 		case v == nil && sent && h.Deleted == token:
 			return nil // a re-sent copy of this delete, whose first copy committed
 		case !h.hasDeployments():
-			return flowNotFound(flow)
+			return registry.FlowNotFound(flow)
 		case v == nil:
-			return versionNotFound(flow, version)
+			return registry.VersionNotFound(flow, version)
 		}
 		if held := h.routes(flow).ExclusiveTagsOf(version); len(held) > 0 {
-			return registry.Errorf(registry.CodeConflict, "version %d of flow %q holds exclusive tags %s; move them to another version first (`kitaru flow tag %s %s --version N --exclusive`), then delete", version, flow, strings.Join(held, ", "), flow, held[0]).
-				WithDetails("version", version).WithDetails("exclusive_tags", held)
+			return registry.HoldsExclusiveTags(flow, version, held)
 		}
 		if n := int64(sharedCount(h, version)); n > 0 && n != allocated {
 			// History records need clock values: allocate them with a tick

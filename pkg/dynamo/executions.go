@@ -32,11 +32,6 @@ const (
 	// attrExpiresAt is the table's TTL attribute (epoch seconds). Local engines
 	// never expire items, so conditions treat an expired item as absent.
 	attrExpiresAt = "expires_at"
-	// maxIdempotencyKeyBytes bounds the Idempotency-Key kept in the record.
-	maxIdempotencyKeyBytes = 255
-	// maxExecItemBytes keeps an execution record below DynamoDB's 400 KB item
-	// limit with room for the other attributes.
-	maxExecItemBytes = 390 << 10
 	// Running index (docs/data-model.md, "Finding lost executions"): one
 	// item per running execution in one of runningShards partitions, sorted
 	// by start time, written by the create transaction and deleted by the
@@ -170,7 +165,7 @@ func decodeExec(item map[string]types.AttributeValue) (registry.Execution, error
 // when the key came with another request fingerprint. Besides invalid_argument
 // it returns conflict when e.ExecID is already recorded.
 func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (registry.Execution, bool, error) {
-	if err := validateNewExecution(&e); err != nil {
+	if err := registry.ValidateNewExecution(&e); err != nil {
 		return registry.Execution{}, false, err
 	}
 	now := s.now().UTC()
@@ -196,8 +191,7 @@ func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (regi
 			}
 			// The key's item expired or vanished since the transaction ran: try again.
 		case out.failedAt(0):
-			return registry.Execution{}, false, registry.Errorf(registry.CodeConflict,
-				"execution %q already exists; start a new execution with a fresh id", e.ExecID).WithDetails("exec_id", e.ExecID)
+			return registry.Execution{}, false, registry.ExecutionExists(e.ExecID)
 		case out.conflict:
 			if err := backoff(ctx, attempt); err != nil {
 				return registry.Execution{}, false, err
@@ -211,43 +205,6 @@ func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (regi
 
 var errExecContended = registry.Errorf(registry.CodeUnavailable, "the execution could not be recorded because of concurrent requests; retry in a moment")
 
-func validateNewExecution(e *registry.Execution) error {
-	if err := registry.ValidateProject(e.Project); err != nil {
-		return err
-	}
-	if err := registry.ValidateFlowName(e.Flow); err != nil {
-		return err
-	}
-	if err := validateExecID(e.ExecID); err != nil {
-		return err
-	}
-	if err := registry.ValidateVersion(e.Version); err != nil {
-		return err
-	}
-	if e.Status != registry.StatusRunning {
-		return registry.Errorf(registry.CodeInvalidArgument, "a new execution must be %s, not %q", registry.StatusRunning, e.Status)
-	}
-	if len(e.IdempotencyKey) > maxIdempotencyKeyBytes {
-		return registry.Errorf(registry.CodeInvalidArgument, "Idempotency-Key is %d bytes; use at most %d (a UUID is plenty)", len(e.IdempotencyKey), maxIdempotencyKeyBytes)
-	}
-	if len(e.Inputs) == 0 {
-		e.Inputs = json.RawMessage(`{}`)
-	} else if !json.Valid(e.Inputs) {
-		return registry.Errorf(registry.CodeInvalidArgument, "execution inputs are not valid JSON; pass a JSON object")
-	}
-	return nil
-}
-
-func validateExecID(execID string) error {
-	if execID == "" {
-		return registry.Errorf(registry.CodeInvalidArgument, "execution id is empty; pass the exec_id an invocation returned")
-	}
-	return nil
-}
-
-// planCreateExecution builds the create transaction: [0] the record, [1] its
-// listing copy, [2] the idempotency item when e has a key, and last the
-// running index item (guarded by the record's condition).
 func (s *Store) planCreateExecution(e registry.Execution, now time.Time) (*txn, error) {
 	t, err := s.planCreateRecord(e, now)
 	if err != nil {
@@ -326,10 +283,7 @@ func (s *Store) executionForKey(ctx context.Context, project, flow, idempotencyK
 		return registry.Execution{}, false, nil
 	}
 	if it.Fingerprint != "" && fingerprint != "" && it.Fingerprint != fingerprint {
-		return registry.Execution{}, false, registry.Errorf(registry.CodeIdempotencyMismatch,
-			"this %s already started execution %s of flow %q with a different request (other inputs or selector) within %g hours; send a new key for a new invocation, or repeat the original request unchanged",
-			registry.HeaderIdempotencyKey, it.ExecID, flow, registry.IdempotencyWindow.Hours()).
-			WithDetails("header", registry.HeaderIdempotencyKey).WithDetails("exec_id", it.ExecID)
+		return registry.Execution{}, false, registry.ExecutionKeyMismatch(flow, it.ExecID)
 	}
 	e, err := s.GetExecution(ctx, project, it.ExecID)
 	if err != nil {
@@ -340,7 +294,7 @@ func (s *Store) executionForKey(ctx context.Context, project, flow, idempotencyK
 
 // GetExecution is one consistent GetItem.
 func (s *Store) GetExecution(ctx context.Context, project, execID string) (registry.Execution, error) {
-	if err := validateExecID(execID); err != nil {
+	if err := registry.ValidateExecID(execID); err != nil {
 		return registry.Execution{}, err
 	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
@@ -350,8 +304,7 @@ func (s *Store) GetExecution(ctx context.Context, project, execID string) (regis
 		return registry.Execution{}, engineError(fmt.Sprintf("read execution %s", execID), err)
 	}
 	if len(out.Item) == 0 {
-		return registry.Execution{}, registry.Errorf(registry.CodeNotFound,
-			"execution %q not found; list a flow's executions with `kitaru executions list FLOW`", execID).WithDetails("exec_id", execID)
+		return registry.Execution{}, registry.ExecutionNotFound(execID)
 	}
 	return decodeExec(out.Item)
 }
@@ -396,7 +349,7 @@ func (s *Store) ListExecutions(ctx context.Context, project, flow string, page r
 // not_found and invalid_argument it returns payload_too_large when the result
 // does not fit in the record (store it in the bucket and pass ResultRef).
 func (s *Store) FinishExecution(ctx context.Context, project, execID string, o registry.Outcome) (registry.Execution, bool, error) {
-	if err := validateOutcome(o); err != nil {
+	if err := o.Validate(); err != nil {
 		return registry.Execution{}, false, err
 	}
 	cur, err := s.GetExecution(ctx, project, execID)
@@ -406,9 +359,8 @@ func (s *Store) FinishExecution(ctx context.Context, project, execID string, o r
 	if cur.Status.Terminal() {
 		return cur, false, nil
 	}
-	if n := len(cur.Inputs) + len(o.Result) + execErrorSize(o.Error); n > maxExecItemBytes {
-		return registry.Execution{}, false, registry.Errorf(registry.CodePayloadTooLarge,
-			"execution %s: inputs and result together are %d bytes, over the %d an execution record holds; upload the result and pass its result_ref", execID, n, maxExecItemBytes)
+	if err := o.CheckFits(cur); err != nil {
+		return registry.Execution{}, false, err
 	}
 	if o.At.IsZero() {
 		o.At = s.now()
@@ -432,42 +384,10 @@ func (s *Store) FinishExecution(ctx context.Context, project, execID string, o r
 				return registry.Execution{}, false, err
 			}
 		default:
-			return withOutcome(cur, o), true, nil
+			return cur.Finished(o), true, nil
 		}
 	}
 	return registry.Execution{}, false, errExecContended
-}
-
-func validateOutcome(o registry.Outcome) error {
-	if !o.Status.Terminal() {
-		return registry.Errorf(registry.CodeInvalidArgument, "an execution can only finish as %s, %s or %s, not %q",
-			registry.StatusCompleted, registry.StatusFailed, registry.StatusCancelled, o.Status)
-	}
-	if len(o.Result) > 0 && !json.Valid(o.Result) {
-		return registry.Errorf(registry.CodeInvalidArgument, "the execution result is not valid JSON")
-	}
-	return nil
-}
-
-func execErrorSize(e *registry.ExecError) int {
-	if e == nil {
-		return 0
-	}
-	return len(e.Type) + len(e.Message) + len(e.Traceback)
-}
-
-// withOutcome is cur after o was applied, as planFinishExecution writes it.
-func withOutcome(cur registry.Execution, o registry.Outcome) registry.Execution {
-	at := o.At.UTC()
-	cur.Status, cur.EndedAt, cur.Result, cur.ResultRef, cur.Error = o.Status, &at, nil, o.ResultRef, nil
-	if len(o.Result) > 0 {
-		cur.Result = o.Result
-	}
-	if o.Error != nil {
-		ee := *o.Error
-		cur.Error = &ee
-	}
-	return cur
 }
 
 // planFinishExecution updates [0] the record and [1] its listing copy, each

@@ -9,8 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // tick is the first step of every route change: one UpdateItem on the flow
@@ -119,13 +117,3 @@ func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int) (
 
 // hasDeployments tells a live flow from one that never had a deploy commit.
 func (h head) hasDeployments() bool { return h.Exists && h.Count > 0 }
-
-func flowNotFound(flow string) error {
-	return registry.Errorf(registry.CodeNotFound, "flow %q has no deployments; deploy it first with `kitaru deploy path/to/file.py:%s`", flow, flow).
-		WithDetails("flow", flow)
-}
-
-func versionNotFound(flow string, version int) error {
-	return registry.Errorf(registry.CodeNotFound, "flow %q has no version %d; list its versions with `kitaru flow deployments list %s`", flow, version, flow).
-		WithDetails("flow", flow).WithDetails("version", version)
-}

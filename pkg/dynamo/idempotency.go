@@ -1,14 +1,11 @@
 package dynamo
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,10 +27,6 @@ const (
 	skIdempotencyRecord = "IDEM"
 	idemInProgress      = "in_progress"
 	idemCompleted       = "completed"
-	// idemGzipAbove is the body size from which an answer is stored gzipped.
-	idemGzipAbove = 32 << 10
-	// maxIdemBodyBytes keeps a record under DynamoDB's 400 KB item limit.
-	maxIdemBodyBytes = 380 << 10
 	// idemClaimAttempts bounds the claims tried when the record changes
 	// between a failed claim and the read of what failed it.
 	idemClaimAttempts = 4
@@ -63,30 +56,27 @@ type idemItem struct {
 	Headers     map[string]string `dynamodbav:"headers,omitempty"`
 }
 
+// record is the item as the domain's IdempotencyRecord.
+func (rec idemItem) record() (registry.IdempotencyRecord, error) {
+	body, err := registry.UnpackBody(rec.Body, rec.BodyGzip)
+	return registry.IdempotencyRecord{
+		Completed: rec.State == idemCompleted, Fingerprint: rec.Fingerprint, Token: rec.Token,
+		LeaseUntil: time.UnixMilli(rec.LeaseUntil), BodyDropped: rec.BodyDropped,
+		Response: registry.StoredResponse{Status: rec.Status, Body: body, Headers: rec.Headers, CreatedAt: rec.CreatedAt},
+	}, err
+}
+
 var (
 	nameIdemState = expression.Name("state")
 	nameIdemToken = expression.Name("token")
 )
-
-func validateClaim(c registry.IdempotencyClaim) error {
-	if err := registry.ValidateProject(c.Project); err != nil {
-		return err
-	}
-	if err := registry.ValidateIdempotencyKey(c.Key); err != nil {
-		return err
-	}
-	if c.Principal == "" || c.Fingerprint == "" || c.Token == "" {
-		return registry.Errorf(registry.CodeInvalidArgument, "an idempotency claim needs a principal, a fingerprint and a token")
-	}
-	return nil
-}
 
 // ClaimIdempotencyKey is one conditional PutItem when the key is free. When
 // it is not, the record that failed the condition is returned with the
 // failure by DynamoDB (one round trip in all) or, on engines that do not
 // return it, read with a consistent GetItem (two).
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, c registry.IdempotencyClaim) (registry.StoredResponse, bool, error) {
-	if err := validateClaim(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return registry.StoredResponse{}, false, err
 	}
 	lease := c.Lease
@@ -144,7 +134,11 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, c registry.IdempotencyC
 		if rec.ExpiresAt < now.Unix() {
 			continue
 		}
-		prior, claimed, err := rec.answer(c, now)
+		stored, err := rec.record()
+		if err != nil {
+			return registry.StoredResponse{}, false, err
+		}
+		prior, claimed, err := stored.Answer(c, now)
 		if err != nil || claimed || rec.State == idemCompleted {
 			return prior, claimed, err
 		}
@@ -152,39 +146,6 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, c registry.IdempotencyC
 		// evaluated: claim again, which takes it over.
 	}
 	return registry.StoredResponse{}, false, registry.Errorf(registry.CodeUnavailable, "the %s could not be claimed because of concurrent requests with it; retry in a moment", registry.HeaderIdempotencyKey)
-}
-
-// answer is what a claim of c gets from the record that refused it.
-func (rec idemItem) answer(c registry.IdempotencyClaim, now time.Time) (registry.StoredResponse, bool, error) {
-	switch {
-	case rec.State == idemInProgress && rec.Token == c.Token:
-		// The SDK re-sent this claim after its first copy committed.
-		return registry.StoredResponse{}, true, nil
-	case rec.Fingerprint != c.Fingerprint:
-		return registry.StoredResponse{}, false, registry.Errorf(registry.CodeIdempotencyMismatch,
-			"this %s was already used, within %g hours, for a different request (another method, path, body or If-Match); send a new key for a new request, or repeat the original request unchanged",
-			registry.HeaderIdempotencyKey, registry.IdempotencyWindow.Hours()).WithDetails("header", registry.HeaderIdempotencyKey)
-	case rec.State == idemInProgress && rec.LeaseUntil >= now.UnixMilli():
-		wait := max(time.UnixMilli(rec.LeaseUntil).Sub(now).Round(time.Second), time.Second)
-		return registry.StoredResponse{}, false, registry.Errorf(registry.CodeConflict,
-			"a request with this %s is still in progress; retry in a few seconds to get its answer", registry.HeaderIdempotencyKey).
-			WithDetails("header", registry.HeaderIdempotencyKey).WithDetails("retry_after_seconds", int(wait.Seconds()))
-	case rec.State == idemInProgress:
-		return registry.StoredResponse{}, false, nil
-	case rec.BodyDropped:
-		return registry.StoredResponse{}, false, registry.Errorf(registry.CodeConflict,
-			"the request with this %s already succeeded (status %d) but its answer was too large to keep for replay; read the result instead (Location: %q)",
-			registry.HeaderIdempotencyKey, rec.Status, rec.Headers["Location"]).WithDetails("status", rec.Status)
-	}
-	body := rec.Body
-	if len(rec.BodyGzip) > 0 {
-		b, err := gunzip(rec.BodyGzip)
-		if err != nil {
-			return registry.StoredResponse{}, false, fmt.Errorf("decode stored answer: %w", err)
-		}
-		body = string(b)
-	}
-	return registry.StoredResponse{Status: rec.Status, Body: body, Headers: rec.Headers, CreatedAt: rec.CreatedAt}, false, nil
 }
 
 func (s *Store) getIdempotencyRecord(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
@@ -199,7 +160,7 @@ func (s *Store) getIdempotencyRecord(ctx context.Context, pk string) (map[string
 // 32 KiB are stored gzipped; one that does not fit even so is dropped and its
 // repeats are told so (a 409 naming the status and Location).
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, c registry.IdempotencyClaim, resp registry.StoredResponse) error {
-	if err := validateClaim(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return err
 	}
 	now := s.now().UTC()
@@ -212,15 +173,9 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, c registry.Idempoten
 	if len(rec.Headers) == 0 {
 		rec.Headers = nil // no empty maps are stored
 	}
-	if len(resp.Body) > idemGzipAbove {
-		gz, err := gzipBytes([]byte(resp.Body))
-		if err != nil {
-			return fmt.Errorf("compress answer: %w", err)
-		}
-		rec.Body, rec.BodyGzip = "", gz
-		if len(gz) > maxIdemBodyBytes {
-			rec.BodyGzip, rec.BodyDropped = nil, true
-		}
+	var err error
+	if rec.Body, rec.BodyGzip, rec.BodyDropped, err = registry.PackBody(resp.Body); err != nil {
+		return err
 	}
 	item, err := attributevalue.MarshalMap(rec)
 	if err != nil {
@@ -243,7 +198,7 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, c registry.Idempoten
 
 // ReleaseIdempotencyKey is one DeleteItem under `token = :token`.
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, c registry.IdempotencyClaim) error {
-	if err := validateClaim(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return err
 	}
 	expr, err := expression.NewBuilder().WithCondition(nameIdemToken.Equal(expression.Value(c.Token))).Build()
@@ -259,24 +214,4 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, c registry.Idempotenc
 		return engineError("release idempotency key", err)
 	}
 	return nil
-}
-
-func gzipBytes(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-func gunzip(b []byte) ([]byte, error) {
-	r, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(r)
 }

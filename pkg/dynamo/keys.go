@@ -60,7 +60,7 @@ func decodeToken(token, pkAttr, pk, skAttr, skPrefix string) (map[string]types.A
 	if token == "" {
 		return nil, nil
 	}
-	invalid := registry.Errorf(registry.CodeInvalidArgument, "next_token is not valid for this list; pass the next_token of the previous page unchanged, or omit it to start again")
+	invalid := registry.InvalidPageToken()
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
 		return nil, invalid

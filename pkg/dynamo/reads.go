@@ -44,7 +44,7 @@ func (s *Store) Resolve(ctx context.Context, project, flow string, sel registry.
 		return registry.Resolution{}, engineError(fmt.Sprintf("read %s v%d", flow, version), err)
 	}
 	if len(out.Item) == 0 {
-		return registry.Resolution{}, versionNotFound(flow, version)
+		return registry.Resolution{}, registry.VersionNotFound(flow, version)
 	}
 	v, err := decodeVersion(out.Item)
 	if err != nil {
@@ -67,9 +67,9 @@ func (s *Store) GetDeployment(ctx context.Context, project, flow string, version
 	case err != nil:
 		return registry.Deployment{}, err
 	case !h.hasDeployments():
-		return registry.Deployment{}, flowNotFound(flow)
+		return registry.Deployment{}, registry.FlowNotFound(flow)
 	case v == nil:
-		return registry.Deployment{}, versionNotFound(flow, version)
+		return registry.Deployment{}, registry.VersionNotFound(flow, version)
 	}
 	return v.deployment(h.routes(flow)), nil
 }
@@ -101,7 +101,7 @@ func (s *Store) ListDeployments(ctx context.Context, project, flow string, page 
 		return res, fmt.Errorf("list deployments of %s: %w", flow, err)
 	}
 	if !h.hasDeployments() {
-		return res, flowNotFound(flow)
+		return res, registry.FlowNotFound(flow)
 	}
 	routes := h.routes(flow)
 	items = items[:min(len(items), page.Limit)]
@@ -169,7 +169,7 @@ func (s *Store) GetFlow(ctx context.Context, project, flow string) (registry.Flo
 		return registry.FlowSummary{}, fmt.Errorf("read flow %s: %w", flow, err)
 	}
 	if !h.hasDeployments() {
-		return registry.FlowSummary{}, flowNotFound(flow)
+		return registry.FlowSummary{}, registry.FlowNotFound(flow)
 	}
 	return summary(project, flow, h, latest), nil
 }
@@ -289,7 +289,7 @@ func (s *Store) TagHistory(ctx context.Context, project, flow, tag string, page 
 			return res, err
 		}
 		if !h.hasDeployments() {
-			return res, flowNotFound(flow)
+			return res, registry.FlowNotFound(flow)
 		}
 	}
 	n := min(len(records), page.Limit)

@@ -20,13 +20,12 @@ func (s *Store) GetTag(ctx context.Context, project, flow, tag string) (registry
 		return registry.Tag{}, err
 	}
 	if !h.hasDeployments() {
-		return registry.Tag{}, flowNotFound(flow)
+		return registry.Tag{}, registry.FlowNotFound(flow)
 	}
 	t, ok := h.routes(flow)[tag]
 	if !ok {
 		// A tag removed from its last version is gone, as for resolve.
-		return registry.Tag{}, registry.Errorf(registry.CodeNotFound, "flow %q has no tag %q; list its routes with `kitaru flow show %s`", flow, tag, flow).
-			WithDetails("flow", flow).WithDetails("tag", tag)
+		return registry.Tag{}, registry.TagNotFound(flow, tag)
 	}
 	return t, nil
 }

@@ -122,9 +122,9 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			}
 		case out.failedAt(0):
 			if req.Rollback {
-				return registry.Tag{}, registry.Errorf(registry.CodeConflict, "tag %q of flow %q would roll back to version %d, which was deleted; move the tag with `kitaru flow tag %s %s --version N --exclusive`", req.Tag, req.Flow, req.Version, req.Flow, req.Tag)
+				return registry.Tag{}, registry.RollbackToDeleted(req.Flow, req.Tag, req.Version)
 			}
-			return registry.Tag{}, versionNotFound(req.Flow, req.Version)
+			return registry.Tag{}, registry.VersionNotFound(req.Flow, req.Version)
 		default:
 			return result, nil
 		}
@@ -137,14 +137,14 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 func refusal(h head, req registry.TagRequest, expectClock *int64) error {
 	e, exists := h.Tags[req.Tag]
 	if !h.hasDeployments() {
-		return flowNotFound(req.Flow)
+		return registry.FlowNotFound(req.Flow)
 	}
 	if err := conflictsWith(e, req, expectClock); err != nil {
 		return err
 	}
 	switch {
 	case int64(req.Version) > h.Next:
-		return versionNotFound(req.Flow, req.Version)
+		return registry.VersionNotFound(req.Flow, req.Version)
 	case exists && e.X == req.Exclusive && e.holds(req.Version):
 		return nil
 	}
@@ -209,7 +209,7 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 		route := e.route(req.Flow, req.Tag)
 		switch {
 		case !h.hasDeployments():
-			return flowNotFound(req.Flow)
+			return registry.FlowNotFound(req.Flow)
 		case clock != 0 && exists && e.C == clock:
 			return nil // this change committed (a re-sent transaction whose first copy applied)
 		case req.IfRevision != nil && e.Rev != *req.IfRevision:
@@ -275,21 +275,20 @@ func (s *Store) RollbackTag(ctx context.Context, project, flow, tag, by string) 
 		return registry.Tag{}, registry.Errorf(registry.CodeNotFound, "flow %q has no tag %q to roll back; list its routes with `kitaru flow show %s`", flow, tag, flow).
 			WithDetails("tag", tag)
 	}
-	last := recent[0]
-	if !last.Exclusive {
-		return registry.Tag{}, registry.Errorf(registry.CodeConflict, "tag %q of flow %q is shared; rollback moves exclusive tags only", tag, flow).WithDetails("tag", tag)
+	var last *registry.RouteChange
+	if len(recent) > 0 {
+		var older *historyItem
+		if len(recent) > 1 {
+			older = &recent[1]
+		}
+		c := recent[0].change(older)
+		last = &c
 	}
-	previous := 0
-	if last.leaves() {
-		previous = last.V
-	} else if len(recent) > 1 && recent[1].Exclusive {
-		previous = recent[1].target()
+	previous, err := registry.RollbackTarget(flow, tag, last)
+	if err != nil {
+		return registry.Tag{}, err
 	}
-	if previous == 0 {
-		return registry.Tag{}, registry.Errorf(registry.CodeConflict, "tag %q of flow %q has no earlier version to roll back to; move it with `kitaru flow tag %s %s --version N --exclusive`", tag, flow, flow, tag).
-			WithDetails("tag", tag)
-	}
-	return s.putTag(ctx, registry.TagRequest{Project: project, Flow: flow, Tag: tag, Version: previous, Exclusive: true, By: by, Rollback: true}, &last.Clock)
+	return s.putTag(ctx, registry.TagRequest{Project: project, Flow: flow, Tag: tag, Version: previous, Exclusive: true, By: by, Rollback: true}, &recent[0].Clock)
 }
 
 // committed reports whether the change with this route clock wrote its

@@ -84,3 +84,104 @@ type ExecutionStore interface {
 	// returned with finished=false. Errors: not_found, invalid_argument (status not terminal).
 	FinishExecution(ctx context.Context, project, execID string, o Outcome) (got Execution, finished bool, err error)
 }
+
+// MaxExecutionRecordBytes bounds the inputs, inline result and error of one
+// execution record together: DynamoDB's 400 KB item limit with room for the
+// other attributes. Every store enforces it, so a flow behaves alike on all.
+const MaxExecutionRecordBytes = 390 << 10
+
+// ValidateNewExecution checks an execution about to be recorded and fills
+// in empty inputs as {}. Errors: invalid_argument.
+func ValidateNewExecution(e *Execution) error {
+	if err := ValidateProject(e.Project); err != nil {
+		return err
+	}
+	if err := ValidateFlowName(e.Flow); err != nil {
+		return err
+	}
+	if err := ValidateExecID(e.ExecID); err != nil {
+		return err
+	}
+	if err := ValidateVersion(e.Version); err != nil {
+		return err
+	}
+	if e.Status != StatusRunning {
+		return Errorf(CodeInvalidArgument, "a new execution must be %s, not %q", StatusRunning, e.Status)
+	}
+	if len(e.IdempotencyKey) > MaxIdempotencyKeyLen {
+		return Errorf(CodeInvalidArgument, "Idempotency-Key is %d bytes; use at most %d (a UUID is plenty)", len(e.IdempotencyKey), MaxIdempotencyKeyLen)
+	}
+	if len(e.Inputs) == 0 {
+		e.Inputs = json.RawMessage(`{}`)
+	} else if !json.Valid(e.Inputs) {
+		return Errorf(CodeInvalidArgument, "execution inputs are not valid JSON; pass a JSON object")
+	}
+	return nil
+}
+
+// ValidateExecID checks an execution id. Errors: invalid_argument.
+func ValidateExecID(execID string) error {
+	if execID == "" {
+		return Errorf(CodeInvalidArgument, "execution id is empty; pass the exec_id an invocation returned")
+	}
+	return nil
+}
+
+// ExecutionNotFound is the not_found of an unknown execution id.
+func ExecutionNotFound(execID string) *Error {
+	return Errorf(CodeNotFound, "execution %q not found; list a flow's executions with `kitaru executions list FLOW`", execID).WithDetails("exec_id", execID)
+}
+
+// ExecutionExists refuses recording an execution id twice.
+func ExecutionExists(execID string) *Error {
+	return Errorf(CodeConflict, "execution %q already exists; start a new execution with a fresh id", execID).WithDetails("exec_id", execID)
+}
+
+// ExecutionKeyMismatch refuses an invocation whose Idempotency-Key started
+// execution execID of flow with another request.
+func ExecutionKeyMismatch(flow, execID string) *Error {
+	return Errorf(CodeIdempotencyMismatch,
+		"this %s already started execution %s of flow %q with a different request (other inputs or selector) within %g hours; send a new key for a new invocation, or repeat the original request unchanged",
+		HeaderIdempotencyKey, execID, flow, IdempotencyWindow.Hours()).
+		WithDetails("header", HeaderIdempotencyKey).WithDetails("exec_id", execID)
+}
+
+// Validate checks an outcome to record. Errors: invalid_argument.
+func (o Outcome) Validate() error {
+	if !o.Status.Terminal() {
+		return Errorf(CodeInvalidArgument, "an execution can only finish as %s, %s or %s, not %q",
+			StatusCompleted, StatusFailed, StatusCancelled, o.Status)
+	}
+	if len(o.Result) > 0 && !json.Valid(o.Result) {
+		return Errorf(CodeInvalidArgument, "the execution result is not valid JSON")
+	}
+	return nil
+}
+
+// CheckFits refuses an outcome that would make the record of cur exceed
+// MaxExecutionRecordBytes. Errors: payload_too_large.
+func (o Outcome) CheckFits(cur Execution) error {
+	n := len(cur.Inputs) + len(o.Result)
+	if o.Error != nil {
+		n += len(o.Error.Type) + len(o.Error.Message) + len(o.Error.Traceback)
+	}
+	if n > MaxExecutionRecordBytes {
+		return Errorf(CodePayloadTooLarge,
+			"execution %s: inputs and result together are %d bytes, over the %d an execution record holds; upload the result and pass its result_ref", cur.ExecID, n, MaxExecutionRecordBytes)
+	}
+	return nil
+}
+
+// Finished is e after o was recorded.
+func (e Execution) Finished(o Outcome) Execution {
+	at := o.At.UTC()
+	e.Status, e.EndedAt, e.Result, e.ResultRef, e.Error = o.Status, &at, nil, o.ResultRef, nil
+	if len(o.Result) > 0 {
+		e.Result = o.Result
+	}
+	if o.Error != nil {
+		ee := *o.Error
+		e.Error = &ee
+	}
+	return e
+}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,3 +59,32 @@ type Page[T any] struct {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// FlowNotFound is the not_found of a flow without deployments.
+func FlowNotFound(flow string) *Error {
+	return Errorf(CodeNotFound, "flow %q has no deployments; deploy it first with `kitaru deploy path/to/file.py:%s`", flow, flow).
+		WithDetails("flow", flow)
+}
+
+// VersionNotFound is the not_found of a version a flow does not have.
+func VersionNotFound(flow string, version int) *Error {
+	return Errorf(CodeNotFound, "flow %q has no version %d; list its versions with `kitaru flow deployments list %s`", flow, version, flow).
+		WithDetails("flow", flow).WithDetails("version", version)
+}
+
+// TagNotFound is the not_found of a tag no version of the flow holds.
+func TagNotFound(flow, tag string) *Error {
+	return Errorf(CodeNotFound, "flow %q has no tag %q; list its routes with `kitaru flow show %s`", flow, tag, flow).
+		WithDetails("flow", flow).WithDetails("tag", tag)
+}
+
+// InvalidPageToken refuses a next_token that no page of this list handed out.
+func InvalidPageToken() *Error {
+	return Errorf(CodeInvalidArgument, "next_token is not valid for this list; pass the next_token of the previous page unchanged, or omit it to start again")
+}
+
+// HoldsExclusiveTags refuses deleting a version that holds exclusive tags (I4).
+func HoldsExclusiveTags(flow string, version int, held []string) *Error {
+	return Errorf(CodeConflict, "version %d of flow %q holds exclusive tags %s; move them to another version first (`kitaru flow tag %s %s --version N --exclusive`), then delete", version, flow, strings.Join(held, ", "), flow, held[0]).
+		WithDetails("version", version).WithDetails("exclusive_tags", held)
+}

@@ -2,11 +2,14 @@ package registry
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
+	"io"
 	"strings"
 	"time"
 )
@@ -130,4 +133,105 @@ func CanonicalJSON(body []byte) []byte {
 		return body
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// Validate checks a claim. Errors: invalid_argument.
+func (c IdempotencyClaim) Validate() error {
+	if err := ValidateProject(c.Project); err != nil {
+		return err
+	}
+	if err := ValidateIdempotencyKey(c.Key); err != nil {
+		return err
+	}
+	if c.Principal == "" || c.Fingerprint == "" || c.Token == "" {
+		return Errorf(CodeInvalidArgument, "an idempotency claim needs a principal, a fingerprint and a token")
+	}
+	return nil
+}
+
+// IdempotencyRecord is what a store keeps for one key: a claim in progress
+// (leased to Token until LeaseUntil) or, when Completed, the answer.
+type IdempotencyRecord struct {
+	Completed   bool
+	Fingerprint string
+	Token       string
+	LeaseUntil  time.Time
+	// Response is the stored answer of a completed record.
+	Response StoredResponse
+	// BodyDropped says the answer's body was too large to keep (PackBody).
+	BodyDropped bool
+}
+
+// Answer is what a claim of c gets from the live record rec that refused
+// it: claimed=true when c itself holds it (a re-sent claim), prior when the
+// same request completed. A record in progress whose lease ran out answers
+// claimed=false with no error: claim again to take it over.
+// Errors: idempotency_mismatch, conflict (in progress, or the answer was dropped).
+func (rec IdempotencyRecord) Answer(c IdempotencyClaim, now time.Time) (prior StoredResponse, claimed bool, err error) {
+	switch {
+	case !rec.Completed && rec.Token == c.Token:
+		return StoredResponse{}, true, nil
+	case rec.Fingerprint != c.Fingerprint:
+		return StoredResponse{}, false, Errorf(CodeIdempotencyMismatch,
+			"this %s was already used, within %g hours, for a different request (another method, path, body or If-Match); send a new key for a new request, or repeat the original request unchanged",
+			HeaderIdempotencyKey, IdempotencyWindow.Hours()).WithDetails("header", HeaderIdempotencyKey)
+	case !rec.Completed && rec.LeaseUntil.UnixMilli() >= now.UnixMilli():
+		wait := max(rec.LeaseUntil.Sub(now).Round(time.Second), time.Second)
+		return StoredResponse{}, false, Errorf(CodeConflict,
+			"a request with this %s is still in progress; retry in a few seconds to get its answer", HeaderIdempotencyKey).
+			WithDetails("header", HeaderIdempotencyKey).WithDetails("retry_after_seconds", int(wait.Seconds()))
+	case !rec.Completed:
+		return StoredResponse{}, false, nil
+	case rec.BodyDropped:
+		return StoredResponse{}, false, Errorf(CodeConflict,
+			"the request with this %s already succeeded (status %d) but its answer was too large to keep for replay; read the result instead (Location: %q)",
+			HeaderIdempotencyKey, rec.Response.Status, rec.Response.Headers["Location"]).WithDetails("status", rec.Response.Status)
+	}
+	return rec.Response, false, nil
+}
+
+// Limits of a stored answer's body, as DynamoDB's 400 KB item holds it;
+// every store keeps to them, so replays behave alike on all.
+const (
+	// IdempotencyGzipAbove is the body size from which an answer is stored gzipped.
+	IdempotencyGzipAbove = 32 << 10
+	// MaxIdempotencyBodyBytes is the largest (gzipped) body kept for replay.
+	MaxIdempotencyBodyBytes = 380 << 10
+)
+
+// PackBody is how an answer's body is stored: as is up to
+// IdempotencyGzipAbove, else gzipped, or dropped (nothing kept) when even
+// gzipped it is over MaxIdempotencyBodyBytes.
+func PackBody(body string) (plain string, gz []byte, dropped bool, err error) {
+	if len(body) <= IdempotencyGzipAbove {
+		return body, nil, false, nil
+	}
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write([]byte(body)); err != nil {
+		return "", nil, false, fmt.Errorf("compress answer: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return "", nil, false, fmt.Errorf("compress answer: %w", err)
+	}
+	if buf.Len() > MaxIdempotencyBodyBytes {
+		return "", nil, true, nil
+	}
+	return "", buf.Bytes(), false, nil
+}
+
+// UnpackBody is the body PackBody stored as plain or gz.
+func UnpackBody(plain string, gz []byte) (string, error) {
+	if len(gz) == 0 {
+		return plain, nil
+	}
+	r, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return "", fmt.Errorf("decode stored answer: %w", err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return "", fmt.Errorf("decode stored answer: %w", err)
+	}
+	return string(b), nil
 }

@@ -214,3 +214,26 @@ func DefaultNotRemovable(flow string) *Error {
 	return Errorf(CodeConflict, "the default tag cannot be removed, only moved: `kitaru flow tag %s default --version N`", flow).
 		WithDetails("tag", DefaultTag)
 }
+
+// RollbackTarget is the version a rollback moves tag back to, given the
+// tag's newest change in history (nil when it has none): the version its
+// last change took it from. Errors: not_found (no history), conflict (a
+// shared tag, or nothing earlier to roll back to).
+func RollbackTarget(flow, tag string, last *RouteChange) (int, error) {
+	switch {
+	case last == nil:
+		return 0, Errorf(CodeNotFound, "flow %q has no tag %q to roll back; list its routes with `kitaru flow show %s`", flow, tag, flow).
+			WithDetails("tag", tag)
+	case !last.Exclusive:
+		return 0, Errorf(CodeConflict, "tag %q of flow %q is shared; rollback moves exclusive tags only", tag, flow).WithDetails("tag", tag)
+	case last.From == nil:
+		return 0, Errorf(CodeConflict, "tag %q of flow %q has no earlier version to roll back to; move it with `kitaru flow tag %s %s --version N --exclusive`", tag, flow, flow, tag).
+			WithDetails("tag", tag)
+	}
+	return *last.From, nil
+}
+
+// RollbackToDeleted refuses a rollback whose earlier version was deleted.
+func RollbackToDeleted(flow, tag string, version int) *Error {
+	return Errorf(CodeConflict, "tag %q of flow %q would roll back to version %d, which was deleted; move the tag with `kitaru flow tag %s %s --version N --exclusive`", tag, flow, version, flow, tag)
+}
