@@ -69,7 +69,7 @@ func TestDevServesUntilCancelled(t *testing.T) {
 	var stdout, stderr lockedBuffer
 	exit := make(chan int, 1)
 	go func() {
-		exit <- cli.Run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--table", "cli-test"}, &stdout, &stderr)
+		exit <- cli.Run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--memory"}, &stdout, &stderr)
 	}()
 
 	urlPattern := regexp.MustCompile(`at (http://127\.0\.0\.1:\d+)`)
@@ -83,7 +83,7 @@ func TestDevServesUntilCancelled(t *testing.T) {
 		}
 	}
 	t.Run("the banner names the backend and the stacks", func(t *testing.T) {
-		for _, want := range []string{"in-process minidyn", "table cli-test", "dev (remote-executable, default)", "local (local-only"} {
+		for _, want := range []string{"registry: SQLite in memory", "blobs:    in memory", "dev (remote-executable, default)", "local (local-only"} {
 			if !strings.Contains(stdout.String(), want) {
 				t.Errorf("banner %q lacks %q", stdout.String(), want)
 			}

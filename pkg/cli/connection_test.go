@@ -37,6 +37,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Setenv(client.EnvConfigDir, dir)
+	// kitaru dev's default data directory: never the real one.
+	os.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
 	for _, env := range []string{client.EnvServerURL, client.EnvAuthToken, client.EnvProject} {
 		os.Unsetenv(env)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/devstack"
+	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow/pyrunner"
 )
 
@@ -23,9 +24,10 @@ const devAPIKeyEnv = "KITARU_DEV_API_KEY"
 func newDevCommand() *cobra.Command {
 	var cfg devstack.Config
 	var keyFile string
+	var memory bool
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the Kitaru API locally, in memory unless given a DynamoDB endpoint",
+		Short: "Run the Kitaru API locally, keeping its data in an embedded SQLite file",
 		Long: `dev serves the Kitaru HTTP API from one process, running the same handlers
 as the AWS Lambda functions behind a local stand-in for API Gateway.
 
@@ -41,12 +43,14 @@ file named by --api-key-file (--api-key works too, but every process on this
 machine can read it in the process list); dev then accepts that key instead of
 making one and shows it masked. Tokens end with the run that made them.
 
-Data: by default the registry lives in an in-process DynamoDB (minidyn) and
-bundles and results in memory, so everything deployed is lost when dev stops.
+Data: by default the registry lives in an embedded SQLite file and bundles
+and results beside it, in --data DIR (default
+$XDG_DATA_HOME/kitaru/dev/local, or ~/.local/share/kitaru/dev/local), so
+deployments, tags, executions and the keys of earlier runs outlive a restart.
+--memory keeps everything in memory instead: all is lost when dev stops.
 With --dynamodb-endpoint the registry lives in that DynamoDB (DynamoDB Local,
 LocalStack or AWS; table --table, created if missing) and bundles and results
-on disk in --data-dir, so both outlive a restart, and so do the keys of earlier
-runs.
+in --data (default $XDG_DATA_HOME/kitaru/dev/<endpoint>/<table>).
 
 Flows run with a minimal environment, isolated from this process where the
 kernel allows (docs/dev-runner.md).`,
@@ -56,10 +60,8 @@ kernel allows (docs/dev-runner.md).`,
 			if err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("data-dir") {
-				if cfg.DataDir, err = devstack.DefaultDataDir(cfg.DynamoDBEndpoint, cfg.Table); err != nil {
-					return err
-				}
+			if cfg.DataDir, err = devDataDir(cmd, cfg, memory); err != nil {
+				return err
 			}
 			// A flow that is not isolated runs as this user: keep it out of
 			// this process's environment, memory and descriptors.
@@ -83,13 +85,32 @@ kernel allows (docs/dev-runner.md).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", devstack.DefaultAddr, "address to listen on (host:port)")
-	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (DynamoDB Local, LocalStack, AWS); empty runs an in-process DynamoDB")
-	f.StringVar(&cfg.Table, "table", devstack.DefaultTable, "DynamoDB table of the registry, created if missing")
-	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for bundles and large results; default: in memory with the in-process DynamoDB, $XDG_DATA_HOME/kitaru/dev/<endpoint>/<table> with --dynamodb-endpoint; '' keeps them in memory")
+	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (DynamoDB Local, LocalStack, AWS) to keep the registry in instead of SQLite")
+	f.StringVar(&cfg.Table, "table", devstack.DefaultTable, "DynamoDB table of the registry with --dynamodb-endpoint, created if missing")
+	f.StringVar(&cfg.DataDir, "data", "", "directory of the SQLite registry (registry.db), bundles and large results; default $XDG_DATA_HOME/kitaru/dev/local, or .../<endpoint>/<table> with --dynamodb-endpoint")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "the same as --data")
+	_ = f.MarkDeprecated("data-dir", "use --data DIR, or --memory to keep everything in memory")
+	f.BoolVar(&memory, "memory", false, "keep the registry, bundles and results in memory only: everything is gone when dev stops")
 	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows")
 	f.StringVar(&cfg.APIKey, "api-key", "", "producer API key of project default (kat_…) to accept instead of making a new one; visible in the process list: prefer $"+devAPIKeyEnv+" or --api-key-file")
 	f.StringVar(&keyFile, "api-key-file", "", "file holding the producer API key of project default to accept instead of making a new one")
 	return cmd
+}
+
+// devDataDir is where dev keeps its data: "" (in memory) with --memory,
+// --data when given, else devstack.DefaultDataDir. --data-dir ” (its old
+// way to ask for memory) still means memory.
+func devDataDir(cmd *cobra.Command, cfg devstack.Config, memory bool) (string, error) {
+	given := cmd.Flags().Changed("data") || cmd.Flags().Changed("data-dir")
+	switch {
+	case memory && given:
+		return "", registry.Errorf(registry.CodeInvalidArgument, "--memory keeps everything in memory, so it takes no --data directory; pass one of them")
+	case memory:
+		return "", nil
+	case given:
+		return cfg.DataDir, nil
+	}
+	return devstack.DefaultDataDir(cfg.DynamoDBEndpoint, cfg.Table)
 }
 
 // devAPIKey takes the key from at most one of --api-key, --api-key-file and
@@ -158,7 +179,7 @@ func printBanner(cmd *cobra.Command, srv *devstack.Server, keySource string) {
 		flows = "own session and minimal environment only: this kernel allows no user namespaces (docs/dev-runner.md)"
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), `kitaru dev: serving the Kitaru API at %s
-  DynamoDB: %s, table %s
+  registry: %s
   blobs:    %s
   flows:    %s
   stacks:   %s
@@ -167,6 +188,6 @@ Connect with:
   kitaru login %s --api-key %s --project %s
 or export KITARU_SERVER_URL=%s KITARU_AUTH_TOKEN=%s KITARU_PROJECT=%s
 Press Ctrl-C to stop.
-`, srv.URL(), srv.Backend(), srv.Table(), blobs, flows, strings.Join(stacks, ", "), shown, origin, devstack.Project,
+`, srv.URL(), srv.Backend(), blobs, flows, strings.Join(stacks, ", "), shown, origin, devstack.Project,
 		srv.URL(), token, devstack.Project, srv.URL(), token, devstack.Project)
 }

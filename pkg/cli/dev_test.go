@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,18 @@ import (
 )
 
 // runDev starts `kitaru dev args...` until the test ends and returns its
-// URL and what it printed on stdout.
+// URL and what it printed on stdout; in memory unless args say where its
+// data goes.
 func runDev(t *testing.T, args ...string) (url string, stdout *lockedBuffer) {
+	t.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return a == "--data" || a == "--data-dir" || a == "--dynamodb-endpoint" || a == "--memory" }) {
+		args = append(args, "--memory")
+	}
+	return runDevAsGiven(t, args...)
+}
+
+// runDevAsGiven is runDev with exactly args.
+func runDevAsGiven(t *testing.T, args ...string) (url string, stdout *lockedBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut lockedBuffer
@@ -141,8 +152,8 @@ func TestDevKeepsBlobsBesideAPersistentTable(t *testing.T) {
 		want string
 	}{
 		{"by default under XDG_DATA_HOME", nil, filepath.Join(data, "kitaru", "dev")},
-		{"in --data-dir when given", []string{"--data-dir", filepath.Join(data, "mine")}, filepath.Join(data, "mine", "blobs")},
-		{"in memory with --data-dir ''", []string{"--data-dir", ""}, "blobs:    in memory"},
+		{"in --data when given", []string{"--data", filepath.Join(data, "mine")}, filepath.Join(data, "mine", "blobs")},
+		{"in memory with --memory", []string{"--memory"}, "blobs:    in memory"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +165,47 @@ func TestDevKeepsBlobsBesideAPersistentTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDevKeepsItsDataInSQLite(t *testing.T) {
+	t.Setenv("KITARU_DEV_API_KEY", "")
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	local := filepath.Join(data, "kitaru", "dev", "local")
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"by default in a file under XDG_DATA_HOME, blobs beside it", nil, nil},
+		{"in the --data directory", []string{"--data", filepath.Join(data, "mine")},
+			[]string{"registry: SQLite " + filepath.Join(data, "mine", "registry.db"), "blobs:    " + filepath.Join(data, "mine", "blobs")}},
+		{"in memory with --memory", []string{"--memory"}, []string{"registry: SQLite in memory", "blobs:    in memory"}},
+		{"in --data-dir, the deprecated name of --data", []string{"--data-dir", filepath.Join(data, "old")},
+			[]string{"registry: SQLite " + filepath.Join(data, "old", "registry.db")}},
+	}
+	tests[0].want = []string{"registry: SQLite " + filepath.Join(local, "registry.db"), "blobs:    " + filepath.Join(local, "blobs")}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, out := runDevAsGiven(t, tt.args...)
+			for _, want := range tt.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("the banner does not say %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+	t.Run("the default is the local data directory", func(t *testing.T) {
+		if dir, err := devstack.DefaultDataDir("", ""); err != nil || dir != local {
+			t.Errorf("DefaultDataDir = %q, %v; want %q", dir, err, local)
+		}
+	})
+	t.Run("--memory with --data is refused", func(t *testing.T) {
+		var stdout, stderr lockedBuffer
+		if got := cli.Run(context.Background(), []string{"dev", "--addr", "127.0.0.1:0", "--memory", "--data", data}, &stdout, &stderr); got == cli.ExitOK || !strings.Contains(stderr.String(), "--memory") {
+			t.Errorf("exit %d, stderr %q; want a refusal naming --memory", got, stderr.String())
+		}
+	})
 }
 
 func TestALoginKitaruDevRefusesSaysToUseThePrintedKey(t *testing.T) {
@@ -231,7 +283,8 @@ func TestDevHelpSaysWhatItDoes(t *testing.T) {
 		"kitaru login URL --api-key <the printed key> --project default",
 		"new key at every start",
 		"accepts that key instead of\nmaking one",
-		"everything deployed is lost when dev stops",
+		"outlive a restart",
+		"--memory keeps everything in memory",
 		"--dynamodb-endpoint",
 	} {
 		if !strings.Contains(out, want) {

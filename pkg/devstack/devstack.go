@@ -1,6 +1,6 @@
 // Package devstack is the embedded default behind `kitaru dev`: one process
-// serving the API Gateway handlers over plain HTTP, on an in-process
-// DynamoDB (minidyn) or any DynamoDB endpoint.
+// serving the API Gateway handlers over plain HTTP, on an embedded SQLite
+// registry (pkg/sqlstore, in a file or in memory) or any DynamoDB endpoint.
 package devstack
 
 import (
@@ -24,10 +24,11 @@ import (
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/gateway"
 	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
-	"github.com/kitaru/deployments/pkg/localdynamo"
+	"github.com/kitaru/deployments/pkg/reaper"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/runnerfiles"
 	"github.com/kitaru/deployments/pkg/service"
+	"github.com/kitaru/deployments/pkg/sqlstore"
 	"github.com/kitaru/deployments/pkg/workflow"
 	"github.com/kitaru/deployments/pkg/workflow/pyrunner"
 )
@@ -47,9 +48,10 @@ type Config struct {
 	// Addr is the listen address; empty is DefaultAddr, port 0 picks a free port.
 	Addr string
 	// DynamoDBEndpoint is a DynamoDB endpoint (DynamoDB Local, LocalStack,
-	// AWS); empty runs minidyn in process.
+	// AWS) to keep the registry in; empty keeps it in SQLite (DataDir).
 	DynamoDBEndpoint string
-	// Table is the registry table, created at start; empty is DefaultTable.
+	// Table is the registry table on DynamoDBEndpoint, created at start;
+	// empty is DefaultTable.
 	Table string
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
@@ -57,9 +59,11 @@ type Config struct {
 	Python string
 	// FlowOutput receives what flows print (their stderr and stdout); nil discards.
 	FlowOutput io.Writer
-	// DataDir keeps bundles and large results on disk (DataDir/blobs), so
-	// that they outlive a restart on a persistent table; empty keeps them in
-	// memory. DefaultDataDir is where `kitaru dev` puts them.
+	// DataDir keeps the data on disk, so that it outlives a restart: the
+	// SQLite registry (DataDir/registry.db, unless DynamoDBEndpoint is set)
+	// and bundles and large results (DataDir/blobs). Empty keeps everything
+	// in memory (`kitaru dev --memory`). DefaultDataDir is where `kitaru
+	// dev` puts it.
 	DataDir string
 	// MaxFlowOutputBytes caps what one run writes to FlowOutput; 0 is
 	// pyrunner.DefaultMaxOutputBytes.
@@ -85,13 +89,12 @@ func Stacks() registry.Stacks {
 type Server struct {
 	url     string
 	backend string
-	table   string
 	// services is the graph the Lambda functions run too (service.New).
 	services *service.Services
 	logger   *slog.Logger
 	http     *http.Server
 	served   chan error
-	local    *localdynamo.Server // nil with an external endpoint
+	sqlite   *sqlstore.Store // nil on a DynamoDB endpoint
 	blobs    *localblob.Server
 	blobDir  string // on-disk blobs; empty in memory
 	// isolated: flows run in their own namespaces (pyrunner.Runner.Isolated).
@@ -101,7 +104,7 @@ type Server struct {
 	apiKey   string
 }
 
-// Start creates the table and serves the API until Close. Bundles are
+// Start opens the registry (creating the table on a DynamoDB endpoint) and serves the API until Close. Bundles are
 // limited by KITARU_MAX_BUNDLE_MB, read as the Lambda functions read it.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
@@ -113,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{table: cfg.Table, logger: cfg.Logger, served: make(chan error, 1), backend: cfg.DynamoDBEndpoint}
+	s := &Server{logger: cfg.Logger, served: make(chan error, 1)}
 	if err := s.start(ctx, cfg); err != nil {
 		return nil, errors.Join(err, s.closeLocal())
 	}
@@ -127,22 +130,10 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		return err
 	}
 	limits := bundle.LimitsFor(maxBundleBytes)
-	endpoint := cfg.DynamoDBEndpoint
-	if endpoint == "" {
-		local, err := localdynamo.Start()
-		if err != nil {
-			return err
-		}
-		s.local, endpoint, s.backend = local, local.URL, "in-process minidyn"
-	}
-	db, err := dynamo.NewClient(ctx, endpoint)
+	store, err := s.openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("connect to DynamoDB at %s: %w", endpoint, err)
+		return err
 	}
-	if err := dynamo.CreateTable(ctx, db, cfg.Table); err != nil {
-		return fmt.Errorf("prepare table on %s: %w", s.backend, err)
-	}
-	store := dynamo.New(db, cfg.Table)
 	secret, err := auth.NewSecret()
 	if err != nil {
 		return err
@@ -176,9 +167,50 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// Store is what kitaru dev keeps its registry in: pkg/service's store and
+// the reaper's running index.
+type Store interface {
+	service.Store
+	reaper.Store
+}
+
+// RegistryFile is the SQLite registry's file name in Config.DataDir.
+const RegistryFile = "registry.db"
+
+// openStore opens the registry: the table on a DynamoDB endpoint, else
+// SQLite in DataDir/registry.db, else SQLite in memory.
+func (s *Server) openStore(ctx context.Context, cfg Config) (Store, error) {
+	if endpoint := cfg.DynamoDBEndpoint; endpoint != "" {
+		db, err := dynamo.NewClient(ctx, endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("connect to DynamoDB at %s: %w", endpoint, err)
+		}
+		if err := dynamo.CreateTable(ctx, db, cfg.Table); err != nil {
+			return nil, fmt.Errorf("prepare table on %s: %w", endpoint, err)
+		}
+		s.backend = fmt.Sprintf("DynamoDB at %s, table %s", endpoint, cfg.Table)
+		return dynamo.New(db, cfg.Table), nil
+	}
+	path := sqlstore.Memory
+	s.backend = "SQLite in memory (gone when dev stops)"
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create the data directory %s (--data): %w", cfg.DataDir, err)
+		}
+		path = filepath.Join(cfg.DataDir, RegistryFile)
+		s.backend = "SQLite " + path
+	}
+	store, err := sqlstore.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	s.sqlite = store
+	return store, nil
+}
+
 // registerKey registers the producer key of project default: the one
 // given, or a new one.
-func (s *Server) registerKey(ctx context.Context, cfg Config, store *dynamo.Store) error {
+func (s *Server) registerKey(ctx context.Context, cfg Config, store Store) error {
 	now := time.Now()
 	var key auth.Key
 	var err error
@@ -194,7 +226,7 @@ func (s *Server) registerKey(ctx context.Context, cfg Config, store *dynamo.Stor
 	key.Description = "kitaru dev"
 	err = store.CreateKey(ctx, key)
 	if registry.CodeOf(err) == registry.CodeConflict {
-		// A persistent table already has this key (--api-key on a restart): it must still work.
+		// A persistent registry already has this key (--api-key on a restart): it must still work.
 		_, err = s.services.Authenticator.Authenticate(ctx, "Bearer "+s.apiKey, Project)
 	}
 	if err != nil {
@@ -213,7 +245,7 @@ func (s *Server) startBlobs(dataDir string) (blob.Store, error) {
 	if dataDir != "" {
 		dir = filepath.Join(dataDir, "blobs")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create the data directory %s (--data-dir): %w", dir, err)
+			return nil, fmt.Errorf("create the data directory %s (--data): %w", dir, err)
 		}
 		s.blobDir = dir
 	}
@@ -229,21 +261,21 @@ func (s *Server) startBlobs(dataDir string) (blob.Store, error) {
 // they are in memory.
 func (s *Server) BlobDir() string { return s.blobDir }
 
-// DefaultDataDir is where kitaru dev keeps bundles and results for a table
-// on a DynamoDB endpoint: $XDG_DATA_HOME/kitaru/dev/<host_port>/<table>
-// (~/.local/share when XDG_DATA_HOME is unset). With no endpoint the table
-// is in memory, and so are the blobs: "".
+// DefaultDataDir is where kitaru dev keeps its data: the SQLite registry
+// and the blobs in $XDG_DATA_HOME/kitaru/dev/local, or, for a table on a
+// DynamoDB endpoint, the blobs in $XDG_DATA_HOME/kitaru/dev/<host_port>/<table>
+// (~/.local/share when XDG_DATA_HOME is unset).
 func DefaultDataDir(endpoint, table string) (string, error) {
-	if endpoint == "" {
-		return "", nil
-	}
 	base := os.Getenv("XDG_DATA_HOME")
 	if base == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("find a data directory: %w; pass --data-dir", err)
+			return "", fmt.Errorf("find a data directory: %w; pass --data DIR or --memory", err)
 		}
 		base = filepath.Join(home, ".local", "share")
+	}
+	if endpoint == "" {
+		return filepath.Join(base, "kitaru", "dev", "local"), nil
 	}
 	host := endpoint
 	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
@@ -268,7 +300,7 @@ func pathSafe(s string) string {
 
 // startRuns writes the Python runner to a fresh directory and starts the
 // in-process workflow interpreter that runs flows with it.
-func (s *Server) startRuns(cfg Config, store *dynamo.Store) error {
+func (s *Server) startRuns(cfg Config, store Store) error {
 	dir, err := os.MkdirTemp("", "kitaru-dev-runner-")
 	if err != nil {
 		return fmt.Errorf("create the runner directory: %w", err)
@@ -301,15 +333,13 @@ func (s *Server) FlowsIsolated() bool { return s.isolated }
 // URL is the base URL of the API, e.g. http://127.0.0.1:8787.
 func (s *Server) URL() string { return s.url }
 
-// Backend says which DynamoDB the server uses: "in-process minidyn" or the endpoint.
+// Backend says where the registry is: SQLite in a file or in memory, or
+// DynamoDB at an endpoint with its table.
 func (s *Server) Backend() string { return s.backend }
-
-// Table is the registry table name.
-func (s *Server) Table() string { return s.table }
 
 // Close stops accepting requests, waits for those in flight and for running
 // flows (stopping them after a grace period, recorded as interrupted), then
-// stops the in-process stores (what is in memory is gone; on-disk blobs stay).
+// closes the registry and the blob store (what is in memory is gone; files stay).
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -335,8 +365,8 @@ func (s *Server) closeLocal() error {
 	if s.blobs != nil {
 		err = errors.Join(err, s.blobs.Close())
 	}
-	if s.local != nil {
-		err = errors.Join(err, s.local.Close())
+	if s.sqlite != nil {
+		err = errors.Join(err, s.sqlite.Close())
 	}
 	return err
 }
