@@ -55,6 +55,7 @@ func BenchmarkRowResolveHTTP(b *testing.B) {
 	b.ReportMetric(dev, "req/s")
 	b.ReportMetric(floor, "floor-req/s")
 	b.ReportMetric(dev/floor, "x-floor")
+	b.ReportMetric(0.3, "target-x-floor")
 }
 
 // getOnce GETs url and returns its 200 body.
