@@ -38,7 +38,7 @@ aws-local-e2e: ## make aws-local, then the fail-closed checks and scripts/e2e.sh
 fuzz: ## Every fuzz target under pkg/ briefly, one after another (FUZZTIME=3000x inputs each)
 	scripts/fuzz.sh
 
-bench: ## Benchmarks of ./pkg/... against a fresh DynamoDB Local (BENCH=regexp BENCHFLAGS=-benchtime=1x)
+bench: ## Benchmarks of ./pkg/... on a fresh DynamoDB Local, then the table of figures vs floors (BENCH=regexp BENCHFLAGS=-benchtime=1x)
 	BENCH='$(BENCH)' scripts/bench.sh $(BENCHFLAGS)
 
 build: build-cli ## Lambda code into dist/ (Go functions linux/arm64, GOARCH=amd64 overrides; the Python runner) and bin/kitaru

@@ -14,7 +14,7 @@ import (
 
 func benchEngines(b *testing.B, fn func(b *testing.B, f *fixture)) {
 	for _, e := range engines(b) {
-		b.Run(e.name, func(b *testing.B) { fn(b, newFixture(b, e)) })
+		b.Run(e.name, func(b *testing.B) { fn(b, newFixture(b, e, false, nil)) })
 	}
 }
 

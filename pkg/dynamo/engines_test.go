@@ -4,17 +4,24 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/localdynamo"
+	"github.com/kitaru/deployments/pkg/registry/storetest"
 )
 
-// engine is a DynamoDB endpoint the conformance suite runs on.
+const project = storetest.Project
+
+var ctx = context.Background()
+
+// engine is a DynamoDB endpoint the suites run on.
 type engine struct {
 	name     string
 	endpoint string
@@ -52,6 +59,14 @@ func engines(t testing.TB) []engine {
 	return list
 }
 
+// TestConformance runs the store conformance suite (pkg/registry/storetest)
+// on every engine, round-trip budgets included.
+func TestConformance(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) { storetest.Run(t, e.storeEngine(false)) })
+	}
+}
+
 // fixture is one fresh table on one engine.
 type fixture struct {
 	store  *dynamo.Store
@@ -61,32 +76,61 @@ type fixture struct {
 	engine string
 }
 
-func newFixture(t testing.TB, e engine) *fixture {
+// newFixture makes a table on e; with faults, its client injects them
+// (newFaults) and retries patiently.
+func newFixture(t testing.TB, e engine, faults bool, now func() time.Time) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	trips := &atomic.Int64{}
 	opts := []func(*dynamodb.Options){dynamo.CountRoundTrips(trips)}
-	if faultsOn.Load() {
-		opts = append(opts, newFaults(tableSeq.Load()).Option(), patientRetries)
+	seq := tableSeq.Add(1)
+	if faults {
+		opts = append(opts, newFaults(seq).Option(), patientRetries)
 	}
 	db, err := dynamo.NewClient(ctx, e.endpoint, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	table := fmt.Sprintf("kitaru-test-%d-%d", time.Now().UnixNano(), tableSeq.Add(1))
+	table := fmt.Sprintf("kitaru-test-%d-%d", time.Now().UnixNano(), seq)
 	if err := dynamo.CreateTable(ctx, db, table); err != nil {
 		t.Fatalf("%s: %v", e.name, err)
 	}
 	t.Cleanup(func() {
 		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
 	})
-	return &fixture{store: dynamo.New(db, table), db: db, table: table, trips: trips, engine: e.name}
+	var storeOpts []dynamo.Option
+	if now != nil {
+		storeOpts = append(storeOpts, dynamo.WithClock(now))
+	}
+	return &fixture{store: dynamo.New(db, table, storeOpts...), db: db, table: table, trips: trips, engine: e.name}
 }
 
-// forEachEngine runs fn as a subtest on every engine with a fresh table.
-func forEachEngine(t *testing.T, fn func(t *testing.T, f *fixture)) {
-	for _, e := range engines(t) {
-		t.Run(e.name, func(t *testing.T) { fn(t, newFixture(t, e)) })
+// storeEngine is e as the conformance suite sees it: a fresh table per
+// store, requests counted, the raw flow head as the flow's state.
+func (e engine) storeEngine(faults bool) storetest.Engine {
+	var last *fixture // the suite uses one store at a time
+	heads := map[*dynamo.Store]*fixture{}
+	return storetest.Engine{
+		Name: e.name,
+		Open: func(t testing.TB, now func() time.Time) storetest.Store {
+			f := newFixture(t, e, faults, now)
+			last, heads[f.store] = f, f
+			return f.store
+		},
+		RoundTrips: func() int64 { return last.trips.Load() },
+		FlowState: func(t testing.TB, s storetest.Store, project, flow string) string {
+			f := heads[s.(*dynamo.Store)]
+			out, err := f.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(f.table), ConsistentRead: aws.Bool(true),
+				Key: keyOf("P#"+project+"#F#"+flow, "FLOW")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return attrString(out.Item)
+		},
+		Counters: headCounters,
 	}
 }
+
+// headCounters are the flow head's allocation counters (clock, tick token).
+var headCounters = regexp.MustCompile(`\b(clock|tick):\S+ `)

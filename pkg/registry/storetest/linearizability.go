@@ -1,4 +1,4 @@
-package dynamo_test
+package storetest
 
 import (
 	"fmt"
@@ -94,78 +94,76 @@ var registerModel = porcupine.Model{
 // TestTagChangesAreLinearizable records concurrent moves, rollbacks, If-Match
 // writes and reads of one exclusive tag and checks the history against
 // registerModel with porcupine.
-func TestTagChangesAreLinearizable(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, f *fixture) {
-		const versions, rounds, clients, opsPerClient = 4, 6, 6, 8
-		for range versions {
-			deploy(t, f, "lin", "", false)
-		}
-		for round := range rounds {
-			tag := fmt.Sprintf("t%d", round)
-			first := mustTag(t, f, "lin", tag, 1, true)
-			start := time.Now()
-			stamp := func() int64 { return int64(time.Since(start)) }
-			var mu sync.Mutex
-			history := []porcupine.Operation{{ClientId: 0, Input: regInput{op: opMove, version: 1, ifRev: -1}, Output: regOutput{version: 1, rev: first.Revision}, Call: -2, Return: -1}}
-			var wg sync.WaitGroup
-			for c := range clients {
-				rng := rand.New(rand.NewPCG(uint64(round), uint64(c)))
-				wg.Go(func() {
-					lastRev := first.Revision
-					for range opsPerClient {
-						in := regInput{op: opMove, version: 1 + rng.IntN(versions), ifRev: -1}
-						switch p := rng.IntN(10); {
-						case p < 3:
-							in.ifRev = lastRev
-						case p < 6:
-							in.op = opRollback
-						case p < 7:
-							in.op = opRead
-						}
-						call := stamp()
-						var tg registry.Tag
-						var err error
-						switch in.op {
-						case opMove:
-							req := registry.TagRequest{Project: project, Flow: "lin", Tag: tag, Version: in.version, Exclusive: true, By: "lin"}
-							if in.ifRev >= 0 {
-								req.IfRevision = &in.ifRev
-							}
-							tg, err = f.store.PutTag(ctx, req)
-						case opRollback:
-							tg, err = f.store.RollbackTag(ctx, project, "lin", tag, "lin")
-						case opRead:
-							var v int
-							v, err = resolveTag(t, f, "lin", tag)
-							tg.Versions = []int{v}
-						}
-						ret := stamp()
-						out := regOutput{code: registry.CodeOf(err)}
-						if err == nil {
-							out.code, out.rev = "", tg.Revision
-							if len(tg.Versions) == 1 {
-								out.version = tg.Versions[0]
-							}
-							if in.op != opRead {
-								lastRev = tg.Revision
-							}
-						} else if out.code != registry.CodeConflict && out.code != registry.CodePreconditionFailed {
-							t.Errorf("%+v: unexpected error %v", in, err)
-							return
-						}
-						mu.Lock()
-						history = append(history, porcupine.Operation{ClientId: c + 1, Input: in, Output: out, Call: call, Return: ret})
-						mu.Unlock()
+func testTagChangesAreLinearizable(t *testing.T, f *fixture) {
+	const versions, rounds, clients, opsPerClient = 4, 6, 6, 8
+	for range versions {
+		deploy(t, f, "lin", "", false)
+	}
+	for round := range rounds {
+		tag := fmt.Sprintf("t%d", round)
+		first := mustTag(t, f, "lin", tag, 1, true)
+		start := time.Now()
+		stamp := func() int64 { return int64(time.Since(start)) }
+		var mu sync.Mutex
+		history := []porcupine.Operation{{ClientId: 0, Input: regInput{op: opMove, version: 1, ifRev: -1}, Output: regOutput{version: 1, rev: first.Revision}, Call: -2, Return: -1}}
+		var wg sync.WaitGroup
+		for c := range clients {
+			rng := rand.New(rand.NewPCG(uint64(round), uint64(c)))
+			wg.Go(func() {
+				lastRev := first.Revision
+				for range opsPerClient {
+					in := regInput{op: opMove, version: 1 + rng.IntN(versions), ifRev: -1}
+					switch p := rng.IntN(10); {
+					case p < 3:
+						in.ifRev = lastRev
+					case p < 6:
+						in.op = opRollback
+					case p < 7:
+						in.op = opRead
 					}
-				})
-			}
-			wg.Wait()
-			if t.Failed() {
-				return
-			}
-			if res := porcupine.CheckOperationsTimeout(registerModel, history, 10*time.Second); res != porcupine.Ok {
-				t.Fatalf("round %d (tag %s): %d operations are not linearizable as one register with compare-and-swap and rollback (%s)", round, tag, len(history), res)
-			}
+					call := stamp()
+					var tg registry.Tag
+					var err error
+					switch in.op {
+					case opMove:
+						req := registry.TagRequest{Project: project, Flow: "lin", Tag: tag, Version: in.version, Exclusive: true, By: "lin"}
+						if in.ifRev >= 0 {
+							req.IfRevision = &in.ifRev
+						}
+						tg, err = f.store.PutTag(ctx, req)
+					case opRollback:
+						tg, err = f.store.RollbackTag(ctx, project, "lin", tag, "lin")
+					case opRead:
+						var v int
+						v, err = resolveTag(t, f, "lin", tag)
+						tg.Versions = []int{v}
+					}
+					ret := stamp()
+					out := regOutput{code: registry.CodeOf(err)}
+					if err == nil {
+						out.code, out.rev = "", tg.Revision
+						if len(tg.Versions) == 1 {
+							out.version = tg.Versions[0]
+						}
+						if in.op != opRead {
+							lastRev = tg.Revision
+						}
+					} else if out.code != registry.CodeConflict && out.code != registry.CodePreconditionFailed {
+						t.Errorf("%+v: unexpected error %v", in, err)
+						return
+					}
+					mu.Lock()
+					history = append(history, porcupine.Operation{ClientId: c + 1, Input: in, Output: out, Call: call, Return: ret})
+					mu.Unlock()
+				}
+			})
 		}
-	})
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if res := porcupine.CheckOperationsTimeout(registerModel, history, 10*time.Second); res != porcupine.Ok {
+			t.Fatalf("round %d (tag %s): %d operations are not linearizable as one register with compare-and-swap and rollback (%s)", round, tag, len(history), res)
+		}
+	}
 }

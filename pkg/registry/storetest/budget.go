@@ -1,0 +1,118 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// TestRoundTripBudget pins the request counts of the hot paths (I7: resolving
+// never lists versions), counted by the SDK middleware, not timed.
+func testRoundTripBudget(t *testing.T, f *fixture) {
+	for range 30 {
+		deploy(t, f, "budget", "", false)
+	}
+	mustTag(t, f, "budget", "stable", 3, true)
+	tests := []struct {
+		name string
+		max  int64
+		op   func() error
+	}{
+		{"a deploy takes at most 3 requests", 3, func() error { deploy(t, f, "budget", "canary", true); return nil }},
+		{"a tag move takes at most 2 requests", 2, func() error { _, err := putTag(f, "budget", "stable", 4, true); return err }},
+		{"resolving a tag takes at most 2 requests", 2, func() error { _, err := resolveTag(t, f, "budget", "stable"); return err }},
+		{"resolving a version takes 1 request", 1, func() error {
+			_, err := f.store.Resolve(ctx, project, "budget", registry.Selector{Version: 7})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.trips()
+			if err := tt.op(); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.trips() - before; got > tt.max {
+				t.Fatalf("took %d requests, budget %d", got, tt.max)
+			}
+		})
+	}
+}
+
+// TestKeyRoundTrips pins the requests of the key operations; GetKey runs on
+// every request that presents an API key.
+func testKeyRoundTrips(t *testing.T, f *fixture) {
+	tests := []struct {
+		name string
+		want int64
+		op   func() error
+	}{
+		{"creating a key takes 1 request", 1, func() error { return f.store.CreateKey(ctx, testKey(t, "budget", keyEpoch)) }},
+		{"reading a key takes exactly 1 request", 1, func() error { _, err := f.store.GetKey(ctx, "budget"); return err }},
+		{"listing keys takes 1 request", 1, func() error { _, err := f.store.ListKeys(ctx); return err }},
+		{"a recorded touch takes 2 requests", 2, func() error { return f.store.TouchKey(ctx, "budget", keyEpoch.Add(time.Hour)) }},
+		{"a throttled touch takes 1 request", 1, func() error { return f.store.TouchKey(ctx, "budget", keyEpoch.Add(time.Hour+time.Second)) }},
+		{"revoking takes 2 requests", 2, func() error { _, err := f.store.RevokeKey(ctx, "budget", keyEpoch.Add(2*time.Hour)); return err }},
+		{"revoking a revoked key takes 1 request", 1, func() error { _, err := f.store.RevokeKey(ctx, "budget", keyEpoch.Add(3*time.Hour)); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.trips()
+			if err := tt.op(); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.trips() - before; got != tt.want {
+				t.Fatalf("took %d requests, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func testExecutionRoundTrips(t *testing.T, f *fixture) {
+	e := runningExec(project, "trips", "trip-key")
+	tests := []struct {
+		name string
+		want int64
+		op   func() error
+	}{
+		{"creating an execution with an idempotency key takes 1 request", 1, func() error {
+			_, _, err := f.store.CreateExecution(ctx, e)
+			return err
+		}},
+		{"getting an execution takes 1 request", 1, func() error { _, err := f.store.GetExecution(ctx, project, e.ExecID); return err }},
+		{"listing a flow's executions takes 1 request", 1, func() error {
+			_, err := f.store.ListExecutions(ctx, project, "trips", registry.PageRequest{})
+			return err
+		}},
+		{"finishing an execution takes 2 requests", 2, func() error {
+			_, _, err := f.store.FinishExecution(ctx, project, e.ExecID, registry.Outcome{Status: registry.StatusCompleted})
+			return err
+		}},
+		{"replaying an idempotency key takes 3 requests", 3, func() error {
+			_, _, err := f.store.CreateExecution(ctx, runningExec(project, "trips", "trip-key"))
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.trips()
+			if err := tt.op(); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.trips() - before; got != tt.want {
+				t.Fatalf("took %d requests, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func testRunningIndexRoundTrips(t *testing.T, f *fixture) {
+	before := f.trips()
+	if _, err := f.store.RunningStartedBefore(ctx, time.Now(), 100); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.trips() - before; got != 16 {
+		t.Fatalf("listing overdue executions of an empty index took %d requests, want 16 (one per shard)", got)
+	}
+}
