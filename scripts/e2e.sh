@@ -83,7 +83,7 @@ export KITARU_CONFIG_DIR="$work/config"
 
 if [ "${1:-}" = "--dev" ]; then
   step "start kitaru dev on a free loopback port"
-  kitaru dev --addr 127.0.0.1:0 >"$work/dev.out" 2>"$work/dev.log" &
+  kitaru dev --addr 127.0.0.1:0 --memory >"$work/dev.out" 2>"$work/dev.log" &
   dev_pid=$!
   for _ in $(seq 1 300); do
     grep -q '^or export ' "$work/dev.out" 2>/dev/null && break

@@ -46,7 +46,7 @@ class DevServer:
         log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if k not in CONNECTION_ENV}
         self.proc = subprocess.Popen(
-            [self.bin, "dev", "--addr", "127.0.0.1:0", "--python", sys.executable],
+            [self.bin, "dev", "--addr", "127.0.0.1:0", "--memory", "--python", sys.executable],
             stdout=subprocess.PIPE,
             stderr=log,
             env=env,
