@@ -36,9 +36,10 @@ Every request needs a credential, as on AWS: the producer API key of project
 token), sent as "Authorization: Bearer ...". Connect with the lines it
 prints: kitaru login URL --api-key <the printed key> --project default.
 
-The key: without one given, dev makes a new key at every start, so a login
-saved against an earlier run is refused (kitaru then says to use the printed
-key). To keep one key across restarts, give it in $KITARU_DEV_API_KEY or in a
+The key: without one given, dev makes a new key at every start. Keys are
+kept in the registry, so a login saved against an earlier run on the same
+data still works; after a --memory run it is refused (kitaru then says to use
+the printed key). To keep one key across restarts, give it in $KITARU_DEV_API_KEY or in a
 file named by --api-key-file (--api-key works too, but every process on this
 machine can read it in the process list); dev then accepts that key instead of
 making one and shows it masked. Tokens end with the run that made them.

@@ -24,7 +24,9 @@ import (
 // data goes.
 func runDev(t *testing.T, args ...string) (url string, stdout *lockedBuffer) {
 	t.Helper()
-	if !slices.ContainsFunc(args, func(a string) bool { return a == "--data" || a == "--data-dir" || a == "--dynamodb-endpoint" || a == "--memory" }) {
+	if !slices.ContainsFunc(args, func(a string) bool {
+		return a == "--data" || a == "--data-dir" || a == "--dynamodb-endpoint" || a == "--memory"
+	}) {
 		args = append(args, "--memory")
 	}
 	return runDevAsGiven(t, args...)

@@ -310,8 +310,10 @@ func (s *Server) startRuns(cfg Config, store Store) error {
 		return fmt.Errorf("write the runner: %w", err)
 	}
 	runner := pyrunner.Runner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput, MaxOutputBytes: cfg.MaxFlowOutputBytes}
-	if s.blobDir != "" {
-		runner.HiddenDirs = []string{s.blobDir}
+	if cfg.DataDir != "" {
+		// The registry file and the blobs: a flow reads and writes the
+		// registry only through the API.
+		runner.HiddenDirs = []string{cfg.DataDir}
 	}
 	s.isolated = runner.Isolated()
 	s.runs, err = workflow.NewLocal(workflow.LocalConfig{

@@ -1,5 +1,6 @@
 // Package localdynamo runs minidyn's DynamoDB-wire server in process on a
-// loopback port, for `kitaru dev` and tests.
+// loopback port, for tests: pkg/dynamo's second engine beside DynamoDB
+// Local (kitaru dev keeps its registry in SQLite, pkg/sqlstore).
 package localdynamo
 
 import (
