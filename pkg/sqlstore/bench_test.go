@@ -203,10 +203,11 @@ func BenchmarkRowStoreGrowth(b *testing.B) {
 				small, large := m[0], m[1]
 				b.ReportMetric(large, unit)
 				b.ReportMetric(small, "small-"+unit)
-				b.ReportMetric(large/small, "flatness")
+				b.ReportMetric(large/small, "flatness") // issue 15: ≤ 1.3
 				if hasFloor {
 					b.ReportMetric(m[2], "floor-"+unit)
 					b.ReportMetric(large/m[2], "x-floor")
+					b.ReportMetric(2, "target-x-floor") // issue 15: within 2× of DynamoDB Local
 				}
 			}
 		})
