@@ -142,7 +142,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	if err := dynamo.CreateTable(ctx, db, cfg.Table); err != nil {
 		return fmt.Errorf("prepare table on %s: %w", s.backend, err)
 	}
-	store := dynamo.New(db, cfg.Table)
+	store := newNotifyingStore(dynamo.New(db, cfg.Table))
 	secret, err := auth.NewSecret()
 	if err != nil {
 		return err
@@ -156,12 +156,12 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	}
 	s.services, err = service.New(service.Config{
 		Store: store, Stacks: Stacks(), Blobs: blobs, Executor: s.runs,
-		Signer: &auth.Signer{Secret: secret}, BundleLimits: limits, Logger: cfg.Logger,
+		Signer: &auth.Signer{Secret: secret}, BundleLimits: limits, Logger: cfg.Logger, Watcher: store.hub,
 	})
 	if err != nil {
 		return err
 	}
-	if err := s.registerKey(ctx, cfg, store); err != nil {
+	if err := s.registerKey(ctx, cfg, store.Store); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -268,7 +268,7 @@ func pathSafe(s string) string {
 
 // startRuns writes the Python runner to a fresh directory and starts the
 // in-process workflow interpreter that runs flows with it.
-func (s *Server) startRuns(cfg Config, store *dynamo.Store) error {
+func (s *Server) startRuns(cfg Config, store workflow.ExecutionFinisher) error {
 	dir, err := os.MkdirTemp("", "kitaru-dev-runner-")
 	if err != nil {
 		return fmt.Errorf("create the runner directory: %w", err)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/reaper"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -25,7 +24,7 @@ const reapInterval = time.Minute
 // startReaper reaps executions a previous kitaru dev on this table left
 // running (one pass now, before the server serves), then every reapInterval
 // until the HTTP server shuts down. A failed pass is logged, never fatal.
-func (s *Server) startReaper(store *dynamo.Store, logger *slog.Logger) {
+func (s *Server) startReaper(store reaper.Store, logger *slog.Logger) {
 	after := reaper.Deadline(workflow.Default())
 	if v := os.Getenv(ReapAfterEnv); v != "" {
 		d, err := time.ParseDuration(v)

@@ -1,0 +1,40 @@
+package devstack
+
+import (
+	"context"
+
+	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/execwatch"
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// notifyingStore is the registry store whose every recorded outcome — a
+// run's finish, a cancel, a failed start, the reaper — wakes the waiters
+// of GET /v1/executions/{id}?wait= at once. It notifies after the write,
+// and a waiter registers before it reads, so no outcome is missed.
+type notifyingStore struct {
+	*dynamo.Store
+	hub *execwatch.Hub
+}
+
+func newNotifyingStore(s *dynamo.Store) *notifyingStore {
+	return &notifyingStore{Store: s, hub: execwatch.NewHub(s)}
+}
+
+// FinishExecution records o, then wakes the execution's waiters.
+func (s *notifyingStore) FinishExecution(ctx context.Context, project, execID string, o registry.Outcome) (registry.Execution, bool, error) {
+	e, finished, err := s.Store.FinishExecution(ctx, project, execID, o)
+	if err == nil {
+		s.hub.Notify(project, execID)
+	}
+	return e, finished, err
+}
+
+// ReapExecution records the reaper's outcome, then wakes the execution's waiters.
+func (s *notifyingStore) ReapExecution(ctx context.Context, found registry.Execution, o registry.Outcome) (registry.Execution, bool, error) {
+	e, reaped, err := s.Store.ReapExecution(ctx, found, o)
+	if err == nil {
+		s.hub.Notify(found.Project, found.ExecID)
+	}
+	return e, reaped, err
+}
