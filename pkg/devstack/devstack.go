@@ -97,6 +97,7 @@ type Server struct {
 	// isolated: flows run in their own namespaces (pyrunner.Runner.Isolated).
 	isolated bool
 	runs     *workflow.Local
+	execs    *notifyingStore // wakes ?wait= readers as outcomes are recorded
 	pyDir    string // runner.py and the kitaru module, written at start
 	apiKey   string
 }
@@ -143,6 +144,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("prepare table on %s: %w", s.backend, err)
 	}
 	store := newNotifyingStore(dynamo.New(db, cfg.Table))
+	s.execs = store
 	secret, err := auth.NewSecret()
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/execwatch"
@@ -15,6 +16,9 @@ import (
 type notifyingStore struct {
 	*dynamo.Store
 	hub *execwatch.Hub
+	// published, when set, is called after each notification (benchmarks
+	// measure from that moment).
+	published atomic.Pointer[func(project, execID string)]
 }
 
 func newNotifyingStore(s *dynamo.Store) *notifyingStore {
@@ -25,7 +29,7 @@ func newNotifyingStore(s *dynamo.Store) *notifyingStore {
 func (s *notifyingStore) FinishExecution(ctx context.Context, project, execID string, o registry.Outcome) (registry.Execution, bool, error) {
 	e, finished, err := s.Store.FinishExecution(ctx, project, execID, o)
 	if err == nil {
-		s.hub.Notify(project, execID)
+		s.notify(project, execID)
 	}
 	return e, finished, err
 }
@@ -34,7 +38,14 @@ func (s *notifyingStore) FinishExecution(ctx context.Context, project, execID st
 func (s *notifyingStore) ReapExecution(ctx context.Context, found registry.Execution, o registry.Outcome) (registry.Execution, bool, error) {
 	e, reaped, err := s.Store.ReapExecution(ctx, found, o)
 	if err == nil {
-		s.hub.Notify(found.Project, found.ExecID)
+		s.notify(found.Project, found.ExecID)
 	}
 	return e, reaped, err
+}
+
+func (s *notifyingStore) notify(project, execID string) {
+	s.hub.Notify(project, execID)
+	if f := s.published.Load(); f != nil {
+		(*f)(project, execID)
+	}
 }
