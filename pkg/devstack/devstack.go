@@ -98,7 +98,7 @@ type Server struct {
 	isolated bool
 	runs     *workflow.Local
 	execs    *notifyingStore // wakes ?wait= readers as outcomes are recorded
-	pyDir    string // runner.py and the kitaru module, written at start
+	pyDir    string          // runner.py and the kitaru module, written at start
 	apiKey   string
 }
 
