@@ -97,9 +97,11 @@ type Server struct {
 	// isolated: flows run in their own namespaces (pyrunner.Runner.Isolated).
 	isolated bool
 	runs     *workflow.Local
-	execs    *notifyingStore // wakes ?wait= readers as outcomes are recorded
-	pyDir    string          // runner.py and the kitaru module, written at start
+	pyDir    string // runner.py and the kitaru module, written at start
 	apiKey   string
+
+	// execs wakes ?wait= readers as outcomes are recorded.
+	execs *notifyingStore
 }
 
 // Start creates the table and serves the API until Close. Bundles are
