@@ -379,6 +379,10 @@ func TestServerAnswersAsDocumented(t *testing.T) {
 		{"the key reused for another move is an idempotency mismatch", exchange{method: "PUT", path: flow + "/tags/stable", header: key("move-once"), want: 422,
 			body: `{"version": 2, "exclusive": true}`}},
 		{"a keyed refusal is kept too", exchange{method: "DELETE", path: flow + "/deployments/1", header: key("delete-once"), want: 409}},
+		{"waiting on an unknown execution is not found at once", exchange{method: "GET", path: "/v1/executions/ex_00000000000000000000000000", query: q("wait", "20s"), want: 404}},
+		{"a wait that is not a duration is refused", exchange{method: "GET", path: "/v1/executions/ex_00000000000000000000000000", query: q("wait", "soon"), want: 400, invalid: true}},
+		{"a wait without a unit is refused", exchange{method: "GET", path: "/v1/executions/ex_00000000000000000000000000", query: q("wait", "20"), want: 400, invalid: true}},
+		{"a wait over 20 s is refused", exchange{method: "GET", path: "/v1/executions/ex_00000000000000000000000000", query: q("wait", "21s"), want: 400}},
 		{"a key over 255 characters is refused", exchange{method: "POST", path: flow + "/tags/stable/rollback", header: key(strings.Repeat("k", 256)), want: 400, invalid: true}},
 	}
 	// Steps build on each other: they run in order, and stop at the first

@@ -89,8 +89,9 @@ func newExecutionsWaitCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "wait EXEC_ID",
 		Short: "Wait for an execution to end and print its result",
-		Long: `wait polls an execution until it ends and prints its result as JSON, exactly
-as kitaru invoke --wait does: a failed execution prints its error and traceback
+		Long: `wait waits for an execution to end (the server holds each read until it
+does) and prints its result as JSON, exactly as kitaru invoke --wait does: a
+failed execution prints its error and traceback
 on stderr and exits 1, and so do a cancelled one and one still running after
 --timeout (with -o json its error code is "` + string(codeStillRunning) + `"). On a terminal
 it shows how long it has waited.

@@ -41,7 +41,7 @@ func newInvokeCommand() *cobra.Command {
 chosen by --tag or --version; with neither, the default tag. --input values
 override the deployment's representative inputs key by key.
 
-It prints the execution id and status. With --wait it polls until the
+It prints the execution id and status. With --wait it waits until the
 execution ends and prints its result as JSON; a failed or cancelled execution
 exits 1, and so does one still running after --timeout (with -o json its
 error code is "` + string(codeStillRunning) + `").
@@ -260,7 +260,7 @@ const outageLimit = 3
 var errServerStoppedAnswering = errors.New("the server stopped answering")
 
 // serverOutage is an http.RoundTripper that counts requests in a row that
-// got no answer. The client retries them and keeps polling through a brief
+// got no answer. The client retries them and keeps reading through a brief
 // outage, so without it a wait on a server that went away lasts until its
 // timeout in silence.
 type serverOutage struct {

@@ -16,9 +16,14 @@ import (
 // invocations start. Get it from Client.Executions.
 type Executions struct{ c *Client }
 
-// Polling of Wait: the first pause, its growth and its cap; each pause is
-// jittered.
+// Waiting: each GET /v1/executions/{id}?wait= asks the server to hold the
+// answer up to maxHold (Follow: followHold, so progress shows), and a
+// server that answers sooner while the execution runs (one that predates
+// ?wait=) is asked again only after a pause, from pollStart growing
+// pollFactor× to pollMax, jittered, so the loop never spins.
 const (
+	maxHold    = 20 * time.Second
+	followHold = 2 * time.Second
 	pollStart  = 100 * time.Millisecond
 	pollFactor = 1.5
 	pollMax    = 2 * time.Second
@@ -43,13 +48,13 @@ func (e *Executions) List(ctx context.Context, flow string, opts ListOptions) (P
 	return list[registry.Execution](ctx, e.c, flowPath(flow, "/executions"), opts)
 }
 
-// Wait polls the execution until it ends, as Handle.Wait does.
+// Wait waits for the execution to end, as Handle.Wait does.
 func (e *Executions) Wait(ctx context.Context, id string) (registry.Execution, error) {
 	return e.c.wait(ctx, registry.Execution{ExecID: id, Status: registry.StatusRunning}, nil)
 }
 
 // Follow is Wait that also hands seen every read of the still-running
-// execution (before each pause), for progress displays.
+// execution, at least every 2 s, for progress displays.
 func (e *Executions) Follow(ctx context.Context, id string, seen func(registry.Execution)) (registry.Execution, error) {
 	return e.c.wait(ctx, registry.Execution{ExecID: id, Status: registry.StatusRunning}, seen)
 }
@@ -74,13 +79,16 @@ func (h *Handle) Status(ctx context.Context) (registry.ExecStatus, error) {
 	return e.Status, err
 }
 
-// Wait polls the execution (from 100 ms, growing 1.5× to 2 s, jittered)
-// until it ends or ctx does, and returns the last execution it read with:
-// nil when it completed; an *ExecutionError when it failed; an error
-// wrapping ErrCancelled when it was cancelled; one wrapping ctx.Err() when
-// ctx ended first (the execution keeps running: cancel it with
-// Executions.Cancel if it is no longer wanted); or the server's error.
-// A briefly unavailable or rate-limiting server is polled again.
+// Wait waits until the execution ends or ctx does, and returns the last
+// execution it read with: nil when it completed; an *ExecutionError when it
+// failed; an error wrapping ErrCancelled when it was cancelled; one
+// wrapping ctx.Err() when ctx ended first (the execution keeps running:
+// cancel it with Executions.Cancel if it is no longer wanted); or the
+// server's error. It asks the server to hold each read until the execution
+// ends (GET /v1/executions/{id}?wait=, up to 20 s or ctx's deadline), so
+// the answer comes as the run ends; a server without ?wait= is polled
+// from 100 ms, growing 1.5× to 2 s, jittered. A briefly unavailable or
+// rate-limiting server is asked again.
 func (h *Handle) Wait(ctx context.Context) (registry.Execution, error) {
 	return h.c.wait(ctx, h.Execution, nil)
 }
@@ -101,15 +109,24 @@ func (h *Handle) Result(ctx context.Context) (json.RawMessage, error) {
 	return e.Result, nil
 }
 
-// wait polls last.ExecID until it ends; see Handle.Wait. seen, when set,
-// gets each read of the still-running execution.
+// wait reads last.ExecID, each read held by the server, until it ends; see
+// Handle.Wait. seen, when set, gets each read of the still-running
+// execution.
 func (c *Client) wait(ctx context.Context, last registry.Execution, seen func(registry.Execution)) (registry.Execution, error) {
 	stillRunning := func() (registry.Execution, error) {
 		return last, fmt.Errorf("execution %s is still %s: %w", last.ExecID, last.Status, ctx.Err())
 	}
+	hold := maxHold
+	if seen != nil {
+		hold = followHold
+	}
+	if t := c.http.Timeout; t > 0 {
+		hold = min(hold, t/2)
+	}
 	pause := pollStart
 	for {
-		got, err := c.Executions().Get(ctx, last.ExecID)
+		asked := time.Now()
+		got, err := c.Executions().held(ctx, last.ExecID, hold)
 		switch {
 		case ctx.Err() != nil:
 			return stillRunning()
@@ -124,11 +141,25 @@ func (c *Client) wait(ctx context.Context, last registry.Execution, seen func(re
 		if seen != nil {
 			seen(last)
 		}
-		if sleep(ctx, jitter(pause)) != nil {
+		// A held answer has waited already; a quick one pauses first.
+		if rest := jitter(pause) - time.Since(asked); rest > 0 && sleep(ctx, rest) != nil {
 			return stillRunning()
 		}
 		pause = min(time.Duration(float64(pause)*pollFactor), pollMax)
 	}
+}
+
+// held reads the execution, asking the server to hold the answer up to
+// hold (and no longer than ctx's deadline) while it is running.
+func (e *Executions) held(ctx context.Context, id string, hold time.Duration) (registry.Execution, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		hold = min(hold, time.Until(dl))
+	}
+	r := call{method: http.MethodGet, path: execPath(id, ""), idempotent: true}
+	if hold = hold.Truncate(time.Millisecond); hold > 0 {
+		r.query = url.Values{"wait": {hold.String()}}
+	}
+	return fetch[registry.Execution](ctx, e.c, r)
 }
 
 // execPath is /v1/executions/{id}{rest}.

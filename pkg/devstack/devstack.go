@@ -102,6 +102,9 @@ type Server struct {
 	runs     *workflow.Local
 	pyDir    string // runner.py and the kitaru module, written at start
 	apiKey   string
+
+	// execs wakes ?wait= readers as outcomes are recorded.
+	execs *notifyingStore
 }
 
 // Start opens the registry (creating the table on a DynamoDB endpoint) and serves the API until Close. Bundles are
@@ -130,10 +133,12 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		return err
 	}
 	limits := bundle.LimitsFor(maxBundleBytes)
-	store, err := s.openStore(ctx, cfg)
+	opened, err := s.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	store := newNotifyingStore(opened)
+	s.execs = store
 	secret, err := auth.NewSecret()
 	if err != nil {
 		return err
@@ -147,12 +152,12 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	}
 	s.services, err = service.New(service.Config{
 		Store: store, Stacks: Stacks(), Blobs: blobs, Executor: s.runs,
-		Signer: &auth.Signer{Secret: secret}, BundleLimits: limits, Logger: cfg.Logger,
+		Signer: &auth.Signer{Secret: secret}, BundleLimits: limits, Logger: cfg.Logger, Watcher: store.hub,
 	})
 	if err != nil {
 		return err
 	}
-	if err := s.registerKey(ctx, cfg, store); err != nil {
+	if err := s.registerKey(ctx, cfg, store.Store); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -300,7 +305,7 @@ func pathSafe(s string) string {
 
 // startRuns writes the Python runner to a fresh directory and starts the
 // in-process workflow interpreter that runs flows with it.
-func (s *Server) startRuns(cfg Config, store Store) error {
+func (s *Server) startRuns(cfg Config, store workflow.ExecutionFinisher) error {
 	dir, err := os.MkdirTemp("", "kitaru-dev-runner-")
 	if err != nil {
 		return fmt.Errorf("create the runner directory: %w", err)

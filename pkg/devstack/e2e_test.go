@@ -24,6 +24,7 @@ type devClient struct {
 	t   testing.TB
 	url string
 	key string // the server's API key, sent as the bearer credential
+	srv *devstack.Server
 }
 
 // do sends a JSON request and decodes the JSON answer into out (when not nil).
@@ -116,7 +117,7 @@ func startDevB(t testing.TB) devClient {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return devClient{t: t, url: srv.URL(), key: srv.APIKey()}
+	return devClient{t: t, url: srv.URL(), key: srv.APIKey(), srv: srv}
 }
 
 func TestSnapshotExecutionsEndToEnd(t *testing.T) {

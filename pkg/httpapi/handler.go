@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/kitaru/deployments/pkg/api"
+	"github.com/kitaru/deployments/pkg/execwatch"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	Invoker Invoker
 	// Executions reads execution records (the invoke group).
 	Executions ExecutionReader
+	// Watcher holds GET /v1/executions/{id}?wait= until the execution
+	// ends; nil re-reads Executions with backoff (execwatch.Poller).
+	Watcher ExecutionWatcher
 	// Artifacts stores and checks source bundles (deploys and /v1/artifacts).
 	Artifacts Artifacts
 	// Tokens issues bearer tokens (the auth group).
@@ -79,6 +83,14 @@ type Invoker interface {
 type ExecutionReader interface {
 	GetExecution(ctx context.Context, project, execID string) (registry.Execution, error)
 	ListExecutions(ctx context.Context, project, flow string, page registry.PageRequest) (registry.Page[registry.Execution], error)
+}
+
+// ExecutionWatcher holds a read of an execution until it ends; execwatch.Hub
+// and execwatch.Poller are two.
+type ExecutionWatcher interface {
+	// Wait returns the execution once it is not running, or as it is at
+	// until; when ctx ends first, an error wrapping ctx's. Errors: not_found.
+	Wait(ctx context.Context, project, execID string, until time.Time) (registry.Execution, error)
 }
 
 // Artifacts keeps content-addressed source bundles.
@@ -115,6 +127,9 @@ func New(store registry.Store, cfg Config) *Handler {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.Watcher == nil && cfg.Executions != nil {
+		cfg.Watcher = execwatch.Poller{Reader: cfg.Executions}
 	}
 	if is, ok := store.(registry.IdempotencyStore); ok && cfg.Idempotency == nil {
 		cfg.Idempotency = is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/invoke"
@@ -68,12 +69,52 @@ func clipID(id string) string {
 	return id
 }
 
+// MaxExecutionWait bounds GET /v1/executions/{id}?wait=: below API
+// Gateway's 29 s integration timeout and DefaultRequestTimeout, with room
+// for the last read and the answer.
+const MaxExecutionWait = 20 * time.Second
+
+// waitMargin is kept between a wait's end and the request's deadline, so a
+// wait cut short by RequestTimeout still answers the record.
+const waitMargin = time.Second
+
+// wait reads the wait query parameter: a Go duration from 0s to
+// MaxExecutionWait; absent is 0.
+func (c *call) wait() (time.Duration, error) {
+	v, ok, err := c.query("wait")
+	if err != nil || !ok {
+		return 0, err
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxExecutionWait {
+		return 0, registry.Errorf(registry.CodeInvalidArgument,
+			"query parameter wait %q is out of range: use a duration from 0s to %v, such as 20s or 500ms", clipID(v), MaxExecutionWait).
+			WithDetails("parameter", "wait").WithDetails("max", MaxExecutionWait.String())
+	}
+	return d, nil
+}
+
+// getExecution answers the execution; with ?wait= it holds the answer until
+// the execution is no longer running or the wait has passed.
 func (h *Handler) getExecution(ctx context.Context, c *call) (reply, error) {
 	id, err := c.execID()
 	if err != nil {
 		return reply{}, err
 	}
-	exec, err := h.cfg.Executions.GetExecution(ctx, c.principal.Project, id)
+	wait, err := c.wait()
+	if err != nil {
+		return reply{}, err
+	}
+	var exec registry.Execution
+	if wait > 0 {
+		until := time.Now().Add(wait)
+		if dl, ok := ctx.Deadline(); ok && dl.Add(-waitMargin).Before(until) {
+			until = dl.Add(-waitMargin)
+		}
+		exec, err = h.cfg.Watcher.Wait(ctx, c.principal.Project, id, until)
+	} else {
+		exec, err = h.cfg.Executions.GetExecution(ctx, c.principal.Project, id)
+	}
 	if err != nil {
 		return reply{}, fmt.Errorf("get execution %s: %w", id, err)
 	}

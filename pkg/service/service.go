@@ -61,6 +61,11 @@ type Config struct {
 	VerifyBearer bool
 	// Logger receives the handler's and the authorizer's lines; nil discards.
 	Logger *slog.Logger
+	// Watcher holds GET /v1/executions/{id}?wait=: kitaru dev's
+	// execwatch.Hub, woken as outcomes are recorded in its process; nil
+	// re-reads the store with backoff (execwatch.Poller), for the invoke
+	// function, whose outcomes the finish function records.
+	Watcher httpapi.ExecutionWatcher
 }
 
 // Services is the built graph. A piece whose engine Config lacks is nil.
@@ -94,7 +99,7 @@ func New(cfg Config) (*Services, error) {
 	s := &Services{Store: cfg.Store}
 	hcfg := httpapi.Config{
 		Stacks: cfg.Stacks, Groups: cfg.Groups, Logger: cfg.Logger,
-		Executions: cfg.Store, Idempotency: cfg.Store, ServerVersion: version.Version,
+		Executions: cfg.Store, Watcher: cfg.Watcher, Idempotency: cfg.Store, ServerVersion: version.Version,
 	}
 	if cfg.Signer != nil {
 		s.Authorizer = newAuthorizer(cfg)

@@ -394,7 +394,9 @@ class Handle:
         return self.execution
 
     def wait(self, timeout: Optional[float] = None) -> Any:
-        """Poll until the execution ends and return its result.
+        """Wait until the execution ends and return its result: each read is held by
+        the server until the execution ends (up to 20 s), so the answer comes as
+        the run ends; a server without that is polled.
 
         Raises ExecutionFailed (``type``, ``message``, ``traceback``) when it failed,
         ExecutionCancelled when it was cancelled, WaitTimeoutError (a TimeoutError)
@@ -568,8 +570,12 @@ class Deployments:
         return {"digest": a.get("digest") or f"sha256:{sha}"}
 
 
-# Polling of wait, as the Go client's Wait: the first pause, its growth and its
-# cap; each pause is jittered over [half, whole].
+# Waiting, as the Go client's Wait: each read asks the server to hold the answer
+# up to _MAX_HOLD seconds while the execution runs (GET /v1/executions/{id}?wait=),
+# so it comes as the run ends; a server that answers sooner (one that predates
+# ?wait=) is read again only after a pause from _POLL_START growing _POLL_FACTOR×
+# to _POLL_MAX, jittered over [half, whole], so the loop never spins.
+_MAX_HOLD = 20.0
 _POLL_START, _POLL_FACTOR, _POLL_MAX = 0.1, 1.5, 2.0
 
 
@@ -605,21 +611,32 @@ class Executions:
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         pause = _POLL_START
         while True:
+            hold = min(_MAX_HOLD, self._t.timeout / 2)
+            if deadline is not None:
+                hold = min(hold, deadline - time.monotonic())
+            asked = time.monotonic()
             try:
-                got = self.get(last.exec_id)
+                got = self._held(last.exec_id, hold)
                 if got.done:
                     return got
                 last = got
             except (UnavailableError, RateLimitedError):
-                pass  # a briefly unavailable server is polled again
-            sleep = jitter(pause)
+                pass  # a briefly unavailable server is asked again
+            sleep = jitter(pause) - (time.monotonic() - asked)  # a held answer has waited already
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise WaitTimeoutError(last, timeout or 0.0)
                 sleep = min(sleep, left)
-            time.sleep(sleep)
+            if sleep > 0:
+                time.sleep(sleep)
             pause = min(pause * _POLL_FACTOR, _POLL_MAX)
+
+    def _held(self, exec_id: str, hold: float) -> Execution:
+        """Read the execution, asking the server to hold the answer up to hold seconds while it runs."""
+        ms = int(hold * 1000)
+        query = {"wait": f"{ms}ms"} if ms > 0 else None
+        return Execution._from(self._t.call("GET", f"/v1/executions/{_quote(exec_id)}", query=query, idempotent=True))
 
 
 class KitaruClient:
