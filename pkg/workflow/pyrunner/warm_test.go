@@ -1,0 +1,196 @@
+//go:build unix
+
+package pyrunner_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitaru/deployments/pkg/bundle"
+	"github.com/kitaru/deployments/pkg/runnerfiles"
+	"github.com/kitaru/deployments/pkg/workflow"
+	"github.com/kitaru/deployments/pkg/workflow/pyrunner"
+)
+
+// realRunner is the runner kitaru dev runs: runner.py and the kitaru
+// package, with its fork server stopped at the end of the test.
+func realRunner(t *testing.T) pyrunner.Runner {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed")
+	}
+	dir := t.TempDir()
+	if err := runnerfiles.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	r := pyrunner.Runner{Dir: dir}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// bundleRequest serves a bundle of files (path → source) and returns a
+// request to run entrypoint from it with inputs.
+func bundleRequest(t *testing.T, files map[string]string, entrypoint, inputs string) workflow.RunRequest {
+	t.Helper()
+	root := t.TempDir()
+	for name, src := range files {
+		path := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := bundle.Build(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(b.Data) }))
+	t.Cleanup(srv.Close)
+	req := testRequest("ex_1")
+	req.Entrypoint = entrypoint
+	req.Inputs = json.RawMessage(inputs)
+	req.Bundle = workflow.URLRef{URL: srv.URL + "/bundle.tar.gz", Digest: b.Digest}
+	return req
+}
+
+// result runs req and decodes its result into out.
+func result(t *testing.T, r pyrunner.Runner, req workflow.RunRequest, out any) {
+	t.Helper()
+	got, err := r.Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(got.Result, out); err != nil {
+		t.Fatalf("result %s: %v", got.Result, err)
+	}
+}
+
+func TestAFlowThatChangesTheKitaruPackageDoesNotChangeTheNextRun(t *testing.T) {
+	r := realRunner(t)
+	req := bundleRequest(t, map[string]string{"flows/touch.py": `
+import sys
+import kitaru
+
+def touch(mark):
+    module = sys.modules["kitaru.flow"]
+    seen = [getattr(kitaru, "left_behind", None), getattr(module, "left_behind", None), module.is_flow.__name__]
+    kitaru.left_behind = mark
+    module.left_behind = mark
+    module.is_flow = lambda obj: True
+    return seen
+`}, "flows/touch.py:touch", `{"mark": "run 1"}`)
+	for i := range 3 {
+		var seen []any
+		result(t, r, req, &seen)
+		if want := []any{nil, nil, "is_flow"}; !cmp.Equal(want, seen) {
+			t.Fatalf("run %d saw %v in the kitaru package, want it as shipped %v", i+1, seen, want)
+		}
+	}
+}
+
+func TestAFlowOfTheRealRunnerGetsOnlyTheDocumentedEnvironment(t *testing.T) {
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "server-secret")
+	t.Setenv("KITARU_DEV_API_KEY", "kat_server")
+	r := realRunner(t)
+	req := bundleRequest(t, map[string]string{"flows/env.py": `
+import os, subprocess, sys
+
+def env():
+    child = subprocess.run([sys.executable, "-c", "import os; print(' '.join(sorted(os.environ)))"], capture_output=True, text=True, check=True)
+    return {"env": dict(os.environ), "child": child.stdout.split(), "cwd": os.getcwd()}
+`}, "flows/env.py:env", `{}`)
+	homes := map[string]bool{}
+	for range 2 {
+		var got struct {
+			Env   map[string]string
+			Child []string
+			Cwd   string
+		}
+		result(t, r, req, &got)
+		for name := range got.Env {
+			if !slices.Contains(pyrunner.Environment, name) {
+				t.Errorf("the flow got %s=%q, which is not in pyrunner.Environment", name, got.Env[name])
+			}
+		}
+		for _, name := range got.Child {
+			if !slices.Contains(pyrunner.Environment, name) {
+				t.Errorf("a process the flow started got %s, which is not in pyrunner.Environment", name)
+			}
+		}
+		home := got.Env["HOME"]
+		if home == "" || got.Env["TMPDIR"] != home || homes[home] {
+			t.Errorf("HOME %q TMPDIR %q, want a fresh directory per run (seen: %v)", home, got.Env["TMPDIR"], homes)
+		}
+		homes[home] = true
+	}
+}
+
+func TestAModuleOfOneBundleIsNotCachedForTheNextBundle(t *testing.T) {
+	r := realRunner(t)
+	flow := `
+import sys
+
+def which():
+    cached = "helper" in sys.modules
+    import helper
+    return {"cached": cached, "value": helper.VALUE}
+`
+	for _, value := range []string{"from bundle A", "from bundle B"} {
+		req := bundleRequest(t, map[string]string{"flows/which.py": flow, "helper.py": "VALUE = " + `"` + value + `"` + "\n"}, "flows/which.py:which", `{}`)
+		var got map[string]any
+		result(t, r, req, &got)
+		if want := map[string]any{"cached": false, "value": value}; !cmp.Equal(want, got) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	}
+}
+
+func TestAStoppedRunKillsItsChildrensChildren(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "grandchild.pid")
+	marker := "marker-" + ready
+	// The flow starts a child, which starts a grandchild in a new session
+	// that ignores SIGTERM; the child and the flow then wait.
+	grandchild := `import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); open("` + ready + `.tmp", "w").close(); __import__("os").rename("` + ready + `.tmp", "` + ready + `"); time.sleep(120)`
+	child := `import subprocess, sys, time; subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], start_new_session=True); time.sleep(120)`
+	dir := runnerDir(t, `
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", `+"'''"+child+"'''"+`, `+"'''"+grandchild+"'''"+`, "`+marker+`"])
+time.sleep(120)
+`)
+	r := pyrunner.Runner{Dir: dir}
+	t.Cleanup(r.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(ctx, testRequest("ex_1"))
+		done <- err
+	}()
+	waitForFile(t, ready)
+	if len(liveWithMarker(marker)) == 0 {
+		t.Fatal("the grandchild is not running")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want the run stopped by its context", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run was not stopped")
+	}
+	waitGone(t, marker)
+}
