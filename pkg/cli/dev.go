@@ -86,7 +86,7 @@ kernel allows (docs/dev-runner.md).`,
 	f.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL (DynamoDB Local, LocalStack, AWS); empty runs an in-process DynamoDB")
 	f.StringVar(&cfg.Table, "table", devstack.DefaultTable, "DynamoDB table of the registry, created if missing")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for bundles and large results; default: in memory with the in-process DynamoDB, $XDG_DATA_HOME/kitaru/dev/<endpoint>/<table> with --dynamodb-endpoint; '' keeps them in memory")
-	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows")
+	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows, resolved once at start to the executable behind it (a pyenv shim works)")
 	f.StringVar(&cfg.APIKey, "api-key", "", "producer API key of project default (kat_…) to accept instead of making a new one; visible in the process list: prefer $"+devAPIKeyEnv+" or --api-key-file")
 	f.StringVar(&keyFile, "api-key-file", "", "file holding the producer API key of project default to accept instead of making a new one")
 	return cmd

@@ -97,7 +97,8 @@ type Server struct {
 	// isolated: flows run in their own namespaces (pyrunner.Runner.Isolated).
 	isolated bool
 	runs     *workflow.Local
-	pyDir    string // runner.py and the kitaru module, written at start
+	runner   *pyrunner.Runner // nil until started
+	pyDir    string           // runner.py and the kitaru module, written at start
 	apiKey   string
 }
 
@@ -277,10 +278,15 @@ func (s *Server) startRuns(cfg Config, store *dynamo.Store) error {
 	if err := runnerfiles.Write(dir); err != nil {
 		return fmt.Errorf("write the runner: %w", err)
 	}
-	runner := pyrunner.Runner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput, MaxOutputBytes: cfg.MaxFlowOutputBytes}
+	runner := pyrunner.Runner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput, MaxOutputBytes: cfg.MaxFlowOutputBytes, Logger: cfg.Logger}
 	if s.blobDir != "" {
 		runner.HiddenDirs = []string{s.blobDir}
 	}
+	// The interpreter is resolved once, here, and the fork server warmed.
+	if err := runner.Start(); err != nil {
+		return err
+	}
+	s.runner = &runner
 	s.isolated = runner.Isolated()
 	s.runs, err = workflow.NewLocal(workflow.LocalConfig{
 		Definition: workflow.Default(),
@@ -328,6 +334,9 @@ func (s *Server) closeLocal() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = errors.Join(err, s.runs.Close(ctx))
 		cancel()
+	}
+	if s.runner != nil {
+		s.runner.Close()
 	}
 	if s.pyDir != "" {
 		err = errors.Join(err, os.RemoveAll(s.pyDir))
