@@ -6,20 +6,21 @@
 # At start it makes its mounts private, mounts its own /proc, makes
 # RUNNER_DIR read-only and hides each HIDDEN directory under an empty tmpfs
 # (as initScript does for a cold run); then it imports what runner.py imports
-# (top level, and its PRELOAD tuple) and the kitaru package, compiles
-# runner.py, and says "ready" (or "cold <why>") on the control socket.
+# (top level, and its PRELOAD tuple) and the kitaru package, runs runner.py's
+# top level (all of it but the `if __name__ == "__main__":` block) when it
+# has PRELOAD, and says "ready" (or "cold <why>") on the control socket.
 #
 # Each control message is one run: JSON {"home", "env"} with four fds:
-# stdin, stdout, stderr and a status socket. Per run it forks a child that
-# unshares new PID, mount and IPC namespaces and forks the run's init (PID 1
-# there: a fresh /proc, reaps orphans, passes SIGTERM on to every process of
-# the run). The init says "started" on the status socket (the server in Go
-# learns its pid from the message's credentials, to signal it) and forks the
-# flow process: its own session, the fds as 0/1/2, HOME as working directory,
-# exactly the given environment, runner.py run as __main__. When that process
-# ends, the init writes its wait status and exits, and the kernel kills
-# whatever is left in the run's namespace. Nothing of one run reaches
-# another: each starts from this pristine, never-used process.
+# stdin, stdout, stderr and a status socket. Per run it forks the run's init
+# as PID 1 of a new PID namespace; the init unshares new mount and IPC
+# namespaces, mounts a fresh /proc, says "started" on the status socket (the
+# server in Go learns its pid from the message's credentials, to signal it),
+# passes SIGTERM on to every process of the run, and forks the flow process:
+# its own session, the fds as 0/1/2, HOME as working directory, exactly the
+# given environment, runner.py's main block run as __main__. When that
+# process ends, the init writes its wait status and exits, and the kernel
+# kills whatever is left in the run's namespace. Nothing of one run reaches
+# another: each starts from this pristine server, which never runs a flow.
 import ast, ctypes, gc, json, os, signal, socket, sys
 
 script, ro, hidden = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -52,14 +53,15 @@ if mount(None, "/", None, MS_REC | MS_PRIVATE, "make the runs' mounts private"):
 sys.path[0] = ro
 with open(script, "rb") as f:
     source = f.read()
-code = compile(source, script, "exec")
-preload = []
-for node in ast.parse(source).body:
+tree = ast.parse(source)
+preload, importable = [], False
+for node in tree.body:
     if isinstance(node, ast.Import):
         preload += [a.name for a in node.names]
     elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module != "__future__":
         preload.append(node.module)
     elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PRELOAD" for t in node.targets):
+        importable = True  # runner.py: its top level only defines (it is a Lambda handler module too)
         try:
             preload += list(ast.literal_eval(node.value))
         except ValueError:
@@ -73,14 +75,56 @@ for name in preload:
         say("could not preload %s: %s" % (name, exc))
 import tempfile, threading, traceback, types  # noqa: E401  used by every run
 
-# Whether this server may give each run its own namespaces; without them a
-# run could signal its siblings, so the runs go the cold way instead.
-probe = os.fork()
-if probe == 0:
-    os._exit(0 if libc.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC) == 0 else 1)
-_, probed = os.waitpid(probe, 0)
-if probed != 0:
-    ctl.send(b"cold this server cannot give each run its own PID namespace")
+
+def is_main_guard(node):
+    t = node.test if isinstance(node, ast.If) else None
+    return (isinstance(t, ast.Compare) and isinstance(t.left, ast.Name) and t.left.id == "__name__"
+            and len(t.comparators) == 1 and isinstance(t.comparators[0], ast.Constant) and t.comparators[0].value == "__main__")
+
+
+# The runs' __main__: runner.py's top level runs here once, and each run
+# runs only its `if __name__ == "__main__":` block. Any other script runs
+# whole in each run.
+main = types.ModuleType("__main__")
+main.__file__ = script
+main.__cached__ = None
+if importable:
+    exec(compile(ast.Module([n for n in tree.body if not is_main_guard(n)], []), script, "exec"), main.__dict__)
+    code = compile(ast.Module([s for n in tree.body if is_main_guard(n) for s in n.body], []), script, "exec")
+else:
+    code = compile(tree, script, "exec")
+
+# Each run gets new PID namespace: unshare(CLONE_NEWPID) makes the next
+# child PID 1 of a new one, and setns back to this server's own lets the
+# next run unshare again. The probe tries it twice.
+own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+
+
+def fork_into_new_pid_ns():
+    if libc.unshare(CLONE_NEWPID) != 0:
+        raise OSError(ctypes.get_errno(), "could not create the run's PID namespace: " + os.strerror(ctypes.get_errno()))
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+        raise
+    finally:
+        if pid != 0 and libc.setns(own_pid_ns, CLONE_NEWPID) != 0:
+            say("could not return to the server's PID namespace (%s)" % os.strerror(ctypes.get_errno()))
+            os._exit(1)
+    return pid
+
+
+try:
+    for _ in range(2):
+        probe = fork_into_new_pid_ns()
+        if probe == 0:
+            os._exit(0 if os.getpid() == 1 and libc.unshare(CLONE_NEWNS | CLONE_NEWIPC) == 0 else 1)
+        _, probed = os.waitpid(probe, 0)
+        if probed != 0:
+            raise OSError(0, "a run could not have its own mount and IPC namespaces")
+except OSError as exc:
+    ctl.send(b"cold this server cannot give each run its own namespaces: " + str(exc).encode())
     sys.exit(0)
 
 # Objects from here on are never collected: forked runs copy fewer pages.
@@ -122,9 +166,6 @@ def flow(run, fds):
         os.environ[name] = value
     tempfile.tempdir = None  # the run's TMPDIR, not the server's
     sys.argv = [script]
-    main = types.ModuleType("__main__")
-    main.__file__ = script
-    main.__cached__ = None
     sys.modules["__main__"] = main
     status = 0
     try:
@@ -152,9 +193,15 @@ def flow(run, fds):
 
 
 def init(run, fds):
-    """PID 1 of the run's namespaces."""
-    libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    """PID 1 of the run's PID namespace, in its own mount and IPC namespaces."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    ctl.close()
+    os.close(own_pid_ns)
     status = socket.socket(fileno=fds[3])
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWIPC) != 0:
+        status.send(b"error could not create the run's namespaces: " + os.strerror(ctypes.get_errno()).encode())
+        os._exit(1)
+    libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     status.send(b"started")
 
     def pass_on(signum, frame):
@@ -180,18 +227,6 @@ def init(run, fds):
     os._exit(0)
 
 
-def start(run, fds):
-    """The run's first process: new namespaces, then the init in them."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    ctl.close()
-    if libc.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC) != 0:
-        os.write(fds[3], b"error could not create the run's namespaces: " + os.strerror(ctypes.get_errno()).encode())
-        os._exit(1)
-    if os.fork() == 0:
-        init(run, fds)
-    os._exit(0)
-
-
 ctl.send(b"ready")
 while True:
     try:
@@ -206,7 +241,7 @@ while True:
         continue
     try:
         run = json.loads(msg)
-        pid = os.fork()
+        pid = fork_into_new_pid_ns()
     except Exception as exc:
         try:
             os.write(fds[3], b"error the fork server could not start the run: " + str(exc).encode())
@@ -216,7 +251,7 @@ while True:
         continue
     if pid == 0:
         try:
-            start(run, fds)
+            init(run, fds)
         finally:
             os._exit(1)
     close(fds)

@@ -1,6 +1,7 @@
 package pyrunner
 
 import (
+	"bufio"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -58,9 +59,14 @@ func (p Runner) forkKey(python string) string {
 	return strings.Join(append([]string{python, p.Dir}, p.HiddenDirs...), "\x00")
 }
 
-// warmServer returns the running fork server for p, starting one when there
+// warmServer reports whether p has a running fork server, starting one
+// when there is none or the last died; false when none can start here,
+// once logged.
+func (p Runner) warmServer(python string) bool { return p.forkServer(python) != nil }
+
+// forkServer returns the running fork server for p, starting one when there
 // is none or the last died; nil when none can start here, once logged.
-func (p Runner) warmServer(python string) *forkServer {
+func (p Runner) forkServer(python string) *forkServer {
 	key := p.forkKey(python)
 	forkServersMu.Lock()
 	defer forkServersMu.Unlock()
@@ -70,7 +76,7 @@ func (p Runner) warmServer(python string) *forkServer {
 	if _, cold := forkColdWhy[key]; cold {
 		return nil
 	}
-	s, err := startForkServer(python, p.Dir, p.HiddenDirs, p.Stderr)
+	s, err := startForkServer(python, p.Dir, p.HiddenDirs, p.logger())
 	if err != nil {
 		forkColdWhy[key] = err.Error()
 		p.logger().Warn("kitaru dev: flows start cold (a new Python process per run): the fork server could not start", "python", python, "reason", err.Error())
@@ -99,7 +105,10 @@ func (p Runner) closeWarm(python string) {
 	}
 }
 
-func startForkServer(python, dir string, hidden []string, log io.Writer) (*forkServer, error) {
+// startForkServer starts a server and waits until it is ready; what it
+// says on stderr (a mount that failed, a module it could not preload) goes
+// to log, a line each.
+func startForkServer(python, dir string, hidden []string, log *slog.Logger) (*forkServer, error) {
 	if !isolationAvailable(python) {
 		return nil, errors.New("this kernel allows no user namespaces")
 	}
@@ -113,13 +122,15 @@ func startForkServer(python, dir string, hidden []string, log io.Writer) (*forkS
 		return nil, err
 	}
 	theirs := os.NewFile(uintptr(fds[1]), "fork server control")
-	defer theirs.Close()
 	script := dir + "/runner.py"
 	cmd := exec.Command(python, append([]string{"-c", forkServerScript, script, dir}, hidden...)...)
 	cmd.Env = runnerEnv(dir)
 	cmd.Dir = dir
-	if log != nil {
-		cmd.Stderr = log
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		ctl.Close()
+		_ = syscall.Close(fds[1])
+		return nil, err
 	}
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.SysProcAttr = namespaceAttr()
@@ -129,12 +140,19 @@ func startForkServer(python, dir string, hidden []string, log io.Writer) (*forkS
 		const capSysAdmin = 21
 		cmd.SysProcAttr.AmbientCaps = []uintptr{capSysAdmin}
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	theirs.Close() // the server's now: its end must be its alone, so its exit is our EOF
+	if err != nil {
 		ctl.Close()
 		return nil, fmt.Errorf("start %s: %w", python, err)
 	}
 	s := &forkServer{cmd: cmd, ctl: ctl, done: make(chan struct{})}
 	go func() {
+		lines := bufio.NewScanner(stderr)
+		for lines.Scan() {
+			log.Warn(lines.Text(), "python", python, "runner", dir)
+		}
+		_, _ = io.Copy(io.Discard, stderr) // after a line too long to scan
 		_ = cmd.Wait()
 		close(s.done)
 	}()
@@ -146,8 +164,8 @@ func startForkServer(python, dir string, hidden []string, log io.Writer) (*forkS
 		return s, nil
 	}
 	s.stop()
-	if err != nil {
-		return nil, fmt.Errorf("it did not get ready: %v", err)
+	if err != nil || n == 0 {
+		return nil, fmt.Errorf("it ended before it was ready (%v; its stderr says why)", err)
 	}
 	return nil, errors.New(strings.TrimPrefix(string(buf[:n]), "cold "))
 }
@@ -344,7 +362,7 @@ func closeAll(fs []*os.File) {
 // died is replaced once.
 func (p Runner) runWarm(ctx context.Context, python, home string, stdin []byte, stdout, stderr io.Writer) (ws syscall.WaitStatus, warm bool, err error) {
 	for range 2 {
-		s := p.warmServer(python)
+		s := p.forkServer(python)
 		if s == nil {
 			return 0, false, nil
 		}

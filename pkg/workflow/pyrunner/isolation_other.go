@@ -29,4 +29,4 @@ func (Runner) runWarm(context.Context, string, string, []byte, io.Writer, io.Wri
 
 func (Runner) closeWarm(string) {}
 
-func (Runner) warmServer(string) {}
+func (Runner) warmServer(string) bool { return false }

@@ -35,3 +35,6 @@ func (Runner) Start() error { return nil }
 
 // Close does nothing: flows do not run here.
 func (Runner) Close() {}
+
+// Warm is false: flows do not run here.
+func (Runner) Warm() bool { return false }

@@ -186,6 +186,13 @@ func (p Runner) Close() {
 	}
 }
 
+// Warm reports whether runs are forked from a fork server (starting it if
+// none runs); false means each run starts a new interpreter.
+func (p Runner) Warm() bool {
+	python, err := resolvePython(p.Python)
+	return err == nil && p.warmServer(python)
+}
+
 // Isolated reports whether runs get their own user, PID and mount namespaces
 // on this machine (Linux with user namespaces allowed); otherwise they lead
 // their own session only. docs/dev-runner.md says what each guarantees.

@@ -12,6 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,4 +196,83 @@ time.sleep(120)
 		t.Fatal("the run was not stopped")
 	}
 	waitGone(t, marker)
+}
+
+func TestRunsAreForkedFromAWarmServerWhereRunsAreIsolated(t *testing.T) {
+	r := realRunner(t)
+	if !r.Isolated() {
+		t.Skip("this machine allows no user namespaces: every run starts cold (docs/dev-runner.md)")
+	}
+	if !r.Warm() {
+		t.Fatal("runs are isolated but not forked from a fork server")
+	}
+}
+
+func TestARunnerTheForkServerCannotLoadStartsCold(t *testing.T) {
+	dir := runnerDir(t, "def (:\n")
+	r := pyrunner.Runner{Dir: dir}
+	t.Cleanup(r.Close)
+	if r.Warm() {
+		t.Fatal("a fork server runs a runner.py it cannot compile")
+	}
+	_, err := r.Run(context.Background(), testRequest("ex_1"))
+	re, ok := errors.AsType[*workflow.RunError](err)
+	if !ok || re.Type != workflow.ErrorRunnerCrashed || !strings.Contains(re.Message, "SyntaxError") {
+		t.Errorf("err = %v, want the cold run's Runner.Crashed naming the SyntaxError", err)
+	}
+}
+
+func TestARunInFlightWhenTheForkServerDiesCrashesAndTheNextRunGetsANewServer(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "ready")
+	dir := runnerDir(t, `
+import json, os, sys, time
+if json.load(sys.stdin)["inputs"].get("wait"):
+    open("`+ready+`", "w").close()
+    time.sleep(120)
+print('{"result": 1}')
+`)
+	r := pyrunner.Runner{Dir: dir}
+	t.Cleanup(r.Close)
+	if !r.Warm() {
+		t.Skip("no fork server here")
+	}
+	done := make(chan error, 1)
+	go func() {
+		req := testRequest("ex_1")
+		req.Inputs = json.RawMessage(`{"wait": true}`)
+		_, err := r.Run(context.Background(), req)
+		done <- err
+	}()
+	waitForFile(t, ready)
+	// The server and the runs it forked share its command line; the
+	// server is PID 1 of the only namespace below ours (NSpid: ours, 1).
+	killed := 0
+	for _, pid := range liveWithMarker("kitaru dev's fork server") {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if strings.Contains(string(cmdline), dir) && strings.Contains(string(status), "\t"+strconv.Itoa(pid)+"\t1\n") {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed++
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("found %d fork servers for %s, want 1", killed, dir)
+	}
+	select {
+	case err := <-done:
+		re, ok := errors.AsType[*workflow.RunError](err)
+		if !ok || re.Type != workflow.ErrorRunnerCrashed {
+			t.Errorf("err = %v, want Runner.Crashed", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run in flight hangs after its fork server died")
+	}
+	if !r.Warm() {
+		t.Error("no new fork server after the last one died")
+	}
+	if out, err := r.Run(context.Background(), testRequest("ex_2")); err != nil || string(out.Result) != "1" {
+		t.Errorf("the next run answered %s, %v; want 1", out.Result, err)
+	}
 }
