@@ -156,6 +156,8 @@ func printBanner(cmd *cobra.Command, srv *devstack.Server, keySource string) {
 		flows = "own session and minimal environment only: user namespaces are Linux-only (docs/dev-runner.md)"
 	case !srv.FlowsIsolated():
 		flows = "own session and minimal environment only: this kernel allows no user namespaces (docs/dev-runner.md)"
+	case srv.FlowsWarm():
+		flows = "isolated (own user, PID and mount namespaces, minimal environment), forked from a warm interpreter"
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), `kitaru dev: serving the Kitaru API at %s
   DynamoDB: %s, table %s

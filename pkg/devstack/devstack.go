@@ -304,6 +304,10 @@ func (s *Server) startRuns(cfg Config, store *dynamo.Store) error {
 // namespaces (docs/dev-runner.md); false means in their own session only.
 func (s *Server) FlowsIsolated() bool { return s.isolated }
 
+// FlowsWarm reports whether runs are forked from a fork server
+// (docs/dev-runner.md); false means each run starts a new interpreter.
+func (s *Server) FlowsWarm() bool { return s.runner != nil && s.runner.Warm() }
+
 // URL is the base URL of the API, e.g. http://127.0.0.1:8787.
 func (s *Server) URL() string { return s.url }
 
