@@ -276,3 +276,20 @@ print('{"result": 1}')
 		t.Errorf("the next run answered %s, %v; want 1", out.Result, err)
 	}
 }
+
+func TestAFlowOfANonRootServerHasNoCapabilities(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("the server runs as root: a flow is root in its user namespace, as a cold run is (docs/dev-runner.md)")
+	}
+	dir := runnerDir(t, `
+import json, sys
+json.load(sys.stdin)
+caps = dict(line.split(":\t") for line in open("/proc/self/status").read().splitlines() if line.startswith("Cap"))
+print(json.dumps({"result": {k: v.strip() for k, v in caps.items() if k in ("CapEff", "CapPrm", "CapAmb")}}))
+`)
+	got := runAnswer(t, pyrunner.Runner{Dir: dir}, `{}`)
+	want := map[string]any{"CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapAmb": "0000000000000000"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the flow's capabilities (-want +got):\n%s", diff)
+	}
+}
