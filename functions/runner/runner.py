@@ -17,7 +17,6 @@ Stdlib only; Python >= 3.10 (the Lambda runtime is 3.12).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -28,14 +27,17 @@ import re
 import shutil
 import signal
 import sys
-import tarfile
 import tempfile
-import traceback
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+if TYPE_CHECKING:
+    import tarfile
+
+# Imported where they are used, so `import runner` stays cheap (urllib.request
+# alone pulls in http.client, email and ssl). kitaru dev's fork server
+# imports these up front (pkg/workflow/pyrunner/forkserver.py reads PRELOAD),
+# so its runs find them loaded.
+PRELOAD = ("hashlib", "tarfile", "traceback", "urllib.error", "urllib.parse", "urllib.request")
 
 # Limits from docs/executions.md: the server refuses bigger bundles at deploy,
 # so these only guard against a wrong or hostile URL. The event's
@@ -201,6 +203,8 @@ def parse_entrypoint(entrypoint: Any) -> tuple[str, str]:
 def _require_url(url: Any, field: str) -> str:
     if not isinstance(url, str) or not url:
         raise InvalidEvent(f"the event needs {field}")
+    import urllib.parse
+
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise InvalidEvent(f"{field} must be an http(s) URL, got scheme {scheme!r}")
@@ -219,6 +223,10 @@ def _json_type(value: Any) -> str:
 
 def download_bundle(url: str, sha256_hex: str, dest_file: str, max_bytes: Optional[int] = None) -> None:
     """Stream url into dest_file, at most max_bytes (default MAX_BUNDLE_BYTES), and check its SHA-256."""
+    import hashlib
+    import urllib.error
+    import urllib.request
+
     limit = MAX_BUNDLE_BYTES if max_bytes is None else max_bytes
     digest = hashlib.sha256()
     size = 0
@@ -323,6 +331,8 @@ def check_members(members: list[tarfile.TarInfo], max_unpacked_bytes: Optional[i
 def unpack_bundle(archive: str, dest: str, max_unpacked_bytes: Optional[int] = None) -> None:
     """Unpack the gzip'd tar archive into the empty directory dest, refusing
     unsafe members and more than max_unpacked_bytes (default MAX_UNPACKED_BYTES)."""
+    import tarfile
+
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             members = tar.getmembers()
@@ -350,7 +360,7 @@ def load_flow(root: str, path: str, function_name: str) -> Any:
     real_file = os.path.realpath(file)
     if not os.path.isfile(file) or os.path.commonpath([real_root, real_file]) != real_root:
         raise EntrypointNotFound(f"entrypoint file {path!r} is not in the bundle")
-    module_name = f"kitaru_entrypoint_{uuid.uuid4().hex}"
+    module_name = f"kitaru_entrypoint_{os.urandom(16).hex()}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise EntrypointNotFound(f"cannot import entrypoint file {path!r}")
@@ -388,6 +398,9 @@ def encode_result(result: Any) -> str:
 
 
 def upload_result(url: str, body: bytes) -> None:
+    import urllib.error
+    import urllib.request
+
     req = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_SECONDS) as resp:
@@ -507,6 +520,8 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 
 def error_document(exc: BaseException) -> dict[str, Any]:
+    import traceback
+
     return {
         "error": {
             "type": type(exc).__name__,

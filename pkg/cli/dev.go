@@ -92,7 +92,7 @@ kernel allows (docs/dev-runner.md).`,
 	f.StringVar(&cfg.DataDir, "data-dir", "", "the same as --data")
 	_ = f.MarkDeprecated("data-dir", "use --data DIR, or --memory to keep everything in memory")
 	f.BoolVar(&memory, "memory", false, "keep the registry, bundles and results in memory only: everything is gone when dev stops")
-	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows")
+	f.StringVar(&cfg.Python, "python", "python3", "Python interpreter that runs flows, resolved once at start to the executable behind it (a pyenv shim works)")
 	f.StringVar(&cfg.APIKey, "api-key", "", "producer API key of project default (kat_…) to accept instead of making a new one; visible in the process list: prefer $"+devAPIKeyEnv+" or --api-key-file")
 	f.StringVar(&keyFile, "api-key-file", "", "file holding the producer API key of project default to accept instead of making a new one")
 	return cmd
@@ -178,6 +178,8 @@ func printBanner(cmd *cobra.Command, srv *devstack.Server, keySource string) {
 		flows = "own session and minimal environment only: user namespaces are Linux-only (docs/dev-runner.md)"
 	case !srv.FlowsIsolated():
 		flows = "own session and minimal environment only: this kernel allows no user namespaces (docs/dev-runner.md)"
+	case srv.FlowsWarm():
+		flows = "isolated (own user, PID and mount namespaces, minimal environment), forked from a warm interpreter"
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), `kitaru dev: serving the Kitaru API at %s
   registry: %s

@@ -100,7 +100,8 @@ type Server struct {
 	// isolated: flows run in their own namespaces (pyrunner.Runner.Isolated).
 	isolated bool
 	runs     *workflow.Local
-	pyDir    string // runner.py and the kitaru module, written at start
+	runner   *pyrunner.Runner // nil until started
+	pyDir    string           // runner.py and the kitaru module, written at start
 	apiKey   string
 
 	// execs wakes ?wait= readers as outcomes are recorded.
@@ -314,12 +315,17 @@ func (s *Server) startRuns(cfg Config, store workflow.ExecutionFinisher) error {
 	if err := runnerfiles.Write(dir); err != nil {
 		return fmt.Errorf("write the runner: %w", err)
 	}
-	runner := pyrunner.Runner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput, MaxOutputBytes: cfg.MaxFlowOutputBytes}
+	runner := pyrunner.Runner{Dir: dir, Python: cfg.Python, Stderr: cfg.FlowOutput, MaxOutputBytes: cfg.MaxFlowOutputBytes, Logger: cfg.Logger}
 	if cfg.DataDir != "" {
 		// The registry file and the blobs: a flow reads and writes the
 		// registry only through the API.
 		runner.HiddenDirs = []string{cfg.DataDir}
 	}
+	// The interpreter is resolved once, here, and the fork server warmed.
+	if err := runner.Start(); err != nil {
+		return err
+	}
+	s.runner = &runner
 	s.isolated = runner.Isolated()
 	s.runs, err = workflow.NewLocal(workflow.LocalConfig{
 		Definition: workflow.Default(),
@@ -336,6 +342,10 @@ func (s *Server) startRuns(cfg Config, store workflow.ExecutionFinisher) error {
 // FlowsIsolated reports whether flows run in their own user, PID and mount
 // namespaces (docs/dev-runner.md); false means in their own session only.
 func (s *Server) FlowsIsolated() bool { return s.isolated }
+
+// FlowsWarm reports whether runs are forked from a fork server
+// (docs/dev-runner.md); false means each run starts a new interpreter.
+func (s *Server) FlowsWarm() bool { return s.runner != nil && s.runner.Warm() }
 
 // URL is the base URL of the API, e.g. http://127.0.0.1:8787.
 func (s *Server) URL() string { return s.url }
@@ -365,6 +375,9 @@ func (s *Server) closeLocal() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = errors.Join(err, s.runs.Close(ctx))
 		cancel()
+	}
+	if s.runner != nil {
+		s.runner.Close()
 	}
 	if s.pyDir != "" {
 		err = errors.Join(err, os.RemoveAll(s.pyDir))

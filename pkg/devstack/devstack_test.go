@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -201,5 +204,25 @@ func TestStartFailsOnABusyAddress(t *testing.T) {
 	_, err := devstack.Start(context.Background(), devstack.Config{Addr: strings.TrimPrefix(srv.URL(), "http://"), Table: "another"})
 	if err == nil {
 		t.Fatal("a second server started on a busy address")
+	}
+}
+
+func TestStartFailsWithoutAWorkingInterpreterNamingPython(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("flows do not run on Windows: the interpreter is not needed")
+	}
+	broken := filepath.Join(t.TempDir(), "python3")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, python := range []string{filepath.Join(t.TempDir(), "no-python"), broken} {
+		srv, err := devstack.Start(context.Background(), devstack.Config{Addr: "127.0.0.1:0", Python: python})
+		if err == nil {
+			srv.Close()
+			t.Fatalf("dev started with the interpreter %s", python)
+		}
+		if !strings.Contains(err.Error(), "--python") {
+			t.Errorf("the error %q does not name --python", err)
+		}
 	}
 }

@@ -61,14 +61,20 @@ func isolate(cmd *exec.Cmd, runnerDir string, hidden []string) (r, w *os.File, e
 	python, script := cmd.Args[0], cmd.Args[1]
 	cmd.Args = append([]string{python, "-c", initScript, script, runnerDir}, hidden...)
 	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
+	cmd.SysProcAttr = namespaceAttr()
+	return r, w, nil
+}
+
+// namespaceAttr starts a process in new user, PID, mount and IPC
+// namespaces, as the server's own uid and gid, leading its own session.
+func namespaceAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
 		Setsid:                     true,
 		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC,
 		UidMappings:                []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}},
 		GidMappings:                []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}},
 		GidMappingsEnableSetgroups: false,
 	}
-	return r, w, nil
 }
 
 // Whether the kernel lets this server create the namespaces, per interpreter.

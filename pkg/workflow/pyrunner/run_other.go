@@ -29,3 +29,12 @@ func (Runner) Run(context.Context, workflow.RunRequest) (workflow.RunOutput, err
 
 // Isolated is false: flows do not run here at all.
 func (Runner) Isolated() bool { return false }
+
+// Start does nothing: flows do not run here.
+func (Runner) Start() error { return nil }
+
+// Close does nothing: flows do not run here.
+func (Runner) Close() {}
+
+// Warm is false: flows do not run here.
+func (Runner) Warm() bool { return false }

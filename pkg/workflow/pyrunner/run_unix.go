@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -72,19 +73,39 @@ func (p Runner) Run(ctx context.Context, req workflow.RunRequest) (workflow.RunO
 	var stdout cappedBuffer
 	stdout.limit = maxRunnerStdout
 	var stderr tailBuffer
+	var errOut io.Writer = &stderr
+	if p.Stderr != nil {
+		limit := p.MaxOutputBytes
+		if limit <= 0 {
+			limit = DefaultMaxOutputBytes
+		}
+		errOut = io.MultiWriter(&stderr, &boundedLog{w: p.Stderr, limit: limit, execID: req.ExecID})
+	}
+	ws, warm, err := p.runWarm(ctx, python, home, stdin, &stdout, errOut)
+	if !warm {
+		ws, err = p.runCold(ctx, python, script, home, stdin, &stdout, errOut)
+	}
+	if ctx.Err() != nil {
+		return workflow.RunOutput{}, fmt.Errorf("runner stopped: %w", context.Cause(ctx))
+	}
+	if err != nil {
+		if re, ok := errors.AsType[*workflow.RunError](err); ok {
+			return workflow.RunOutput{}, re
+		}
+		return workflow.RunOutput{}, crashedWith(&stderr, "%v", err)
+	}
+	return answerOf(ws, &stdout, &stderr)
+}
+
+// runCold runs script in a new python process (isolated where the kernel
+// allows) and returns its wait status.
+func (p Runner) runCold(ctx context.Context, python, script, home string, stdin []byte, stdout, stderr io.Writer) (syscall.WaitStatus, error) {
 	var stopHardKill func()
 	build := func(isolated bool) (*exec.Cmd, *os.File, *os.File, error) {
 		cmd := exec.CommandContext(ctx, python, script)
 		cmd.Stdin = bytes.NewReader(stdin)
-		cmd.Stdout = &stdout
-		cmd.Stderr = &stderr
-		if p.Stderr != nil {
-			limit := p.MaxOutputBytes
-			if limit <= 0 {
-				limit = DefaultMaxOutputBytes
-			}
-			cmd.Stderr = io.MultiWriter(&stderr, &boundedLog{w: p.Stderr, limit: limit, execID: req.ExecID})
-		}
+		cmd.Stdout = stdout
+		cmd.Stderr = stderr
 		cmd.Env = runnerEnv(home)
 		cmd.Dir = home
 		var mu sync.Mutex
@@ -129,23 +150,47 @@ func (p Runner) Run(ctx context.Context, req workflow.RunRequest) (workflow.RunO
 	}
 	if err != nil {
 		closeFile(status)
-		return workflow.RunOutput{}, unavailable("could not start %s: %v", python, err)
+		return 0, unavailable("could not start %s: %v", python, err)
 	}
 	waitErr := cmd.Wait()
 	stopHardKill()
 	// Whatever the flow left behind goes with it.
 	killSession(cmd.Process.Pid)
-	ws, ok := runnerStatus(status)
-	if ctx.Err() != nil {
-		return workflow.RunOutput{}, fmt.Errorf("runner stopped: %w", context.Cause(ctx))
+	if ws, ok := runnerStatus(status); ok {
+		return ws, nil
 	}
-	if !ok {
-		if cmd.ProcessState == nil {
-			return workflow.RunOutput{}, crashedWith(&stderr, "the runner did not run: %v", waitErr)
-		}
-		ws, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if cmd.ProcessState == nil {
+		return 0, fmt.Errorf("the runner did not run: %v", waitErr)
 	}
-	return answerOf(ws, &stdout, &stderr)
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ws, nil
+}
+
+// Start resolves the interpreter, so a missing or broken one is an error
+// now rather than at every run, and starts the fork server (Linux; when it
+// cannot start, the log says so and runs start cold).
+func (p Runner) Start() error {
+	python, err := resolvePython(p.Python)
+	if err != nil {
+		return err
+	}
+	p.warmServer(python)
+	return nil
+}
+
+// Close stops the fork server Start or a Run started; a later Run starts a
+// new one.
+func (p Runner) Close() {
+	if python, err := resolvePython(p.Python); err == nil {
+		p.closeWarm(python)
+	}
+}
+
+// Warm reports whether runs are forked from a fork server (starting it if
+// none runs); false means each run starts a new interpreter.
+func (p Runner) Warm() bool {
+	python, err := resolvePython(p.Python)
+	return err == nil && p.warmServer(python)
 }
 
 // Isolated reports whether runs get their own user, PID and mount namespaces

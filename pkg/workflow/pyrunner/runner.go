@@ -10,6 +10,7 @@ package pyrunner
 
 import (
 	"io"
+	"log/slog"
 
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -34,7 +35,11 @@ var Environment = []string{
 
 // Runner runs a flow as `python3 <Dir>/runner.py`, the RunRequest JSON on
 // stdin and one JSON answer on stdout (docs/executions.md, "The runner
-// protocol"). Flow code is untrusted: the process gets Environment only,
+// protocol"). On Linux with user namespaces each run is a process forked
+// from a warm fork server (one per Dir, Python and HiddenDirs, started by
+// Start or the first Run, stopped by Close) that has runner.py's imports and
+// the kitaru package loaded; elsewhere, or when it cannot start, each run
+// starts a new interpreter (docs/dev-runner.md). Flow code is untrusted: the process gets Environment only,
 // runs in a fresh directory, and leads its own session; on Linux it also
 // runs in its own user, PID and mount namespaces where the kernel allows
 // them, so it cannot see or signal the server and nothing it starts
@@ -56,6 +61,9 @@ type Runner struct {
 	// HiddenDirs are hidden from isolated runs (an empty directory is
 	// mounted over each): kitaru dev's on-disk blobs, say.
 	HiddenDirs []string
+	// Logger hears when runs start cold because no fork server can run;
+	// nil is slog.Default().
+	Logger *slog.Logger
 }
 
 var _ workflow.Runner = Runner{}

@@ -73,6 +73,8 @@ __all__ = [
 
 # The submodules first, kitaru.flow last: importing the module kitaru.flow
 # sets the package attribute ``flow``, which the decorator then replaces.
+# The client and connection load on first use (__getattr__ below): a flow
+# that only needs the decorator does not pay for dataclasses and the rest.
 from kitaru.errors import (
     ConfigurationError,
     ConflictError,
@@ -93,27 +95,25 @@ from kitaru.errors import (
     UnprocessableError,
     WaitTimeoutError,
 )
-from kitaru.connection import ENV_AUTH_TOKEN, ENV_CONFIG_DIR, ENV_PROJECT, ENV_SERVER_URL, Connection, config_path
-from kitaru.client import (
-    Deployment,
-    Deployments,
-    Execution,
-    Executions,
-    Handle,
-    KitaruClient,
-    RouteChange,
-    Tag,
-    new_idempotency_key,
-)
 from kitaru.flow import Flow, flow, is_flow
 
-# Public as before the split, though not in __all__.
-_ALSO_PUBLIC = (ENV_SERVER_URL, ENV_AUTH_TOKEN, ENV_PROJECT, ENV_CONFIG_DIR, config_path, new_idempotency_key)
+# Names of kitaru.connection and kitaru.client offered here, loaded lazily.
+# ENV_*, config_path and new_idempotency_key are public as before the split,
+# though not in __all__.
+_LAZY = {
+    **dict.fromkeys(("ENV_SERVER_URL", "ENV_AUTH_TOKEN", "ENV_PROJECT", "ENV_CONFIG_DIR", "config_path", "Connection"), "kitaru.connection"),
+    **dict.fromkeys(
+        ("KitaruClient", "Deployment", "Deployments", "Execution", "Executions", "Handle", "RouteChange", "Tag", "new_idempotency_key"),
+        "kitaru.client",
+    ),
+}
 
 # The classes defined in this module before the split keep its name, so
 # tracebacks, reprs and pickles still say kitaru.ConfigurationError, etc.
+_OWN_CLASSES = {
+    "KitaruClient", "Connection", "Deployment", "Handle", "Execution", "Tag", "RouteChange", "Deployments", "Executions",
+}
 for _cls in (
-    KitaruClient, Connection, Deployment, Handle, Execution, Tag, RouteChange, Deployments, Executions,
     KitaruError, ConfigurationError, InvalidArgumentError, UnauthenticatedError, PermissionDeniedError,
     NotFoundError, ConflictError, PreconditionFailedError, PayloadTooLargeError, UnprocessableError,
     IdempotencyMismatchError, RateLimitedError, InternalError, UnavailableError, ExecutionError,
@@ -121,3 +121,23 @@ for _cls in (
 ):
     _cls.__module__ = __name__
 del _cls
+
+
+def __getattr__(name: str):
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(module_name)
+    for lazy, where in _LAZY.items():
+        if where == module_name:
+            value = getattr(module, lazy)
+            if lazy in _OWN_CLASSES:
+                value.__module__ = __name__
+            globals()[lazy] = value
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
