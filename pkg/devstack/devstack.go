@@ -22,6 +22,7 @@ import (
 	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/gateway"
 	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
 	"github.com/kitaru/deployments/pkg/localdynamo"
@@ -135,7 +136,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 		}
 		s.local, endpoint, s.backend = local, local.URL, "in-process minidyn"
 	}
-	db, err := dynamo.NewClient(ctx, endpoint)
+	db, err := defaultconfig.NewClient(ctx, endpoint)
 	if err != nil {
 		return fmt.Errorf("connect to DynamoDB at %s: %w", endpoint, err)
 	}

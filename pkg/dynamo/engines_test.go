@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 )
 
@@ -70,7 +71,7 @@ func newFixture(t testing.TB, e engine) *fixture {
 	if faultsOn.Load() {
 		opts = append(opts, newFaults(tableSeq.Load()).Option(), patientRetries)
 	}
-	db, err := dynamo.NewClient(ctx, e.endpoint, opts...)
+	db, err := defaultconfig.NewClient(ctx, e.endpoint, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
