@@ -143,21 +143,25 @@ func initTrace(tb testing.TB, bin string) map[string]packageInit {
 // initMillis is, for each of bins, the least total package-init time over
 // runs runs, taken in turns so that a busy spell of the machine does not
 // fall on one binary's runs alone: noise only ever adds to a run.
-func initMillis(tb testing.TB, bins map[string]string, runs int) map[string]float64 {
+// It also returns what each one's init allocates, in KiB, which the
+// machine's load does not change.
+func initMillis(tb testing.TB, bins map[string]string, runs int) (ms, kib map[string]float64) {
 	tb.Helper()
-	least := map[string]float64{}
+	ms, kib = map[string]float64{}, map[string]float64{}
 	for range runs {
 		for name, bin := range bins {
-			total := 0.0
+			total, bytes := 0.0, int64(0)
 			for _, p := range initTrace(tb, bin) {
 				total += p.ms
+				bytes += p.bytes
 			}
-			if v, ok := least[name]; !ok || total < v {
-				least[name] = total
+			if v, ok := ms[name]; !ok || total < v {
+				ms[name] = total
 			}
+			kib[name] = float64(bytes) / (1 << 10)
 		}
 	}
-	return least
+	return ms, kib
 }
 
 // maxInitBytes bounds what one of our packages, or the input-schema engine,
@@ -192,8 +196,10 @@ func TestNoFunctionCompilesASchemaOrARegexpAtInit(t *testing.T) {
 // floor an aws-lambda-go hello built the same way in the same run; target
 // ≤ 8 MB. init: the slowest function's package init (GODEBUG=inittrace=1,
 // summed over packages, least of 15 runs of the host build) against the
-// hello's; target ≤ hello + 10 ms. Each build happens once per run
-// (-benchtime=1x is enough; more iterations re-measure nothing).
+// hello's; target ≤ hello + 10 ms. It also reports the most any function's
+// init allocates (init-KiB), a figure the machine's load leaves alone. Each
+// build happens once per run (-benchtime=1x is enough; more iterations
+// re-measure nothing).
 func BenchmarkRowBootstrap(b *testing.B) {
 	b.Run("size", func(b *testing.B) {
 		bins := bootstraps(b, "arm64")
@@ -221,20 +227,22 @@ func BenchmarkRowBootstrap(b *testing.B) {
 	})
 	b.Run("init", func(b *testing.B) {
 		bins := hostBootstraps(b)
-		ms := initMillis(b, bins, 15)
+		ms, kib := initMillis(b, bins, 15)
 		for b.Loop() {
 		}
-		slowest := 0.0
+		slowest, most := 0.0, 0.0
 		for name, v := range ms {
 			if name != floor {
-				slowest = max(slowest, v)
-				b.Logf("%-10s init %.2f ms", name, v)
+				slowest, most = max(slowest, v), max(most, kib[name])
+				b.Logf("%-10s init %.2f ms, %.0f KiB", name, v, kib[name])
 			}
 		}
 		b.ReportMetric(slowest, "init-ms")
 		b.ReportMetric(ms[floor], "floor-init-ms")
 		b.ReportMetric(slowest/ms[floor], "x-floor")
 		b.ReportMetric(slowest-ms[floor], "over-floor-ms")
+		b.ReportMetric(most, "init-KiB")
+		b.ReportMetric(kib[floor], "floor-init-KiB")
 		b.ReportMetric(0, "ns/op")
 	})
 }
