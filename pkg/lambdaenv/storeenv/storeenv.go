@@ -2,8 +2,8 @@
 // configuration Lambda's environment gives (region, the role's credentials),
 // the registry table and its DynamoDB store, and a JSON logger. Functions
 // that need only the store (finish, reaper) start with it alone; it is apart
-// from lambdaenv so that they do not link the API's handlers, the Secrets
-// Manager client or the input-schema engine.
+// from lambdaenv so that they do not link the API's handlers or the Secrets
+// Manager client.
 package storeenv
 
 import (
