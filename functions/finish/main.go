@@ -8,12 +8,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/kitaru/deployments/pkg/lambdaenv"
+	"github.com/kitaru/deployments/pkg/lambdaenv/storeenv"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
 func main() {
-	store, logger := lambdaenv.StoreFunction("finish")
+	store, logger := storeenv.Start("finish")
 	h := workflow.RecordHandler{Finisher: workflow.StoreFinisher(store), Logger: logger, RequestID: requestID}
 	lambda.Start(h.Handle)
 }

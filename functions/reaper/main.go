@@ -6,13 +6,13 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/kitaru/deployments/pkg/lambdaenv"
+	"github.com/kitaru/deployments/pkg/lambdaenv/storeenv"
 	"github.com/kitaru/deployments/pkg/reaper"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
 func main() {
-	store, logger := lambdaenv.StoreFunction("reaper")
+	store, logger := storeenv.Start("reaper")
 	r := &reaper.Reaper{Store: store, After: reaper.Deadline(workflow.Default()), Logger: logger}
 	lambda.Start(r.Handle)
 }

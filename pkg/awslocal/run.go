@@ -26,7 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/gateway"
 )
 
@@ -197,7 +197,7 @@ func (s *Stack) startMoto(ctx context.Context, cfg Config, routesFile string) er
 }
 
 func newClients(ctx context.Context, dynamoEndpoint, moto string) (Clients, error) {
-	db, err := dynamo.NewClient(ctx, dynamoEndpoint)
+	db, err := defaultconfig.NewClient(ctx, dynamoEndpoint)
 	if err != nil {
 		return Clients{}, err
 	}

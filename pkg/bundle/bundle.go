@@ -6,7 +6,6 @@ package bundle
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/kitaru/deployments/pkg/registry"
@@ -72,12 +71,26 @@ func (l Limits) WithDefaults() Limits {
 // DigestPrefix starts every bundle digest.
 const DigestPrefix = "sha256:"
 
-var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+// isDigest reports whether s is DigestPrefix and 64 lowercase hex digits;
+// checked by hand rather than by a package-level regexp, which would compile
+// at every cold start.
+func isDigest(s string) bool {
+	hex, ok := strings.CutPrefix(s, DigestPrefix)
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for i := range len(hex) {
+		if c := hex[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateDigest checks that digest is "sha256:" and 64 lowercase hex digits.
 // Errors: invalid_argument.
 func ValidateDigest(digest string) error {
-	if !digestPattern.MatchString(digest) {
+	if !isDigest(digest) {
 		return registry.Errorf(registry.CodeInvalidArgument, "digest %q is invalid: use sha256: followed by 64 lowercase hex digits", clip(digest)).
 			WithDetails("digest", clip(digest))
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -73,7 +74,7 @@ func (o *adminOptions) checkTable() error {
 
 // openStore connects to the registry table.
 func (o *adminOptions) openStore(ctx context.Context) (*dynamo.Store, error) {
-	db, err := dynamo.NewClient(ctx, o.endpoint)
+	db, err := defaultconfig.NewClient(ctx, o.endpoint)
 	if err != nil {
 		return nil, registry.Errorf(registry.CodeInvalidArgument, "connect to DynamoDB: %v", err)
 	}

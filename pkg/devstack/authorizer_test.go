@@ -12,6 +12,7 @@ import (
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -42,7 +43,7 @@ func startOnTable(t *testing.T) (*devstack.Server, *dynamo.Store) {
 			t.Errorf("close: %v", err)
 		}
 	})
-	db, err := dynamo.NewClient(ctx, endpoint)
+	db, err := defaultconfig.NewClient(ctx, endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -132,7 +133,7 @@ func TestACancelledExecutionStaysCancelledWhenItsRunEnds(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	db, err := dynamo.NewClient(ctx, ddb.URL)
+	db, err := defaultconfig.NewClient(ctx, ddb.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/devstack"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -179,7 +180,7 @@ func TestCrashMidLoadLeavesAConsistentTable(t *testing.T) {
 	}
 	table := fmt.Sprintf("crash-%d", time.Now().UnixNano())
 	ctx := context.Background()
-	db, err := dynamo.NewClient(ctx, endpoint)
+	db, err := defaultconfig.NewClient(ctx, endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/gateway"
 	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
 	"github.com/kitaru/deployments/pkg/reaper"
@@ -187,7 +188,7 @@ const RegistryFile = "registry.db"
 // SQLite in DataDir/registry.db, else SQLite in memory.
 func (s *Server) openStore(ctx context.Context, cfg Config) (Store, error) {
 	if endpoint := cfg.DynamoDBEndpoint; endpoint != "" {
-		db, err := dynamo.NewClient(ctx, endpoint)
+		db, err := defaultconfig.NewClient(ctx, endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("connect to DynamoDB at %s: %w", endpoint, err)
 		}

@@ -10,32 +10,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 )
 
-// NewClient builds a DynamoDB client from the default AWS configuration; see
-// NewClientFromConfig for endpoint. Lambda functions, which build several
-// clients, load the configuration once and call NewClientFromConfig.
-func NewClient(ctx context.Context, endpoint string, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
-	var loadOpts []func(*config.LoadOptions) error
-	if endpoint != "" {
-		loadOpts = append(loadOpts, config.WithDefaultRegion(localRegion))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	return NewClientFromConfig(cfg, endpoint, optFns...)
-}
-
-// localRegion is the region a client for an endpoint override signs for
+// LocalRegion is the region a client for an endpoint override signs for
 // when the configuration names none; local engines accept any.
-const localRegion = "us-east-1"
+const LocalRegion = "us-east-1"
 
-// NewClientFromConfig builds a DynamoDB client from cfg. Writes that meet an
+// NewClientFromConfig builds a DynamoDB client from cfg (the Lambda
+// functions' configuration, or the SDK's default one through
+// defaultconfig.NewClient). Writes that meet an
 // in-flight transaction are retried. A non-empty endpoint (DynamoDB Local,
 // minidyn, LocalStack) overrides the service endpoint; for a loopback one
 // fixed local credentials are used so local engines work without an AWS
@@ -56,7 +42,7 @@ func NewClientFromConfig(cfg aws.Config, endpoint string, optFns ...func(*dynamo
 			return
 		}
 		if o.Region == "" {
-			o.Region = localRegion
+			o.Region = LocalRegion
 		}
 		if local {
 			// Local engines accept any credentials; don't probe for real ones.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry/storetest"
 )
@@ -88,7 +89,7 @@ func newFixture(t testing.TB, e engine, faults bool, now func() time.Time) *fixt
 	if faults {
 		opts = append(opts, newFaults(seq).Option(), patientRetries)
 	}
-	db, err := dynamo.NewClient(ctx, e.endpoint, opts...)
+	db, err := defaultconfig.NewClient(ctx, e.endpoint, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 )
 
 func keyOf(pk, sk string) map[string]types.AttributeValue {
@@ -36,7 +37,7 @@ func deadClient(t *testing.T) *dynamodb.Client {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	db, err := dynamo.NewClient(context.Background(), "http://"+addr, func(o *dynamodb.Options) {
+	db, err := defaultconfig.NewClient(context.Background(), "http://"+addr, func(o *dynamodb.Options) {
 		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1)
 	})
 	if err != nil {
@@ -46,7 +47,7 @@ func deadClient(t *testing.T) *dynamodb.Client {
 }
 
 func newClient(endpoint string, opts ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
-	return dynamo.NewClient(context.Background(), endpoint, opts...)
+	return defaultconfig.NewClient(context.Background(), endpoint, opts...)
 }
 
 func newStore(db *dynamodb.Client, table string) *dynamo.Store { return dynamo.New(db, table) }

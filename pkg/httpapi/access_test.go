@@ -12,6 +12,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -128,7 +129,7 @@ func TestIfMatchAcceptsBareAndQuotedRevisions(t *testing.T) {
 }
 
 func TestInternalErrorsDoNotLeakTheirText(t *testing.T) {
-	db, err := dynamo.NewClient(context.Background(), dynamoURL)
+	db, err := defaultconfig.NewClient(context.Background(), dynamoURL)
 	if err != nil {
 		t.Fatal(err)
 	}

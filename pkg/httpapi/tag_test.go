@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -64,7 +65,7 @@ func TestTagWritesAnswerUnavailableWhenTheEngineIsDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	db, err := dynamo.NewClient(context.Background(), "http://"+addr, func(o *dynamodb.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) })
+	db, err := defaultconfig.NewClient(context.Background(), "http://"+addr, func(o *dynamodb.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -52,7 +53,7 @@ func BenchmarkInvoke(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			var trips atomic.Int64
-			db, err := dynamo.NewClient(ctx, ep, dynamo.CountRoundTrips(&trips))
+			db, err := defaultconfig.NewClient(ctx, ep, dynamo.CountRoundTrips(&trips))
 			if err != nil {
 				b.Fatal(err)
 			}

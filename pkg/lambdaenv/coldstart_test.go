@@ -15,6 +15,7 @@ import (
 	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/blob/s3blob"
 	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/lambdaenv/storeenv"
 	sfnexec "github.com/kitaru/deployments/pkg/sfn"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -36,12 +37,12 @@ func fakeSecretsManager(t *testing.T) string {
 	return srv.URL
 }
 
-// countingLoader is loadAWSConfig that counts its calls.
+// countingLoader is storeenv.LoadAWSConfig that counts its calls.
 type countingLoader struct{ loads int }
 
 func (c *countingLoader) load(getenv func(string) string) (aws.Config, error) {
 	c.loads++
-	return loadAWSConfig(getenv)
+	return storeenv.LoadAWSConfig(getenv)
 }
 
 func TestAColdStartLoadsTheAWSConfigurationOnce(t *testing.T) {
@@ -71,22 +72,22 @@ func TestAColdStartLoadsTheAWSConfigurationOnce(t *testing.T) {
 	ctx := context.Background()
 	starts := []struct {
 		name  string
-		start func(load configLoader) error
+		start func(load storeenv.ConfigLoader) error
 	}{
-		{"the authorizer", func(load configLoader) error {
+		{"the authorizer", func(load storeenv.ConfigLoader) error {
 			_, err := authorizerFromEnv(ctx, getenv, load, logger)
 			return err
 		}},
-		{"a store-only function (finish, reaper)", func(load configLoader) error {
-			_, err := storeFromEnv(getenv, load)
+		{"a store-only function (finish, reaper)", func(load storeenv.ConfigLoader) error {
+			_, err := storeenv.FromEnv(getenv, load)
 			return err
 		}},
 	}
 	for _, g := range []httpapi.Group{httpapi.GroupDeploy, httpapi.GroupTag, httpapi.GroupResolve, httpapi.GroupInvoke, httpapi.GroupAuth} {
 		starts = append(starts, struct {
 			name  string
-			start func(load configLoader) error
-		}{"the " + string(g) + " function", func(load configLoader) error {
+			start func(load storeenv.ConfigLoader) error
+		}{"the " + string(g) + " function", func(load storeenv.ConfigLoader) error {
 			_, err := handlerFromEnv(ctx, getenv, load, g, services, logger)
 			return err
 		}})

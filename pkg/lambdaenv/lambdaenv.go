@@ -4,7 +4,9 @@
 // logger. functions/<name>/main.go call Start with their route group
 // and the Services it needs beyond these (packages s3env and sfnenv), so
 // that a function links only the AWS clients its group uses. A cold start
-// loads the AWS configuration once and builds every client from it.
+// loads the AWS configuration once (storeenv.LoadAWSConfig) and builds
+// every client from it; functions that need only the store start with
+// package storeenv alone.
 package lambdaenv
 
 import (
@@ -15,7 +17,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitaru/deployments/pkg/auth"
@@ -25,6 +26,7 @@ import (
 	"github.com/kitaru/deployments/pkg/gatewayauth"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
+	"github.com/kitaru/deployments/pkg/lambdaenv/storeenv"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/service"
 	"github.com/kitaru/deployments/pkg/workflow"
@@ -85,17 +87,23 @@ func Read(getenv func(string) string) (Env, error) {
 	return env, nil
 }
 
-// ReadStore reads only the store's settings (KITARU_TABLE, DYNAMODB_ENDPOINT),
-// for functions that serve no API routes, such as finish.
+// ReadStore reads only the store's and the signer's settings (KITARU_TABLE,
+// DYNAMODB_ENDPOINT, KITARU_SIGNING_SECRET_ARN, SECRETSMANAGER_ENDPOINT),
+// for the authorizer, which serves no API routes.
 func ReadStore(getenv func(string) string) (Env, error) {
-	env := Env{
-		Table: getenv("KITARU_TABLE"), DynamoDBEndpoint: getenv("DYNAMODB_ENDPOINT"),
+	t, err := storeenv.ReadTable(getenv)
+	if err != nil {
+		return Env{}, err
+	}
+	return Env{
+		Table: t.Name, DynamoDBEndpoint: t.Endpoint,
 		SigningSecretARN: getenv("KITARU_SIGNING_SECRET_ARN"), SecretsManagerEndpoint: getenv("SECRETSMANAGER_ENDPOINT"),
-	}
-	if env.Table == "" {
-		return Env{}, fmt.Errorf("KITARU_TABLE is not set; set it to the registry's DynamoDB table name")
-	}
-	return env, nil
+	}, nil
+}
+
+// table is the registry table env names.
+func (env Env) table() storeenv.Table {
+	return storeenv.Table{Name: env.Table, Endpoint: env.DynamoDBEndpoint}
 }
 
 // Services builds the adapters only some route groups use. A function passes
@@ -110,42 +118,14 @@ type Services struct {
 	Executor func(aws.Config, Env) (workflow.Executor, error)
 }
 
-// configLoader loads a cold start's AWS configuration: loadAWSConfig, or a
-// counting one in the test that proves a cold start loads it once.
-type configLoader func(getenv func(string) string) (aws.Config, error)
-
-// loadAWSConfig is a function's AWS configuration: its region and the
-// execution role's credentials, which Lambda puts in the environment. It
-// reads nothing else (no shared config files, profiles, SSO or instance
-// metadata): a cold start touches no file and the bootstrap links none of
-// the SDK's credential chain (about 1.9 MB of each bootstrap). A cold start
-// calls it once and builds every client from its result.
-func loadAWSConfig(getenv func(string) string) (aws.Config, error) {
-	region, id, secret := getenv("AWS_REGION"), getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
-	if region == "" || id == "" || secret == "" {
-		return aws.Config{}, fmt.Errorf("AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set; Lambda sets them from the function's role (for a local run, set them yourself)")
-	}
-	creds := credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN"))
-	return aws.Config{Region: region, Credentials: aws.NewCredentialsCache(creds)}, nil
-}
-
 // NewStore loads the AWS configuration and builds the DynamoDB store env
-// names: the whole cold start of a function that needs no other client, such
-// as finish.
+// names.
 func NewStore(ctx context.Context, env Env) (*dynamo.Store, error) {
-	awsCfg, err := loadAWSConfig(os.Getenv)
+	awsCfg, err := storeenv.LoadAWSConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	return newStore(awsCfg, env)
-}
-
-func newStore(awsCfg aws.Config, env Env) (*dynamo.Store, error) {
-	db, err := dynamo.NewClientFromConfig(awsCfg, env.DynamoDBEndpoint)
-	if err != nil {
-		return nil, fmt.Errorf("build DynamoDB client: %w", err)
-	}
-	return dynamo.New(db, env.Table), nil
+	return storeenv.NewStore(awsCfg, env.table())
 }
 
 // NewHandler builds the handler serving group on the store env names, with
@@ -168,7 +148,7 @@ func NewHandler(ctx context.Context, awsCfg aws.Config, env Env, group httpapi.G
 // serviceConfig fills the service graph's Config for group from env, with
 // only the clients group uses, all built from awsCfg.
 func serviceConfig(ctx context.Context, awsCfg aws.Config, env Env, group httpapi.Group, services Services) (service.Config, error) {
-	store, err := newStore(awsCfg, env)
+	store, err := storeenv.NewStore(awsCfg, env.table())
 	if err != nil {
 		return service.Config{}, err
 	}
@@ -226,8 +206,8 @@ func NewSigner(ctx context.Context, awsCfg aws.Config, env Env) (*auth.Signer, e
 
 // StartAuthorizer serves the API Gateway REQUEST authorizer (functions/authorizer).
 func StartAuthorizer() {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "authorizer")
-	a, err := authorizerFromEnv(context.Background(), os.Getenv, loadAWSConfig, logger)
+	logger := storeenv.Logger("authorizer")
+	a, err := authorizerFromEnv(context.Background(), os.Getenv, storeenv.LoadAWSConfig, logger)
 	if err != nil {
 		logger.Error("cold start failed", "error", err)
 		os.Exit(1)
@@ -235,7 +215,7 @@ func StartAuthorizer() {
 	lambda.Start(a.Handle)
 }
 
-func authorizerFromEnv(ctx context.Context, getenv func(string) string, load configLoader, logger *slog.Logger) (*gatewayauth.Authorizer, error) {
+func authorizerFromEnv(ctx context.Context, getenv func(string) string, load storeenv.ConfigLoader, logger *slog.Logger) (*gatewayauth.Authorizer, error) {
 	env, err := ReadStore(getenv)
 	if err != nil {
 		return nil, err
@@ -244,7 +224,7 @@ func authorizerFromEnv(ctx context.Context, getenv func(string) string, load con
 	if err != nil {
 		return nil, err
 	}
-	store, err := newStore(awsCfg, env)
+	store, err := storeenv.NewStore(awsCfg, env.table())
 	if err != nil {
 		return nil, err
 	}
@@ -259,8 +239,8 @@ func authorizerFromEnv(ctx context.Context, getenv func(string) string, load con
 // invocations with it. services holds what group needs beyond the store and
 // the signer (see NewHandler). A configuration error ends the process.
 func Start(group httpapi.Group, services Services) {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", string(group))
-	h, err := handlerFromEnv(context.Background(), os.Getenv, loadAWSConfig, group, services, logger)
+	logger := storeenv.Logger(string(group))
+	h, err := handlerFromEnv(context.Background(), os.Getenv, storeenv.LoadAWSConfig, group, services, logger)
 	if err != nil {
 		logger.Error("cold start failed", "error", err)
 		os.Exit(1)
@@ -268,7 +248,7 @@ func Start(group httpapi.Group, services Services) {
 	lambda.Start(h.Handle)
 }
 
-func handlerFromEnv(ctx context.Context, getenv func(string) string, load configLoader, group httpapi.Group, services Services, logger *slog.Logger) (*httpapi.Handler, error) {
+func handlerFromEnv(ctx context.Context, getenv func(string) string, load storeenv.ConfigLoader, group httpapi.Group, services Services, logger *slog.Logger) (*httpapi.Handler, error) {
 	env, err := Read(getenv)
 	if err != nil {
 		return nil, err
@@ -278,29 +258,4 @@ func handlerFromEnv(ctx context.Context, getenv func(string) string, load config
 		return nil, err
 	}
 	return NewHandler(ctx, awsCfg, env, group, services, logger)
-}
-
-// StoreFunction is the cold start of a function that needs only the store
-// (finish, reaper): its JSON logger and the store KITARU_TABLE names. A
-// configuration error is logged and ends the process.
-func StoreFunction(name string) (*dynamo.Store, *slog.Logger) {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", name)
-	store, err := storeFromEnv(os.Getenv, loadAWSConfig)
-	if err != nil {
-		logger.Error("cold start failed", "error", err)
-		os.Exit(1)
-	}
-	return store, logger
-}
-
-func storeFromEnv(getenv func(string) string, load configLoader) (*dynamo.Store, error) {
-	env, err := ReadStore(getenv)
-	if err != nil {
-		return nil, err
-	}
-	awsCfg, err := load(getenv)
-	if err != nil {
-		return nil, err
-	}
-	return newStore(awsCfg, env)
 }

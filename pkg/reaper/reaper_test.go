@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
 	"github.com/kitaru/deployments/pkg/reaper"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -49,7 +50,7 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, s *dynamo.Store, c *clock
 	t.Run("dynamodb-local", func(t *testing.T) {
 		c := &clock{now: time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)}
 		ctx := context.Background()
-		db, err := dynamo.NewClient(ctx, endpoint)
+		db, err := defaultconfig.NewClient(ctx, endpoint)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -18,7 +17,7 @@ const EntrypointRule = `an entrypoint is path/to/file.py:function: ` +
 // MaxEntrypointBytes bounds an entrypoint.
 const MaxEntrypointBytes = 1024
 
-var identifierPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var identifierPattern = namePattern{first: letters + "_", rest: letters + digits + "_"}
 
 // pythonKeywords are Python 3's keyword.kwlist: names a def cannot take.
 // Soft keywords (match, case, type, _) can name a function and are allowed.

@@ -116,7 +116,9 @@ func outsideRef(doc any) string {
 	return slices.Min(refs)
 }
 
-var printer = message.NewPrinter(language.English)
+// printer words validation messages; built on first use, since building it
+// at init would cost every function's cold start.
+var printer = sync.OnceValue(func() *message.Printer { return message.NewPrinter(language.English) })
 
 // StoredSchemaError explains a deployment's saved input schema that no
 // longer compiles (saved before a rule was added): the invoker cannot fix
@@ -190,7 +192,7 @@ func (s *InputSchema) problems(inputs json.RawMessage, allowMissing bool) (probl
 			key = "(inputs)"
 		}
 		keys = append(keys, key)
-		problems = append(problems, fmt.Sprintf("input %q: %s", key, leaf.ErrorKind.LocalizedString(printer)))
+		problems = append(problems, fmt.Sprintf("input %q: %s", key, leaf.ErrorKind.LocalizedString(printer())))
 	}
 	slices.Sort(keys)
 	slices.Sort(problems)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/sqlstore"
 )
@@ -67,7 +68,7 @@ func seededStores(b *testing.B) map[string]growthStores {
 		}
 		if endpoint := os.Getenv("DYNAMODB_ENDPOINT"); endpoint != "" {
 			opens["dynamodb-local"] = func(size string) (registry.Store, error) {
-				db, err := dynamo.NewClient(context.Background(), endpoint)
+				db, err := defaultconfig.NewClient(context.Background(), endpoint)
 				if err != nil {
 					return nil, err
 				}

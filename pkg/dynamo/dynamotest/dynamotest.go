@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/localdynamo"
 )
 
@@ -33,7 +34,7 @@ func New(t testing.TB) Table {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	ctx := context.Background()
-	db, err := dynamo.NewClient(ctx, srv.URL)
+	db, err := defaultconfig.NewClient(ctx, srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
