@@ -11,10 +11,9 @@ import (
 )
 
 // TestTheFirstSchemasCompileConcurrently runs, in a fresh process where no
-// schema has compiled yet, eight compiles at once: they share the one
-// compile of the engine's metaschemas, made on first use rather than at init
-// (third_party/README.md), and each gets a working schema. Under -race it
-// also checks that the first use is free of data races.
+// schema has compiled yet, eight compiles at once: each gets a working
+// schema, and under -race the first use of what our package builds lazily
+// (the message printer) is free of data races.
 func TestTheFirstSchemasCompileConcurrently(t *testing.T) {
 	if os.Getenv("KITARU_FIRST_COMPILE_CHILD") == "" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestTheFirstSchemasCompileConcurrently$", "-test.count=1")
