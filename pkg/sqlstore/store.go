@@ -122,9 +122,6 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Path is the database file, or Memory.
-func (s *Store) Path() string { return s.path }
-
 // queryer is what both *sql.Tx and *sql.DB offer; helpers take it so that
 // they run inside the caller's transaction.
 type queryer interface {
