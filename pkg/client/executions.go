@@ -54,7 +54,8 @@ func (e *Executions) Wait(ctx context.Context, id string) (registry.Execution, e
 }
 
 // Follow is Wait that also hands seen every read of the still-running
-// execution, at least every 2 s, for progress displays.
+// execution: the first at once, then at least every 2 s, for progress
+// displays.
 func (e *Executions) Follow(ctx context.Context, id string, seen func(registry.Execution)) (registry.Execution, error) {
 	return e.c.wait(ctx, registry.Execution{ExecID: id, Status: registry.StatusRunning}, seen)
 }
@@ -124,9 +125,13 @@ func (c *Client) wait(ctx context.Context, last registry.Execution, seen func(re
 		hold = min(hold, t/2)
 	}
 	pause := pollStart
-	for {
+	for first := true; ; first = false {
+		ask := hold
+		if first && seen != nil {
+			ask = 0 // a progress display shows the execution at once
+		}
 		asked := time.Now()
-		got, err := c.Executions().held(ctx, last.ExecID, hold)
+		got, err := c.Executions().held(ctx, last.ExecID, ask)
 		switch {
 		case ctx.Err() != nil:
 			return stillRunning()
@@ -140,6 +145,9 @@ func (c *Client) wait(ctx context.Context, last registry.Execution, seen func(re
 		}
 		if seen != nil {
 			seen(last)
+		}
+		if ask == 0 {
+			continue
 		}
 		// A held answer has waited already; a quick one pauses first.
 		if rest := jitter(pause) - time.Since(asked); rest > 0 && sleep(ctx, rest) != nil {
