@@ -170,3 +170,50 @@ func TestDeletesRacingTagMovesLeaveNoTagOnADeletedVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestLatestVersionSurvivesRacingDeletesAndDeploys deletes the two highest
+// versions at once, then the highest while deploys commit: the summary's
+// latest version (kept in the flow head) must always be the highest version
+// that exists.
+func TestLatestVersionSurvivesRacingDeletesAndDeploys(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, f *fixture) {
+		const rounds = 8
+		deploy(t, f, "top", "", false) // v1 keeps default
+		run := func(round int, ops ...func() error) {
+			t.Helper()
+			errs := make([]error, len(ops))
+			var wg sync.WaitGroup
+			for i, op := range ops {
+				wg.Go(func() { errs[i] = op() })
+			}
+			wg.Wait()
+			for _, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			p, err := f.store.ListDeployments(ctx, project, "top", registry.PageRequest{Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := f.store.GetFlow(ctx, project, "top")
+			if err != nil || fs.LatestVersion != p.Items[0].Version {
+				t.Fatalf("round %d: summary says latest v%d, the highest version is v%d (%v)", round, fs.LatestVersion, p.Items[0].Version, err)
+			}
+		}
+		del := func(v int) func() error {
+			return func() error { return f.store.DeleteDeployment(ctx, project, "top", v, "racer") }
+		}
+		dep := func() error {
+			_, err := f.store.Deploy(ctx, registry.DeployRequest{Project: project, Flow: "top", Entrypoint: "f.py:top", Tag: "bench", Stack: "dev", By: "racer"})
+			return err
+		}
+		for round := range rounds {
+			a := deploy(t, f, "top", "bench", false).Version
+			b := deploy(t, f, "top", "bench", false).Version
+			run(round, del(a), del(b))
+			c := deploy(t, f, "top", "bench", false).Version
+			run(round, del(c), dep, dep)
+		}
+	})
+}

@@ -190,7 +190,9 @@ func (c *headChange) removeShared(tag string, version int, e tagEntry, next regi
 	c.upd = c.upd.Remove(memberAttr(tag, version)).
 		Set(tagField(tag, "c"), expression.Value(next.Clock)).
 		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
-	c.require(expression.AttributeExists(memberAttr(tag, version)))
+	// Another member must stay: two removals racing for the last two members
+	// would otherwise both commit and leave an empty map.
+	c.require(expression.AttributeExists(memberAttr(tag, version)).And(tagField(tag, "vs").Size().GreaterThan(expression.Value(1))))
 	return nil
 }
 
