@@ -44,8 +44,8 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 			return registry.Deployment{}, err
 		}
 	}
-	same := func(mode expression.ConditionBuilder) expression.ConditionBuilder { return mode }
-	h, failed, err := s.tickRoute(ctx, pk, upd, req.Tag, req.Exclusive, same)
+	modeOnly := func(mode expression.ConditionBuilder) expression.ConditionBuilder { return mode }
+	h, failed, err := s.tickRoute(ctx, pk, upd, req.Tag, req.Exclusive, modeOnly)
 	if err != nil {
 		return registry.Deployment{}, fmt.Errorf("deploy %s: %w", req.Flow, err)
 	}

@@ -27,7 +27,7 @@ type head struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Live holds the newest existing version and possibly some older ones
-	// (see liveMoves); the highest key is the flow's latest version.
+	// (see headChange.addLive); the highest key is the flow's latest version.
 	Live map[string]bool
 	Tags map[string]tagEntry
 }

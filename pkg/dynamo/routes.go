@@ -27,6 +27,11 @@ func memberAttr(tag string, version int) expression.NameBuilder {
 	return tagField(tag, "vs").AppendName(expression.NameNoDotSplit(strconv.Itoa(version)))
 }
 
+// moveAttr is an exclusive tag's move at clock (key a decimal clock).
+func moveAttr(tag, clock string) expression.NameBuilder {
+	return tagField(tag, "m").AppendName(expression.NameNoDotSplit(clock))
+}
+
 var (
 	nameNext    = expression.Name("next")
 	nameClock   = expression.Name("clock")
@@ -106,10 +111,10 @@ const maxPrune = 32
 // this move or a later one, so they can never be the route again.
 // The only condition is that the tag is still exclusive (I5).
 func (c *headChange) addMove(tag string, e tagEntry, version int, clock int64) {
-	c.upd = c.upd.Set(tagField(tag, "m").AppendName(expression.NameNoDotSplit(strconv.FormatInt(clock, 10))), expression.Value(version)).
+	c.upd = c.upd.Set(moveAttr(tag, strconv.FormatInt(clock, 10)), expression.Value(version)).
 		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
 	for _, k := range pruned(e.M, clock) {
-		c.upd = c.upd.Remove(tagField(tag, "m").AppendName(expression.NameNoDotSplit(k)))
+		c.upd = c.upd.Remove(moveAttr(tag, k))
 	}
 	c.require(tagField(tag, "x").Equal(expression.Value(true)))
 }

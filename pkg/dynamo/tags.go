@@ -42,7 +42,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		if expectClock != nil {
 			// Necessary, not sufficient (a later move may be there too): the
 			// exact check is the route's, after the tick.
-			c = c.And(expression.AttributeExists(tagField(req.Tag, "m").AppendName(expression.NameNoDotSplit(strconv.FormatInt(*expectClock, 10)))))
+			c = c.And(expression.AttributeExists(moveAttr(req.Tag, strconv.FormatInt(*expectClock, 10))))
 		}
 		return c
 	}
