@@ -36,5 +36,29 @@ func TestListFlowsRoundTrips(t *testing.T) {
 				}
 			})
 		}
+		t.Run("a page holds at most 100 flows, one batch read", func(t *testing.T) {
+			deploy(t, f, "flow_100", "", false)
+			before := f.trips.Load()
+			p, err := f.store.ListFlows(ctx, project, registry.PageRequest{Limit: registry.MaxPageSize})
+			if err != nil || len(p.Items) != 100 || p.NextToken == "" {
+				t.Fatalf("got %d flows (next %q), %v; want 100 and a next page", len(p.Items), p.NextToken, err)
+			}
+			if got := f.trips.Load() - before; got != 2 {
+				t.Errorf("took %d requests, want 2", got)
+			}
+			p, err = f.store.ListFlows(ctx, project, registry.PageRequest{Limit: registry.MaxPageSize, Token: p.NextToken})
+			if err != nil || len(p.Items) != 1 || p.Items[0].Flow != "flow_100" || p.NextToken != "" {
+				t.Fatalf("second page %+v, %v", p, err)
+			}
+		})
+		t.Run("one flow's summary takes 1 request", func(t *testing.T) {
+			before := f.trips.Load()
+			if _, err := f.store.GetFlow(ctx, project, "flow_000"); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.trips.Load() - before; got != 1 {
+				t.Errorf("took %d requests, want 1", got)
+			}
+		})
 	})
 }
