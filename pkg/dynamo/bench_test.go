@@ -1,10 +1,16 @@
 package dynamo_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -123,26 +129,120 @@ func BenchmarkResolve(b *testing.B) {
 	})
 }
 
-// BenchmarkConcurrentDeploy64 runs 64 deploys of one fresh flow at once per
-// iteration and reports the batch's wall time and the mean round trips per deploy.
-func BenchmarkConcurrentDeploy64(b *testing.B) {
-	benchEngines(b, func(b *testing.B, f *fixture) {
-		const n = 64
+// rowEngine is the engine issue 15's rows are measured on: DynamoDB Local
+// when DYNAMODB_ENDPOINT is set (the engine of record), else minidyn.
+func rowEngine(b *testing.B) *fixture {
+	list := engines(b)
+	e := list[len(list)-1]
+	b.Logf("engine: %s", e.name)
+	return newFixture(b, e, false, nil)
+}
+
+// timeAtOnce runs fn n times at once and returns the wall time.
+func timeAtOnce(n int, fn func()) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(fn)
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkRowConcurrentDeploy64 is issue 15's contention row: 64 plain
+// deploys of one fresh flow at once per iteration. The floor, measured in the
+// same iterations on the same engine, is what allocation alone costs: 64
+// concurrent (counter UpdateItem + conditional PutItem of a version-sized
+// item). Reports round trips per deploy and the batch's wall time against the
+// floor's.
+func BenchmarkRowConcurrentDeploy64(b *testing.B) {
+	const n = 64
+	f := rowEngine(b)
+	inputs := `{"name": "bench", "count": 3}`
+	var deployWall, floorWall time.Duration
+	var deployTrips, floorTrips int64
+	i := 0
+	for b.Loop() {
+		i++
+		pk := fmt.Sprintf("FLOOR#%d", i)
 		before := f.trips.Load()
-		var total time.Duration
-		i := 0
-		for b.Loop() {
-			i++
-			flow := fmt.Sprintf("bench_race_%d", i)
-			start := time.Now()
-			var wg sync.WaitGroup
-			for range n {
-				wg.Go(func() { benchDeploy(b, f, flow) })
+		floorWall += timeAtOnce(n, func() {
+			out, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: aws.String(f.table), Key: keyOf(pk, "COUNTER"),
+				UpdateExpression:          aws.String("ADD #n :one"),
+				ExpressionAttributeNames:  map[string]string{"#n": "next"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
+				ReturnValues:              types.ReturnValueUpdatedNew,
+			})
+			if err != nil {
+				b.Error(err)
+				return
 			}
-			wg.Wait()
-			total += time.Since(start)
+			var next struct {
+				N int `dynamodbav:"next"`
+			}
+			if err := attributevalue.UnmarshalMap(out.Attributes, &next); err != nil {
+				b.Error(err)
+				return
+			}
+			item := keyOf(pk, fmt.Sprintf("V#%010d", next.N))
+			item["entrypoint"] = &types.AttributeValueMemberS{Value: "f.py:bench"}
+			item["inputs"] = &types.AttributeValueMemberS{Value: inputs}
+			item["stack"] = &types.AttributeValueMemberS{Value: "dev"}
+			if _, err := f.db.PutItem(ctx, &dynamodb.PutItemInput{
+				TableName: aws.String(f.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+			}); err != nil {
+				b.Error(err)
+			}
+		})
+		floorTrips += f.trips.Load() - before
+		flow := fmt.Sprintf("bench_race_%d", i)
+		before = f.trips.Load()
+		deployWall += timeAtOnce(n, func() {
+			if _, err := f.store.Deploy(ctx, registry.DeployRequest{Project: project, Flow: flow, Entrypoint: "f.py:" + flow, Inputs: json.RawMessage(inputs), Stack: "dev", By: "bench"}); err != nil {
+				b.Error(err)
+			}
+		})
+		deployTrips += f.trips.Load() - before
+	}
+	deploys := float64(b.N * n)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(float64(deployTrips)/deploys, "trips/deploy")
+	b.ReportMetric(float64(floorTrips)/deploys, "floor-trips/deploy")
+	b.ReportMetric(ms(deployWall), "ms/64-deploys")
+	b.ReportMetric(ms(floorWall), "floor-ms/64-deploys")
+	b.ReportMetric(float64(deployWall)/float64(floorWall), "x-floor")
+}
+
+// BenchmarkRowListFlows is issue 15's list-flows row: round trips for the
+// first page of flow summaries (default page size) of a project with 1,000
+// flows. The floor is 2: one query of the flow index, one batch read.
+func BenchmarkRowListFlows(b *testing.B) {
+	const flows, floor = 1000, 2
+	f := rowEngine(b)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range work {
+				benchDeploy(b, f, fmt.Sprintf("bench_flow_%04d", i))
+			}
+		})
+	}
+	for i := range flows {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	before := f.trips.Load()
+	for b.Loop() {
+		p, err := f.store.ListFlows(ctx, project, registry.PageRequest{})
+		if err != nil || len(p.Items) != registry.DefaultPageSize {
+			b.Fatalf("%d flows, %v", len(p.Items), err)
 		}
-		b.ReportMetric(float64(f.trips.Load()-before)/float64(b.N*n), "roundtrips/deploy")
-		b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/64-deploys")
-	})
+	}
+	trips := float64(f.trips.Load()-before) / float64(b.N)
+	b.ReportMetric(trips, "trips/page")
+	b.ReportMetric(floor, "floor-trips/page")
+	b.ReportMetric(trips/floor, "x-floor")
 }

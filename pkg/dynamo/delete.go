@@ -15,18 +15,25 @@ import (
 //
 // The transaction conditions only on what decides this delete, so unrelated
 // traffic on the flow (deploys, moves of other tags) never makes it retry:
+//
 //   - the version's `routed` stamp is the one read: a tag request that routed
 //     a tag to this version since the read (it stamps the version in its own
 //     transaction) makes the delete look again, so no tag lands on a deleted
 //     version;
+//
 //   - each shared tag it removes is unchanged (removeShared's conditions);
+//
 //   - only when it writes history records (shared tags) does it allocate
 //     route clock values, with a tick after the read (never contended, and
 //     only once the read shows the delete is allowed).
 //
+//   - the head's live versions (whose highest is the flow's latest version)
+//     lose this one; when it is the latest, a query finds the version below
+//     it, which becomes the latest provided it still exists.
+//
 // A failed condition is re-planned at once from the item the cancellation
 // returned; only engine conflicts back off. Two round trips uncontended,
-// three when the version holds shared tags.
+// one more when the version holds shared tags, one more when it is the latest.
 func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, version int, by string) error {
 	if err := registry.ValidateFlowName(flow); err != nil {
 		return err
@@ -64,8 +71,14 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 		}
 		// Plain assignments: a := here would shadow err, and the re-reads
 		// below would then drop their errors instead of ending the loop above.
+		below := 0
+		if version == h.Latest() {
+			if below, err = s.versionBelow(ctx, pk, version); err != nil {
+				return fmt.Errorf("delete %s v%d: %w", flow, version, err)
+			}
+		}
 		var t *txn
-		if t, err = s.planDelete(project, flow, version, by, token, firstClock, h, v); err != nil {
+		if t, err = s.planDelete(project, flow, version, by, token, firstClock, h, v, below); err != nil {
 			return err
 		}
 		var out txnOutcome
@@ -91,8 +104,10 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 }
 
 // planDelete builds the delete transaction for the head and version as read:
-// [0] delete the version, [1] update the head, [2…] history records.
-func (s *Store) planDelete(project, flow string, version int, by, token string, firstClock int64, h head, v *versionItem) (*txn, error) {
+// [0] delete the version, [1] update the head, [2…] history records, and
+// when the version is the latest, a check that below (the version under it,
+// the next latest) still exists.
+func (s *Store) planDelete(project, flow string, version int, by, token string, firstClock int64, h head, v *versionItem, below int) (*txn, error) {
 	var shared []string
 	for name, e := range h.Tags {
 		if !e.X && e.holds(version) {
@@ -112,6 +127,13 @@ func (s *Store) planDelete(project, flow string, version int, by, token string, 
 	hc := newHeadChange(now)
 	hc.upd = hc.upd.Set(nameCount, nameCount.Minus(expression.Value(1))).Set(nameDeleted, expression.Value(token))
 	hc.require(expression.AttributeExists(expression.Name(attrPK)))
+	hc.upd = hc.upd.Remove(liveAttr(version))
+	if below != 0 {
+		hc.upd = hc.upd.Set(liveAttr(below), expression.Value(true))
+	} else {
+		// A later version stays live (a delete of it makes this delete look again).
+		hc.require(expression.AttributeExists(liveAttr(h.Latest())))
+	}
 	for i, name := range shared {
 		e := h.Tags[name]
 		next, err := e.route(flow, name).Remove(version, firstClock+int64(i))
@@ -131,7 +153,22 @@ func (s *Store) planDelete(project, flow string, version int, by, token string, 
 			return nil, err
 		}
 	}
+	if below != 0 {
+		if err := t.check(key(flowPK(project, flow), versionSK(below)), expression.AttributeExists(expression.Name(attrPK))); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+// versionBelow finds the highest existing version under version (0 for none).
+func (s *Store) versionBelow(ctx context.Context, pk string, version int) (int, error) {
+	out, err := s.queryPrefix(ctx, pk, skVersionPrefix, 1, key(pk, versionSK(version)), false)
+	if err != nil || len(out.Items) == 0 {
+		return 0, err
+	}
+	v, err := decodeVersion(out.Items[0])
+	return v.Version, err
 }
 
 // sharedCount is how many shared tags version holds.

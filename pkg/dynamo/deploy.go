@@ -14,14 +14,16 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// Deploy takes two round trips when uncontended: tick allocates the version
-// and two route clock values (one for the routing tag, one in case this is
-// the first deploy and `default` must be attached too) while checking the
-// routing tag's mode; one transaction then writes the version, the routes and
-// the history. Concurrent deploys never retry allocation; the transaction is
-// re-planned only when another change to the same entries committed in
-// between (a newer deploy already moved the tag: this one's move is recorded
-// in history and superseded, see docs/data-model.md).
+// Deploy takes two round trips: tick allocates the version and two route
+// clock values (one for the routing tag, one in case this is the first
+// deploy and `default` must be attached too) while checking the routing
+// tag's mode; one transaction then writes the version, the routes and the
+// history. Concurrent deploys never retry allocation, and their transactions
+// do not invalidate each other: a deploy adds its move to the routing tag's
+// moves, and the move with the highest clock is the route (a deploy
+// overtaken by a later one is recorded in history and superseded, see
+// docs/data-model.md). A transaction is re-planned only when a tag request
+// changed the same entries in between (the mode, the first `default`).
 func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registry.Deployment, error) {
 	if err := req.Normalize(); err != nil {
 		return registry.Deployment{}, err
@@ -31,11 +33,19 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 	upd := expression.Set(nameNext, expression.Plus(expression.IfNotExists(nameNext, expression.Value(0)), expression.Value(1))).
 		Set(nameClock, expression.Plus(expression.IfNotExists(nameClock, expression.Value(0)), expression.Value(2))).
 		Set(nameCount, expression.IfNotExists(nameCount, expression.Value(0))).
+		Set(nameLive, expression.IfNotExists(nameLive, expression.Value(map[string]bool{"0": true}))).
 		Set(expression.Name("created_at"), expression.IfNotExists(expression.Name("created_at"), expression.Value(now))).
 		Set(nameUpdated, expression.Value(now)).
 		Set(expression.Name("project"), expression.Value(req.Project)).
 		Set(expression.Name("flow"), expression.Value(req.Flow))
-	h, failed, err := s.tick(ctx, pk, upd, modeAllows(req.Tag, req.Exclusive))
+	if req.Exclusive {
+		var err error
+		if upd, err = createFree(upd, req.Tag); err != nil {
+			return registry.Deployment{}, err
+		}
+	}
+	modeOnly := func(mode expression.ConditionBuilder) expression.ConditionBuilder { return mode }
+	h, failed, err := s.tickRoute(ctx, pk, upd, req.Tag, req.Exclusive, modeOnly)
 	if err != nil {
 		return registry.Deployment{}, fmt.Errorf("deploy %s: %w", req.Flow, err)
 	}
@@ -112,6 +122,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	}
 	hc := newHeadChange(now)
 	hc.upd = hc.upd.Set(nameCount, nameCount.Plus(expression.Value(1)))
+	hc.addLive(h, version)
 	tags := map[string]bool{}
 	var records []historyItem
 	record := func(tag string, exclusive bool, clock int64) {
@@ -121,16 +132,19 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	e, exists := h.Tags[req.Tag]
 	route := e.route(req.Flow, req.Tag)
 	switch {
-	case req.Exclusive && exists && e.X && e.C >= clock:
-		// A change with a later clock already moved the tag: this move is
-		// superseded (Route.Move refuses it), but the deploy still records it.
+	case req.Exclusive && exists && e.X:
+		// Added without a condition on the route: if a change with a later
+		// clock is already applied, this move is superseded (recorded, but
+		// the route stays where the later change put it).
+		hc.addMove(req.Tag, e, version, clock)
+		tags[req.Tag] = true
 		record(req.Tag, true, clock)
 	case req.Exclusive:
 		next, err := route.Move(version, clock)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := hc.moveExclusive(req.Tag, e, exists, next, false); err != nil {
+		if err := hc.moveExclusive(req.Tag, e, exists, next); err != nil {
 			return nil, nil, err
 		}
 		tags[req.Tag] = true
@@ -152,7 +166,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := hc.moveExclusive(registry.DefaultTag, d, ok, next, true); err != nil {
+		if err := hc.moveExclusive(registry.DefaultTag, d, ok, next); err != nil {
 			return nil, nil, err
 		}
 		tags[registry.DefaultTag] = true

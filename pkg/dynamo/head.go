@@ -52,6 +52,21 @@ func (s *Store) tick(ctx context.Context, pk string, upd expression.UpdateBuilde
 	return h, false, err
 }
 
+// tickRoute is tick for a change of one tag's route whose condition
+// includes the tag's mode (modeAllows, passed to cond). When the failed tick
+// shows that only the mode was undecided (a shared request on a free
+// exclusive tag), it ticks again requiring the tag unchanged since.
+func (s *Store) tickRoute(ctx context.Context, pk string, upd expression.UpdateBuilder, tag string, exclusive bool, cond func(mode expression.ConditionBuilder) expression.ConditionBuilder) (head, bool, error) {
+	h, failed, err := s.tick(ctx, pk, upd, cond(modeAllows(tag, exclusive)))
+	if err != nil || !failed {
+		return h, failed, err
+	}
+	if mode, ok := freeAndUnchanged(tag, h, exclusive); ok {
+		return s.tick(ctx, pk, upd, cond(mode))
+	}
+	return h, true, nil
+}
+
 // headAfterFailure returns the head a failed transaction saw, reading it
 // again when the engine did not return it.
 func (s *Store) headAfterFailure(ctx context.Context, pk string, item map[string]types.AttributeValue) (head, error) {
@@ -72,22 +87,9 @@ func (s *Store) getHead(ctx context.Context, pk string) (head, error) {
 
 // getHeadAndVersion reads the head and one version in one round trip.
 func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int) (head, *versionItem, error) {
-	keys := []map[string]types.AttributeValue{key(pk, skHead), key(pk, versionSK(version))}
-	var items []map[string]types.AttributeValue
-	for attempt := 0; len(keys) > 0; attempt++ {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return head{}, nil, err
-			}
-		}
-		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
-			s.table: {Keys: keys, ConsistentRead: aws.Bool(true)},
-		}})
-		if err != nil {
-			return head{}, nil, engineError("read flow head and version", err)
-		}
-		items = append(items, out.Responses[s.table]...)
-		keys = out.UnprocessedKeys[s.table].Keys
+	items, err := s.batchGet(ctx, []map[string]types.AttributeValue{key(pk, skHead), key(pk, versionSK(version))})
+	if err != nil {
+		return head{}, nil, fmt.Errorf("read flow head and version: %w", err)
 	}
 	var h head
 	var v *versionItem

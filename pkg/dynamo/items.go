@@ -26,29 +26,71 @@ type head struct {
 	Deleted   string // token of the last committed delete (see DeleteDeployment)
 	CreatedAt time.Time
 	UpdatedAt time.Time
-	Tags      map[string]tagEntry
+	// Live holds the newest existing version and possibly some older ones
+	// (see headChange.addLive); the highest key is the flow's latest version.
+	Live map[string]bool
+	Tags map[string]tagEntry
 }
 
+// Latest is the flow's highest existing version (0 before the first deploy commits).
+func (h head) Latest() int { return maxKey(h.Live) }
+
 type headScalars struct {
-	Next      int64     `dynamodbav:"next"`
-	Clock     int64     `dynamodbav:"clock"`
-	Count     int       `dynamodbav:"count"`
-	RoutesRev int64     `dynamodbav:"routes_rev"`
-	Tick      string    `dynamodbav:"tick"`
-	Deleted   string    `dynamodbav:"deleted"`
-	CreatedAt time.Time `dynamodbav:"created_at"`
-	UpdatedAt time.Time `dynamodbav:"updated_at"`
+	Next      int64           `dynamodbav:"next"`
+	Clock     int64           `dynamodbav:"clock"`
+	Count     int             `dynamodbav:"count"`
+	RoutesRev int64           `dynamodbav:"routes_rev"`
+	Tick      string          `dynamodbav:"tick"`
+	Deleted   string          `dynamodbav:"deleted"`
+	CreatedAt time.Time       `dynamodbav:"created_at"`
+	UpdatedAt time.Time       `dynamodbav:"updated_at"`
+	Live      map[string]bool `dynamodbav:"live"`
 }
 
 // tagEntry is one tag's route inside the head item. An exclusive entry with
 // V == 0 and a shared entry without members are free: no version holds them.
 // Entries are never removed (top-level REMOVE is a minidyn gap); they go free.
+//
+// An exclusive route is stored as M, its applied moves by route clock
+// ("<clock>": target, 0 for none): the route is the move with the highest
+// clock. A deploy adds its move without a condition, so concurrent deploys
+// never invalidate each other's transactions; a tag request replaces M with
+// its own move under a compare-and-swap on Rev. V and C are derived from M.
 type tagEntry struct {
 	X   bool            `dynamodbav:"x"`            // exclusive
-	V   int             `dynamodbav:"v"`            // exclusive target
-	C   int64           `dynamodbav:"c"`            // clock of the last applied exclusive change
+	M   map[string]int  `dynamodbav:"m,omitempty"`  // exclusive moves: clock -> target; never empty
+	V   int             `dynamodbav:"-"`            // exclusive target (from M)
+	C   int64           `dynamodbav:"c,omitempty"`  // clock of the last applied change (from M when exclusive)
 	VS  map[string]bool `dynamodbav:"vs,omitempty"` // shared members; never stored empty
 	Rev int64           `dynamodbav:"rev"`          // changes applied; the tag's revision
+}
+
+// settle derives V and C of an exclusive entry from its moves.
+func (e *tagEntry) settle() {
+	if !e.X {
+		return
+	}
+	e.V, e.C = 0, 0
+	for k, v := range e.M {
+		if c, err := strconv.ParseInt(k, 10, 64); err == nil && c >= e.C {
+			e.V, e.C = v, c
+		}
+	}
+}
+
+// freeExclusive is the entry a tick creates for an exclusive tag the flow
+// has never had, so that a deploy's move always finds M to add to.
+var freeExclusive = tagEntry{X: true, M: map[string]int{"0": 0}}
+
+// maxKey is the highest integer key of a map (0 for none).
+func maxKey[V any](m map[string]V) int {
+	best := 0
+	for k := range m {
+		if n, err := strconv.Atoi(k); err == nil && n > best {
+			best = n
+		}
+	}
+	return best
 }
 
 func (e tagEntry) versions() []int {
@@ -78,13 +120,14 @@ func (e tagEntry) route(flow, tag string) registry.Route {
 
 // entryOf is the entry that stores route r.
 func entryOf(r registry.Route) tagEntry {
-	e := tagEntry{X: r.Exclusive, C: r.Clock, Rev: r.Revision}
 	if r.Exclusive {
+		target := 0
 		if len(r.Versions) > 0 {
-			e.V = r.Versions[0]
+			target = r.Versions[0]
 		}
-		return e
+		return tagEntry{X: true, M: map[string]int{strconv.FormatInt(r.Clock, 10): target}, Rev: r.Revision}
 	}
+	e := tagEntry{C: r.Clock, Rev: r.Revision}
 	for _, v := range r.Versions {
 		if e.VS == nil {
 			e.VS = map[string]bool{}
@@ -109,7 +152,7 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 	if err := attributevalue.UnmarshalMap(item, &sc); err != nil {
 		return head{}, fmt.Errorf("decode flow head: %w", err)
 	}
-	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Tags: map[string]tagEntry{}}
+	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}}
 	for name, av := range item {
 		tag, ok := strings.CutPrefix(name, tagAttrPrefix)
 		if !ok {
@@ -119,6 +162,7 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 		if err := attributevalue.Unmarshal(av, &e); err != nil {
 			return head{}, fmt.Errorf("decode route of tag %q: %w", tag, err)
 		}
+		e.settle()
 		h.Tags[tag] = e
 	}
 	return h, nil

@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -154,38 +153,25 @@ func (s *Store) queryPrefix(ctx context.Context, pk, prefix string, limit int32,
 	return out, nil
 }
 
-// GetFlow reads the head and the newest version concurrently.
+// GetFlow reads the flow head: one consistent GetItem. The head carries
+// everything the summary shows (see docs/data-model.md).
 func (s *Store) GetFlow(ctx context.Context, project, flow string) (registry.FlowSummary, error) {
 	if err := registry.ValidateFlowName(flow); err != nil {
 		return registry.FlowSummary{}, err
 	}
-	pk := flowPK(project, flow)
-	var h head
-	var latest int
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { h, err = s.getHead(gctx, pk); return err })
-	g.Go(func() (err error) { latest, err = s.latestVersion(gctx, pk); return err })
-	if err := g.Wait(); err != nil {
+	h, err := s.getHead(ctx, flowPK(project, flow))
+	if err != nil {
 		return registry.FlowSummary{}, fmt.Errorf("read flow %s: %w", flow, err)
 	}
 	if !h.hasDeployments() {
 		return registry.FlowSummary{}, registry.FlowNotFound(flow)
 	}
-	return summary(project, flow, h, latest), nil
+	return summary(project, flow, h), nil
 }
 
-func (s *Store) latestVersion(ctx context.Context, pk string) (int, error) {
-	out, err := s.queryPrefix(ctx, pk, skVersionPrefix, 1, nil, false)
-	if err != nil || len(out.Items) == 0 {
-		return 0, err
-	}
-	v, err := decodeVersion(out.Items[0])
-	return v.Version, err
-}
-
-func summary(project, flow string, h head, latest int) registry.FlowSummary {
+func summary(project, flow string, h head) registry.FlowSummary {
 	fs := registry.FlowSummary{
-		Project: project, Flow: flow, DeploymentCount: h.Count, LatestVersion: latest,
+		Project: project, Flow: flow, DeploymentCount: h.Count, LatestVersion: h.Latest(),
 		Tags: map[string][]int{}, ExclusiveTags: []string{}, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt,
 	}
 	for name, t := range h.routes(flow) {
@@ -201,53 +187,79 @@ func summary(project, flow string, h head, latest int) registry.FlowSummary {
 	return fs
 }
 
-// listFlowsConcurrency bounds the per-flow reads of one page.
-const listFlowsConcurrency = 8
+// maxFlowsPerPage is the most flows one page of ListFlows holds, whatever
+// limit asks for: BatchGetItem reads at most 100 items per request, and a
+// page is one query plus one batch read.
+const maxFlowsPerPage = 100
 
-// ListFlows pages through the project's flow index (one item per flow,
-// written by the flow's first deploy), then reads each flow's summary
-// concurrently with consistent reads. Flows whose first deploy never
-// committed are skipped, so a page may hold fewer than limit flows.
+// ListFlows is two round trips per page: one query of the project's flow
+// index (one item per flow, written by the flow's first deploy), then one
+// consistent BatchGetItem of those flows' heads, which carry their
+// summaries. Flows whose first deploy never committed are skipped, so a
+// page may hold fewer than limit flows; it holds at most maxFlowsPerPage.
 func (s *Store) ListFlows(ctx context.Context, project string, page registry.PageRequest) (registry.Page[registry.FlowSummary], error) {
 	var res registry.Page[registry.FlowSummary]
 	if err := page.Normalize(); err != nil {
 		return res, err
 	}
+	limit := min(page.Limit, maxFlowsPerPage)
 	ipk := flowIndexPK(project)
 	start, err := decodeToken(page.Token, attrPK, ipk, attrSK, skFlowPrefix)
 	if err != nil {
 		return res, err
 	}
-	index, next, err := s.queryPage(ctx, ipk, skFlowPrefix, page.Limit, start, true)
+	index, next, err := s.queryPage(ctx, ipk, skFlowPrefix, limit, start, true)
 	if err != nil {
 		return res, fmt.Errorf("list flows: %w", err)
 	}
-	index = index[:min(len(index), page.Limit)]
-	found := make([]*registry.FlowSummary, len(index))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(listFlowsConcurrency)
+	index = index[:min(len(index), limit)]
+	keys := make([]map[string]types.AttributeValue, len(index))
 	for i, item := range index {
-		flow := stringAttr(item, "flow")
-		g.Go(func() error {
-			fs, err := s.GetFlow(gctx, project, flow)
-			if errors.Is(err, registry.ErrNotFound) {
-				return nil
-			}
-			found[i] = &fs
-			return err
-		})
+		keys[i] = key(flowPK(project, stringAttr(item, "flow")), skHead)
 	}
-	if err := g.Wait(); err != nil {
+	heads, err := s.batchGet(ctx, keys)
+	if err != nil {
 		return res, fmt.Errorf("list flows: %w", err)
 	}
-	res.Items = make([]registry.FlowSummary, 0, len(found))
-	for _, fs := range found {
-		if fs != nil {
-			res.Items = append(res.Items, *fs)
+	byFlow := map[string]head{}
+	for _, item := range heads {
+		h, err := decodeHead(item)
+		if err != nil {
+			return res, err
+		}
+		byFlow[stringAttr(item, "flow")] = h
+	}
+	res.Items = make([]registry.FlowSummary, 0, len(index))
+	for _, item := range index {
+		flow := stringAttr(item, "flow")
+		if h, ok := byFlow[flow]; ok && h.hasDeployments() {
+			res.Items = append(res.Items, summary(project, flow, h))
 		}
 	}
 	res.NextToken = next
 	return res, nil
+}
+
+// batchGet reads up to 100 items with consistent reads in one round trip,
+// more only when the engine leaves keys unprocessed (then after a backoff).
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	var items []map[string]types.AttributeValue
+	for attempt := 0; len(keys) > 0; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			s.table: {Keys: keys, ConsistentRead: aws.Bool(true)},
+		}})
+		if err != nil {
+			return nil, engineError("batch read", err)
+		}
+		items = append(items, out.Responses[s.table]...)
+		keys = out.UnprocessedKeys[s.table].Keys
+	}
+	return items, nil
 }
 
 func stringAttr(item map[string]types.AttributeValue, name string) string {

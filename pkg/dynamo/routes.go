@@ -1,7 +1,9 @@
 package dynamo
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -25,6 +27,11 @@ func memberAttr(tag string, version int) expression.NameBuilder {
 	return tagField(tag, "vs").AppendName(expression.NameNoDotSplit(strconv.Itoa(version)))
 }
 
+// moveAttr is an exclusive tag's move at clock (key a decimal clock).
+func moveAttr(tag, clock string) expression.NameBuilder {
+	return tagField(tag, "m").AppendName(expression.NameNoDotSplit(clock))
+}
+
 var (
 	nameNext    = expression.Name("next")
 	nameClock   = expression.Name("clock")
@@ -32,6 +39,7 @@ var (
 	nameUpdated = expression.Name("updated_at")
 	nameRoutes  = expression.Name("routes_rev")
 	nameTick    = expression.Name("tick")
+	nameLive    = expression.Name("live")
 	nameDeleted = expression.Name("deleted")
 	// nameRouted, on a version item, is the clock of the last tag request
 	// that routed a tag to it; a delete requires it unchanged.
@@ -85,34 +93,69 @@ func (c *headChange) replaceEntry(tag string, observed tagEntry, exists bool, ne
 }
 
 // moveExclusive writes next, the route registry.Route.Move returned for the
-// entry e as observed. A held exclusive entry is updated in place, guarded
-// only by the clock, so concurrent deploys never conflict over the entry:
-// the change with the highest clock wins, whatever order the transactions
-// commit in. onlyIfFree attaches the tag only when no version holds it (the
-// first-deploy `default`).
-func (c *headChange) moveExclusive(tag string, e tagEntry, exists bool, next registry.Route, onlyIfFree bool) error {
-	version, clock := next.Versions[0], next.Clock
-	if exists && e.X {
-		c.upd = c.upd.Set(tagField(tag, "v"), expression.Value(version)).
-			Set(tagField(tag, "c"), expression.Value(clock)).
-			Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
-		c.require(tagField(tag, "x").Equal(expression.Value(true)).And(tagField(tag, "c").LessThan(expression.Value(clock))))
-		if onlyIfFree {
-			c.require(tagField(tag, "v").Equal(expression.Value(0)))
-		}
-		return nil
-	}
+// entry e as observed, replacing the whole entry: a compare-and-swap on the
+// entry's revision (tag requests, and the first deploy's `default`).
+func (c *headChange) moveExclusive(tag string, e tagEntry, exists bool, next registry.Route) error {
 	return c.replaceEntry(tag, e, exists, entryOf(next))
 }
 
-// clearExclusive takes an exclusive tag off version (the entry goes free).
-func (c *headChange) clearExclusive(tag string, version int, clock int64) {
-	c.upd = c.upd.Set(tagField(tag, "v"), expression.Value(0)).
-		Set(tagField(tag, "c"), expression.Value(clock)).
+// maxPrune bounds how many lower keys one change removes from a map,
+// keeping its update expression small; the next change removes the rest.
+const maxPrune = 32
+
+// addMove adds a deploy's exclusive move (target version at clock) to the
+// entry's moves without any condition on the route: the move with the
+// highest clock is the route, whatever order the transactions commit in, so
+// concurrent deploys never invalidate each other. It also removes the moves
+// with lower clocks it saw (at most maxPrune): after it commits the route is
+// this move or a later one, so they can never be the route again.
+// The only condition is that the tag is still exclusive (I5).
+func (c *headChange) addMove(tag string, e tagEntry, version int, clock int64) {
+	c.upd = c.upd.Set(moveAttr(tag, strconv.FormatInt(clock, 10)), expression.Value(version)).
 		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
-	c.require(tagField(tag, "x").Equal(expression.Value(true)).
-		And(tagField(tag, "v").Equal(expression.Value(version))).
-		And(tagField(tag, "c").LessThan(expression.Value(clock))))
+	for _, k := range pruned(e.M, clock) {
+		c.upd = c.upd.Remove(moveAttr(tag, k))
+	}
+	c.require(tagField(tag, "x").Equal(expression.Value(true)))
+}
+
+// pruned lists up to maxPrune keys of m below limit, lowest first. (A
+// re-planned change may see keys above its own: those stay.)
+func pruned[V any](m map[string]V, limit int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if atoi64(k) < limit {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(atoi64(a), atoi64(b)) })
+	return keys[:min(len(keys), maxPrune)]
+}
+
+func atoi64(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// clearExclusive takes an exclusive tag off its version (the entry goes
+// free); the caller makes it a compare-and-swap on the revision.
+func (c *headChange) clearExclusive(tag string, clock int64) {
+	c.upd = c.upd.Set(tagField(tag, "m"), expression.Value(map[string]int{strconv.FormatInt(clock, 10): 0})).
+		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
+}
+
+// addLive records a deploy's version in the head's live versions and drops
+// (at most maxPrune of) the lower ones the tick showed: the highest
+// key stays the latest existing version whatever order deploys commit in.
+func (c *headChange) addLive(h head, version int) {
+	c.upd = c.upd.Set(liveAttr(version), expression.Value(true))
+	for _, k := range pruned(h.Live, int64(version)) {
+		c.upd = c.upd.Remove(nameLive.AppendName(expression.NameNoDotSplit(k)))
+	}
+}
+
+func liveAttr(version int) expression.NameBuilder {
+	return nameLive.AppendName(expression.NameNoDotSplit(strconv.Itoa(version)))
 }
 
 // requireRevision makes the change a compare-and-swap on the tag entry as
@@ -152,15 +195,39 @@ func (c *headChange) removeShared(tag string, version int, e tagEntry, next regi
 	c.upd = c.upd.Remove(memberAttr(tag, version)).
 		Set(tagField(tag, "c"), expression.Value(next.Clock)).
 		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
-	c.require(expression.AttributeExists(memberAttr(tag, version)))
+	// Another member must stay: two removals racing for the last two members
+	// would otherwise both commit and leave an empty map.
+	c.require(expression.AttributeExists(memberAttr(tag, version)).And(tagField(tag, "vs").Size().GreaterThan(expression.Value(1))))
 	return nil
 }
 
-// modeAllows is the condition that a tag may take the given mode: it is
-// absent, free, or already in that mode (I5).
+// modeAllows is the tick condition that a tag may take the given mode: it is
+// absent or already in that mode, or it is shared and free (I5). A free
+// exclusive tag may become shared too, but whether an exclusive route is free
+// is decided by its newest move, which a condition cannot find: the tick then
+// fails and is sent again with freeAndUnchanged instead.
 func modeAllows(tag string, exclusive bool) expression.ConditionBuilder {
 	return expression.AttributeNotExists(tagAttr(tag)).
 		Or(tagField(tag, "x").Equal(expression.Value(exclusive))).
-		Or(tagField(tag, "x").Equal(expression.Value(true)).And(tagField(tag, "v").Equal(expression.Value(0)))).
 		Or(tagField(tag, "x").Equal(expression.Value(false)).And(expression.AttributeNotExists(tagField(tag, "vs"))))
+}
+
+// freeAndUnchanged is modeAllows for a shared request on a tag the failed
+// tick showed free and exclusive: the tag must still be at that revision.
+func freeAndUnchanged(tag string, h head, exclusive bool) (expression.ConditionBuilder, bool) {
+	e, ok := h.Tags[tag]
+	if !ok || exclusive || !e.X || !e.free() {
+		return expression.ConditionBuilder{}, false
+	}
+	return tagField(tag, "rev").Equal(expression.Value(e.Rev)), true
+}
+
+// createFree is the tick's update that creates a tag's exclusive entry, free,
+// if the flow never had the tag, so that deploys can add moves to it.
+func createFree(upd expression.UpdateBuilder, tag string) (expression.UpdateBuilder, error) {
+	av, err := attributevalue.Marshal(freeExclusive)
+	if err != nil {
+		return upd, fmt.Errorf("encode route of tag %q: %w", tag, err)
+	}
+	return upd.Set(tagAttr(tag), expression.IfNotExists(tagAttr(tag), expression.Value(av))), nil
 }

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -30,16 +31,22 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		return registry.Tag{}, err
 	}
 	pk := flowPK(req.Project, req.Flow)
-	cond := flowLive().And(modeAllows(req.Tag, req.Exclusive)).
-		And(nameNext.GreaterThanEqual(expression.Value(req.Version))).
-		And(notRoutedTo(req.Tag, req.Version, req.Exclusive))
-	if req.IfRevision != nil {
-		cond = cond.And(revisionIs(req.Tag, *req.IfRevision))
+	cond := func(mode expression.ConditionBuilder) expression.ConditionBuilder {
+		c := flowLive().And(mode).And(nameNext.GreaterThanEqual(expression.Value(req.Version)))
+		if !req.Exclusive {
+			c = c.And(expression.AttributeNotExists(memberAttr(req.Tag, req.Version)))
+		}
+		if req.IfRevision != nil {
+			c = c.And(revisionIs(req.Tag, *req.IfRevision))
+		}
+		if expectClock != nil {
+			// Necessary, not sufficient (a later move may be there too): the
+			// exact check is the route's, after the tick.
+			c = c.And(expression.AttributeExists(moveAttr(req.Tag, strconv.FormatInt(*expectClock, 10))))
+		}
+		return c
 	}
-	if expectClock != nil {
-		cond = cond.And(tagField(req.Tag, "c").Equal(expression.Value(*expectClock)))
-	}
-	h, failed, err := s.tick(ctx, pk, expression.Set(nameClock, nameClock.Plus(expression.Value(1))), cond)
+	h, failed, err := s.tickRoute(ctx, pk, expression.Set(nameClock, nameClock.Plus(expression.Value(1))), req.Tag, req.Exclusive, cond)
 	if err != nil {
 		return registry.Tag{}, fmt.Errorf("tag %s of %s: %w", req.Tag, req.Flow, err)
 	}
@@ -91,7 +98,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		hc := newHeadChange(now)
 		result := next.AsTag()
 		if req.Exclusive {
-			if err := hc.moveExclusive(req.Tag, e, exists, next, false); err != nil {
+			if err := hc.moveExclusive(req.Tag, e, exists, next); err != nil {
 				return registry.Tag{}, err
 			}
 		} else if err := hc.addShared(req.Tag, req.Version, e, exists, next); err != nil {
@@ -183,7 +190,9 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 		return registry.DefaultNotRemovable(req.Flow)
 	}
 	pk := flowPK(req.Project, req.Flow)
-	holds := tagField(req.Tag, "x").Equal(expression.Value(true)).And(tagField(req.Tag, "v").Equal(expression.Value(req.Version))).
+	// Whether an exclusive tag is on req.Version is decided by its newest
+	// move, which a condition cannot find: that check is the route's, after the tick.
+	holds := tagField(req.Tag, "x").Equal(expression.Value(true)).
 		Or(expression.AttributeExists(memberAttr(req.Tag, req.Version)))
 	cond := flowLive().And(holds)
 	if req.IfRevision != nil {
@@ -225,7 +234,7 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 		}
 		hc := newHeadChange(now)
 		if e.X {
-			hc.clearExclusive(req.Tag, req.Version, clock)
+			hc.clearExclusive(req.Tag, clock)
 		} else if err := hc.removeShared(req.Tag, req.Version, e, next); err != nil {
 			return err
 		}
@@ -304,17 +313,6 @@ func (s *Store) committed(ctx context.Context, pk, tag string, clock int64) (boo
 // flowLive is the tick condition that the flow has a committed deploy.
 func flowLive() expression.ConditionBuilder {
 	return expression.AttributeExists(expression.Name(attrPK)).And(nameCount.GreaterThan(expression.Value(0)))
-}
-
-// notRoutedTo is the tick condition that the tag is not already routed to
-// version in the requested mode (then the request is a no-op and writes nothing).
-func notRoutedTo(tag string, version int, exclusive bool) expression.ConditionBuilder {
-	if !exclusive {
-		return expression.AttributeNotExists(memberAttr(tag, version))
-	}
-	return expression.AttributeNotExists(tagAttr(tag)).
-		Or(tagField(tag, "x").Equal(expression.Value(false))).
-		Or(tagField(tag, "v").NotEqual(expression.Value(version)))
 }
 
 // revisionIs requires a tag's revision; 0 means the tag has never been set.

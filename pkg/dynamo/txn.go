@@ -67,6 +67,19 @@ func (t *txn) delete(k map[string]types.AttributeValue, cond expression.Conditio
 	return nil
 }
 
+// check requires cond of the item k without writing it.
+func (t *txn) check(k map[string]types.AttributeValue, cond expression.ConditionBuilder) error {
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return fmt.Errorf("build condition check: %w", err)
+	}
+	t.items = append(t.items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: aws.String(t.table), Key: k, ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}})
+	return nil
+}
+
 // txnOutcome says how a transaction ended.
 type txnOutcome struct {
 	// failed[i] is true when item i's condition failed.

@@ -12,6 +12,10 @@ import (
 
 func testConcurrentDeploysAllocateDenseVersions(t *testing.T, f *fixture) {
 	const n = 64
+	var before int64
+	if f.engine.RoundTrips != nil {
+		before = f.trips()
+	}
 	versions := make([]int, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -27,6 +31,15 @@ func testConcurrentDeploysAllocateDenseVersions(t *testing.T, f *fixture) {
 			t.Fatalf("deploy %d failed: %v", i, err)
 		}
 	}
+	// Each deploy commits in one transaction after its tick: no deploy
+	// re-sends because a sibling committed first (a count, not a time).
+	if f.engine.RoundTrips != nil {
+		trips := float64(f.trips()-before) / n
+		t.Logf("%d concurrent deploys: %.3f requests each", n, trips)
+		if trips > maxTripsPerContendedDeploy {
+			t.Errorf("%d concurrent deploys took %.2f requests each, budget %.1f", n, trips, maxTripsPerContendedDeploy)
+		}
+	}
 	slices.Sort(versions)
 	for i, v := range versions {
 		if v != i+1 {
@@ -36,6 +49,9 @@ func testConcurrentDeploysAllocateDenseVersions(t *testing.T, f *fixture) {
 	fs, err := f.store.GetFlow(ctx, project, "race")
 	if err != nil || fs.DeploymentCount != n || fs.LatestVersion != n {
 		t.Fatalf("summary %+v %v", fs, err)
+	}
+	if *fs.DefaultVersion != n {
+		t.Fatalf("default ends on v%d, want the highest version v%d", *fs.DefaultVersion, n)
 	}
 	// default ends where its last recorded change put it.
 	h, err := f.store.TagHistory(ctx, project, "race", "default", registry.PageRequest{Limit: registry.MaxPageSize})
@@ -51,6 +67,10 @@ func testConcurrentDeploysAllocateDenseVersions(t *testing.T, f *fixture) {
 		}
 	}
 }
+
+// maxTripsPerContendedDeploy is issue 15's budget for 64 concurrent plain
+// deploys of one flow: the floor (counter + conditional put) is 2.
+const maxTripsPerContendedDeploy = 2.2
 
 func testConcurrentTagMovesAreAtomic(t *testing.T, f *fixture) {
 	const versions, movers, moves = 4, 32, 3
@@ -147,5 +167,50 @@ func testDeletesRacingTagMovesLeaveNoTagOnADeletedVersion(t *testing.T, f *fixtu
 		if fs.Tags["stable"] != nil && fs.Tags["stable"][0] == v {
 			mustTag(t, f, "dr", "stable", 1, true) // free v for the next round's delete
 		}
+	}
+}
+
+// TestLatestVersionSurvivesRacingDeletesAndDeploys deletes the two highest
+// versions at once, then the highest while deploys commit: the summary's
+// latest version (kept in the flow head) must always be the highest version
+// that exists.
+func testLatestVersionSurvivesRacingDeletesAndDeploys(t *testing.T, f *fixture) {
+	const rounds = 8
+	deploy(t, f, "top", "", false) // v1 keeps default
+	run := func(round int, ops ...func() error) {
+		t.Helper()
+		errs := make([]error, len(ops))
+		var wg sync.WaitGroup
+		for i, op := range ops {
+			wg.Go(func() { errs[i] = op() })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		p, err := f.store.ListDeployments(ctx, project, "top", registry.PageRequest{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := f.store.GetFlow(ctx, project, "top")
+		if err != nil || fs.LatestVersion != p.Items[0].Version {
+			t.Fatalf("round %d: summary says latest v%d, the highest version is v%d (%v)", round, fs.LatestVersion, p.Items[0].Version, err)
+		}
+	}
+	del := func(v int) func() error {
+		return func() error { return f.store.DeleteDeployment(ctx, project, "top", v, "racer") }
+	}
+	dep := func() error {
+		_, err := f.store.Deploy(ctx, registry.DeployRequest{Project: project, Flow: "top", Entrypoint: "f.py:top", Tag: "bench", Stack: "dev", By: "racer"})
+		return err
+	}
+	for round := range rounds {
+		a := deploy(t, f, "top", "bench", false).Version
+		b := deploy(t, f, "top", "bench", false).Version
+		run(round, del(a), del(b))
+		c := deploy(t, f, "top", "bench", false).Version
+		run(round, del(c), dep, dep)
 	}
 }

@@ -90,6 +90,8 @@ var registryCases = []testCase{
 	{"ConcurrentTagMovesAreAtomic", testConcurrentTagMovesAreAtomic, true},
 	{"DeletesRacingTagMovesLeaveNoTagOnADeletedVersion", testDeletesRacingTagMovesLeaveNoTagOnADeletedVersion, true},
 	{"TagChangesAreLinearizable", testTagChangesAreLinearizable, true},
+	{"DeploysRacingTagMovesAreLinearizable", testDeploysRacingTagMovesAreLinearizable, false},
+	{"LatestVersionSurvivesRacingDeletesAndDeploys", testLatestVersionSurvivesRacingDeletesAndDeploys, false},
 	{"NothingLostOrDuplicated", testNothingLostOrDuplicated, true},
 	{"CancelledRequestsAreUnavailable", testCancelledRequestsAreUnavailable, false},
 }
@@ -114,6 +116,7 @@ var budgetCases = []testCase{
 	{"KeyRoundTrips", testKeyRoundTrips, false},
 	{"ExecutionRoundTrips", testExecutionRoundTrips, false},
 	{"RunningIndexRoundTrips", testRunningIndexRoundTrips, false},
+	{"ListFlowsRoundTrips", testListFlowsRoundTrips, false},
 }
 
 // Run runs the whole suite on e: every case as a subtest on a fresh store,

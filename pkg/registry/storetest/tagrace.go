@@ -243,10 +243,12 @@ func testRefusedTagChangesCommitNothing(t *testing.T, f *fixture) {
 		{"a move to a deleted version", registry.CodeNotFound, func() error { _, err := putTag(f, "refused", "stable", 1, true); return err }, true},
 		{"a move with a stale If-Match", registry.CodePreconditionFailed, func() error { _, err := moveIf(f, "refused", "stable", 3, stale)(); return err }, false},
 		{"a shared add of an exclusive tag", registry.CodeConflict, func() error { _, err := putTag(f, "refused", "stable", 3, false); return err }, false},
-		{"a move to where the tag already is", "", func() error { _, err := putTag(f, "refused", "stable", 2, true); return err }, false},
+		// An exclusive route is its newest move, which a tick's condition
+		// cannot find: these two are decided after the tick.
+		{"a move to where the tag already is", "", func() error { _, err := putTag(f, "refused", "stable", 2, true); return err }, true},
 		{"removing a tag the version does not hold", registry.CodeNotFound, func() error {
 			return f.store.RemoveTag(ctx, registry.TagRequest{Project: project, Flow: "refused", Tag: "stable", Version: 3})
-		}, false},
+		}, true},
 		{"a rollback to a deleted version", registry.CodeConflict, func() error { _, err := rollback(f, "refused", "prod")(); return err }, true},
 	}
 	for _, tt := range tests {
