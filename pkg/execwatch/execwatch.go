@@ -59,7 +59,7 @@ func (h *Hub) Wait(ctx context.Context, project, execID string, until time.Time)
 	defer h.unregister(execKey{project, execID}, ch)
 	e, err := h.reader.GetExecution(ctx, project, execID)
 	if err != nil || e.Status.Terminal() {
-		return e, err
+		return e, ended(ctx, execID, err)
 	}
 	timer := time.NewTimer(time.Until(until))
 	defer timer.Stop()
@@ -69,7 +69,17 @@ func (h *Hub) Wait(ctx context.Context, project, execID string, until time.Time)
 	case <-timer.C:
 	case <-ch:
 	}
-	return h.reader.GetExecution(ctx, project, execID)
+	e, err = h.reader.GetExecution(ctx, project, execID)
+	return e, ended(ctx, execID, err)
+}
+
+// ended is err, or ctx's end when ctx ended while the read was under way
+// (the store reports that as its own error, not as the context's).
+func ended(ctx context.Context, execID string, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("wait for execution %s: %w", execID, context.Cause(ctx))
+	}
+	return err
 }
 
 func (h *Hub) register(k execKey) chan struct{} {
@@ -136,7 +146,7 @@ func (p Poller) Wait(ctx context.Context, project, execID string, until time.Tim
 		e, err := p.Reader.GetExecution(ctx, project, execID)
 		left := time.Until(until)
 		if err != nil || e.Status.Terminal() || left <= 0 {
-			return e, err
+			return e, ended(ctx, execID, err)
 		}
 		timer := time.NewTimer(min(pause, left))
 		select {
