@@ -85,11 +85,33 @@ func (s *Store) getHead(ctx context.Context, pk string) (head, error) {
 	return decodeHead(out.Item)
 }
 
-// getHeadAndVersion reads the head and one version in one round trip.
+// getHeadAndVersion reads the head and one version in one round trip, as
+// one snapshot (TransactGetItems): a delete decides on the pair, and a
+// BatchGetItem may pair a head from before a tag move with the version the
+// move stamped after it, so the delete would pass its conditions and leave
+// the moved tag on a deleted version (I2). A read cancelled by a concurrent
+// transaction on the same items is retried after a backoff.
 func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int) (head, *versionItem, error) {
-	items, err := s.batchGet(ctx, []map[string]types.AttributeValue{key(pk, skHead), key(pk, versionSK(version))})
-	if err != nil {
-		return head{}, nil, fmt.Errorf("read flow head and version: %w", err)
+	var items []map[string]types.AttributeValue
+	for attempt := 1; ; attempt++ {
+		out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
+			{Get: &types.Get{TableName: aws.String(s.table), Key: key(pk, skHead)}},
+			{Get: &types.Get{TableName: aws.String(s.table), Key: key(pk, versionSK(version))}},
+		}})
+		var cancelled *types.TransactionCanceledException
+		if errors.As(err, &cancelled) && attempt < maxAttempts {
+			if err := backoff(ctx, attempt); err != nil {
+				return head{}, nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return head{}, nil, fmt.Errorf("read flow head and version: %w", engineError("transactional read", err))
+		}
+		for _, r := range out.Responses {
+			items = append(items, r.Item)
+		}
+		break
 	}
 	var h head
 	var v *versionItem
