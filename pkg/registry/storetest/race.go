@@ -158,7 +158,7 @@ func testDeletesRacingTagMovesLeaveNoTagOnADeletedVersion(t *testing.T, f *fixtu
 			for _, tv := range vs {
 				if _, err := f.store.GetDeployment(ctx, project, "dr", tv); err != nil {
 					h, _ := f.store.TagHistory(ctx, project, "dr", tag, registry.PageRequest{Limit: 3})
-				t.Fatalf("round %d: tag %s points at v%d: %v (the move answered %v, the delete %v; newest history %+v)", round, tag, tv, err, moveErr, delErr, h.Items)
+					t.Fatalf("round %d: tag %s points at v%d: %v (the move answered %v, the delete %v; newest history %+v)", round, tag, tv, err, moveErr, delErr, h.Items)
 				}
 			}
 		}
