@@ -165,14 +165,10 @@ func decodeExec(item map[string]types.AttributeValue) (registry.Execution, error
 // when the key came with another request fingerprint. Besides invalid_argument
 // it returns conflict when e.ExecID is already recorded.
 func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (registry.Execution, bool, error) {
-	if err := registry.ValidateNewExecution(&e); err != nil {
+	now := s.now().UTC()
+	if err := registry.ValidateNewExecution(&e, now); err != nil {
 		return registry.Execution{}, false, err
 	}
-	now := s.now().UTC()
-	if e.StartedAt.IsZero() {
-		e.StartedAt = now
-	}
-	e.StartedAt = e.StartedAt.UTC()
 	t, err := s.planCreateExecution(e, now)
 	if err != nil {
 		return registry.Execution{}, false, err

@@ -91,8 +91,9 @@ type ExecutionStore interface {
 const MaxExecutionRecordBytes = 390 << 10
 
 // ValidateNewExecution checks an execution about to be recorded and fills
-// in empty inputs as {}. Errors: invalid_argument.
-func ValidateNewExecution(e *Execution) error {
+// in its defaults: empty inputs as {}, an unset start as now, the start in
+// UTC. Errors: invalid_argument.
+func ValidateNewExecution(e *Execution, now time.Time) error {
 	if err := ValidateProject(e.Project); err != nil {
 		return err
 	}
@@ -116,6 +117,10 @@ func ValidateNewExecution(e *Execution) error {
 	} else if !json.Valid(e.Inputs) {
 		return Errorf(CodeInvalidArgument, "execution inputs are not valid JSON; pass a JSON object")
 	}
+	if e.StartedAt.IsZero() {
+		e.StartedAt = now
+	}
+	e.StartedAt = e.StartedAt.UTC()
 	return nil
 }
 

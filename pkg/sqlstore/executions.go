@@ -30,14 +30,10 @@ func hashKey(parts ...string) string {
 // execution instead (created=false), or idempotency_mismatch.
 // Errors: invalid_argument, idempotency_mismatch, conflict (the id exists).
 func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (registry.Execution, bool, error) {
-	if err := registry.ValidateNewExecution(&e); err != nil {
+	now := s.now().UTC()
+	if err := registry.ValidateNewExecution(&e, now); err != nil {
 		return registry.Execution{}, false, err
 	}
-	now := s.now().UTC()
-	if e.StartedAt.IsZero() {
-		e.StartedAt = now
-	}
-	e.StartedAt = e.StartedAt.UTC()
 	var got registry.Execution
 	created := false
 	err := s.write(ctx, fmt.Sprintf("record execution %s of %s", e.ExecID, e.Flow), func(tx *sql.Tx) error {

@@ -15,11 +15,7 @@ func testRoundTripBudget(t *testing.T, f *fixture) {
 		deploy(t, f, "budget", "", false)
 	}
 	mustTag(t, f, "budget", "stable", 3, true)
-	tests := []struct {
-		name string
-		max  int64
-		op   func() error
-	}{
+	checkTrips(t, f, true, []tripCase{
 		{"a deploy takes at most 3 requests", 3, func() error { deploy(t, f, "budget", "canary", true); return nil }},
 		{"a tag move takes at most 2 requests", 2, func() error { _, err := putTag(f, "budget", "stable", 4, true); return err }},
 		{"resolving a tag takes at most 2 requests", 2, func() error { _, err := resolveTag(t, f, "budget", "stable"); return err }},
@@ -27,28 +23,13 @@ func testRoundTripBudget(t *testing.T, f *fixture) {
 			_, err := f.store.Resolve(ctx, project, "budget", registry.Selector{Version: 7})
 			return err
 		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := f.trips()
-			if err := tt.op(); err != nil {
-				t.Fatal(err)
-			}
-			if got := f.trips() - before; got > tt.max {
-				t.Fatalf("took %d requests, budget %d", got, tt.max)
-			}
-		})
-	}
+	})
 }
 
 // TestKeyRoundTrips pins the requests of the key operations; GetKey runs on
 // every request that presents an API key.
 func testKeyRoundTrips(t *testing.T, f *fixture) {
-	tests := []struct {
-		name string
-		want int64
-		op   func() error
-	}{
+	checkTrips(t, f, false, []tripCase{
 		{"creating a key takes 1 request", 1, func() error { return f.store.CreateKey(ctx, testKey(t, "budget", keyEpoch)) }},
 		{"reading a key takes exactly 1 request", 1, func() error { _, err := f.store.GetKey(ctx, "budget"); return err }},
 		{"listing keys takes 1 request", 1, func() error { _, err := f.store.ListKeys(ctx); return err }},
@@ -56,27 +37,12 @@ func testKeyRoundTrips(t *testing.T, f *fixture) {
 		{"a throttled touch takes 1 request", 1, func() error { return f.store.TouchKey(ctx, "budget", keyEpoch.Add(time.Hour+time.Second)) }},
 		{"revoking takes 2 requests", 2, func() error { _, err := f.store.RevokeKey(ctx, "budget", keyEpoch.Add(2*time.Hour)); return err }},
 		{"revoking a revoked key takes 1 request", 1, func() error { _, err := f.store.RevokeKey(ctx, "budget", keyEpoch.Add(3*time.Hour)); return err }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := f.trips()
-			if err := tt.op(); err != nil {
-				t.Fatal(err)
-			}
-			if got := f.trips() - before; got != tt.want {
-				t.Fatalf("took %d requests, want %d", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func testExecutionRoundTrips(t *testing.T, f *fixture) {
 	e := runningExec(project, "trips", "trip-key")
-	tests := []struct {
-		name string
-		want int64
-		op   func() error
-	}{
+	checkTrips(t, f, false, []tripCase{
 		{"creating an execution with an idempotency key takes 1 request", 1, func() error {
 			_, _, err := f.store.CreateExecution(ctx, e)
 			return err
@@ -94,18 +60,7 @@ func testExecutionRoundTrips(t *testing.T, f *fixture) {
 			_, _, err := f.store.CreateExecution(ctx, runningExec(project, "trips", "trip-key"))
 			return err
 		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := f.trips()
-			if err := tt.op(); err != nil {
-				t.Fatal(err)
-			}
-			if got := f.trips() - before; got != tt.want {
-				t.Fatalf("took %d requests, want %d", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func testRunningIndexRoundTrips(t *testing.T, f *fixture) {
@@ -170,4 +125,32 @@ func testListFlowsRoundTrips(t *testing.T, f *fixture) {
 			t.Errorf("took %d requests, want 1", got)
 		}
 	})
+}
+
+// tripCase is one operation and the requests it may send.
+type tripCase struct {
+	name  string
+	trips int64
+	op    func() error
+}
+
+// checkTrips runs each case as a subtest and counts its requests: at most
+// c.trips when atMost, else exactly c.trips.
+func checkTrips(t *testing.T, f *fixture, atMost bool, cases []tripCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := f.trips()
+			if err := c.op(); err != nil {
+				t.Fatal(err)
+			}
+			got := f.trips() - before
+			if atMost && got > c.trips {
+				t.Fatalf("took %d requests, budget %d", got, c.trips)
+			}
+			if !atMost && got != c.trips {
+				t.Fatalf("took %d requests, want %d", got, c.trips)
+			}
+		})
+	}
 }
