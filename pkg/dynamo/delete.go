@@ -45,7 +45,7 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 	token := requestToken()
 	sent := false
 	var firstClock, allocated int64
-	h, v, err := s.getHeadAndVersion(ctx, pk, version)
+	h, v, err := s.getHeadAndVersion(ctx, pk, version, true)
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		switch {
 		case err != nil:
@@ -93,9 +93,9 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 			if err := backoff(ctx, attempt); err != nil {
 				return err
 			}
-			h, v, err = s.getHeadAndVersion(ctx, pk, version)
+			h, v, err = s.getHeadAndVersion(ctx, pk, version, true)
 		case out.failedAt(0):
-			h, v, err = s.getHeadAndVersion(ctx, pk, version)
+			h, v, err = s.getHeadAndVersion(ctx, pk, version, true)
 		default:
 			h, err = s.headAfterFailure(ctx, pk, out.items[1])
 		}

@@ -85,33 +85,22 @@ func (s *Store) getHead(ctx context.Context, pk string) (head, error) {
 	return decodeHead(out.Item)
 }
 
-// getHeadAndVersion reads the head and one version in one round trip, as
-// one snapshot (TransactGetItems): a delete decides on the pair, and a
-// BatchGetItem may pair a head from before a tag move with the version the
-// move stamped after it, so the delete would pass its conditions and leave
-// the moved tag on a deleted version (I2). A read cancelled by a concurrent
-// transaction on the same items is retried after a backoff.
-func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int) (head, *versionItem, error) {
-	var items []map[string]types.AttributeValue
-	for attempt := 1; ; attempt++ {
-		out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
-			{Get: &types.Get{TableName: aws.String(s.table), Key: key(pk, skHead)}},
-			{Get: &types.Get{TableName: aws.String(s.table), Key: key(pk, versionSK(version))}},
-		}})
-		var cancelled *types.TransactionCanceledException
-		if errors.As(err, &cancelled) && attempt < maxAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return head{}, nil, err
-			}
-			continue
-		}
-		if err != nil {
-			return head{}, nil, fmt.Errorf("read flow head and version: %w", engineError("transactional read", err))
-		}
-		for _, r := range out.Responses {
-			items = append(items, r.Item)
-		}
-		break
+// getHeadAndVersion reads the head and one version in one round trip. With
+// snapshot the pair is one snapshot (TransactGetItems), which a delete needs:
+// it decides on the pair, and a BatchGetItem may pair a head from before a
+// tag move with the version the move stamped after it, so the delete would
+// pass its conditions and leave the moved tag on a deleted version (I2).
+// Reads that only answer (GetDeployment, resolve by version) take the batch
+// read: half the read units, and no cancellation by concurrent writes.
+func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int, snapshot bool) (head, *versionItem, error) {
+	keys := []map[string]types.AttributeValue{key(pk, skHead), key(pk, versionSK(version))}
+	read := s.batchGet
+	if snapshot {
+		read = s.transactGet
+	}
+	items, err := read(ctx, keys)
+	if err != nil {
+		return head{}, nil, fmt.Errorf("read flow head and version: %w", err)
 	}
 	var h head
 	var v *versionItem
@@ -141,3 +130,30 @@ func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int) (
 
 // hasDeployments tells a live flow from one that never had a deploy commit.
 func (h head) hasDeployments() bool { return h.Exists && h.Count > 0 }
+
+// transactGet reads items as one snapshot in one round trip; a read cancelled
+// by a concurrent transaction on the same items is retried after a backoff.
+func (s *Store) transactGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	gets := make([]types.TransactGetItem, len(keys))
+	for i, k := range keys {
+		gets[i] = types.TransactGetItem{Get: &types.Get{TableName: aws.String(s.table), Key: k}}
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: gets})
+		var cancelled *types.TransactionCanceledException
+		if errors.As(err, &cancelled) && attempt < maxAttempts {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, engineError("transactional read", err)
+		}
+		items := make([]map[string]types.AttributeValue, 0, len(out.Responses))
+		for _, r := range out.Responses {
+			items = append(items, r.Item)
+		}
+		return items, nil
+	}
+}

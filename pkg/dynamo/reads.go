@@ -61,7 +61,7 @@ func (s *Store) GetDeployment(ctx context.Context, project, flow string, version
 	if err := registry.ValidateVersion(version); err != nil {
 		return registry.Deployment{}, err
 	}
-	h, v, err := s.getHeadAndVersion(ctx, flowPK(project, flow), version)
+	h, v, err := s.getHeadAndVersion(ctx, flowPK(project, flow), version, false)
 	switch {
 	case err != nil:
 		return registry.Deployment{}, err
