@@ -50,8 +50,9 @@ func New(cfg Config) *mcp.Server {
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "kitaru", Title: "Kitaru deployments", Version: version.Version},
 		&mcp.ServerOptions{Instructions: instructions})
-	t := tools{cfg}
+	t := tools{cfg: cfg, inputs: map[string]argumentSchema{}}
 	t.register(s)
+	s.AddReceivingMiddleware(checkArguments(t.inputs))
 	return s
 }
 
