@@ -75,7 +75,7 @@ done
 echo "kitaru dev (pid $dev_pid) serves $KITARU_SERVER_URL, project $KITARU_PROJECT"
 
 step "node --test clients/ (the official MCP SDK calls every tool; Ajv checks each result against its output schema)"
-node --test --test-reporter=spec clients/
+node --test --test-reporter=spec --test-timeout=60000 clients/
 
 step "MCP Inspector: tools/list --strict (no tool schema portability error)"
 npx --no-install inspector --cli "$KITARU_BIN" mcp --method tools/list --strict >"$work/tools.json"
