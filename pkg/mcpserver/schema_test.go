@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/kitaru/deployments/pkg/mcpserver"
@@ -205,4 +209,48 @@ func TestPortabilityCheckCatchesWhatClientsReject(t *testing.T) {
 			t.Errorf("problems %v", p)
 		}
 	})
+}
+
+// TestNullablePropertiesAreTheOnesTheAPIDocuments: a tool result may carry
+// null only where api/openapi.yaml says the API sends it (nullable: true),
+// and any value only where the document gives no type.
+func TestNullablePropertiesAreTheOnesTheAPIDocuments(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "..", "api", "openapi.yaml"))
+	if err != nil {
+		t.Fatalf("read the OpenAPI document: %v", err)
+	}
+	// A property is a "name:" line; its keywords are indented 2 more.
+	property := regexp.MustCompile(`^(\s+)([a-z_]+):\s*$`)
+	keyword := regexp.MustCompile(`^(\s+)(nullable: true|type: \S+|\$ref: \S+|allOf:|anyOf:|oneOf:)\s*$`)
+	nullable, typed := map[string]bool{}, map[string]bool{}
+	var names []string // by indent/2: the property open at that depth
+	for _, line := range strings.Split(string(text), "\n") {
+		if m := property.FindStringSubmatch(line); m != nil {
+			depth := len(m[1]) / 2
+			names = append(names[:min(depth, len(names))], make([]string, max(0, depth-len(names)))...)
+			names = append(names, m[2])
+			continue
+		}
+		if m := keyword.FindStringSubmatch(line); m != nil {
+			depth := len(m[1])/2 - 1
+			if depth < 0 || depth >= len(names) {
+				continue
+			}
+			if m[2] == "nullable: true" {
+				nullable[names[depth]] = true
+			} else {
+				typed[names[depth]] = true
+			}
+		}
+	}
+	for name := range nullableProperties {
+		if !nullable[name] {
+			t.Errorf("a tool result may have %s null, but api/openapi.yaml has no property %s with nullable: true", name, name)
+		}
+	}
+	for name := range anyValueProperties {
+		if typed[name] {
+			t.Errorf("a tool result may have any value as %s, but api/openapi.yaml gives %s a type", name, name)
+		}
+	}
 }
