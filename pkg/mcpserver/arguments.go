@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -156,7 +157,7 @@ func valueProblem(name string, v any, p *jsonschema.Schema, required bool) strin
 			return fmt.Sprintf("%q is %s; send %s", name, kind, what(p))
 		}
 		if _, err := n.Int64(); err != nil {
-			return fmt.Sprintf("%q is %s, not a whole number; send %s", name, n, what(p))
+			return integerProblem(name, n, p)
 		}
 	case "number":
 		if !isNumber {
@@ -180,6 +181,19 @@ func valueProblem(name string, v any, p *jsonschema.Schema, required bool) strin
 		}
 	}
 	return ""
+}
+
+// integerProblem says why n, a JSON number that is not a plain int64
+// literal, is refused as the integer argument name of schema p.
+func integerProblem(name string, n json.Number, p *jsonschema.Schema) string {
+	f, err := n.Float64()
+	switch {
+	case err != nil || math.Abs(f) >= math.MaxInt64:
+		return fmt.Sprintf("%q is %s, too large; send %s", name, n, what(p))
+	case f == math.Trunc(f):
+		return fmt.Sprintf("%q is %s; write the integer without a fraction or exponent, e.g. %d", name, n, int64(f))
+	}
+	return fmt.Sprintf("%q is %s, not a whole number; send %s", name, n, what(p))
 }
 
 // bounds says the range a number argument takes.
