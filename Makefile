@@ -13,7 +13,7 @@ CDKFLAGS ?=
 CDK_ENV  = JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test fuzz e2e aws-local aws-local-e2e bench build build-cli crossbuild synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet lint fmt tidy clean ddb-local-start ddb-local-stop
+.PHONY: help dev test fuzz e2e clients aws-local aws-local-e2e bench build build-cli crossbuild synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet lint fmt tidy clean ddb-local-start ddb-local-stop
 
 help: ## List the targets
 	@echo "usage: make <target>"
@@ -28,6 +28,12 @@ test: ## gofmt check, go vet, staticcheck, pyflakes, go test -race ./... against
 
 e2e: build-cli ## The docs' deployments walkthrough (scripts/e2e.sh) against a fresh kitaru dev on a free loopback port
 	KITARU_BIN=$(BIN) scripts/e2e.sh --dev
+
+clients: build-cli node_modules/.bin/inspector ## Outside clients pinned in package.json: the official MCP SDK calls kitaru mcp on a fresh kitaru dev (Ajv checks the results), the Inspector's --strict schema check, redocly lint api/openapi.yaml
+	KITARU_BIN=$(BIN) scripts/clients.sh
+
+node_modules/.bin/inspector: package-lock.json
+	npm ci --no-audit --no-fund
 
 aws-local: ## The synthesized stack on AWS's emulators (RIE, moto, DynamoDB Local); serves until Ctrl-C
 	scripts/aws-local.sh up

@@ -3,7 +3,9 @@
 # cross-builds, pyflakes and the Python runner and SDK tests,
 # and every Go test with -race,
 # against a DynamoDB Local started for this run (or $DYNAMODB_ENDPOINT if set);
-# then make e2e, the CLI walkthrough against a kitaru dev, and make
+# then make e2e, the CLI walkthrough against a kitaru dev, make clients, the
+# official MCP SDK and Inspector and Redocly's linter on kitaru mcp and the
+# OpenAPI document, and make
 # aws-local-e2e, the same walkthrough against the synthesized stack on AWS's
 # emulators (it builds the functions and synthesizes with the CDK CLI).
 # Exits non-zero on the first failing step; DynamoDB Local is always stopped.
@@ -48,6 +50,9 @@ FUZZTIME=$FUZZTIME scripts/fuzz.sh
 
 step "make e2e (the docs' deployments walkthrough with bin/kitaru against kitaru dev)"
 make --no-print-directory e2e
+
+step "make clients (the official MCP SDK and Inspector, redocly lint)"
+make --no-print-directory clients
 
 step "make aws-local-e2e (the synthesized stack on RIE, moto's ASL interpreter and DynamoDB Local; the walkthrough again)"
 make --no-print-directory aws-local-e2e

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -49,8 +50,9 @@ func New(cfg Config) *mcp.Server {
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "kitaru", Title: "Kitaru deployments", Version: version.Version},
 		&mcp.ServerOptions{Instructions: instructions})
-	t := tools{cfg}
+	t := tools{cfg: cfg, inputs: map[string]argumentSchema{}}
 	t.register(s)
+	s.AddReceivingMiddleware(checkArguments(t.inputs))
 	return s
 }
 
@@ -84,25 +86,81 @@ func toolError(err error) error {
 	return &envelopeError{cause: err, text: string(text)}
 }
 
-// schemaTypes adjusts inference from Go types to the JSON the API sends:
-// raw JSON is any value, and maps may be null.
+// schemaTypes adjusts inference from Go types to the JSON the API sends.
+// Maps and slices go out as {} and [], never null (the registry's
+// MarshalJSON methods see to it), so their schemas have one type. Raw JSON
+// is left open here and given its schema by name (rawProperties).
 var schemaTypes = map[reflect.Type]*jsonschema.Schema{
 	reflect.TypeFor[json.RawMessage](): {},
 	reflect.TypeFor[map[string]any]():  {Type: "object"},
-	reflect.TypeFor[map[string]bool](): {Types: []string{"null", "object"},
-		AdditionalProperties: &jsonschema.Schema{Type: "boolean"}},
-	reflect.TypeFor[map[string][]int](): {Types: []string{"null", "object"},
-		AdditionalProperties: &jsonschema.Schema{Types: []string{"null", "array"}, Items: &jsonschema.Schema{Type: "integer"}}},
+	reflect.TypeFor[map[string]bool](): {Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "boolean"}},
+	reflect.TypeFor[map[string][]int](): {Type: "object",
+		AdditionalProperties: &jsonschema.Schema{Type: "array", Items: &jsonschema.Schema{Type: "integer"}}},
 }
 
-// schemaFor infers T's schema; it panics on a type it cannot describe,
-// which a test catches.
+// rawProperties are the schemas of the raw JSON (json.RawMessage)
+// properties of the API's results, by name, as api/openapi.yaml has them.
+// Inference alone would give them the always-true schema, which marshals
+// as the bare true many clients reject.
+var rawProperties = map[string]func() *jsonschema.Schema{
+	"inputs": func() *jsonschema.Schema {
+		return &jsonschema.Schema{Type: "object", Description: "the flow's inputs: keyword argument name to JSON value"}
+	},
+	"input_schema": func() *jsonschema.Schema {
+		return &jsonschema.Schema{Type: "object", Description: "the JSON Schema the flow's inputs are checked against"}
+	},
+	// A flow may return any JSON value, null included.
+	"result": func() *jsonschema.Schema {
+		return &jsonschema.Schema{Description: "the flow's JSON return value: any JSON value"}
+	},
+}
+
+// nullableProperties are the only properties the API sends as null
+// (nullable in api/openapi.yaml): a route change from or to nowhere, a flow
+// without a default route. Every other null inference allows is for a Go
+// nil the API never sends: pointers with omitempty are left out instead.
+var nullableProperties = map[string]bool{"from": true, "to": true, "default_version": true}
+
+// schemaFor infers T's schema and makes it portable (see portable); it
+// panics on a type it cannot describe, which a test catches.
 func schemaFor[T any]() *jsonschema.Schema {
 	s, err := jsonschema.For[T](&jsonschema.ForOptions{TypeSchemas: schemaTypes})
 	if err != nil {
 		panic(err)
 	}
+	portable(s)
 	return s
+}
+
+// portable rewrites an inferred schema into what every MCP client takes:
+// a schema object with one type at every node. Raw JSON properties get
+// their schema from rawProperties; a nullable property becomes
+// anyOf [its type, null]; any other ["null", T] becomes T.
+func portable(s *jsonschema.Schema) {
+	if s == nil {
+		return
+	}
+	for name, p := range s.Properties {
+		if raw, ok := rawProperties[name]; ok && reflect.DeepEqual(*p, jsonschema.Schema{}) {
+			s.Properties[name] = raw()
+			continue
+		}
+		if i := slices.Index(p.Types, "null"); i >= 0 && len(p.Types) == 2 {
+			single := *p
+			single.Types, single.Type = nil, p.Types[1-i]
+			if nullableProperties[name] && slices.Contains(s.Required, name) {
+				s.Properties[name] = &jsonschema.Schema{AnyOf: []*jsonschema.Schema{&single, {Type: "null"}}}
+			} else {
+				s.Properties[name] = &single
+			}
+		}
+		portable(s.Properties[name])
+	}
+	portable(s.Items)
+	portable(s.AdditionalProperties)
+	for _, b := range s.AnyOf {
+		portable(b)
+	}
 }
 
 // inputSchema infers T's schema and requires non-empty strings for the

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/kitaru/deployments/pkg/bundle"
 	"github.com/kitaru/deployments/pkg/client"
@@ -300,10 +299,10 @@ func TestToolsOnKitaruDev(t *testing.T) {
 			}
 		}
 	})
-	t.Run("arguments that break the input schema are a tool error", func(t *testing.T) {
-		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: mcpserver.ToolInvoke, Arguments: map[string]any{"flow": "research_agent", "wait_seconds": 301}})
-		if err != nil || !res.IsError {
-			t.Errorf("wait_seconds 301: err %v, result %+v", err, res)
+	t.Run("arguments that break the input schema are a tool error with the envelope", func(t *testing.T) {
+		e := mcptest.CallFails(t, cs, mcpserver.ToolInvoke, map[string]any{"flow": "research_agent", "wait_seconds": 301})
+		if e.Code != registry.CodeInvalidArgument || !strings.Contains(e.Message, "wait_seconds") {
+			t.Errorf("wait_seconds 301: %+v", e)
 		}
 	})
 }

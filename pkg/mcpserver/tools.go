@@ -106,7 +106,11 @@ type deleteResult struct {
 }
 
 // tools holds the handlers; each reads the connection when it is called.
-type tools struct{ cfg Config }
+// inputs are the tools' input schemas by name, for checkArguments.
+type tools struct {
+	cfg    Config
+	inputs map[string]argumentSchema
+}
 
 func (t tools) register(s *mcp.Server) {
 	readOnly := &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true}
@@ -114,7 +118,7 @@ func (t tools) register(s *mcp.Server) {
 	destructive := &mcp.ToolAnnotations{IdempotentHint: true, DestructiveHint: jsonschema.Ptr(true)}
 	creates := &mcp.ToolAnnotations{DestructiveHint: jsonschema.Ptr(false)}
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolDeploy,
 		Title: "Deploy a flow",
 		Description: `Deploy a flow from source as its next immutable version (1, 2, 3, … per flow) and attach one routing tag. ` +
@@ -129,7 +133,7 @@ func (t tools) register(s *mcp.Server) {
 	invokeSchema := inputSchema[invokeInput]()
 	invokeSchema.Properties["wait_seconds"].Minimum = jsonschema.Ptr(0.0)
 	invokeSchema.Properties["wait_seconds"].Maximum = jsonschema.Ptr(float64(MaxWaitSeconds))
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolInvoke,
 		Title: "Invoke a deployed flow",
 		Description: `Start a new execution of a deployed flow and return it (exec_id, status, the resolved version). ` +
@@ -152,7 +156,7 @@ func (t tools) register(s *mcp.Server) {
 		},
 		Required: []string{"items"},
 	}
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolList,
 		Title: "List flows or a flow's versions",
 		Description: `Without "flow": list the project's deployed flows, each with its deployment count, latest version, the version default routes to and every tag (tag → versions). ` +
@@ -163,7 +167,7 @@ func (t tools) register(s *mcp.Server) {
 		OutputSchema: listOut,
 	}, t.list)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolGet,
 		Title: "Resolve a route",
 		Description: `Show the deployment a route points at right now: which version "tag" (or the default tag) resolves to, or the exact "version". ` +
@@ -174,7 +178,7 @@ func (t tools) register(s *mcp.Server) {
 		OutputSchema: schemaFor[registry.Resolution](),
 	}, t.get)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolTag,
 		Title: "Point a tag at a version",
 		Description: `Point a tag at a deployed version: promote a canary to stable, or add a shared label. ` +
@@ -185,7 +189,7 @@ func (t tools) register(s *mcp.Server) {
 		OutputSchema: schemaFor[registry.Tag](),
 	}, t.tag)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolUntag,
 		Title: "Remove a tag from a version",
 		Description: `Remove a tag from one version. default cannot be removed (conflict): move it to another version with kitaru_deployments_tag instead. ` +
@@ -195,7 +199,7 @@ func (t tools) register(s *mcp.Server) {
 		OutputSchema: schemaFor[untagResult](),
 	}, t.untag)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolDelete,
 		Title: "Delete a version",
 		Description: `Delete one version of a flow; its shared tags leave with it and its number is never reused. ` +
@@ -205,7 +209,7 @@ func (t tools) register(s *mcp.Server) {
 		OutputSchema: schemaFor[deleteResult](),
 	}, t.delete)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolHistory,
 		Title: "Show a tag's route changes",
 		Description: `List a tag's route changes, newest first: who moved, added or removed it, when, and from which version to which. ` +
@@ -215,7 +219,7 @@ func (t tools) register(s *mcp.Server) {
 		OutputSchema: schemaFor[client.Page[registry.RouteChange]](),
 	}, t.history)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolExecutionGet,
 		Title: "Get an execution",
 		Description: `Read an execution by its exec_id: status running, completed (with "result", the flow's JSON return value), failed (with "error": type, message, traceback) or cancelled. ` +
@@ -225,7 +229,7 @@ func (t tools) register(s *mcp.Server) {
 		OutputSchema: schemaFor[registry.Execution](),
 	}, t.executionGet)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, t.inputs, &mcp.Tool{
 		Name:  ToolExecutionCancel,
 		Title: "Cancel an execution",
 		Description: `Cancel a running execution and stop its run; cancelling a cancelled one again is harmless. ` +
