@@ -67,6 +67,12 @@ func TestEveryErrorMessageFitsEverySurface(t *testing.T) {
 	must(t, all, request("POST", "/v1/flows/gone/deployments", deployBody(`"tag": "stable", "exclusive": true`)), 201)
 	must(t, all, request("PUT", "/v1/flows/gone/tags/default", `{"version": 2, "exclusive": true}`), 200)
 	must(t, all, request("DELETE", "/v1/flows/gone/deployments/1", ""), 204)
+	// sourceless: a version recorded without its source bundle (before
+	// deploys required one), which cannot run.
+	if _, err := f.store.Deploy(ctx, registry.DeployRequest{Project: "default", Flow: "sourceless", Entrypoint: "flows/research.py:research_agent",
+		Inputs: []byte(`{}`), Stack: "dev", By: "dev"}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Credentials: a key of team-b, one revoked, tokens expired, forged and of another project.
 	key, plain, err := auth.NewKey([]string{"team-b"}, registry.RoleProducer, "messages test", time.Now())
@@ -144,6 +150,9 @@ func TestEveryErrorMessageFitsEverySurface(t *testing.T) {
 		{"invoking with inputs the schema refuses", all, "POST", flow + "/versions/3/invocations", `{"inputs": {"topic": 7}}`, nil, 422, registry.ReasonInputsMismatch},
 		{"an execution id of the wrong shape", all, "GET", "/v1/executions/nosuch", "", nil, 404, registry.ReasonExecutionNotFound},
 		{"an unknown execution id", all, "GET", "/v1/executions/ex_00000000000000000000000000", "", nil, 404, registry.ReasonExecutionNotFound},
+		{"a deploy whose entrypoint is not in its bundle", all, "POST", "/v1/flows/research_agent/deployments",
+			`{"entrypoint": "flows/missing.py:research_agent", "source": {"archive": "` + researchArchive + `"}}`, nil, 422, ""},
+		{"invoking a version without a saved source bundle", all, "POST", "/v1/flows/sourceless/invocations", `{}`, nil, 422, ""},
 		{"a deploy without source", all, "POST", "/v1/flows/research_agent/deployments", `{"entrypoint": "flows/research.py:research_agent", "source": null}`, nil, 400, ""},
 		{"a route that does not exist", all, "GET", "/v1/nowhere", "", nil, 404, registry.ReasonNoRoute},
 		{"a path outside the API's version", all, "GET", "/flows", "", nil, 404, registry.ReasonNoRoute},
