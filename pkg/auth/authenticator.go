@@ -25,8 +25,12 @@ const (
 	HeaderProject       = "X-Kitaru-Project"
 )
 
-var errNoCredentials = registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; send the header `Authorization: Bearer <API key or token>`").
-	WithReason(registry.ReasonNoCredentials)
+// noCredentials refuses a request without an Authorization header. A new
+// Error each time: callers may add details to it.
+func noCredentials() *registry.Error {
+	return registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; send the header `Authorization: Bearer <API key or token>`").
+		WithReason(registry.ReasonNoCredentials)
+}
 
 // Authenticate checks the bearer credential: an API key (kat_…, looked up by
 // id, compared in constant time, not revoked, allowed in the project) or a
@@ -39,7 +43,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization, project
 	cred = strings.TrimSpace(cred)
 	switch {
 	case authorization == "":
-		return registry.Principal{}, errNoCredentials
+		return registry.Principal{}, noCredentials()
 	case !ok || !strings.EqualFold(scheme, "Bearer") || cred == "":
 		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the Authorization header must be `Bearer <API key or token>`")
 	case project != "" && registry.ValidateProject(project) != nil:

@@ -81,11 +81,13 @@ func (s *Signer) Issue(p registry.Principal, ttl time.Duration) (string, time.Ti
 	return signed, exp, nil
 }
 
-// errTokenInvalid refuses a token this server did not issue (or one it
+// tokenInvalid refuses a token this server did not issue (or one it
 // cannot read). A new token would come from the same credential, so the
 // advice is a new API key, not a new token.
-var errTokenInvalid = registry.Errorf(registry.CodeUnauthenticated, "the token is not valid for this server; %s", askForKey).
-	WithReason(registry.ReasonCredentialInvalid)
+func tokenInvalid() *registry.Error {
+	return registry.Errorf(registry.CodeUnauthenticated, "the token is not valid for this server; %s", askForKey).
+		WithReason(registry.ReasonCredentialInvalid)
+}
 
 // askForKey is the next step when a credential is refused for good: only the
 // project's admin can make an API key.
@@ -104,11 +106,11 @@ func (s *Signer) Verify(token string) (registry.Principal, error) {
 			WithReason(registry.ReasonTokenExpired)
 	}
 	if err != nil {
-		return registry.Principal{}, errTokenInvalid
+		return registry.Principal{}, tokenInvalid()
 	}
 	p := registry.Principal{Project: c.Project, Role: c.Role, ID: c.Subject, Credential: registry.CredentialToken}
 	if registry.ValidateProject(p.Project) != nil || !registry.ValidRole(p.Role) || p.ID == "" {
-		return registry.Principal{}, errTokenInvalid
+		return registry.Principal{}, tokenInvalid()
 	}
 	return p, nil
 }
