@@ -38,15 +38,14 @@ func nextStep(details map[string]any, conn func() connection) string {
 	case registry.ReasonDefaultExclusive, registry.ReasonDefaultNotRemovable:
 		return "; move it with " + moveTag(registry.DefaultTag)
 	case registry.ReasonHoldsExclusiveTags:
-		held := d.texts("exclusive_tags")
-		if len(held) == 0 {
-			held = []string{"TAG"}
+		switch held := d.texts("exclusive_tags"); len(held) {
+		case 0:
+			return "; move each with " + moveTag("TAG")
+		case 1:
+			return "; move it with " + moveTag(held[0])
+		default:
+			return fmt.Sprintf("; move each with %s (TAG: %s)", moveTag("TAG"), strings.Join(held, ", "))
 		}
-		moves := make([]string, len(held))
-		for i, t := range held {
-			moves[i] = moveTag(t)
-		}
-		return fmt.Sprintf("; %s, then delete it again", strings.Join(moves, "; "))
 	case registry.ReasonNoEarlierVersion, registry.ReasonRollbackTargetDeleted:
 		return "; move it with " + moveTag(tag)
 	case registry.ReasonMovedDuringRollback:

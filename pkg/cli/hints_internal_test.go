@@ -22,6 +22,12 @@ func TestEveryReasonTheServerSetsHasACLINextStep(t *testing.T) {
 			t.Errorf("next step %q", step)
 		}
 	})
+	t.Run("a version holding one exclusive tag names it", func(t *testing.T) {
+		d := map[string]any{registry.DetailReason: registry.ReasonHoldsExclusiveTags, "flow": "f", "exclusive_tags": []any{"canary"}}
+		if step := nextStep(d, conn); step != "; move it with kitaru flow tag f canary --version N --exclusive" {
+			t.Errorf("next step %q", step)
+		}
+	})
 	t.Run("an error without a reason gets nothing", func(t *testing.T) {
 		if step := nextStep(map[string]any{"flow": "f"}, conn); step != "" {
 			t.Errorf("next step %q", step)

@@ -45,7 +45,7 @@ func TestServerRefusalsGetTheCLIsNextStep(t *testing.T) {
 		{"removing default", "flow untag", []string{"research_agent", "default", "--version", "3"},
 			"move it with kitaru flow tag research_agent default --version N --exclusive"},
 		{"deleting a version holding exclusive tags", "flow deployments delete", []string{"research_agent", "--version", "2"},
-			"kitaru flow tag research_agent canary --version N --exclusive; kitaru flow tag research_agent solo --version N --exclusive, then delete it again"},
+			"move each with kitaru flow tag research_agent TAG --version N --exclusive (TAG: canary, solo)"},
 		{"rolling back a tag that never moved", "flow rollback", []string{"research_agent", "solo"},
 			"move it with kitaru flow tag research_agent solo --version N --exclusive"},
 		{"rolling back a tag without history", "flow rollback", []string{"research_agent", "ghost"},
