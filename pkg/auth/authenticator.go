@@ -25,7 +25,12 @@ const (
 	HeaderProject       = "X-Kitaru-Project"
 )
 
-var errNoCredentials = registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; send `Authorization: Bearer <API key or token>` (kitaru login stores them; kitaru auth token prints a token)")
+// noCredentials refuses a request without an Authorization header. A new
+// Error each time: callers may add details to it.
+func noCredentials() *registry.Error {
+	return registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; send the header `Authorization: Bearer <API key or token>`").
+		WithReason(registry.ReasonNoCredentials)
+}
 
 // Authenticate checks the bearer credential: an API key (kat_…, looked up by
 // id, compared in constant time, not revoked, allowed in the project) or a
@@ -38,7 +43,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization, project
 	cred = strings.TrimSpace(cred)
 	switch {
 	case authorization == "":
-		return registry.Principal{}, errNoCredentials
+		return registry.Principal{}, noCredentials()
 	case !ok || !strings.EqualFold(scheme, "Bearer") || cred == "":
 		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the Authorization header must be `Bearer <API key or token>`")
 	case project != "" && registry.ValidateProject(project) != nil:
@@ -51,13 +56,15 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization, project
 		return registry.Principal{}, err
 	}
 	if project != "" && project != p.Project {
-		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the token is for project %q, not %q; get a token for %q with `kitaru auth token`", p.Project, project, project)
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the token is for project %q, not %q; use an API key of project %q, or a token made from one", p.Project, project, project).
+			WithDetails("project", project).WithReason(registry.ReasonCredentialOtherProject)
 	}
 	return p, nil
 }
 
 func (a *Authenticator) authenticateKey(ctx context.Context, plain, project string) (registry.Principal, error) {
-	invalid := registry.Errorf(registry.CodeUnauthenticated, "the API key %s is not valid (unknown or revoked); ask an operator for a key (kitaru admin keys create)", mask(plain))
+	invalid := registry.Errorf(registry.CodeUnauthenticated, "the API key %s is not valid (unknown or revoked); %s", mask(plain), askForKey).
+		WithReason(registry.ReasonCredentialInvalid)
 	id, ok := parseKey(plain)
 	if !ok {
 		return registry.Principal{}, invalid
@@ -110,11 +117,13 @@ func Recheck(ctx context.Context, keys KeyReader, p registry.Principal) (registr
 	k, err := keys.GetKey(ctx, p.ID)
 	switch {
 	case registry.CodeOf(err) == registry.CodeNotFound:
-		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the API key %s is not valid (unknown or revoked); ask an operator for a key (kitaru admin keys create)", p.ID)
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the API key %s is not valid (unknown or revoked); %s", p.ID, askForKey).
+			WithReason(registry.ReasonCredentialInvalid)
 	case err != nil:
 		return registry.Principal{}, registry.Errorf(registry.CodeUnavailable, "credentials could not be checked right now; retry")
 	case k.RevokedAt != nil:
-		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the API key %s was revoked at %s; ask an operator for a new key (kitaru admin keys create)", p.ID, k.RevokedAt.UTC().Format(time.RFC3339))
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the API key %s was revoked at %s; %s", p.ID, k.RevokedAt.UTC().Format(time.RFC3339), askForKey).
+			WithReason(registry.ReasonCredentialInvalid)
 	case !slices.Contains(k.Projects, p.Project):
 		return registry.Principal{}, registry.Errorf(registry.CodePermissionDenied, "this API key has no access to project %q; use a key of that project", p.Project)
 	}

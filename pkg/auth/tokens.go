@@ -81,6 +81,18 @@ func (s *Signer) Issue(p registry.Principal, ttl time.Duration) (string, time.Ti
 	return signed, exp, nil
 }
 
+// tokenInvalid refuses a token this server did not issue (or one it
+// cannot read). A new token would come from the same credential, so the
+// advice is a new API key, not a new token.
+func tokenInvalid() *registry.Error {
+	return registry.Errorf(registry.CodeUnauthenticated, "the token is not valid for this server; %s", askForKey).
+		WithReason(registry.ReasonCredentialInvalid)
+}
+
+// askForKey is the next step when a credential is refused for good: only the
+// project's admin can make an API key.
+const askForKey = "ask the project's admin for an API key and log in again with it"
+
 // Verify checks a token's signature, algorithm, issuer, audience and expiry
 // and returns its principal. Errors: unauthenticated.
 func (s *Signer) Verify(token string) (registry.Principal, error) {
@@ -90,14 +102,15 @@ func (s *Signer) Verify(token string) (registry.Principal, error) {
 		jwt.WithIssuer(tokenIssuer), jwt.WithAudience(tokenAudience),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now))
 	if errors.Is(err, jwt.ErrTokenExpired) {
-		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the token has expired; get a new one with `kitaru auth token`")
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the token has expired; make a new one with your API key (POST /v1/auth/token), or %s", askForKey).
+			WithReason(registry.ReasonTokenExpired)
 	}
 	if err != nil {
-		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the token is not valid for this server; get a new one with `kitaru auth token`")
+		return registry.Principal{}, tokenInvalid()
 	}
 	p := registry.Principal{Project: c.Project, Role: c.Role, ID: c.Subject, Credential: registry.CredentialToken}
 	if registry.ValidateProject(p.Project) != nil || !registry.ValidRole(p.Role) || p.ID == "" {
-		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the token is not valid for this server; get a new one with `kitaru auth token`")
+		return registry.Principal{}, tokenInvalid()
 	}
 	return p, nil
 }

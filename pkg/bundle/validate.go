@@ -98,7 +98,7 @@ func validate(r io.Reader, limits Limits, entrypointFile string) (*tree, Info, e
 		return nil, Info{}, err
 	}
 	if entrypointFile != "" && !t.isFile(path.Clean(entrypointFile)) {
-		return nil, Info{}, registry.Errorf(registry.CodeUnprocessable, "entrypoint file %q is not in the source bundle; the path is relative to the project root (the directory where `kitaru init` was run)", clip(entrypointFile)).
+		return nil, Info{}, registry.Errorf(registry.CodeUnprocessable, "entrypoint file %q is not in the source bundle; the path is relative to the project root, which is the root of the bundle", clip(entrypointFile)).
 			WithDetails("entrypoint", clip(entrypointFile))
 	}
 	return t, Info{

@@ -232,9 +232,9 @@ func TestInvokeJSONOutput(t *testing.T) {
 
 func TestInvokeShowsServerErrors(t *testing.T) {
 	f := newFakeKitaru(t)
-	f.failAll(404, registry.CodeNotFound, `flow "research_agent" has no tag "stable"; list its routes with `+"`kitaru flow show research_agent`")
+	f.failAll(404, registry.CodeNotFound, `flow "research_agent" has no tag "stable"; the flow's summary lists its tags`)
 	exit, _, stderr := kitaru(t, "invoke", "research_agent", "--tag", "stable")
-	if exit != cli.ExitError || stderr != "error: flow \"research_agent\" has no tag \"stable\"; list its routes with `kitaru flow show research_agent`\n" {
+	if exit != cli.ExitError || stderr != "error: flow \"research_agent\" has no tag \"stable\"; the flow's summary lists its tags\n" {
 		t.Errorf("exit %d, stderr %q", exit, stderr)
 	}
 }

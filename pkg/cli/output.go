@@ -43,11 +43,16 @@ func report(w io.Writer, command string, output outputFlag, err error) error {
 	if errors.As(err, &ce) && ce.StatusCode == 0 && ce.Code == registry.CodeUnavailable {
 		detail.Message += "; check the server URL (`kitaru info` shows it), or start a local server with `kitaru dev`"
 	}
-	if errors.As(err, &ce) && ce.Code == registry.CodeUnauthenticated && ce.Server == client.ServerKitaruDev {
+	switch {
+	case errors.As(err, &ce) && ce.Code == registry.CodeUnauthenticated && ce.Server == client.ServerKitaruDev:
 		conn, _ := loadConnection() // the refused connection; login passes its own URL (runLogin)
 		detail.Message = devRefusal(detail.Message, conn.ServerURL, conn.sources.AuthToken == client.SourceEnv)
+	case command != "login": // login was given the URL and key; the server's advice is the step
+		detail.Message += nextStep(detail.Details, func() connection {
+			conn, _ := loadConnection()
+			return conn
+		})
 	}
-	detail.Message += flagHint(detail.Details)
 	if output.json() {
 		writeJSON(w, envelope{Command: command, Error: &detail})
 	} else {
@@ -56,34 +61,8 @@ func report(w io.Writer, command string, output outputFlag, err error) error {
 	return reportedError{err}
 }
 
-// flagHint is what the CLI adds to a server error whose message names no
-// flag, since it is written for every surface: for an ambiguous shared tag,
-// the --version that picks one of its versions.
-func flagHint(details map[string]any) string {
-	if details[registry.DetailReason] != registry.ReasonAmbiguousTag {
-		return ""
-	}
-	var flags []string
-	switch vs := details["versions"].(type) {
-	case []any: // decoded from JSON
-		for _, v := range vs {
-			if n, ok := v.(float64); ok {
-				flags = append(flags, fmt.Sprintf("--version %d", int(n)))
-			}
-		}
-	case []int:
-		for _, v := range vs {
-			flags = append(flags, fmt.Sprintf("--version %d", v))
-		}
-	}
-	if len(flags) < 2 {
-		return "; pass --version N instead of --tag"
-	}
-	return fmt.Sprintf("; pass %s or %s instead of --tag", strings.Join(flags[:len(flags)-1], ", "), flags[len(flags)-1])
-}
-
 // devRefusal rewrites a refusal by kitaru dev at serverURL: the server's
-// advice (ask an operator, run kitaru auth token) does not work there, the
+// advice (ask the project's admin for a key) does not work there, the
 // key kitaru dev printed at start does. fromEnv says the credential came
 // from KITARU_AUTH_TOKEN, which a login would not override.
 func devRefusal(message, serverURL string, fromEnv bool) string {

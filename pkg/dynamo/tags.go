@@ -281,8 +281,7 @@ func (s *Store) RollbackTag(ctx context.Context, project, flow, tag, by string) 
 		return registry.Tag{}, err
 	}
 	if len(recent) == 0 {
-		return registry.Tag{}, registry.Errorf(registry.CodeNotFound, "flow %q has no tag %q to roll back; list its routes with `kitaru flow show %s`", flow, tag, flow).
-			WithDetails("tag", tag)
+		return registry.Tag{}, registry.NoTagToRollBack(flow, tag)
 	}
 	var last *registry.RouteChange
 	if len(recent) > 0 {

@@ -36,7 +36,7 @@ const maxInlineArchive = 4 << 20
 // saveSource validates and stores the deploy's source bundle.
 func (h *Handler) saveSource(ctx context.Context, project string, s *api.Source, entrypoint string) (*registry.Source, error) {
 	if s == nil {
-		return nil, registry.Errorf(registry.CodeInvalidArgument, "source is missing; deploy with `kitaru deploy path/to/file.py:flow`, which bundles the project, or send source.digest / source.archive")
+		return nil, registry.Errorf(registry.CodeInvalidArgument, "source is missing; send the project's bundle as source.archive (base64), or upload it through POST /v1/artifacts and send its source.digest")
 	}
 	file, _, err := registry.ParseEntrypoint(entrypoint)
 	if err != nil {

@@ -193,7 +193,7 @@ func (h *Handler) serve(ctx context.Context, c *call) (r reply, err error) {
 		r.header = map[string]string{"Allow": strings.Join(allowed, ", ")}
 		return r, nil
 	case !found:
-		return reply{}, registry.Errorf(registry.CodeNotFound, "no API route %s %s; see api/openapi.yaml for the routes", c.req.HTTPMethod, c.req.Path)
+		return reply{}, noRoute(c.req.HTTPMethod, c.req.Path)
 	}
 	c.route, c.params, c.maxBody = e.Path, params, e.maxBody
 	if c.maxBody == 0 {

@@ -57,7 +57,8 @@ var execIDPattern = regexp.MustCompile(`^ex_[0-9a-z]{26}$`)
 func (c *call) execID() (string, error) {
 	id := c.params["exec_id"]
 	if !execIDPattern.MatchString(id) {
-		return "", registry.Errorf(registry.CodeNotFound, "execution %q does not exist; execution ids look like ex_01j…, see `kitaru executions list FLOW`", clipID(id))
+		return "", registry.Errorf(registry.CodeNotFound, "execution %q does not exist; execution ids look like ex_01j…: list the flow's executions to find its id", clipID(id)).
+			WithDetails("exec_id", clipID(id)).WithReason(registry.ReasonExecutionNotFound)
 	}
 	return id, nil
 }

@@ -20,7 +20,7 @@ const (
 // identity source (Authorization or X-Kitaru-Project). API Gateway answers it
 // without calling the authorizer (the stack's Unauthorized gateway response
 // carries the same text), and a handler verifying bearers itself does too.
-const MissingIdentityMessage = "missing or invalid credentials: send `Authorization: Bearer <API key or token>` and `X-Kitaru-Project: <project>` (kitaru login stores them)"
+const MissingIdentityMessage = "missing or invalid credentials: send the headers `Authorization: Bearer <API key or token>` and `X-Kitaru-Project: <project>`"
 
 // AccessDeniedMessage is the 403 message when the authorizer's policy
 // denies a request (a key used for a project it does not belong to): the
@@ -37,11 +37,12 @@ func (h *Handler) principalOf(ctx context.Context, c *call) (registry.Principal,
 	auth := c.req.RequestContext.Authorizer
 	if !hasIdentity(auth) {
 		if h.cfg.Authenticate == nil {
-			return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; log in with `kitaru login` or send a bearer token")
+			return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the request carries no credentials; send the header `Authorization: Bearer <API key or token>`").
+				WithReason(registry.ReasonNoCredentials)
 		}
 		authorization, project := c.header("Authorization"), c.header("X-Kitaru-Project")
 		if authorization == "" || project == "" {
-			return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "%s", MissingIdentityMessage)
+			return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "%s", MissingIdentityMessage).WithReason(registry.ReasonNoCredentials)
 		}
 		return h.cfg.Authenticate(ctx, authorization, project)
 	}
@@ -52,7 +53,7 @@ func (h *Handler) principalOf(ctx context.Context, c *call) (registry.Principal,
 		Credential: registry.Credential(stringValue(auth[authorizerCredential])),
 	}
 	if registry.ValidateProject(p.Project) != nil || p.ID == "" || !registry.ValidRole(p.Role) || !registry.ValidCredential(p.Credential) {
-		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the authorizer returned an incomplete identity; log in again with `kitaru login`")
+		return registry.Principal{}, registry.Errorf(registry.CodeUnauthenticated, "the authorizer returned an incomplete identity; send the request again with your API key, or a token made from it")
 	}
 	return p, nil
 }

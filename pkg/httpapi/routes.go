@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+
+	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // Group names the Lambda function that serves a set of routes.
@@ -134,4 +136,12 @@ func (h *Handler) route(method, path string) (e endpoint, params map[string]stri
 
 func (h *Handler) serves(g Group) bool {
 	return len(h.cfg.Groups) == 0 || slices.Contains(h.cfg.Groups, g)
+}
+
+// noRoute refuses a path that is no route of the API. Most such requests
+// come from a base URL that lacks or repeats a part (a stage, a prefix), so
+// the message says where the routes are rooted.
+func noRoute(method, path string) *registry.Error {
+	return registry.Errorf(registry.CodeNotFound, "no API route %s %s; every route starts with /v1/ (GET /v1/flows lists the flows): check the base URL, which is everything before /v1", method, clipID(path)).
+		WithReason(registry.ReasonNoRoute)
 }

@@ -154,7 +154,7 @@ func (s *Service) checkRunnable(d registry.Deployment) error {
 			WithDetails("stack", d.Stack)
 	}
 	if d.Source == nil || d.Source.Digest == "" {
-		return registry.Errorf(registry.CodeUnprocessable, "version %d of flow %q has no saved source bundle, so it cannot run; deploy it again with `kitaru deploy %s`", d.Version, d.Flow, d.Entrypoint)
+		return registry.Errorf(registry.CodeUnprocessable, "version %d of flow %q has no saved source bundle, so it cannot run; deploy %s again with its source", d.Version, d.Flow, d.Entrypoint)
 	}
 	return nil
 }

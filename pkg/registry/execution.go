@@ -134,7 +134,8 @@ func ValidateExecID(execID string) error {
 
 // ExecutionNotFound is the not_found of an unknown execution id.
 func ExecutionNotFound(execID string) *Error {
-	return Errorf(CodeNotFound, "execution %q not found; list a flow's executions with `kitaru executions list FLOW`", execID).WithDetails("exec_id", execID)
+	return Errorf(CodeNotFound, "execution %q not found; list the flow's executions to find its id", execID).
+		WithDetails("exec_id", execID).WithReason(ReasonExecutionNotFound)
 }
 
 // ExecutionExists refuses recording an execution id twice.

@@ -62,20 +62,20 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 // FlowNotFound is the not_found of a flow without deployments.
 func FlowNotFound(flow string) *Error {
-	return Errorf(CodeNotFound, "flow %q has no deployments; deploy it first with `kitaru deploy path/to/file.py:%s`", flow, flow).
-		WithDetails("flow", flow)
+	return Errorf(CodeNotFound, "flow %q has no deployments; deploy it first", flow).
+		WithDetails("flow", flow).WithReason(ReasonNoDeployments)
 }
 
 // VersionNotFound is the not_found of a version a flow does not have.
 func VersionNotFound(flow string, version int) *Error {
-	return Errorf(CodeNotFound, "flow %q has no version %d; list its versions with `kitaru flow deployments list %s`", flow, version, flow).
-		WithDetails("flow", flow).WithDetails("version", version)
+	return Errorf(CodeNotFound, "flow %q has no version %d; list the flow's deployments to see its versions", flow, version).
+		WithDetails("flow", flow).WithDetails("version", version).WithReason(ReasonVersionNotFound)
 }
 
 // TagNotFound is the not_found of a tag no version of the flow holds.
 func TagNotFound(flow, tag string) *Error {
-	return Errorf(CodeNotFound, "flow %q has no tag %q; list its routes with `kitaru flow show %s`", flow, tag, flow).
-		WithDetails("flow", flow).WithDetails("tag", tag)
+	return Errorf(CodeNotFound, "flow %q has no tag %q; the flow's summary lists its tags", flow, tag).
+		WithDetails("flow", flow).WithDetails("tag", tag).WithReason(ReasonTagNotFound)
 }
 
 // InvalidPageToken refuses a next_token that no page of this list handed out.
@@ -85,6 +85,6 @@ func InvalidPageToken() *Error {
 
 // HoldsExclusiveTags refuses deleting a version that holds exclusive tags (I4).
 func HoldsExclusiveTags(flow string, version int, held []string) *Error {
-	return Errorf(CodeConflict, "version %d of flow %q holds exclusive tags %s; move them to another version first (`kitaru flow tag %s %s --version N --exclusive`), then delete", version, flow, strings.Join(held, ", "), flow, held[0]).
-		WithDetails("version", version).WithDetails("exclusive_tags", held)
+	return Errorf(CodeConflict, "version %d of flow %q holds exclusive tags %s; move them to another version first, then delete it", version, flow, strings.Join(held, ", ")).
+		WithDetails("flow", flow).WithDetails("version", version).WithDetails("exclusive_tags", held).WithReason(ReasonHoldsExclusiveTags)
 }

@@ -172,7 +172,7 @@ func TestResolveRoutes(t *testing.T) {
 		mentions    string
 	}{
 		{"a flow without deployments says so", routes, registry.Selector{Tag: "default"}, false, 0, registry.CodeNotFound, "has no deployments"},
-		{"deployments without a default route say how to fix it", routes, registry.Selector{Tag: "default"}, true, 0, registry.CodeNotFound, "kitaru flow tag"},
+		{"deployments without a default route say how to fix it", routes, registry.Selector{Tag: "default"}, true, 0, registry.CodeNotFound, "move default to a version"},
 		{"an unknown explicit tag names the tag", routes, registry.Selector{Tag: "nope"}, true, 0, registry.CodeNotFound, `"nope"`},
 		{"a shared tag on two versions lists them", routes, registry.Selector{Tag: "bench"}, true, 0, registry.CodeConflict, "versions 1 and 2"},
 		{"a shared tag on one version resolves", routes, registry.Selector{Tag: "solo"}, true, 3, "", ""},

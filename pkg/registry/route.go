@@ -81,8 +81,8 @@ func (r Route) Move(version int, clock int64) (Route, error) {
 func (r Route) AddShared(version int, clock int64) (Route, error) {
 	switch {
 	case r.Tag == DefaultTag:
-		return r, Errorf(CodeInvalidArgument, "the default tag is always exclusive; move it with `kitaru flow tag %s default --version N`", r.Flow).
-			WithDetails("tag", r.Tag)
+		return r, Errorf(CodeInvalidArgument, "the default tag is always exclusive; move it to the version with exclusive set to true").
+			WithDetails("flow", r.Flow).WithDetails("tag", r.Tag).WithReason(ReasonDefaultExclusive)
 	case !r.AllowsMode(false):
 		return r, r.ModeClash(false)
 	case r.Routed(version, false):
@@ -193,8 +193,8 @@ func (r Route) StaleRevision(want int64) *Error {
 // MovedDuringRollback refuses a rollback whose route changed after the
 // history it rolls back was read.
 func (r Route) MovedDuringRollback() *Error {
-	return Errorf(CodeConflict, "tag %q of flow %q moved while rolling back; check `kitaru flow history %s %s` and retry", r.Tag, r.Flow, r.Flow, r.Tag).
-		WithDetails("tag", r.Tag)
+	return Errorf(CodeConflict, "tag %q of flow %q moved while rolling back; read the tag's history to see the move, then retry if you still want the rollback", r.Tag, r.Flow).
+		WithDetails("flow", r.Flow).WithDetails("tag", r.Tag).WithReason(ReasonMovedDuringRollback)
 }
 
 // ChangedMeanwhile refuses a request whose first look at the route (the
@@ -205,14 +205,14 @@ func (r Route) ChangedMeanwhile() *Error {
 
 // NotHeld refuses removing the route from a version that does not hold it.
 func (r Route) NotHeld(version int) *Error {
-	return Errorf(CodeNotFound, "version %d of flow %q does not hold tag %q; see its tags with `kitaru flow show %s`", version, r.Flow, r.Tag, r.Flow).
-		WithDetails("tag", r.Tag).WithDetails("version", version)
+	return Errorf(CodeNotFound, "version %d of flow %q does not hold tag %q; the flow's summary shows the versions that hold each tag", version, r.Flow, r.Tag).
+		WithDetails("flow", r.Flow).WithDetails("tag", r.Tag).WithDetails("version", version).WithReason(ReasonTagNotHeld)
 }
 
 // DefaultNotRemovable refuses removing `default` (I3).
 func DefaultNotRemovable(flow string) *Error {
-	return Errorf(CodeConflict, "the default tag cannot be removed, only moved: `kitaru flow tag %s default --version N`", flow).
-		WithDetails("tag", DefaultTag)
+	return Errorf(CodeConflict, "the default tag cannot be removed, only moved: set it on another version of flow %q instead (it is always exclusive)", flow).
+		WithDetails("flow", flow).WithDetails("tag", DefaultTag).WithReason(ReasonDefaultNotRemovable)
 }
 
 // RollbackTarget is the version a rollback moves tag back to, given the
@@ -222,18 +222,24 @@ func DefaultNotRemovable(flow string) *Error {
 func RollbackTarget(flow, tag string, last *RouteChange) (int, error) {
 	switch {
 	case last == nil:
-		return 0, Errorf(CodeNotFound, "flow %q has no tag %q to roll back; list its routes with `kitaru flow show %s`", flow, tag, flow).
-			WithDetails("tag", tag)
+		return 0, NoTagToRollBack(flow, tag)
 	case !last.Exclusive:
 		return 0, Errorf(CodeConflict, "tag %q of flow %q is shared; rollback moves exclusive tags only", tag, flow).WithDetails("tag", tag)
 	case last.From == nil:
-		return 0, Errorf(CodeConflict, "tag %q of flow %q has no earlier version to roll back to; move it with `kitaru flow tag %s %s --version N --exclusive`", tag, flow, flow, tag).
-			WithDetails("tag", tag)
+		return 0, Errorf(CodeConflict, "tag %q of flow %q has no earlier version to roll back to; move it to the version you want instead, with exclusive set to true", tag, flow).
+			WithDetails("flow", flow).WithDetails("tag", tag).WithReason(ReasonNoEarlierVersion)
 	}
 	return *last.From, nil
 }
 
 // RollbackToDeleted refuses a rollback whose earlier version was deleted.
 func RollbackToDeleted(flow, tag string, version int) *Error {
-	return Errorf(CodeConflict, "tag %q of flow %q would roll back to version %d, which was deleted; move the tag with `kitaru flow tag %s %s --version N --exclusive`", tag, flow, version, flow, tag)
+	return Errorf(CodeConflict, "tag %q of flow %q would roll back to version %d, which was deleted; move the tag to another version instead, with exclusive set to true", tag, flow, version).
+		WithDetails("flow", flow).WithDetails("tag", tag).WithDetails("version", version).WithReason(ReasonRollbackTargetDeleted)
+}
+
+// NoTagToRollBack is the not_found of a rollback of a tag without history.
+func NoTagToRollBack(flow, tag string) *Error {
+	return Errorf(CodeNotFound, "flow %q has no tag %q to roll back; the flow's summary lists its tags", flow, tag).
+		WithDetails("flow", flow).WithDetails("tag", tag).WithReason(ReasonTagNotFound)
 }

@@ -102,14 +102,14 @@ func TestRouteTransitions(t *testing.T) {
 			apply:   func() (Route, error) { return shared.Remove(3, 8) },
 			want:    shared,
 			code:    CodeNotFound,
-			message: "version 3 of flow \"f\" does not hold tag \"beta\"; see its tags with `kitaru flow show f`",
+			message: "version 3 of flow \"f\" does not hold tag \"beta\"; the flow's summary shows the versions that hold each tag",
 		},
 		{
 			name:    "default cannot be removed (I3)",
 			apply:   func() (Route, error) { return def.Remove(1, 8) },
 			want:    def,
 			code:    CodeConflict,
-			message: "the default tag cannot be removed, only moved: `kitaru flow tag f default --version N`",
+			message: "the default tag cannot be removed, only moved: set it on another version of flow \"f\" instead (it is always exclusive)",
 		},
 		{
 			name:  "an older removal of an exclusive tag is superseded",
@@ -127,7 +127,7 @@ func TestRouteTransitions(t *testing.T) {
 			apply:   func() (Route, error) { return onTwo.Rollback(1, 12, 9) },
 			want:    onTwo,
 			code:    CodeConflict,
-			message: "tag \"canary\" of flow \"f\" moved while rolling back; check `kitaru flow history f canary` and retry",
+			message: "tag \"canary\" of flow \"f\" moved while rolling back; read the tag's history to see the move, then retry if you still want the rollback",
 		},
 		{
 			name: "a stale If-Match is a failed precondition",

@@ -140,8 +140,8 @@ func (s *InputSchema) Validate(inputs json.RawMessage) error {
 	if err != nil || len(problems) == 0 {
 		return err
 	}
-	return Errorf(CodeUnprocessable, "inputs do not match the deployment's input schema: %s; check the flow's parameters with `kitaru flow deployments get`", strings.Join(problems, "; ")).
-		WithDetails("keys", keys)
+	return Errorf(CodeUnprocessable, "inputs do not match the deployment's input schema: %s; the deployment's input_schema lists the flow's parameters", strings.Join(problems, "; ")).
+		WithDetails("keys", keys).WithReason(ReasonInputsMismatch)
 }
 
 // ValidateDeployInputs checks a deploy's inputs against the schema given with

@@ -133,8 +133,7 @@ func (s Selector) String() string {
 // tells "no deployments at all" apart from "no such route".
 func (r Routes) Resolve(flow string, sel Selector, hasDeployments bool) (int, error) {
 	if !hasDeployments {
-		return 0, Errorf(CodeNotFound, "flow %q has no deployments; deploy it first with `kitaru deploy path/to/file.py:%s`", flow, flow).
-			WithDetails("flow", flow)
+		return 0, FlowNotFound(flow)
 	}
 	if sel.Version != 0 {
 		return sel.Version, nil
@@ -142,18 +141,17 @@ func (r Routes) Resolve(flow string, sel Selector, hasDeployments bool) (int, er
 	t, ok := r[sel.Tag]
 	switch {
 	case (!ok || len(t.Versions) == 0) && sel.Tag == DefaultTag:
-		return 0, Errorf(CodeNotFound, "flow %q has deployments but none is routed as default; invoke with an explicit --tag or --version, or move default with `kitaru flow tag %s default --version N --exclusive`", flow, flow).
-			WithDetails("flow", flow).WithDetails("tag", sel.Tag)
+		return 0, Errorf(CodeNotFound, "flow %q has deployments but none is routed as default; name a tag or a version, or move default to a version", flow).
+			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithReason(ReasonNoDefault)
 	case !ok || len(t.Versions) == 0:
-		return 0, Errorf(CodeNotFound, "flow %q has no tag %q; list its routes with `kitaru flow show %s`", flow, sel.Tag, flow).
-			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithDetails("tags", r.Names())
+		return 0, TagNotFound(flow, sel.Tag).WithDetails("tags", r.Names())
 	case len(t.Versions) > 1:
 		// Surface-neutral: each client names its own way to pick a version
-		// (the CLI adds --version, keyed on ReasonAmbiguousTag).
+		// (the CLI adds its version flag, keyed on ReasonAmbiguousTag).
 		return 0, Errorf(CodeConflict, "shared tag %q of flow %q is on %s, so it names no single deployment; select one of them by version instead of by tag (version=N), or remove the tag from all but one version",
 			sel.Tag, flow, VersionsPhrase(t.Versions)).
 			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithDetails("versions", t.Versions).
-			WithDetails(DetailReason, ReasonAmbiguousTag)
+			WithReason(ReasonAmbiguousTag)
 	}
 	return t.Versions[0], nil
 }
@@ -169,14 +167,6 @@ func (r Routes) Names() []string {
 	slices.Sort(names)
 	return names
 }
-
-// DetailReason is the error detail that names a condition a client may
-// answer in its own terms, e.g. ReasonAmbiguousTag.
-const DetailReason = "reason"
-
-// ReasonAmbiguousTag is the reason of the conflict that resolving a shared
-// tag on several versions answers.
-const ReasonAmbiguousTag = "ambiguous_tag"
 
 // VersionsPhrase writes versions for messages: "version 1", "versions 1
 // and 2", "versions 1, 2 and 3", or "no version".

@@ -163,7 +163,7 @@ func testExecutionRecords(t *testing.T, f *fixture) {
 	t.Run("another project's execution is not_found", func(t *testing.T) {
 		e := createExec(t, s, runningExec(project, "isolated", ""))
 		_, err := s.GetExecution(ctx, "other", e.ExecID)
-		wantCode(t, err, registry.CodeNotFound, "kitaru executions list")
+		wantCode(t, err, registry.CodeNotFound, "list the flow's executions")
 		_, _, err = s.FinishExecution(ctx, "other", e.ExecID, registry.Outcome{Status: registry.StatusCancelled})
 		wantCode(t, err, registry.CodeNotFound)
 		p, err := s.ListExecutions(ctx, "other", "isolated", registry.PageRequest{})

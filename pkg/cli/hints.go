@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kitaru/deployments/pkg/client"
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// The server writes its messages for every surface (HTTP, MCP, the SDKs):
+// they name API fields and concepts, never a kitaru command. For the
+// refusals it marks with details.reason, the CLI adds the command or flags
+// that take the next step.
+
+// nextStep is what the CLI adds to a server error with details: the kitaru
+// command or flags for its reason, or "" when it has none. conn is asked for
+// the active connection only when a credential was refused, to name its URL
+// and where the credential came from.
+func nextStep(details map[string]any, conn func() connection) string {
+	reason, _ := details[registry.DetailReason].(string)
+	d := hintDetails(details)
+	flow, tag := d.text("flow", "FLOW"), d.text("tag", "TAG")
+	moveTag := func(tag string) string {
+		return fmt.Sprintf("kitaru flow tag %s %s --version N --exclusive", flow, tag)
+	}
+	switch reason {
+	case registry.ReasonAmbiguousTag:
+		return flagHint(details)
+	case registry.ReasonNoDeployments:
+		return fmt.Sprintf("; deploy it with kitaru deploy path/to/file.py:%s", flow)
+	case registry.ReasonVersionNotFound:
+		return "; list its versions with kitaru flow deployments list " + flow
+	case registry.ReasonTagNotFound, registry.ReasonTagNotHeld:
+		return "; see its tags with kitaru flow show " + flow
+	case registry.ReasonNoDefault:
+		return "; pass --tag T or --version N, or move default: " + moveTag(registry.DefaultTag)
+	case registry.ReasonDefaultExclusive, registry.ReasonDefaultNotRemovable:
+		return "; move it with " + moveTag(registry.DefaultTag)
+	case registry.ReasonHoldsExclusiveTags:
+		switch held := d.texts("exclusive_tags"); len(held) {
+		case 0:
+			return "; move each with " + moveTag("TAG")
+		case 1:
+			return "; move it with " + moveTag(held[0])
+		default:
+			return fmt.Sprintf("; move each with %s (TAG: %s)", moveTag("TAG"), strings.Join(held, ", "))
+		}
+	case registry.ReasonNoEarlierVersion, registry.ReasonRollbackTargetDeleted:
+		return "; move it with " + moveTag(tag)
+	case registry.ReasonMovedDuringRollback:
+		return fmt.Sprintf("; see its moves with kitaru flow history %s %s", flow, tag)
+	case registry.ReasonInputsMismatch:
+		return "; see the flow's parameters with kitaru flow deployments get FLOW --version N"
+	case registry.ReasonExecutionNotFound:
+		return "; list a flow's executions with kitaru executions list FLOW"
+	case registry.ReasonNoRoute:
+		return fmt.Sprintf("; check the server URL (kitaru info shows it; %s overrides the saved one)", client.EnvServerURL)
+	case registry.ReasonNoCredentials, registry.ReasonCredentialInvalid, registry.ReasonTokenExpired, registry.ReasonCredentialOtherProject:
+		return loginHint(conn(), d.text("project", ""))
+	}
+	return ""
+}
+
+// loginHint is the next step after a refused credential: set the variable
+// that overrides any login, or log in with an API key (project, when the
+// credential was for another one).
+func loginHint(conn connection, project string) string {
+	if conn.sources.AuthToken == client.SourceEnv {
+		return fmt.Sprintf("; set %s to a valid API key or token of the project (it overrides any saved login)", client.EnvAuthToken)
+	}
+	url := conn.ServerURL
+	if url == "" {
+		url = "URL"
+	}
+	login := fmt.Sprintf("kitaru login %s --api-key KEY", url)
+	if project != "" {
+		login += " --project " + project
+	}
+	return "; with a new API key, log in: " + login
+}
+
+// flagHint answers an ambiguous shared tag: the --version flags that pick
+// one of its versions.
+func flagHint(details map[string]any) string {
+	var flags []string
+	switch vs := details["versions"].(type) {
+	case []any: // decoded from JSON
+		for _, v := range vs {
+			if n, ok := v.(float64); ok {
+				flags = append(flags, fmt.Sprintf("--version %d", int(n)))
+			}
+		}
+	case []int:
+		for _, v := range vs {
+			flags = append(flags, fmt.Sprintf("--version %d", v))
+		}
+	}
+	if len(flags) < 2 {
+		return "; pass --version N instead of --tag"
+	}
+	return fmt.Sprintf("; pass %s or %s instead of --tag", strings.Join(flags[:len(flags)-1], ", "), flags[len(flags)-1])
+}
+
+// hintDetails reads error details as the client decoded them from JSON, or
+// as a registry.Error built in process holds them.
+type hintDetails map[string]any
+
+// text is the string detail key, or placeholder when there is none.
+func (d hintDetails) text(key, placeholder string) string {
+	if s, ok := d[key].(string); ok && s != "" {
+		return s
+	}
+	return placeholder
+}
+
+// texts is the list-of-strings detail key.
+func (d hintDetails) texts(key string) []string {
+	switch vs := d[key].(type) {
+	case []string:
+		return vs
+	case []any:
+		var out []string
+		for _, v := range vs {
+			if s, ok := v.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package registry
+
+// DetailReason is the error detail that names a condition a client may
+// answer in its own terms. Messages are written for every surface (HTTP,
+// MCP, the SDKs): they name API fields and concepts, never a CLI command or
+// flag; a client that has its own way to the next step (the CLI's flags)
+// keys it on the reason. api/openapi.yaml lists the reasons.
+const DetailReason = "reason"
+
+// The reasons in details.reason. Each names one refusal a client may turn
+// into its own next step; the message stays the same for everyone.
+const (
+	// ReasonNoDeployments: the flow has no deployments (not_found).
+	ReasonNoDeployments = "no_deployments"
+	// ReasonVersionNotFound: the flow has no such version (not_found).
+	ReasonVersionNotFound = "version_not_found"
+	// ReasonTagNotFound: no version of the flow holds the tag, or it has no
+	// history to roll back (not_found).
+	ReasonTagNotFound = "tag_not_found"
+	// ReasonTagNotHeld: the version does not hold the tag being removed
+	// (not_found).
+	ReasonTagNotHeld = "tag_not_held"
+	// ReasonAmbiguousTag: resolving a shared tag on several versions
+	// (conflict); details.versions lists them.
+	ReasonAmbiguousTag = "ambiguous_tag"
+	// ReasonNoDefault: the flow has deployments but no default, and the
+	// request named no tag or version (not_found).
+	ReasonNoDefault = "no_default"
+	// ReasonDefaultExclusive: default was asked for as a shared tag
+	// (invalid_argument); it is always exclusive.
+	ReasonDefaultExclusive = "default_exclusive"
+	// ReasonDefaultNotRemovable: default was asked to be removed (conflict);
+	// it can only be moved.
+	ReasonDefaultNotRemovable = "default_not_removable"
+	// ReasonHoldsExclusiveTags: deleting a version that holds exclusive tags
+	// (conflict); details.exclusive_tags lists them.
+	ReasonHoldsExclusiveTags = "holds_exclusive_tags"
+	// ReasonNoEarlierVersion: a rollback of a tag that was never on another
+	// version (conflict).
+	ReasonNoEarlierVersion = "no_earlier_version"
+	// ReasonRollbackTargetDeleted: a rollback to a version that was deleted
+	// (conflict); details.version names it.
+	ReasonRollbackTargetDeleted = "rollback_target_deleted"
+	// ReasonMovedDuringRollback: the tag moved while a rollback ran
+	// (conflict).
+	ReasonMovedDuringRollback = "moved_during_rollback"
+	// ReasonInputsMismatch: invoke inputs break the deployment's
+	// input_schema (unprocessable); details.keys names the offending keys.
+	ReasonInputsMismatch = "inputs_mismatch"
+	// ReasonExecutionNotFound: no execution has that id (not_found).
+	ReasonExecutionNotFound = "execution_not_found"
+	// ReasonNoRoute: the path is no route of the API (not_found), often a
+	// base URL missing or adding a stage or prefix.
+	ReasonNoRoute = "no_route"
+	// ReasonNoCredentials: the request carries no credentials
+	// (unauthenticated).
+	ReasonNoCredentials = "no_credentials"
+	// ReasonTokenExpired: the bearer token has expired (unauthenticated); a
+	// client holding the API key may get a new token.
+	ReasonTokenExpired = "token_expired"
+	// ReasonCredentialInvalid: the API key is unknown or revoked, or the
+	// token was not issued by this server (unauthenticated).
+	ReasonCredentialInvalid = "credential_invalid"
+	// ReasonCredentialOtherProject: the token is for another project than
+	// X-Kitaru-Project names (unauthenticated).
+	ReasonCredentialOtherProject = "credential_other_project"
+)
+
+// Reasons lists every reason above, for documents and tests that must name
+// them all.
+var Reasons = []string{
+	ReasonNoDeployments, ReasonVersionNotFound, ReasonTagNotFound, ReasonTagNotHeld, ReasonAmbiguousTag,
+	ReasonNoDefault, ReasonDefaultExclusive, ReasonDefaultNotRemovable, ReasonHoldsExclusiveTags,
+	ReasonNoEarlierVersion, ReasonRollbackTargetDeleted, ReasonMovedDuringRollback, ReasonInputsMismatch,
+	ReasonExecutionNotFound, ReasonNoRoute, ReasonNoCredentials, ReasonTokenExpired, ReasonCredentialInvalid,
+	ReasonCredentialOtherProject,
+}
+
+// WithReason returns e with details.reason set to reason.
+func (e *Error) WithReason(reason string) *Error { return e.WithDetails(DetailReason, reason) }
