@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
@@ -357,7 +359,10 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fns["reaper"], nil)},
 	})
 
-	api := newAPI(stack, props, fns, logGroup("ApiAccessLogs"))
+	api, err := newAPI(stack, props, fns, logGroup("ApiAccessLogs"))
+	if err != nil {
+		return nil, err
+	}
 
 	suppressNagFindings(stack, props, nagSubjects{
 		bucket: bucket, secret: secret, api: api, stateMachineRole: smRole, runner: runner, functions: fns,
@@ -391,7 +396,7 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 // request model, so API Gateway checks no body: the handlers validate bodies
 // and answer with the API's error codes, and a model here would be a second
 // copy of api/openapi.yaml.
-func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda.Function, accessLogs awslogs.LogGroup) awsapigateway.RestApi {
+func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda.Function, accessLogs awslogs.LogGroup) (awsapigateway.RestApi, error) {
 	authorizer := awsapigateway.NewRequestAuthorizer(stack, jsii.String("Authorizer"), &awsapigateway.RequestAuthorizerProps{
 		Handler: fns["authorizer"],
 		IdentitySources: &[]*string{
@@ -420,11 +425,15 @@ func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda
 	if props.CustomAPIID != "" {
 		awscdk.Tags_Of(api).Add(jsii.String("_custom_id_"), jsii.String(props.CustomAPIID), nil)
 	}
-	for _, r := range gatewayResponses {
-		api.AddGatewayResponse(jsii.String(r.id), &awsapigateway.GatewayResponseOptions{
-			Type:       r.typ,
-			StatusCode: jsii.String(r.status),
-			Templates:  &map[string]*string{"application/json": jsii.String(errorEnvelope(r.code, r.message))},
+	for _, r := range httpapi.GatewayRefusals {
+		typ, ok := gatewayResponseTypes[r.ID]
+		if !ok {
+			return nil, fmt.Errorf("gateway refusal %s has no API Gateway response type in gatewayResponseTypes", r.ID)
+		}
+		api.AddGatewayResponse(jsii.String(r.ID), &awsapigateway.GatewayResponseOptions{
+			Type:       typ,
+			StatusCode: jsii.String(strconv.Itoa(r.Status)),
+			Templates:  &map[string]*string{"application/json": jsii.String(errorEnvelope(r))},
 		})
 	}
 	validator := api.AddRequestValidator(jsii.String("RequestValidator"), &awsapigateway.RequestValidatorOptions{
@@ -446,7 +455,7 @@ func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda
 			RequestParameters: pathParameters(r.Path),
 		})
 	}
-	return api
+	return api, nil
 }
 
 // pathParameters declares the {name} segments of a route template as
@@ -470,36 +479,27 @@ const accessLogFormat = `{"requestId":"$context.requestId","ip":"$context.identi
 	`"principal":"$context.authorizer.principalId","project":"$context.authorizer.project",` +
 	`"authorizerError":"$context.authorizer.error","error":"$context.error.messageString"}`
 
-// gatewayResponses render API Gateway's own refusals in the API's error
-// envelope, with the code the handlers would use.
-var gatewayResponses = []struct {
-	id, status, code, message string
-	typ                       awsapigateway.ResponseType
-}{
-	{"Unauthorized", "401", "unauthenticated",
-		httpapi.MissingIdentityMessage,
-		awsapigateway.ResponseType_UNAUTHORIZED()},
-	{"AccessDenied", "403", "permission_denied",
-		httpapi.AccessDeniedMessage,
-		awsapigateway.ResponseType_ACCESS_DENIED()},
-	{"MissingRoute", "404", "not_found",
-		"no such route; see api/openapi.yaml for the routes of this API",
-		awsapigateway.ResponseType_MISSING_AUTHENTICATION_TOKEN()},
-	{"Throttled", "429", "rate_limited", "too many requests; retry with backoff",
-		awsapigateway.ResponseType_THROTTLED()},
-	{"RequestTooLarge", "413", "payload_too_large", "the request body is too large; upload large sources with kitaru deploy (presigned upload)",
-		awsapigateway.ResponseType_REQUEST_TOO_LARGE()},
-	{"IntegrationTimeout", "503", "unavailable", "the request took too long; retry",
-		awsapigateway.ResponseType_INTEGRATION_TIMEOUT()},
-	{"BadRequestParameters", "400", "invalid_argument", "a required path parameter is missing; see api/openapi.yaml for the routes of this API",
-		awsapigateway.ResponseType_BAD_REQUEST_PARAMETERS()},
-	{"Default5xx", "500", "internal", "the gateway failed; retry, and report it if it persists",
-		awsapigateway.ResponseType_DEFAULT_5XX()},
+// gatewayResponseTypes maps each of httpapi.GatewayRefusals to the API
+// Gateway response it renders.
+var gatewayResponseTypes = map[string]awsapigateway.ResponseType{
+	"Unauthorized":         awsapigateway.ResponseType_UNAUTHORIZED(),
+	"AccessDenied":         awsapigateway.ResponseType_ACCESS_DENIED(),
+	"MissingRoute":         awsapigateway.ResponseType_MISSING_AUTHENTICATION_TOKEN(),
+	"Throttled":            awsapigateway.ResponseType_THROTTLED(),
+	"RequestTooLarge":      awsapigateway.ResponseType_REQUEST_TOO_LARGE(),
+	"IntegrationTimeout":   awsapigateway.ResponseType_INTEGRATION_TIMEOUT(),
+	"BadRequestParameters": awsapigateway.ResponseType_BAD_REQUEST_PARAMETERS(),
+	"Default5xx":           awsapigateway.ResponseType_DEFAULT_5XX(),
 }
 
-// errorEnvelope is the API's error body; the request id helps find the access log line.
-func errorEnvelope(code, message string) string {
-	return fmt.Sprintf(`{"error":{"code":%q,"message":%q,"details":{"request_id":"$context.requestId"}}}`, code, message)
+// errorEnvelope is the API's error body for a gateway refusal; the request
+// id helps find the access log line.
+func errorEnvelope(r httpapi.GatewayRefusal) string {
+	details := `"request_id":"$context.requestId"`
+	if r.Reason != "" {
+		details += fmt.Sprintf(`,%q:%q`, registry.DetailReason, r.Reason)
+	}
+	return fmt.Sprintf(`{"error":{"code":%q,"message":%q,"details":{%s}}}`, r.Code, r.Message, details)
 }
 
 func withDefaults(p KitaruStackProps) KitaruStackProps {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/kitaru/deployments/pkg/httpapi"
+	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
@@ -560,11 +561,11 @@ func TestStageThrottlesAndWritesAccessLogs(t *testing.T) {
 }
 
 func TestGatewayRefusalsUseTheErrorEnvelope(t *testing.T) {
-	want := map[string]struct{ status, code string }{
-		"UNAUTHORIZED":                 {"401", "unauthenticated"},
-		"ACCESS_DENIED":                {"403", "permission_denied"},
-		"MISSING_AUTHENTICATION_TOKEN": {"404", "not_found"},
-		"THROTTLED":                    {"429", "rate_limited"},
+	want := map[string]struct{ status, code, reason string }{
+		"UNAUTHORIZED":                 {"401", "unauthenticated", registry.ReasonCredentialInvalid},
+		"ACCESS_DENIED":                {"403", "permission_denied", ""},
+		"MISSING_AUTHENTICATION_TOKEN": {"404", "not_found", registry.ReasonNoRoute},
+		"THROTTLED":                    {"429", "rate_limited", ""},
 	}
 	got := map[string]bool{}
 	for _, id := range awsJSON.ofType("AWS::ApiGateway::GatewayResponse") {
@@ -576,15 +577,21 @@ func TestGatewayRefusalsUseTheErrorEnvelope(t *testing.T) {
 			Error struct {
 				Code    string `json:"code"`
 				Message string `json:"message"`
+				Details struct {
+					Reason string `json:"reason"`
+				} `json:"details"`
 			} `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(fmt.Sprint(body)), &env); err != nil || env.Error.Code == "" || env.Error.Message == "" {
 			t.Errorf("%s: body %v is not the error envelope (%v)", typ, body, err)
 			continue
 		}
-		if w, ok := want[typ]; ok && (p["StatusCode"] != w.status || env.Error.Code != w.code) {
-			t.Errorf("%s: %v %q, want %s %q", typ, p["StatusCode"], env.Error.Code, w.status, w.code)
+		if w, ok := want[typ]; ok && (p["StatusCode"] != w.status || env.Error.Code != w.code || env.Error.Details.Reason != w.reason) {
+			t.Errorf("%s: %v %q reason %q, want %s %q reason %q", typ, p["StatusCode"], env.Error.Code, env.Error.Details.Reason, w.status, w.code, w.reason)
 		}
+	}
+	if len(got) != len(httpapi.GatewayRefusals) {
+		t.Errorf("%d gateway responses, want one for each of the %d httpapi.GatewayRefusals", len(got), len(httpapi.GatewayRefusals))
 	}
 	for typ := range want {
 		if !got[typ] {

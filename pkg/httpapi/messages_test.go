@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,6 +230,27 @@ func TestEveryErrorMessageFitsEverySurface(t *testing.T) {
 			checkSurfaceNeutral(t, e.Message)
 			if got, _ := e.Details[registry.DetailReason].(string); tt.reason != "" && got != tt.reason {
 				t.Errorf("details.reason %q, want %q; body %s", got, tt.reason, resp.Body)
+			}
+		})
+	}
+}
+
+// TestGatewayRefusalsFitEverySurface holds the refusals the stack renders
+// for API Gateway (requests no handler sees) to the handlers' rules.
+func TestGatewayRefusalsFitEverySurface(t *testing.T) {
+	ids := map[string]bool{}
+	for _, r := range httpapi.GatewayRefusals {
+		t.Run(r.ID+" is refused in words every surface can follow", func(t *testing.T) {
+			checkSurfaceNeutral(t, r.Message)
+			if ids[r.ID] {
+				t.Errorf("refusal %s is listed twice", r.ID)
+			}
+			ids[r.ID] = true
+			if r.Reason != "" && !slices.Contains(registry.Reasons, r.Reason) {
+				t.Errorf("reason %q is not one of registry.Reasons", r.Reason)
+			}
+			if got := api.CodeOf(r.Status); got != r.Code {
+				t.Errorf("status %d carries code %q, but the API maps it to %q", r.Status, r.Code, got)
 			}
 		})
 	}
