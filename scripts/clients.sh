@@ -14,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+# shellcheck source=scripts/kitaru-dev-session.bash
+source scripts/kitaru-dev-session.bash
 
 step_name="setup"
 step() {
@@ -26,17 +28,8 @@ fail() {
 }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kitaru-clients.XXXXXX")
-dev_pid=""
 cleanup() {
-  local rc=$1
-  if [ -n "$dev_pid" ]; then
-    if [ "$rc" -ne 0 ] && [ -s "$work/dev.log" ]; then
-      echo "--- the last lines kitaru dev logged:" >&2
-      tail -n 40 "$work/dev.log" >&2
-    fi
-    kill -TERM "$dev_pid" 2>/dev/null || true
-    wait "$dev_pid" 2>/dev/null || true
-  fi
+  stop_kitaru_dev "$1"
   rm -rf "$work"
 }
 trap 'rc=$?; cleanup "$rc"; [ "$rc" -eq 0 ] || echo "clients: FAILED at step \"$step_name\" (exit $rc)" >&2; exit "$rc"' EXIT
@@ -57,22 +50,7 @@ export KITARU_BIN=$kitaru_bin
 export KITARU_CONFIG_DIR="$work/config"
 
 step "start kitaru dev --memory on a free loopback port"
-"$KITARU_BIN" dev --addr 127.0.0.1:0 --memory >"$work/dev.out" 2>"$work/dev.log" &
-dev_pid=$!
-for _ in $(seq 1 300); do
-  grep -q '^or export ' "$work/dev.out" 2>/dev/null && break
-  kill -0 "$dev_pid" 2>/dev/null || fail "kitaru dev exited"
-  sleep 0.1
-done
-line=$(grep '^or export ' "$work/dev.out") || fail "kitaru dev printed no connection within 30 s"
-# "or export KITARU_SERVER_URL=… KITARU_AUTH_TOKEN=… KITARU_PROJECT=…"
-for pair in ${line#or export }; do
-  case $pair in
-    KITARU_SERVER_URL=* | KITARU_AUTH_TOKEN=* | KITARU_PROJECT=*) export "${pair?}" ;;
-  esac
-done
-[ -n "${KITARU_SERVER_URL:-}" ] && [ -n "${KITARU_AUTH_TOKEN:-}" ] || fail "kitaru dev printed no connection: $line"
-echo "kitaru dev (pid $dev_pid) serves $KITARU_SERVER_URL, project $KITARU_PROJECT"
+start_kitaru_dev "$KITARU_BIN" "$work"
 
 step "node --test clients/ (the official MCP SDK calls every tool; Ajv checks each result against its output schema)"
 node --test --test-reporter=spec --test-timeout=60000 clients/

@@ -20,6 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+# shellcheck source=scripts/kitaru-dev-session.bash
+source scripts/kitaru-dev-session.bash
 
 step_name="setup"
 step() {
@@ -55,17 +57,8 @@ print(v if isinstance(v, str) else json.dumps(v))
 }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kitaru-e2e.XXXXXX")
-dev_pid=""
 cleanup() {
-  local rc=$1
-  if [ -n "$dev_pid" ]; then
-    if [ "$rc" -ne 0 ] && [ -s "$work/dev.log" ]; then
-      echo "--- the last lines kitaru dev logged:" >&2
-      tail -n 40 "$work/dev.log" >&2
-    fi
-    kill -TERM "$dev_pid" 2>/dev/null || true
-    wait "$dev_pid" 2>/dev/null || true
-  fi
+  stop_kitaru_dev "$1"
   rm -rf "$work"
 }
 trap 'rc=$?; cleanup "$rc"; [ "$rc" -eq 0 ] || echo "e2e: FAILED at step \"$step_name\" (exit $rc)" >&2; exit "$rc"' EXIT
@@ -83,21 +76,7 @@ export KITARU_CONFIG_DIR="$work/config"
 
 if [ "${1:-}" = "--dev" ]; then
   step "start kitaru dev on a free loopback port"
-  kitaru dev --addr 127.0.0.1:0 --memory >"$work/dev.out" 2>"$work/dev.log" &
-  dev_pid=$!
-  for _ in $(seq 1 300); do
-    grep -q '^or export ' "$work/dev.out" 2>/dev/null && break
-    kill -0 "$dev_pid" 2>/dev/null || fail "kitaru dev exited"
-    sleep 0.1
-  done
-  line=$(grep '^or export ' "$work/dev.out") || fail "kitaru dev printed no connection within 30 s"
-  # "or export KITARU_SERVER_URL=… KITARU_AUTH_TOKEN=… KITARU_PROJECT=…"
-  for pair in ${line#or export }; do
-    case $pair in
-      KITARU_SERVER_URL=* | KITARU_AUTH_TOKEN=* | KITARU_PROJECT=*) export "${pair?}" ;;
-    esac
-  done
-  echo "kitaru dev (pid $dev_pid) serves $KITARU_SERVER_URL, project $KITARU_PROJECT"
+  start_kitaru_dev kitaru "$work"
 elif [ $# -gt 0 ]; then
   fail "unknown argument $1; use --dev or nothing"
 fi
