@@ -377,6 +377,13 @@ class ProcessProtocolTest(RunnerTestCase):
         self.assertEqual([f[:2] for f in frames_of(tb)], [(FAILING_PY, "exits")])
         self.assertTrue(tb.endswith("FlowExited: the flow called sys.exit(3)\n"), tb)
 
+    def test_an_error_at_import_starts_at_the_flow_files_module_level(self):
+        files = dict(FAILING_FLOWS, **{"flows/broken.py": "from helpers import outer\n\nouter('import')\n\n\ndef broken():\n    return 1\n"})
+        run = self.run_process(self.event(self.server.put_bundle(bundle_of(files)), "flows/broken.py:broken"))
+        tb = self.assert_error(run, "ValueError", "no import")["traceback"]
+        self.assertEqual(frames_of(tb)[0], ("flows/broken.py", "<module>", "outer('import')"), tb)
+        self.assertNotIn("importlib", tb)
+
     def test_an_error_before_any_user_code_keeps_the_full_traceback(self):
         run = self.run_process(self.event(self.failing, f"{FAILING_PY}:missing"))
         err = self.assert_error(run, "EntrypointNotFound", "missing")
