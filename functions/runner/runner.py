@@ -554,9 +554,14 @@ def fit_error(error: dict[str, Any], limit: int) -> dict[str, Any]:
 
     fields = [(error["details"], "runner_traceback", True), (error, "traceback", True), (error, "message", False)]
     for holder, key, keep_end in fields:
-        while size() > limit and holder.get(key):
+        over = size() - limit
+        while over > 0 and holder.get(key):
             text = holder[key]
-            holder[key] = _cut(text, max(len(text) - (size() - limit), 0) * 3 // 4, keep_end)
+            # A quarter more than the overflow, as escaping grows some
+            # characters; always shorter, so this ends.
+            cut = _cut(text, (len(text) - over) * 3 // 4, keep_end)
+            holder[key] = cut if len(cut) < len(text) else ""
+            over = size() - limit
     return error
 
 
@@ -656,7 +661,8 @@ def _keep_user_frames(te: Any, root: Optional[str]) -> bool:
         for frame in t.stack:
             real = os.path.realpath(frame.filename) if os.path.isabs(frame.filename) else frame.filename
             internal = real == _INTERNAL_FILE or real.startswith(_INTERNAL_DIR)
-            if internal or (not kept and (frame.filename.startswith("<") or not os.path.isabs(frame.filename))):
+            # Before the first user frame: also <frozen importlib…> and the like.
+            if internal or (not kept and not os.path.isabs(frame.filename)):
                 continue
             if real_root is not None and real.startswith(real_root):
                 frame.filename = real[len(real_root):].replace(os.sep, "/")

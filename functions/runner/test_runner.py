@@ -640,6 +640,15 @@ class LambdaHandlerTest(RunnerTestCase):
         self.assertTrue(err["message"].startswith("xxxx"), err["message"][:100])
         self.assertIn("characters cut", err["traceback"] + err["message"])
 
+    def test_an_error_is_cut_to_any_limit_and_the_cutting_ends(self):
+        error = {"type": "ValueError", "message": "m" * 50, "traceback": "t" * 40, "details": {"runner_traceback": '"' * 40}}
+        for limit in (0, 60, 120, 200, 400):
+            with self.subTest(limit=limit):
+                fitted = self.runner.fit_error(error, limit)
+                size = len(json.dumps(str(self.runner.RunFailed(fitted))))
+                self.assertTrue(size <= limit or fitted["message"] == fitted["traceback"] == "", (size, fitted))
+        self.assertEqual(error["details"]["runner_traceback"], '"' * 40, "fit_error must not change its argument")
+
     def test_handler_raises_ResultNotSerializable(self):
         self.handler_failure(self.event(self.behaviours, f"{BEHAVIOURS_PY}:unserialisable"), "ResultNotSerializable")
 
