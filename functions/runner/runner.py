@@ -57,8 +57,19 @@ MAX_MEMBER_PATH_SEGMENTS = 256
 # (Step Functions' payload limit is 256 KiB).
 MAX_INLINE_RESULT_BYTES = 256 << 10
 HTTP_TIMEOUT_SECONDS = 60.0
+# Each traceback of an error answer keeps at most this many characters (its
+# end), so a deep recursion cannot fill the execution record (390 KiB).
+MAX_TRACEBACK_CHARS = 64 << 10
+# The Lambda error report carries the error answer as errorMessage; Step
+# Functions keeps at most 32,768 characters of a task's cause (the whole
+# report, JSON-encoded), so the answer is cut to fit this, leaving room for
+# the report's other keys.
+MAX_LAMBDA_ERROR_CHARS = 30_000
 
 RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))
+# The runner's own code: these frames are dropped from the traceback a user sees.
+_INTERNAL_FILE = os.path.realpath(__file__)
+_INTERNAL_DIR = os.path.realpath(os.path.join(RUNNER_DIR, "kitaru")) + os.sep
 _DIGEST_RE = re.compile(r"^sha256:([0-9a-f]{64})$")
 _CHUNK = 1 << 20
 
@@ -104,6 +115,23 @@ class FlowExited(RunnerError):
 
 class Terminated(BaseException):
     """The process got SIGTERM. A BaseException so a flow's `except Exception` lets it pass."""
+
+
+class RunFailed(Exception):
+    """How the Lambda handler fails: Lambda's runtime reports an exception as
+    errorType (the class name) and errorMessage (its str) only, so the error
+    answer {"error": {type, message, traceback, details}} travels as the
+    message, JSON, and the class is named after the error's type (see
+    run_failed), keeping the Step Functions error name the flow's own.
+    pkg/workflow.FailureFromStates reads it back.
+    """
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message", ""))
+        self.error = error
+
+    def __str__(self) -> str:
+        return json.dumps({"error": self.error}, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------
@@ -465,9 +493,9 @@ def run(raw_event: Any) -> dict[str, Any]:
     """Run one execution and return its answer; raises on any failure."""
     event = Event(raw_event)
     work = tempfile.mkdtemp(prefix="kitaru-run-")
+    root = os.path.join(work, "src")
     try:
         archive = os.path.join(work, "bundle.tar.gz")
-        root = os.path.join(work, "src")
         os.mkdir(root)
         max_bytes = event.bundle_max_bytes
         download_bundle(event.bundle_url, event.bundle_sha256, archive, max_bytes)
@@ -489,13 +517,63 @@ def run(raw_event: Any) -> dict[str, Any]:
         # Decoded again so the answer is exactly what the JSON says (tuples
         # become lists, ...), whoever serialises it next.
         return {"result": json.loads(encoded)}
+    except BaseException as exc:
+        # Described now, while the bundle's files exist: linecache reads the
+        # frames' source lines from them.
+        _remember_failure(exc, root)
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
-    """The Lambda entry point. Exceptions propagate: the runtime reports them."""
-    return run(event)
+    """The Lambda entry point. A failure raises RunFailed, which the runtime
+    reports with the error answer as its message."""
+    try:
+        return run(event)
+    except Exception as exc:  # what Lambda's runtime would catch
+        raise run_failed(exc) from None
+
+
+def run_failed(exc: BaseException) -> RunFailed:
+    """exc as the Lambda handler raises it: a RunFailed named after exc's
+    type, carrying its error answer cut to fit a Step Functions cause."""
+    error = fit_error(error_document(exc)["error"], MAX_LAMBDA_ERROR_CHARS)
+    cls = type(error["type"], (RunFailed,), {"__module__": __name__, "__qualname__": error["type"]})
+    return cls(error)
+
+
+def fit_error(error: dict[str, Any], limit: int) -> dict[str, Any]:
+    """error with its runner traceback, then its traceback, then its message
+    cut until str(RunFailed(error)), JSON-encoded once more (as Lambda's
+    report holds it), is at most limit characters."""
+    error = dict(error, details=dict(error.get("details") or {}))
+
+    def size() -> int:
+        return len(json.dumps(str(RunFailed(error))))
+
+    fields = [(error["details"], "runner_traceback", True), (error, "traceback", True), (error, "message", False)]
+    for holder, key, keep_end in fields:
+        over = size() - limit
+        while over > 0 and holder.get(key):
+            text = holder[key]
+            # A quarter more than the overflow, as escaping grows some
+            # characters; always shorter, so this ends.
+            cut = _cut(text, (len(text) - over) * 3 // 4, keep_end)
+            holder[key] = cut if len(cut) < len(text) else ""
+            over = size() - limit
+    return error
+
+
+def _cut(text: str, keep: int, keep_end: bool = True) -> str:
+    """text, or its last (keep_end) or first keep characters with a note of the cut."""
+    if len(text) <= keep:
+        return text
+    if keep <= 0:
+        return ""
+    if keep_end:
+        return f"[{len(text) - keep} characters cut]\n" + text[-keep:]
+    return text[:keep] + f" [{len(text) - keep} characters cut]"
 
 
 # ---------------------------------------------------------------------------
@@ -519,16 +597,80 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+# The last failure run described, with the exception it describes: see
+# _remember_failure.
+_failure: Optional[tuple[BaseException, dict[str, Any]]] = None
+
+
+def _remember_failure(exc: BaseException, root: str) -> None:
+    global _failure
+    _failure = (exc, describe_failure(exc, root))
+
+
 def error_document(exc: BaseException) -> dict[str, Any]:
+    """The error answer {"error": {type, message, traceback, details}} for exc.
+
+    traceback starts at the user's code (describe_failure); details.runner_traceback
+    is the full one. An exception run described keeps that description, made
+    while the bundle's files existed.
+    """
+    global _failure
+    remembered, _failure = _failure, None
+    if remembered is not None and remembered[0] is exc:
+        return {"error": remembered[1]}
+    return {"error": describe_failure(exc)}
+
+
+def describe_failure(exc: BaseException, root: Optional[str] = None) -> dict[str, Any]:
+    """exc's type, message, the traceback a user reads and the full one.
+
+    The user's traceback keeps each chained exception (__cause__ and
+    __context__) and drops, in each, the frames before the first frame of the
+    user's code and every frame of the runner or the kitaru package it ships;
+    files under root are named relative to it. With no frame of the user's
+    code anywhere (the runner failed before running it), it is the full one.
+    """
     import traceback
 
+    full = "".join(traceback.TracebackException(type(exc), exc, exc.__traceback__).format())
+    user = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    shown = "".join(user.format()) if _keep_user_frames(user, root) else full
     return {
-        "error": {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        }
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": _cut(shown, MAX_TRACEBACK_CHARS),
+        "details": {"runner_traceback": _cut(full, MAX_TRACEBACK_CHARS)},
     }
+
+
+def _keep_user_frames(te: Any, root: Optional[str]) -> bool:
+    """Filter the stack of te and of every exception chained to it in place,
+    as describe_failure says; whether any user frame is left."""
+    import traceback
+
+    real_root = os.path.realpath(root) + os.sep if root else None
+    found = False
+    seen: set[int] = set()
+    pending = [te]
+    while pending:
+        t = pending.pop()
+        if t is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        kept = []
+        for frame in t.stack:
+            real = os.path.realpath(frame.filename) if os.path.isabs(frame.filename) else frame.filename
+            internal = real == _INTERNAL_FILE or real.startswith(_INTERNAL_DIR)
+            # Before the first user frame: also <frozen importlib…> and the like.
+            if internal or (not kept and not os.path.isabs(frame.filename)):
+                continue
+            if real_root is not None and real.startswith(real_root):
+                frame.filename = real[len(real_root):].replace(os.sep, "/")
+            kept.append(frame)
+        found = found or bool(kept)
+        t.stack = traceback.StackSummary.from_list(kept)
+        pending += [t.__cause__, t.__context__, *(getattr(t, "exceptions", None) or [])]
+    return found
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:

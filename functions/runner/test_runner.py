@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -94,6 +95,75 @@ def digest_of(data: bytes) -> str:
 
 OK_FLOW = {"flows/ok.py": "from kitaru import flow\n\n@flow\ndef ok() -> str:\n    return 'ok'\n"}
 
+# Flows that fail in nested user code: a helper module, a chained exception,
+# a flow calling another flow through kitaru's Flow.__call__.
+FAILING_FLOWS = {
+    "helpers.py": (
+        "def outer(word):\n"
+        "    return inner(word)\n"
+        "\n"
+        "\n"
+        "def inner(word):\n"
+        "    raise ValueError(f'no {word}')\n"
+    ),
+    "flows/failing.py": (
+        "import sys\n"
+        "\n"
+        "from kitaru import flow\n"
+        "from helpers import inner, outer\n"
+        "\n"
+        "\n"
+        "@flow\n"
+        "def nested(word: str) -> str:\n"
+        "    return outer(word)\n"
+        "\n"
+        "\n"
+        "@flow\n"
+        "def chained() -> str:\n"
+        "    try:\n"
+        "        inner('cause')\n"
+        "    except ValueError as exc:\n"
+        "        raise RuntimeError('wrapped') from exc\n"
+        "\n"
+        "\n"
+        "@flow\n"
+        "def during() -> str:\n"
+        "    try:\n"
+        "        inner('context')\n"
+        "    except ValueError:\n"
+        "        raise KeyError('while handling')\n"
+        "\n"
+        "\n"
+        "@flow\n"
+        "def calls_a_flow(word: str) -> str:\n"
+        "    return nested(word)\n"
+        "\n"
+        "\n"
+        "@flow\n"
+        "def exits() -> str:\n"
+        "    sys.exit(3)\n"
+        "\n"
+        "\n"
+        "@flow\n"
+        "def huge(chars: int) -> str:\n"
+        "    raise ValueError('x' * chars)\n"
+    ),
+}
+FAILING_PY = "flows/failing.py"
+_FRAME = re.compile(r'^  File "(.*)", line (\d+), in (.*)$')
+
+
+def frames_of(tb: str) -> list[tuple[str, str, str]]:
+    """(file, function, source line) of each frame a formatted traceback shows, in order."""
+    lines = tb.splitlines()
+    frames = []
+    for i, line in enumerate(lines):
+        m = _FRAME.match(line)
+        if m:
+            source = lines[i + 1].strip() if i + 1 < len(lines) and not _FRAME.match(lines[i + 1]) else ""
+            frames.append((m.group(1), m.group(3), source))
+    return frames
+
 
 class BlobServer:
     """A real HTTP server on 127.0.0.1: GET serves blobs, PUT stores them.
@@ -160,6 +230,7 @@ class RunnerTestCase(unittest.TestCase):
         cls.server = BlobServer()
         cls.research = cls.server.put_bundle(bundle_of_dir(RESEARCH))
         cls.behaviours = cls.server.put_bundle(bundle_of_dir(BEHAVIOURS))
+        cls.failing = cls.server.put_bundle(bundle_of(FAILING_FLOWS))
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -252,7 +323,73 @@ class ProcessProtocolTest(RunnerTestCase):
         self.assertIn("behaviours.py", err["traceback"])
         self.assert_temp_dir_cleaned(run)
 
-    def test_wrong_inputs_are_the_flows_type_error(self):
+    def test_traceback_starts_at_the_users_code_with_its_source_lines(self):
+        run = self.run_process(self.event(self.failing, f"{FAILING_PY}:nested", {"word": "sources"}))
+        err = self.assert_error(run, "ValueError", "no sources")
+        tb = err["traceback"]
+        self.assertTrue(tb.startswith("Traceback (most recent call last):\n"), tb)
+        self.assertEqual(frames_of(tb), [
+            (FAILING_PY, "nested", "return outer(word)"),
+            ("helpers.py", "outer", "return inner(word)"),
+            ("helpers.py", "inner", "raise ValueError(f'no {word}')"),
+        ])
+        self.assertNotIn("runner.py", tb)
+        self.assertTrue(tb.endswith("ValueError: no sources\n"), tb)
+
+    def test_details_carry_the_full_traceback_with_the_runners_frames(self):
+        run = self.run_process(self.event(self.failing, f"{FAILING_PY}:nested", {"word": "sources"}))
+        full = self.assert_error(run, "ValueError")["details"]["runner_traceback"]
+        files = [os.path.basename(f) for f, _, _ in frames_of(full)]
+        self.assertEqual(files[0], "runner.py", full)
+        self.assertEqual(files[-3:], ["failing.py", "helpers.py", "helpers.py"], full)
+        self.assertTrue(all(src for _, _, src in frames_of(full)), f"every frame shows its source line:\n{full}")
+
+    def test_chained_exceptions_keep_both_parts(self):
+        cases = [
+            ("chained", "RuntimeError", "The above exception was the direct cause of the following exception:"),
+            ("during", "KeyError", "During handling of the above exception, another exception occurred:"),
+        ]
+        for flow, error_type, separator in cases:
+            with self.subTest(flow):
+                run = self.run_process(self.event(self.failing, f"{FAILING_PY}:{flow}"))
+                err = self.assert_error(run, error_type)
+                tb = err["traceback"]
+                first, _, second = tb.partition(separator)
+                self.assertTrue(second, f"the chain separator is missing:\n{tb}")
+                self.assertEqual(frames_of(first), [(FAILING_PY, flow, "inner('cause')" if flow == "chained" else "inner('context')"),
+                                                    ("helpers.py", "inner", "raise ValueError(f'no {word}')")])
+                self.assertIn("ValueError: no c", first)
+                self.assertEqual([f[:2] for f in frames_of(second)], [(FAILING_PY, flow)])
+                self.assertNotIn("runner.py", tb)
+                self.assertIn(separator, err["details"]["runner_traceback"])
+
+    def test_kitaru_frames_between_user_frames_are_dropped(self):
+        run = self.run_process(self.event(self.failing, f"{FAILING_PY}:calls_a_flow", {"word": "luck"}))
+        tb = self.assert_error(run, "ValueError", "no luck")["traceback"]
+        self.assertEqual([f[:2] for f in frames_of(tb)], [
+            (FAILING_PY, "calls_a_flow"), (FAILING_PY, "nested"), ("helpers.py", "outer"), ("helpers.py", "inner"),
+        ])
+        self.assertIn("flow.py", run.answer()["error"]["details"]["runner_traceback"])
+
+    def test_a_runner_error_raised_after_the_users_code_keeps_the_users_part(self):
+        run = self.run_process(self.event(self.failing, f"{FAILING_PY}:exits"))
+        tb = self.assert_error(run, "FlowExited", "sys.exit(3)")["traceback"]
+        self.assertEqual([f[:2] for f in frames_of(tb)], [(FAILING_PY, "exits")])
+        self.assertTrue(tb.endswith("FlowExited: the flow called sys.exit(3)\n"), tb)
+
+    def test_an_error_at_import_starts_at_the_flow_files_module_level(self):
+        files = dict(FAILING_FLOWS, **{"flows/broken.py": "from helpers import outer\n\nouter('import')\n\n\ndef broken():\n    return 1\n"})
+        run = self.run_process(self.event(self.server.put_bundle(bundle_of(files)), "flows/broken.py:broken"))
+        tb = self.assert_error(run, "ValueError", "no import")["traceback"]
+        self.assertEqual(frames_of(tb)[0], ("flows/broken.py", "<module>", "outer('import')"), tb)
+        self.assertNotIn("importlib", tb)
+
+    def test_an_error_before_any_user_code_keeps_the_full_traceback(self):
+        run = self.run_process(self.event(self.failing, f"{FAILING_PY}:missing"))
+        err = self.assert_error(run, "EntrypointNotFound", "missing")
+        self.assertIn("runner.py", err["traceback"])
+        self.assertEqual(err["traceback"], err["details"]["runner_traceback"])
+
         run = self.run_process(self.event(self.research, "flows/research.py:research_agent", {"subject": "x"}))
         self.assert_error(run, "TypeError", "subject")
 
@@ -444,14 +581,76 @@ class LambdaHandlerTest(RunnerTestCase):
         self.assertEqual(self.runner.handler(ev, None), {"result_ref": "results/default/ex_lambda.json"})
         self.assertEqual(len(json.loads(self.server.puts["/results/ex_lambda.json"][0])), 257 * 1024)
 
-    def test_handler_lets_the_flows_exception_propagate(self):
-        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:fails", {"message": "lambda boom"})
-        with self.assertRaisesRegex(ValueError, "lambda boom"):
+    def handler_failure(self, ev: dict[str, Any], error_type: str, message_re: str = "") -> dict[str, Any]:
+        """Call the handler expecting it to fail as error_type; the error its
+        Lambda report carries: errorType is the raised class's name, and
+        errorMessage (str of it) the runner's {"error": ...} answer."""
+        with self.assertRaises(self.runner.RunFailed) as cm:
             self.runner.handler(ev, None)
+        exc = cm.exception
+        err = json.loads(str(exc))["error"]
+        self.assertEqual((type(exc).__name__, err["type"]), (error_type, error_type), err)
+        if message_re:
+            self.assertRegex(err["message"], message_re)
+        self.assertIn("Traceback (most recent call last)", err["traceback"])
+        self.assertIn("runner_traceback", err["details"])
+        return err
+
+    def lambda_report(self, ev: dict[str, Any]) -> str:
+        """The error report Lambda's Python runtime sends when the handler raises."""
+        import traceback
+
+        try:
+            self.runner.handler(ev, None)
+        except Exception as exc:  # as the runtime catches it
+            return json.dumps({
+                "errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": "5f0c0a4e-0000-4000-8000-000000000000",
+                "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)),
+            })
+        self.fail("the handler did not raise")
+
+    def test_handler_reports_the_flows_exception_with_its_type_and_message(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:fails", {"message": "lambda boom"})
+        err = self.handler_failure(ev, "ValueError", "^lambda boom$")
+        self.assertIn("behaviours.py", err["traceback"])
+
+    def test_handler_reports_a_traceback_that_starts_at_the_users_code(self):
+        err = self.handler_failure(self.event(self.failing, f"{FAILING_PY}:nested", {"word": "sources"}), "ValueError", "no sources")
+        self.assertEqual(frames_of(err["traceback"]), [
+            (FAILING_PY, "nested", "return outer(word)"),
+            ("helpers.py", "outer", "return inner(word)"),
+            ("helpers.py", "inner", "raise ValueError(f'no {word}')"),
+        ])
+        full = err["details"]["runner_traceback"]
+        self.assertEqual(os.path.basename(frames_of(full)[0][0]), "runner.py", full)
+        self.assertTrue(all(src for _, _, src in frames_of(full)), full)
+
+    def test_handler_keeps_a_chained_exceptions_both_parts(self):
+        err = self.handler_failure(self.event(self.failing, f"{FAILING_PY}:chained"), "RuntimeError", "wrapped")
+        self.assertIn("ValueError: no cause", err["traceback"])
+        self.assertIn("The above exception was the direct cause", err["traceback"])
+        self.assertNotIn("runner.py", err["traceback"])
+
+    def test_handler_report_fits_a_step_functions_cause(self):
+        # Step Functions keeps at most 32,768 characters of a task's cause.
+        report = self.lambda_report(self.event(self.failing, f"{FAILING_PY}:huge", {"chars": 200_000}))
+        self.assertLessEqual(len(report), 32_768)
+        err = json.loads(json.loads(report)["errorMessage"])["error"]
+        self.assertEqual(err["type"], "ValueError")
+        self.assertTrue(err["message"].startswith("xxxx"), err["message"][:100])
+        self.assertIn("characters cut", err["traceback"] + err["message"])
+
+    def test_an_error_is_cut_to_any_limit_and_the_cutting_ends(self):
+        error = {"type": "ValueError", "message": "m" * 50, "traceback": "t" * 40, "details": {"runner_traceback": '"' * 40}}
+        for limit in (0, 60, 120, 200, 400):
+            with self.subTest(limit=limit):
+                fitted = self.runner.fit_error(error, limit)
+                size = len(json.dumps(str(self.runner.RunFailed(fitted))))
+                self.assertTrue(size <= limit or fitted["message"] == fitted["traceback"] == "", (size, fitted))
+        self.assertEqual(error["details"]["runner_traceback"], '"' * 40, "fit_error must not change its argument")
 
     def test_handler_raises_ResultNotSerializable(self):
-        with self.assertRaises(self.runner.ResultNotSerializable):
-            self.runner.handler(self.event(self.behaviours, f"{BEHAVIOURS_PY}:unserialisable"), None)
+        self.handler_failure(self.event(self.behaviours, f"{BEHAVIOURS_PY}:unserialisable"), "ResultNotSerializable")
 
     def test_handler_raises_InvalidEvent_for_a_malformed_event(self):
         good = self.event(self.research, "flows/research.py:research_agent", {"topic": "x"})
@@ -471,8 +670,7 @@ class LambdaHandlerTest(RunnerTestCase):
         }
         for name, ev in cases.items():
             with self.subTest(name):
-                with self.assertRaises(self.runner.InvalidEvent):
-                    self.runner.handler(ev, None)
+                self.handler_failure(ev, "InvalidEvent")
 
     def test_bad_entrypoint_strings_are_refused(self):
         # The same table pkg/registry's Go tests read: deploy refuses exactly these.
@@ -509,8 +707,7 @@ class LambdaHandlerTest(RunnerTestCase):
         limit = self.runner.MAX_BUNDLE_BYTES
         self.runner.MAX_BUNDLE_BYTES = 64
         try:
-            with self.assertRaisesRegex(self.runner.BundleDownloadFailed, "limit"):
-                self.runner.handler(self.event(bundle, "f.py:f"), None)
+            self.handler_failure(self.event(bundle, "f.py:f"), "BundleDownloadFailed", "limit")
         finally:
             self.runner.MAX_BUNDLE_BYTES = limit
 
@@ -530,23 +727,20 @@ class LambdaHandlerTest(RunnerTestCase):
         # Under the default, over the limit the event gives: the event wins.
         bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return 1\n" + "#" * 4096}))
         ev = self.event(dict(bundle, max_bytes=64), "f.py:f")
-        with self.assertRaisesRegex(self.runner.BundleDownloadFailed, "over the 64-byte limit"):
-            self.runner.handler(ev, None)
+        self.handler_failure(ev, "BundleDownloadFailed", "over the 64-byte limit")
 
     def test_bundle_unpacking_over_four_times_bundle_max_bytes_is_UnsafeBundle(self):
         data = bundle_of({"f.py": "def f():\n    return 1\n", "big.txt": "0" * 100_000})
         self.assertLess(len(data), 10_000, "the test bundle must compress well")
         ev = self.event(dict(self.server.put_bundle(data), max_bytes=10_000), "f.py:f")
-        with self.assertRaisesRegex(self.runner.UnsafeBundle, "unpacks to over 40000 bytes"):
-            self.runner.handler(ev, None)
+        self.handler_failure(ev, "UnsafeBundle", "unpacks to over 40000 bytes")
 
     def test_bundle_unpacking_over_the_size_limit_is_UnsafeBundle(self):
         bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return 1\n", "big.txt": "0" * 100_000}))
         limit = self.runner.MAX_UNPACKED_BYTES
         self.runner.MAX_UNPACKED_BYTES = 50_000
         try:
-            with self.assertRaisesRegex(self.runner.UnsafeBundle, "unpacks to over"):
-                self.runner.handler(self.event(bundle, "f.py:f"), None)
+            self.handler_failure(self.event(bundle, "f.py:f"), "UnsafeBundle", "unpacks to over")
         finally:
             self.runner.MAX_UNPACKED_BYTES = limit
 

@@ -96,9 +96,26 @@ type execItem struct {
 }
 
 type execErrorItem struct {
-	Type      string `dynamodbav:"type"`
-	Message   string `dynamodbav:"message"`
-	Traceback string `dynamodbav:"traceback,omitempty"`
+	Type      string         `dynamodbav:"type"`
+	Message   string         `dynamodbav:"message"`
+	Traceback string         `dynamodbav:"traceback,omitempty"`
+	Details   map[string]any `dynamodbav:"details,omitempty"`
+}
+
+func newExecErrorItem(e registry.ExecError) execErrorItem {
+	x := execErrorItem{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+	if len(e.Details) > 0 { // omitempty still writes an empty, non-nil map
+		x.Details = e.Details
+	}
+	return x
+}
+
+func (x execErrorItem) execError() *registry.ExecError {
+	e := &registry.ExecError{Type: x.Type, Message: x.Message, Traceback: x.Traceback}
+	if len(x.Details) > 0 {
+		e.Details = x.Details
+	}
+	return e
 }
 
 // idempotencyItem maps (project, flow, key) to the execution it created
@@ -144,7 +161,7 @@ func (x execItem) execution() registry.Execution {
 		e.Result = json.RawMessage(x.Result)
 	}
 	if x.Error != nil {
-		e.Error = &registry.ExecError{Type: x.Error.Type, Message: x.Error.Message, Traceback: x.Error.Traceback}
+		e.Error = x.Error.execError()
 	}
 	return e
 }
@@ -400,7 +417,7 @@ func (s *Store) planFinishExecution(cur registry.Execution, o registry.Outcome) 
 		upd = upd.Set(expression.Name("result_ref"), expression.Value(o.ResultRef))
 	}
 	if o.Error != nil {
-		upd = upd.Set(expression.Name("error"), expression.Value(execErrorItem{Type: o.Error.Type, Message: o.Error.Message, Traceback: o.Error.Traceback}))
+		upd = upd.Set(expression.Name("error"), expression.Value(newExecErrorItem(*o.Error)))
 	}
 	running := expression.Name("status").Equal(expression.Value(registry.StatusRunning))
 	t := &txn{table: s.table}

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"time"
 )
 
@@ -23,10 +24,19 @@ func (s ExecStatus) Terminal() bool { return s != StatusRunning && s != "" }
 
 // ExecError describes why an execution failed.
 type ExecError struct {
-	Type      string `json:"type"`
-	Message   string `json:"message"`
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	// Traceback is the one a user reads: for a flow's own error it starts
+	// at the user's code (the runner's frames are left out).
 	Traceback string `json:"traceback,omitempty"`
+	// Details carries machine-readable context for debugging, such as
+	// DetailRunnerTraceback; nil or empty is left out of the JSON.
+	Details map[string]any `json:"details,omitempty"`
 }
+
+// DetailRunnerTraceback is the ExecError.Details key of the runner's full,
+// unfiltered traceback, its own frames included.
+const DetailRunnerTraceback = "runner_traceback"
 
 // Execution is one run of a saved deployment snapshot.
 type Execution struct {
@@ -161,6 +171,11 @@ func (o Outcome) Validate() error {
 	if len(o.Result) > 0 && !json.Valid(o.Result) {
 		return Errorf(CodeInvalidArgument, "the execution result is not valid JSON")
 	}
+	if o.Error != nil && len(o.Error.Details) > 0 {
+		if _, err := json.Marshal(o.Error.Details); err != nil {
+			return Errorf(CodeInvalidArgument, "the execution error's details do not encode as JSON (%v); give them strings, numbers, booleans, lists and objects", err)
+		}
+	}
 	return nil
 }
 
@@ -170,6 +185,10 @@ func (o Outcome) CheckFits(cur Execution) error {
 	n := len(cur.Inputs) + len(o.Result)
 	if o.Error != nil {
 		n += len(o.Error.Type) + len(o.Error.Message) + len(o.Error.Traceback)
+		if len(o.Error.Details) > 0 {
+			b, _ := json.Marshal(o.Error.Details) // Validate refused details that do not encode
+			n += len(b)
+		}
 	}
 	if n > MaxExecutionRecordBytes {
 		return Errorf(CodePayloadTooLarge,
@@ -187,6 +206,11 @@ func (e Execution) Finished(o Outcome) Execution {
 	}
 	if o.Error != nil {
 		ee := *o.Error
+		if len(ee.Details) == 0 {
+			ee.Details = nil
+		} else {
+			ee.Details = maps.Clone(ee.Details)
+		}
 		e.Error = &ee
 	}
 	return e

@@ -8,12 +8,47 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
+// ErrorAnswer is the runner's answer when a run fails (functions/runner):
+// {"error": {type, message, traceback, details}}. The process prints it on
+// stdout; the Lambda handler raises it as the message of its error report.
+type ErrorAnswer struct {
+	Error *struct {
+		Type      string         `json:"type"`
+		Message   string         `json:"message"`
+		Traceback string         `json:"traceback"`
+		Details   map[string]any `json:"details"`
+	} `json:"error"`
+}
+
+// RunError is the failure the answer reports; a.Error must be set.
+func (a ErrorAnswer) RunError() *RunError {
+	e := &RunError{Type: a.Error.Type, Message: a.Error.Message, Traceback: a.Error.Traceback}
+	if len(a.Error.Details) > 0 {
+		e.Details = a.Error.Details
+	}
+	return e
+}
+
+// runnerAnswer reads the runner's error answer from a Lambda report: its
+// errorMessage, of the errorType the answer names (the runner names the
+// exception it raises after it). False when the message is not one: another
+// function's error, or a cause Step Functions cut short.
+func runnerAnswer(errorType, message string) (*RunError, bool) {
+	var a ErrorAnswer
+	if json.Unmarshal([]byte(message), &a) != nil || a.Error == nil || a.Error.Type == "" || a.Error.Type != errorType {
+		return nil, false
+	}
+	return a.RunError(), true
+}
+
 // FailureFromStates turns a Step Functions error ({"Error", "Cause"}, as the
 // Catch puts it at $.error) into the execution's error. For a Lambda function
 // error the cause is the runtime's JSON report {"errorMessage", "errorType",
-// "stackTrace", "requestId"}; the traceback is the stack trace joined into
-// lines. Any other cause is kept as the message. A runner function that timed
-// out or died is reported as kitaru dev reports it: States.Timeout or
+// "stackTrace", "requestId"}. The runner's own failure carries its
+// ErrorAnswer as errorMessage: that is the error, details and all. Other
+// reports keep their message, and the stack trace joined into lines is the
+// traceback. Any other cause is kept as the message. A runner function that
+// timed out or died is reported as kitaru dev reports it: States.Timeout or
 // Runner.Crashed.
 func FailureFromStates(errName, cause string) registry.ExecError {
 	if errName == "" {
@@ -28,6 +63,11 @@ func FailureFromStates(errName, cause string) registry.ExecError {
 		StackTrace   json.RawMessage `json:"stackTrace"`
 	}
 	if json.Unmarshal([]byte(cause), &report) == nil && (report.ErrorMessage != nil || report.ErrorType != "") {
+		if report.ErrorMessage != nil {
+			if re, ok := runnerAnswer(report.ErrorType, *report.ErrorMessage); ok {
+				return re.ExecError()
+			}
+		}
 		e := registry.ExecError{Type: report.ErrorType, Traceback: stackTrace(report.StackTrace)}
 		if e.Type == "" {
 			e.Type = errName

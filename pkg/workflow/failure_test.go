@@ -15,6 +15,9 @@ import (
 func TestFailureFromStates(t *testing.T) {
 	pythonCause := `{"errorMessage": "topic must not be empty", "errorType": "ValueError", "requestId": "5f0c…",
 		"stackTrace": ["  File \"/var/task/runner.py\", line 88, in handler\n    return run(event)\n", "  File \"/tmp/b/flows/research.py\", line 12, in research_agent\n    raise ValueError(\"topic must not be empty\")\n"]}`
+	runnerCause := lambdaReport("ValueError", `{"error":{"type":"ValueError","message":"no sources",`+
+		`"traceback":"Traceback (most recent call last):\n  File \"flows/f.py\", line 3, in f\n    raise ValueError(\"no sources\")\nValueError: no sources\n",`+
+		`"details":{"runner_traceback":"Traceback (most recent call last):\n  File \"/var/task/runner.py\", line 509, in run\n..."}}}`)
 	tests := []struct {
 		name    string
 		errName string
@@ -25,6 +28,23 @@ func TestFailureFromStates(t *testing.T) {
 			Type: "ValueError", Message: "topic must not be empty",
 			Traceback: "  File \"/var/task/runner.py\", line 88, in handler\n    return run(event)\n  File \"/tmp/b/flows/research.py\", line 12, in research_agent\n    raise ValueError(\"topic must not be empty\")",
 		}},
+		{"the runner's error answer in the message is the execution's error, details and all", "ValueError", runnerCause, registry.ExecError{
+			Type: "ValueError", Message: "no sources",
+			Traceback: "Traceback (most recent call last):\n  File \"flows/f.py\", line 3, in f\n    raise ValueError(\"no sources\")\nValueError: no sources\n",
+			Details:   map[string]any{"runner_traceback": "Traceback (most recent call last):\n  File \"/var/task/runner.py\", line 509, in run\n..."},
+		}},
+		{"a runner error answer without details has none", "KeyError",
+			lambdaReport("KeyError", `{"error":{"type":"KeyError","message":"'x'","traceback":"Traceback ..."}}`),
+			registry.ExecError{Type: "KeyError", Message: "'x'", Traceback: "Traceback ..."}},
+		{"a message that is JSON but not a runner error answer stays the message", "ValueError",
+			lambdaReport("ValueError", `{"error": "not an answer"}`),
+			registry.ExecError{Type: "ValueError", Message: `{"error": "not an answer"}`, Traceback: "  File \"/var/task/runner.py\", line 500, in handler"}},
+		{"a runner error answer of another type than the report's stays the message", "KeyError",
+			lambdaReport("KeyError", `{"error":{"type":"ValueError","message":"m"}}`),
+			registry.ExecError{Type: "KeyError", Message: `{"error":{"type":"ValueError","message":"m"}}`, Traceback: "  File \"/var/task/runner.py\", line 500, in handler"}},
+		{"a runner error answer without a type stays the message", "ValueError",
+			lambdaReport("ValueError", `{"error": {"message": "m"}}`),
+			registry.ExecError{Type: "ValueError", Message: `{"error": {"message": "m"}}`, Traceback: "  File \"/var/task/runner.py\", line 500, in handler"}},
 		{"a stack trace given as one string is kept", "Error", `{"errorMessage": "boom", "errorType": "Error", "stackTrace": "at f (x.js:1)"}`,
 			registry.ExecError{Type: "Error", Message: "boom", Traceback: "at f (x.js:1)"}},
 		{"a report without an error type takes the error name", "Custom.Error", `{"errorMessage": "no type here"}`,
@@ -52,6 +72,19 @@ func TestFailureFromStates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lambdaReport is the error report Lambda's Python runtime makes of the
+// runner's RunFailed: errorType and errorMessage, and the handler's frame.
+func lambdaReport(errorType, message string) string {
+	b, err := json.Marshal(map[string]any{
+		"errorType": errorType, "errorMessage": message, "requestId": "5f0c0a4e-0000-4000-8000-000000000000",
+		"stackTrace": []string{"  File \"/var/task/runner.py\", line 500, in handler\n"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 func TestOutcomeFromRecord(t *testing.T) {

@@ -27,6 +27,9 @@ type RunError struct {
 	Type      string
 	Message   string
 	Traceback string
+	// Details is the runner's machine-readable context (its full traceback
+	// as registry.DetailRunnerTraceback); nil when it gave none.
+	Details map[string]any
 	// Infrastructure is set when the flow never ran because the runner could
 	// not be started: the local equivalent of Lambda's service errors, and
 	// the only failure the Run step retries.
@@ -37,7 +40,7 @@ func (e *RunError) Error() string { return e.Type + ": " + e.Message }
 
 // ExecError is the execution's error for this failure.
 func (e *RunError) ExecError() registry.ExecError {
-	return registry.ExecError{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+	return registry.ExecError{Type: e.Type, Message: e.Message, Traceback: e.Traceback, Details: e.Details}
 }
 
 // Finisher records how an execution ended: the record steps.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -333,6 +334,31 @@ func testFinishExecution(t *testing.T, f *fixture) {
 		}, func(t *testing.T, got registry.Execution) {
 			if got.Error == nil || got.Error.Type != "ValueError" || got.Result != nil {
 				t.Fatalf("error %+v result %s", got.Error, got.Result)
+			}
+		}},
+		{"finishing as failed keeps the error's details, the runner's full traceback", registry.Outcome{
+			Status: registry.StatusFailed, Error: &registry.ExecError{
+				Type: "ValueError", Message: "topic is empty", Traceback: "Traceback (most recent call last):\n  File \"flows/f.py\"...",
+				Details: map[string]any{"runner_traceback": "Traceback (most recent call last):\n  File \"/var/task/runner.py\"..."},
+			}, At: ended,
+		}, func(t *testing.T, got registry.Execution) {
+			want := &registry.ExecError{
+				Type: "ValueError", Message: "topic is empty", Traceback: "Traceback (most recent call last):\n  File \"flows/f.py\"...",
+				Details: map[string]any{"runner_traceback": "Traceback (most recent call last):\n  File \"/var/task/runner.py\"..."},
+			}
+			if diff := cmp.Diff(want, got.Error); diff != "" {
+				t.Fatalf("error (-want +got):\n%s", diff)
+			}
+		}},
+		{"finishing as failed without details reads back no details", registry.Outcome{
+			Status: registry.StatusFailed, Error: &registry.ExecError{Type: "ValueError", Message: "m", Details: map[string]any{}}, At: ended,
+		}, func(t *testing.T, got registry.Execution) {
+			if got.Error == nil || len(got.Error.Details) != 0 {
+				t.Fatalf("error %+v", got.Error)
+			}
+			b, err := json.Marshal(got)
+			if err != nil || bytes.Contains(b, []byte(`"details"`)) {
+				t.Fatalf("the execution's JSON must omit empty details: %s (%v)", b, err)
 			}
 		}},
 		{"finishing as cancelled records only the end", registry.Outcome{Status: registry.StatusCancelled}, func(t *testing.T, got registry.Execution) {

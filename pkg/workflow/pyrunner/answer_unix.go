@@ -39,17 +39,11 @@ func answerOf(ws syscall.WaitStatus, stdout *cappedBuffer, stderr *tailBuffer) (
 		}
 		return workflow.RunOutput{Result: a.Result, ResultRef: a.ResultRef}, nil
 	case 1:
-		var a struct {
-			Error *struct {
-				Type      string `json:"type"`
-				Message   string `json:"message"`
-				Traceback string `json:"traceback"`
-			} `json:"error"`
-		}
+		var a workflow.ErrorAnswer
 		if !decodeAnswer(stdout.Bytes(), &a) || a.Error == nil || a.Error.Type == "" {
 			return workflow.RunOutput{}, crashed("the runner exited 1 without an {\"error\"} answer on stdout")
 		}
-		return workflow.RunOutput{}, &workflow.RunError{Type: a.Error.Type, Message: a.Error.Message, Traceback: a.Error.Traceback}
+		return workflow.RunOutput{}, a.RunError()
 	default:
 		return workflow.RunOutput{}, crashed("the runner exited with status %d", code)
 	}

@@ -69,6 +69,13 @@ import json, sys
 print(json.dumps({"error": {"type": "ValueError", "message": "bad topic", "traceback": "Traceback ...\nValueError: bad topic"}}))
 sys.exit(1)
 `, workflow.RunOutput{}, &workflow.RunError{Type: "ValueError", Message: "bad topic", Traceback: "Traceback ...\nValueError: bad topic"}, nil},
+		{"exit 1 with an error answer keeps its details", `
+import json, sys
+print(json.dumps({"error": {"type": "ValueError", "message": "bad topic", "traceback": "Traceback ...\nValueError: bad topic",
+                            "details": {"runner_traceback": "Traceback ...runner.py...\nValueError: bad topic"}}}))
+sys.exit(1)
+`, workflow.RunOutput{}, &workflow.RunError{Type: "ValueError", Message: "bad topic", Traceback: "Traceback ...\nValueError: bad topic",
+			Details: map[string]any{"runner_traceback": "Traceback ...runner.py...\nValueError: bad topic"}}, nil},
 		{"a runner killed by SIGKILL crashed", `
 import os, signal, sys
 sys.stderr.write("about to die\n"); sys.stderr.flush()
