@@ -144,8 +144,8 @@ EOF
   exit
 fi
 
-step "fail closed: the gateway and the deployed handlers (go test ./pkg/awslocal -run Live)"
-AWS_LOCAL_STATE=$state/state.json AWS_LOCAL_API_KEY=$key go test -count=1 -v -run Live ./pkg/awslocal
+step "fail closed: the gateway and the deployed handlers; a failed run's report from the runner under RIE (go test ./pkg/awslocal -run 'Live|UnderRIE')"
+AWS_LAMBDA_RIE=$rie AWS_LOCAL_STATE=$state/state.json AWS_LOCAL_API_KEY=$key go test -count=1 -v -run 'Live|UnderRIE' ./pkg/awslocal
 
 # e2e.sh calls this with the large result's key: the runner PUT it into the
 # stack's bucket in moto through the URL the invoke function presigned.
