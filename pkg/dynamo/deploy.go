@@ -94,6 +94,9 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 			if h, err = s.headAfterFailure(ctx, pk, out.items[1]); err != nil {
 				return registry.Deployment{}, err
 			}
+			if h.Gone != "" {
+				return registry.Deployment{}, registry.FlowBeingDeleted(req.Flow)
+			}
 		default:
 			d := vi.deployment(nil)
 			d.Tags = tags
