@@ -511,6 +511,15 @@ class Deployments:
         """Delete a version (ConflictError naming its exclusive tags while it holds any)."""
         self._t.call("DELETE", f"/v1/flows/{_quote(flow)}/deployments/{_quote(version)}", keyed=True)
 
+    def delete_flow(self, flow: str, *, force: bool = False) -> dict[str, Any]:
+        """Delete a whole flow: its versions, tags and their history; its executions stay readable.
+        While an exclusive tag other than ``default`` routes to one of its versions this raises
+        ConflictError naming the tags, unless ``force``. Returns what was removed:
+        ``{project, flow, versions, tags, forced, next_version}``; a flow deployed again under the
+        name continues at ``next_version`` (numbers are never reused)."""
+        query = {"force": "true"} if force else None
+        return self._t.call("DELETE", f"/v1/flows/{_quote(flow)}", query=query, keyed=True)
+
     def history(self, flow: str, tag: str, *, limit: Optional[int] = None) -> list[RouteChange]:
         """Every change of the route, newest first."""
         return [RouteChange._from(c) for c in self._t.pages(f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/history", limit)]
