@@ -504,6 +504,22 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	step("executions are listed by route: tag, version, status and since", func(t *testing.T) {
+		page, err := executions.ListBy(ctx, flow, client.ExecutionListOptions{Tag: "stable", Status: registry.StatusCompleted, SinceAgo: time.Hour})
+		if err != nil || len(page.Items) == 0 {
+			t.Fatalf("stable executions = %+v, %v", page, err)
+		}
+		for _, e := range page.Items {
+			if e.Selector.Tag != "stable" || e.Status != registry.StatusCompleted {
+				t.Errorf("listed %+v", e)
+			}
+		}
+		page, err = executions.ListBy(ctx, flow, client.ExecutionListOptions{Version: v1, ListOptions: client.ListOptions{Limit: 1}})
+		if err != nil || len(page.Items) != 1 || page.Items[0].Version != v1 {
+			t.Fatalf("executions of v%d = %+v, %v", v1, page, err)
+		}
+		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/executions?status=done", "", http.StatusBadRequest)
+	})
 	step("a request the document rejects is refused by the server too", func(t *testing.T) {
 		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/deployments?limit=0", "", http.StatusBadRequest)
 	})
