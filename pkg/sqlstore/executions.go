@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/kitaru/deployments/pkg/registry"
@@ -275,8 +276,17 @@ func executionConditions(f registry.ExecutionFilter, cond string, args []any) (s
 	if f.Status != "" {
 		cond, args = cond+" AND status = ?", append(args, string(f.Status))
 	}
-	if !f.Since.IsZero() {
+	switch {
+	case f.Since.After(maxNanosTime):
+		cond = cond + " AND 0" // past what started_at can hold: nothing started then
+	case !f.Since.IsZero() && f.Since.After(minNanosTime):
 		cond, args = cond+" AND started_at >= ?", append(args, nanos(f.Since))
 	}
 	return cond, args
 }
+
+// maxNanosTime and minNanosTime bound the times Unix nanoseconds (started_at) can hold.
+var (
+	maxNanosTime = time.Unix(0, math.MaxInt64).UTC()
+	minNanosTime = time.Unix(0, math.MinInt64).UTC()
+)

@@ -51,6 +51,8 @@ func testExecutionsByRoute(t *testing.T, f *fixture) {
 		{"filters combine", registry.ExecutionFilter{Tag: "stable", Version: 1, Status: registry.StatusRunning}},
 		{"a tag nobody invoked lists nothing", registry.ExecutionFilter{Tag: "canary"}},
 		{"a since after every start lists nothing", registry.ExecutionFilter{Since: base.Add(time.Hour)}},
+		{"a since centuries ahead lists nothing", registry.ExecutionFilter{Since: time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"a since centuries ago lists everything", registry.ExecutionFilter{Since: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var want, got []string
