@@ -240,6 +240,7 @@ func (t tools) register(s *mcp.Server) {
 	}, t.executionCancel)
 
 	t.registerFlows(s)
+	t.registerExecutions(s)
 }
 
 // connect returns the client of the active connection, as a tool error
