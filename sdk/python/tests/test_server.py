@@ -364,7 +364,7 @@ class ClientTest(unittest.TestCase):
         doomed, deps = self.mod.doomed, self.client.deployments
         doomed.deploy()
         doomed.deploy(tag="stable", exclusive=True)
-        h = deps.invoke("doomed", inputs={"value": "kept"})
+        h = deps.invoke("doomed", tag="stable", inputs={"value": "kept"})
         self.assertEqual(h.wait(timeout=WAIT), "kept")
         with self.assertRaises(ConflictError) as cm:
             deps.delete_flow("doomed")
@@ -376,6 +376,11 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(NotFoundError):
             deps.get("doomed")
         self.assertEqual(self.client.executions.get(h.exec_id).result, "kept")
+        kept = self.client.executions.list("doomed", tag="stable", status="completed", since="1h")
+        self.assertEqual([e.exec_id for e in kept], [h.exec_id])
+        self.assertEqual(self.client.executions.list("doomed", version=1), [])
+        with self.assertRaises(InvalidArgumentError):
+            self.client.executions.list("doomed", status="done")
         self.assertEqual(doomed.deploy().version, 3)
 
     def test_executions_and_idempotency(self):
