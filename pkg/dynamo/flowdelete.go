@@ -111,6 +111,15 @@ func (s *Store) freezeFlow(ctx context.Context, pk, flow string, force bool) (he
 	return head{}, errContended
 }
 
+// epochIs requires the head's incarnation as a deploy saw it when it
+// allocated its version ("" before any flow delete).
+func epochIs(epoch string) expression.ConditionBuilder {
+	if epoch == "" {
+		return expression.AttributeNotExists(nameEpoch)
+	}
+	return nameEpoch.Equal(expression.Value(epoch))
+}
+
 // routesRevIs requires the head's routes_rev as read (0: never set).
 func routesRevIs(rev int64) expression.ConditionBuilder {
 	if rev == 0 {
@@ -209,7 +218,7 @@ func (s *Store) batchDelete(ctx context.Context, keys []map[string]types.Attribu
 func (s *Store) resetHead(ctx context.Context, project, flow string, h head) error {
 	fresh, err := attributevalue.MarshalMap(map[string]any{
 		attrPK: flowPK(project, flow), attrSK: skHead, "project": project, "flow": flow,
-		"next": h.Next, "clock": h.Clock, "count": 0, "updated_at": s.now().UTC(),
+		"next": h.Next, "clock": h.Clock, "count": 0, "updated_at": s.now().UTC(), "epoch": h.Gone,
 	})
 	if err != nil {
 		return fmt.Errorf("encode flow head: %w", err)

@@ -42,6 +42,7 @@ var (
 	nameLive    = expression.Name("live")
 	nameDeleted = expression.Name("deleted")
 	nameGone    = expression.Name("gone")
+	nameEpoch   = expression.Name("epoch")
 	// nameRouted, on a version item, is the clock of the last tag request
 	// that routed a tag to it; a delete requires it unchanged.
 	nameRouted = expression.Name("routed")

@@ -16,6 +16,8 @@ import (
 var flowDeleteCases = []testCase{
 	{"FlowDeleteRules", testFlowDeleteRules, false},
 	{"FlowDeleteRacingDeploys", testFlowDeleteRacingDeploys, false},
+	{"FlowDeleteRacingTagMoves", testFlowDeleteRacingTagMoves, true},
+	{"FlowDeleteUnderFaults", testFlowDeleteUnderFaults, true},
 }
 
 func deleteFlow(t *testing.T, f *fixture, flow string, force bool) registry.FlowDeletion {
@@ -243,5 +245,68 @@ func testFlowDeleteRacingDeploys(t *testing.T, f *fixture) {
 	}
 	if def, err := resolveTag(t, f, "contested", "default"); err != nil || !slices.Contains(after, def) {
 		t.Fatalf("default after the race routes to %d (%v); want one of %v", def, err, after)
+	}
+}
+
+// testFlowDeleteRacingTagMoves races a delete without force against a move
+// of an exclusive tag (not default) onto the flow: either the move commits
+// first and the delete is refused naming the tag, or the delete commits
+// first and the move fails. Both succeeding would mean the delete removed a
+// route it was not allowed to.
+func testFlowDeleteRacingTagMoves(t *testing.T, f *fixture) {
+	const rounds = 8
+	outcomes := map[string]int{}
+	for i := range rounds {
+		flow := "moved_" + string(rune('a'+i))
+		deploy(t, f, flow, "", false)
+		deploy(t, f, flow, "", false)
+		var (
+			wg              sync.WaitGroup
+			moveErr, delErr error
+		)
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			_, moveErr = putTag(f, flow, "stable", 1, true)
+		})
+		wg.Go(func() {
+			<-start
+			_, delErr = f.store.DeleteFlow(ctx, project, flow, false, "racer")
+		})
+		close(start)
+		wg.Wait()
+		switch {
+		case moveErr == nil && delErr == nil:
+			t.Fatalf("%s: the move and a delete without force both succeeded", flow)
+		case moveErr == nil:
+			if reasonOf(delErr) != registry.ReasonFlowHasRoutes {
+				t.Fatalf("%s: the move won; the delete failed with %v, want reason %s", flow, delErr, registry.ReasonFlowHasRoutes)
+			}
+			outcomes["move first"]++
+		case delErr == nil:
+			if c := registry.CodeOf(moveErr); c != registry.CodeNotFound && c != registry.CodeConflict {
+				t.Fatalf("%s: the delete won; the move failed with %v, want not_found or conflict", flow, moveErr)
+			}
+			outcomes["delete first"]++
+		default:
+			t.Fatalf("%s: both failed: move %v, delete %v", flow, moveErr, delErr)
+		}
+	}
+	t.Logf("outcomes over %d rounds: %v", rounds, outcomes)
+}
+
+// testFlowDeleteUnderFaults: with the engine failing and losing answers, a
+// delete still ends with the flow gone and its numbers kept (a lost answer
+// may burn numbers, so only "after the old ones" is checked).
+func testFlowDeleteUnderFaults(t *testing.T, f *fixture) {
+	deploy(t, f, "faulty", "", false)
+	last := deploy(t, f, "faulty", "stable", true).Version
+	if _, err := f.store.DeleteFlow(ctx, project, "faulty", true, "tester"); err != nil {
+		t.Fatalf("delete under faults: %v", err)
+	}
+	_, err := f.store.GetFlow(ctx, project, "faulty")
+	wantCode(t, err, registry.CodeNotFound)
+	if d := deploy(t, f, "faulty", "", false); d.Version <= last || !d.Tags["default"] {
+		t.Fatalf("re-created under faults: v%d %v, want above v%d with default", d.Version, d.Tags, last)
 	}
 }
