@@ -474,6 +474,52 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 		_, err := deployments.Invoke(ctx, flow, opts)
 		wantCode(t, err, registry.CodeIdempotencyMismatch)
 	})
+	step("a flow with routes besides default is deleted only with force; a re-deploy continues its numbers", func(t *testing.T) {
+		const doomed = "doomed_flow"
+		src := "from kitaru import flow\n\n\n@flow\ndef doomed_flow(topic: str) -> str:\n    return topic\n"
+		if err := os.WriteFile(filepath.Join(project, "flows", "doomed.py"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var last int
+		for _, tag := range []string{"", "stable"} {
+			d, err := deployments.DeployDir(ctx, "", filepath.Join(project, "flows", "doomed.py")+":"+doomed, client.DeployDirOptions{Inputs: json.RawMessage(`{"topic": "x"}`), Tag: tag, Exclusive: tag != ""})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = d.Version
+		}
+		_, err := producer.DeleteFlow(ctx, doomed, client.DeleteFlowOptions{})
+		wantCode(t, err, registry.CodeConflict)
+		del, err := producer.DeleteFlow(ctx, doomed, client.DeleteFlowOptions{Force: true})
+		if err != nil || del.NextVersion != last+1 || !slices.Equal(del.Tags["stable"], []int{last}) {
+			t.Fatalf("delete = %+v, %v", del, err)
+		}
+		_, err = producer.Flow(ctx, doomed)
+		wantCode(t, err, registry.CodeNotFound)
+		d, err := deployments.DeployDir(ctx, "", filepath.Join(project, "flows", "doomed.py")+":"+doomed, client.DeployDirOptions{Inputs: json.RawMessage(`{"topic": "x"}`)})
+		if err != nil || d.Version != del.NextVersion || !d.Tags["default"] {
+			t.Fatalf("re-deploy = v%d %v, %v; want v%d with default", d.Version, d.Tags, err, del.NextVersion)
+		}
+		if _, err := producer.DeleteFlow(ctx, doomed, client.DeleteFlowOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	step("executions are listed by route: tag, version, status and since", func(t *testing.T) {
+		page, err := executions.ListBy(ctx, flow, client.ExecutionListOptions{Tag: "stable", Status: registry.StatusCompleted, SinceAgo: time.Hour})
+		if err != nil || len(page.Items) == 0 {
+			t.Fatalf("stable executions = %+v, %v", page, err)
+		}
+		for _, e := range page.Items {
+			if e.Selector.Tag != "stable" || e.Status != registry.StatusCompleted {
+				t.Errorf("listed %+v", e)
+			}
+		}
+		page, err = executions.ListBy(ctx, flow, client.ExecutionListOptions{Version: v1, ListOptions: client.ListOptions{Limit: 1}})
+		if err != nil || len(page.Items) != 1 || page.Items[0].Version != v1 {
+			t.Fatalf("executions of v%d = %+v, %v", v1, page, err)
+		}
+		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/executions?status=done", "", http.StatusBadRequest)
+	})
 	step("a request the document rejects is refused by the server too", func(t *testing.T) {
 		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/deployments?limit=0", "", http.StatusBadRequest)
 	})
@@ -487,6 +533,8 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := consumer.Deployments().Tag(ctx, flow, "stable", v1, client.TagOptions{Exclusive: true})
+		wantCode(t, err, registry.CodePermissionDenied)
+		_, err = consumer.DeleteFlow(ctx, flow, client.DeleteFlowOptions{Force: true})
 		wantCode(t, err, registry.CodePermissionDenied)
 	})
 }

@@ -109,6 +109,9 @@ test("the tools and every schema they are listed with parse", async () => {
     "kitaru_deployments_untag",
     "kitaru_executions_cancel",
     "kitaru_executions_get",
+    "kitaru_executions_list",
+    "kitaru_executions_wait",
+    "kitaru_flows_delete",
   ]);
   for (const tool of listed) {
     assert.equal(tool.inputSchema.type, "object", `${tool.name}'s input schema`);
@@ -208,6 +211,25 @@ test("a producer deploys, routes and inspects; a consumer invokes and follows", 
     assert.equal(running.status, "running");
     const cancelled = await call("kitaru_executions_cancel", { exec_id: running.exec_id });
     assert.equal(cancelled.status, "cancelled");
+  });
+  await t.test("executions list by tag and status, and wait on one", async () => {
+    const page = await call("kitaru_executions_list", { flow: "research_agent", tag: "stable", status: "completed", since: "1h" });
+    assert.deepEqual(page.items.map((e) => e.exec_id), [done.exec_id]);
+    const e = await call("kitaru_executions_wait", { exec_id: done.exec_id, wait_seconds: 5 });
+    assert.equal(e.status, "completed");
+  });
+  await t.test("flows delete refuses while stable routes, then deletes with force; executions stay readable", async () => {
+    const [cancelled] = (await call("kitaru_executions_list", { flow: "sleeps", status: "cancelled" })).items;
+    await call("kitaru_deployments_tag", { flow: "sleeps", tag: "stable", version: 1, exclusive: true });
+    const e = await callFails("kitaru_flows_delete", { flow: "sleeps" });
+    assert.equal(e.code, "conflict");
+    assert.equal(e.details.reason, "flow_has_routes");
+    const gone = await call("kitaru_flows_delete", { flow: "sleeps", force: true });
+    assert.equal(gone.forced, true);
+    assert.deepEqual(gone.tags, { default: [1], stable: [1] });
+    assert.equal(gone.next_version, 2);
+    const kept = await call("kitaru_executions_get", { exec_id: cancelled.exec_id });
+    assert.equal(kept.status, "cancelled");
   });
 });
 

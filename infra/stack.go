@@ -126,6 +126,9 @@ var (
 	tableWrite = append(append([]string{}, tableRead...),
 		"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem")
 	tableAuth = []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}
+	// tableDeploy: a flow delete also removes a flow's versions and history
+	// in batches (BatchWriteItem of deletes; pkg/dynamo/flowdelete.go).
+	tableDeploy = append(append([]string{}, tableWrite...), "dynamodb:BatchWriteItem")
 	// tableReap: Query the running index, GetItem the record, and the finish
 	// transaction's Update (record, listing copy) and Delete (index item);
 	// DeleteItem also drops an index item whose record had already ended.
@@ -137,7 +140,7 @@ var (
 // stays under the record step's 60 s.
 var goFunctions = []goFunction{
 	{name: "authorizer", memoryMB: 256, timeout: 10, table: tableAuth, secret: true},
-	{name: "deploy", memoryMB: 1024, timeout: 30, apiRoutes: true, table: tableWrite},
+	{name: "deploy", memoryMB: 1024, timeout: 30, apiRoutes: true, table: tableDeploy},
 	{name: "tag", memoryMB: 256, timeout: 15, apiRoutes: true, table: tableWrite},
 	{name: "resolve", memoryMB: 256, timeout: 15, apiRoutes: true, table: tableRead},
 	{name: "invoke", memoryMB: 256, timeout: 30, apiRoutes: true, table: tableWrite},

@@ -144,8 +144,8 @@ func TestUsageErrorsSayWhatIsWrong(t *testing.T) {
 		})
 	}
 	t.Run("in text the error says where the usage is", func(t *testing.T) {
-		exit, stdout, stderr := kitaru(t, "flow", "delete")
-		want := "kitaru: unknown command \"delete\" for \"kitaru flow\"\nRun 'kitaru flow --help' for usage.\n"
+		exit, stdout, stderr := kitaru(t, "flow", "destroy")
+		want := "kitaru: unknown command \"destroy\" for \"kitaru flow\"\nRun 'kitaru flow --help' for usage.\n"
 		if exit != cli.ExitUsage || stdout != "" || stderr != want {
 			t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", exit, stdout, stderr, want)
 		}

@@ -154,23 +154,31 @@ func newExecutionsListCommand() *cobra.Command {
 	var (
 		output outputFlag
 		limit  int
+		filter executionFilterFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "list FLOW",
+		Use:   "list FLOW [--version N | --tag T] [--status S] [--since 1h]",
 		Short: "List a flow's executions, newest first",
 		Long: `list shows a flow's executions, newest first: id, version and the selector
 it was invoked with, status, start and duration, and who invoked it.
+--version N keeps the executions that ran version N however they were invoked;
+--tag T those invoked through tag T; --status and --since narrow further.
+A deleted flow's executions are still listed.
 ` + serverHelp,
-		Example: "  kitaru executions list research_agent --limit 20",
-		Args: cobra.MatchAll(cobra.ExactArgs(1), func(*cobra.Command, []string) error {
-			return checkLimit(limit)
+		Example: `  kitaru executions list research_agent --limit 20
+  kitaru executions list research_agent --tag stable --status failed --since 1h`,
+		Args: cobra.MatchAll(cobra.ExactArgs(1), func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
+			return filter.check(cmd)
 		}),
 		ValidArgsFunction: completeFlowArgs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const command = "executions list"
 			return showList(cmd, command, output, func(ctx context.Context, c *client.Client) ([]registry.Execution, error) {
 				return listAll(ctx, limit, func(ctx context.Context, opts client.ListOptions) (client.Page[registry.Execution], error) {
-					return c.Executions().List(ctx, args[0], opts)
+					return c.Executions().ListBy(ctx, args[0], filter.options(opts))
 				})
 			}, func(w io.Writer, execs []registry.Execution) error {
 				return printExecutions(w, args[0], execs)
@@ -178,6 +186,7 @@ it was invoked with, status, start and duration, and who invoked it.
 		},
 	}
 	limitFlag(cmd, &limit)
+	filter.add(cmd)
 	outputFlagOn(cmd, &output)
 	return cmd
 }

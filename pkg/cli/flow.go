@@ -30,7 +30,7 @@ Exclusive tags are marked * in text output.
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newFlowListCommand(), newFlowShowCommand(), newFlowTagCommand(), newFlowUntagCommand(),
-		newFlowRollbackCommand(), newFlowHistoryCommand(), newFlowDeploymentsCommand())
+		newFlowRollbackCommand(), newFlowHistoryCommand(), newFlowDeploymentsCommand(), newFlowDeleteCommand())
 	return cmd
 }
 

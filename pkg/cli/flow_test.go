@@ -399,6 +399,7 @@ func TestFlowAndExecutionCommandsWithoutAConnection(t *testing.T) {
 		{"flow deployments list", "research_agent"},
 		{"flow deployments get", "research_agent"},
 		{"flow deployments delete", "research_agent --version 1"},
+		{"flow delete", "research_agent --force"},
 		{"executions get", "ex_1"},
 		{"executions wait", "ex_1"},
 		{"executions cancel", "ex_1"},
@@ -491,7 +492,7 @@ func completions(out string) []string {
 
 func TestFlowAndExecutionsHelpNamesTheConnectionSettings(t *testing.T) {
 	for _, command := range []string{"flow list", "flow show", "flow tag", "flow untag", "flow rollback", "flow history",
-		"flow deployments list", "flow deployments get", "flow deployments delete",
+		"flow deployments list", "flow deployments get", "flow deployments delete", "flow delete",
 		"executions get", "executions wait", "executions cancel", "executions list"} {
 		t.Run(command, func(t *testing.T) {
 			exit, stdout, _ := kitaru(t, append(strings.Fields(command), "--help")...)

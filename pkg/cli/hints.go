@@ -46,6 +46,8 @@ func nextStep(details map[string]any, conn func() connection) string {
 		default:
 			return fmt.Sprintf("; move each with %s (TAG: %s)", moveTag("TAG"), strings.Join(held, ", "))
 		}
+	case registry.ReasonFlowHasRoutes, registry.ReasonFlowBeingDeleted:
+		return flowDeleteHint(reason, flow, d.texts("exclusive_tags"))
 	case registry.ReasonNoEarlierVersion, registry.ReasonRollbackTargetDeleted:
 		return "; move it with " + moveTag(tag)
 	case registry.ReasonMovedDuringRollback:

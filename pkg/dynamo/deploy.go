@@ -52,7 +52,7 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 	if failed {
 		return registry.Deployment{}, h.Tags[req.Tag].route(req.Flow, req.Tag).ModeClash(req.Exclusive)
 	}
-	version, clock := int(h.Next), h.Clock
+	version, clock, epoch := int(h.Next), h.Clock, h.Epoch
 	vi := versionItem{
 		PK: pk, SK: versionSK(version), Project: req.Project, Flow: req.Flow, Version: version,
 		Snapshot: registry.SnapshotName(req.Flow, version), Entrypoint: req.Entrypoint, Source: req.Source,
@@ -94,6 +94,12 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 			if h, err = s.headAfterFailure(ctx, pk, out.items[1]); err != nil {
 				return registry.Deployment{}, err
 			}
+			if h.Gone != "" || h.Epoch != epoch {
+				// A flow delete froze the head, or reset it since this
+				// deploy's version was allocated: that number belongs to
+				// the deleted flow.
+				return registry.Deployment{}, registry.FlowBeingDeleted(req.Flow)
+			}
 		default:
 			d := vi.deployment(nil)
 			d.Tags = tags
@@ -123,6 +129,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	hc := newHeadChange(now)
 	hc.upd = hc.upd.Set(nameCount, nameCount.Plus(expression.Value(1)))
 	hc.addLive(h, version)
+	hc.require(epochIs(h.Epoch))
 	tags := map[string]bool{}
 	var records []historyItem
 	record := func(tag string, exclusive bool, clock int64) {

@@ -325,18 +325,12 @@ func (s *Store) GetExecution(ctx context.Context, project, execID string) (regis
 // ListExecutions queries the listing copies in the flow's partition, newest
 // first. A flow without executions (or that does not exist) has an empty list.
 func (s *Store) ListExecutions(ctx context.Context, project, flow string, page registry.PageRequest) (registry.Page[registry.Execution], error) {
+	return s.ListExecutionsBy(ctx, project, flow, registry.ExecutionFilter{}, page)
+}
+
+// listExecutions is ListExecutions: one query of page.Limit+1 listing copies.
+func (s *Store) listExecutions(ctx context.Context, flow, pk string, start map[string]types.AttributeValue, page registry.PageRequest) (registry.Page[registry.Execution], error) {
 	var res registry.Page[registry.Execution]
-	if err := registry.ValidateFlowName(flow); err != nil {
-		return res, err
-	}
-	if err := page.Normalize(); err != nil {
-		return res, err
-	}
-	pk := flowPK(project, flow)
-	start, err := decodeToken(page.Token, attrPK, pk, attrSK, skExecListingPrefix)
-	if err != nil {
-		return res, err
-	}
 	items, next, err := s.queryPage(ctx, pk, skExecListingPrefix, page.Limit, start, false)
 	if err != nil {
 		return res, engineError(fmt.Sprintf("list executions of %s", flow), err)

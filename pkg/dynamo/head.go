@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // tick is the first step of every route change: one UpdateItem on the flow
@@ -25,7 +27,8 @@ import (
 func (s *Store) tick(ctx context.Context, pk string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (h head, failed bool, err error) {
 	token := requestToken()
 	upd = upd.Set(nameTick, expression.Value(token))
-	cond = cond.And(expression.AttributeNotExists(nameTick).Or(nameTick.NotEqual(expression.Value(token))))
+	cond = cond.And(expression.AttributeNotExists(nameTick).Or(nameTick.NotEqual(expression.Value(token)))).
+		And(expression.AttributeNotExists(nameGone))
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
 		return head{}, false, fmt.Errorf("build head update: %w", err)
@@ -42,6 +45,9 @@ func (s *Store) tick(ctx context.Context, pk string, upd expression.UpdateBuilde
 		old, derr := decodeHead(ccf.Item)
 		if derr != nil {
 			return head{}, false, derr
+		}
+		if old.Tick != token && old.Gone != "" {
+			return head{}, false, registry.FlowBeingDeleted(old.Flow)
 		}
 		return old, old.Tick != token, nil
 	}
@@ -129,7 +135,8 @@ func (s *Store) getHeadAndVersion(ctx context.Context, pk string, version int, s
 }
 
 // hasDeployments tells a live flow from one that never had a deploy commit.
-func (h head) hasDeployments() bool { return h.Exists && h.Count > 0 }
+// A flow whose delete is under way has none.
+func (h head) hasDeployments() bool { return h.Exists && h.Count > 0 && h.Gone == "" }
 
 // transactGet reads items as one snapshot in one round trip; a read cancelled
 // by a concurrent transaction on the same items is retried after a backoff.

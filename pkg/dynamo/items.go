@@ -24,6 +24,14 @@ type head struct {
 	RoutesRev int64  // route transactions committed
 	Tick      string // token of the last tick (see Store.tick)
 	Deleted   string // token of the last committed delete (see DeleteDeployment)
+	// Gone is the token of a flow delete under way (see DeleteFlow): the head
+	// is frozen and the flow reads as absent until the delete resets it.
+	Gone string
+	// Epoch names the flow's incarnation: the token of the flow delete that
+	// reset the head ("" before any). A deploy commits only into the
+	// incarnation it allocated its version in.
+	Epoch     string
+	Flow      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Live holds the newest existing version and possibly some older ones
@@ -42,6 +50,9 @@ type headScalars struct {
 	RoutesRev int64           `dynamodbav:"routes_rev"`
 	Tick      string          `dynamodbav:"tick"`
 	Deleted   string          `dynamodbav:"deleted"`
+	Gone      string          `dynamodbav:"gone"`
+	Epoch     string          `dynamodbav:"epoch"`
+	Flow      string          `dynamodbav:"flow"`
 	CreatedAt time.Time       `dynamodbav:"created_at"`
 	UpdatedAt time.Time       `dynamodbav:"updated_at"`
 	Live      map[string]bool `dynamodbav:"live"`
@@ -152,7 +163,7 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 	if err := attributevalue.UnmarshalMap(item, &sc); err != nil {
 		return head{}, fmt.Errorf("decode flow head: %w", err)
 	}
-	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}}
+	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, Gone: sc.Gone, Epoch: sc.Epoch, Flow: sc.Flow, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}}
 	for name, av := range item {
 		tag, ok := strings.CutPrefix(name, tagAttrPrefix)
 		if !ok {

@@ -41,6 +41,8 @@ var (
 	nameTick    = expression.Name("tick")
 	nameLive    = expression.Name("live")
 	nameDeleted = expression.Name("deleted")
+	nameGone    = expression.Name("gone")
+	nameEpoch   = expression.Name("epoch")
 	// nameRouted, on a version item, is the clock of the last tag request
 	// that routed a tag to it; a delete requires it unchanged.
 	nameRouted = expression.Name("routed")
@@ -69,11 +71,15 @@ func (c *headChange) require(cond expression.ConditionBuilder) {
 	c.cond = c.cond.And(cond)
 }
 
+// condition is the head's condition; every route transaction also requires
+// that no flow delete is under way (DeleteFlow), so none commits into a
+// flow being deleted.
 func (c *headChange) condition() expression.ConditionBuilder {
+	notGone := expression.AttributeNotExists(nameGone)
 	if !c.has {
-		return expression.AttributeExists(expression.Name(attrPK))
+		return expression.AttributeExists(expression.Name(attrPK)).And(notGone)
 	}
-	return c.cond
+	return c.cond.And(notGone)
 }
 
 // replaceEntry writes a whole tag entry, provided the entry is still the one

@@ -83,6 +83,7 @@ type Invoker interface {
 type ExecutionReader interface {
 	GetExecution(ctx context.Context, project, execID string) (registry.Execution, error)
 	ListExecutions(ctx context.Context, project, flow string, page registry.PageRequest) (registry.Page[registry.Execution], error)
+	ListExecutionsBy(ctx context.Context, project, flow string, filter registry.ExecutionFilter, page registry.PageRequest) (registry.Page[registry.Execution], error)
 }
 
 // ExecutionWatcher holds a read of an execution until it ends; execwatch.Hub

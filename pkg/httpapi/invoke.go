@@ -143,7 +143,11 @@ func (h *Handler) listExecutions(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	p, err := h.cfg.Executions.ListExecutions(ctx, c.principal.Project, c.flow, page)
+	filter, err := c.executionFilter(h.cfg.Now())
+	if err != nil {
+		return reply{}, err
+	}
+	p, err := h.cfg.Executions.ListExecutionsBy(ctx, c.principal.Project, c.flow, filter, page)
 	if err != nil {
 		return reply{}, fmt.Errorf("list executions of %s: %w", c.flow, err)
 	}

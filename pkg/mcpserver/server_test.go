@@ -99,6 +99,9 @@ func TestToolsAreListedWithTheirInputSchemas(t *testing.T) {
 		mcpserver.ToolHistory:         {[]string{"flow", "tag"}, map[string]string{"flow": "string", "tag": "string", "next_token": "string"}},
 		mcpserver.ToolExecutionGet:    {[]string{"exec_id"}, map[string]string{"exec_id": "string"}},
 		mcpserver.ToolExecutionCancel: {[]string{"exec_id"}, map[string]string{"exec_id": "string"}},
+		mcpserver.ToolFlowsDelete:     {[]string{"flow"}, map[string]string{"flow": "string", "force": "boolean"}},
+		mcpserver.ToolExecutionList:   {[]string{"flow"}, map[string]string{"flow": "string", "version": "integer", "tag": "string", "status": "string", "since": "string", "next_token": "string"}},
+		mcpserver.ToolExecutionWait:   {[]string{"exec_id"}, map[string]string{"exec_id": "string", "wait_seconds": "integer"}},
 	}
 	var names []string
 	for _, tool := range res.Tools {

@@ -238,6 +238,9 @@ func (t tools) register(s *mcp.Server) {
 		InputSchema:  inputSchema[execInput](),
 		OutputSchema: schemaFor[registry.Execution](),
 	}, t.executionCancel)
+
+	t.registerFlows(s)
+	t.registerExecutions(s)
 }
 
 // connect returns the client of the active connection, as a tool error

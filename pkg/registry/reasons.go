@@ -35,6 +35,13 @@ const (
 	// ReasonHoldsExclusiveTags: deleting a version that holds exclusive tags
 	// (conflict); details.exclusive_tags lists them.
 	ReasonHoldsExclusiveTags = "holds_exclusive_tags"
+	// ReasonFlowHasRoutes: deleting a flow while exclusive tags other than
+	// default route to its versions (conflict); details.exclusive_tags
+	// lists them.
+	ReasonFlowHasRoutes = "flow_has_routes"
+	// ReasonFlowBeingDeleted: a change to a flow whose delete is under way
+	// (conflict).
+	ReasonFlowBeingDeleted = "flow_being_deleted"
 	// ReasonNoEarlierVersion: a rollback of a tag that was never on another
 	// version (conflict).
 	ReasonNoEarlierVersion = "no_earlier_version"
@@ -73,7 +80,7 @@ var Reasons = []string{
 	ReasonNoDefault, ReasonDefaultExclusive, ReasonDefaultNotRemovable, ReasonHoldsExclusiveTags,
 	ReasonNoEarlierVersion, ReasonRollbackTargetDeleted, ReasonMovedDuringRollback, ReasonInputsMismatch,
 	ReasonExecutionNotFound, ReasonNoRoute, ReasonNoCredentials, ReasonTokenExpired, ReasonCredentialInvalid,
-	ReasonCredentialOtherProject,
+	ReasonCredentialOtherProject, ReasonFlowHasRoutes, ReasonFlowBeingDeleted,
 }
 
 // WithReason returns e with details.reason set to reason.

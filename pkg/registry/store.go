@@ -16,6 +16,15 @@ type Store interface {
 	// DeleteDeployment deletes a version and the shared tags it holds.
 	// Errors: not_found, conflict (holds exclusive tags, I4).
 	DeleteDeployment(ctx context.Context, project, flow string, version int, by string) error
+	// DeleteFlow deletes a flow: its versions, routes and route history, in
+	// one step as seen by readers. It refuses while exclusive tags other than
+	// default route to its versions, unless force. The version counter
+	// survives, so a re-created flow continues after the old numbers (I1);
+	// executions stay readable. A delete that was interrupted finishes when
+	// sent again.
+	// Errors: invalid_argument, not_found (no flow), conflict (routes held,
+	// or a concurrent change of the flow), unavailable.
+	DeleteFlow(ctx context.Context, project, flow string, force bool, by string) (FlowDeletion, error)
 	// PutTag adds a tag to a version; an exclusive tag moves there atomically,
 	// as a compare-and-swap on the tag's revision: the Tag returned is what was
 	// committed (or the tag as it is, when it was already routed so).

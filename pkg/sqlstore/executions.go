@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/kitaru/deployments/pkg/registry"
@@ -134,8 +135,17 @@ func (s *Store) GetExecution(ctx context.Context, project, execID string) (regis
 // ListExecutions pages through a flow's executions newest first (exec ids
 // are time-sortable), a range of executions_by_flow.
 func (s *Store) ListExecutions(ctx context.Context, project, flow string, page registry.PageRequest) (registry.Page[registry.Execution], error) {
+	return s.ListExecutionsBy(ctx, project, flow, registry.ExecutionFilter{}, page)
+}
+
+// ListExecutionsBy is ListExecutions with the filter as conditions of the
+// same range of executions_by_flow; its pages are always full.
+func (s *Store) ListExecutionsBy(ctx context.Context, project, flow string, filter registry.ExecutionFilter, page registry.PageRequest) (registry.Page[registry.Execution], error) {
 	var res registry.Page[registry.Execution]
 	if err := registry.ValidateFlowName(flow); err != nil {
+		return res, err
+	}
+	if err := filter.Validate(); err != nil {
 		return res, err
 	}
 	if err := page.Normalize(); err != nil {
@@ -150,6 +160,7 @@ func (s *Store) ListExecutions(ctx context.Context, project, flow string, page r
 	if before != "" {
 		cond, args = " AND exec_id < ?", append(args, before)
 	}
+	cond, args = executionConditions(filter, cond, args)
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+executionColumns+` FROM executions WHERE project = ? AND flow = ?`+cond+` ORDER BY exec_id DESC LIMIT ?`,
 		append(args, page.Limit+1)...)
 	if err != nil {
@@ -253,3 +264,29 @@ func (s *Store) RunningStartedBefore(ctx context.Context, before time.Time, limi
 func (s *Store) ReapExecution(ctx context.Context, found registry.Execution, o registry.Outcome) (registry.Execution, bool, error) {
 	return s.FinishExecution(ctx, found.Project, found.ExecID, o)
 }
+
+// executionConditions appends the filter's SQL conditions to cond and args.
+func executionConditions(f registry.ExecutionFilter, cond string, args []any) (string, []any) {
+	if f.Version != 0 {
+		cond, args = cond+" AND version = ?", append(args, f.Version)
+	}
+	if f.Tag != "" {
+		cond, args = cond+" AND selector_tag = ?", append(args, f.Tag)
+	}
+	if f.Status != "" {
+		cond, args = cond+" AND status = ?", append(args, string(f.Status))
+	}
+	switch {
+	case f.Since.After(maxNanosTime):
+		cond = cond + " AND 0" // past what started_at can hold: nothing started then
+	case !f.Since.IsZero() && f.Since.After(minNanosTime):
+		cond, args = cond+" AND started_at >= ?", append(args, nanos(f.Since))
+	}
+	return cond, args
+}
+
+// maxNanosTime and minNanosTime bound the times Unix nanoseconds (started_at) can hold.
+var (
+	maxNanosTime = time.Unix(0, math.MaxInt64).UTC()
+	minNanosTime = time.Unix(0, math.MinInt64).UTC()
+)

@@ -184,7 +184,8 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		}
 		version, clock := f.lastVersion+1, f.clock+2
 		if _, err := tx.ExecContext(ctx, `INSERT INTO flows (project, flow, last_version, clock, deployments, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)
-			ON CONFLICT (project, flow) DO UPDATE SET last_version = excluded.last_version, clock = excluded.clock, deployments = deployments + 1, updated_at = excluded.updated_at`,
+			ON CONFLICT (project, flow) DO UPDATE SET last_version = excluded.last_version, clock = excluded.clock, deployments = deployments + 1, updated_at = excluded.updated_at,
+				created_at = CASE WHEN deployments = 0 THEN excluded.created_at ELSE created_at END`,
 			req.Project, req.Flow, version, clock, nanos(now), nanos(now)); err != nil {
 			return fmt.Errorf("allocate a version: %w", err)
 		}

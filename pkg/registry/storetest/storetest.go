@@ -10,6 +10,7 @@ package storetest
 import (
 	"context"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -122,7 +123,7 @@ var budgetCases = []testCase{
 // Run runs the whole suite on e: every case as a subtest on a fresh store,
 // the round-trip budgets too when e counts requests.
 func Run(t *testing.T, e Engine) {
-	run(t, e, registryCases, otherCases)
+	run(t, e, registryCases, flowDeleteCases, otherCases)
 	if e.RoundTrips == nil {
 		t.Logf("%s does not count round trips: the budgets are not checked", e.Name)
 		return
@@ -135,7 +136,7 @@ func Run(t *testing.T, e Engine) {
 // with faults injected (round-trip budgets do not apply there, and a lost
 // answer may burn a version number, so density is not checked).
 func RunUnderFaults(t *testing.T, e Engine) {
-	for _, c := range registryCases {
+	for _, c := range slices.Concat(registryCases, flowDeleteCases) {
 		if c.faults {
 			t.Run(c.name, func(t *testing.T) { c.fn(t, open(t, e, nil)) })
 		}

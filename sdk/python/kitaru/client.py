@@ -141,13 +141,17 @@ class _Transport:
             self.policy.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def pages(self, path: str, limit: Optional[int] = None) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated list, following next_token (at most limit items)."""
+    def pages(
+        self, path: str, limit: Optional[int] = None, query: Optional[dict[str, Any]] = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list, following next_token (at most limit items);
+        query adds filters to every page's request."""
         token: Optional[str] = None
         seen = 0
         while True:
             size = 200 if limit is None else max(1, min(200, limit - seen))
-            page = self.call("GET", path, query={"limit": size, "next_token": token}, idempotent=True) or {}
+            q = dict(query or {}, limit=size, next_token=token)
+            page = self.call("GET", path, query=q, idempotent=True) or {}
             for item in page.get("items") or []:
                 yield item
                 seen += 1
@@ -511,6 +515,15 @@ class Deployments:
         """Delete a version (ConflictError naming its exclusive tags while it holds any)."""
         self._t.call("DELETE", f"/v1/flows/{_quote(flow)}/deployments/{_quote(version)}", keyed=True)
 
+    def delete_flow(self, flow: str, *, force: bool = False) -> dict[str, Any]:
+        """Delete a whole flow: its versions, tags and their history; its executions stay readable.
+        While an exclusive tag other than ``default`` routes to one of its versions this raises
+        ConflictError naming the tags, unless ``force``. Returns what was removed:
+        ``{project, flow, versions, tags, forced, next_version}``; a flow deployed again under the
+        name continues at ``next_version`` (numbers are never reused)."""
+        query = {"force": "true"} if force else None
+        return self._t.call("DELETE", f"/v1/flows/{_quote(flow)}", query=query, keyed=True)
+
     def history(self, flow: str, tag: str, *, limit: Optional[int] = None) -> list[RouteChange]:
         """Every change of the route, newest first."""
         return [RouteChange._from(c) for c in self._t.pages(f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/history", limit)]
@@ -595,9 +608,22 @@ class Executions:
         (ConflictError when it already completed or failed)."""
         return Execution._from(self._t.call("POST", f"/v1/executions/{_quote(exec_id)}/cancel", keyed=True))
 
-    def list(self, flow: str, *, limit: Optional[int] = None) -> list[Execution]:
-        """The flow's executions, newest first."""
-        return [Execution._from(e) for e in self._t.pages(f"/v1/flows/{_quote(flow)}/executions", limit)]
+    def list(
+        self,
+        flow: str,
+        *,
+        limit: Optional[int] = None,
+        version: Optional[int] = None,
+        tag: Optional[str] = None,
+        status: Optional[str] = None,
+        since: Optional[str] = None,
+    ) -> list[Execution]:
+        """The flow's executions, newest first; a deleted flow's are still listed. The filters
+        combine: ``version`` ran that version however invoked, ``tag`` was invoked through that
+        tag, ``status`` is that state, ``since`` started at or after an RFC 3339 time or within a
+        duration such as ``"1h"``."""
+        query = {"version": version, "tag": tag, "status": status, "since": since}
+        return [Execution._from(e) for e in self._t.pages(f"/v1/flows/{_quote(flow)}/executions", limit, query)]
 
     def wait(self, exec_id: str, timeout: Optional[float] = None) -> Any:
         """Wait for an execution and return its result, as ``Handle.wait``."""

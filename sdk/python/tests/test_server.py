@@ -311,6 +311,11 @@ class ClientTest(unittest.TestCase):
             @flow
             def shout(value: str = "x") -> str:
                 return value.upper()
+
+
+            @flow
+            def doomed(value: str = "x") -> str:
+                return value
         """)
         cls.mod = load(path, "kitaru_test_echo")
         cls.client = KitaruClient()
@@ -354,6 +359,29 @@ class ClientTest(unittest.TestCase):
             deps.get("echo", version=3)
         self.assertIn("echo", str(cm.exception))
         self.assertEqual(cm.exception.code, "not_found")
+
+    def test_delete_flow(self):
+        doomed, deps = self.mod.doomed, self.client.deployments
+        doomed.deploy()
+        doomed.deploy(tag="stable", exclusive=True)
+        h = deps.invoke("doomed", tag="stable", inputs={"value": "kept"})
+        self.assertEqual(h.wait(timeout=WAIT), "kept")
+        with self.assertRaises(ConflictError) as cm:
+            deps.delete_flow("doomed")
+        self.assertEqual(cm.exception.details.get("reason"), "flow_has_routes")
+        self.assertIn("stable", str(cm.exception))
+        gone = deps.delete_flow("doomed", force=True)
+        self.assertEqual((gone["versions"], gone["tags"], gone["forced"], gone["next_version"]),
+                         ([1, 2], {"default": [1], "stable": [2]}, True, 3))
+        with self.assertRaises(NotFoundError):
+            deps.get("doomed")
+        self.assertEqual(self.client.executions.get(h.exec_id).result, "kept")
+        kept = self.client.executions.list("doomed", tag="stable", status="completed", since="1h")
+        self.assertEqual([e.exec_id for e in kept], [h.exec_id])
+        self.assertEqual(self.client.executions.list("doomed", version=1), [])
+        with self.assertRaises(InvalidArgumentError):
+            self.client.executions.list("doomed", status="done")
+        self.assertEqual(doomed.deploy().version, 3)
 
     def test_executions_and_idempotency(self):
         self.mod.shout.deploy()

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kitaru/deployments/pkg/client"
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// executionFilterFlags are the filters of executions list.
+type executionFilterFlags struct {
+	version int
+	tag     string
+	status  string
+	since   string
+	// sinceAt and sinceAgo are since, parsed by check.
+	sinceAt  time.Time
+	sinceAgo time.Duration
+}
+
+func (f *executionFilterFlags) add(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&f.version, "version", 0, "only executions that ran this version, however invoked")
+	cmd.Flags().StringVar(&f.tag, "tag", "", "only executions invoked through this tag")
+	cmd.Flags().StringVar(&f.status, "status", "", "only executions in this state: running, completed, failed or cancelled")
+	cmd.Flags().StringVar(&f.since, "since", "", "only executions started within this long (90s, 15m, 1h, 7d) or since this RFC 3339 time")
+	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(
+		[]cobra.Completion{"running", "completed", "failed", "cancelled"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// check refuses bad filter flags before any request, as usage errors.
+func (f *executionFilterFlags) check(cmd *cobra.Command) error {
+	if cmd.Flags().Changed("version") && f.tag != "" {
+		return fmt.Errorf("pass --version %d or --tag %s, not both", f.version, f.tag)
+	}
+	if cmd.Flags().Changed("version") && f.version < 1 {
+		return fmt.Errorf("--version %d is invalid: versions start at 1", f.version)
+	}
+	if f.tag != "" {
+		if err := registry.ValidateTagName(f.tag); err != nil {
+			return fmt.Errorf("--tag: %v", err)
+		}
+	}
+	if err := (registry.ExecutionFilter{Status: registry.ExecStatus(f.status)}).Validate(); err != nil {
+		return fmt.Errorf("--status %q is not one of running, completed, failed, cancelled", f.status)
+	}
+	if f.since == "" {
+		return nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, f.since); err == nil {
+		f.sinceAt = t
+		return nil
+	}
+	d, err := parseAgo(f.since)
+	if err != nil {
+		return fmt.Errorf("--since %q is neither a duration (90s, 15m, 1h, 7d) nor an RFC 3339 time (2026-12-01T08:00:00Z)", f.since)
+	}
+	f.sinceAgo = d
+	return nil
+}
+
+// parseAgo is time.ParseDuration that also takes whole days (7d).
+func parseAgo(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("bad days %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad duration %q", s)
+	}
+	return d, nil
+}
+
+// options are the filters as the SDK's list options for one page.
+func (f *executionFilterFlags) options(page client.ListOptions) client.ExecutionListOptions {
+	return client.ExecutionListOptions{ListOptions: page, Version: f.version, Tag: f.tag,
+		Status: registry.ExecStatus(f.status), Since: f.sinceAt, SinceAgo: f.sinceAgo}
+}

@@ -1,0 +1,55 @@
+package httpapi
+
+import (
+	"strings"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// executionFilter reads the filters of GET /v1/flows/{flow}/executions:
+// version, tag, status and since (an RFC 3339 time, or a duration such as
+// 1h or 90m before now).
+func (c *call) executionFilter(now time.Time) (registry.ExecutionFilter, error) {
+	var f registry.ExecutionFilter
+	if v, ok, err := c.query("version"); err != nil {
+		return f, err
+	} else if ok {
+		if f.Version, err = registry.ParseVersion(v); err != nil {
+			return f, err
+		}
+	}
+	if v, ok, err := c.query("tag"); err != nil {
+		return f, err
+	} else if ok {
+		if err := registry.ValidateTagName(v); err != nil {
+			return f, err
+		}
+		f.Tag = v
+	}
+	if v, ok, err := c.query("status"); err != nil {
+		return f, err
+	} else if ok {
+		f.Status = registry.ExecStatus(v)
+	}
+	if v, ok, err := c.query("since"); err != nil {
+		return f, err
+	} else if ok {
+		if f.Since, err = parseSince(v, now); err != nil {
+			return f, err
+		}
+	}
+	return f, f.Validate()
+}
+
+// parseSince reads since: an RFC 3339 time, or a positive duration before now.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UTC(), nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 && !strings.HasPrefix(v, "+") {
+		return now.Add(-d).UTC(), nil
+	}
+	return time.Time{}, registry.Errorf(registry.CodeInvalidArgument, "since %q is neither an RFC 3339 time (2026-12-01T08:00:00Z) nor a positive duration before now (90s, 15m, 1h, 24h)", clipID(v)).
+		WithDetails("since", clipID(v))
+}
