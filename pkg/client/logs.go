@@ -74,3 +74,36 @@ func (h *Handle) FollowLogs(ctx context.Context, w io.Writer) (registry.ExecStat
 	page, err := h.c.Executions().FollowLogs(ctx, h.ExecID, "", w)
 	return page.Status, err
 }
+
+// maxLatestScan bounds how many of a flow's executions Latest reads.
+const maxLatestScan = 1000
+
+// Latest returns the flow's newest execution started through sel: invoked
+// by tag sel.Tag, or of version sel.Version, or any with an empty sel. It
+// reads the flow's executions newest first, at most 1000 of them. Errors:
+// not_found (none within those), invalid_argument.
+func (e *Executions) Latest(ctx context.Context, flow string, sel Selector) (registry.Execution, error) {
+	opts := ListOptions{Limit: 200}
+	for read := 0; read < maxLatestScan; {
+		page, err := e.List(ctx, flow, opts)
+		if err != nil {
+			return registry.Execution{}, err
+		}
+		for _, x := range page.Items {
+			if (sel.Tag == "" || x.Selector.Tag == sel.Tag) && (sel.Version == 0 || x.Version == sel.Version) {
+				return x, nil
+			}
+		}
+		read += len(page.Items)
+		if page.NextToken == "" || len(page.Items) == 0 {
+			break
+		}
+		opts.NextToken = page.NextToken
+	}
+	route := "any route"
+	if sel.Tag != "" || sel.Version != 0 {
+		route = sel.String()
+	}
+	return registry.Execution{}, registry.Errorf(registry.CodeNotFound, "flow %q has no execution through %s among its latest %d; invoke it first", flow, route, maxLatestScan).
+		WithDetails("flow", flow)
+}

@@ -80,3 +80,12 @@ def breaks_mid_line(text: str = "a partial last line") -> str:
     print("a whole first line")
     sys.stdout.write(text)
     raise RuntimeError("the flow broke mid-line")
+
+
+@flow
+def ticks(count: int = 5, every: float = 0.4) -> int:
+    """Print "tick i" count times, every seconds apart: a log that grows while it runs."""
+    for i in range(count):
+        print(f"tick {i}", flush=True)
+        time.sleep(every)
+    return count
