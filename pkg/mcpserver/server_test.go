@@ -99,6 +99,7 @@ func TestToolsAreListedWithTheirInputSchemas(t *testing.T) {
 		mcpserver.ToolHistory:         {[]string{"flow", "tag"}, map[string]string{"flow": "string", "tag": "string", "next_token": "string"}},
 		mcpserver.ToolExecutionGet:    {[]string{"exec_id"}, map[string]string{"exec_id": "string"}},
 		mcpserver.ToolExecutionCancel: {[]string{"exec_id"}, map[string]string{"exec_id": "string"}},
+		mcpserver.ToolExecutionLogs:   {[]string{"exec_id"}, map[string]string{"exec_id": "string", "cursor": "string"}},
 	}
 	var names []string
 	for _, tool := range res.Tools {
