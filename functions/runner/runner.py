@@ -423,6 +423,11 @@ class LogUpload:
 LOG_MARKER_RESERVE = 1024
 # A growing chunk is PUT again at most this often.
 LOG_FLUSH_SECONDS = 1.0
+# Writers wait while a chunk is PUT, so a PUT is cut short sooner than other
+# requests, and after this many failed PUTs the log is given up on: a
+# storage outage must not stall the flow.
+LOG_PUT_TIMEOUT_SECONDS = 10.0
+LOG_MAX_FAILURES = 3
 _PIPE_READ = 64 << 10
 
 
@@ -436,7 +441,7 @@ class OutputCapture:
     pipe fills and writers wait. Output past the cap is passed on but not
     kept; the log says so once, at the cut, and how much was dropped, at the
     end. A log that cannot be shipped never fails the run: the runner says why
-    on the original stderr, once.
+    on the original stderr, once, and stops trying after LOG_MAX_FAILURES.
     """
 
     def __init__(self, upload: LogUpload) -> None:
@@ -447,7 +452,7 @@ class OutputCapture:
         self.kept = 0  # flow bytes kept in the log
         self.dropped = 0
         self.dirty = False
-        self.failed = False
+        self.failures = 0
         self.last_put = 0.0
         self.lock = threading.Lock()
 
@@ -555,7 +560,7 @@ class OutputCapture:
                 self.chunk = bytearray()
 
     def _put(self) -> None:
-        if not self.dirty or self.seq >= len(self.upload.urls):
+        if not self.dirty or self.seq >= len(self.upload.urls) or self.failures >= LOG_MAX_FAILURES:
             return
         import urllib.error
         import urllib.request
@@ -565,11 +570,11 @@ class OutputCapture:
         req = urllib.request.Request(self.upload.urls[self.seq], data=bytes(self.chunk), method="PUT",
                                      headers={"Content-Type": "text/plain; charset=utf-8"})
         try:
-            with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_SECONDS) as resp:
+            with urllib.request.urlopen(req, timeout=LOG_PUT_TIMEOUT_SECONDS) as resp:
                 resp.read()
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            if not self.failed:
-                self.failed = True
+            self.failures += 1
+            if self.failures == 1:
                 with contextlib.suppress(OSError):
                     os.write(self.saved[1], f"[kitaru] could not ship the execution's log (chunk {self.seq}): {exc}\n".encode())
 
