@@ -175,6 +175,7 @@ class BlobServer:
         self.blobs: dict[str, bytes] = {}
         self.puts: dict[str, tuple[bytes, str]] = {}
         self.failing: set[str] = set()
+        self.put_attempts: dict[str, int] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -190,6 +191,7 @@ class BlobServer:
 
             def do_PUT(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                server.put_attempts[self.path] = server.put_attempts.get(self.path, 0) + 1
                 if self.path in server.failing:
                     self.send_error(403)
                     return
@@ -904,6 +906,15 @@ class ExecutionLogTest(RunnerTestCase):
         self.assertEqual(run.code, 0, run.stderr)
         self.assertEqual(run.answer()["result"]["greeting"], "hello bo")
         self.assertEqual(run.stderr.count("could not ship the execution's log"), 1, run.stderr)
+
+    def test_shipping_stops_after_three_failed_puts_and_the_flow_runs_on(self):
+        self.server.failing.add("/logs/outage/0")
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:ticks", {"count": 8, "every": 0.5},
+                        log_upload=self.log_upload("outage"))
+        run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
+        self.assertEqual(run.answer(), {"result": 8})
+        self.assertEqual(self.server.put_attempts["/logs/outage/0"], 3)
+        self.assertIn("tick 7", run.stderr)
 
     def test_a_bad_log_upload_is_an_invalid_event(self):
         for bad in ({"urls": []}, {"urls": ["http://x/0"], "chunk_bytes": 10}, "nope",
