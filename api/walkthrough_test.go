@@ -520,6 +520,27 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 		}
 		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/executions?status=done", "", http.StatusBadRequest)
 	})
+	step("an execution's log is followed to its end, a partial last line kept", func(t *testing.T) {
+		deployBehaviour(t, "breaks_mid_line")
+		h, err := deployments.Invoke(ctx, "breaks_mid_line", client.InvokeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		status, err := h.FollowLogs(ctx, &log)
+		if err != nil || status != registry.StatusFailed {
+			t.Fatalf("follow = %s, %v; want failed", status, err)
+		}
+		if !strings.Contains(log.String(), "a whole first line\na partial last line") || !strings.Contains(log.String(), "RuntimeError") {
+			t.Fatalf("log = %q", log.String())
+		}
+		page, err := h.Logs(ctx, "")
+		if err != nil || !page.Ended || page.Data != log.String() {
+			t.Fatalf("one read = %+v, %v; want the whole log, ended", page, err)
+		}
+		_, err = executions.Logs(ctx, h.ExecID, "-1")
+		wantCode(t, err, registry.CodeInvalidArgument)
+	})
 	step("a request the document rejects is refused by the server too", func(t *testing.T) {
 		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/deployments?limit=0", "", http.StatusBadRequest)
 	})

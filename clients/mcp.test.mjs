@@ -112,6 +112,7 @@ test("the tools and every schema they are listed with parse", async () => {
     "kitaru_executions_list",
     "kitaru_executions_wait",
     "kitaru_flows_delete",
+    "kitaru_executions_logs",
   ]);
   for (const tool of listed) {
     assert.equal(tool.inputSchema.type, "object", `${tool.name}'s input schema`);
@@ -205,6 +206,12 @@ test("a producer deploys, routes and inspects; a consumer invokes and follows", 
     const e = await call("kitaru_executions_get", { exec_id: done.exec_id });
     assert.equal(e.status, "completed");
     assert.equal(e.version, research.version + 1);
+  });
+  await t.test("executions logs reads the finished execution's whole log", async () => {
+    const log = await call("kitaru_executions_logs", { exec_id: done.exec_id });
+    assert.equal(log.ended, true, JSON.stringify(log));
+    assert.match(log.data, /^\[kitaru\] running research_agent v\d+ /);
+    assert.match(log.data, /\[kitaru\] completed in [0-9.]+ s\n$/);
   });
   await t.test("invoke a long flow with a short wait, then cancel it", async () => {
     const running = await call("kitaru_deployments_invoke", { flow: "sleeps", wait_seconds: 1 });

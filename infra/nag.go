@@ -66,9 +66,10 @@ func suppressNagFindings(stack awscdk.Stack, props KitaruStackProps, s nagSubjec
 	suppress(s.functions["deploy"], true, rule("AwsSolutions-IAM5",
 		"deploy reads and writes source bundles: the grant is the bundles/ prefix of this stack's bucket", bundles))
 	suppress(s.functions["invoke"], true, rule("AwsSolutions-IAM5",
-		"invoke presigns bundle GETs (bundles/ prefix), result PUTs (results/ prefix) and follows executions of this state machine only",
+		"invoke presigns bundle GETs (bundles/ prefix), result PUTs (results/ prefix), log chunk PUTs and reads logs (logs/ prefix) and follows executions of this state machine only",
 		bundles,
 		regex(`/^Resource::<Bucket[0-9A-F]+\.Arn>\/results\/\*$/`),
+		regex(`/^Resource::<Bucket[0-9A-F]+\.Arn>\/logs\/\*$/`),
 		regex(`/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*StateMachine[0-9A-F]+.*:\*$/`)))
 	suppress(s.stateMachineRole, true, rule("AwsSolutions-IAM5",
 		"CDK's grants for log delivery (logs:*LogDelivery*, DescribeLogGroups, PutResourcePolicy...) and X-Ray tracing: those APIs have no resource-level permissions",

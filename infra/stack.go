@@ -172,10 +172,12 @@ const (
 	runnerHandler  = "runner.handler"
 )
 
-// Bucket layout (pkg/bundle.KeyFor, pkg/artifacts.ResultKey).
+// Bucket layout (pkg/bundle.KeyFor, pkg/artifacts.ResultKey,
+// pkg/artifacts.LogKey). An execution's log expires with its result.
 const (
 	bundlesPrefix = "bundles/"
 	resultsPrefix = "results/"
+	logsPrefix    = "logs/"
 	resultsDays   = 30
 )
 
@@ -217,6 +219,7 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 		LifecycleRules: &[]*awss3.LifecycleRule{
 			{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1))},
 			{Id: jsii.String("expire-results"), Prefix: jsii.String(resultsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(resultsDays))},
+			{Id: jsii.String("expire-logs"), Prefix: jsii.String(logsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(resultsDays))},
 		},
 		RemovalPolicy: removal,
 	})
@@ -338,7 +341,9 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 	})
 
 	// Invoke starts, follows and stops executions of this state machine
-	// only, and presigns the runner's bundle GET and result PUT.
+	// only, presigns the runner's bundle GET, result PUT and log chunk PUTs,
+	// and reads logs (GET /v1/executions/{exec_id}/logs). ListBucket makes a
+	// chunk not written yet a 404 rather than a 403.
 	invoke := fns["invoke"]
 	invoke.AddEnvironment(jsii.String("KITARU_BUCKET"), bucket.BucketName(), nil)
 	invoke.AddEnvironment(jsii.String("KITARU_STATE_MACHINE_ARN"), sm.StateMachineArn(), nil)
@@ -351,6 +356,14 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 	invoke.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("s3:PutObject"),
 		Resources: &[]*string{bucket.ArnForObjects(jsii.String(resultsPrefix + "*"))},
+	}))
+	invoke.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:GetObject", "s3:PutObject"),
+		Resources: &[]*string{bucket.ArnForObjects(jsii.String(logsPrefix + "*"))},
+	}))
+	invoke.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:ListBucket"),
+		Resources: &[]*string{bucket.BucketArn()},
 	}))
 
 	// The reaper runs on a schedule: executions still running past the

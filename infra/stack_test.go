@@ -294,6 +294,7 @@ func TestBucketIsEncryptedPrivateTLSOnlyWithLifecycle(t *testing.T) {
 				map[string]any{"Id": "abort-incomplete-uploads", "Status": "Enabled",
 					"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 1}},
 				map[string]any{"Id": "expire-results", "Status": "Enabled", "Prefix": "results/", "ExpirationInDays": resultsDays},
+				map[string]any{"Id": "expire-logs", "Status": "Enabled", "Prefix": "logs/", "ExpirationInDays": resultsDays},
 			})},
 		})
 	})
@@ -796,7 +797,7 @@ func s3Grants(t *testing.T, c cfnTemplate, role string) []string {
 func TestS3AccessIsLeastPrivilege(t *testing.T) {
 	want := map[string][]string{
 		"deploy": {"s3:GetObject bundles/*", "s3:ListBucket bucket", "s3:PutObject bundles/*"},
-		"invoke": {"s3:GetObject bundles/*", "s3:PutObject results/*"},
+		"invoke": {"s3:GetObject bundles/*", "s3:GetObject logs/*", "s3:ListBucket bucket", "s3:PutObject logs/*", "s3:PutObject results/*"},
 	}
 	for _, id := range awsJSON.ofType("AWS::Lambda::Function") {
 		name := strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(fmt.Sprint(awsJSON.Resources[id].Properties["Description"]), "(functions/", 2)[1], ""), ")")

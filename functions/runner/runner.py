@@ -9,7 +9,10 @@ its SHA-256, unpack it into a fresh directory (refusing escaping members), put
 the bundle root and this file's directory (which ships the ``kitaru`` package)
 on ``sys.path``, import the entrypoint file, call ``flow(**inputs)``, encode the
 result as JSON and answer ``{"result": ...}``, or ``{"result_ref": ...}`` after
-PUTting a result over 256 KiB to ``result_upload.url``.
+PUTting a result over 256 KiB to ``result_upload.url``. With ``log_upload``
+in the event, everything written to fds 1 and 2 while it runs (and the
+runner's own ``[kitaru]`` lines) is also shipped, in chunks, to its
+presigned URLs: the execution's log (OutputCapture).
 
 Stdlib only; Python >= 3.10 (the Lambda runtime is 3.12).
 """
@@ -28,6 +31,8 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
+import time
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 if TYPE_CHECKING:
@@ -181,6 +186,13 @@ class Event:
             if not isinstance(ref, str) or not ref:
                 raise InvalidEvent("result_upload.ref must be a non-empty string")
             self.result_ref = ref
+
+        self.log_upload: Optional[LogUpload] = None
+        if raw.get("log_upload") is not None:
+            self.log_upload = LogUpload(raw["log_upload"])
+        self.exec_id = raw.get("exec_id") if isinstance(raw.get("exec_id"), str) else ""
+        self.flow = raw.get("flow") if isinstance(raw.get("flow"), str) else self.function_name
+        self.version = raw.get("version")
 
 
 ENTRYPOINT_RULE = (
@@ -378,6 +390,205 @@ def unpack_bundle(archive: str, dest: str, max_unpacked_bytes: Optional[int] = N
 
 
 # ---------------------------------------------------------------------------
+# Capturing output: the execution's log (docs/executions.md, "Execution logs")
+
+
+class LogUpload:
+    """The event's log_upload: one presigned PUT URL per chunk of the log.
+
+    Chunk i holds bytes [i*chunk_bytes, (i+1)*chunk_bytes) of the log; the
+    runner PUTs a chunk again as it grows, so readers see output while the
+    flow runs. The log keeps at most max_bytes, its end a truncation marker.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            raise InvalidEvent("log_upload must be an object {urls, chunk_bytes, max_bytes}")
+        urls = raw.get("urls")
+        if not isinstance(urls, list) or not urls:
+            raise InvalidEvent("log_upload.urls must be a non-empty list of URLs")
+        self.urls = [_require_url(u, f"log_upload.urls[{i}]") for i, u in enumerate(urls)]
+        chunk = raw.get("chunk_bytes")
+        if type(chunk) is not int or chunk < LOG_MARKER_RESERVE:
+            raise InvalidEvent(f"log_upload.chunk_bytes must be an integer of at least {LOG_MARKER_RESERVE}, got {chunk!r}")
+        self.chunk_bytes = chunk
+        max_bytes = raw.get("max_bytes", chunk * len(self.urls))
+        if type(max_bytes) is not int or not LOG_MARKER_RESERVE <= max_bytes <= chunk * len(self.urls):
+            raise InvalidEvent(f"log_upload.max_bytes must be an integer from {LOG_MARKER_RESERVE} to chunk_bytes times the number of urls, got {max_bytes!r}")
+        self.max_bytes = max_bytes
+
+
+# Room kept at the end of the log for the truncation marker and the
+# runner's last line; flow output stops max_bytes - this into the log.
+LOG_MARKER_RESERVE = 1024
+# A growing chunk is PUT again at most this often.
+LOG_FLUSH_SECONDS = 1.0
+# Writers wait while a chunk is PUT, so a PUT is cut short sooner than other
+# requests, and after this many failed PUTs the log is given up on: a
+# storage outage must not stall the flow.
+LOG_PUT_TIMEOUT_SECONDS = 10.0
+LOG_MAX_FAILURES = 3
+_PIPE_READ = 64 << 10
+
+
+class OutputCapture:
+    """Captures everything written to fds 1 and 2 while it is installed (Python,
+    C code, child processes), passes it on to where those fds pointed, and
+    ships it in chunks through log_upload's URLs.
+
+    Memory stays at about one chunk: one thread reads the pipe and PUTs the
+    current chunk when it is full or LOG_FLUSH_SECONDS old; while it PUTs, the
+    pipe fills and writers wait. Output past the cap is passed on but not
+    kept; the log says so once, at the cut, and how much was dropped, at the
+    end. A log that cannot be shipped never fails the run: the runner says why
+    on the original stderr, once, and stops trying after LOG_MAX_FAILURES.
+    """
+
+    def __init__(self, upload: LogUpload) -> None:
+        self.upload = upload
+        self.limit = upload.max_bytes - LOG_MARKER_RESERVE
+        self.chunk = bytearray()
+        self.seq = 0
+        self.kept = 0  # flow bytes kept in the log
+        self.dropped = 0
+        self.dirty = False
+        self.failures = 0
+        self.last_put = 0.0
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> "OutputCapture":
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        self.read_fd, write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self.saved = (os.dup(1), os.dup(2))
+        os.dup2(write_fd, 1)
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._pump, name="kitaru-log", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os.dup2(self.saved[0], 1)
+        os.dup2(self.saved[1], 2)
+        # A child the flow left running may hold the pipe open: the pump then
+        # drains what is there and stops instead of waiting for EOF.
+        self.stop.set()
+        self.thread.join(10)
+        os.close(self.read_fd)
+        with self.lock:
+            self._put()
+        os.close(self.saved[0])
+        os.close(self.saved[1])
+
+    def note(self, line: str, last: bool = False) -> None:
+        """Add one of the runner's own lines to the log (not to stderr); the
+        last one follows what was dropped, counted, once the flow is done."""
+        import select
+
+        if last:
+            # Outside the lock: a flush into a full pipe waits for the pump.
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+        with self.lock:
+            if last:
+                for _ in range(64):
+                    if not (self._drain() and select.select([self.read_fd], [], [], 0)[0]):
+                        break
+                if self.dropped:
+                    self._keep(f"[kitaru: {self.dropped} more bytes of output were dropped]\n".encode(), runner=True)
+            self._keep(f"[kitaru] {line}\n".encode("utf-8", "replace"), runner=True)
+
+    def _drain(self) -> bool:
+        """Take what is in the pipe now, without waiting (the lock is held:
+        only one reader, in order); False at end of file. At most 1 MiB per
+        call, so a writer that never stops cannot hold the lock."""
+        for _ in range(16):
+            try:
+                data = os.read(self.read_fd, _PIPE_READ)
+            except BlockingIOError:
+                return True
+            if not data:
+                return False
+            self._pass_on(data)
+            self._keep(data)
+        return True
+
+    def _pump(self) -> None:
+        import select
+
+        while True:
+            ready, _, _ = select.select([self.read_fd], [], [], LOG_FLUSH_SECONDS / 2)
+            with self.lock:
+                if (ready and not self._drain()) or self.stop.is_set():
+                    return
+                if self.dirty and time.monotonic() - self.last_put >= LOG_FLUSH_SECONDS:
+                    self._put()
+
+    def _pass_on(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.saved[1], view):]
+
+    def _keep(self, data: bytes, runner: bool = False) -> None:
+        if not runner:
+            take = max(0, min(self.limit - self.kept, len(data)))
+            first_cut = take < len(data) and not self.dropped
+            self.dropped += len(data) - take
+            self.kept += take
+            data = data[:take]
+            if first_cut:
+                data += f"\n[kitaru: output truncated: this execution's log keeps {self.upload.max_bytes} bytes; later output is dropped]\n".encode()
+        while data:
+            if self.seq >= len(self.upload.urls):
+                return
+            take = self.upload.chunk_bytes - len(self.chunk)
+            self.chunk += data[:take]
+            data = data[take:]
+            self.dirty = True
+            if len(self.chunk) == self.upload.chunk_bytes:
+                self._put()
+                self.seq += 1
+                self.chunk = bytearray()
+
+    def _put(self) -> None:
+        if not self.dirty or self.seq >= len(self.upload.urls) or self.failures >= LOG_MAX_FAILURES:
+            return
+        import urllib.error
+        import urllib.request
+
+        self.dirty = False
+        self.last_put = time.monotonic()
+        req = urllib.request.Request(self.upload.urls[self.seq], data=bytes(self.chunk), method="PUT",
+                                     headers={"Content-Type": "text/plain; charset=utf-8"})
+        try:
+            with urllib.request.urlopen(req, timeout=LOG_PUT_TIMEOUT_SECONDS) as resp:
+                resp.read()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            self.failures += 1
+            if self.failures == 1:
+                with contextlib.suppress(OSError):
+                    os.write(self.saved[1], f"[kitaru] could not ship the execution's log (chunk {self.seq}): {exc}\n".encode())
+
+
+@contextlib.contextmanager
+def _captured(event: "Event") -> Iterator[Optional[OutputCapture]]:
+    if event.log_upload is None:
+        yield None
+        return
+    with OutputCapture(event.log_upload) as capture:
+        yield capture
+
+
+# ---------------------------------------------------------------------------
 # Running the flow
 
 
@@ -492,6 +703,22 @@ def _cwd(path: str) -> Iterator[None]:
 def run(raw_event: Any) -> dict[str, Any]:
     """Run one execution and return its answer; raises on any failure."""
     event = Event(raw_event)
+    with _captured(event) as capture:
+        started = time.monotonic()
+        if capture is not None:
+            capture.note(f"running {event.flow} v{event.version} ({event.exec_id}): {event.entrypoint_path}:{event.function_name}")
+        try:
+            answer = _run(event)
+        except BaseException as exc:
+            if capture is not None:
+                capture.note(f"failed after {time.monotonic() - started:.2f} s: {type(exc).__name__}: {_cut(str(exc), 300, False)}", last=True)
+            raise
+        if capture is not None:
+            capture.note(f"completed in {time.monotonic() - started:.2f} s", last=True)
+        return answer
+
+
+def _run(event: Event) -> dict[str, Any]:
     work = tempfile.mkdtemp(prefix="kitaru-run-")
     root = os.path.join(work, "src")
     try:

@@ -175,6 +175,7 @@ class BlobServer:
         self.blobs: dict[str, bytes] = {}
         self.puts: dict[str, tuple[bytes, str]] = {}
         self.failing: set[str] = set()
+        self.put_attempts: dict[str, int] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -190,6 +191,7 @@ class BlobServer:
 
             def do_PUT(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                server.put_attempts[self.path] = server.put_attempts.get(self.path, 0) + 1
                 if self.path in server.failing:
                     self.send_error(403)
                     return
@@ -576,6 +578,17 @@ class LambdaHandlerTest(RunnerTestCase):
         ev = self.event(self.research, "flows/research.py:research_agent", {"topic": "lambda"})
         self.assertEqual(self.runner.handler(ev, None), {"result": "research notes on lambda"})
 
+    def test_handler_ships_the_log_and_gives_the_fds_back(self):
+        fds = [os.fstat(1).st_ino, os.fstat(2).st_ino]
+        urls = [self.server.url(f"/logs/lambda/{i}") for i in range(2)]
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "lam"},
+                        log_upload={"urls": urls, "chunk_bytes": 1 << 20, "max_bytes": 2 << 20})
+        self.assertEqual(self.runner.handler(ev, None)["result"]["greeting"], "hello lam")
+        self.assertEqual([os.fstat(1).st_ino, os.fstat(2).st_ino], fds)
+        log = self.server.puts["/logs/lambda/0"][0].decode()
+        for line in ("hello from print, lam", "hello from fd 1", "hello from a child process", "[kitaru] completed in"):
+            self.assertIn(line, log)
+
     def test_handler_returns_result_ref_for_a_large_result(self):
         ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:large", {"kib": 257}, result_upload=self.result_upload("ex_lambda"))
         self.assertEqual(self.runner.handler(ev, None), {"result_ref": "results/default/ex_lambda.json"})
@@ -789,6 +802,127 @@ class LambdaHandlerTest(RunnerTestCase):
     def test_tuple_results_are_answered_as_json_lists(self):
         bundle = self.server.put_bundle(bundle_of({"f.py": "def f():\n    return (1, 'two', None)\n"}))
         self.assertEqual(self.runner.handler(self.event(bundle, "f.py:f"), None), {"result": [1, "two", None]})
+
+
+# ---------------------------------------------------------------------------
+# The execution log: captured output shipped in chunks through log_upload
+
+
+class ExecutionLogTest(RunnerTestCase):
+    def log_upload(self, name: str, chunks: int = 10, chunk_bytes: int = 1 << 20) -> dict[str, Any]:
+        return {"urls": [self.server.url(f"/logs/{name}/{i}") for i in range(chunks)],
+                "chunk_bytes": chunk_bytes, "max_bytes": chunks * chunk_bytes}
+
+    def log_of(self, name: str) -> bytes:
+        out = b""
+        for i in range(1000):
+            put = self.server.puts.get(f"/logs/{name}/{i}")
+            if put is None:
+                break
+            out += put[0]
+        return out
+
+    def run_measured(self, event: dict[str, Any], timeout: float = 120) -> tuple[int, dict[str, Any], int]:
+        """Run the runner process with its stderr discarded; its exit code,
+        answer and peak RSS in KiB (wait4's rusage of that one child)."""
+        tmpdir = tempfile.mkdtemp(dir=self.tmp, prefix="tmpdir-")
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(self.runner_dir, "runner.py")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.tmp,
+            env={**os.environ, "TMPDIR": tmpdir, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(event).encode())
+            proc.stdin.close()
+            out = proc.stdout.read()
+            proc.stdout.close()
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            timer.cancel()
+        return proc.returncode, json.loads(out), usage.ru_maxrss
+
+    def test_output_is_shipped_with_the_runners_own_lines_and_still_reaches_stderr(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "ada"}, log_upload=self.log_upload("chatty"))
+        run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
+        self.assertEqual(run.code, 0, run.stderr)
+        log = self.log_of("chatty").decode()
+        for line in ("hello from print, ada", "hello from fd 1", "hello from a child process"):
+            self.assertIn(line, log)
+            self.assertIn(line, run.stderr)
+        self.assertTrue(log.startswith("[kitaru] running chatty v1 (ex_01JTEST)"), log)
+        self.assertRegex(log, r"\[kitaru\] completed in \d+\.\d\d s\n$")
+        self.assertNotIn("[kitaru]", run.stderr, "the runner's own lines go to the log only")
+        self.assertEqual(self.server.puts["/logs/chatty/0"][1], "text/plain; charset=utf-8")
+
+    def test_a_flow_that_never_prints_has_only_the_runners_lines(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:silent", log_upload=self.log_upload("silent"))
+        run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
+        self.assertEqual(run.answer(), {"result": "quiet"})
+        lines = self.log_of("silent").decode().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(lines[0].startswith("[kitaru] running silent"), lines)
+        self.assertTrue(lines[1].startswith("[kitaru] completed in"), lines)
+
+    def test_a_flow_that_breaks_mid_line_keeps_the_partial_line(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:breaks_mid_line", {"text": "half a li"},
+                        log_upload=self.log_upload("mid"))
+        run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
+        self.assertEqual(run.code, 1)
+        log = self.log_of("mid").decode()
+        self.assertIn("a whole first line\nhalf a li", log)
+        self.assertRegex(log, r"\[kitaru\] failed after \d+\.\d\d s: RuntimeError: the flow broke mid-line\n$")
+
+    def test_100_mib_of_output_is_cut_at_the_cap_with_a_marker_in_bounded_memory(self):
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:prints", {"mib": 100}, log_upload=self.log_upload("big"))
+        started = time.monotonic()
+        code, answer, max_rss_kib = self.run_measured(ev)
+        elapsed = time.monotonic() - started
+        self.assertEqual(code, 0, answer)
+        printed = answer["result"]["bytes"]
+        self.assertGreaterEqual(printed, 100 << 20)
+        log = self.log_of("big")
+        self.assertLessEqual(len(log), 10 << 20)
+        self.assertGreater(len(log), (10 << 20) - 2048)
+        self.assertTrue(log.startswith(b"[kitaru] running prints"), log[:100])
+        self.assertIn(b"\n[kitaru: output truncated: this execution's log keeps 10485760 bytes; later output is dropped]\n", log)
+        kept = log.index(b"\n[kitaru: output truncated") - log.index(b"\n") - 1
+        self.assertIn(f"[kitaru: {printed - kept} more bytes of output were dropped]\n".encode(), log)
+        self.assertRegex(log[-200:].decode(), r"\[kitaru\] completed in \d+\.\d\d s\n$")
+        self.assertIn(b"000000000 the quick brown fox", log)
+        # Every chunk but the last is full.
+        for i in range(9):
+            self.assertEqual(len(self.server.puts[f"/logs/big/{i}"][0]), 1 << 20)
+        self.assertLess(max_rss_kib, 80 << 10, f"the runner's peak RSS was {max_rss_kib} KiB")
+        self.assertLess(elapsed, 100, "printing 100 MiB took too long")
+
+    def test_a_log_that_cannot_be_shipped_does_not_fail_the_run(self):
+        self.server.failing.add("/logs/refused/0")
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "bo"}, log_upload=self.log_upload("refused"))
+        run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
+        self.assertEqual(run.code, 0, run.stderr)
+        self.assertEqual(run.answer()["result"]["greeting"], "hello bo")
+        self.assertEqual(run.stderr.count("could not ship the execution's log"), 1, run.stderr)
+
+    def test_shipping_stops_after_three_failed_puts_and_the_flow_runs_on(self):
+        self.server.failing.add("/logs/outage/0")
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:ticks", {"count": 8, "every": 0.5},
+                        log_upload=self.log_upload("outage"))
+        run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
+        self.assertEqual(run.answer(), {"result": 8})
+        self.assertEqual(self.server.put_attempts["/logs/outage/0"], 3)
+        self.assertIn("tick 7", run.stderr)
+
+    def test_a_bad_log_upload_is_an_invalid_event(self):
+        for bad in ({"urls": []}, {"urls": ["http://x/0"], "chunk_bytes": 10}, "nope",
+                    {"urls": ["http://x/0"], "chunk_bytes": 4096, "max_bytes": 8192}):
+            with self.subTest(log_upload=bad):
+                run = ProcessProtocolTest.run_process(self, self.event(self.behaviours, f"{BEHAVIOURS_PY}:silent", log_upload=bad))  # type: ignore[arg-type]
+                self.assertEqual(run.code, 1)
+                self.assertEqual(run.answer()["error"]["type"], "InvalidEvent")
 
 
 if __name__ == "__main__":

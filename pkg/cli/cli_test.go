@@ -46,7 +46,7 @@ func TestExitCodes(t *testing.T) {
 		{"an extra argument is a usage error", []string{"dev", "extra"}, cli.ExitUsage},
 		{"an address that cannot be listened on is an error", []string{"dev", "--addr", "127.0.0.1:notaport"}, cli.ExitError},
 		{"a command group without a subcommand prints help and succeeds", []string{"flow"}, cli.ExitOK},
-		{"an unknown subcommand of flow deployments is a usage error", []string{"flow", "deployments", "logs"}, cli.ExitUsage},
+		{"an unknown subcommand of flow deployments is a usage error", []string{"flow", "deployments", "stream"}, cli.ExitUsage},
 		{"an unknown subcommand of flow is a usage error", []string{"flow", "delete"}, cli.ExitUsage},
 		{"an unknown subcommand of executions is a usage error", []string{"executions", "x"}, cli.ExitUsage},
 		{"an unknown subcommand of auth is a usage error", []string{"auth", "x"}, cli.ExitUsage},
@@ -125,7 +125,7 @@ func TestUsageErrorsSayWhatIsWrong(t *testing.T) {
 		wantCommand string
 		wantMessage string
 	}{
-		{"an unknown subcommand names itself and its group", []string{"flow", "deployments", "logs", "-o", "json"}, "flow deployments", `unknown command "logs" for "kitaru flow deployments"`},
+		{"an unknown subcommand names itself and its group", []string{"flow", "deployments", "stream", "-o", "json"}, "flow deployments", `unknown command "stream" for "kitaru flow deployments"`},
 		{"a stray argument is refused", []string{"flow", "list", "extra", "--output=json"}, "flow list", `unknown command "extra" for "kitaru flow list"`},
 		{"a missing argument is refused", []string{"invoke", "-o", "json"}, "invoke", "accepts 1 arg(s), received 0"},
 		{"an unknown flag is refused even before -o", []string{"executions", "get", "ex_1", "--bogus", "-o", "json"}, "executions get", "unknown flag: --bogus"},

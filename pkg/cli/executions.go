@@ -26,6 +26,7 @@ result once it ends (wait), stopping it (cancel), or a flow's runs (list).
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newExecutionsGetCommand(), newExecutionsWaitCommand(), newExecutionsCancelCommand(), newExecutionsListCommand())
+	cmd.AddCommand(newExecutionsLogsCommand()) // see logs.go
 	return cmd
 }
 

@@ -318,6 +318,7 @@ func newFlowDeploymentsCommand() *cobra.Command {
 	cmd.AddCommand(newDeploymentsListCommand(), newDeploymentsGetCommand(), newDeploymentsDeleteCommand())
 	// curl: see curl.go
 	cmd.AddCommand(newCurlCommand())
+	cmd.AddCommand(newDeploymentsLogsCommand()) // see logs.go
 	return cmd
 }
 

@@ -28,6 +28,7 @@ type invokeOptions struct {
 	inputs         inputsFlag
 	idempotencyKey string
 	wait           bool
+	logs           bool
 	timeout        time.Duration
 	output         outputFlag
 }
@@ -61,6 +62,9 @@ error code is "` + string(codeStillRunning) + `").
 			if f.Changed("timeout") && !opts.wait {
 				return errors.New("--timeout needs --wait")
 			}
+			if opts.logs && !opts.wait {
+				return errors.New("--logs needs --wait")
+			}
 			if opts.timeout <= 0 {
 				return errors.New("--timeout must be positive")
 			}
@@ -77,6 +81,7 @@ error code is "` + string(codeStillRunning) + `").
 	f.StringVar(&opts.idempotencyKey, "idempotency-key", "", "retrying with the same key within 24 h returns the same execution instead of starting another")
 	f.BoolVar(&opts.wait, "wait", false, "wait for the execution to end and print its result")
 	f.DurationVar(&opts.timeout, "timeout", 10*time.Minute, "with --wait, how long to wait")
+	f.BoolVar(&opts.logs, "logs", false, "with --wait, print the execution's log on stderr as it arrives")
 	f.VarP(&opts.output, "output", "o", "output format: text or json")
 	return cmd
 }
@@ -115,7 +120,25 @@ func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts 
 		// Progress goes to stderr so that stdout is the result alone.
 		fmt.Fprintln(stderr, started+"; waiting for it to end")
 	}
-	return awaitOutcome(ctx, stdout, stderr, "invoke", opts.output, opts.timeout, c, conn, outage, exec)
+	timeout := opts.timeout
+	if opts.logs {
+		timeout = followLogsWhileWaiting(ctx, stderr, c, exec.ExecID, timeout)
+	}
+	return awaitOutcome(ctx, stdout, stderr, "invoke", opts.output, timeout, c, conn, outage, exec)
+}
+
+// followLogsWhileWaiting prints the execution's log on stderr until it
+// ends or timeout passes, and returns what is left of timeout for the wait
+// that reads the outcome. A log that cannot be read is noted, not fatal:
+// the outcome is what --wait reports.
+func followLogsWhileWaiting(ctx context.Context, stderr io.Writer, c *client.Client, id string, timeout time.Duration) time.Duration {
+	start := time.Now()
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := c.Executions().FollowLogs(fctx, id, "", stderr); err != nil && fctx.Err() == nil {
+		fmt.Fprintf(stderr, "(the execution's log could not be read: %v)\n", err)
+	}
+	return max(timeout-time.Since(start), time.Millisecond)
 }
 
 // awaitOutcome waits up to timeout for exec to end and prints how it ended:

@@ -197,7 +197,7 @@ func TestMCPBinaryOverStdio(t *testing.T) {
 	for _, tool := range listed.Tools {
 		required[tool.Name] = tool.InputSchema.Required
 	}
-	if len(required) != 13 || !cmp.Equal(required[mcpserver.ToolInvoke], []string{"flow"}) {
+	if len(required) != 14 || !cmp.Equal(required[mcpserver.ToolInvoke], []string{"flow"}) {
 		t.Errorf("tools/list: %v", required)
 	}
 

@@ -57,6 +57,8 @@ type Config struct {
 	Watcher ExecutionWatcher
 	// Artifacts stores and checks source bundles (deploys and /v1/artifacts).
 	Artifacts Artifacts
+	// Logs reads execution logs (GET /v1/executions/{exec_id}/logs).
+	Logs ExecutionLogs
 	// Tokens issues bearer tokens (the auth group).
 	Tokens TokenIssuer
 	// ServerVersion is reported by GET /v1/status.

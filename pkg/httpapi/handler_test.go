@@ -36,6 +36,7 @@ func TestRoutesAreTheContractsTemplatesAndGroups(t *testing.T) {
 		{Method: "GET", Path: "/v1/executions/{exec_id}", Group: httpapi.GroupInvoke},
 		{Method: "POST", Path: "/v1/executions/{exec_id}/cancel", Group: httpapi.GroupInvoke},
 		{Method: "GET", Path: "/v1/flows/{flow}/executions", Group: httpapi.GroupInvoke},
+		{Method: "GET", Path: "/v1/executions/{exec_id}/logs", Group: httpapi.GroupInvoke},
 		{Method: "POST", Path: "/v1/auth/token", Group: httpapi.GroupAuth},
 		{Method: "GET", Path: "/v1/status", Group: httpapi.GroupAuth},
 	}

@@ -67,6 +67,7 @@ var endpoints = []endpoint{
 	{Route: Route{"GET", "/v1/executions/{exec_id}", GroupInvoke}, serve: (*Handler).getExecution},
 	{Route: Route{"POST", "/v1/executions/{exec_id}/cancel", GroupInvoke}, serve: (*Handler).cancelExecution, consumer: true, keyed: true},
 	{Route: Route{"GET", "/v1/flows/{flow}/executions", GroupInvoke}, serve: (*Handler).listExecutions},
+	{Route: Route{"GET", "/v1/executions/{exec_id}/logs", GroupInvoke}, serve: (*Handler).executionLogs},
 
 	{Route: Route{"POST", "/v1/auth/token", GroupAuth}, serve: (*Handler).issueToken, consumer: true},
 	{Route: Route{"GET", "/v1/status", GroupAuth}, serve: (*Handler).status},

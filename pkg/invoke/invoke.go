@@ -34,13 +34,22 @@ type Objects interface {
 	ResultUpload(ctx context.Context, project, execID string, ttl time.Duration) (workflow.URLRef, error)
 }
 
+// LogUploads hands the runner where to ship an execution's log.
+type LogUploads interface {
+	// LogUpload returns the presigned PUTs of the log's chunks.
+	LogUpload(ctx context.Context, project, execID string, ttl time.Duration) (workflow.LogUpload, error)
+}
+
 // Service invokes deployments.
 type Service struct {
 	Registry Resolver
 	Execs    registry.ExecutionStore
 	Executor workflow.Executor
 	Objects  Objects
-	Stacks   registry.Stacks
+	// Logs, when set, gives every run a log_upload (artifacts.Store is one);
+	// nil runs keep no execution log.
+	Logs   LogUploads
+	Stacks registry.Stacks
 	// TimeoutSeconds bounds one run of the flow (the workflow's Run step).
 	TimeoutSeconds int
 	// BundleLimits are the limits the deploy path validates bundles with
@@ -169,11 +178,19 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 	if err != nil {
 		return s.failStart(ctx, exec, fmt.Errorf("presign result upload: %w", err))
 	}
+	var logs *workflow.LogUpload
+	if s.Logs != nil {
+		up, err := s.Logs.LogUpload(ctx, exec.Project, exec.ExecID, ttl)
+		if err != nil {
+			return s.failStart(ctx, exec, fmt.Errorf("presign log upload: %w", err))
+		}
+		logs = &up
+	}
 	err = s.Executor.Start(ctx, workflow.RunRequest{
 		Project: exec.Project, ExecID: exec.ExecID, Flow: exec.Flow, Version: exec.Version, Snapshot: exec.Snapshot,
 		Entrypoint: d.Entrypoint, Inputs: exec.Inputs,
 		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL, MaxBytes: s.maxBundleBytes()},
-		ResultUpload: &upload, TimeoutSeconds: s.timeout(),
+		ResultUpload: &upload, LogUpload: logs, TimeoutSeconds: s.timeout(),
 	})
 	if err != nil {
 		return s.failStart(ctx, exec, err)

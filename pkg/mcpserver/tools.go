@@ -241,6 +241,7 @@ func (t tools) register(s *mcp.Server) {
 
 	t.registerFlows(s)
 	t.registerExecutions(s)
+	t.registerLogs(s) // tools_logs.go
 }
 
 // connect returns the client of the active connection, as a tool error

@@ -89,6 +89,11 @@ type ExecutionStore interface {
 	GetExecution(ctx context.Context, project, execID string) (Execution, error)
 	// ListExecutions returns a flow's executions, newest first. Errors: invalid_argument (bad token).
 	ListExecutions(ctx context.Context, project, flow string, page PageRequest) (Page[Execution], error)
+	// ListExecutionsBy returns a flow's executions that pass filter, newest
+	// first. A page may hold fewer than page.Limit items while NextToken is
+	// set: the store bounds how many executions one page reads.
+	// Errors: invalid_argument (bad filter or token).
+	ListExecutionsBy(ctx context.Context, project, flow string, filter ExecutionFilter, page PageRequest) (Page[Execution], error)
 	// FinishExecution moves a running execution to o.Status (terminal). If the
 	// execution already ended, nothing changes and the stored execution is
 	// returned with finished=false. Errors: not_found, invalid_argument (status not terminal).

@@ -123,13 +123,14 @@ func New(cfg Config) (*Services, error) {
 		}
 		s.Artifacts = &artifacts.Store{Blobs: cfg.Blobs, Limits: cfg.BundleLimits}
 		hcfg.Artifacts = s.Artifacts
+		hcfg.Logs = s.Artifacts
 	}
 	if serves(httpapi.GroupInvoke) {
 		if cfg.Executor == nil {
 			return nil, fmt.Errorf("the %s group starts runs but service.Config.Executor is nil", httpapi.GroupInvoke)
 		}
 		s.Invoker = &invoke.Service{
-			Registry: cfg.Store, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts,
+			Registry: cfg.Store, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts, Logs: s.Artifacts,
 			Stacks: cfg.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
 			BundleLimits: cfg.BundleLimits,
 		}

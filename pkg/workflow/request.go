@@ -23,6 +23,16 @@ type URLRef struct {
 	MaxBytes int64 `json:"max_bytes,omitempty"`
 }
 
+// LogUpload is where the runner ships the execution's log: URLs[i] takes
+// chunk i, bytes [i*ChunkBytes, (i+1)*ChunkBytes) of the log, PUT again as
+// it grows. The log keeps at most MaxBytes, ending in a truncation marker
+// when the flow printed more (docs/executions.md, "Execution logs").
+type LogUpload struct {
+	URLs       []string `json:"urls"`
+	ChunkBytes int64    `json:"chunk_bytes"`
+	MaxBytes   int64    `json:"max_bytes"`
+}
+
 // RunRequest is the state machine's input, the runner's event and the dev
 // runner's stdin: everything one execution needs.
 type RunRequest struct {
@@ -35,6 +45,7 @@ type RunRequest struct {
 	Inputs         json.RawMessage `json:"inputs"`
 	Bundle         URLRef          `json:"bundle"`
 	ResultUpload   *URLRef         `json:"result_upload,omitempty"`
+	LogUpload      *LogUpload      `json:"log_upload,omitempty"`
 	TimeoutSeconds int             `json:"timeout_seconds,omitempty"`
 }
 

@@ -252,6 +252,25 @@ class Execution:
 
 
 @dataclasses.dataclass
+class LogPage:
+    """One page of an execution's log (``GET /v1/executions/{id}/logs``): ``data``
+    from the cursor on (at most 256 KiB of text), ``next_cursor`` to read on,
+    ``ended`` once the execution has ended and nothing follows."""
+
+    exec_id: str
+    status: str
+    data: str
+    cursor: str
+    next_cursor: str
+    ended: bool
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> "LogPage":
+        return cls(exec_id=d.get("exec_id", ""), status=d.get("status", ""), data=d.get("data", ""),
+                   cursor=d.get("cursor", ""), next_cursor=d.get("next_cursor", ""), ended=bool(d.get("ended")))
+
+
+@dataclasses.dataclass
 class Tag:
     """A route: an exclusive tag's one version, or a shared tag's versions."""
 
@@ -414,6 +433,16 @@ class Handle:
         """Cancel the execution (ConflictError when it already completed or failed)."""
         self.execution = self._client.executions.cancel(self.exec_id)
         return self.execution
+
+    def logs(self) -> str:
+        """The execution's log as far as it is stored now: what the flow printed
+        and the runner's ``[kitaru]`` lines (at most 10 MiB, then a marker)."""
+        return "".join(self._client.executions.follow_logs(self.exec_id, follow=False))
+
+    def follow_logs(self, timeout: Optional[float] = None) -> Iterator[str]:
+        """Yield the execution's log, piece by piece as it arrives, until the
+        execution has ended (WaitTimeoutError when ``timeout`` seconds pass first)."""
+        return self._client.executions.follow_logs(self.exec_id, timeout=timeout)
 
 
 def _outcome(e: Execution) -> Any:
@@ -590,6 +619,8 @@ class Deployments:
 # to _POLL_MAX, jittered over [half, whole], so the loop never spins.
 _MAX_HOLD = 20.0
 _POLL_START, _POLL_FACTOR, _POLL_MAX = 0.1, 1.5, 2.0
+# Following a log: the runner ships output about once a second.
+_LOG_POLL_START, _LOG_POLL_MAX = 0.25, 2.0
 
 
 class Executions:
@@ -632,6 +663,32 @@ class Executions:
     def handle(self, exec_id: str) -> Handle:
         """A Handle of an existing execution."""
         return Handle(self.get(exec_id), self._c)
+
+    def logs(self, exec_id: str, cursor: Optional[str] = None) -> LogPage:
+        """One page of an execution's log from ``cursor`` (None: the start)."""
+        query = {"cursor": cursor} if cursor else None
+        return LogPage._from(self._t.call("GET", f"/v1/executions/{_quote(exec_id)}/logs", query=query, idempotent=True))
+
+    def follow_logs(self, exec_id: str, *, cursor: Optional[str] = None, follow: bool = True,
+                    timeout: Optional[float] = None) -> Iterator[str]:
+        """Yield an execution's log from ``cursor`` page by page; with ``follow``
+        until the execution has ended (new output is looked for every 0.25 s
+        growing to 2 s), else until what is stored now is read."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        pause = _LOG_POLL_START
+        while True:
+            page = self.logs(exec_id, cursor)
+            if page.data:
+                yield page.data
+                pause = _LOG_POLL_START
+            if page.ended or (not follow and not page.data):
+                return
+            if not page.data:
+                if deadline is not None and time.monotonic() + pause > deadline:
+                    raise WaitTimeoutError(self.get(exec_id), timeout or 0.0)
+                time.sleep(jitter(pause))
+                pause = min(pause * 2, _LOG_POLL_MAX)
+            cursor = page.next_cursor
 
     def _wait(self, last: Execution, timeout: Optional[float]) -> Execution:
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)

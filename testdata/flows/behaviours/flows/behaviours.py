@@ -53,3 +53,39 @@ def crashes() -> str:
     os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(10)  # not reached
     return "unreachable"
+
+
+@flow
+def prints(mib: int = 100, line: str = "the quick brown fox jumps over the lazy dog") -> dict:
+    """Print about mib MiB of numbered lines: for the log cap."""
+    lines = 0
+    written = 0
+    while written < mib << 20:
+        text = f"{lines:09d} {line}\n"
+        sys.stdout.write(text)
+        written += len(text)
+        lines += 1
+    return {"lines": lines, "bytes": written}
+
+
+@flow
+def silent() -> str:
+    """Print nothing: an empty log (only the runner's own lines)."""
+    return "quiet"
+
+
+@flow
+def breaks_mid_line(text: str = "a partial last line") -> str:
+    """Print a line, then text without a newline, then raise: the log keeps both."""
+    print("a whole first line")
+    sys.stdout.write(text)
+    raise RuntimeError("the flow broke mid-line")
+
+
+@flow
+def ticks(count: int = 5, every: float = 0.4) -> int:
+    """Print "tick i" count times, every seconds apart: a log that grows while it runs."""
+    for i in range(count):
+        print(f"tick {i}", flush=True)
+        time.sleep(every)
+    return count
