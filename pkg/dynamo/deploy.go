@@ -30,6 +30,7 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 	}
 	now := s.now().UTC()
 	pk := flowPK(req.Project, req.Flow)
+	var err error
 	upd := expression.Set(nameNext, expression.Plus(expression.IfNotExists(nameNext, expression.Value(0)), expression.Value(1))).
 		Set(nameClock, expression.Plus(expression.IfNotExists(nameClock, expression.Value(0)), expression.Value(2))).
 		Set(nameCount, expression.IfNotExists(nameCount, expression.Value(0))).
@@ -39,13 +40,19 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		Set(expression.Name("project"), expression.Value(req.Project)).
 		Set(expression.Name("flow"), expression.Value(req.Flow))
 	if req.Exclusive {
-		var err error
 		if upd, err = createFree(upd, req.Tag); err != nil {
 			return registry.Deployment{}, err
 		}
 	}
-	modeOnly := func(mode expression.ConditionBuilder) expression.ConditionBuilder { return mode }
-	h, failed, err := s.tickRoute(ctx, pk, upd, req.Tag, req.Exclusive, modeOnly)
+	var h head
+	var failed bool
+	if req.Build {
+		// A build routes no tag, so its tick checks no mode.
+		h, failed, err = s.tick(ctx, pk, upd, expression.AttributeExists(nameNext).Or(expression.AttributeNotExists(nameNext)))
+	} else {
+		modeOnly := func(mode expression.ConditionBuilder) expression.ConditionBuilder { return mode }
+		h, failed, err = s.tickRoute(ctx, pk, upd, req.Tag, req.Exclusive, modeOnly)
+	}
 	if err != nil {
 		return registry.Deployment{}, fmt.Errorf("deploy %s: %w", req.Flow, err)
 	}
@@ -132,6 +139,9 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	e, exists := h.Tags[req.Tag]
 	route := e.route(req.Flow, req.Tag)
 	switch {
+	case req.Build:
+		// A build attaches no routing tag; only `default`, below, on the
+		// flow's first version.
 	case req.Exclusive && exists && e.X:
 		// Added without a condition on the route: if a change with a later
 		// clock is already applied, this move is superseded (recorded, but

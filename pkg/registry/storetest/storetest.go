@@ -74,6 +74,7 @@ type testCase struct {
 // registryCases are the rules and races of deployments and tags.
 var registryCases = []testCase{
 	{"DeployRules", testDeployRules, true},
+	{"Builds", testBuilds, true},
 	{"TagRules", testTagRules, true},
 	{"DeleteRules", testDeleteRules, true},
 	{"Rollback", testRollback, true},
