@@ -238,6 +238,7 @@ func (t tools) register(s *mcp.Server) {
 		InputSchema:  inputSchema[execInput](),
 		OutputSchema: schemaFor[registry.Execution](),
 	}, t.executionCancel)
+	t.registerBuild(s)
 }
 
 // connect returns the client of the active connection, as a tool error
