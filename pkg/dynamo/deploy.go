@@ -138,6 +138,13 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 
 	e, exists := h.Tags[req.Tag]
 	route := e.route(req.Flow, req.Tag)
+	if !req.Build {
+		// Checked against the head the tick returned: a refused deploy has
+		// burnt its version number (never reused, I1).
+		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow))); err != nil {
+			return nil, nil, err
+		}
+	}
 	switch {
 	case req.Build:
 		// A build attaches no routing tag; only `default`, below, on the

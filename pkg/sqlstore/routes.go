@@ -183,6 +183,9 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 			if !route.AllowsMode(req.Exclusive) {
 				return route.ModeClash(req.Exclusive)
 			}
+			if err := checkTagCapacity(ctx, tx, req.Project, route); err != nil {
+				return err
+			}
 		}
 		version, clock := f.lastVersion+1, f.clock+2
 		if _, err := tx.ExecContext(ctx, `INSERT INTO flows (project, flow, last_version, clock, deployments, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)
@@ -321,6 +324,9 @@ func (s *Store) putTag(ctx context.Context, tx *sql.Tx, req registry.TagRequest,
 		return registry.Tag{}, registry.RollbackToDeleted(req.Flow, req.Tag, req.Version)
 	case !exists:
 		return registry.Tag{}, registry.VersionNotFound(req.Flow, req.Version)
+	}
+	if err := checkTagCapacity(ctx, tx, req.Project, route); err != nil {
+		return registry.Tag{}, err
 	}
 	now := s.now().UTC()
 	clock, err := bumpClock(ctx, tx, req.Project, req.Flow, f, 1, now)

@@ -75,6 +75,7 @@ type testCase struct {
 var registryCases = []testCase{
 	{"DeployRules", testDeployRules, true},
 	{"Builds", testBuilds, true},
+	{"TagCapacity", testTagCapacity, false},
 	{"TagRules", testTagRules, true},
 	{"DeleteRules", testDeleteRules, true},
 	{"Rollback", testRollback, true},
