@@ -39,10 +39,12 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		Set(nameUpdated, expression.Value(now)).
 		Set(expression.Name("project"), expression.Value(req.Project)).
 		Set(expression.Name("flow"), expression.Value(req.Flow))
+	seed := registry.DefaultTag
 	if req.Exclusive {
-		if upd, err = createFree(upd, req.Tag); err != nil {
-			return registry.Deployment{}, err
-		}
+		seed = req.Tag
+	}
+	if upd, err = createFree(upd, seed); err != nil {
+		return registry.Deployment{}, err
 	}
 	var h head
 	var failed bool

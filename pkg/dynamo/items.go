@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -15,7 +14,7 @@ import (
 )
 
 // head is the flow head item: the version counter, the route clock, the
-// deployment count and every tag's route (one "t:<tag>" attribute each).
+// deployment count and every tag's route (one entry each in its "tags" map).
 type head struct {
 	Exists    bool
 	Next      int64  // last allocated version
@@ -153,11 +152,11 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 		return head{}, fmt.Errorf("decode flow head: %w", err)
 	}
 	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}}
-	for name, av := range item {
-		tag, ok := strings.CutPrefix(name, tagAttrPrefix)
-		if !ok {
-			continue
-		}
+	tags, _ := item[tagsAttr].(*types.AttributeValueMemberM)
+	if tags == nil {
+		return h, nil
+	}
+	for tag, av := range tags.Value {
 		var e tagEntry
 		if err := attributevalue.Unmarshal(av, &e); err != nil {
 			return head{}, fmt.Errorf("decode route of tag %q: %w", tag, err)

@@ -18,7 +18,7 @@ import (
 // headChange that the caller puts into one transaction.
 
 func tagAttr(tag string) expression.NameBuilder {
-	return expression.NameNoDotSplit(tagAttrPrefix + tag)
+	return nameTags.AppendName(expression.NameNoDotSplit(tag))
 }
 func tagField(tag, field string) expression.NameBuilder {
 	return tagAttr(tag).AppendName(expression.Name(field))
@@ -40,6 +40,7 @@ var (
 	nameRoutes  = expression.Name("routes_rev")
 	nameTick    = expression.Name("tick")
 	nameLive    = expression.Name("live")
+	nameTags    = expression.Name(tagsAttr)
 	nameDeleted = expression.Name("deleted")
 	// nameRouted, on a version item, is the clock of the last tag request
 	// that routed a tag to it; a delete requires it unchanged.
@@ -222,12 +223,15 @@ func freeAndUnchanged(tag string, h head, exclusive bool) (expression.ConditionB
 	return tagField(tag, "rev").Equal(expression.Value(e.Rev)), true
 }
 
-// createFree is the tick's update that creates a tag's exclusive entry, free,
-// if the flow never had the tag, so that deploys can add moves to it.
+// createFree is the tick's update that creates the head's tag map, on the
+// flow's first tick, with a free exclusive entry for tag so that the flow's
+// first deploys can add moves to it. (An update may not name both the map and
+// one of its entries, so a tag new to an existing flow is created by its
+// change's transaction, as a compare-and-swap on its absence.)
 func createFree(upd expression.UpdateBuilder, tag string) (expression.UpdateBuilder, error) {
-	av, err := attributevalue.Marshal(freeExclusive)
+	av, err := attributevalue.Marshal(map[string]tagEntry{tag: freeExclusive})
 	if err != nil {
 		return upd, fmt.Errorf("encode route of tag %q: %w", tag, err)
 	}
-	return upd.Set(tagAttr(tag), expression.IfNotExists(tagAttr(tag), expression.Value(av))), nil
+	return upd.Set(nameTags, expression.IfNotExists(nameTags, expression.Value(av))), nil
 }
