@@ -129,7 +129,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	if err := t.put(item, ptr(expression.AttributeNotExists(expression.Name(attrPK)))); err != nil {
 		return nil, nil, err
 	}
-	hc := newHeadChange(now)
+	hc := newHeadChange(now, h)
 	hc.upd = hc.upd.Set(nameCount, nameCount.Plus(expression.Value(1)))
 	hc.addLive(h, version)
 	tags := map[string]bool{}
@@ -138,8 +138,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		records = append(records, historyItem{Tag: tag, Action: registry.ActionDeploy, Exclusive: exclusive, V: version, Clock: clock})
 	}
 
-	e, exists := h.Tags[req.Tag]
-	route := e.route(req.Flow, req.Tag)
+	e, exists, route := h.route(req.Flow, req.Tag)
 	if !req.Build {
 		// Checked against the head the tick returned: a refused deploy has
 		// burnt its version number (never reused, I1).
@@ -160,6 +159,12 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		record(req.Tag, true, clock)
 	case req.Exclusive:
 		next, err := route.Move(version, clock)
+		if err != nil && route.Free() {
+			// The tag was freed and removed by a later change: this move
+			// is superseded (recorded in history, the route left as is).
+			record(req.Tag, true, clock)
+			break
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -179,9 +184,9 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		tags[req.Tag] = false
 		record(req.Tag, false, clock)
 	}
-	if d, ok := h.Tags[registry.DefaultTag]; req.Tag != registry.DefaultTag && (!ok || d.free()) {
+	if d, ok, droute := h.route(req.Flow, registry.DefaultTag); req.Tag != registry.DefaultTag && (!ok || d.free()) {
 		// The flow's first committed deploy also gets `default` (I3, I6).
-		next, err := d.route(req.Flow, registry.DefaultTag).Move(version, clock-1)
+		next, err := droute.Move(version, clock-1)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -191,7 +196,8 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		tags[registry.DefaultTag] = true
 		record(registry.DefaultTag, true, clock-1)
 	}
-	if err := t.update(key(flowPK(req.Project, req.Flow), skHead), hc.upd, hc.condition()); err != nil {
+	upd, cond := hc.build()
+	if err := t.update(key(flowPK(req.Project, req.Flow), skHead), upd, cond); err != nil {
 		return nil, nil, err
 	}
 	if h.Count == 0 {

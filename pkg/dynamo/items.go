@@ -29,6 +29,11 @@ type head struct {
 	// (see headChange.addLive); the highest key is the flow's latest version.
 	Live map[string]bool
 	Tags map[string]tagEntry
+	// Freed is the highest route clock of a change that removed a freed
+	// tag's entry: an absent tag reads as a free route at this clock and
+	// revision (head.route), so revisions stay above any an old client
+	// holds and a late change is still refused as superseded.
+	Freed int64
 }
 
 // Latest is the flow's highest existing version (0 before the first deploy commits).
@@ -44,6 +49,7 @@ type headScalars struct {
 	CreatedAt time.Time       `dynamodbav:"created_at"`
 	UpdatedAt time.Time       `dynamodbav:"updated_at"`
 	Live      map[string]bool `dynamodbav:"live"`
+	Freed     int64           `dynamodbav:"freed"`
 }
 
 // tagEntry is one tag's route inside the head item. An exclusive entry with
@@ -117,6 +123,20 @@ func (e tagEntry) route(flow, tag string) registry.Route {
 	return registry.Route{Flow: flow, Tag: tag, Exclusive: e.X, Versions: e.versions(), Revision: e.Rev, Clock: e.C}
 }
 
+// route is tag's entry, whether the head has it, and the route it stores.
+// An absent tag (never used, or removed when freed) is a free route at the
+// head's Freed clock and revision: every removed entry's revision and clock
+// were at most that clock (each change takes its own clock value), so the
+// tag re-created reports a revision above any it had, and a change older
+// than the removal is superseded.
+func (h head) route(flow, tag string) (tagEntry, bool, registry.Route) {
+	e, ok := h.Tags[tag]
+	if !ok {
+		return e, false, registry.Route{Flow: flow, Tag: tag, Exclusive: true, Revision: h.Freed, Clock: h.Freed}
+	}
+	return e, true, e.route(flow, tag)
+}
+
 // entryOf is the entry that stores route r.
 func entryOf(r registry.Route) tagEntry {
 	if r.Exclusive {
@@ -151,7 +171,7 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 	if err := attributevalue.UnmarshalMap(item, &sc); err != nil {
 		return head{}, fmt.Errorf("decode flow head: %w", err)
 	}
-	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}}
+	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}, Freed: sc.Freed}
 	tags, _ := item[tagsAttr].(*types.AttributeValueMemberM)
 	if tags == nil {
 		return h, nil

@@ -41,6 +41,7 @@ var (
 	nameTick    = expression.Name("tick")
 	nameLive    = expression.Name("live")
 	nameTags    = expression.Name(tagsAttr)
+	nameFreed   = expression.Name("freed")
 	nameDeleted = expression.Name("deleted")
 	// nameRouted, on a version item, is the clock of the last tag request
 	// that routed a tag to it; a delete requires it unchanged.
@@ -52,14 +53,46 @@ type headChange struct {
 	upd  expression.UpdateBuilder
 	cond expression.ConditionBuilder
 	has  bool
+	// freedSeen is the head's Freed as planned against, freedNew what it
+	// becomes; guardFreed requires it unchanged (entries created or removed).
+	freedSeen, freedNew int64
+	guardFreed          bool
 }
 
 // newHeadChange starts the head update of a route transaction. Every such
 // transaction bumps routes_rev, so a reader can require that no route change
 // committed since it looked (the clock only says none was allocated).
-func newHeadChange(now time.Time) headChange {
+func newHeadChange(now time.Time, h head) headChange {
 	return headChange{upd: expression.Set(nameUpdated, expression.Value(now)).
-		Set(nameRoutes, expression.Plus(expression.IfNotExists(nameRoutes, expression.Value(0)), expression.Value(1)))}
+		Set(nameRoutes, expression.Plus(expression.IfNotExists(nameRoutes, expression.Value(0)), expression.Value(1))),
+		freedSeen: h.Freed, freedNew: h.Freed}
+}
+
+// build is the head update and its condition, with the freed clock raised
+// and checked when the change creates or removes entries.
+func (c *headChange) build() (expression.UpdateBuilder, expression.ConditionBuilder) {
+	if c.guardFreed {
+		if c.freedSeen == 0 {
+			c.require(expression.AttributeNotExists(nameFreed))
+		} else {
+			c.require(nameFreed.Equal(expression.Value(c.freedSeen)))
+		}
+		if c.freedNew > c.freedSeen {
+			c.upd = c.upd.Set(nameFreed, expression.Value(c.freedNew))
+		}
+	}
+	return c.upd, c.condition()
+}
+
+// removeEntry removes the entry of a tag a change freed at clock, as a
+// compare-and-swap on its revision, and raises the freed clock to clock:
+// the head keeps no entry for a tag no version holds, so it stays bounded
+// by the tags routed now (registry.MaxLiveTags), not by every tag ever used.
+func (c *headChange) removeEntry(tag string, observed tagEntry, clock int64) {
+	c.upd = c.upd.Remove(tagAttr(tag))
+	c.require(tagField(tag, "rev").Equal(expression.Value(observed.Rev)))
+	c.freedNew = max(c.freedNew, clock)
+	c.guardFreed = true
 }
 
 func (c *headChange) require(cond expression.ConditionBuilder) {
@@ -88,7 +121,9 @@ func (c *headChange) replaceEntry(tag string, observed tagEntry, exists bool, ne
 	if exists {
 		c.require(tagField(tag, "rev").Equal(expression.Value(observed.Rev)))
 	} else {
+		// Its first revision comes from the freed clock as planned.
 		c.require(expression.AttributeNotExists(tagAttr(tag)))
+		c.guardFreed = true
 	}
 	return nil
 }
@@ -138,13 +173,6 @@ func atoi64(s string) int64 {
 	return n
 }
 
-// clearExclusive takes an exclusive tag off its version (the entry goes
-// free); the caller makes it a compare-and-swap on the revision.
-func (c *headChange) clearExclusive(tag string, clock int64) {
-	c.upd = c.upd.Set(tagField(tag, "m"), expression.Value(map[string]int{strconv.FormatInt(clock, 10): 0})).
-		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
-}
-
 // addLive records a deploy's version in the head's live versions and drops
 // (at most maxPrune of) the lower ones the tick showed: the highest
 // key stays the latest existing version whatever order deploys commit in.
@@ -191,7 +219,8 @@ func (c *headChange) addShared(tag string, version int, e tagEntry, exists bool,
 // empty map is never stored (minidyn garbles them).
 func (c *headChange) removeShared(tag string, version int, e tagEntry, next registry.Route) error {
 	if next.Free() {
-		return c.replaceEntry(tag, e, true, entryOf(next))
+		c.removeEntry(tag, e, next.Clock)
+		return nil
 	}
 	c.upd = c.upd.Remove(memberAttr(tag, version)).
 		Set(tagField(tag, "c"), expression.Value(next.Clock)).
