@@ -142,7 +142,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	if !req.Build {
 		// Checked against the head the tick returned: a refused deploy has
 		// burnt its version number (never reused, I1).
-		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow))); err != nil {
+		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow)), s.maxLiveTags); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -85,7 +85,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		if route.Routed(req.Version, req.Exclusive) {
 			return h.tag(req.Flow, req.Tag), nil // another request routed it there meanwhile
 		}
-		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow))); err != nil {
+		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow)), s.maxLiveTags); err != nil {
 			return registry.Tag{}, err
 		}
 		next, err := route.Apply(req, clock, nil)

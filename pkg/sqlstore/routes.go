@@ -183,7 +183,7 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 			if !route.AllowsMode(req.Exclusive) {
 				return route.ModeClash(req.Exclusive)
 			}
-			if err := checkTagCapacity(ctx, tx, req.Project, route); err != nil {
+			if err := checkTagCapacity(ctx, tx, req.Project, route, s.maxLiveTags); err != nil {
 				return err
 			}
 		}
@@ -325,7 +325,7 @@ func (s *Store) putTag(ctx context.Context, tx *sql.Tx, req registry.TagRequest,
 	case !exists:
 		return registry.Tag{}, registry.VersionNotFound(req.Flow, req.Version)
 	}
-	if err := checkTagCapacity(ctx, tx, req.Project, route); err != nil {
+	if err := checkTagCapacity(ctx, tx, req.Project, route, s.maxLiveTags); err != nil {
 		return registry.Tag{}, err
 	}
 	now := s.now().UTC()

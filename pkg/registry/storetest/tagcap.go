@@ -8,21 +8,27 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// testTagCapacity fills a flow up to registry.MaxLiveTags routed tags and
-// checks that only changes adding a tag are refused, with too_many_tags,
-// and that freeing a tag makes room again.
+// testTagCapacity fills a flow up to its cap of routed tags
+// (registry.MaxLiveTags, or less with Engine.LimitTags) and checks that only
+// changes adding a tag are refused, with too_many_tags, and that freeing a
+// tag makes room again.
 func testTagCapacity(t *testing.T, f *fixture) {
 	const flow = "capped"
+	limit := registry.MaxLiveTags
+	if f.engine.LimitTags != nil {
+		limit = 12
+		f.engine.LimitTags(f.store, limit)
+	}
 	deploy(t, f, flow, "", false)       // v1: default
 	deploy(t, f, flow, "shared", false) // v2: shared (live tag 2)
-	for i := 3; i <= registry.MaxLiveTags; i++ {
+	for i := 3; i <= limit; i++ {
 		mustTag(t, f, flow, fmt.Sprintf("t%04d", i), 1+i%2, i%3 == 0)
 	}
 	wantTooMany := func(t *testing.T, err error) {
 		t.Helper()
 		wantCode(t, err, registry.CodeConflict, "remove a tag")
 		var re *registry.Error
-		if errors.As(err, &re) && (re.Details[registry.DetailReason] != registry.ReasonTooManyTags || re.Details["limit"] != registry.MaxLiveTags) {
+		if errors.As(err, &re) && (re.Details[registry.DetailReason] != registry.ReasonTooManyTags || re.Details["limit"] != limit) {
 			t.Errorf("details %v; want reason too_many_tags and the limit", re.Details)
 		}
 	}
@@ -57,8 +63,8 @@ func testTagCapacity(t *testing.T, f *fixture) {
 	})
 	t.Run("the flow summary lists exactly the cap", func(t *testing.T) {
 		s, err := f.store.GetFlow(ctx, project, flow)
-		if err != nil || len(s.Tags) != registry.MaxLiveTags {
-			t.Fatalf("summary has %d tags, %v; want %d", len(s.Tags), err, registry.MaxLiveTags)
+		if err != nil || len(s.Tags) != limit {
+			t.Fatalf("summary has %d tags, %v; want %d", len(s.Tags), err, limit)
 		}
 	})
 }
