@@ -42,7 +42,10 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		if expectClock != nil {
 			// Necessary, not sufficient (a later move may be there too): the
 			// exact check is the route's, after the tick.
-			c = c.And(expression.AttributeExists(moveAttr(req.Tag, strconv.FormatInt(*expectClock, 10))))
+			// A tag removed when freed has no moves: its removal must be the
+			// flow's last (freed), and the route's check decides.
+			removed := expression.AttributeNotExists(tagAttr(req.Tag)).And(nameFreed.Equal(expression.Value(*expectClock)))
+			c = c.And(expression.AttributeExists(moveAttr(req.Tag, strconv.FormatInt(*expectClock, 10))).Or(removed))
 		}
 		return c
 	}

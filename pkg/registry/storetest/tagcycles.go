@@ -61,6 +61,16 @@ func testTagCycles(t *testing.T, f *fixture) {
 		_, err := f.store.PutTag(ctx, registry.TagRequest{Project: project, Flow: flow, Tag: "again", Version: 2, Exclusive: true, IfRevision: &oldRev, By: "tester"})
 		wantCode(t, err, registry.CodePreconditionFailed)
 	})
+	t.Run("rolling back the untag of an exclusive tag routes it where it was", func(t *testing.T) {
+		mustTag(t, f, flow, "undo", 1, true)
+		if err := f.store.RemoveTag(ctx, registry.TagRequest{Project: project, Flow: flow, Tag: "undo", Version: 1, By: "tester"}); err != nil {
+			t.Fatal(err)
+		}
+		tg, err := f.store.RollbackTag(ctx, project, flow, "undo", "tester")
+		if err != nil || len(tg.Versions) != 1 || tg.Versions[0] != 1 {
+			t.Fatalf("rollback of the untag: %+v, %v; want the tag on 1 again", tg, err)
+		}
+	})
 	t.Run("a freed tag's history is kept", func(t *testing.T) {
 		h, err := f.store.TagHistory(ctx, project, flow, fmt.Sprintf("commit-%05d", cycles-1), registry.PageRequest{})
 		if err != nil || len(h.Items) != 2 || h.Items[0].Action != registry.ActionRemove {
