@@ -232,10 +232,11 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 		}
 		hc := newHeadChange(now, h)
 		if next.Free() {
-			hc.removeEntry(req.Tag, e, clock)
-		} else if err := hc.removeShared(req.Tag, req.Version, e, next); err != nil {
-			return err
+			hc.removeEntry(req.Tag, e, clock) // a compare-and-swap on the revision too
 		} else {
+			if err := hc.removeShared(req.Tag, req.Version, e, next); err != nil {
+				return err
+			}
 			hc.requireRevision(req.Tag, e, exists)
 		}
 		t := &txn{table: s.table}
