@@ -541,6 +541,24 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 		_, err = executions.Logs(ctx, h.ExecID, "-1")
 		wantCode(t, err, registry.CodeInvalidArgument)
 	})
+	step("a build saves a version no tag routes to; a build naming a tag is refused", func(t *testing.T) {
+		before, err := deployments.Resolve(ctx, flow, client.Selector{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := deployments.BuildDir(ctx, "", target, client.DeployDirOptions{Inputs: json.RawMessage(`{"topic": "staged"}`)})
+		if err != nil || len(b.Tags) != 0 {
+			t.Fatalf("build = %+v, %v; want a version with no tag", b.Deployment, err)
+		}
+		after, err := deployments.Resolve(ctx, flow, client.Selector{})
+		if err != nil || after.Version != before.Version {
+			t.Fatalf("default after the build = v%d, %v; want v%d", after.Version, err, before.Version)
+		}
+		body := `{"entrypoint": "flows/research.py:` + flow + `", "source": {"digest": "` + b.Source.Digest + `"}, "build": true, "tag": "canary"}`
+		if got := rawStatusWith(t, hc, ctx, srv, "POST", "/v1/flows/"+flow+"/deployments", body, nil, http.StatusBadRequest); !strings.Contains(got, "leave tag out") {
+			t.Errorf("answer %s; want the build's refusal of tag", got)
+		}
+	})
 	step("a request the document rejects is refused by the server too", func(t *testing.T) {
 		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/deployments?limit=0", "", http.StatusBadRequest)
 	})

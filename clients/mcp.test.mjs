@@ -99,6 +99,7 @@ test("the tools and every schema they are listed with parse", async () => {
   const { tools: listed } = await client.listTools();
   for (const tool of listed) tools.set(tool.name, tool);
   assert.deepEqual([...tools.keys()].sort(), [
+    "kitaru_deployments_build",
     "kitaru_deployments_delete",
     "kitaru_deployments_deploy",
     "kitaru_deployments_get",
@@ -190,6 +191,17 @@ test("a producer deploys, routes and inspects; a consumer invokes and follows", 
     await call("kitaru_deployments_tag", { flow: "research_agent", tag: "benchmark", version: research.version + 1 });
     const u = await call("kitaru_deployments_untag", { flow: "research_agent", tag: "benchmark", version: research.version + 1 });
     assert.equal(u.removed, true);
+  });
+  await t.test("build saves the next version with no tag, and default stays put", async () => {
+    const b = await call("kitaru_deployments_build", {
+      target: join(work, "research", "flows", "research.py") + ":research_agent",
+      inputs: { topic: "staged" },
+      description: "staged build",
+    });
+    assert.equal(b.version, research.version + 2);
+    assert.deepEqual(b.tags, {});
+    const r = await call("kitaru_deployments_get", { flow: "research_agent" });
+    assert.equal(r.deployment.version, research.version + 1);
   });
   let done;
   await t.test("invoke stable and wait for the result", async () => {

@@ -89,8 +89,11 @@ type DeployRequest struct {
 	InputSchema json.RawMessage `json:"input_schema,omitempty"`
 	Tag         string          `json:"tag,omitempty"`
 	Exclusive   bool            `json:"exclusive,omitempty"`
-	Stack       string          `json:"stack,omitempty"`
-	Description string          `json:"description,omitempty"`
+	// Build saves the version without a routing tag (tag must be absent);
+	// the flow's first version still gets `default`.
+	Build       bool   `json:"build,omitempty"`
+	Stack       string `json:"stack,omitempty"`
+	Description string `json:"description,omitempty"`
 }
 
 // Source is a deploy's project bundle: a stored bundle by digest (uploaded

@@ -56,6 +56,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDevCommand(), newInitCommand(), newDeployCommand(), newInvokeCommand())
+	root.AddCommand(newBuildCommand())
 	root.AddCommand(newAdminCommand())
 	root.AddCommand(newFlowCommand(), newExecutionsCommand())
 	root.AddCommand(newMCPCommand())

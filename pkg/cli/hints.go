@@ -50,6 +50,8 @@ func nextStep(details map[string]any, conn func() connection) string {
 		return flowDeleteHint(reason, flow, d.texts("exclusive_tags"))
 	case registry.ReasonNoEarlierVersion, registry.ReasonRollbackTargetDeleted:
 		return "; move it with " + moveTag(tag)
+	case registry.ReasonTooManyTags:
+		return fmt.Sprintf("; see its tags with kitaru flow show %s and remove one with kitaru flow untag %s TAG --version N", flow, flow)
 	case registry.ReasonMovedDuringRollback:
 		return fmt.Sprintf("; see its moves with kitaru flow history %s %s", flow, tag)
 	case registry.ReasonInputsMismatch:

@@ -56,6 +56,11 @@ type DeployDirOptions struct {
 // (inputs), precondition_failed (no project: run
 // kitaru init), and Deploy's and CreateArtifact's codes.
 func (d *Deployments) DeployDir(ctx context.Context, dir, target string, opts DeployDirOptions) (Deployment, error) {
+	return d.saveDir(ctx, dir, target, opts, false)
+}
+
+// saveDir is DeployDir, or BuildDir when build is set.
+func (d *Deployments) saveDir(ctx context.Context, dir, target string, opts DeployDirOptions, build bool) (Deployment, error) {
 	file, flow, err := registry.SplitTarget(target)
 	if err != nil {
 		return Deployment{}, err
@@ -114,7 +119,7 @@ func (d *Deployments) DeployDir(ctx context.Context, dir, target string, opts De
 		return Deployment{}, err
 	}
 	src.Commit, src.Dirty = gitState(ctx, root)
-	return d.Deploy(ctx, flow, DeployRequest{
+	req := DeployRequest{
 		Entrypoint:  entrypoint,
 		Source:      src,
 		Inputs:      opts.Inputs,
@@ -123,7 +128,11 @@ func (d *Deployments) DeployDir(ctx context.Context, dir, target string, opts De
 		Exclusive:   opts.Exclusive,
 		Stack:       opts.Stack,
 		Description: opts.Description,
-	})
+	}
+	if build {
+		return d.Build(ctx, flow, req)
+	}
+	return d.Deploy(ctx, flow, req)
 }
 
 // inputContract checks that the file defines flow at module level and

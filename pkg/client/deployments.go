@@ -49,6 +49,8 @@ type DeployRequest struct {
 	Exclusive   bool
 	Stack       string
 	Description string
+	// build is set by Build: the version gets no routing tag.
+	build bool
 }
 
 // body is r on the wire; the archive is base64 as encoding/json writes a
@@ -56,7 +58,7 @@ type DeployRequest struct {
 func (r DeployRequest) body() api.DeployRequest {
 	b := api.DeployRequest{
 		Entrypoint: r.Entrypoint, Inputs: r.Inputs, InputSchema: r.InputSchema,
-		Tag: r.Tag, Exclusive: r.Exclusive, Stack: r.Stack, Description: r.Description,
+		Tag: r.Tag, Exclusive: r.Exclusive, Build: r.build, Stack: r.Stack, Description: r.Description,
 	}
 	if r.Source != nil {
 		b.Source = &api.Source{Digest: r.Source.Digest, Commit: r.Source.Commit, Dirty: r.Source.Dirty}

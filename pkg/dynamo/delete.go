@@ -124,7 +124,7 @@ func (s *Store) planDelete(project, flow string, version int, by, token string, 
 		return nil, err
 	}
 	now := s.now().UTC()
-	hc := newHeadChange(now)
+	hc := newHeadChange(now, h)
 	hc.upd = hc.upd.Set(nameCount, nameCount.Minus(expression.Value(1))).Set(nameDeleted, expression.Value(token))
 	hc.require(expression.AttributeExists(expression.Name(attrPK)))
 	hc.upd = hc.upd.Remove(liveAttr(version))
@@ -144,7 +144,8 @@ func (s *Store) planDelete(project, flow string, version int, by, token string, 
 			return nil, err
 		}
 	}
-	if err := t.update(key(flowPK(project, flow), skHead), hc.upd, hc.condition()); err != nil {
+	upd, cond := hc.build()
+	if err := t.update(key(flowPK(project, flow), skHead), upd, cond); err != nil {
 		return nil, err
 	}
 	for i, name := range shared {

@@ -30,6 +30,7 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 	}
 	now := s.now().UTC()
 	pk := flowPK(req.Project, req.Flow)
+	var err error
 	upd := expression.Set(nameNext, expression.Plus(expression.IfNotExists(nameNext, expression.Value(0)), expression.Value(1))).
 		Set(nameClock, expression.Plus(expression.IfNotExists(nameClock, expression.Value(0)), expression.Value(2))).
 		Set(nameCount, expression.IfNotExists(nameCount, expression.Value(0))).
@@ -38,14 +39,22 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		Set(nameUpdated, expression.Value(now)).
 		Set(expression.Name("project"), expression.Value(req.Project)).
 		Set(expression.Name("flow"), expression.Value(req.Flow))
+	seed := registry.DefaultTag
 	if req.Exclusive {
-		var err error
-		if upd, err = createFree(upd, req.Tag); err != nil {
-			return registry.Deployment{}, err
-		}
+		seed = req.Tag
 	}
-	modeOnly := func(mode expression.ConditionBuilder) expression.ConditionBuilder { return mode }
-	h, failed, err := s.tickRoute(ctx, pk, upd, req.Tag, req.Exclusive, modeOnly)
+	if upd, err = createFree(upd, seed); err != nil {
+		return registry.Deployment{}, err
+	}
+	var h head
+	var failed bool
+	if req.Build {
+		// A build routes no tag, so its tick checks no mode.
+		h, failed, err = s.tick(ctx, pk, upd, expression.AttributeExists(nameNext).Or(expression.AttributeNotExists(nameNext)))
+	} else {
+		modeOnly := func(mode expression.ConditionBuilder) expression.ConditionBuilder { return mode }
+		h, failed, err = s.tickRoute(ctx, pk, upd, req.Tag, req.Exclusive, modeOnly)
+	}
 	if err != nil {
 		return registry.Deployment{}, fmt.Errorf("deploy %s: %w", req.Flow, err)
 	}
@@ -126,7 +135,7 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	if err := t.put(item, ptr(expression.AttributeNotExists(expression.Name(attrPK)))); err != nil {
 		return nil, nil, err
 	}
-	hc := newHeadChange(now)
+	hc := newHeadChange(now, h)
 	hc.upd = hc.upd.Set(nameCount, nameCount.Plus(expression.Value(1)))
 	hc.addLive(h, version)
 	hc.require(epochIs(h.Epoch))
@@ -136,9 +145,18 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		records = append(records, historyItem{Tag: tag, Action: registry.ActionDeploy, Exclusive: exclusive, V: version, Clock: clock})
 	}
 
-	e, exists := h.Tags[req.Tag]
-	route := e.route(req.Flow, req.Tag)
+	e, exists, route := h.route(req.Flow, req.Tag)
+	if !req.Build {
+		// Checked against the head the tick returned: a refused deploy has
+		// burnt its version number (never reused, I1).
+		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow)), s.maxLiveTags); err != nil {
+			return nil, nil, err
+		}
+	}
 	switch {
+	case req.Build:
+		// A build attaches no routing tag; only `default`, below, on the
+		// flow's first version.
 	case req.Exclusive && exists && e.X:
 		// Added without a condition on the route: if a change with a later
 		// clock is already applied, this move is superseded (recorded, but
@@ -148,6 +166,12 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		record(req.Tag, true, clock)
 	case req.Exclusive:
 		next, err := route.Move(version, clock)
+		if err != nil && route.Free() {
+			// The tag was freed and removed by a later change: this move
+			// is superseded (recorded in history, the route left as is).
+			record(req.Tag, true, clock)
+			break
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -167,9 +191,9 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		tags[req.Tag] = false
 		record(req.Tag, false, clock)
 	}
-	if d, ok := h.Tags[registry.DefaultTag]; req.Tag != registry.DefaultTag && (!ok || d.free()) {
+	if d, ok, droute := h.route(req.Flow, registry.DefaultTag); req.Tag != registry.DefaultTag && (!ok || d.free()) {
 		// The flow's first committed deploy also gets `default` (I3, I6).
-		next, err := d.route(req.Flow, registry.DefaultTag).Move(version, clock-1)
+		next, err := droute.Move(version, clock-1)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -179,7 +203,8 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		tags[registry.DefaultTag] = true
 		record(registry.DefaultTag, true, clock-1)
 	}
-	if err := t.update(key(flowPK(req.Project, req.Flow), skHead), hc.upd, hc.condition()); err != nil {
+	upd, cond := hc.build()
+	if err := t.update(key(flowPK(req.Project, req.Flow), skHead), upd, cond); err != nil {
 		return nil, nil, err
 	}
 	if h.Count == 0 {

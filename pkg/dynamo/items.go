@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -15,7 +14,7 @@ import (
 )
 
 // head is the flow head item: the version counter, the route clock, the
-// deployment count and every tag's route (one "t:<tag>" attribute each).
+// deployment count and every tag's route (one entry each in its "tags" map).
 type head struct {
 	Exists    bool
 	Next      int64  // last allocated version
@@ -38,6 +37,11 @@ type head struct {
 	// (see headChange.addLive); the highest key is the flow's latest version.
 	Live map[string]bool
 	Tags map[string]tagEntry
+	// Freed is the highest route clock of a change that removed a freed
+	// tag's entry: an absent tag reads as a free route at this clock and
+	// revision (head.route), so revisions stay above any an old client
+	// holds and a late change is still refused as superseded.
+	Freed int64
 }
 
 // Latest is the flow's highest existing version (0 before the first deploy commits).
@@ -56,6 +60,7 @@ type headScalars struct {
 	CreatedAt time.Time       `dynamodbav:"created_at"`
 	UpdatedAt time.Time       `dynamodbav:"updated_at"`
 	Live      map[string]bool `dynamodbav:"live"`
+	Freed     int64           `dynamodbav:"freed"`
 }
 
 // tagEntry is one tag's route inside the head item. An exclusive entry with
@@ -129,6 +134,20 @@ func (e tagEntry) route(flow, tag string) registry.Route {
 	return registry.Route{Flow: flow, Tag: tag, Exclusive: e.X, Versions: e.versions(), Revision: e.Rev, Clock: e.C}
 }
 
+// route is tag's entry, whether the head has it, and the route it stores.
+// An absent tag (never used, or removed when freed) is a free route at the
+// head's Freed clock and revision: every removed entry's revision and clock
+// were at most that clock (each change takes its own clock value), so the
+// tag re-created reports a revision above any it had, and a change older
+// than the removal is superseded.
+func (h head) route(flow, tag string) (tagEntry, bool, registry.Route) {
+	e, ok := h.Tags[tag]
+	if !ok {
+		return e, false, registry.Route{Flow: flow, Tag: tag, Exclusive: true, Revision: h.Freed, Clock: h.Freed}
+	}
+	return e, true, e.route(flow, tag)
+}
+
 // entryOf is the entry that stores route r.
 func entryOf(r registry.Route) tagEntry {
 	if r.Exclusive {
@@ -163,12 +182,12 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 	if err := attributevalue.UnmarshalMap(item, &sc); err != nil {
 		return head{}, fmt.Errorf("decode flow head: %w", err)
 	}
-	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, Gone: sc.Gone, Epoch: sc.Epoch, Flow: sc.Flow, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}}
-	for name, av := range item {
-		tag, ok := strings.CutPrefix(name, tagAttrPrefix)
-		if !ok {
-			continue
-		}
+	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, Gone: sc.Gone, Epoch: sc.Epoch, Flow: sc.Flow, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}, Freed: sc.Freed}
+	tags, _ := item[tagsAttr].(*types.AttributeValueMemberM)
+	if tags == nil {
+		return h, nil
+	}
+	for tag, av := range tags.Value {
 		var e tagEntry
 		if err := attributevalue.Unmarshal(av, &e); err != nil {
 			return head{}, fmt.Errorf("decode route of tag %q: %w", tag, err)

@@ -17,8 +17,9 @@ const (
 	skVersionPrefix = "V#"
 	skHistoryPrefix = "H#"
 	skFlowPrefix    = "F#"
-	// tagAttrPrefix prefixes the head attribute that holds one tag's route.
-	tagAttrPrefix = "t:"
+	// tagsAttr is the head's map attribute of tag routes, one entry per tag
+	// (nested, so a freed entry can be removed: minidyn ignores top-level REMOVE).
+	tagsAttr = "tags"
 )
 
 func flowPK(project, flow string) string { return "P#" + project + "#F#" + flow }

@@ -18,7 +18,7 @@ import (
 // headChange that the caller puts into one transaction.
 
 func tagAttr(tag string) expression.NameBuilder {
-	return expression.NameNoDotSplit(tagAttrPrefix + tag)
+	return nameTags.AppendName(expression.NameNoDotSplit(tag))
 }
 func tagField(tag, field string) expression.NameBuilder {
 	return tagAttr(tag).AppendName(expression.Name(field))
@@ -40,6 +40,8 @@ var (
 	nameRoutes  = expression.Name("routes_rev")
 	nameTick    = expression.Name("tick")
 	nameLive    = expression.Name("live")
+	nameTags    = expression.Name(tagsAttr)
+	nameFreed   = expression.Name("freed")
 	nameDeleted = expression.Name("deleted")
 	nameGone    = expression.Name("gone")
 	nameEpoch   = expression.Name("epoch")
@@ -53,14 +55,46 @@ type headChange struct {
 	upd  expression.UpdateBuilder
 	cond expression.ConditionBuilder
 	has  bool
+	// freedSeen is the head's Freed as planned against, freedNew what it
+	// becomes; guardFreed requires it unchanged (entries created or removed).
+	freedSeen, freedNew int64
+	guardFreed          bool
 }
 
 // newHeadChange starts the head update of a route transaction. Every such
 // transaction bumps routes_rev, so a reader can require that no route change
 // committed since it looked (the clock only says none was allocated).
-func newHeadChange(now time.Time) headChange {
+func newHeadChange(now time.Time, h head) headChange {
 	return headChange{upd: expression.Set(nameUpdated, expression.Value(now)).
-		Set(nameRoutes, expression.Plus(expression.IfNotExists(nameRoutes, expression.Value(0)), expression.Value(1)))}
+		Set(nameRoutes, expression.Plus(expression.IfNotExists(nameRoutes, expression.Value(0)), expression.Value(1))),
+		freedSeen: h.Freed, freedNew: h.Freed}
+}
+
+// build is the head update and its condition, with the freed clock raised
+// and checked when the change creates or removes entries.
+func (c *headChange) build() (expression.UpdateBuilder, expression.ConditionBuilder) {
+	if c.guardFreed {
+		if c.freedSeen == 0 {
+			c.require(expression.AttributeNotExists(nameFreed))
+		} else {
+			c.require(nameFreed.Equal(expression.Value(c.freedSeen)))
+		}
+		if c.freedNew > c.freedSeen {
+			c.upd = c.upd.Set(nameFreed, expression.Value(c.freedNew))
+		}
+	}
+	return c.upd, c.condition()
+}
+
+// removeEntry removes the entry of a tag a change freed at clock, as a
+// compare-and-swap on its revision, and raises the freed clock to clock:
+// the head keeps no entry for a tag no version holds, so it stays bounded
+// by the tags routed now (registry.MaxLiveTags), not by every tag ever used.
+func (c *headChange) removeEntry(tag string, observed tagEntry, clock int64) {
+	c.upd = c.upd.Remove(tagAttr(tag))
+	c.require(tagField(tag, "rev").Equal(expression.Value(observed.Rev)))
+	c.freedNew = max(c.freedNew, clock)
+	c.guardFreed = true
 }
 
 func (c *headChange) require(cond expression.ConditionBuilder) {
@@ -93,7 +127,9 @@ func (c *headChange) replaceEntry(tag string, observed tagEntry, exists bool, ne
 	if exists {
 		c.require(tagField(tag, "rev").Equal(expression.Value(observed.Rev)))
 	} else {
+		// Its first revision comes from the freed clock as planned.
 		c.require(expression.AttributeNotExists(tagAttr(tag)))
+		c.guardFreed = true
 	}
 	return nil
 }
@@ -143,13 +179,6 @@ func atoi64(s string) int64 {
 	return n
 }
 
-// clearExclusive takes an exclusive tag off its version (the entry goes
-// free); the caller makes it a compare-and-swap on the revision.
-func (c *headChange) clearExclusive(tag string, clock int64) {
-	c.upd = c.upd.Set(tagField(tag, "m"), expression.Value(map[string]int{strconv.FormatInt(clock, 10): 0})).
-		Set(tagField(tag, "rev"), tagField(tag, "rev").Plus(expression.Value(1)))
-}
-
 // addLive records a deploy's version in the head's live versions and drops
 // (at most maxPrune of) the lower ones the tick showed: the highest
 // key stays the latest existing version whatever order deploys commit in.
@@ -196,7 +225,8 @@ func (c *headChange) addShared(tag string, version int, e tagEntry, exists bool,
 // empty map is never stored (minidyn garbles them).
 func (c *headChange) removeShared(tag string, version int, e tagEntry, next registry.Route) error {
 	if next.Free() {
-		return c.replaceEntry(tag, e, true, entryOf(next))
+		c.removeEntry(tag, e, next.Clock)
+		return nil
 	}
 	c.upd = c.upd.Remove(memberAttr(tag, version)).
 		Set(tagField(tag, "c"), expression.Value(next.Clock)).
@@ -228,12 +258,15 @@ func freeAndUnchanged(tag string, h head, exclusive bool) (expression.ConditionB
 	return tagField(tag, "rev").Equal(expression.Value(e.Rev)), true
 }
 
-// createFree is the tick's update that creates a tag's exclusive entry, free,
-// if the flow never had the tag, so that deploys can add moves to it.
+// createFree is the tick's update that creates the head's tag map, on the
+// flow's first tick, with a free exclusive entry for tag so that the flow's
+// first deploys can add moves to it. (An update may not name both the map and
+// one of its entries, so a tag new to an existing flow is created by its
+// change's transaction, as a compare-and-swap on its absence.)
 func createFree(upd expression.UpdateBuilder, tag string) (expression.UpdateBuilder, error) {
-	av, err := attributevalue.Marshal(freeExclusive)
+	av, err := attributevalue.Marshal(map[string]tagEntry{tag: freeExclusive})
 	if err != nil {
 		return upd, fmt.Errorf("encode route of tag %q: %w", tag, err)
 	}
-	return upd.Set(tagAttr(tag), expression.IfNotExists(tagAttr(tag), expression.Value(av))), nil
+	return upd.Set(nameTags, expression.IfNotExists(nameTags, expression.Value(av))), nil
 }

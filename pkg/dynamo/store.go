@@ -13,6 +13,8 @@ type Store struct {
 	db    *dynamodb.Client
 	table string
 	now   func() time.Time
+	// maxLiveTags is registry.MaxLiveTags unless a test lowers it.
+	maxLiveTags int
 }
 
 var _ registry.Store = (*Store)(nil)
@@ -25,7 +27,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 
 // New returns a Store on the given table.
 func New(db *dynamodb.Client, table string, opts ...Option) *Store {
-	s := &Store{db: db, table: table, now: time.Now}
+	s := &Store{db: db, table: table, now: time.Now, maxLiveTags: registry.MaxLiveTags}
 	for _, o := range opts {
 		o(s)
 	}

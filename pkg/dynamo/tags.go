@@ -42,7 +42,10 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		if expectClock != nil {
 			// Necessary, not sufficient (a later move may be there too): the
 			// exact check is the route's, after the tick.
-			c = c.And(expression.AttributeExists(moveAttr(req.Tag, strconv.FormatInt(*expectClock, 10))))
+			// A tag removed when freed has no moves: its removal must be the
+			// flow's last (freed), and the route's check decides.
+			removed := expression.AttributeNotExists(tagAttr(req.Tag)).And(nameFreed.Equal(expression.Value(*expectClock)))
+			c = c.And(expression.AttributeExists(moveAttr(req.Tag, strconv.FormatInt(*expectClock, 10))).Or(removed))
 		}
 		return c
 	}
@@ -67,7 +70,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 	now := s.now().UTC()
 	var planned registry.Tag
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		e, exists := h.Tags[req.Tag]
+		e, exists, route := h.route(req.Flow, req.Tag)
 		if exists && e.C == clock {
 			// This change committed (a re-sent transaction whose first copy applied).
 			return h.tag(req.Flow, req.Tag), nil
@@ -82,9 +85,11 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			}
 			return registry.Tag{}, err
 		}
-		route := e.route(req.Flow, req.Tag)
 		if route.Routed(req.Version, req.Exclusive) {
 			return h.tag(req.Flow, req.Tag), nil // another request routed it there meanwhile
+		}
+		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow)), s.maxLiveTags); err != nil {
+			return registry.Tag{}, err
 		}
 		next, err := route.Apply(req, clock, nil)
 		if err != nil {
@@ -95,7 +100,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		if err := t.update(key(pk, versionSK(req.Version)), routed, expression.AttributeExists(expression.Name(attrPK))); err != nil {
 			return registry.Tag{}, err
 		}
-		hc := newHeadChange(now)
+		hc := newHeadChange(now, h)
 		result := next.AsTag()
 		if req.Exclusive {
 			if err := hc.moveExclusive(req.Tag, e, exists, next); err != nil {
@@ -106,7 +111,8 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		}
 		hc.requireRevision(req.Tag, e, exists) // the compare-and-swap token
 		planned = result
-		if err := t.update(key(pk, skHead), hc.upd, hc.condition()); err != nil {
+		upd, cond := hc.build()
+		if err := t.update(key(pk, skHead), upd, cond); err != nil {
 			return registry.Tag{}, err
 		}
 		rec := historyItem{Tag: req.Tag, Action: action, Exclusive: req.Exclusive, V: req.Version, Clock: clock}
@@ -142,11 +148,11 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 // refusal explains why a tag request's tick condition failed, from the head
 // as it was; nil means the tag is already routed as asked (nothing to do).
 func refusal(h head, req registry.TagRequest, expectClock *int64) error {
-	e, exists := h.Tags[req.Tag]
+	e, exists, route := h.route(req.Flow, req.Tag)
 	if !h.hasDeployments() {
 		return registry.FlowNotFound(req.Flow)
 	}
-	if err := conflictsWith(e, req, expectClock); err != nil {
+	if err := route.Check(req, expectClock); err != nil {
 		return err
 	}
 	switch {
@@ -155,28 +161,21 @@ func refusal(h head, req registry.TagRequest, expectClock *int64) error {
 	case exists && e.X == req.Exclusive && e.holds(req.Version):
 		return nil
 	}
-	return e.route(req.Flow, req.Tag).ChangedMeanwhile()
+	return route.ChangedMeanwhile()
 }
 
 // replanRefusal checks a tag request against the head a failed transaction
 // (or the tick) returned: what changed since the tick may refuse it, and a
 // change with a later clock already applied supersedes an exclusive move.
 func replanRefusal(h head, req registry.TagRequest, expectClock *int64, clock int64) error {
-	e, exists := h.Tags[req.Tag]
-	if err := conflictsWith(e, req, expectClock); err != nil {
+	_, _, route := h.route(req.Flow, req.Tag)
+	if err := route.Check(req, expectClock); err != nil {
 		return err
 	}
-	if exists && e.X && req.Exclusive && e.C > clock {
-		return e.route(req.Flow, req.Tag).Superseded()
+	if route.Exclusive && req.Exclusive && route.Clock > clock {
+		return route.Superseded()
 	}
 	return nil
-}
-
-// conflictsWith refuses a tag request the tag entry e no longer allows: a
-// stale If-Match, a rollback whose route moved, or the other mode (I5).
-// An absent entry is a free route at revision 0 (registry.Route.Check).
-func conflictsWith(e tagEntry, req registry.TagRequest, expectClock *int64) error {
-	return e.route(req.Flow, req.Tag).Check(req, expectClock)
 }
 
 // RemoveTag takes a tag off one version: tick (which refuses, writing
@@ -208,20 +207,19 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 	}
 	now := s.now().UTC()
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		e, exists := h.Tags[req.Tag]
+		e, exists, route := h.route(req.Flow, req.Tag)
 		if attempt > 1 && !(exists && e.C == clock) {
 			// A refusal below may be for a change that committed and was overtaken.
 			if mine, err := s.committed(ctx, pk, req.Tag, clock); err != nil || mine {
 				return err
 			}
 		}
-		route := e.route(req.Flow, req.Tag)
 		switch {
 		case !h.hasDeployments():
 			return registry.FlowNotFound(req.Flow)
 		case clock != 0 && exists && e.C == clock:
 			return nil // this change committed (a re-sent transaction whose first copy applied)
-		case req.IfRevision != nil && e.Rev != *req.IfRevision:
+		case req.IfRevision != nil && route.Revision != *req.IfRevision:
 			return route.StaleRevision(*req.IfRevision)
 		case clock == 0 && route.Holds(req.Version):
 			return route.ChangedMeanwhile() // the tick refused, yet the version holds the tag now
@@ -232,15 +230,18 @@ func (s *Store) RemoveTag(ctx context.Context, req registry.TagRequest) error {
 		if err != nil {
 			return err
 		}
-		hc := newHeadChange(now)
-		if e.X {
-			hc.clearExclusive(req.Tag, clock)
-		} else if err := hc.removeShared(req.Tag, req.Version, e, next); err != nil {
-			return err
+		hc := newHeadChange(now, h)
+		if next.Free() {
+			hc.removeEntry(req.Tag, e, clock) // a compare-and-swap on the revision too
+		} else {
+			if err := hc.removeShared(req.Tag, req.Version, e, next); err != nil {
+				return err
+			}
+			hc.requireRevision(req.Tag, e, exists)
 		}
-		hc.requireRevision(req.Tag, e, exists)
 		t := &txn{table: s.table}
-		if err := t.update(key(pk, skHead), hc.upd, hc.condition()); err != nil {
+		upd, cond := hc.build()
+		if err := t.update(key(pk, skHead), upd, cond); err != nil {
 			return err
 		}
 		rec := historyItem{Tag: req.Tag, Action: registry.ActionRemove, Exclusive: e.X, V: req.Version, Clock: clock}

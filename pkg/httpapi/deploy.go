@@ -27,6 +27,7 @@ func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
 		InputSchema: b.InputSchema,
 		Tag:         b.Tag,
 		Exclusive:   b.Exclusive,
+		Build:       b.Build,
 		Stack:       stack.Name,
 		Description: b.Description,
 		By:          c.principal.ID,

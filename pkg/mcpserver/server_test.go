@@ -103,6 +103,7 @@ func TestToolsAreListedWithTheirInputSchemas(t *testing.T) {
 		mcpserver.ToolExecutionList:   {[]string{"flow"}, map[string]string{"flow": "string", "version": "integer", "tag": "string", "status": "string", "since": "string", "next_token": "string"}},
 		mcpserver.ToolExecutionWait:   {[]string{"exec_id"}, map[string]string{"exec_id": "string", "wait_seconds": "integer"}},
 		mcpserver.ToolExecutionLogs:   {[]string{"exec_id"}, map[string]string{"exec_id": "string", "cursor": "string"}},
+		mcpserver.ToolBuild:           {[]string{"target"}, map[string]string{"target": "string", "inputs": "object", "stack": "string", "description": "string"}},
 	}
 	var names []string
 	for _, tool := range res.Tools {
@@ -357,5 +358,29 @@ func TestDeployToolDeploysFromSource(t *testing.T) {
 	}
 	if !strings.Contains(warnings.String(), "cannot check that") {
 		t.Errorf("warnings %q; want the missing python3 named", warnings.String())
+	}
+}
+
+// TestBuildToolSavesAnUnroutedVersion: the build tool bundles as deploy
+// does, and a flow's second build holds no tag.
+func TestBuildToolSavesAnUnroutedVersion(t *testing.T) {
+	startDev(t)
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(filepath.Join("..", "..", "testdata", "flows", "research"))); err != nil {
+		t.Fatal(err)
+	}
+	cs := mcptest.Connect(t, mcpserver.New(mcpserver.Config{}))
+	args := map[string]any{"target": filepath.Join(root, "flows", "research.py") + ":research_agent", "inputs": map[string]any{"topic": "builds"}, "description": "staged"}
+	first := mcptest.Call[registry.Deployment](t, cs, mcpserver.ToolBuild, args)
+	second := mcptest.Call[registry.Deployment](t, cs, mcpserver.ToolBuild, args)
+	if first.Version != 1 || !first.Tags["default"] || len(first.Tags) != 1 {
+		t.Errorf("first build %+v; want v1 with default", first)
+	}
+	if second.Version != 2 || len(second.Tags) != 0 || second.Description != "staged" || second.Source == nil {
+		t.Errorf("second build %+v; want v2 with no tag", second)
+	}
+	res := mcptest.Call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent"})
+	if res.Deployment.Version != 1 {
+		t.Errorf("default resolves to v%d; want 1", res.Deployment.Version)
 	}
 }

@@ -242,6 +242,7 @@ func (t tools) register(s *mcp.Server) {
 	t.registerFlows(s)
 	t.registerExecutions(s)
 	t.registerLogs(s) // tools_logs.go
+	t.registerBuild(s)
 }
 
 // connect returns the client of the active connection, as a tool error

@@ -42,6 +42,10 @@ type DeployRequest struct {
 	InputSchema json.RawMessage
 	Tag         string // the one routing tag; empty means DefaultTag (I6)
 	Exclusive   bool
+	// Build saves the version without a routing tag (`kitaru build`): only
+	// the flow's first version gets `default`, which always exists once a
+	// version does (I3). Tag must then be empty.
+	Build       bool
 	Stack       string
 	Description string
 	By          string
@@ -63,10 +67,16 @@ func (r *DeployRequest) Normalize() error {
 		return err
 	}
 	r.Entrypoint = file + ":" + function
-	if r.Tag == "" {
+	if r.Build {
+		if r.Tag != "" {
+			return Errorf(CodeInvalidArgument, "a build saves a version without a routing tag, but tag %q was given; leave tag out, or deploy instead of building", r.Tag).
+				WithDetails("tag", r.Tag)
+		}
+		r.Exclusive = false
+	} else if r.Tag == "" {
 		r.Tag = DefaultTag
 	}
-	if err := ValidateTagName(r.Tag); err != nil {
+	if err := r.validateTag(); err != nil {
 		return err
 	}
 	if r.Tag == DefaultTag {
@@ -133,4 +143,12 @@ func MergeInputs(deployed, invoked json.RawMessage) (json.RawMessage, error) {
 		base[k] = v
 	}
 	return json.Marshal(base)
+}
+
+// validateTag checks the routing tag's name; a build has none.
+func (r *DeployRequest) validateTag() error {
+	if r.Build {
+		return nil
+	}
+	return ValidateTagName(r.Tag)
 }

@@ -71,6 +71,9 @@ const (
 	// ReasonCredentialOtherProject: the token is for another project than
 	// X-Kitaru-Project names (unauthenticated).
 	ReasonCredentialOtherProject = "credential_other_project"
+	// ReasonTooManyTags: adding a tag to a flow that already routes
+	// MaxLiveTags tags (conflict); details.limit is the cap.
+	ReasonTooManyTags = "too_many_tags"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -81,6 +84,7 @@ var Reasons = []string{
 	ReasonNoEarlierVersion, ReasonRollbackTargetDeleted, ReasonMovedDuringRollback, ReasonInputsMismatch,
 	ReasonExecutionNotFound, ReasonNoRoute, ReasonNoCredentials, ReasonTokenExpired, ReasonCredentialInvalid,
 	ReasonCredentialOtherProject, ReasonFlowHasRoutes, ReasonFlowBeingDeleted,
+	ReasonTooManyTags,
 }
 
 // WithReason returns e with details.reason set to reason.

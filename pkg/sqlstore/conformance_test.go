@@ -20,7 +20,7 @@ func engine(name string, inFile bool) storetest.Engine {
 			t.Fatal(err)
 		}
 		return rows
-	}}
+	}, LimitTags: func(s storetest.Store, n int) { s.(*sqlstore.Store).LimitLiveTags(n) }}
 }
 
 func openStore(t testing.TB, inFile bool, now func() time.Time) *sqlstore.Store {

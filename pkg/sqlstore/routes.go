@@ -175,12 +175,17 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		if err != nil {
 			return err
 		}
-		route, err := getRoute(ctx, tx, req.Project, req.Flow, req.Tag)
-		if err != nil {
-			return err
-		}
-		if !route.AllowsMode(req.Exclusive) {
-			return route.ModeClash(req.Exclusive)
+		var route registry.Route
+		if !req.Build {
+			if route, err = getRoute(ctx, tx, req.Project, req.Flow, req.Tag); err != nil {
+				return err
+			}
+			if !route.AllowsMode(req.Exclusive) {
+				return route.ModeClash(req.Exclusive)
+			}
+			if err := checkTagCapacity(ctx, tx, req.Project, route, s.maxLiveTags); err != nil {
+				return err
+			}
 		}
 		version, clock := f.lastVersion+1, f.clock+2
 		if _, err := tx.ExecContext(ctx, `INSERT INTO flows (project, flow, last_version, clock, deployments, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)
@@ -198,6 +203,11 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 			return err
 		}
 		change := routeChange{project: req.Project, flow: req.Flow, before: route, action: registry.ActionDeploy, version: version, by: req.By, at: now}
+		if req.Build {
+			// A build attaches no routing tag; only `default` on the flow's
+			// first version.
+			return s.attachFirstDefault(ctx, tx, change, &d, clock)
+		}
 		if req.Exclusive {
 			change.after, err = route.Move(version, clock)
 		} else {
@@ -213,23 +223,28 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		if req.Tag == registry.DefaultTag {
 			return nil
 		}
-		def, err := getRoute(ctx, tx, req.Project, req.Flow, registry.DefaultTag)
-		if err != nil || !def.Free() {
-			return err
-		}
-		// The flow's first deploy (or the first after `default` lost its
-		// version) also gets `default` (I3, I6).
-		change.before = def
-		if change.after, err = def.Move(version, clock-1); err != nil {
-			return err
-		}
-		d.Tags[registry.DefaultTag] = true
-		return writeRoute(ctx, tx, change)
+		return s.attachFirstDefault(ctx, tx, change, &d, clock)
 	})
 	if err != nil {
 		return registry.Deployment{}, err
 	}
 	return d, nil
+}
+
+// attachFirstDefault gives `default` to the deployed version d when no
+// version holds it: the flow's first deploy (or the first after `default`
+// lost its version) gets it (I3, I6), at route clock clock-1.
+func (s *Store) attachFirstDefault(ctx context.Context, tx *sql.Tx, change routeChange, d *registry.Deployment, clock int64) error {
+	def, err := getRoute(ctx, tx, d.Project, d.Flow, registry.DefaultTag)
+	if err != nil || !def.Free() {
+		return err
+	}
+	change.before = def
+	if change.after, err = def.Move(d.Version, clock-1); err != nil {
+		return err
+	}
+	d.Tags[registry.DefaultTag] = true
+	return writeRoute(ctx, tx, change)
 }
 
 func insertVersion(ctx context.Context, tx *sql.Tx, d registry.Deployment) error {
@@ -310,6 +325,9 @@ func (s *Store) putTag(ctx context.Context, tx *sql.Tx, req registry.TagRequest,
 		return registry.Tag{}, registry.RollbackToDeleted(req.Flow, req.Tag, req.Version)
 	case !exists:
 		return registry.Tag{}, registry.VersionNotFound(req.Flow, req.Version)
+	}
+	if err := checkTagCapacity(ctx, tx, req.Project, route, s.maxLiveTags); err != nil {
+		return registry.Tag{}, err
 	}
 	now := s.now().UTC()
 	clock, err := bumpClock(ctx, tx, req.Project, req.Flow, f, 1, now)

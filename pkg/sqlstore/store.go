@@ -32,6 +32,8 @@ type Store struct {
 	reader *sql.DB
 	now    func() time.Time
 	path   string
+	// maxLiveTags is registry.MaxLiveTags unless a test lowers it.
+	maxLiveTags int
 }
 
 var (
@@ -58,7 +60,7 @@ const readers = 4
 // one for Memory, and brings its schema to this version. A file written by
 // a newer schema is refused, untouched.
 func Open(path string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, path: path}
+	s := &Store{now: time.Now, path: path, maxLiveTags: registry.MaxLiveTags}
 	for _, o := range opts {
 		o(s)
 	}

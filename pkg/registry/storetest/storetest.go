@@ -43,6 +43,18 @@ type Engine struct {
 	// flow, exactly, so a test can show that a refused change wrote
 	// nothing. Without it the suite compares what the store's reads show.
 	FlowState func(t testing.TB, s Store, project, flow string) string
+	// HeadSize, when set, is the size in bytes of the record that holds all
+	// of a flow's routes (DynamoDB's head item, limited to 400 KB), for the
+	// cases that check it stays bounded.
+	HeadSize func(t testing.TB, s Store, project, flow string) int
+	// LimitTags, when set, lowers a store's cap on a flow's routed tags
+	// (registry.MaxLiveTags), so the TagCapacity case reaches it in a few
+	// writes; without it the case fills the real cap.
+	LimitTags func(s Store, n int)
+	// TagCycles, when above 0, is how many tags the TagCycles case creates
+	// and frees instead of 5,000, for engines whose writes slow down with
+	// the table's size.
+	TagCycles int
 	// Counters matches the allocation counters in FlowState's rendering
 	// that a change refused only at commit may advance (a route clock value
 	// burnt like a version number); nil when there are none.
@@ -75,6 +87,9 @@ type testCase struct {
 // registryCases are the rules and races of deployments and tags.
 var registryCases = []testCase{
 	{"DeployRules", testDeployRules, true},
+	{"Builds", testBuilds, true},
+	{"TagCapacity", testTagCapacity, false},
+	{"TagCycles", testTagCycles, false},
 	{"TagRules", testTagRules, true},
 	{"DeleteRules", testDeleteRules, true},
 	{"Rollback", testRollback, true},

@@ -573,10 +573,12 @@ class Deployments:
         exclusive: bool = False,
         stack: Optional[str] = None,
         description: Optional[str] = None,
+        build: bool = False,
     ) -> Deployment:
         """Create the flow's next version (the raw API call; ``Flow.deploy`` builds the
         source and schema for you). ``source`` is ``{"archive": base64}`` or
-        ``{"digest": "sha256:…"}`` (see ``upload_source``), optionally with ``commit``, ``dirty``."""
+        ``{"digest": "sha256:…"}`` (see ``upload_source``), optionally with ``commit``, ``dirty``.
+        ``build=True`` saves it without a routing tag (``Flow.build``; ``tag`` must be None)."""
         body: dict[str, Any] = {"entrypoint": entrypoint, "source": source}
         if inputs:
             body["inputs"] = inputs
@@ -590,6 +592,8 @@ class Deployments:
             body["stack"] = stack
         if description is not None:
             body["description"] = description
+        if build:
+            body["build"] = True
         return Deployment._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/deployments", body=body, keyed=True), self._c)
 
     # Bundles up to this size (decoded) are sent inline in the deploy body.

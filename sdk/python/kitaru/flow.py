@@ -122,10 +122,43 @@ class Flow:
         (nothing is sent), ``PreconditionFailedError`` outside a Kitaru project,
         ``ConfigurationError`` without a connection, and the server's errors.
         """
+        values = _merge_inputs(inputs, more_inputs, "deploy")
+        return self._save(values, tag=tag, exclusive=exclusive, stack=stack, description=description, build=False)
+
+    def build(
+        self,
+        *,
+        stack: Optional[str] = None,
+        description: Optional[str] = None,
+        inputs: Optional[dict[str, Any]] = None,
+        **more_inputs: Any,
+    ) -> Any:
+        """Save this flow as its next version without routing a tag to it, like
+        ``kitaru build path/to/file.py:function``, and return the :class:`kitaru.Deployment`.
+
+        The same bundle, representative inputs and input schema as :meth:`deploy`,
+        but no tag moves: nothing invoked by tag runs it until a tag is put on it
+        (``deployment.add_tag("stable", exclusive=True)``); run it pinned with
+        ``flow.invoke(version=N)``. The flow's first version still gets ``default``,
+        which exists once any version does. Errors: those of :meth:`deploy`.
+        """
+        values = _merge_inputs(inputs, more_inputs, "build")
+        return self._save(values, tag=None, exclusive=False, stack=stack, description=description, build=True)
+
+    def _save(
+        self,
+        values: dict[str, Any],
+        *,
+        tag: Optional[str],
+        exclusive: bool,
+        stack: Optional[str],
+        description: Optional[str],
+        build: bool,
+    ) -> Any:
+        """Bundle the project and send the deploy (or build) of this flow."""
         import kitaru  # lazily: the client is not needed to run flows
         from kitaru.bundle import build_bundle, git_state
 
-        values = _merge_inputs(inputs, more_inputs, "deploy")
         schema = self.input_schema()
         _check_inputs(self.name, values, schema)
         client = kitaru.KitaruClient()
@@ -146,6 +179,7 @@ class Flow:
             exclusive=exclusive,
             stack=stack,
             description=description,
+            build=build,
         )
 
     def deployments(self) -> list:

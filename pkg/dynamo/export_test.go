@@ -1,0 +1,5 @@
+package dynamo
+
+// LimitLiveTags lowers the store's cap on a flow's routed tags, so the
+// conformance suite can reach it quickly (Engine.LimitTags).
+func (s *Store) LimitLiveTags(n int) { s.maxLiveTags = n }
