@@ -64,6 +64,11 @@ const (
 	// ReasonCredentialOtherProject: the token is for another project than
 	// X-Kitaru-Project names (unauthenticated).
 	ReasonCredentialOtherProject = "credential_other_project"
+	// ReasonSecretMissing: an invoke of a deployment whose declared secrets
+	// are not all set in the project (unprocessable; details.missing).
+	ReasonSecretMissing = "secret_missing"
+	// ReasonSecretNotFound: the project has no secret of that name (not_found).
+	ReasonSecretNotFound = "secret_not_found"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -74,6 +79,7 @@ var Reasons = []string{
 	ReasonNoEarlierVersion, ReasonRollbackTargetDeleted, ReasonMovedDuringRollback, ReasonInputsMismatch,
 	ReasonExecutionNotFound, ReasonNoRoute, ReasonNoCredentials, ReasonTokenExpired, ReasonCredentialInvalid,
 	ReasonCredentialOtherProject,
+	ReasonSecretMissing, ReasonSecretNotFound,
 }
 
 // WithReason returns e with details.reason set to reason.
