@@ -34,6 +34,14 @@ type Objects interface {
 	ResultUpload(ctx context.Context, project, execID string, ttl time.Duration) (workflow.URLRef, error)
 }
 
+// SecretResolver reads the values of a project's flow secrets;
+// secrets.Store is one.
+type SecretResolver interface {
+	// Resolve returns the values of names. Errors: unprocessable naming the
+	// missing secrets.
+	Resolve(ctx context.Context, project string, names []string) (map[string]string, error)
+}
+
 // Service invokes deployments.
 type Service struct {
 	Registry Resolver
@@ -52,6 +60,9 @@ type Service struct {
 	// not compile its deployment's schema again; nil uses one cache shared
 	// by the process (safe: entries are keyed by the schema's hash).
 	Schemas *registry.SchemaCache
+	// Secrets resolves the flow secrets a deployment declares, for its
+	// run only; nil makes invoking such a deployment unavailable.
+	Secrets SecretResolver
 	// Now and NewID are injectable for tests; nil means the real clock and ULIDs.
 	Now   func() time.Time
 	NewID func() string
@@ -98,6 +109,10 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	if err := s.validateInputs(d, merged); err != nil {
 		return registry.Execution{}, false, err
 	}
+	env, err := s.resolveSecrets(ctx, req.Project, d)
+	if err != nil {
+		return registry.Execution{}, false, err
+	}
 	exec, created, err := s.Execs.CreateExecution(ctx, registry.Execution{
 		Project: req.Project, ExecID: s.newID(), Flow: d.Flow, Version: d.Version, Snapshot: d.Snapshot,
 		Selector: req.Selector, Status: registry.StatusRunning, Inputs: merged,
@@ -112,7 +127,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	}
 	// A replay of a still-running execution starts it again: starting is
 	// idempotent per execution id, and it heals a start lost to a crash.
-	if err := s.start(ctx, exec, d); err != nil {
+	if err := s.start(ctx, exec, d, env); err != nil {
 		return registry.Execution{}, false, err
 	}
 	return exec, created, nil
@@ -159,7 +174,23 @@ func (s *Service) checkRunnable(d registry.Deployment) error {
 	return nil
 }
 
-func (s *Service) start(ctx context.Context, exec registry.Execution, d registry.Deployment) error {
+// resolveSecrets reads the secrets d declares, before any execution is
+// recorded, so that a missing one is a 422 naming it and no failed record.
+func (s *Service) resolveSecrets(ctx context.Context, project string, d registry.Deployment) (map[string]string, error) {
+	if len(d.Secrets) == 0 {
+		return nil, nil
+	}
+	if s.Secrets == nil {
+		return nil, registry.Errorf(registry.CodeUnavailable, "version %d of flow %q declares secrets (%s), but this server keeps no flow secrets; ask its operator", d.Version, d.Flow, strings.Join(d.Secrets, ", "))
+	}
+	env, err := s.Secrets.Resolve(ctx, project, d.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("secrets of %s v%d: %w", d.Flow, d.Version, err)
+	}
+	return env, nil
+}
+
+func (s *Service) start(ctx context.Context, exec registry.Execution, d registry.Deployment, env map[string]string) error {
 	ttl := time.Duration(s.timeout()+300) * time.Second
 	bundleURL, err := s.Objects.BundleURL(ctx, exec.Project, d.Source.Digest, ttl)
 	if err != nil {
@@ -173,7 +204,7 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 		Project: exec.Project, ExecID: exec.ExecID, Flow: exec.Flow, Version: exec.Version, Snapshot: exec.Snapshot,
 		Entrypoint: d.Entrypoint, Inputs: exec.Inputs,
 		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL, MaxBytes: s.maxBundleBytes()},
-		ResultUpload: &upload, TimeoutSeconds: s.timeout(),
+		ResultUpload: &upload, TimeoutSeconds: s.timeout(), Env: env,
 	})
 	if err != nil {
 		return s.failStart(ctx, exec, err)

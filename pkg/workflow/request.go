@@ -36,6 +36,12 @@ type RunRequest struct {
 	Bundle         URLRef          `json:"bundle"`
 	ResultUpload   *URLRef         `json:"result_upload,omitempty"`
 	TimeoutSeconds int             `json:"timeout_seconds,omitempty"`
+	// Env holds the flow secrets this run's process gets as environment
+	// variables, resolved by the invoke for this execution only. It is never
+	// encoded (no state machine input, history, stdin or log holds it): an
+	// in-process executor hands it to its Runner, and an executor that can
+	// only pass the request on encoded must refuse a request that has it.
+	Env map[string]string `json:"-"`
 }
 
 // Executor starts and stops snapshot executions: Step Functions in AWS
