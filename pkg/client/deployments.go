@@ -49,6 +49,9 @@ type DeployRequest struct {
 	Exclusive   bool
 	Stack       string
 	Description string
+	// Secrets names the project's flow secrets the version's runs get as
+	// environment variables (Client.SetSecret stores them).
+	Secrets []string
 }
 
 // body is r on the wire; the archive is base64 as encoding/json writes a
@@ -56,7 +59,7 @@ type DeployRequest struct {
 func (r DeployRequest) body() api.DeployRequest {
 	b := api.DeployRequest{
 		Entrypoint: r.Entrypoint, Inputs: r.Inputs, InputSchema: r.InputSchema,
-		Tag: r.Tag, Exclusive: r.Exclusive, Stack: r.Stack, Description: r.Description,
+		Tag: r.Tag, Exclusive: r.Exclusive, Stack: r.Stack, Description: r.Description, Secrets: r.Secrets,
 	}
 	if r.Source != nil {
 		b.Source = &api.Source{Digest: r.Source.Digest, Commit: r.Source.Commit, Dirty: r.Source.Dirty}

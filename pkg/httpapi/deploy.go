@@ -29,6 +29,7 @@ func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
 		Exclusive:   b.Exclusive,
 		Stack:       stack.Name,
 		Description: b.Description,
+		Secrets:     b.Secrets,
 		By:          c.principal.ID,
 	}
 	// Check what is cheap before storing the bundle.
