@@ -121,7 +121,7 @@ func (l *Local) Delete(_ context.Context, project, name string) error {
 	defer l.mu.Unlock()
 	prev, ok := l.projects[project][name]
 	if !ok {
-		return notFound(name)
+		return NotFoundError(name)
 	}
 	delete(l.projects[project], name)
 	if err := l.save(); err != nil {
@@ -145,7 +145,7 @@ func (l *Local) Resolve(_ context.Context, project string, names []string) (map[
 		}
 	}
 	if len(missing) > 0 {
-		return nil, missingError(missing)
+		return nil, MissingError(missing)
 	}
 	return values, nil
 }

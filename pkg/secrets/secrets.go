@@ -55,13 +55,14 @@ func ValidateValue(value string) error {
 	return nil
 }
 
-// missingError is Resolve's answer when names are not stored.
-func missingError(missing []string) error {
+// MissingError is Resolve's answer when names are not stored.
+func MissingError(missing []string) error {
 	return registry.Errorf(registry.CodeUnprocessable, "the deployment needs secrets that are not set in this project: %s; set them (PUT /v1/secrets/{name}) and invoke again", strings.Join(missing, ", ")).
 		WithDetails("missing", missing).WithReason(registry.ReasonSecretMissing)
 }
 
-func notFound(name string) error {
+// NotFoundError is Delete's answer for a name the project does not have.
+func NotFoundError(name string) error {
 	return registry.Errorf(registry.CodeNotFound, "no secret %q in this project; GET /v1/secrets lists the names", name).
 		WithDetails("name", name).WithReason(registry.ReasonSecretNotFound)
 }
