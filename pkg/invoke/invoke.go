@@ -42,6 +42,12 @@ type SecretResolver interface {
 	Resolve(ctx context.Context, project string, names []string) (map[string]string, error)
 }
 
+// SecretHandoff keeps a run's secret values where its runner can fetch them.
+type SecretHandoff interface {
+	// HandOff stores values for execID and returns a reference valid for ttl.
+	HandOff(ctx context.Context, project, execID string, values map[string]string, ttl time.Duration) (workflow.URLRef, error)
+}
+
 // Service invokes deployments.
 type Service struct {
 	Registry Resolver
@@ -63,6 +69,10 @@ type Service struct {
 	// Secrets resolves the flow secrets a deployment declares, for its
 	// run only; nil makes invoking such a deployment unavailable.
 	Secrets SecretResolver
+	// SecretHandoff, when set, stores a run's secrets for the runner to
+	// fetch and the run request carries only the reference (RunRequest.Secrets):
+	// the AWS path. Nil hands them in process (RunRequest.Env): kitaru dev.
+	SecretHandoff SecretHandoff
 	// Now and NewID are injectable for tests; nil means the real clock and ULIDs.
 	Now   func() time.Time
 	NewID func() string
@@ -200,12 +210,20 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 	if err != nil {
 		return s.failStart(ctx, exec, fmt.Errorf("presign result upload: %w", err))
 	}
-	err = s.Executor.Start(ctx, workflow.RunRequest{
+	req := workflow.RunRequest{
 		Project: exec.Project, ExecID: exec.ExecID, Flow: exec.Flow, Version: exec.Version, Snapshot: exec.Snapshot,
 		Entrypoint: d.Entrypoint, Inputs: exec.Inputs,
 		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL, MaxBytes: s.maxBundleBytes()},
 		ResultUpload: &upload, TimeoutSeconds: s.timeout(), Env: env,
-	})
+	}
+	if len(env) > 0 && s.SecretHandoff != nil {
+		ref, err := s.SecretHandoff.HandOff(ctx, exec.Project, exec.ExecID, env, ttl)
+		if err != nil {
+			return s.failStart(ctx, exec, fmt.Errorf("hand off secrets: %w", err))
+		}
+		req.Secrets, req.Env = &ref, nil
+	}
+	err = s.Executor.Start(ctx, req)
 	if err != nil {
 		return s.failStart(ctx, exec, err)
 	}

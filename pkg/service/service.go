@@ -71,6 +71,10 @@ type Config struct {
 	// invokes hand to runs; nil answers those routes 503, and invoking a
 	// deployment that declares secrets 503 too.
 	Secrets secrets.Store
+	// SecretsByReference hands runs their secrets through a presigned
+	// object of Blobs (artifacts.Store.HandOff) rather than in process: set
+	// where the executor passes run requests on encoded (Step Functions).
+	SecretsByReference bool
 }
 
 // Services is the built graph. A piece whose engine Config lacks is nil.
@@ -138,6 +142,9 @@ func New(cfg Config) (*Services, error) {
 			Registry: cfg.Store, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts,
 			Stacks: cfg.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
 			BundleLimits: cfg.BundleLimits, Secrets: cfg.Secrets,
+		}
+		if cfg.SecretsByReference {
+			s.Invoker.SecretHandoff = s.Artifacts
 		}
 		hcfg.Invoker = s.Invoker
 	}

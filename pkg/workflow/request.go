@@ -36,6 +36,11 @@ type RunRequest struct {
 	Bundle         URLRef          `json:"bundle"`
 	ResultUpload   *URLRef         `json:"result_upload,omitempty"`
 	TimeoutSeconds int             `json:"timeout_seconds,omitempty"`
+	// Secrets points the runner at this run's flow secrets (a JSON object of
+	// names to values) through a short-lived presigned URL, for executors
+	// that pass the request on encoded (Step Functions): the state machine's
+	// history holds the reference, never a value (docs/secrets.md).
+	Secrets *URLRef `json:"secrets,omitempty"`
 	// Env holds the flow secrets this run's process gets as environment
 	// variables, resolved by the invoke for this execution only. It is never
 	// encoded (no state machine input, history, stdin or log holds it): an
