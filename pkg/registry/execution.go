@@ -31,7 +31,7 @@ type ExecError struct {
 	Traceback string `json:"traceback,omitempty"`
 	// Details carries machine-readable context for debugging, such as
 	// DetailRunnerTraceback; nil or empty is left out of the JSON.
-	Details map[string]any `json:"details,omitempty"`
+	Details map[string]any `json:"details,omitempty" jsonschema:"debugging context of the failure, such as runner_traceback (the full traceback, runner frames included)"`
 }
 
 // DetailRunnerTraceback is the ExecError.Details key of the runner's full,
