@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -558,6 +560,36 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 		if got := rawStatusWith(t, hc, ctx, srv, "POST", "/v1/flows/"+flow+"/deployments", body, nil, http.StatusBadRequest); !strings.Contains(got, "leave tag out") {
 			t.Errorf("answer %s; want the build's refusal of tag", got)
 		}
+	})
+	step("a flow secret is set, listed by name, reaches a deploy that declares it, and a missing one is a 422", func(t *testing.T) {
+		const value = "sk-walkthrough-3b1f"
+		if _, err := producer.SetSecret(ctx, "OPENAI_API_KEY", value); err != nil {
+			t.Fatal(err)
+		}
+		list, err := producer.Secrets(ctx)
+		if err != nil || len(list) != 1 || list[0].Name != "OPENAI_API_KEY" {
+			t.Fatalf("secrets = %+v, %v; want OPENAI_API_KEY", list, err)
+		}
+		secretsTarget := filepath.Join(copyProject(t, "secrets"), "flows", "secrets.py") + ":environment"
+		d, err := deployments.DeployDir(ctx, "", secretsTarget, client.DeployDirOptions{Secrets: []string{"OPENAI_API_KEY"}})
+		if err != nil || len(d.Secrets) != 1 {
+			t.Fatalf("deploy = %+v, %v; want it to declare OPENAI_API_KEY", d.Secrets, err)
+		}
+		h, err := deployments.Invoke(ctx, "environment", client.InvokeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := h.Wait(ctx)
+		sum := sha256.Sum256([]byte(value))
+		if err != nil || !strings.Contains(string(e.Result), hex.EncodeToString(sum[:])) {
+			t.Fatalf("execution = %s, %v; want the digest of the secret's value", e.Result, err)
+		}
+		if err := producer.DeleteSecret(ctx, "OPENAI_API_KEY"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = deployments.Invoke(ctx, "environment", client.InvokeOptions{})
+		wantCode(t, err, registry.CodeUnprocessable)
+		wantCode(t, producer.DeleteSecret(ctx, "OPENAI_API_KEY"), registry.CodeNotFound)
 	})
 	step("a request the document rejects is refused by the server too", func(t *testing.T) {
 		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/deployments?limit=0", "", http.StatusBadRequest)

@@ -71,6 +71,13 @@ func suppressNagFindings(stack awscdk.Stack, props KitaruStackProps, s nagSubjec
 		regex(`/^Resource::<Bucket[0-9A-F]+\.Arn>\/results\/\*$/`),
 		regex(`/^Resource::<Bucket[0-9A-F]+\.Arn>\/logs\/\*$/`),
 		regex(`/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*StateMachine[0-9A-F]+.*:\*$/`)))
+	flowSecrets := regex(`/^Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:kitaru\/[^/]+\/\*$/`)
+	suppress(s.functions["deploy"], true, rule("AwsSolutions-IAM5",
+		"deploy serves /v1/secrets: it writes the flow secrets under this stack's kitaru/<stack>/ prefix, and ListSecrets has no resource-level permission (the store filters by the prefix)",
+		flowSecrets, "Resource::*"))
+	suppress(s.functions["invoke"], true, rule("AwsSolutions-IAM5",
+		"invoke reads the flow secrets under this stack's kitaru/<stack>/ prefix and hands them to a run through the run-secrets/ prefix of this stack's bucket",
+		flowSecrets, regex(`/^Resource::<Bucket[0-9A-F]+\.Arn>\/run-secrets\/\*$/`)))
 	suppress(s.stateMachineRole, true, rule("AwsSolutions-IAM5",
 		"CDK's grants for log delivery (logs:*LogDelivery*, DescribeLogGroups, PutResourcePolicy...) and X-Ray tracing: those APIs have no resource-level permissions",
 		"Resource::*"))

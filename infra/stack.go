@@ -21,6 +21,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/workflow"
@@ -179,6 +180,10 @@ const (
 	resultsPrefix = "results/"
 	logsPrefix    = "logs/"
 	resultsDays   = 30
+	// runSecretsPrefix holds each run's secret hand-off (artifacts.HandOff);
+	// the presigned GET ends with the run, the object a day later.
+	runSecretsPrefix = artifacts.RunSecretsPrefix
+	runSecretsDays   = 1
 )
 
 // NewKitaruStack defines the whole system: table, bucket, signing secret,
@@ -220,6 +225,7 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 			{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1))},
 			{Id: jsii.String("expire-results"), Prefix: jsii.String(resultsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(resultsDays))},
 			{Id: jsii.String("expire-logs"), Prefix: jsii.String(logsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(resultsDays))},
+			{Id: jsii.String("expire-run-secrets"), Prefix: jsii.String(runSecretsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(runSecretsDays))},
 		},
 		RemovalPolicy: removal,
 	})
@@ -365,6 +371,8 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 		Actions:   jsii.Strings("s3:ListBucket"),
 		Resources: &[]*string{bucket.BucketArn()},
 	}))
+
+	grantFlowSecrets(stack, deploy, invoke, bucket)
 
 	// The reaper runs on a schedule: executions still running past the
 	// workflow's deadline end failed (Runner.Lost). EventBridge retries a
@@ -562,4 +570,41 @@ func pascal(s string) string {
 		return s
 	}
 	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// FlowSecretsPrefix starts the Secrets Manager names of a stack's flow
+// secrets: kitaru/<stack name>/<project>/<NAME> (docs/secrets.md).
+func FlowSecretsPrefix(stack awscdk.Stack) string { return "kitaru/" + *stack.StackName() + "/" }
+
+// grantFlowSecrets lets deploy (which serves /v1/secrets) write and delete
+// the stack's flow secrets and invoke read them and hand them to runs,
+// both scoped to FlowSecretsPrefix; ListSecrets has no resource-level
+// permission, so it is granted on "*" and the store filters by prefix.
+func grantFlowSecrets(stack awscdk.Stack, deploy, invoke awslambda.Function, bucket awss3.Bucket) {
+	prefix := FlowSecretsPrefix(stack)
+	arn := stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("secretsmanager"), Resource: jsii.String("secret"),
+		ResourceName: jsii.String(prefix + "*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	for _, fn := range []awslambda.Function{deploy, invoke} {
+		fn.AddEnvironment(jsii.String("KITARU_SECRETS_PREFIX"), jsii.String(prefix), nil)
+	}
+	deploy.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret",
+			"secretsmanager:DeleteSecret", "secretsmanager:TagResource"),
+		Resources: &[]*string{arn},
+	}))
+	deploy.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("secretsmanager:ListSecrets"),
+		Resources: jsii.Strings("*"),
+	}))
+	invoke.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources: &[]*string{arn},
+	}))
+	// The hand-off: invoke writes the run's values and presigns their GET.
+	invoke.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:PutObject", "s3:GetObject"),
+		Resources: &[]*string{bucket.ArnForObjects(jsii.String(runSecretsPrefix + "*"))},
+	}))
 }

@@ -193,6 +193,13 @@ class Event:
         self.exec_id = raw.get("exec_id") if isinstance(raw.get("exec_id"), str) else ""
         self.flow = raw.get("flow") if isinstance(raw.get("flow"), str) else self.function_name
         self.version = raw.get("version")
+        # The flow secrets of this run, by reference (docs/secrets.md).
+        self.secrets_url: Optional[str] = None
+        ref = raw.get("secrets")
+        if ref is not None:
+            if not isinstance(ref, dict):
+                raise InvalidEvent("secrets must be an object {url}")
+            self.secrets_url = _require_url(ref.get("url"), "secrets.url")
 
 
 ENTRYPOINT_RULE = (
@@ -700,6 +707,53 @@ def _cwd(path: str) -> Iterator[None]:
         os.chdir(previous)
 
 
+class SecretsUnavailable(Exception):
+    """The run's secrets could not be read; the message never holds a value."""
+
+
+_SECRET_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+MAX_SECRETS_BYTES = 2 << 20
+
+
+def fetch_secrets(url: str) -> dict[str, str]:
+    """GET the run's secrets, a JSON object of names to values, bounded."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_SECONDS) as resp:
+            body = resp.read(MAX_SECRETS_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise SecretsUnavailable(f"GET secrets: HTTP {exc.code} {exc.reason}; invoke again") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SecretsUnavailable(f"GET secrets: {type(exc).__name__}; invoke again") from None
+    try:
+        values = json.loads(body) if len(body) <= MAX_SECRETS_BYTES else None
+    except ValueError:
+        values = None
+    if not isinstance(values, dict) or not all(
+        isinstance(k, str) and _SECRET_NAME.fullmatch(k) and isinstance(v, str) and "\0" not in v for k, v in values.items()
+    ):
+        raise SecretsUnavailable("the run's secrets are not an object of names to strings")
+    return values
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """The secrets in os.environ while the flow runs, as they were after (a
+    warm Lambda must not hand one run's secrets to the next)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run(raw_event: Any) -> dict[str, Any]:
     """Run one execution and return its answer; raises on any failure."""
     event = Event(raw_event)
@@ -731,7 +785,8 @@ def _run(event: Event) -> dict[str, Any]:
         try:
             # The runner's directory first: the shipped kitaru package wins over
             # anything of that name in the bundle.
-            with _on_sys_path(RUNNER_DIR, root), _cwd(root):
+            secrets = fetch_secrets(event.secrets_url) if event.secrets_url else {}
+            with _on_sys_path(RUNNER_DIR, root), _cwd(root), _environ(secrets):
                 target = load_flow(root, event.entrypoint_path, event.function_name)
                 result = call_flow(target, event.inputs)
         finally:

@@ -94,6 +94,9 @@ type DeployRequest struct {
 	Build       bool   `json:"build,omitempty"`
 	Stack       string `json:"stack,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Secrets names the project's flow secrets the version's runs get as
+	// environment variables (docs/secrets.md).
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // Source is a deploy's project bundle: a stored bundle by digest (uploaded

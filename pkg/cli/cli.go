@@ -60,6 +60,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newAdminCommand())
 	root.AddCommand(newFlowCommand(), newExecutionsCommand())
 	root.AddCommand(newMCPCommand())
+	root.AddCommand(newSecretsCommand())
 	root.AddCommand(newLoginCommand(), newLogoutCommand(), newStatusCommand(), newInfoCommand(), newAuthCommand())
 	for _, group := range root.Commands() {
 		refuseUnknownSubcommands(group)

@@ -24,6 +24,7 @@ type deployOptions struct {
 	inputSchema schemaFlag
 	stack       string
 	description string
+	secrets     []string
 	output      outputFlag
 	// warn shows what the deploy could not check; nil discards it.
 	warn func(string)
@@ -73,6 +74,7 @@ The flow's public name is the function name after the colon. Bundles skip
 	f.Var(&opts.inputSchema, "input-schema", "the inputs' JSON Schema, a JSON object or @file, instead of the one read from the function's signature")
 	f.StringVar(&opts.stack, "stack", "", "stack to deploy to (default: the server's default stack)")
 	f.StringVar(&opts.description, "description", "", "what this version changes")
+	f.StringArrayVar(&opts.secrets, "secret", nil, "a flow secret (kitaru secrets set NAME) the version's runs get as the environment variable NAME; repeat for more")
 	f.VarP(&opts.output, "output", "o", "output format: text or json")
 	return cmd
 }
@@ -89,6 +91,7 @@ func runDeploy(ctx context.Context, target string, opts deployOptions) (registry
 		Exclusive:   opts.exclusive,
 		Stack:       opts.stack,
 		Description: opts.description,
+		Secrets:     opts.secrets,
 		Warn:        opts.warn,
 	})
 	return d.Deployment, err
@@ -126,6 +129,9 @@ func printDeployment(w io.Writer, d registry.Deployment) {
 	}
 	if d.Stack != "" {
 		fmt.Fprintf(w, "  stack:      %s\n", d.Stack)
+	}
+	if len(d.Secrets) > 0 {
+		fmt.Fprintf(w, "  secrets:    %s\n", strings.Join(d.Secrets, ", "))
 	}
 	fmt.Fprintf(w, "Invoke it with: kitaru invoke %s --version %d\n", d.Flow, d.Version)
 }

@@ -457,6 +457,9 @@ func printDeploymentDetails(w io.Writer, d registry.Deployment) {
 	if d.Description != "" {
 		fmt.Fprintf(w, "Description:  %s\n", d.Description)
 	}
+	if len(d.Secrets) > 0 {
+		fmt.Fprintf(w, "Secrets:      %s\n", strings.Join(d.Secrets, ", "))
+	}
 	fmt.Fprintf(w, "Created:      %s by %s\n", formatTime(d.CreatedAt), orDash(d.CreatedBy))
 }
 

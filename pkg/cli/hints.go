@@ -62,6 +62,10 @@ func nextStep(details map[string]any, conn func() connection) string {
 		return fmt.Sprintf("; check the server URL (kitaru info shows it; %s overrides the saved one)", client.EnvServerURL)
 	case registry.ReasonNoCredentials, registry.ReasonCredentialInvalid, registry.ReasonTokenExpired, registry.ReasonCredentialOtherProject:
 		return loginHint(conn(), d.text("project", ""))
+	case registry.ReasonSecretMissing:
+		return secretsHint(d.texts("missing"))
+	case registry.ReasonSecretNotFound:
+		return "; list the secrets with kitaru secrets list"
 	}
 	return ""
 }

@@ -34,6 +34,9 @@ type DeployDirOptions struct {
 	Stack string
 	// Description says what this version changes.
 	Description string
+	// Secrets names the project's flow secrets the version's runs get as
+	// environment variables (kitaru deploy --secret).
+	Secrets []string
 	// Warn receives what the deploy could not check, such as a missing
 	// python3 or a function whose schema cannot be read, one message a
 	// call; nil discards them.
@@ -128,6 +131,7 @@ func (d *Deployments) saveDir(ctx context.Context, dir, target string, opts Depl
 		Exclusive:   opts.Exclusive,
 		Stack:       opts.Stack,
 		Description: opts.Description,
+		Secrets:     opts.Secrets,
 	}
 	if build {
 		return d.Build(ctx, flow, req)

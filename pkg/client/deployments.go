@@ -49,6 +49,9 @@ type DeployRequest struct {
 	Exclusive   bool
 	Stack       string
 	Description string
+	// Secrets names the project's flow secrets the version's runs get as
+	// environment variables (Client.SetSecret stores them).
+	Secrets []string
 	// build is set by Build: the version gets no routing tag.
 	build bool
 }
@@ -58,7 +61,7 @@ type DeployRequest struct {
 func (r DeployRequest) body() api.DeployRequest {
 	b := api.DeployRequest{
 		Entrypoint: r.Entrypoint, Inputs: r.Inputs, InputSchema: r.InputSchema,
-		Tag: r.Tag, Exclusive: r.Exclusive, Build: r.build, Stack: r.Stack, Description: r.Description,
+		Tag: r.Tag, Exclusive: r.Exclusive, Build: r.build, Stack: r.Stack, Description: r.Description, Secrets: r.Secrets,
 	}
 	if r.Source != nil {
 		b.Source = &api.Source{Digest: r.Source.Digest, Commit: r.Source.Commit, Dirty: r.Source.Dirty}

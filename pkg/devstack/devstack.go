@@ -152,8 +152,12 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	if err := s.startRuns(cfg, store); err != nil {
 		return err
 	}
+	flowSecrets, err := openSecrets(cfg.DataDir)
+	if err != nil {
+		return err
+	}
 	s.services, err = service.New(service.Config{
-		Store: store, Stacks: Stacks(), Blobs: blobs, Executor: s.runs,
+		Store: store, Stacks: Stacks(), Blobs: blobs, Executor: s.runs, Secrets: flowSecrets,
 		Signer: &auth.Signer{Secret: secret}, BundleLimits: limits, Logger: cfg.Logger, Watcher: store.hub,
 	})
 	if err != nil {

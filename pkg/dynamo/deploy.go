@@ -66,7 +66,7 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		PK: pk, SK: versionSK(version), Project: req.Project, Flow: req.Flow, Version: version,
 		Snapshot: registry.SnapshotName(req.Flow, version), Entrypoint: req.Entrypoint, Source: req.Source,
 		Inputs: string(req.Inputs), InputSchema: string(req.InputSchema), Stack: req.Stack,
-		Description: req.Description, CreatedAt: now, CreatedBy: req.By, Token: requestToken(),
+		Description: req.Description, Secrets: req.Secrets, CreatedAt: now, CreatedBy: req.By, Token: requestToken(),
 	}
 	item, err := attributevalue.MarshalMap(vi)
 	if err != nil {

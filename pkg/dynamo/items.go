@@ -237,8 +237,11 @@ type versionItem struct {
 	InputSchema string           `dynamodbav:"input_schema,omitempty"`
 	Stack       string           `dynamodbav:"stack"`
 	Description string           `dynamodbav:"description,omitempty"`
-	CreatedAt   time.Time        `dynamodbav:"created_at"`
-	CreatedBy   string           `dynamodbav:"created_by"`
+	// Secrets are the names of the flow secrets the version declares (a
+	// list, not a string set: minidyn keeps empty sets, and order is kept).
+	Secrets   []string  `dynamodbav:"secrets,omitempty"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+	CreatedBy string    `dynamodbav:"created_by"`
 	// Token is the deploy's own token: a re-sent deploy transaction that finds
 	// its version already there knows from it that its first copy committed.
 	Token string `dynamodbav:"token,omitempty"`
@@ -251,7 +254,7 @@ func (v versionItem) deployment(routes registry.Routes) registry.Deployment {
 	d := registry.Deployment{
 		Project: v.Project, Flow: v.Flow, Version: v.Version, Snapshot: v.Snapshot,
 		Tags: routes.TagsOf(v.Version), Entrypoint: v.Entrypoint, Source: v.Source,
-		Inputs: json.RawMessage(v.Inputs), Stack: v.Stack, Description: v.Description,
+		Inputs: json.RawMessage(v.Inputs), Stack: v.Stack, Description: v.Description, Secrets: v.Secrets,
 		CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
 	}
 	if v.InputSchema != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/secrets"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
@@ -35,8 +36,12 @@ func newBolaFixture(t *testing.T) *bolaFixture {
 	secret, _ := auth.NewSecret()
 	stacks := devStacks
 	b := &bolaFixture{fixture: f}
+	teamSecrets := secrets.NewMemory(nil)
+	if _, err := teamSecrets.Set(context.Background(), "team-b", "TEAM_B_TOKEN", "team-b-value"); err != nil {
+		t.Fatal(err)
+	}
 	b.all = f.handler(httpapi.Config{
-		Executions: f.store, Tokens: &auth.Signer{Secret: secret},
+		Executions: f.store, Tokens: &auth.Signer{Secret: secret}, Secrets: teamSecrets,
 		Invoker: &invoke.Service{Registry: f.store, Execs: f.store, Executor: fakeStepFunctions{}, Objects: artifactStore, Stacks: stacks},
 	})
 	asB := func(ev events.APIGatewayProxyRequest) events.APIGatewayProxyRequest {
@@ -61,7 +66,7 @@ func (b *bolaFixture) stateOfB(t *testing.T) string {
 	var s strings.Builder
 	for _, target := range []string{
 		"/v1/flows", "/v1/flows/research_agent/deployments", "/v1/flows/research_agent/tags/stable/history",
-		"/v1/executions/" + b.execID, "/v1/flows/research_agent/executions",
+		"/v1/executions/" + b.execID, "/v1/flows/research_agent/executions", "/v1/secrets",
 	} {
 		s.WriteString(must(t, b.all, as(request("GET", target, ""), "team-b", "producer", "bob"), 200))
 	}
@@ -70,13 +75,16 @@ func (b *bolaFixture) stateOfB(t *testing.T) string {
 
 // concrete fills a route template with team-b's objects and a body that would succeed for team-b.
 func (b *bolaFixture) concrete(r httpapi.Route) (path, body string) {
-	path = strings.NewReplacer("{flow}", "research_agent", "{version}", "1", "{tag}", "stable", "{exec_id}", b.execID).Replace(r.Path)
+	path = strings.NewReplacer("{flow}", "research_agent", "{version}", "1", "{tag}", "stable", "{exec_id}", b.execID, "{name}", "TEAM_B_TOKEN").Replace(r.Path)
 	switch {
 	case r.Method == "DELETE" && strings.Contains(r.Path, "/tags/"):
 		path += "?version=1"
 	case r.Method == "POST" && strings.HasSuffix(r.Path, "/deployments"):
 		// A deploy names no existing object: it creates the caller's own flow (named apart, to keep the other checks apart).
 		path, body = "/v1/flows/own_flow/deployments", deployBody("")
+	case r.Method == "PUT" && strings.HasPrefix(r.Path, "/v1/secrets/"):
+		// Named apart, so the DELETE check still finds only team-b's secret.
+		path, body = "/v1/secrets/TEAM_A_TOKEN", `{"value": "team-a-value"}`
 	case r.Method == "PUT":
 		body = `{"version": 2, "exclusive": true}`
 	case r.Method == "POST" && strings.HasSuffix(r.Path, "/artifacts"):
@@ -92,6 +100,8 @@ var unscoped = map[string]bool{
 	"GET /v1/flows": true, "GET /v1/stacks": true, "POST /v1/artifacts": true,
 	"POST /v1/flows/{flow}/deployments": true, "POST /v1/auth/token": true, "GET /v1/status": true,
 	"GET /v1/flows/{flow}/executions": true,
+	// A secret set by another project is that project's own, as a deploy is.
+	"GET /v1/secrets": true, "PUT /v1/secrets/{name}": true,
 }
 
 func TestAnotherProjectsObjectsAreNotFoundOnEveryRoute(t *testing.T) {

@@ -30,6 +30,7 @@ func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
 		Build:       b.Build,
 		Stack:       stack.Name,
 		Description: b.Description,
+		Secrets:     b.Secrets,
 		By:          c.principal.ID,
 	}
 	// Check what is cheap before storing the bundle.

@@ -36,6 +36,7 @@ import (
 	"github.com/kitaru/deployments/pkg/execwatch"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/secrets"
 )
 
 // Config configures a Handler.
@@ -70,6 +71,9 @@ type Config struct {
 	// Authenticate, when set, verifies the bearer of requests that arrive
 	// without authorizer context (auth.Authenticator.Authenticate).
 	Authenticate func(ctx context.Context, authorization, project string) (registry.Principal, error)
+	// Secrets keeps the project's flow secrets (the /v1/secrets routes);
+	// nil answers those routes 503.
+	Secrets secrets.Store
 	// Idempotency keeps the answers of writes sent with an Idempotency-Key
 	// (docs/idempotency.md); nil uses the store when it is one.
 	Idempotency registry.IdempotencyStore

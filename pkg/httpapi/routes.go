@@ -49,6 +49,9 @@ var endpoints = []endpoint{
 	{Route: Route{"DELETE", "/v1/flows/{flow}", GroupDeploy}, serve: (*Handler).deleteFlow, keyed: true},
 	{Route: Route{"GET", "/v1/stacks", GroupDeploy}, serve: (*Handler).listStacks},
 	{Route: Route{"POST", "/v1/artifacts", GroupDeploy}, serve: (*Handler).createArtifact},
+	{Route: Route{"PUT", "/v1/secrets/{name}", GroupDeploy}, serve: (*Handler).putSecret},
+	{Route: Route{"GET", "/v1/secrets", GroupDeploy}, serve: (*Handler).listSecrets},
+	{Route: Route{"DELETE", "/v1/secrets/{name}", GroupDeploy}, serve: (*Handler).deleteSecret},
 
 	{Route: Route{"PUT", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).putTag, keyed: true},
 	{Route: Route{"DELETE", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).removeTag, keyed: true},

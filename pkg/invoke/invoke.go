@@ -40,6 +40,20 @@ type LogUploads interface {
 	LogUpload(ctx context.Context, project, execID string, ttl time.Duration) (workflow.LogUpload, error)
 }
 
+// SecretResolver reads the values of a project's flow secrets;
+// secrets.Store is one.
+type SecretResolver interface {
+	// Resolve returns the values of names. Errors: unprocessable naming the
+	// missing secrets.
+	Resolve(ctx context.Context, project string, names []string) (map[string]string, error)
+}
+
+// SecretHandoff keeps a run's secret values where its runner can fetch them.
+type SecretHandoff interface {
+	// HandOff stores values for execID and returns a reference valid for ttl.
+	HandOff(ctx context.Context, project, execID string, values map[string]string, ttl time.Duration) (workflow.URLRef, error)
+}
+
 // Service invokes deployments.
 type Service struct {
 	Registry Resolver
@@ -61,6 +75,13 @@ type Service struct {
 	// not compile its deployment's schema again; nil uses one cache shared
 	// by the process (safe: entries are keyed by the schema's hash).
 	Schemas *registry.SchemaCache
+	// Secrets resolves the flow secrets a deployment declares, for its
+	// run only; nil makes invoking such a deployment unavailable.
+	Secrets SecretResolver
+	// SecretHandoff, when set, stores a run's secrets for the runner to
+	// fetch and the run request carries only the reference (RunRequest.Secrets):
+	// the AWS path. Nil hands them in process (RunRequest.Env): kitaru dev.
+	SecretHandoff SecretHandoff
 	// Now and NewID are injectable for tests; nil means the real clock and ULIDs.
 	Now   func() time.Time
 	NewID func() string
@@ -107,6 +128,10 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	if err := s.validateInputs(d, merged); err != nil {
 		return registry.Execution{}, false, err
 	}
+	env, err := s.resolveSecrets(ctx, req.Project, d)
+	if err != nil {
+		return registry.Execution{}, false, err
+	}
 	exec, created, err := s.Execs.CreateExecution(ctx, registry.Execution{
 		Project: req.Project, ExecID: s.newID(), Flow: d.Flow, Version: d.Version, Snapshot: d.Snapshot,
 		Selector: req.Selector, Status: registry.StatusRunning, Inputs: merged,
@@ -121,7 +146,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	}
 	// A replay of a still-running execution starts it again: starting is
 	// idempotent per execution id, and it heals a start lost to a crash.
-	if err := s.start(ctx, exec, d); err != nil {
+	if err := s.start(ctx, exec, d, env); err != nil {
 		return registry.Execution{}, false, err
 	}
 	return exec, created, nil
@@ -168,7 +193,23 @@ func (s *Service) checkRunnable(d registry.Deployment) error {
 	return nil
 }
 
-func (s *Service) start(ctx context.Context, exec registry.Execution, d registry.Deployment) error {
+// resolveSecrets reads the secrets d declares, before any execution is
+// recorded, so that a missing one is a 422 naming it and no failed record.
+func (s *Service) resolveSecrets(ctx context.Context, project string, d registry.Deployment) (map[string]string, error) {
+	if len(d.Secrets) == 0 {
+		return nil, nil
+	}
+	if s.Secrets == nil {
+		return nil, registry.Errorf(registry.CodeUnavailable, "version %d of flow %q declares secrets (%s), but this server keeps no flow secrets; ask its operator", d.Version, d.Flow, strings.Join(d.Secrets, ", "))
+	}
+	env, err := s.Secrets.Resolve(ctx, project, d.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("secrets of %s v%d: %w", d.Flow, d.Version, err)
+	}
+	return env, nil
+}
+
+func (s *Service) start(ctx context.Context, exec registry.Execution, d registry.Deployment, env map[string]string) error {
 	ttl := time.Duration(s.timeout()+300) * time.Second
 	bundleURL, err := s.Objects.BundleURL(ctx, exec.Project, d.Source.Digest, ttl)
 	if err != nil {
@@ -178,20 +219,27 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 	if err != nil {
 		return s.failStart(ctx, exec, fmt.Errorf("presign result upload: %w", err))
 	}
-	var logs *workflow.LogUpload
+	req := workflow.RunRequest{
+		Project: exec.Project, ExecID: exec.ExecID, Flow: exec.Flow, Version: exec.Version, Snapshot: exec.Snapshot,
+		Entrypoint: d.Entrypoint, Inputs: exec.Inputs,
+		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL, MaxBytes: s.maxBundleBytes()},
+		ResultUpload: &upload, TimeoutSeconds: s.timeout(), Env: env,
+	}
 	if s.Logs != nil {
 		up, err := s.Logs.LogUpload(ctx, exec.Project, exec.ExecID, ttl)
 		if err != nil {
 			return s.failStart(ctx, exec, fmt.Errorf("presign log upload: %w", err))
 		}
-		logs = &up
+		req.LogUpload = &up
 	}
-	err = s.Executor.Start(ctx, workflow.RunRequest{
-		Project: exec.Project, ExecID: exec.ExecID, Flow: exec.Flow, Version: exec.Version, Snapshot: exec.Snapshot,
-		Entrypoint: d.Entrypoint, Inputs: exec.Inputs,
-		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL, MaxBytes: s.maxBundleBytes()},
-		ResultUpload: &upload, LogUpload: logs, TimeoutSeconds: s.timeout(),
-	})
+	if len(env) > 0 && s.SecretHandoff != nil {
+		ref, err := s.SecretHandoff.HandOff(ctx, exec.Project, exec.ExecID, env, ttl)
+		if err != nil {
+			return s.failStart(ctx, exec, fmt.Errorf("hand off secrets: %w", err))
+		}
+		req.Secrets, req.Env = &ref, nil
+	}
+	err = s.Executor.Start(ctx, req)
 	if err != nil {
 		return s.failStart(ctx, exec, err)
 	}

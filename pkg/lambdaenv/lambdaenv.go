@@ -28,6 +28,7 @@ import (
 	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
 	"github.com/kitaru/deployments/pkg/lambdaenv/storeenv"
 	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/secrets/smsecrets"
 	"github.com/kitaru/deployments/pkg/service"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -53,6 +54,10 @@ type Env struct {
 	SigningSecretARN string
 	// SecretsManagerEndpoint overrides the Secrets Manager endpoint (SECRETSMANAGER_ENDPOINT).
 	SecretsManagerEndpoint string
+	// SecretsPrefix starts the Secrets Manager names of flow secrets
+	// (KITARU_SECRETS_PREFIX; default smsecrets.DefaultPrefix): the stack
+	// scopes its functions' IAM policies to it.
+	SecretsPrefix string
 	// MaxBundleBytes bounds a source bundle (KITARU_MAX_BUNDLE_MB; default 64 MiB).
 	MaxBundleBytes int64
 	// VerifyBearer makes the handlers authenticate requests that arrive
@@ -74,6 +79,7 @@ func Read(getenv func(string) string) (Env, error) {
 	env.Stacks = stacks
 	env.Bucket, env.S3Endpoint = getenv("KITARU_BUCKET"), getenv("S3_ENDPOINT")
 	env.StateMachineARN, env.StepFunctionsEndpoint = getenv("KITARU_STATE_MACHINE_ARN"), getenv("STEPFUNCTIONS_ENDPOINT")
+	env.SecretsPrefix = getenv("KITARU_SECRETS_PREFIX")
 	if env.MaxBundleBytes, err = bundleenv.ReadMaxBytes(getenv); err != nil {
 		return Env{}, err
 	}
@@ -169,6 +175,12 @@ func serviceConfig(ctx context.Context, awsCfg aws.Config, env Env, group httpap
 			return service.Config{}, err
 		}
 	}
+	if group == httpapi.GroupDeploy || group == httpapi.GroupInvoke {
+		// Flow secrets: the deploy group serves /v1/secrets, the invoke
+		// group resolves them and hands them to runs by reference.
+		cfg.Secrets = smsecrets.New(secretsManager(awsCfg, env), env.SecretsPrefix)
+		cfg.SecretsByReference = true
+	}
 	if group == httpapi.GroupInvoke {
 		if services.Executor == nil {
 			return service.Config{}, fmt.Errorf("the %s group starts runs but its function passes no Services.Executor; pass sfnenv.NewExecutor in its main.go", group)
@@ -180,17 +192,21 @@ func serviceConfig(ctx context.Context, awsCfg aws.Config, env Env, group httpap
 	return cfg, nil
 }
 
+// secretsManager is a Secrets Manager client on env's endpoint.
+func secretsManager(awsCfg aws.Config, env Env) *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
+		if env.SecretsManagerEndpoint != "" {
+			o.BaseEndpoint = aws.String(env.SecretsManagerEndpoint)
+		}
+	})
+}
+
 // NewSigner reads the token signing secret from Secrets Manager.
 func NewSigner(ctx context.Context, awsCfg aws.Config, env Env) (*auth.Signer, error) {
 	if env.SigningSecretARN == "" {
 		return nil, fmt.Errorf("KITARU_SIGNING_SECRET_ARN is not set; set it to the Secrets Manager secret that signs tokens")
 	}
-	client := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
-		if env.SecretsManagerEndpoint != "" {
-			o.BaseEndpoint = aws.String(env.SecretsManagerEndpoint)
-		}
-	})
-	out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(env.SigningSecretARN)})
+	out, err := secretsManager(awsCfg, env).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(env.SigningSecretARN)})
 	if err != nil {
 		return nil, fmt.Errorf("read the token signing secret: %w", err)
 	}

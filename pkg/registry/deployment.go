@@ -28,8 +28,10 @@ type Deployment struct {
 	InputSchema json.RawMessage `json:"input_schema,omitempty"`
 	Stack       string          `json:"stack"`
 	Description string          `json:"description,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	CreatedBy   string          `json:"created_by"`
+	// Secrets names the flow secrets its runs get as environment variables.
+	Secrets   []string  `json:"secrets,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
 }
 
 // DeployRequest is what a producer asks for; the store assigns the version.
@@ -48,7 +50,10 @@ type DeployRequest struct {
 	Build       bool
 	Stack       string
 	Description string
-	By          string
+	// Secrets names the flow secrets the version's runs need (sorted, no
+	// repeats after Normalize); their values are resolved at invoke time.
+	Secrets []string
+	By      string
 }
 
 // Normalize applies the deploy rules: the routing tag defaults to `default`,
@@ -84,6 +89,9 @@ func (r *DeployRequest) Normalize() error {
 	}
 	if len(r.Description) > 1024 {
 		return Errorf(CodeInvalidArgument, "description is longer than 1024 bytes; shorten it")
+	}
+	if r.Secrets, err = NormalizeSecretNames(r.Secrets); err != nil {
+		return err
 	}
 	inputs, err := NormalizeInputs(r.Inputs)
 	if err != nil {

@@ -74,6 +74,11 @@ const (
 	// ReasonTooManyTags: adding a tag to a flow that already routes
 	// MaxLiveTags tags (conflict); details.limit is the cap.
 	ReasonTooManyTags = "too_many_tags"
+	// ReasonSecretMissing: an invoke of a deployment whose declared secrets
+	// are not all set in the project (unprocessable; details.missing).
+	ReasonSecretMissing = "secret_missing"
+	// ReasonSecretNotFound: the project has no secret of that name (not_found).
+	ReasonSecretNotFound = "secret_not_found"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -85,6 +90,7 @@ var Reasons = []string{
 	ReasonExecutionNotFound, ReasonNoRoute, ReasonNoCredentials, ReasonTokenExpired, ReasonCredentialInvalid,
 	ReasonCredentialOtherProject, ReasonFlowHasRoutes, ReasonFlowBeingDeleted,
 	ReasonTooManyTags,
+	ReasonSecretMissing, ReasonSecretNotFound,
 }
 
 // WithReason returns e with details.reason set to reason.

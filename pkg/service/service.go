@@ -22,6 +22,7 @@ import (
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/secrets"
 	"github.com/kitaru/deployments/pkg/version"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
@@ -66,6 +67,14 @@ type Config struct {
 	// re-reads the store with backoff (execwatch.Poller), for the invoke
 	// function, whose outcomes the finish function records.
 	Watcher httpapi.ExecutionWatcher
+	// Secrets keeps flow secrets: the /v1/secrets routes, and the values
+	// invokes hand to runs; nil answers those routes 503, and invoking a
+	// deployment that declares secrets 503 too.
+	Secrets secrets.Store
+	// SecretsByReference hands runs their secrets through a presigned
+	// object of Blobs (artifacts.Store.HandOff) rather than in process: set
+	// where the executor passes run requests on encoded (Step Functions).
+	SecretsByReference bool
 }
 
 // Services is the built graph. A piece whose engine Config lacks is nil.
@@ -100,6 +109,7 @@ func New(cfg Config) (*Services, error) {
 	hcfg := httpapi.Config{
 		Stacks: cfg.Stacks, Groups: cfg.Groups, Logger: cfg.Logger,
 		Executions: cfg.Store, Watcher: cfg.Watcher, Idempotency: cfg.Store, ServerVersion: version.Version,
+		Secrets: cfg.Secrets,
 	}
 	if cfg.Signer != nil {
 		s.Authorizer = newAuthorizer(cfg)
@@ -132,7 +142,10 @@ func New(cfg Config) (*Services, error) {
 		s.Invoker = &invoke.Service{
 			Registry: cfg.Store, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts, Logs: s.Artifacts,
 			Stacks: cfg.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
-			BundleLimits: cfg.BundleLimits,
+			BundleLimits: cfg.BundleLimits, Secrets: cfg.Secrets,
+		}
+		if cfg.SecretsByReference {
+			s.Invoker.SecretHandoff = s.Artifacts
 		}
 		hcfg.Invoker = s.Invoker
 	}

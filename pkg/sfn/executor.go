@@ -51,6 +51,10 @@ func (e *Executor) Start(ctx context.Context, req workflow.RunRequest) error {
 	if err := validName(req.ExecID); err != nil {
 		return err
 	}
+	if len(req.Env) > 0 {
+		// Env is never encoded: the run would silently lack its secrets.
+		return fmt.Errorf("the run request of %s holds secrets in process, which Step Functions cannot carry; wire invoke.Service.SecretHandoff", req.ExecID)
+	}
 	input, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode the run request for %s: %w", req.ExecID, err)

@@ -56,15 +56,20 @@ func decodeIntToken(token, list string) (int64, error) {
 }
 
 // versionColumns are read by scanVersion, in this order.
-const versionColumns = `version, snapshot, entrypoint, source, inputs, input_schema, stack, description, created_at, created_by`
+const versionColumns = `version, snapshot, entrypoint, source, inputs, input_schema, stack, description, secrets, created_at, created_by`
 
 func scanVersion(row interface{ Scan(...any) error }, project, flow string) (registry.Deployment, error) {
 	d := registry.Deployment{Project: project, Flow: flow}
-	var source, schema sql.NullString
+	var source, schema, secrets sql.NullString
 	var inputs string
 	var created int64
-	if err := row.Scan(&d.Version, &d.Snapshot, &d.Entrypoint, &source, &inputs, &schema, &d.Stack, &d.Description, &created, &d.CreatedBy); err != nil {
+	if err := row.Scan(&d.Version, &d.Snapshot, &d.Entrypoint, &source, &inputs, &schema, &d.Stack, &d.Description, &secrets, &created, &d.CreatedBy); err != nil {
 		return d, err
+	}
+	if secrets.Valid {
+		if err := json.Unmarshal([]byte(secrets.String), &d.Secrets); err != nil {
+			return d, fmt.Errorf("decode the secrets of v%d: %w", d.Version, err)
+		}
 	}
 	d.Inputs, d.CreatedAt = json.RawMessage(inputs), fromNanos(created)
 	if schema.Valid {

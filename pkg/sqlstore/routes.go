@@ -197,7 +197,7 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		d = registry.Deployment{
 			Project: req.Project, Flow: req.Flow, Version: version, Snapshot: registry.SnapshotName(req.Flow, version),
 			Tags: map[string]bool{}, Entrypoint: req.Entrypoint, Source: req.Source, Inputs: req.Inputs, InputSchema: req.InputSchema,
-			Stack: req.Stack, Description: req.Description, CreatedAt: now, CreatedBy: req.By,
+			Stack: req.Stack, Description: req.Description, Secrets: req.Secrets, CreatedAt: now, CreatedBy: req.By,
 		}
 		if err := insertVersion(ctx, tx, d); err != nil {
 			return err
@@ -260,9 +260,17 @@ func insertVersion(ctx context.Context, tx *sql.Tx, d registry.Deployment) error
 	if len(d.InputSchema) > 0 {
 		schema = string(d.InputSchema)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO versions (project, flow, version, snapshot, entrypoint, source, inputs, input_schema, stack, description, created_at, created_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Project, d.Flow, d.Version, d.Snapshot, d.Entrypoint, source, string(d.Inputs), schema, d.Stack, d.Description, nanos(d.CreatedAt), d.CreatedBy)
+	var secrets any
+	if len(d.Secrets) > 0 {
+		b, err := json.Marshal(d.Secrets)
+		if err != nil {
+			return fmt.Errorf("encode the secrets of v%d: %w", d.Version, err)
+		}
+		secrets = string(b)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO versions (project, flow, version, snapshot, entrypoint, source, inputs, input_schema, stack, description, secrets, created_at, created_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Project, d.Flow, d.Version, d.Snapshot, d.Entrypoint, source, string(d.Inputs), schema, d.Stack, d.Description, secrets, nanos(d.CreatedAt), d.CreatedBy)
 	if err != nil {
 		return fmt.Errorf("save version %d: %w", d.Version, err)
 	}

@@ -9,9 +9,16 @@ import (
 // schemaVersion is the schema this binary writes, kept in PRAGMA
 // user_version. migrations[v] brings a file from version v to v+1; a file
 // from a newer binary is refused rather than guessed at.
-const schemaVersion = 1
+const schemaVersion = 2
 
-var migrations = []string{0: schemaV1}
+var migrations = []string{0: schemaV1, 1: schemaV2Secrets}
+
+// schemaV2Secrets adds the names of the flow secrets a version declares: a
+// JSON array of strings, NULL when it declares none (and for every version
+// saved before).
+const schemaV2Secrets = `
+ALTER TABLE versions ADD COLUMN secrets TEXT CHECK (secrets IS NULL OR json_valid(secrets));
+`
 
 // schemaV1 is the first schema (docs/embedded-store.md explains each
 // table). Times are Unix nanoseconds unless a column says otherwise; JSON

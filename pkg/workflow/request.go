@@ -47,6 +47,17 @@ type RunRequest struct {
 	ResultUpload   *URLRef         `json:"result_upload,omitempty"`
 	LogUpload      *LogUpload      `json:"log_upload,omitempty"`
 	TimeoutSeconds int             `json:"timeout_seconds,omitempty"`
+	// Secrets points the runner at this run's flow secrets (a JSON object of
+	// names to values) through a short-lived presigned URL, for executors
+	// that pass the request on encoded (Step Functions): the state machine's
+	// history holds the reference, never a value (docs/secrets.md).
+	Secrets *URLRef `json:"secrets,omitempty"`
+	// Env holds the flow secrets this run's process gets as environment
+	// variables, resolved by the invoke for this execution only. It is never
+	// encoded (no state machine input, history, stdin or log holds it): an
+	// in-process executor hands it to its Runner, and an executor that can
+	// only pass the request on encoded must refuse a request that has it.
+	Env map[string]string `json:"-"`
 }
 
 // Executor starts and stops snapshot executions: Step Functions in AWS

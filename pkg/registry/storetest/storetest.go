@@ -110,6 +110,7 @@ var registryCases = []testCase{
 	{"LatestVersionSurvivesRacingDeletesAndDeploys", testLatestVersionSurvivesRacingDeletesAndDeploys, false},
 	{"NothingLostOrDuplicated", testNothingLostOrDuplicated, true},
 	{"CancelledRequestsAreUnavailable", testCancelledRequestsAreUnavailable, false},
+	{"DeploySecrets", testDeploySecrets, false},
 }
 
 // otherCases are executions, keyed writes and API keys.

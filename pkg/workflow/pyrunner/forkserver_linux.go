@@ -200,7 +200,7 @@ type runMessage struct {
 // the request, stdout and stderr go to the writers. It returns the flow
 // process's wait status; errForkServerGone when the server did not take
 // the run (nothing ran); a crash when the run ended without a status.
-func (s *forkServer) run(stop <-chan struct{}, home string, stdin []byte, stdout, stderr io.Writer) (syscall.WaitStatus, error) {
+func (s *forkServer) run(stop <-chan struct{}, home string, env []string, stdin []byte, stdout, stderr io.Writer) (syscall.WaitStatus, error) {
 	var pipes [6]*os.File // stdin r, w; stdout r, w; stderr r, w
 	for i := 0; i < 6; i += 2 {
 		r, w, err := os.Pipe()
@@ -229,7 +229,7 @@ func (s *forkServer) run(stop <-chan struct{}, home string, stdin []byte, stdout
 		return 0, unavailable("%v", err)
 	}
 	defer status.Close()
-	msg, err := json.Marshal(runMessage{Home: home, Env: runnerEnv(home)})
+	msg, err := json.Marshal(runMessage{Home: home, Env: env})
 	if err != nil {
 		panic(err) // strings only
 	}
@@ -360,13 +360,13 @@ func closeAll(fs []*os.File) {
 // runWarm runs the attempt in a process forked from p's fork server; warm
 // is false when there is none (the run goes the cold way). A server that
 // died is replaced once.
-func (p Runner) runWarm(ctx context.Context, python, home string, stdin []byte, stdout, stderr io.Writer) (ws syscall.WaitStatus, warm bool, err error) {
+func (p Runner) runWarm(ctx context.Context, python, home string, env []string, stdin []byte, stdout, stderr io.Writer) (ws syscall.WaitStatus, warm bool, err error) {
 	for range 2 {
 		s := p.forkServer(python)
 		if s == nil {
 			return 0, false, nil
 		}
-		ws, err = s.run(ctx.Done(), home, stdin, stdout, stderr)
+		ws, err = s.run(ctx.Done(), home, env, stdin, stdout, stderr)
 		if !errors.Is(err, errForkServerGone) {
 			return ws, true, err
 		}

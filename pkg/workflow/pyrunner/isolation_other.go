@@ -23,7 +23,7 @@ func isolationRefused(string) {}
 func namespaceRefused(error) bool { return false }
 
 // runWarm is Linux only: elsewhere every run starts a new interpreter.
-func (Runner) runWarm(context.Context, string, string, []byte, io.Writer, io.Writer) (syscall.WaitStatus, bool, error) {
+func (Runner) runWarm(context.Context, string, string, []string, []byte, io.Writer, io.Writer) (syscall.WaitStatus, bool, error) {
 	return 0, false, nil
 }
 

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +33,16 @@ const (
 
 // passedThrough are the Environment variables taken from the server.
 var passedThrough = []string{"LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+// runEnv is one run's whole environment: runnerEnv and the run's secrets
+// (which registry.ValidateSecretName keeps from shadowing any of it).
+func runEnv(home string, secrets map[string]string) []string {
+	env := runnerEnv(home)
+	for _, name := range slices.Sorted(maps.Keys(secrets)) {
+		env = append(env, name+"="+secrets[name])
+	}
+	return env
+}
 
 // runnerEnv is the runner's whole environment, with home as HOME and TMPDIR.
 func runnerEnv(home string) []string {
@@ -81,9 +93,10 @@ func (p Runner) Run(ctx context.Context, req workflow.RunRequest) (workflow.RunO
 		}
 		errOut = io.MultiWriter(&stderr, &boundedLog{w: p.Stderr, limit: limit, execID: req.ExecID})
 	}
-	ws, warm, err := p.runWarm(ctx, python, home, stdin, &stdout, errOut)
+	env := runEnv(home, req.Env)
+	ws, warm, err := p.runWarm(ctx, python, home, env, stdin, &stdout, errOut)
 	if !warm {
-		ws, err = p.runCold(ctx, python, script, home, stdin, &stdout, errOut)
+		ws, err = p.runCold(ctx, python, script, home, env, stdin, &stdout, errOut)
 	}
 	if ctx.Err() != nil {
 		return workflow.RunOutput{}, fmt.Errorf("runner stopped: %w", context.Cause(ctx))
@@ -99,14 +112,14 @@ func (p Runner) Run(ctx context.Context, req workflow.RunRequest) (workflow.RunO
 
 // runCold runs script in a new python process (isolated where the kernel
 // allows) and returns its wait status.
-func (p Runner) runCold(ctx context.Context, python, script, home string, stdin []byte, stdout, stderr io.Writer) (syscall.WaitStatus, error) {
+func (p Runner) runCold(ctx context.Context, python, script, home string, env []string, stdin []byte, stdout, stderr io.Writer) (syscall.WaitStatus, error) {
 	var stopHardKill func()
 	build := func(isolated bool) (*exec.Cmd, *os.File, *os.File, error) {
 		cmd := exec.CommandContext(ctx, python, script)
 		cmd.Stdin = bytes.NewReader(stdin)
 		cmd.Stdout = stdout
 		cmd.Stderr = stderr
-		cmd.Env = runnerEnv(home)
+		cmd.Env = env
 		cmd.Dir = home
 		var mu sync.Mutex
 		var hardKill *time.Timer

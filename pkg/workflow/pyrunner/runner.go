@@ -19,7 +19,8 @@ import (
 // Runner.Stderr when MaxOutputBytes is 0.
 const DefaultMaxOutputBytes = 1 << 20
 
-// Environment is every variable a runner process gets; nothing else of the
+// Environment is every variable a runner process gets besides the run's own
+// flow secrets (RunRequest.Env, docs/secrets.md); nothing else of the
 // server's environment reaches a flow (docs/dev-runner.md):
 //   - PATH: the server's, or /usr/local/bin:/usr/bin:/bin;
 //   - HOME and TMPDIR: a fresh directory per run, also the working directory,

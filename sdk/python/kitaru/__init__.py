@@ -51,6 +51,8 @@ __all__ = [
     "RouteChange",
     "Deployments",
     "Executions",
+    "Secret",
+    "Secrets",
     "KitaruError",
     "ConfigurationError",
     "InvalidArgumentError",
@@ -103,7 +105,7 @@ from kitaru.flow import Flow, flow, is_flow
 _LAZY = {
     **dict.fromkeys(("ENV_SERVER_URL", "ENV_AUTH_TOKEN", "ENV_PROJECT", "ENV_CONFIG_DIR", "config_path", "Connection"), "kitaru.connection"),
     **dict.fromkeys(
-        ("KitaruClient", "Deployment", "Deployments", "Execution", "Executions", "Handle", "RouteChange", "Tag", "new_idempotency_key"),
+        ("KitaruClient", "Deployment", "Deployments", "Execution", "Executions", "Handle", "RouteChange", "Tag", "new_idempotency_key", "Secret", "Secrets"),
         "kitaru.client",
     ),
 }
@@ -112,6 +114,7 @@ _LAZY = {
 # tracebacks, reprs and pickles still say kitaru.ConfigurationError, etc.
 _OWN_CLASSES = {
     "KitaruClient", "Connection", "Deployment", "Handle", "Execution", "Tag", "RouteChange", "Deployments", "Executions",
+    "Secret", "Secrets",
 }
 for _cls in (
     KitaruError, ConfigurationError, InvalidArgumentError, UnauthenticatedError, PermissionDeniedError,

@@ -333,6 +333,7 @@ class Deployment:
     input_schema: Optional[dict[str, Any]] = None
     source: Optional[dict[str, Any]] = None
     description: str = ""
+    secrets: list[str] = dataclasses.field(default_factory=list)
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
     _client: Optional["KitaruClient"] = dataclasses.field(default=None, repr=False, compare=False)
 
@@ -352,6 +353,7 @@ class Deployment:
             input_schema=d.get("input_schema"),
             source=d.get("source"),
             description=d.get("description", ""),
+            secrets=list(d.get("secrets") or []),
             raw=d,
             _client=client,
         )
@@ -574,6 +576,7 @@ class Deployments:
         stack: Optional[str] = None,
         description: Optional[str] = None,
         build: bool = False,
+        secrets: Optional[list[str]] = None,
     ) -> Deployment:
         """Create the flow's next version (the raw API call; ``Flow.deploy`` builds the
         source and schema for you). ``source`` is ``{"archive": base64}`` or
@@ -594,6 +597,8 @@ class Deployments:
             body["description"] = description
         if build:
             body["build"] = True
+        if secrets:
+            body["secrets"] = list(secrets)
         return Deployment._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/deployments", body=body, keyed=True), self._c)
 
     # Bundles up to this size (decoded) are sent inline in the deploy body.
@@ -625,6 +630,40 @@ _MAX_HOLD = 20.0
 _POLL_START, _POLL_FACTOR, _POLL_MAX = 0.1, 1.5, 2.0
 # Following a log: the runner ships output about once a second.
 _LOG_POLL_START, _LOG_POLL_MAX = 0.25, 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Secret:
+    """A flow secret of the project: its name and when it was last set, never its value."""
+
+    name: str
+    updated_at: str
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> "Secret":
+        return cls(name=d.get("name", ""), updated_at=d.get("updated_at", ""))
+
+
+class Secrets:
+    """The project's flow secrets: ``KitaruClient().secrets``. Values are write-only:
+    a deployment that names a secret (``deploy(secrets=[...])``) gets it as the
+    environment variable of that name when it runs (docs/secrets.md)."""
+
+    def __init__(self, client: "KitaruClient") -> None:
+        self._t = client._transport
+
+    def set(self, name: str, value: str) -> Secret:
+        """Create or replace a secret (producers only)."""
+        return Secret._from(self._t.call("PUT", f"/v1/secrets/{_quote(name)}", body={"value": value}, idempotent=True))
+
+    def list(self) -> list[Secret]:
+        """The project's secrets by name, without values."""
+        answer = self._t.call("GET", "/v1/secrets", idempotent=True) or {}
+        return [Secret._from(d) for d in answer.get("items") or []]
+
+    def delete(self, name: str) -> None:
+        """Delete a secret; versions that name it cannot be invoked until it is set again."""
+        self._t.call("DELETE", f"/v1/secrets/{_quote(name)}")
 
 
 class Executions:
@@ -747,6 +786,7 @@ class KitaruClient:
         self._transport = _Transport(self.connection, timeout)
         self.deployments = Deployments(self)
         self.executions = Executions(self)
+        self.secrets = Secrets(self)
 
     def __repr__(self) -> str:
         c = self.connection

@@ -106,6 +106,7 @@ class Flow:
         exclusive: bool = False,
         stack: Optional[str] = None,
         description: Optional[str] = None,
+        secrets: Optional[list[str]] = None,
         inputs: Optional[dict[str, Any]] = None,
         **more_inputs: Any,
     ) -> Any:
@@ -115,8 +116,10 @@ class Flow:
         holding ``.kitaru/``), like ``kitaru deploy path/to/file.py:function``,
         with the keyword arguments as representative inputs, one routing tag
         (``tag``; ``default`` when omitted, and always on the first deploy), and
-        the input schema derived from the signature. Inputs named like this
-        method's keywords go in ``inputs={...}``.
+        the input schema derived from the signature. ``secrets`` names the
+        project's flow secrets (``KitaruClient().secrets.set``) its runs get as
+        environment variables. Inputs named like this method's keywords go in
+        ``inputs={...}``.
 
         Errors: ``InvalidArgumentError`` for an input the function does not take
         (nothing is sent), ``PreconditionFailedError`` outside a Kitaru project,
@@ -180,6 +183,7 @@ class Flow:
             stack=stack,
             description=description,
             build=build,
+            secrets=secrets,
         )
 
     def deployments(self) -> list:

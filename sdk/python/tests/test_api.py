@@ -18,7 +18,7 @@ SDK = os.path.join(REPO, "sdk", "python")
 
 PUBLIC = {
     "Flow", "flow", "is_flow", "__version__", "KitaruClient", "Connection", "Deployment", "Handle", "Execution",
-    "Tag", "RouteChange", "Deployments", "Executions", "KitaruError", "ConfigurationError", "InvalidArgumentError",
+    "Tag", "RouteChange", "Deployments", "Executions", "Secret", "Secrets", "KitaruError", "ConfigurationError", "InvalidArgumentError",
     "UnauthenticatedError", "PermissionDeniedError", "NotFoundError", "ConflictError", "PreconditionFailedError",
     "PayloadTooLargeError", "UnprocessableError", "IdempotencyMismatchError", "RateLimitedError", "InternalError",
     "UnavailableError", "ExecutionError", "ExecutionFailed", "ExecutionCancelled", "WaitTimeoutError",
