@@ -207,6 +207,67 @@ if [ -n "${E2E_RESULT_CHECK:-}" ]; then
   run "$E2E_RESULT_CHECK" "$result_ref"
 fi
 
+# What a user reaches for next (build, logs, secrets, executions by route,
+# flow delete), through the CLI, on whichever server this runs against.
+step "kitaru build: a version no tag routes to; default stays where it was"
+kitaru flow tag get research_agent default -o json >"$work/default.before.json"
+run kitaru build "$target" --input '{"topic": "staged"}' -o json >"$work/build.json"
+[ "$(json_get item.tags <"$work/build.json")" = "{}" ] || fail "the build holds tags: $(cat "$work/build.json")"
+kitaru flow tag get research_agent default -o json >"$work/default.after.json"
+[ "$(json_get item.versions <"$work/default.after.json")" = "$(json_get item.versions <"$work/default.before.json")" ] ||
+  fail "the build moved default: $(cat "$work/default.after.json")"
+echo "built version $(json_get item.version <"$work/build.json") with no tag"
+
+step "execution logs: the failed run's log holds the runner's lines and the exception"
+fails_exec=$(json_get item.exec_id <"$work/fails.json")
+run kitaru executions logs "$fails_exec" >"$work/fails.log"
+grep -q '^\[kitaru\] running fails' "$work/fails.log" || fail "no runner line in the log: $(head -c 2000 "$work/fails.log")"
+grep -q 'ValueError: the flow failed on purpose' "$work/fails.log" || fail "no exception in the log: $(head -c 2000 "$work/fails.log")"
+run kitaru deploy "$behaviours:chatty" -o json >/dev/null
+run kitaru invoke chatty --wait --logs >"$work/chatty.out" 2>"$work/chatty.err"
+grep -q 'hello from a child process' "$work/chatty.err" || fail "invoke --wait --logs did not stream the flow's output: $(cat "$work/chatty.err")"
+echo "the log of $fails_exec and the streamed log of chatty hold what the flows wrote"
+
+step "flow secrets: set from the environment, declared by a deploy, seen by the run only by digest"
+secret_value="e2e-$(date +%s%N)"
+E2E_SECRET_VALUE=$secret_value run kitaru secrets set OPENAI_API_KEY --from-env E2E_SECRET_VALUE
+kitaru secrets list -o json >"$work/secrets.json"
+grep -qF -- "$secret_value" "$work/secrets.json" && fail "secrets list shows the value"
+cp -R testdata/flows/secrets "$work/secrets"
+run kitaru deploy "$work/secrets/flows/secrets.py:environment" --secret OPENAI_API_KEY -o json >"$work/environment.deploy.json"
+run kitaru invoke environment --wait -o json >"$work/environment.json"
+want_digest=$(printf %s "$secret_value" | python3 -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
+[ "$(json_get item.result.sha256 <"$work/environment.json")" = "$want_digest" ] || fail "the run did not get the secret: $(cat "$work/environment.json")"
+run kitaru executions logs "$(json_get item.exec_id <"$work/environment.json")" >"$work/environment.log"
+if grep -qF -- "$secret_value" "$work"/environment.* "$work/secrets.json"; then fail "a response or the log holds the secret's value"; fi
+run kitaru secrets delete OPENAI_API_KEY
+if kitaru invoke environment -o json >"$work/environment.missing.json" 2>&1; then fail "an invoke without its secret was not refused"; fi
+grep -q secret_missing "$work/environment.missing.json" || grep -q OPENAI_API_KEY "$work/environment.missing.json" ||
+  fail "the refusal does not name the missing secret: $(cat "$work/environment.missing.json")"
+echo "the run saw the secret (by digest); no answer or log holds it; a missing secret is refused"
+
+step "executions by route: stable's runs, completed, in the last hour"
+run kitaru executions list research_agent --tag stable --status completed --since 1h -o json >"$work/stable.runs.json"
+python3 - "$work/stable.runs.json" <<'PY' || fail "the filtered list is wrong: $(cat "$work/stable.runs.json")"
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+assert items, "no executions"
+for e in items:
+    assert e["selector"].get("tag") == "stable" and e["status"] == "completed", e
+PY
+echo "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/stable.runs.json") completed runs through stable"
+
+step "flow delete: refused while an exclusive tag routes, forced, numbers continue"
+run kitaru deploy "$behaviours:silent" --tag live --exclusive -o json >"$work/silent.json"
+silent_version=$(json_get item.version <"$work/silent.json")
+if kitaru flow delete silent >"$work/silent.delete.out" 2>&1; then fail "the delete of a routed flow was not refused"; fi
+grep -q live "$work/silent.delete.out" || fail "the refusal does not name the tag: $(cat "$work/silent.delete.out")"
+run kitaru flow delete silent --force -o json >"$work/silent.deleted.json"
+run kitaru deploy "$behaviours:silent" -o json >"$work/silent.again.json"
+[ "$(json_get item.version <"$work/silent.again.json")" -gt "$silent_version" ] ||
+  fail "the re-created flow reused a number: $(cat "$work/silent.again.json")"
+echo "deleted silent (forced past live); the next deploy is version $(json_get item.version <"$work/silent.again.json")"
+
 # The README's "Try it" and "The registry with curl" blocks, run as a reader
 # runs them after `make dev`: one shell, from the repository root, logged in
 # with `kitaru login` (its own config file, no connection variables). Only
