@@ -782,12 +782,20 @@ func s3Grants(t *testing.T, c cfnTemplate, role string) []string {
 			if !strings.HasPrefix(a, "s3:") {
 				continue
 			}
-			res, _ := json.Marshal(st["Resource"])
-			key := "bucket"
-			if i := strings.Index(string(res), `"/`); i >= 0 {
-				key = strings.Trim(string(res[i+2:]), `"]}`)
+			// A statement may name several resources (CDK merges statements
+			// with the same actions).
+			resources, ok := st["Resource"].([]any)
+			if !ok {
+				resources = []any{st["Resource"]}
 			}
-			out = append(out, a+" "+key)
+			for _, r := range resources {
+				res, _ := json.Marshal(r)
+				key := "bucket"
+				if i := strings.Index(string(res), `"/`); i >= 0 {
+					key = strings.Trim(string(res[i+2:]), `"]}`)
+				}
+				out = append(out, a+" "+key)
+			}
 		}
 	}
 	slices.Sort(out)

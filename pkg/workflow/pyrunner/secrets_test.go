@@ -1,3 +1,5 @@
+//go:build unix
+
 package pyrunner_test
 
 import (
