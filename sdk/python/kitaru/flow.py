@@ -126,13 +126,16 @@ class Flow:
         ``ConfigurationError`` without a connection, and the server's errors.
         """
         values = _merge_inputs(inputs, more_inputs, "deploy")
-        return self._save(values, tag=tag, exclusive=exclusive, stack=stack, description=description, build=False)
+        return self._save(
+            values, tag=tag, exclusive=exclusive, stack=stack, description=description, build=False, secrets=secrets
+        )
 
     def build(
         self,
         *,
         stack: Optional[str] = None,
         description: Optional[str] = None,
+        secrets: Optional[list[str]] = None,
         inputs: Optional[dict[str, Any]] = None,
         **more_inputs: Any,
     ) -> Any:
@@ -143,10 +146,11 @@ class Flow:
         but no tag moves: nothing invoked by tag runs it until a tag is put on it
         (``deployment.add_tag("stable", exclusive=True)``); run it pinned with
         ``flow.invoke(version=N)``. The flow's first version still gets ``default``,
-        which exists once any version does. Errors: those of :meth:`deploy`.
+        which exists once any version does. ``secrets`` as for :meth:`deploy`.
+        Errors: those of :meth:`deploy`.
         """
         values = _merge_inputs(inputs, more_inputs, "build")
-        return self._save(values, tag=None, exclusive=False, stack=stack, description=description, build=True)
+        return self._save(values, tag=None, exclusive=False, stack=stack, description=description, build=True, secrets=secrets)
 
     def _save(
         self,
@@ -157,6 +161,7 @@ class Flow:
         stack: Optional[str],
         description: Optional[str],
         build: bool,
+        secrets: Optional[list[str]],
     ) -> Any:
         """Bundle the project and send the deploy (or build) of this flow."""
         import kitaru  # lazily: the client is not needed to run flows
