@@ -212,13 +212,19 @@ func (s *Store) batchDelete(ctx context.Context, keys []map[string]types.Attribu
 
 // resetHead replaces the frozen head with one that keeps only the version
 // counter and the route clock (so numbers and history keys are never
-// reused), under the freeze's token, and drops the flow from the project's
+// reused, and revisions go on above the old ones), under the freeze's token, and drops the flow from the project's
 // flow index. A reset that finds another token (or none) lost to a
 // concurrent delete of the same flow, which finished the same work.
 func (s *Store) resetHead(ctx context.Context, project, flow string, h head) error {
+	// Revisions go on above any a client read before the delete: a tag the
+	// new head lacks reads as free at revision freed, set to the old clock,
+	// and default (which the first deploy would otherwise seed at revision
+	// 0) is written free at that clock and revision.
+	clock := strconv.FormatInt(h.Clock, 10)
 	fresh, err := attributevalue.MarshalMap(map[string]any{
 		attrPK: flowPK(project, flow), attrSK: skHead, "project": project, "flow": flow,
 		"next": h.Next, "clock": h.Clock, "count": 0, "updated_at": s.now().UTC(), "epoch": h.Gone,
+		"freed": h.Clock, tagsAttr: map[string]tagEntry{registry.DefaultTag: {X: true, M: map[string]int{clock: 0}, Rev: h.Clock}},
 	})
 	if err != nil {
 		return fmt.Errorf("encode flow head: %w", err)

@@ -9,7 +9,8 @@ import (
 )
 
 // DeleteFlow removes a flow's versions, routes and history in one write
-// transaction. The flows row stays with its version counter and route clock
+// transaction. The flows row stays with its version counter and route clock,
+// and each tag's row with its revision, routing no version
 // (deployments = 0 reads as no flow), so a re-created flow's versions
 // continue after the old numbers (I1). Executions are not touched.
 func (s *Store) DeleteFlow(ctx context.Context, project, flow string, force bool, by string) (registry.FlowDeletion, error) {
@@ -33,8 +34,10 @@ func (s *Store) DeleteFlow(ctx context.Context, project, flow string, force bool
 		if res.Versions, err = flowVersions(ctx, tx, project, flow); err != nil {
 			return err
 		}
-		// Children first: route_members refers to routes and versions.
-		for _, table := range []string{"route_members", "routes", "history", "versions"} {
+		// Children first: route_members refers to routes and versions. The
+		// routes rows stay, holding no version: their revisions go on, so a
+		// revision read before the delete never matches a re-created tag.
+		for _, table := range []string{"route_members", "history", "versions"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE project = ? AND flow = ?`, project, flow); err != nil {
 				return fmt.Errorf("delete the flow's %s: %w", table, err)
 			}

@@ -104,6 +104,26 @@ func testFlowDeleteRules(t *testing.T, f *fixture) {
 			t.Fatalf("second re-create got version %d, want 5", d.Version)
 		}
 	})
+	t.Run("a revision read before a delete never matches a tag of the re-created flow", func(t *testing.T) {
+		deploy(t, f, "revised", "", false)
+		deploy(t, f, "revised", "", false)
+		old := map[string]int64{}
+		for _, tag := range []string{"default", "stable"} {
+			old[tag] = mustTag(t, f, "revised", tag, 1, true).Revision
+		}
+		deleteFlow(t, f, "revised", true)
+		v := deploy(t, f, "revised", "", false).Version
+		mustTag(t, f, "revised", "stable", v, true)
+		// Moves of the new flow's tags to the same version: only a stale
+		// revision can refuse them.
+		for tag, rev := range old {
+			_, err := f.store.PutTag(ctx, registry.TagRequest{Project: project, Flow: "revised", Tag: tag, Version: v, Exclusive: true, IfRevision: &rev, By: "tester"})
+			if registry.CodeOf(err) != registry.CodePreconditionFailed {
+				cur, _ := f.store.GetTag(ctx, project, "revised", tag)
+				t.Errorf("%s moved with revision %d read before the delete (now %d): %v; want precondition_failed", tag, rev, cur.Revision, err)
+			}
+		}
+	})
 	t.Run("default and shared tags do not block a delete", func(t *testing.T) {
 		deploy(t, f, "plain", "", false)
 		deploy(t, f, "plain", "beta", false)
