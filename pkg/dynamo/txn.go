@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -138,9 +140,40 @@ func (s *Store) send(ctx context.Context, t *txn) (txnOutcome, error) {
 		return out, nil
 	case isConflict(err):
 		return txnOutcome{conflict: true}, nil
+	case isStaleDocumentPath(err):
+		// A nested path of the head's update names a tag entry (or the
+		// tags map) that a concurrent change removed: a freed tag, or a
+		// flow delete's fresh head. DynamoDB refuses such an update before
+		// it evaluates any condition; it means what a failed condition on
+		// the head means, so the caller reads the head again and re-plans.
+		out := txnOutcome{failed: make([]bool, len(t.items)), items: make([]map[string]types.AttributeValue, len(t.items))}
+		for i, item := range t.items {
+			out.failed[i] = isHeadUpdate(item)
+		}
+		if !out.any() {
+			return out, engineError("transact write", err)
+		}
+		return out, nil
 	default:
 		return txnOutcome{}, engineError("transact write", err)
 	}
+}
+
+// isStaleDocumentPath reports DynamoDB's refusal of an update expression
+// whose document path does not exist in the item.
+func isStaleDocumentPath(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" &&
+		strings.Contains(ae.ErrorMessage(), "document path provided in the update expression is invalid")
+}
+
+// isHeadUpdate reports whether item updates a flow head.
+func isHeadUpdate(item types.TransactWriteItem) bool {
+	if item.Update == nil {
+		return false
+	}
+	sk, _ := item.Update.Key[attrSK].(*types.AttributeValueMemberS)
+	return sk != nil && sk.Value == skHead
 }
 
 // throttledError is a transaction the engine cancelled to slow the caller down.
