@@ -111,9 +111,9 @@ test("the tools and every schema they are listed with parse", async () => {
     "kitaru_executions_cancel",
     "kitaru_executions_get",
     "kitaru_executions_list",
+    "kitaru_executions_logs",
     "kitaru_executions_wait",
     "kitaru_flows_delete",
-    "kitaru_executions_logs",
   ]);
   for (const tool of listed) {
     assert.equal(tool.inputSchema.type, "object", `${tool.name}'s input schema`);
