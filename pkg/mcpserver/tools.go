@@ -265,10 +265,19 @@ func selector(tag string, version int) (registry.Selector, error) {
 }
 
 func (t tools) deploy(ctx context.Context, _ *mcp.CallToolRequest, in deployInput) (*mcp.CallToolResult, registry.Deployment, error) {
-	opts := client.DeployDirOptions{Tag: in.Tag, Exclusive: in.Exclusive, Stack: in.Stack,
-		Warn: func(msg string) { fmt.Fprintln(t.cfg.Warnings, msg) }}
-	if in.Inputs != nil {
-		raw, err := json.Marshal(in.Inputs)
+	opts := client.DeployDirOptions{Tag: in.Tag, Exclusive: in.Exclusive, Stack: in.Stack}
+	return t.fromSource(ctx, in.Target, in.Inputs, opts, (*client.Deployments).DeployDir)
+}
+
+// fromSource saves a version of target from source with save (DeployDir or
+// BuildDir), its inputs encoded into opts and its warnings sent to the
+// server's log.
+func (t tools) fromSource(ctx context.Context, target string, inputs map[string]any, opts client.DeployDirOptions,
+	save func(*client.Deployments, context.Context, string, string, client.DeployDirOptions) (client.Deployment, error),
+) (*mcp.CallToolResult, registry.Deployment, error) {
+	opts.Warn = func(msg string) { fmt.Fprintln(t.cfg.Warnings, msg) }
+	if inputs != nil {
+		raw, err := json.Marshal(inputs)
 		if err != nil {
 			return nil, registry.Deployment{}, toolError(registry.Errorf(registry.CodeInvalidArgument, "inputs: %v", err))
 		}
@@ -279,7 +288,7 @@ func (t tools) deploy(ctx context.Context, _ *mcp.CallToolRequest, in deployInpu
 		return nil, registry.Deployment{}, err
 	}
 	// A relative target is relative to the server's working directory.
-	d, err := c.Deployments().DeployDir(ctx, "", in.Target, opts)
+	d, err := save(c.Deployments(), ctx, "", target, opts)
 	if err != nil {
 		return nil, registry.Deployment{}, toolError(err)
 	}

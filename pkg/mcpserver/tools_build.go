@@ -2,8 +2,6 @@ package mcpserver
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -38,22 +36,6 @@ func (t tools) registerBuild(s *mcp.Server) {
 }
 
 func (t tools) build(ctx context.Context, _ *mcp.CallToolRequest, in buildInput) (*mcp.CallToolResult, registry.Deployment, error) {
-	opts := client.DeployDirOptions{Stack: in.Stack, Description: in.Description,
-		Warn: func(msg string) { fmt.Fprintln(t.cfg.Warnings, msg) }}
-	if in.Inputs != nil {
-		raw, err := json.Marshal(in.Inputs)
-		if err != nil {
-			return nil, registry.Deployment{}, toolError(registry.Errorf(registry.CodeInvalidArgument, "inputs: %v", err))
-		}
-		opts.Inputs = raw
-	}
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.Deployment{}, err
-	}
-	d, err := c.Deployments().BuildDir(ctx, "", in.Target, opts)
-	if err != nil {
-		return nil, registry.Deployment{}, toolError(err)
-	}
-	return nil, d.Deployment, nil
+	opts := client.DeployDirOptions{Stack: in.Stack, Description: in.Description}
+	return t.fromSource(ctx, in.Target, in.Inputs, opts, (*client.Deployments).BuildDir)
 }
