@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -48,7 +49,7 @@ func (s *Store) DeleteFlow(ctx context.Context, project, flow string, force bool
 		return res, err
 	}
 	pk := flowPK(project, flow)
-	h, err := s.freezeFlow(ctx, pk, flow, force)
+	h, mine, err := s.freezeFlow(ctx, pk, flow, force)
 	if err != nil {
 		return res, fmt.Errorf("delete flow %s: %w", flow, err)
 	}
@@ -60,34 +61,56 @@ func (s *Store) DeleteFlow(ctx context.Context, project, flow string, force bool
 	if err := s.resetHead(ctx, project, flow, h); err != nil {
 		return res, fmt.Errorf("delete flow %s: %w", flow, err)
 	}
+	if !mine {
+		// The flow was deleted at the other delete's freeze, before this one
+		// looked: finishing its work is this request's only effect.
+		return registry.FlowDeletion{}, registry.FlowNotFound(flow)
+	}
 	return res, nil
 }
 
-// freezeFlow marks the head gone and returns it as frozen; a head already
-// marked (an interrupted delete) is returned as it is.
-func (s *Store) freezeFlow(ctx context.Context, pk, flow string, force bool) (head, error) {
+// interruptedAfter is how old a freeze must be before another delete
+// finishes it: four times the longest timeout of a function that deletes
+// (infra/stack.go), so the delete that froze it has certainly stopped.
+const interruptedAfter = 2 * time.Minute
+
+// freezeFlow marks the head gone and returns it as frozen, with mine=true.
+// A head marked by another delete is refused while that delete may still
+// run (flow_being_deleted); one marked longer ago was interrupted and is
+// returned as it is, with mine=false, to be finished: that delete removed
+// the flow.
+func (s *Store) freezeFlow(ctx context.Context, pk, flow string, force bool) (frozen head, mine bool, err error) {
+	// One token for every attempt: a freeze whose answer was lost (the SDK
+	// re-sent it and the copy failed its condition) is recognised as ours.
+	token := requestToken()
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		h, err := s.getHead(ctx, pk)
 		switch {
 		case err != nil:
-			return head{}, err
+			return head{}, false, err
+		case h.Gone == token:
+			return h, true, nil
+		case h.Gone != "" && s.now().Sub(h.UpdatedAt) < interruptedAfter:
+			// Its sweep may be running: a second sweep would take versions
+			// out from under its report.
+			return head{}, false, registry.FlowBeingDeleted(flow)
 		case h.Gone != "":
-			return h, nil
+			return h, false, nil
 		case !h.hasDeployments():
-			return head{}, registry.FlowNotFound(flow)
+			return head{}, false, registry.FlowNotFound(flow)
 		}
 		if blocking := h.routes(flow).BlockingTags(); len(blocking) > 0 && !force {
-			return head{}, registry.FlowHasRoutes(flow, blocking)
+			return head{}, false, registry.FlowHasRoutes(flow, blocking)
 		}
 		cond := expression.AttributeNotExists(nameGone).And(nameCount.GreaterThan(expression.Value(0)))
 		if !force {
 			// The tag check above holds only for the routes it read.
 			cond = cond.And(routesRevIs(h.RoutesRev))
 		}
-		upd := expression.Set(nameGone, expression.Value(requestToken())).Set(nameUpdated, expression.Value(s.now().UTC()))
+		upd := expression.Set(nameGone, expression.Value(token)).Set(nameUpdated, expression.Value(s.now().UTC()))
 		expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 		if err != nil {
-			return head{}, fmt.Errorf("build flow freeze: %w", err)
+			return head{}, false, fmt.Errorf("build flow freeze: %w", err)
 		}
 		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(s.table), Key: key(pk, skHead),
@@ -99,16 +122,17 @@ func (s *Store) freezeFlow(ctx context.Context, pk, flow string, force bool) (he
 		if errors.As(err, &ccf) {
 			// A route change committed since the read: decide again on the new routes.
 			if err := backoff(ctx, attempt); err != nil {
-				return head{}, err
+				return head{}, false, err
 			}
 			continue
 		}
 		if err != nil {
-			return head{}, engineError("mark flow deleted", err)
+			return head{}, false, engineError("mark flow deleted", err)
 		}
-		return decodeHead(out.Attributes)
+		frozen, err := decodeHead(out.Attributes)
+		return frozen, true, err
 	}
-	return head{}, errContended
+	return head{}, false, errContended
 }
 
 // epochIs requires the head's incarnation as a deploy saw it when it
@@ -216,15 +240,19 @@ func (s *Store) batchDelete(ctx context.Context, keys []map[string]types.Attribu
 // flow index. A reset that finds another token (or none) lost to a
 // concurrent delete of the same flow, which finished the same work.
 func (s *Store) resetHead(ctx context.Context, project, flow string, h head) error {
-	// Revisions go on above any a client read before the delete: a tag the
-	// new head lacks reads as free at revision freed, set to the old clock,
-	// and default (which the first deploy would otherwise seed at revision
-	// 0) is written free at that clock and revision.
-	clock := strconv.FormatInt(h.Clock, 10)
+	// The delete is a route change of its own (it removes every route), so
+	// it takes the next clock value: revisions go on above any a client read
+	// before the delete (each was at most the old clock). A tag the new head
+	// lacks reads as free at revision freed, and default (which the first
+	// deploy would otherwise seed at revision 0) is written free at that
+	// clock and revision. Nothing else allocates a clock value meanwhile:
+	// every tick requires the head not gone.
+	now := h.Clock + 1
+	clock := strconv.FormatInt(now, 10)
 	fresh, err := attributevalue.MarshalMap(map[string]any{
 		attrPK: flowPK(project, flow), attrSK: skHead, "project": project, "flow": flow,
-		"next": h.Next, "clock": h.Clock, "count": 0, "updated_at": s.now().UTC(), "epoch": h.Gone,
-		"freed": h.Clock, tagsAttr: map[string]tagEntry{registry.DefaultTag: {X: true, M: map[string]int{clock: 0}, Rev: h.Clock}},
+		"next": h.Next, "clock": now, "count": 0, "updated_at": s.now().UTC(), "epoch": h.Gone,
+		"freed": now, tagsAttr: map[string]tagEntry{registry.DefaultTag: {X: true, M: map[string]int{clock: 0}, Rev: now}},
 	})
 	if err != nil {
 		return fmt.Errorf("encode flow head: %w", err)

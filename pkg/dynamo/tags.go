@@ -75,7 +75,11 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			// This change committed (a re-sent transaction whose first copy applied).
 			return h.tag(req.Flow, req.Tag), nil
 		}
-		if err := replanRefusal(h, req, expectClock, clock); err != nil {
+		err := replanRefusal(h, req, expectClock, clock)
+		if err == nil && !h.hasDeployments() {
+			err = registry.FlowNotFound(req.Flow) // deleted since the tick (or being deleted)
+		}
+		if err != nil {
 			if attempt > 1 {
 				// The head no longer shows it, but this change may have committed
 				// (its answer lost, its re-sent copy refused) and been overtaken.

@@ -37,6 +37,14 @@ func (s *Store) DeleteFlow(ctx context.Context, project, flow string, force bool
 		// Children first: route_members refers to routes and versions. The
 		// routes rows stay, holding no version: their revisions go on, so a
 		// revision read before the delete never matches a re-created tag.
+		// Removing a route is a change of it: its revision moves on now, so
+		// an If-Match read before the delete is stale even before the tag is
+		// routed again.
+		if _, err := tx.ExecContext(ctx, `UPDATE routes SET revision = revision + 1
+			WHERE project = ? AND flow = ? AND EXISTS (SELECT 1 FROM route_members m WHERE m.project = routes.project AND m.flow = routes.flow AND m.tag = routes.tag)`,
+			project, flow); err != nil {
+			return fmt.Errorf("retire the flow's routes: %w", err)
+		}
 		for _, table := range []string{"route_members", "history", "versions"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE project = ? AND flow = ?`, project, flow); err != nil {
 				return fmt.Errorf("delete the flow's %s: %w", table, err)

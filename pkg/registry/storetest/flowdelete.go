@@ -18,6 +18,7 @@ var flowDeleteCases = []testCase{
 	{"FlowDeleteRacingDeploys", testFlowDeleteRacingDeploys, false},
 	{"FlowDeleteRacingTagMoves", testFlowDeleteRacingTagMoves, true},
 	{"FlowDeleteUnderFaults", testFlowDeleteUnderFaults, true},
+	{"FlowDeletesAreLinearizable", testFlowDeletesAreLinearizable, false},
 }
 
 func deleteFlow(t *testing.T, f *fixture, flow string, force bool) registry.FlowDeletion {
