@@ -2,10 +2,10 @@ package storetest
 
 import (
 	"cmp"
-	"slices"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
