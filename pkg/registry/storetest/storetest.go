@@ -116,6 +116,7 @@ var registryCases = []testCase{
 // otherCases are executions, keyed writes and API keys.
 var otherCases = []testCase{
 	{"ExecutionRecords", testExecutionRecords, false},
+	{"AnswersHaveTheirWireForm", testAnswersHaveTheirWireForm, false},
 	{"ExecutionIdempotency", testExecutionIdempotency, false},
 	{"FinishExecution", testFinishExecution, false},
 	{"RunningIndex", testRunningIndex, false},
