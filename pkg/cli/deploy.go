@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -128,12 +127,9 @@ type schemaFlag struct{ raw json.RawMessage }
 func (f *schemaFlag) String() string { return string(f.raw) }
 
 func (f *schemaFlag) Set(s string) error {
-	data := []byte(s)
-	if name, ok := strings.CutPrefix(s, "@"); ok {
-		var err error
-		if data, err = os.ReadFile(name); err != nil {
-			return fmt.Errorf("read input schema: %w", err)
-		}
+	data, err := jsonArgument(s, "input schema")
+	if err != nil {
+		return err
 	}
 	if _, err := registry.CompileInputSchema(data); err != nil {
 		return errors.New(messageOf(err))
