@@ -76,9 +76,30 @@ func printExecution(w io.Writer, e registry.Execution) {
 	}
 	if e.Error != nil {
 		fmt.Fprintf(w, "Error:       %s: %s\n", e.Error.Type, e.Error.Message)
-		if tb := strings.TrimRight(e.Error.Traceback, "\n"); tb != "" {
-			fmt.Fprintln(w, tb)
-		}
+		printTraceback(w, e.ExecID, e.Error)
+	}
+}
+
+// printTraceback shows a failure's traceback indented below its error line:
+// the one that starts at the user's code, or the runner's full one when
+// there is no other (a failure before the flow ran). When the full one has
+// more to say it names where to read it rather than print the runner's
+// frames, which are rarely the user's concern.
+func printTraceback(w io.Writer, execID string, e *registry.ExecError) {
+	full, _ := e.Details[registry.DetailRunnerTraceback].(string)
+	shown := e.Traceback
+	if shown == "" {
+		shown = full
+	}
+	shown = strings.TrimRight(shown, "\n")
+	if shown == "" {
+		return
+	}
+	for _, line := range strings.Split(shown, "\n") {
+		fmt.Fprintln(w, "  "+line)
+	}
+	if full != "" && strings.TrimRight(full, "\n") != shown {
+		fmt.Fprintf(w, "  (the runner's full traceback: kitaru executions get %s -o json, at error.details.%s)\n", execID, registry.DetailRunnerTraceback)
 	}
 }
 

@@ -46,7 +46,7 @@ func TestExecutionsOnKitaruDev(t *testing.T) {
 	})
 	t.Run("wait on a failed execution shows its error and traceback and exits 1", func(t *testing.T) {
 		exit, stdout, stderr := kitaru(t, "executions", "wait", failed)
-		if exit != cli.ExitError || stdout != "" || !strings.HasPrefix(stderr, "error: execution "+failed+" failed: ValueError: boom\nTraceback (most recent call last)") {
+		if exit != cli.ExitError || stdout != "" || !strings.HasPrefix(stderr, "error: execution "+failed+" failed: ValueError: boom\n  Traceback (most recent call last):\n    File \"flows/behaviours.py\"") {
 			t.Errorf("exit %d, stdout %q, stderr %q", exit, stdout, stderr)
 		}
 		exit, stdout, _ = kitaru(t, "executions", "wait", failed, "-o", "json")
@@ -64,6 +64,14 @@ func TestExecutionsOnKitaruDev(t *testing.T) {
 		e := itemOf[registry.Execution](t, "executions get", mustKitaru(t, "executions", "get", failed, "-o", "json"))
 		if e.ExecID != failed || e.Status != registry.StatusFailed || e.Error == nil || e.Error.Message != "boom" {
 			t.Errorf("execution %+v", e)
+		}
+		if full, _ := e.Error.Details[registry.DetailRunnerTraceback].(string); !strings.Contains(full, "runner.py") || strings.Contains(e.Error.Traceback, "runner.py") {
+			t.Errorf("JSON error %+v; want the user's traceback and details.runner_traceback with the runner's frames", e.Error)
+		}
+		out = mustKitaru(t, "executions", "get", failed)
+		want := "Error:       ValueError: boom\n  Traceback (most recent call last):\n    File \"flows/behaviours.py\", line 18, in fails\n"
+		if !strings.Contains(out, want) || strings.Contains(out, "runner.py") || !strings.Contains(out, "error.details.runner_traceback") {
+			t.Errorf("stdout %q; want %q, the runner's frames left out and where to read them", out, want)
 		}
 	})
 	t.Run("get of a missing execution is not_found", func(t *testing.T) {

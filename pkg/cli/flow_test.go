@@ -13,7 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -37,6 +37,43 @@ func startKitaruDev(t *testing.T) {
 	t.Setenv("KITARU_AUTH_TOKEN", srv.APIKey())
 	t.Setenv("KITARU_PROJECT", devstack.Project)
 	t.Setenv("KITARU_CONFIG_DIR", t.TempDir())
+}
+
+// requestLog is what recordRequests saw: each request's method and URI.
+type requestLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+// take returns the requests recorded since the last take.
+func (l *requestLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := l.seen
+	l.seen = nil
+	return seen
+}
+
+// recordRequests puts a proxy in front of the kitaru dev startKitaruDev
+// started, and points the CLI at it, so a test can assert which requests a
+// command makes.
+func recordRequests(t *testing.T) *requestLog {
+	t.Helper()
+	target, err := url.Parse(os.Getenv("KITARU_SERVER_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l requestLog
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	recording := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.seen = append(l.seen, r.Method+" "+r.URL.RequestURI())
+		l.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(recording.Close)
+	t.Setenv("KITARU_SERVER_URL", recording.URL)
+	return &l
 }
 
 // mustKitaru runs kitaru and fails the test unless it exits 0.
@@ -514,24 +551,12 @@ func TestFlowShowAndListMakeOneRequest(t *testing.T) {
 	mustKitaru(t, "flow", "tag", "research_agent", "benchmark", "--version", "1")
 	mustKitaru(t, "flow", "tag", "research_agent", "nightly", "--version", "2")
 
-	target, err := url.Parse(os.Getenv("KITARU_SERVER_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var requests atomic.Int64
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(counting.Close)
-	t.Setenv("KITARU_SERVER_URL", counting.URL)
-
+	requests := recordRequests(t)
 	for _, args := range [][]string{{"flow", "show", "research_agent"}, {"flow", "list"}} {
-		requests.Store(0)
+		requests.take()
 		out := mustKitaru(t, args...)
-		if n := requests.Load(); n != 1 {
-			t.Errorf("kitaru %s made %d requests; want 1", strings.Join(args, " "), n)
+		if got := requests.take(); len(got) != 1 {
+			t.Errorf("kitaru %s made requests %q; want 1", strings.Join(args, " "), got)
 		}
 		for _, want := range []string{"stable*", "canary*", "default*", "benchmark", "nightly"} {
 			if !strings.Contains(out, want) {

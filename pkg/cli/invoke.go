@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -230,8 +229,8 @@ func printOutcome(stdout, stderr io.Writer, e registry.Execution) error {
 			msg += fmt.Sprintf(": %s: %s", e.Error.Type, e.Error.Message)
 		}
 		fmt.Fprintf(stderr, "error: %s\n", msg)
-		if e.Error != nil && e.Error.Traceback != "" {
-			fmt.Fprintln(stderr, strings.TrimRight(e.Error.Traceback, "\n"))
+		if e.Error != nil {
+			printTraceback(stderr, e.ExecID, e.Error)
 		}
 		return reportedError{errors.New(msg)}
 	default:

@@ -120,6 +120,7 @@ func TestInvokeWait(t *testing.T) {
 		wantExit   int
 		wantStdout string
 		wantStderr []string
+		notStderr  []string
 	}{
 		{
 			name:       "a completed execution prints its result alone on stdout",
@@ -135,12 +136,27 @@ func TestInvokeWait(t *testing.T) {
 			wantExit: cli.ExitOK, wantStdout: "stored as results/default/" + fakeExecID + ".json",
 		},
 		{
-			name: "a failed execution shows the error type, message and traceback and exits 1",
+			name: "a failed execution shows the error type, message and the user's traceback indented below it, and exits 1",
 			executions: []registry.Execution{ended(registry.StatusFailed, func(e *registry.Execution) {
-				e.Error = &registry.ExecError{Type: "ValueError", Message: "topic is empty", Traceback: "Traceback (most recent call last):\n  File \"flows/research.py\", line 4\nValueError: topic is empty\n"}
+				e.Error = &registry.ExecError{Type: "ValueError", Message: "topic is empty", Traceback: "Traceback (most recent call last):\n  File \"flows/research.py\", line 4\nValueError: topic is empty\n",
+					Details: map[string]any{registry.DetailRunnerTraceback: "Traceback (most recent call last):\n  File \"/var/task/runner.py\", line 812\n  File \"flows/research.py\", line 4\nValueError: topic is empty\n"}}
 			})},
-			wantExit:   cli.ExitError,
-			wantStderr: []string{"error: execution " + fakeExecID + " failed: ValueError: topic is empty", "Traceback (most recent call last)", `File "flows/research.py", line 4`},
+			wantExit: cli.ExitError,
+			wantStderr: []string{"error: execution " + fakeExecID + " failed: ValueError: topic is empty\n" +
+				"  Traceback (most recent call last):\n    File \"flows/research.py\", line 4\n  ValueError: topic is empty\n" +
+				"  (the runner's full traceback: kitaru executions get " + fakeExecID + " -o json, at error.details.runner_traceback)\n"},
+			notStderr: []string{"runner.py"},
+		},
+		{
+			name: "a failure with only the runner's traceback shows that one",
+			executions: []registry.Execution{ended(registry.StatusFailed, func(e *registry.Execution) {
+				e.Error = &registry.ExecError{Type: "Runner.Crashed", Message: "the runner died",
+					Details: map[string]any{registry.DetailRunnerTraceback: "Traceback (most recent call last):\n  File \"/var/task/runner.py\", line 812\nMemoryError\n"}}
+			})},
+			wantExit: cli.ExitError,
+			wantStderr: []string{"error: execution " + fakeExecID + " failed: Runner.Crashed: the runner died\n" +
+				"  Traceback (most recent call last):\n    File \"/var/task/runner.py\", line 812\n  MemoryError\n"},
+			notStderr: []string{"error.details.runner_traceback"},
 		},
 		{
 			name:       "a cancelled execution exits 1",
@@ -170,6 +186,11 @@ func TestInvokeWait(t *testing.T) {
 			for _, want := range tt.wantStderr {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr %q lacks %q", stderr, want)
+				}
+			}
+			for _, unwanted := range tt.notStderr {
+				if strings.Contains(stderr, unwanted) {
+					t.Errorf("stderr %q has %q", stderr, unwanted)
 				}
 			}
 			if strings.Contains(stdout+stderr, "kat_secret_value") {

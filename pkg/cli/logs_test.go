@@ -41,8 +41,29 @@ func TestExecutionLogsOnKitaruDev(t *testing.T) {
 			t.Errorf("log %+v", log)
 		}
 		exit, _, stderr := kitaru(t, "flow", "deployments", "logs", "breaks_mid_line", "--tag", "stable", "-o", "json")
-		if e := errorOf(t, "flow deployments logs", stderr); exit != cli.ExitError || e.Code != registry.CodeNotFound {
+		if e := errorOf(t, "flow deployments logs", stderr); exit != cli.ExitError || e.Code != registry.CodeNotFound || !strings.Contains(e.Message, "tag stable") {
 			t.Errorf("exit %d, error %+v", exit, e)
+		}
+	})
+	t.Run("flow deployments logs finds the execution with one filtered list request of one item", func(t *testing.T) {
+		// Newer executions that are not the route's: by version, and through default.
+		v2 := invokeID(t, "breaks_mid_line", "--version", "1", "--input", `{"text": "pinned"}`)
+		kitaru(t, "executions", "wait", v2)
+		requests := recordRequests(t)
+		_, stdout, _ := kitaru(t, "flow", "deployments", "logs", "breaks_mid_line", "--tag", "nightly")
+		if !strings.Contains(stdout, "newest") {
+			t.Errorf("stdout %q; want the log of the newest execution through nightly", stdout)
+		}
+		got := requests.take()
+		if len(got) == 0 || got[0] != "GET /v1/flows/breaks_mid_line/executions?limit=1&tag=nightly" {
+			t.Fatalf("requests %q; want first GET /v1/flows/breaks_mid_line/executions?limit=1&tag=nightly", got)
+		}
+		if len(got) != 2 || !strings.HasPrefix(got[1], "GET /v1/executions/") || !strings.Contains(got[1], "/logs") {
+			t.Errorf("requests %q; want the list, then one read of the log", got)
+		}
+		_, stdout, _ = kitaru(t, "flow", "deployments", "logs", "breaks_mid_line", "--version", "1")
+		if got := requests.take(); len(got) != 2 || got[0] != "GET /v1/flows/breaks_mid_line/executions?limit=1&version=1" || !strings.Contains(stdout, "pinned") {
+			t.Errorf("requests %q, stdout %q; want the newest of version 1 from one filtered list request", got, stdout)
 		}
 	})
 	t.Run("invoke --wait --logs prints the log on stderr and the result on stdout", func(t *testing.T) {

@@ -128,12 +128,9 @@ type inputsFlag struct{ raw json.RawMessage }
 func (f *inputsFlag) String() string { return string(f.raw) }
 
 func (f *inputsFlag) Set(s string) error {
-	data := []byte(s)
-	if name, ok := strings.CutPrefix(s, "@"); ok {
-		var err error
-		if data, err = os.ReadFile(name); err != nil {
-			return fmt.Errorf("read inputs: %w", err)
-		}
+	data, err := jsonArgument(s, "inputs")
+	if err != nil {
+		return err
 	}
 	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New(`inputs must be a JSON object like {"topic": "..."}`)
@@ -151,6 +148,20 @@ func (f *inputsFlag) Set(s string) error {
 }
 
 func (f *inputsFlag) Type() string { return "JSON|@file" }
+
+// jsonArgument is a JSON|@file flag's text: s itself, or the file @s names
+// (what names the flag's value in the error).
+func jsonArgument(s, what string) ([]byte, error) {
+	name, ok := strings.CutPrefix(s, "@")
+	if !ok {
+		return []byte(s), nil
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	return data, nil
+}
 
 // showItem asks the server through get and shows the answer: with -o json
 // as the item of the envelope, else through print. Errors are reported on

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -75,27 +76,29 @@ func (h *Handle) FollowLogs(ctx context.Context, w io.Writer) (registry.ExecStat
 	return page.Status, err
 }
 
-// maxLatestScan bounds how many of a flow's executions Latest reads.
-const maxLatestScan = 1000
+// maxLatestPages bounds how many pages Latest reads; each filtered page
+// is the server's bounded read of the flow's history.
+const maxLatestPages = 10
 
 // Latest returns the flow's newest execution started through sel: invoked
-// by tag sel.Tag, or of version sel.Version, or any with an empty sel. It
-// reads the flow's executions newest first, at most 1000 of them. Errors:
-// not_found (none within those), invalid_argument.
+// by tag sel.Tag, or of version sel.Version, or any with an empty sel. The
+// server filters (ListBy with a limit of one), so it is one small request
+// unless the route's newest execution lies beyond the server's read of one
+// page: then it pages on, at most 10 pages. Errors: not_found (none found),
+// invalid_argument.
 func (e *Executions) Latest(ctx context.Context, flow string, sel Selector) (registry.Execution, error) {
-	opts := ListOptions{Limit: 200}
-	for read := 0; read < maxLatestScan; {
-		page, err := e.List(ctx, flow, opts)
+	opts := ExecutionListOptions{ListOptions: ListOptions{Limit: 1}, Tag: sel.Tag, Version: sel.Version}
+	exhausted := false
+	for range maxLatestPages {
+		page, err := e.ListBy(ctx, flow, opts)
 		if err != nil {
 			return registry.Execution{}, err
 		}
-		for _, x := range page.Items {
-			if (sel.Tag == "" || x.Selector.Tag == sel.Tag) && (sel.Version == 0 || x.Version == sel.Version) {
-				return x, nil
-			}
+		if len(page.Items) > 0 {
+			return page.Items[0], nil
 		}
-		read += len(page.Items)
-		if page.NextToken == "" || len(page.Items) == 0 {
+		if page.NextToken == "" {
+			exhausted = true
 			break
 		}
 		opts.NextToken = page.NextToken
@@ -104,6 +107,10 @@ func (e *Executions) Latest(ctx context.Context, flow string, sel Selector) (reg
 	if sel.Tag != "" || sel.Version != 0 {
 		route = sel.String()
 	}
-	return registry.Execution{}, registry.Errorf(registry.CodeNotFound, "flow %q has no execution through %s among its latest %d; invoke it first", flow, route, maxLatestScan).
+	where := ""
+	if !exhausted {
+		where = fmt.Sprintf(" in the newest %d pages of its history", maxLatestPages)
+	}
+	return registry.Execution{}, registry.Errorf(registry.CodeNotFound, "flow %q has no execution through %s%s; invoke it first, or list them with kitaru executions list %s", flow, route, where, flow).
 		WithDetails("flow", flow)
 }

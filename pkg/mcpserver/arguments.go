@@ -23,20 +23,6 @@ type argumentSchema struct {
 	resolved *jsonschema.Resolved
 }
 
-// addTool registers a tool and keeps its input schema for checkArguments.
-func addTool[In, Out any](s *mcp.Server, inputs map[string]argumentSchema, tool *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) {
-	schema, ok := tool.InputSchema.(*jsonschema.Schema)
-	if !ok {
-		panic(fmt.Sprintf("tool %s: the input schema must be a *jsonschema.Schema", tool.Name))
-	}
-	resolved, err := schema.Resolve(nil)
-	if err != nil {
-		panic(fmt.Sprintf("tool %s: input schema: %v", tool.Name, err))
-	}
-	inputs[tool.Name] = argumentSchema{schema, resolved}
-	mcp.AddTool(s, tool, h)
-}
-
 // checkArguments is middleware that checks a tool call's arguments against
 // the tool's input schema before the SDK does, so that arguments it would
 // refuse with its own text are refused with the tool error every other

@@ -1,5 +1,5 @@
 // Package mcpserver is the Model Context Protocol server of `kitaru mcp`:
-// ten tools that let an assistant deploy flows, inspect and move their
+// tools that let an assistant deploy and build flows, inspect and move their
 // routes, invoke them and follow the executions, through the same active
 // connection as the CLI.
 //
@@ -40,7 +40,7 @@ type Config struct {
 	Warnings io.Writer
 }
 
-// New returns the server with its ten tools.
+// New returns the server with its tools.
 func New(cfg Config) *mcp.Server {
 	if cfg.Client == nil {
 		cfg.Client = func() (*client.Client, error) { return client.NewFromEnvironment() }

@@ -331,6 +331,12 @@ func TestMissingConnectionIsReportedByTheCall(t *testing.T) {
 			t.Errorf("got %+v", e)
 		}
 	})
+	t.Run("a since that is neither a time nor a duration is refused before the connection is needed", func(t *testing.T) {
+		e := mcptest.CallFails(t, cs, mcpserver.ToolExecutionList, map[string]any{"flow": "research_agent", "since": "yesterday"})
+		if e.Code != registry.CodeInvalidArgument || !strings.Contains(e.Message, "RFC 3339") {
+			t.Errorf("got %+v", e)
+		}
+	})
 	t.Run("a deploy from source says what to set too", func(t *testing.T) {
 		e := mcptest.CallFails(t, cs, mcpserver.ToolDeploy, map[string]any{"target": "flows/research.py:research_agent"})
 		if e.Code != registry.CodePreconditionFailed || !strings.Contains(e.Message, client.EnvServerURL) {

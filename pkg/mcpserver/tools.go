@@ -112,28 +112,75 @@ type tools struct {
 	inputs map[string]argumentSchema
 }
 
-func (t tools) register(s *mcp.Server) {
-	readOnly := &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true}
-	idempotent := &mcp.ToolAnnotations{IdempotentHint: true, DestructiveHint: jsonschema.Ptr(false)}
-	destructive := &mcp.ToolAnnotations{IdempotentHint: true, DestructiveHint: jsonschema.Ptr(true)}
-	creates := &mcp.ToolAnnotations{DestructiveHint: jsonschema.Ptr(false)}
+// The tools' annotations, by what a call does.
+var (
+	readOnly    = &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true}
+	idempotent  = &mcp.ToolAnnotations{IdempotentHint: true, DestructiveHint: jsonschema.Ptr(false)}
+	destructive = &mcp.ToolAnnotations{IdempotentHint: true, DestructiveHint: jsonschema.Ptr(true)}
+	creates     = &mcp.ToolAnnotations{DestructiveHint: jsonschema.Ptr(false)}
+)
 
-	addTool(s, t.inputs, &mcp.Tool{
+// checker is a tool input with a rule its schema cannot say (a tag or a
+// version, not both; a time or a duration): addTool checks it before it
+// connects, so such a call is invalid_argument with or without a
+// connection.
+type checker interface{ check() error }
+
+// addTool registers a tool, the one shape all of them share, so that each
+// tool is its description and run. The input schema is inferred from In
+// and the output schema from Out unless tool sets them; the input schema
+// is kept for checkArguments. A call checks In (checker), connects, runs,
+// and answers any failure as the API's error envelope (toolError).
+func addTool[In, Out any](s *mcp.Server, t tools, tool *mcp.Tool, run func(context.Context, *client.Client, In) (Out, error)) {
+	if tool.InputSchema == nil {
+		tool.InputSchema = inputSchema[In]()
+	}
+	if tool.OutputSchema == nil {
+		tool.OutputSchema = schemaFor[Out]()
+	}
+	schema, ok := tool.InputSchema.(*jsonschema.Schema)
+	if !ok {
+		panic(fmt.Sprintf("tool %s: the input schema must be a *jsonschema.Schema", tool.Name))
+	}
+	resolved, err := schema.Resolve(nil)
+	if err != nil {
+		panic(fmt.Sprintf("tool %s: input schema: %v", tool.Name, err))
+	}
+	t.inputs[tool.Name] = argumentSchema{schema, resolved}
+	mcp.AddTool(s, tool, func(ctx context.Context, _ *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+		var none Out
+		if c, ok := any(in).(checker); ok {
+			if err := c.check(); err != nil {
+				return nil, none, toolError(err)
+			}
+		}
+		c, err := t.cfg.Client()
+		if err != nil {
+			return nil, none, toolError(err)
+		}
+		out, err := run(ctx, c, in)
+		if err != nil {
+			return nil, none, toolError(err)
+		}
+		return nil, out, nil
+	})
+}
+
+func (t tools) register(s *mcp.Server) {
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolDeploy,
 		Title: "Deploy a flow",
 		Description: `Deploy a flow from source as its next immutable version (1, 2, 3, … per flow) and attach one routing tag. ` +
 			`Use it when the user wants to publish a flow or a new revision of it. The project holding the file (the nearest directory with .kitaru/, made by kitaru init) is bundled and saved with the version; a file outside such a project is refused: tell the user to run kitaru init in the repository root. ` +
 			`The flow's first version gets the tag default; later deploys attach "tag" (default when empty), so a plain deploy moves default. To route another tag to a version afterwards use kitaru_deployments_tag instead of deploying again. ` +
 			`Returns the deployment: flow, version, tags (name → exclusive), entrypoint, inputs, stack.`,
-		Annotations:  creates,
-		InputSchema:  inputSchema[deployInput](),
-		OutputSchema: schemaFor[registry.Deployment](),
+		Annotations: creates,
 	}, t.deploy)
 
 	invokeSchema := inputSchema[invokeInput]()
 	invokeSchema.Properties["wait_seconds"].Minimum = jsonschema.Ptr(0.0)
 	invokeSchema.Properties["wait_seconds"].Maximum = jsonschema.Ptr(float64(MaxWaitSeconds))
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolInvoke,
 		Title: "Invoke a deployed flow",
 		Description: `Start a new execution of a deployed flow and return it (exec_id, status, the resolved version). ` +
@@ -141,9 +188,8 @@ func (t tools) register(s *mcp.Server) {
 			` "inputs" override the version's deploy-time inputs key by key. When the version has an input schema (see kitaru_deployments_get), an unknown key, a wrong type or a missing required input is refused (unprocessable, naming the keys) and nothing starts; without one any inputs are passed to the flow. ` +
 			`With wait_seconds > 0 the call waits up to that long (at most 300) and returns the execution completed (with "result"), failed (with "error") or cancelled, or still running when the time is up: then follow it with kitaru_executions_get. ` +
 			`Pass idempotency_key when you might retry the call, so a retry returns the same execution instead of starting a second one.`,
-		Annotations:  creates,
-		InputSchema:  invokeSchema,
-		OutputSchema: schemaFor[registry.Execution](),
+		Annotations: creates,
+		InputSchema: invokeSchema,
 	}, t.invoke)
 
 	listOut := &jsonschema.Schema{
@@ -156,87 +202,72 @@ func (t tools) register(s *mcp.Server) {
 		},
 		Required: []string{"items"},
 	}
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolList,
 		Title: "List flows or a flow's versions",
 		Description: `Without "flow": list the project's deployed flows, each with its deployment count, latest version, the version default routes to and every tag (tag → versions). ` +
 			`With "flow": list that flow's versions, newest first, each with its tags (name → exclusive), inputs and stack. ` +
 			`Use it to discover what can be invoked and how it is routed before invoking. A non-empty next_token means there is another page: call again with it.`,
 		Annotations:  readOnly,
-		InputSchema:  inputSchema[listInput](),
 		OutputSchema: listOut,
 	}, t.list)
 
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolGet,
 		Title: "Resolve a route",
 		Description: `Show the deployment a route points at right now: which version "tag" (or the default tag) resolves to, or the exact "version". ` +
 			`Use it to check a route before invoking it or before moving a tag.` + selectorRule +
 			` Returns {selector, deployment} as the API's resolve does.`,
-		Annotations:  readOnly,
-		InputSchema:  inputSchema[getInput](),
-		OutputSchema: schemaFor[registry.Resolution](),
+		Annotations: readOnly,
 	}, t.get)
 
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolTag,
 		Title: "Point a tag at a version",
 		Description: `Point a tag at a deployed version: promote a canary to stable, or add a shared label. ` +
 			`With exclusive=true the tag moves here from wherever it was (routes such as stable or prod); with exclusive=false it is a shared label that may sit on several versions. A tag name is either exclusive or shared, never both (conflict). default is always exclusive. ` +
 			`Every change is recorded in the tag's history. Returns the tag: its versions and revision.`,
-		Annotations:  idempotent,
-		InputSchema:  inputSchema[tagInput](),
-		OutputSchema: schemaFor[registry.Tag](),
+		Annotations: idempotent,
 	}, t.tag)
 
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolUntag,
 		Title: "Remove a tag from a version",
 		Description: `Remove a tag from one version. default cannot be removed (conflict): move it to another version with kitaru_deployments_tag instead. ` +
 			`Consumers invoking the removed tag will get not_found.`,
-		Annotations:  destructive,
-		InputSchema:  inputSchema[untagInput](),
-		OutputSchema: schemaFor[untagResult](),
+		Annotations: destructive,
 	}, t.untag)
 
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolDelete,
 		Title: "Delete a version",
 		Description: `Delete one version of a flow; its shared tags leave with it and its number is never reused. ` +
 			`A version that still holds an exclusive tag (such as default or stable) cannot be deleted (conflict naming the tags): move those tags to another version first with kitaru_deployments_tag. Ask the user before deleting.`,
-		Annotations:  destructive,
-		InputSchema:  inputSchema[deleteInput](),
-		OutputSchema: schemaFor[deleteResult](),
+		Annotations: destructive,
 	}, t.delete)
 
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolHistory,
 		Title: "Show a tag's route changes",
 		Description: `List a tag's route changes, newest first: who moved, added or removed it, when, and from which version to which. ` +
 			`Use it to explain how a route got where it is. A non-empty next_token means there is another page.`,
-		Annotations:  readOnly,
-		InputSchema:  inputSchema[historyInput](),
-		OutputSchema: schemaFor[client.Page[registry.RouteChange]](),
+		Annotations: readOnly,
 	}, t.history)
 
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolExecutionGet,
 		Title: "Get an execution",
 		Description: `Read an execution by its exec_id: status running, completed (with "result", the flow's JSON return value), failed (with "error": type, message, traceback) or cancelled. ` +
 			`Use it to follow an invocation that was still running.`,
-		Annotations:  readOnly,
-		InputSchema:  inputSchema[execInput](),
-		OutputSchema: schemaFor[registry.Execution](),
+		Annotations: readOnly,
 	}, t.executionGet)
 
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolExecutionCancel,
 		Title: "Cancel an execution",
 		Description: `Cancel a running execution and stop its run; cancelling a cancelled one again is harmless. ` +
 			`An execution that already completed or failed cannot be cancelled (conflict). Returns the execution.`,
-		Annotations:  destructive,
-		InputSchema:  inputSchema[execInput](),
-		OutputSchema: schemaFor[registry.Execution](),
+		Annotations: destructive,
 	}, t.executionCancel)
 
 	t.registerFlows(s)
@@ -245,75 +276,63 @@ func (t tools) register(s *mcp.Server) {
 	t.registerBuild(s)
 }
 
-// connect returns the client of the active connection, as a tool error
-// naming what to set when it is missing.
-func (t tools) connect() (*client.Client, error) {
-	c, err := t.cfg.Client()
-	if err != nil {
-		return nil, toolError(err)
-	}
-	return c, nil
-}
-
-// selector refuses a tag and a version together before any request.
-func selector(tag string, version int) (registry.Selector, error) {
+// checkSelector refuses a tag and a version together.
+func checkSelector(tag string, version int) error {
 	if tag != "" && version != 0 {
-		return registry.Selector{}, toolError(registry.Errorf(registry.CodeInvalidArgument,
-			"pass either tag (%q) or version (%d), not both", tag, version))
+		return registry.Errorf(registry.CodeInvalidArgument, "pass either tag (%q) or version (%d), not both", tag, version)
 	}
-	return registry.Selector{Tag: tag, Version: version}, nil
+	return nil
 }
 
-func (t tools) deploy(ctx context.Context, _ *mcp.CallToolRequest, in deployInput) (*mcp.CallToolResult, registry.Deployment, error) {
+// checkWait refuses a wait_seconds out of its range.
+func checkWait(seconds int) error {
+	if seconds < 0 || seconds > MaxWaitSeconds {
+		return registry.Errorf(registry.CodeInvalidArgument, "wait_seconds %d is out of range: use 0 to %d", seconds, MaxWaitSeconds)
+	}
+	return nil
+}
+
+func (in invokeInput) check() error {
+	if err := checkSelector(in.Tag, in.Version); err != nil {
+		return err
+	}
+	return checkWait(in.WaitSeconds)
+}
+
+func (in getInput) check() error { return checkSelector(in.Tag, in.Version) }
+
+func (t tools) deploy(ctx context.Context, c *client.Client, in deployInput) (registry.Deployment, error) {
 	opts := client.DeployDirOptions{Tag: in.Tag, Exclusive: in.Exclusive, Stack: in.Stack}
-	return t.fromSource(ctx, in.Target, in.Inputs, opts, (*client.Deployments).DeployDir)
+	return t.fromSource(ctx, c, in.Target, in.Inputs, opts, (*client.Deployments).DeployDir)
 }
 
 // fromSource saves a version of target from source with save (DeployDir or
 // BuildDir), its inputs encoded into opts and its warnings sent to the
 // server's log.
-func (t tools) fromSource(ctx context.Context, target string, inputs map[string]any, opts client.DeployDirOptions,
+func (t tools) fromSource(ctx context.Context, c *client.Client, target string, inputs map[string]any, opts client.DeployDirOptions,
 	save func(*client.Deployments, context.Context, string, string, client.DeployDirOptions) (client.Deployment, error),
-) (*mcp.CallToolResult, registry.Deployment, error) {
+) (registry.Deployment, error) {
 	opts.Warn = func(msg string) { fmt.Fprintln(t.cfg.Warnings, msg) }
 	if inputs != nil {
 		raw, err := json.Marshal(inputs)
 		if err != nil {
-			return nil, registry.Deployment{}, toolError(registry.Errorf(registry.CodeInvalidArgument, "inputs: %v", err))
+			return registry.Deployment{}, registry.Errorf(registry.CodeInvalidArgument, "inputs: %v", err)
 		}
 		opts.Inputs = raw
 	}
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.Deployment{}, err
-	}
 	// A relative target is relative to the server's working directory.
 	d, err := save(c.Deployments(), ctx, "", target, opts)
-	if err != nil {
-		return nil, registry.Deployment{}, toolError(err)
-	}
-	return nil, d.Deployment, nil
+	return d.Deployment, err
 }
 
-func (t tools) invoke(ctx context.Context, _ *mcp.CallToolRequest, in invokeInput) (*mcp.CallToolResult, registry.Execution, error) {
-	sel, err := selector(in.Tag, in.Version)
-	if err != nil {
-		return nil, registry.Execution{}, err
-	}
-	if in.WaitSeconds < 0 || in.WaitSeconds > MaxWaitSeconds {
-		return nil, registry.Execution{}, toolError(registry.Errorf(registry.CodeInvalidArgument,
-			"wait_seconds %d is out of range: use 0 to %d", in.WaitSeconds, MaxWaitSeconds))
-	}
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.Execution{}, err
-	}
+func (t tools) invoke(ctx context.Context, c *client.Client, in invokeInput) (registry.Execution, error) {
+	sel := registry.Selector{Tag: in.Tag, Version: in.Version}
 	h, err := c.Deployments().Invoke(ctx, in.Flow, client.InvokeOptions{Selector: sel, Inputs: in.Inputs, IdempotencyKey: in.IdempotencyKey})
 	if err != nil {
-		return nil, registry.Execution{}, toolError(err)
+		return registry.Execution{}, err
 	}
 	if in.WaitSeconds == 0 {
-		return nil, h.Execution, nil
+		return h.Execution, nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Duration(in.WaitSeconds)*time.Second)
 	defer cancel()
@@ -321,133 +340,86 @@ func (t tools) invoke(ctx context.Context, _ *mcp.CallToolRequest, in invokeInpu
 	var failed *client.ExecutionError
 	switch {
 	case err == nil, errors.As(err, &failed), errors.Is(err, client.ErrCancelled):
-		return nil, e, nil // the execution ended; its status and result or error say how
+		return e, nil // the execution ended; its status and result or error say how
 	case wctx.Err() != nil:
-		return nil, e, nil // still running: the model follows it with kitaru_executions_get
+		return e, nil // still running: the model follows it with kitaru_executions_get
 	}
-	return nil, registry.Execution{}, toolError(err)
+	return registry.Execution{}, err
 }
 
 // listResult is the API's page of flows or of one flow's deployments.
 type listResult = client.Page[any]
 
-func (t tools) list(ctx context.Context, _ *mcp.CallToolRequest, in listInput) (*mcp.CallToolResult, listResult, error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, listResult{}, err
-	}
+func (t tools) list(ctx context.Context, c *client.Client, in listInput) (listResult, error) {
 	opts := client.ListOptions{NextToken: in.NextToken}
 	out := listResult{Items: []any{}}
 	if in.Flow == "" {
 		p, err := c.Flows(ctx, opts)
 		if err != nil {
-			return nil, listResult{}, toolError(err)
+			return listResult{}, err
 		}
 		for _, f := range p.Items {
 			out.Items = append(out.Items, f)
 		}
 		out.NextToken = p.NextToken
-		return nil, out, nil
+		return out, nil
 	}
 	p, err := c.Deployments().List(ctx, in.Flow, opts)
 	if err != nil {
-		return nil, listResult{}, toolError(err)
+		return listResult{}, err
 	}
 	for _, d := range p.Items {
 		out.Items = append(out.Items, d.Deployment)
 	}
 	out.NextToken = p.NextToken
-	return nil, out, nil
+	return out, nil
 }
 
-func (t tools) get(ctx context.Context, _ *mcp.CallToolRequest, in getInput) (*mcp.CallToolResult, registry.Resolution, error) {
-	sel, err := selector(in.Tag, in.Version)
-	if err != nil {
-		return nil, registry.Resolution{}, err
-	}
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.Resolution{}, err
-	}
+func (t tools) get(ctx context.Context, c *client.Client, in getInput) (registry.Resolution, error) {
+	sel := registry.Selector{Tag: in.Tag, Version: in.Version}
 	d, err := c.Deployments().Resolve(ctx, in.Flow, sel)
 	if err != nil {
-		return nil, registry.Resolution{}, toolError(err)
+		return registry.Resolution{}, err
 	}
 	if sel.Tag == "" && sel.Version == 0 {
 		sel.Tag = registry.DefaultTag
 	}
-	return nil, registry.Resolution{Selector: sel, Deployment: d.Deployment}, nil
+	return registry.Resolution{Selector: sel, Deployment: d.Deployment}, nil
 }
 
-func (t tools) tag(ctx context.Context, _ *mcp.CallToolRequest, in tagInput) (*mcp.CallToolResult, registry.Tag, error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.Tag{}, err
-	}
-	tag, err := c.Deployments().Tag(ctx, in.Flow, in.Tag, in.Version, client.TagOptions{Exclusive: in.Exclusive})
-	if err != nil {
-		return nil, registry.Tag{}, toolError(err)
-	}
-	return nil, tag, nil
+func (t tools) tag(ctx context.Context, c *client.Client, in tagInput) (registry.Tag, error) {
+	return c.Deployments().Tag(ctx, in.Flow, in.Tag, in.Version, client.TagOptions{Exclusive: in.Exclusive})
 }
 
-func (t tools) untag(ctx context.Context, _ *mcp.CallToolRequest, in untagInput) (*mcp.CallToolResult, untagResult, error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, untagResult{}, err
-	}
+func (t tools) untag(ctx context.Context, c *client.Client, in untagInput) (untagResult, error) {
 	if err := c.Deployments().Untag(ctx, in.Flow, in.Tag, in.Version); err != nil {
-		return nil, untagResult{}, toolError(err)
+		return untagResult{}, err
 	}
-	return nil, untagResult{Flow: in.Flow, Tag: in.Tag, Version: in.Version, Removed: true}, nil
+	return untagResult{Flow: in.Flow, Tag: in.Tag, Version: in.Version, Removed: true}, nil
 }
 
-func (t tools) delete(ctx context.Context, _ *mcp.CallToolRequest, in deleteInput) (*mcp.CallToolResult, deleteResult, error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, deleteResult{}, err
-	}
+func (t tools) delete(ctx context.Context, c *client.Client, in deleteInput) (deleteResult, error) {
 	if err := c.Deployments().Delete(ctx, in.Flow, in.Version); err != nil {
-		return nil, deleteResult{}, toolError(err)
+		return deleteResult{}, err
 	}
-	return nil, deleteResult{Flow: in.Flow, Version: in.Version, Deleted: true}, nil
+	return deleteResult{Flow: in.Flow, Version: in.Version, Deleted: true}, nil
 }
 
-func (t tools) history(ctx context.Context, _ *mcp.CallToolRequest, in historyInput) (*mcp.CallToolResult, client.Page[registry.RouteChange], error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, client.Page[registry.RouteChange]{}, err
-	}
+func (t tools) history(ctx context.Context, c *client.Client, in historyInput) (client.Page[registry.RouteChange], error) {
 	p, err := c.Deployments().History(ctx, in.Flow, in.Tag, client.ListOptions{NextToken: in.NextToken})
 	if err != nil {
-		return nil, client.Page[registry.RouteChange]{}, toolError(err)
+		return p, err
 	}
 	if p.Items == nil {
 		p.Items = []registry.RouteChange{}
 	}
-	return nil, p, nil
+	return p, nil
 }
 
-func (t tools) executionGet(ctx context.Context, _ *mcp.CallToolRequest, in execInput) (*mcp.CallToolResult, registry.Execution, error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.Execution{}, err
-	}
-	e, err := c.Executions().Get(ctx, in.ExecID)
-	if err != nil {
-		return nil, registry.Execution{}, toolError(err)
-	}
-	return nil, e, nil
+func (t tools) executionGet(ctx context.Context, c *client.Client, in execInput) (registry.Execution, error) {
+	return c.Executions().Get(ctx, in.ExecID)
 }
 
-func (t tools) executionCancel(ctx context.Context, _ *mcp.CallToolRequest, in execInput) (*mcp.CallToolResult, registry.Execution, error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.Execution{}, err
-	}
-	e, err := c.Executions().Cancel(ctx, in.ExecID)
-	if err != nil {
-		return nil, registry.Execution{}, toolError(err)
-	}
-	return nil, e, nil
+func (t tools) executionCancel(ctx context.Context, c *client.Client, in execInput) (registry.Execution, error) {
+	return c.Executions().Cancel(ctx, in.ExecID)
 }

@@ -3,7 +3,6 @@ package mcpserver
 import (
 	"context"
 
-	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/kitaru/deployments/pkg/client"
@@ -22,20 +21,18 @@ type buildInput struct {
 
 // registerBuild adds kitaru_deployments_build.
 func (t tools) registerBuild(s *mcp.Server) {
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolBuild,
 		Title: "Build a flow without routing it",
 		Description: `Save a flow from source as its next immutable version, like kitaru_deployments_deploy, but attach no routing tag: no tag moves, so nothing invoked by tag runs it yet. ` +
 			`Use it when the user wants to stage a version to try or review before it takes traffic. The flow's first version still gets the tag default (it exists once any version does). ` +
 			`Run the built version with kitaru_deployments_invoke and its version; promote it with kitaru_deployments_tag. ` +
 			`Returns the deployment: flow, version, tags (name → exclusive; empty unless it was the flow's first), entrypoint, inputs, stack.`,
-		Annotations:  &mcp.ToolAnnotations{DestructiveHint: jsonschema.Ptr(false)},
-		InputSchema:  inputSchema[buildInput](),
-		OutputSchema: schemaFor[registry.Deployment](),
+		Annotations: creates,
 	}, t.build)
 }
 
-func (t tools) build(ctx context.Context, _ *mcp.CallToolRequest, in buildInput) (*mcp.CallToolResult, registry.Deployment, error) {
+func (t tools) build(ctx context.Context, c *client.Client, in buildInput) (registry.Deployment, error) {
 	opts := client.DeployDirOptions{Stack: in.Stack, Description: in.Description}
-	return t.fromSource(ctx, in.Target, in.Inputs, opts, (*client.Deployments).BuildDir)
+	return t.fromSource(ctx, c, in.Target, in.Inputs, opts, (*client.Deployments).BuildDir)
 }

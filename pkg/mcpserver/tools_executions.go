@@ -34,77 +34,73 @@ type executionWaitInput struct {
 
 // registerExecutions adds the tools that list and wait on executions.
 func (t tools) registerExecutions(s *mcp.Server) {
-	readOnly := &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true}
 	listSchema := inputSchema[executionListInput]()
 	listSchema.Properties["status"].Enum = []any{"running", "completed", "failed", "cancelled"}
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolExecutionList,
 		Title: "List a flow's executions",
 		Description: `List a flow's executions, newest first, each with its exec_id, the version that ran, the selector it was invoked with (tag or version), status, start and end. ` +
 			`Filter by "version" (ran that version), "tag" (invoked through that tag), "status" and "since"; the filters combine. ` +
 			`Use it to answer "what ran on stable in the last hour" or "which runs of version 3 failed". A page may hold fewer items than others while next_token is set: call again with next_token until it is empty.`,
-		Annotations:  readOnly,
-		InputSchema:  listSchema,
-		OutputSchema: schemaFor[client.Page[registry.Execution]](),
+		Annotations: readOnly,
+		InputSchema: listSchema,
 	}, t.executionList)
 
 	waitSchema := inputSchema[executionWaitInput]()
 	waitSchema.Properties["wait_seconds"].Minimum = jsonschema.Ptr(0.0)
 	waitSchema.Properties["wait_seconds"].Maximum = jsonschema.Ptr(float64(MaxWaitSeconds))
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolExecutionWait,
 		Title: "Wait for an execution to end",
 		Description: `Wait up to wait_seconds (at most 300) for an execution to end and return it: completed (with "result"), failed (with "error": type, message, traceback) or cancelled, ` +
 			`or still running when the time is up, then call again. Use it to follow an execution that kitaru_deployments_invoke returned running.`,
-		Annotations:  readOnly,
-		InputSchema:  waitSchema,
-		OutputSchema: schemaFor[registry.Execution](),
+		Annotations: readOnly,
+		InputSchema: waitSchema,
 	}, t.executionWait)
 }
 
-func (t tools) executionList(ctx context.Context, _ *mcp.CallToolRequest, in executionListInput) (*mcp.CallToolResult, client.Page[registry.Execution], error) {
-	var none client.Page[registry.Execution]
+// since reads Since: an RFC 3339 time, or a positive duration before now.
+func (in executionListInput) since() (time.Time, time.Duration, error) {
+	if in.Since == "" {
+		return time.Time{}, 0, nil
+	}
+	if at, err := time.Parse(time.RFC3339Nano, in.Since); err == nil {
+		return at, 0, nil
+	}
+	if ago, err := time.ParseDuration(in.Since); err == nil && ago > 0 {
+		return time.Time{}, ago, nil
+	}
+	return time.Time{}, 0, registry.Errorf(registry.CodeInvalidArgument,
+		"since %q is neither an RFC 3339 time (2026-12-01T08:00:00Z) nor a positive duration before now (15m, 1h, 24h)", in.Since)
+}
+
+func (in executionListInput) check() error {
+	_, _, err := in.since()
+	return err
+}
+
+func (in executionWaitInput) check() error { return checkWait(in.WaitSeconds) }
+
+func (t tools) executionList(ctx context.Context, c *client.Client, in executionListInput) (client.Page[registry.Execution], error) {
 	opts := client.ExecutionListOptions{ListOptions: client.ListOptions{NextToken: in.NextToken},
 		Version: in.Version, Tag: in.Tag, Status: registry.ExecStatus(in.Status)}
-	if in.Since != "" {
-		if at, err := time.Parse(time.RFC3339Nano, in.Since); err == nil {
-			opts.Since = at
-		} else if d, err := time.ParseDuration(in.Since); err == nil && d > 0 {
-			opts.SinceAgo = d
-		} else {
-			return nil, none, toolError(registry.Errorf(registry.CodeInvalidArgument,
-				"since %q is neither an RFC 3339 time (2026-12-01T08:00:00Z) nor a positive duration before now (15m, 1h, 24h)", in.Since))
-		}
-	}
-	c, err := t.connect()
-	if err != nil {
-		return nil, none, err
+	var err error
+	if opts.Since, opts.SinceAgo, err = in.since(); err != nil {
+		return client.Page[registry.Execution]{}, err
 	}
 	p, err := c.Executions().ListBy(ctx, in.Flow, opts)
 	if err != nil {
-		return nil, none, toolError(err)
+		return p, err
 	}
 	if p.Items == nil {
 		p.Items = []registry.Execution{}
 	}
-	return nil, p, nil
+	return p, nil
 }
 
-func (t tools) executionWait(ctx context.Context, _ *mcp.CallToolRequest, in executionWaitInput) (*mcp.CallToolResult, registry.Execution, error) {
-	if in.WaitSeconds < 0 || in.WaitSeconds > MaxWaitSeconds {
-		return nil, registry.Execution{}, toolError(registry.Errorf(registry.CodeInvalidArgument,
-			"wait_seconds %d is out of range: use 0 to %d", in.WaitSeconds, MaxWaitSeconds))
-	}
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.Execution{}, err
-	}
+func (t tools) executionWait(ctx context.Context, c *client.Client, in executionWaitInput) (registry.Execution, error) {
 	if in.WaitSeconds == 0 {
-		e, err := c.Executions().Get(ctx, in.ExecID)
-		if err != nil {
-			return nil, registry.Execution{}, toolError(err)
-		}
-		return nil, e, nil
+		return c.Executions().Get(ctx, in.ExecID)
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Duration(in.WaitSeconds)*time.Second)
 	defer cancel()
@@ -112,12 +108,12 @@ func (t tools) executionWait(ctx context.Context, _ *mcp.CallToolRequest, in exe
 	var failed *client.ExecutionError
 	switch {
 	case err == nil, errors.As(err, &failed), errors.Is(err, client.ErrCancelled):
-		return nil, e, nil // ended; its status and result or error say how
+		return e, nil // ended; its status and result or error say how
 	case wctx.Err() != nil && ctx.Err() == nil:
 		// Still running when the time was up: answer it as it is now.
 		if e, err = c.Executions().Get(ctx, in.ExecID); err == nil {
-			return nil, e, nil
+			return e, nil
 		}
 	}
-	return nil, registry.Execution{}, toolError(err)
+	return registry.Execution{}, err
 }

@@ -20,27 +20,18 @@ type flowDeleteInput struct {
 
 // registerFlows adds the tools that act on a whole flow.
 func (t tools) registerFlows(s *mcp.Server) {
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolFlowsDelete,
 		Title: "Delete a flow",
 		Description: `Delete a whole flow: every version, its tags and their history. Its executions stay readable with kitaru_executions_get. ` +
 			`While an exclusive tag other than default (such as stable or prod) routes to one of its versions the delete is refused (conflict naming the tags): tell the user which routes would go, and pass force=true only if they confirm. ` +
 			`Version numbers are never reused: a flow deployed again under the same name continues at next_version. ` +
 			`Returns what was removed: versions, tags (tag → versions), forced, next_version. Ask the user before deleting.`,
-		Annotations:  &mcp.ToolAnnotations{IdempotentHint: false, DestructiveHint: jsonschema.Ptr(true)},
-		InputSchema:  inputSchema[flowDeleteInput](),
-		OutputSchema: schemaFor[registry.FlowDeletion](),
+		// Not idempotent: a second delete finds no flow (not_found).
+		Annotations: &mcp.ToolAnnotations{IdempotentHint: false, DestructiveHint: jsonschema.Ptr(true)},
 	}, t.flowDelete)
 }
 
-func (t tools) flowDelete(ctx context.Context, _ *mcp.CallToolRequest, in flowDeleteInput) (*mcp.CallToolResult, registry.FlowDeletion, error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, registry.FlowDeletion{}, err
-	}
-	d, err := c.DeleteFlow(ctx, in.Flow, client.DeleteFlowOptions{Force: in.Force})
-	if err != nil {
-		return nil, registry.FlowDeletion{}, toolError(err)
-	}
-	return nil, d, nil
+func (t tools) flowDelete(ctx context.Context, c *client.Client, in flowDeleteInput) (registry.FlowDeletion, error) {
+	return c.DeleteFlow(ctx, in.Flow, client.DeleteFlowOptions{Force: in.Force})
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/kitaru/deployments/pkg/api"
+	"github.com/kitaru/deployments/pkg/client"
 )
 
 // ToolExecutionLogs reads a page of an execution's log.
@@ -17,26 +18,16 @@ type logsInput struct {
 }
 
 func (t tools) registerLogs(s *mcp.Server) {
-	addTool(s, t.inputs, &mcp.Tool{
+	addTool(s, t, &mcp.Tool{
 		Name:  ToolExecutionLogs,
 		Title: "Read an execution's log",
 		Description: `Read what an execution's flow printed (stdout and stderr, as written) and the runner's own "[kitaru]" lines, from "cursor" on: "data" holds at most 256 KiB. ` +
 			`Call again with "next_cursor" to read on; "ended" true means the execution has ended and nothing follows. While it runs, new output appears about once a second. ` +
 			`A log keeps at most 10 MiB: past that the output is dropped and the log says so. Use it to see why a flow failed or what it is doing.`,
-		Annotations:  &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true},
-		InputSchema:  inputSchema[logsInput](),
-		OutputSchema: schemaFor[api.ExecutionLog](),
+		Annotations: readOnly,
 	}, t.executionLogs)
 }
 
-func (t tools) executionLogs(ctx context.Context, _ *mcp.CallToolRequest, in logsInput) (*mcp.CallToolResult, api.ExecutionLog, error) {
-	c, err := t.connect()
-	if err != nil {
-		return nil, api.ExecutionLog{}, err
-	}
-	page, err := c.Executions().Logs(ctx, in.ExecID, in.Cursor)
-	if err != nil {
-		return nil, api.ExecutionLog{}, toolError(err)
-	}
-	return nil, page, nil
+func (t tools) executionLogs(ctx context.Context, c *client.Client, in logsInput) (api.ExecutionLog, error) {
+	return c.Executions().Logs(ctx, in.ExecID, in.Cursor)
 }

@@ -205,7 +205,7 @@ def _check_upload_headers(headers: dict[str, str], data: bytes) -> None:
 class Execution:
     """One execution as read from the server. ``status`` is ``running``, ``completed``,
     ``failed`` or ``cancelled``; ``result`` is set when it completed (``result_ref``
-    instead for results over 256 KiB), ``error`` (``{type, message, traceback}``) when it failed."""
+    instead for results over 256 KiB), ``error`` (``{type, message, traceback, details}``) when it failed."""
 
     exec_id: str
     flow: str
@@ -423,7 +423,7 @@ class Handle:
         the server until the execution ends (up to 20 s), so the answer comes as
         the run ends; a server without that is polled.
 
-        Raises ExecutionFailed (``type``, ``message``, ``traceback``) when it failed,
+        Raises ExecutionFailed (``type``, ``message``, ``traceback``, ``runner_traceback``) when it failed,
         ExecutionCancelled when it was cancelled, WaitTimeoutError (a TimeoutError)
         when ``timeout`` seconds pass first — the execution keeps running — and
         PayloadTooLargeError when the result is over 256 KiB and stored in the

@@ -159,20 +159,27 @@ class ExecutionError(KitaruError):
 
 class ExecutionFailed(ExecutionError):
     """The execution failed: ``type`` is the exception class (e.g. ``ValueError``, or
-    ``States.Timeout``, ``Runner.Crashed``, ``StartFailed``), ``message`` its message and
-    ``traceback`` the remote traceback. ``str()`` names the execution too."""
+    ``States.Timeout``, ``Runner.Crashed``, ``StartFailed``), ``message`` its message,
+    ``traceback`` the remote traceback as a user reads it (it starts at the flow's
+    code) and ``runner_traceback`` the runner's full one, its own frames included
+    (empty when the server sent none).
+
+    ``str()`` names the execution and the error, then shows ``traceback``
+    indented below it (the runner's when there is no other), so an uncaught
+    ExecutionFailed prints where the flow failed, not only that it did."""
 
     def __init__(self, execution: "Execution") -> None:
         err = execution.error or {}
+        details = err.get("details")
         self.type = str(err.get("type") or "Unknown")
         self.traceback = str(err.get("traceback") or "")
+        self.runner_traceback = str((details if isinstance(details, dict) else {}).get("runner_traceback") or "")
         message = str(err.get("message") or "")
-        super().__init__(
-            f"execution {execution.exec_id} of {execution.flow} version {execution.version} failed: "
-            f"{self.type}: {message}",
-            execution,
-            code="execution_failed",
-        )
+        text = f"execution {execution.exec_id} of {execution.flow} version {execution.version} failed: {self.type}: {message}"
+        shown = (self.traceback or self.runner_traceback).rstrip("\n")
+        if shown:
+            text += "\n" + "\n".join("  " + line for line in shown.split("\n"))
+        super().__init__(text, execution, code="execution_failed")
         self.message = message
 
 

@@ -176,6 +176,11 @@ class OutcomesTest(unittest.TestCase):
         self.assertIn("ValueError: boom on purpose", e.traceback)
         self.assertIn(handle.exec_id, str(e))
         self.assertIn("ValueError: boom on purpose", str(e))
+        self.assertIn("\n  Traceback (most recent call last):", str(e), "str() shows the traceback, indented")
+        self.assertIn("in fails", str(e))
+        self.assertIn("in fails", e.runner_traceback)
+        self.assertIn("runner.py", e.runner_traceback, "the full traceback keeps the runner's frames")
+        self.assertNotIn("runner.py", e.traceback)
         self.assertEqual(e.execution.status, "failed")
         self.assertEqual(handle.status, "failed")
         with self.assertRaises(ConflictError):
