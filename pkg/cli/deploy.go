@@ -17,7 +17,8 @@ import (
 )
 
 // deployOptions are the flags of deploy and build; build has no routing
-// tag (tag, exclusive) and no secrets.
+// tag (tag, exclusive). Both take secrets: a built version promoted later
+// with flow tag runs with the secrets it was saved with.
 type deployOptions struct {
 	tag         string
 	exclusive   bool
@@ -50,8 +51,8 @@ type saveDir func(d *client.Deployments, ctx context.Context, dir, target string
 // saveCommand is what deploy and build share, so that the two stay one
 // command apart only where they differ (build routes no tag): the target
 // check, the flags of what a version records, the call, its report and the
-// printed version. cmd brings the name and help; routes adds --tag,
-// --exclusive and --secret; stackHelp completes "stack to …".
+// printed version. cmd brings the name and help; routes adds --tag and
+// --exclusive; stackHelp completes "stack to …".
 func saveCommand(cmd *cobra.Command, routes bool, stackHelp string, save saveDir) *cobra.Command {
 	var opts deployOptions
 	command := cmd.Name()
@@ -82,9 +83,7 @@ func saveCommand(cmd *cobra.Command, routes bool, stackHelp string, save saveDir
 	f.Var(&opts.inputSchema, "input-schema", "the inputs' JSON Schema, a JSON object or @file, instead of the one read from the function's signature")
 	f.StringVar(&opts.stack, "stack", "", "stack to "+stackHelp+" (default: the server's default stack)")
 	f.StringVar(&opts.description, "description", "", "what this version changes")
-	if routes {
-		f.StringArrayVar(&opts.secrets, "secret", nil, "a flow secret (kitaru secrets set NAME) the version's runs get as the environment variable NAME; repeat for more")
-	}
+	f.StringArrayVar(&opts.secrets, "secret", nil, "a flow secret (kitaru secrets set NAME) the version's runs get as the environment variable NAME; repeat for more")
 	f.VarP(&opts.output, "output", "o", "output format: text or json")
 	return cmd
 }

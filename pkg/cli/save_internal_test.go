@@ -31,7 +31,7 @@ func TestDeployAndBuildShareTheirFlags(t *testing.T) {
 			t.Errorf("build has --%s, deploy does not", b.Name)
 		}
 	})
-	if want := []string{"exclusive", "secret", "tag"}; !slices.Equal(deployOnly, want) {
+	if want := []string{"exclusive", "tag"}; !slices.Equal(deployOnly, want) {
 		t.Errorf("flags only deploy has: %q; want %q", deployOnly, want)
 	}
 }

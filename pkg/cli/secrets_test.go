@@ -103,6 +103,13 @@ func TestSecretsNeverLeakFromSetToRun(t *testing.T) {
 			t.Errorf("get does not show the secrets:\n%s", text)
 		}
 	})
+	t.Run("build --secret declares it on an unrouted version too", func(t *testing.T) {
+		stdout, _ := run(t, cli.ExitOK, "build", target, "--secret", "OPENAI_API_KEY", "-o", "json")
+		d := itemOf[registry.Deployment](t, "build", stdout)
+		if !slices.Equal(d.Secrets, []string{"OPENAI_API_KEY"}) || d.Tags["default"] {
+			t.Fatalf("built version %d: secrets %v, tags %v; want the secret and no default", d.Version, d.Secrets, d.Tags)
+		}
+	})
 	t.Run("the run sees exactly its secret and the documented environment", func(t *testing.T) {
 		stdout, _ := run(t, cli.ExitOK, "invoke", "environment", "--wait", "-o", "json")
 		e := itemOf[registry.Execution](t, "invoke", stdout)

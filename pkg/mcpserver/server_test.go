@@ -89,7 +89,7 @@ func TestToolsAreListedWithTheirInputSchemas(t *testing.T) {
 		required []string
 		types    map[string]string
 	}{
-		mcpserver.ToolDeploy:          {[]string{"target"}, map[string]string{"target": "string", "inputs": "object", "tag": "string", "exclusive": "boolean", "stack": "string"}},
+		mcpserver.ToolDeploy:          {[]string{"target"}, map[string]string{"target": "string", "inputs": "object", "tag": "string", "exclusive": "boolean", "stack": "string", "description": "string", "secrets": "array"}},
 		mcpserver.ToolInvoke:          {[]string{"flow"}, map[string]string{"flow": "string", "tag": "string", "version": "integer", "inputs": "object", "idempotency_key": "string", "wait_seconds": "integer"}},
 		mcpserver.ToolList:            {nil, map[string]string{"flow": "string", "next_token": "string"}},
 		mcpserver.ToolGet:             {[]string{"flow"}, map[string]string{"flow": "string", "tag": "string", "version": "integer"}},
@@ -103,7 +103,7 @@ func TestToolsAreListedWithTheirInputSchemas(t *testing.T) {
 		mcpserver.ToolExecutionList:   {[]string{"flow"}, map[string]string{"flow": "string", "version": "integer", "tag": "string", "status": "string", "since": "string", "next_token": "string"}},
 		mcpserver.ToolExecutionWait:   {[]string{"exec_id"}, map[string]string{"exec_id": "string", "wait_seconds": "integer"}},
 		mcpserver.ToolExecutionLogs:   {[]string{"exec_id"}, map[string]string{"exec_id": "string", "cursor": "string"}},
-		mcpserver.ToolBuild:           {[]string{"target"}, map[string]string{"target": "string", "inputs": "object", "stack": "string", "description": "string"}},
+		mcpserver.ToolBuild:           {[]string{"target"}, map[string]string{"target": "string", "inputs": "object", "stack": "string", "description": "string", "secrets": "array"}},
 	}
 	var names []string
 	for _, tool := range res.Tools {
@@ -388,5 +388,13 @@ func TestBuildToolSavesAnUnroutedVersion(t *testing.T) {
 	res := mcptest.Call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent"})
 	if res.Deployment.Version != 1 {
 		t.Errorf("default resolves to v%d; want 1", res.Deployment.Version)
+	}
+	// Secrets are declared by name; setting them may come later (an
+	// invoke names the missing ones: secret_missing).
+	args["secrets"] = []string{"OPENAI_API_KEY"}
+	for _, tool := range []string{mcpserver.ToolBuild, mcpserver.ToolDeploy} {
+		if d := mcptest.Call[registry.Deployment](t, cs, tool, args); !slices.Equal(d.Secrets, []string{"OPENAI_API_KEY"}) {
+			t.Errorf("%s with secrets: the version declares %v", tool, d.Secrets)
+		}
 	}
 }

@@ -35,11 +35,13 @@ const (
 const selectorRule = ` Pick the version with either "tag" or "version", never both (both is refused with invalid_argument); with neither, the tag "default" is used. A shared tag that sits on several versions cannot be resolved (conflict): pass a version instead.`
 
 type deployInput struct {
-	Target    string         `json:"target" jsonschema:"the flow to deploy as path/to/file.py:function_name, relative to the MCP server's working directory or absolute; the file must be inside a Kitaru project (a directory where kitaru init was run)"`
-	Inputs    map[string]any `json:"inputs,omitempty" jsonschema:"representative inputs of the flow, keyword argument name to JSON value, e.g. {\"topic\": \"durable agents\"}; they become the version's defaults, which invocations may override or extend"`
-	Tag       string         `json:"tag,omitempty" jsonschema:"the one routing tag to attach, e.g. canary; empty attaches default (and the flow's first version always gets default)"`
-	Exclusive bool           `json:"exclusive,omitempty" jsonschema:"move the tag here from any other version instead of sharing it; default is always exclusive"`
-	Stack     string         `json:"stack,omitempty" jsonschema:"the stack to deploy to; empty uses the server's default stack"`
+	Target      string         `json:"target" jsonschema:"the flow to deploy as path/to/file.py:function_name, relative to the MCP server's working directory or absolute; the file must be inside a Kitaru project (a directory where kitaru init was run)"`
+	Inputs      map[string]any `json:"inputs,omitempty" jsonschema:"representative inputs of the flow, keyword argument name to JSON value, e.g. {\"topic\": \"durable agents\"}; they become the version's defaults, which invocations may override or extend"`
+	Tag         string         `json:"tag,omitempty" jsonschema:"the one routing tag to attach, e.g. canary; empty attaches default (and the flow's first version always gets default)"`
+	Exclusive   bool           `json:"exclusive,omitempty" jsonschema:"move the tag here from any other version instead of sharing it; default is always exclusive"`
+	Stack       string         `json:"stack,omitempty" jsonschema:"the stack to deploy to; empty uses the server's default stack"`
+	Description string         `json:"description,omitempty" jsonschema:"what this version changes, shown in listings"`
+	Secrets     []string       `json:"secrets,omitempty" jsonschema:"names of flow secrets (set with kitaru secrets set NAME) the version's runs get as environment variables, e.g. [\"OPENAI_API_KEY\"]; each must exist in the project"`
 }
 
 type invokeInput struct {
@@ -302,7 +304,7 @@ func (in invokeInput) check() error {
 func (in getInput) check() error { return checkSelector(in.Tag, in.Version) }
 
 func (t tools) deploy(ctx context.Context, c *client.Client, in deployInput) (registry.Deployment, error) {
-	opts := client.DeployDirOptions{Tag: in.Tag, Exclusive: in.Exclusive, Stack: in.Stack}
+	opts := client.DeployDirOptions{Tag: in.Tag, Exclusive: in.Exclusive, Stack: in.Stack, Description: in.Description, Secrets: in.Secrets}
 	return t.fromSource(ctx, c, in.Target, in.Inputs, opts, (*client.Deployments).DeployDir)
 }
 

@@ -17,6 +17,7 @@ type buildInput struct {
 	Inputs      map[string]any `json:"inputs,omitempty" jsonschema:"representative inputs of the flow, keyword argument name to JSON value, e.g. {\"topic\": \"durable agents\"}; they become the version's defaults, which invocations may override or extend"`
 	Stack       string         `json:"stack,omitempty" jsonschema:"the stack to build for; empty uses the server's default stack"`
 	Description string         `json:"description,omitempty" jsonschema:"what this version changes, shown in listings"`
+	Secrets     []string       `json:"secrets,omitempty" jsonschema:"names of flow secrets (set with kitaru secrets set NAME) the version's runs get as environment variables, e.g. [\"OPENAI_API_KEY\"]; each must exist in the project"`
 }
 
 // registerBuild adds kitaru_deployments_build.
@@ -33,6 +34,6 @@ func (t tools) registerBuild(s *mcp.Server) {
 }
 
 func (t tools) build(ctx context.Context, c *client.Client, in buildInput) (registry.Deployment, error) {
-	opts := client.DeployDirOptions{Stack: in.Stack, Description: in.Description}
+	opts := client.DeployDirOptions{Stack: in.Stack, Description: in.Description, Secrets: in.Secrets}
 	return t.fromSource(ctx, c, in.Target, in.Inputs, opts, (*client.Deployments).BuildDir)
 }
