@@ -72,7 +72,9 @@ type headScalars struct {
 
 // tagEntry is one tag's route inside the head item. An exclusive entry with
 // V == 0 and a shared entry without members are free: no version holds them.
-// Entries are never removed (top-level REMOVE is a minidyn gap); they go free.
+// A change that frees a tag removes its entry (headChange.removeEntry), so
+// the only free entry a layout-2 head holds is `default` before the flow's
+// first deploy commits.
 //
 // An exclusive route is stored as M, its applied moves by route clock
 // ("<clock>": target, 0 for none): the route is the move with the highest

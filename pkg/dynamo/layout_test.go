@@ -373,3 +373,42 @@ func countSuccessful(op string, n *atomic.Int64) func(*dynamodb.Options) {
 		})
 	}
 }
+
+// TestHeadsOfEarlierBuildsAreConvertedUnderFaults: the conversion holds
+// while the engine throttles, fails and loses answers (a lost answer of the
+// conversion's put is re-sent and finds the head already marked).
+func TestHeadsOfEarlierBuildsAreConvertedUnderFaults(t *testing.T) {
+	for _, e := range engines(t) {
+		for _, layout := range legacyLayouts {
+			t.Run(e.name+"/"+layout.name, func(t *testing.T) {
+				f := newFixture(t, e, true, nil)
+				writeLegacyFlow(t, f, layout.attrs)
+				var wg sync.WaitGroup
+				errs := make([]error, 4)
+				wg.Go(func() {
+					_, errs[0] = f.store.PutTag(ctx, registry.TagRequest{Project: project, Flow: legacyFlow, Tag: "stable", Version: 1, Exclusive: true, By: "tester"})
+				})
+				wg.Go(func() {
+					errs[1] = f.store.RemoveTag(ctx, registry.TagRequest{Project: project, Flow: legacyFlow, Tag: "beta", Version: 1, By: "tester"})
+				})
+				var d registry.Deployment
+				wg.Go(func() {
+					d, errs[2] = f.store.Deploy(ctx, registry.DeployRequest{Project: project, Flow: legacyFlow, Entrypoint: "f.py:legacy", Inputs: json.RawMessage(`{}`), Tag: "canary", Exclusive: true, Stack: "dev", By: "tester"})
+				})
+				wg.Go(func() { errs[3] = f.store.DeleteDeployment(ctx, project, legacyFlow, 3, "tester") })
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Errorf("write %d: %v", i, err)
+					}
+				}
+				// A lost answer may burn a version number: canary is on the deploy's.
+				want := map[string][]int{"default": {4}, "stable": {1}, "beta": {4}, "canary": {d.Version}}
+				wantConverted(t, f, want)
+				if s := flowTags(t, f); !cmp.Equal(s.Tags, want) || s.DeploymentCount != 4 || s.LatestVersion != d.Version {
+					t.Errorf("summary %+v", s)
+				}
+			})
+		}
+	}
+}

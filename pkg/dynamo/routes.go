@@ -288,8 +288,9 @@ func freeAndUnchanged(tag string, h head, exclusive bool) (expression.ConditionB
 }
 
 // createFree is the tick's update that creates the head's tag map, on the
-// flow's first tick, with a free exclusive entry for tag so that the flow's
-// first deploys can add moves to it. (An update may not name both the map and
+// flow's first tick, with a free exclusive entry for tag (always `default`,
+// which the first committed deploy routes) so that the flow's first
+// deploys can add moves to it. (An update may not name both the map and
 // one of its entries, so a tag new to an existing flow is created by its
 // change's transaction, as a compare-and-swap on its absence.)
 func createFree(upd expression.UpdateBuilder, tag string) (expression.UpdateBuilder, error) {
