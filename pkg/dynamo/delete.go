@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -164,7 +165,13 @@ func (s *Store) planDelete(project, flow string, version int, by, token string, 
 
 // versionBelow finds the highest existing version under version (0 for none).
 func (s *Store) versionBelow(ctx context.Context, pk string, version int) (int, error) {
-	out, err := s.queryPrefix(ctx, pk, skVersionPrefix, 1, key(pk, versionSK(version)), false)
+	return s.highestVersion(ctx, pk, key(pk, versionSK(version)))
+}
+
+// highestVersion finds the highest existing version, below start's when
+// start is set (0 for none).
+func (s *Store) highestVersion(ctx context.Context, pk string, start map[string]types.AttributeValue) (int, error) {
+	out, err := s.queryPrefix(ctx, pk, skVersionPrefix, 1, start, false)
 	if err != nil || len(out.Items) == 0 {
 		return 0, err
 	}

@@ -39,11 +39,10 @@ func (s *Store) Deploy(ctx context.Context, req registry.DeployRequest) (registr
 		Set(nameUpdated, expression.Value(now)).
 		Set(expression.Name("project"), expression.Value(req.Project)).
 		Set(expression.Name("flow"), expression.Value(req.Flow))
-	seed := registry.DefaultTag
-	if req.Exclusive {
-		seed = req.Tag
-	}
-	if upd, err = createFree(upd, seed); err != nil {
+	// The flow's first tick seeds the tags map with a free `default`, which
+	// the first committed deploy routes; never the routing tag, whose free
+	// entry would stay if this deploy never committed (capTags counts entries).
+	if upd, err = createFree(upd, registry.DefaultTag); err != nil {
 		return registry.Deployment{}, err
 	}
 	var h head
@@ -146,13 +145,6 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 	}
 
 	e, exists, route := h.route(req.Flow, req.Tag)
-	if !req.Build {
-		// Checked against the head the tick returned: a refused deploy has
-		// burnt its version number (never reused, I1).
-		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow)), s.maxLiveTags); err != nil {
-			return nil, nil, err
-		}
-	}
 	switch {
 	case req.Build:
 		// A build attaches no routing tag; only `default`, below, on the
@@ -202,6 +194,11 @@ func (s *Store) planDeploy(req registry.DeployRequest, h head, item map[string]t
 		}
 		tags[registry.DefaultTag] = true
 		record(registry.DefaultTag, true, clock-1)
+	}
+	// Checked against the head the tick returned (and again on every
+	// re-plan): a refused deploy has burnt its version number (never reused, I1).
+	if err := hc.capTags(h, req.Flow, s.maxLiveTags); err != nil {
+		return nil, nil, err
 	}
 	upd, cond := hc.build()
 	if err := t.update(key(flowPK(req.Project, req.Flow), skHead), upd, cond); err != nil {

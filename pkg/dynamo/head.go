@@ -26,36 +26,49 @@ import (
 // the head it returns, still stamped with this token, is the tick's result.
 func (s *Store) tick(ctx context.Context, pk string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (h head, failed bool, err error) {
 	token := requestToken()
-	upd = upd.Set(nameTick, expression.Value(token))
+	// Layout: a new head is created in this build's layout; an existing one
+	// must be in it already (an earlier build's head is converted, below).
+	upd = upd.Set(nameTick, expression.Value(token)).Set(nameLayout, expression.Value(headLayout))
 	cond = cond.And(expression.AttributeNotExists(nameTick).Or(nameTick.NotEqual(expression.Value(token)))).
-		And(expression.AttributeNotExists(nameGone))
+		And(expression.AttributeNotExists(nameGone)).
+		And(layoutIsCurrent().Or(expression.AttributeNotExists(expression.Name(attrPK))))
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
 		return head{}, false, fmt.Errorf("build head update: %w", err)
 	}
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: key(pk, skHead),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		old, derr := decodeHead(ccf.Item)
-		if derr != nil {
-			return head{}, false, derr
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: key(pk, skHead),
+			UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			old, derr := decodeHead(ccf.Item)
+			switch {
+			case derr != nil:
+				return head{}, false, derr
+			case old.Tick != token && old.Gone != "":
+				return head{}, false, registry.FlowBeingDeleted(old.Flow)
+			case old.Tick != token && old.Exists && old.Layout != headLayout:
+				// A head of an earlier build (or a later one: refused there):
+				// convert it, then tick again on the converted head.
+				if _, err := s.convertHead(ctx, pk, ccf.Item); err != nil {
+					return head{}, false, err
+				}
+				continue
+			}
+			return old, old.Tick != token, nil
 		}
-		if old.Tick != token && old.Gone != "" {
-			return head{}, false, registry.FlowBeingDeleted(old.Flow)
+		if err != nil {
+			return head{}, false, engineError("update flow head", err)
 		}
-		return old, old.Tick != token, nil
+		h, err = decodeHead(out.Attributes)
+		return h, false, err
 	}
-	if err != nil {
-		return head{}, false, engineError("update flow head", err)
-	}
-	h, err = decodeHead(out.Attributes)
-	return h, false, err
+	return head{}, false, errContended
 }
 
 // tickRoute is tick for a change of one tag's route whose condition
@@ -74,21 +87,39 @@ func (s *Store) tickRoute(ctx context.Context, pk string, upd expression.UpdateB
 }
 
 // headAfterFailure returns the head a failed transaction saw, reading it
-// again when the engine did not return it.
+// again when the engine did not return it. A head of an earlier build's
+// layout (which every head update refuses) is converted first, so the
+// caller re-plans on a head its next transaction can update.
 func (s *Store) headAfterFailure(ctx context.Context, pk string, item map[string]types.AttributeValue) (head, error) {
-	if len(item) > 0 {
-		return decodeHead(item)
+	if len(item) == 0 {
+		var err error
+		if item, err = s.getHeadItem(ctx, pk); err != nil {
+			return head{}, err
+		}
 	}
-	return s.getHead(ctx, pk)
+	h, err := decodeHead(item)
+	if err != nil || !h.Exists || h.Layout == headLayout {
+		return h, err
+	}
+	return s.convertHead(ctx, pk, item)
 }
 
 // getHead reads the flow head with a consistent read; a missing head has Exists=false.
 func (s *Store) getHead(ctx context.Context, pk string) (head, error) {
+	item, err := s.getHeadItem(ctx, pk)
+	if err != nil {
+		return head{}, err
+	}
+	return decodeHead(item)
+}
+
+// getHeadItem reads the flow head item as stored (nil when there is none).
+func (s *Store) getHeadItem(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, skHead), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return head{}, engineError("read flow head", err)
+		return nil, engineError("read flow head", err)
 	}
-	return decodeHead(out.Item)
+	return out.Item, nil
 }
 
 // getHeadAndVersion reads the head and one version in one round trip. With

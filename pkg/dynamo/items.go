@@ -42,6 +42,12 @@ type head struct {
 	// revision (head.route), so revisions stay above any an old client
 	// holds and a late change is still refused as superseded.
 	Freed int64
+	// Layout is the head's layout version (headLayout for heads this build
+	// wrote; 0 for heads of earlier builds, which layout.go converts).
+	Layout int
+	// liveKnown is false for a head of a build before issue 15, which kept
+	// no live versions: its latest version is found by a query (latestOf).
+	liveKnown bool
 }
 
 // Latest is the flow's highest existing version (0 before the first deploy commits).
@@ -61,11 +67,14 @@ type headScalars struct {
 	UpdatedAt time.Time       `dynamodbav:"updated_at"`
 	Live      map[string]bool `dynamodbav:"live"`
 	Freed     int64           `dynamodbav:"freed"`
+	Layout    int             `dynamodbav:"layout"`
 }
 
 // tagEntry is one tag's route inside the head item. An exclusive entry with
 // V == 0 and a shared entry without members are free: no version holds them.
-// Entries are never removed (top-level REMOVE is a minidyn gap); they go free.
+// A change that frees a tag removes its entry (headChange.removeEntry), so
+// the only free entry a layout-2 head holds is `default` before the flow's
+// first deploy commits.
 //
 // An exclusive route is stored as M, its applied moves by route clock
 // ("<clock>": target, 0 for none): the route is the move with the highest
@@ -182,7 +191,17 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 	if err := attributevalue.UnmarshalMap(item, &sc); err != nil {
 		return head{}, fmt.Errorf("decode flow head: %w", err)
 	}
-	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, Gone: sc.Gone, Epoch: sc.Epoch, Flow: sc.Flow, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}, Freed: sc.Freed}
+	h := head{Exists: true, Next: sc.Next, Clock: sc.Clock, Count: sc.Count, RoutesRev: sc.RoutesRev, Tick: sc.Tick, Deleted: sc.Deleted, Gone: sc.Gone, Epoch: sc.Epoch, Flow: sc.Flow, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, Live: sc.Live, Tags: map[string]tagEntry{}, Freed: sc.Freed, Layout: sc.Layout}
+	_, h.liveKnown = item["live"]
+	if h.Layout == 0 {
+		// A head of an earlier build: its routes may be top-level t:<tag> attributes.
+		tags, err := legacyTags(item)
+		if err != nil {
+			return head{}, err
+		}
+		h.Tags = tags
+		return h, nil
+	}
 	tags, _ := item[tagsAttr].(*types.AttributeValueMemberM)
 	if tags == nil {
 		return h, nil

@@ -20,6 +20,11 @@ const (
 	// tagsAttr is the head's map attribute of tag routes, one entry per tag
 	// (nested, so a freed entry can be removed: minidyn ignores top-level REMOVE).
 	tagsAttr = "tags"
+	// layoutAttr is the head's layout version (see layout.go).
+	layoutAttr = "layout"
+	// legacyTagPrefix prefixed the top-level head attribute that held one
+	// tag's route in layouts before 2 (read and converted, never written).
+	legacyTagPrefix = "t:"
 )
 
 func flowPK(project, flow string) string { return "P#" + project + "#F#" + flow }

@@ -159,19 +159,24 @@ func (s *Store) GetFlow(ctx context.Context, project, flow string) (registry.Flo
 	if err := registry.ValidateFlowName(flow); err != nil {
 		return registry.FlowSummary{}, err
 	}
-	h, err := s.getHead(ctx, flowPK(project, flow))
+	pk := flowPK(project, flow)
+	h, err := s.getHead(ctx, pk)
 	if err != nil {
 		return registry.FlowSummary{}, fmt.Errorf("read flow %s: %w", flow, err)
 	}
 	if !h.hasDeployments() {
 		return registry.FlowSummary{}, registry.FlowNotFound(flow)
 	}
-	return summary(project, flow, h), nil
+	latest, err := s.latestOf(ctx, pk, h)
+	if err != nil {
+		return registry.FlowSummary{}, fmt.Errorf("read flow %s: %w", flow, err)
+	}
+	return summary(project, flow, h, latest), nil
 }
 
-func summary(project, flow string, h head) registry.FlowSummary {
+func summary(project, flow string, h head, latest int) registry.FlowSummary {
 	fs := registry.FlowSummary{
-		Project: project, Flow: flow, DeploymentCount: h.Count, LatestVersion: h.Latest(),
+		Project: project, Flow: flow, DeploymentCount: h.Count, LatestVersion: latest,
 		Tags: map[string][]int{}, ExclusiveTags: []string{}, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt,
 	}
 	for name, t := range h.routes(flow) {
@@ -233,7 +238,11 @@ func (s *Store) ListFlows(ctx context.Context, project string, page registry.Pag
 	for _, item := range index {
 		flow := stringAttr(item, "flow")
 		if h, ok := byFlow[flow]; ok && h.hasDeployments() {
-			res.Items = append(res.Items, summary(project, flow, h))
+			latest, err := s.latestOf(ctx, flowPK(project, flow), h)
+			if err != nil {
+				return res, fmt.Errorf("list flows: %w", err)
+			}
+			res.Items = append(res.Items, summary(project, flow, h, latest))
 		}
 	}
 	res.NextToken = next

@@ -59,6 +59,9 @@ type headChange struct {
 	// becomes; guardFreed requires it unchanged (entries created or removed).
 	freedSeen, freedNew int64
 	guardFreed          bool
+	// created lists the tags whose entries the change creates (capTags
+	// bounds how many entries the head holds).
+	created []string
 }
 
 // newHeadChange starts the head update of a route transaction. Every such
@@ -107,13 +110,38 @@ func (c *headChange) require(cond expression.ConditionBuilder) {
 
 // condition is the head's condition; every route transaction also requires
 // that no flow delete is under way (DeleteFlow), so none commits into a
-// flow being deleted.
+// flow being deleted, and that the head is in this build's layout (a head
+// of an earlier build is converted first: headAfterFailure).
 func (c *headChange) condition() expression.ConditionBuilder {
-	notGone := expression.AttributeNotExists(nameGone)
+	always := expression.AttributeNotExists(nameGone).And(layoutIsCurrent())
 	if !c.has {
-		return expression.AttributeExists(expression.Name(attrPK)).And(notGone)
+		return expression.AttributeExists(expression.Name(attrPK)).And(always)
 	}
-	return c.cond.And(notGone)
+	return c.cond.And(always)
+}
+
+// capTags keeps a flow's tag entries at most limit, exactly under
+// concurrency: a change that creates entries is refused (too_many_tags)
+// when the head as planned would then hold more than limit, and its head
+// update requires size(tags) <= limit - created, so concurrent creations of
+// different tags cannot all commit. Plan and condition count the same thing
+// (entries), so a failed condition re-plans into the refusal, never a loop.
+//
+// Entries are the routed tags plus, only before the flow's first deploy
+// commits, the free `default` placeholder (that deploy routes it): a free
+// entry is removed when a change frees it, and the tick seeds nothing else.
+// So on a flow with deployments the cap counts routed tags, as SQLite does.
+func (c *headChange) capTags(h head, flow string, limit int) error {
+	if len(c.created) == 0 {
+		return nil
+	}
+	tag := c.created[len(c.created)-1]
+	free := registry.Route{Flow: flow, Tag: tag, Exclusive: true}
+	if err := registry.CheckTagCapacity(free, len(h.Tags)+len(c.created)-1, limit); err != nil {
+		return err
+	}
+	c.require(nameTags.Size().LessThanEqual(expression.Value(limit - len(c.created))))
+	return nil
 }
 
 // replaceEntry writes a whole tag entry, provided the entry is still the one
@@ -130,6 +158,7 @@ func (c *headChange) replaceEntry(tag string, observed tagEntry, exists bool, ne
 		// Its first revision comes from the freed clock as planned.
 		c.require(expression.AttributeNotExists(tagAttr(tag)))
 		c.guardFreed = true
+		c.created = append(c.created, tag)
 	}
 	return nil
 }
@@ -259,8 +288,9 @@ func freeAndUnchanged(tag string, h head, exclusive bool) (expression.ConditionB
 }
 
 // createFree is the tick's update that creates the head's tag map, on the
-// flow's first tick, with a free exclusive entry for tag so that the flow's
-// first deploys can add moves to it. (An update may not name both the map and
+// flow's first tick, with a free exclusive entry for tag (always `default`,
+// which the first committed deploy routes) so that the flow's first
+// deploys can add moves to it. (An update may not name both the map and
 // one of its entries, so a tag new to an existing flow is created by its
 // change's transaction, as a compare-and-swap on its absence.)
 func createFree(upd expression.UpdateBuilder, tag string) (expression.UpdateBuilder, error) {

@@ -92,9 +92,6 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		if route.Routed(req.Version, req.Exclusive) {
 			return h.tag(req.Flow, req.Tag), nil // another request routed it there meanwhile
 		}
-		if err := registry.CheckTagCapacity(route, len(h.routes(req.Flow)), s.maxLiveTags); err != nil {
-			return registry.Tag{}, err
-		}
 		next, err := route.Apply(req, clock, nil)
 		if err != nil {
 			return registry.Tag{}, err
@@ -114,6 +111,9 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			return registry.Tag{}, err
 		}
 		hc.requireRevision(req.Tag, e, exists) // the compare-and-swap token
+		if err := hc.capTags(h, req.Flow, s.maxLiveTags); err != nil {
+			return registry.Tag{}, err
+		}
 		planned = result
 		upd, cond := hc.build()
 		if err := t.update(key(pk, skHead), upd, cond); err != nil {

@@ -89,6 +89,7 @@ var registryCases = []testCase{
 	{"DeployRules", testDeployRules, true},
 	{"Builds", testBuilds, true},
 	{"TagCapacity", testTagCapacity, false},
+	{"ConcurrentTagCreationsKeepTheCap", testConcurrentTagCreationsKeepTheCap, false},
 	{"TagCycles", testTagCycles, false},
 	{"TagRules", testTagRules, true},
 	{"DeleteRules", testDeleteRules, true},

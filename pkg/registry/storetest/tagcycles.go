@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -31,7 +32,12 @@ func testTagCycles(t *testing.T, f *fixture) {
 	}
 	var highest int64 // of "again"
 	var oldRev int64
+	start := time.Now()
 	for i := range cycles {
+		if i > 0 && i%1000 == 0 {
+			// Progress, to see whether cycles slow down as the table fills.
+			t.Logf("%d cycles after %s", i, time.Since(start).Round(time.Millisecond))
+		}
 		name, exclusive, version := fmt.Sprintf("commit-%05d", i), i%2 == 0, 1+i%2
 		if i%500 == 0 {
 			name = "again"
@@ -50,6 +56,7 @@ func testTagCycles(t *testing.T, f *fixture) {
 			t.Fatalf("cycle %d: untag %s: %v", i, name, err)
 		}
 	}
+	t.Logf("%d cycles took %s", cycles, time.Since(start).Round(time.Millisecond))
 	t.Run("only default is left, on the latest version", func(t *testing.T) {
 		s, err := f.store.GetFlow(ctx, project, flow)
 		if err != nil || len(s.Tags) != 1 || len(s.Tags[registry.DefaultTag]) != 1 || s.Tags[registry.DefaultTag][0] != 2 {
