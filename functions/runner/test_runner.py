@@ -564,6 +564,18 @@ class ProcessProtocolTest(RunnerTestCase):
         self.assertEqual(os.listdir(tmpdir), [])
 
 
+class ProcessShadowingTest(RunnerTestCase):
+    def test_as_a_process_a_kitaru_directory_in_the_bundle_does_not_shadow_the_shipped_sdk(self):
+        # As `python3 runner.py` its directory is sys.path[0] already; the
+        # bundle root must still come after it.
+        files = {
+            "kitaru/__init__.py": "raise ImportError('the bundle shadowed the SDK')\n",
+            "f.py": "import kitaru\n\n@kitaru.flow\ndef f():\n    return kitaru.__file__\n",
+        }
+        run = ProcessProtocolTest.run_process(self, self.event(self.server.put_bundle(bundle_of(files)), "f.py:f"))  # type: ignore[arg-type]
+        self.assertEqual(run.answer(), {"result": os.path.join(self.runner_dir, "kitaru", "__init__.py")}, run.stderr)
+
+
 # ---------------------------------------------------------------------------
 # The Lambda handler, imported in process
 
