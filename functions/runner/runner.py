@@ -132,7 +132,7 @@ class RunFailed(Exception):
     errorType (the class name) and errorMessage (its str) only, so the error
     answer {"error": {type, message, traceback, details}} travels as the
     message, JSON, and the class is named after the error's type (see
-    run_failed), keeping the Step Functions error name the flow's own.
+    failed_with), keeping the Step Functions error name the flow's own.
     pkg/workflow.FailureFromStates reads it back.
     """
 
