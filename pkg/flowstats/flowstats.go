@@ -132,7 +132,7 @@ func SinceOutOfRange(since, now time.Time) *registry.Error {
 		"since %s is outside the window flow stats cover: from %s (%g days back) to now; pass a later time or a shorter duration (1h, 24h, 720h)",
 		since.UTC().Format(time.RFC3339), now.Add(-MaxWindow).UTC().Format(time.RFC3339), MaxWindow.Hours()/24).
 		WithDetails("since", since.UTC().Format(time.RFC3339Nano)).
-		WithDetails("max_window", MaxWindow.String()).WithReason(registry.ReasonSinceOutOfRange)
+		WithDetails("max_window", fmt.Sprintf("%gh", MaxWindow.Hours())).WithReason(registry.ReasonSinceOutOfRange)
 }
 
 // Stats answers q. Errors: invalid_argument (a bad flow, tag, version or
