@@ -198,3 +198,38 @@ func testFlowStats(t *testing.T, f *fixture) {
 		}
 	})
 }
+
+func init() {
+	budgetCases = append(budgetCases, testCase{"FlowStatsRoundTrips", testFlowStatsRoundTrips, false})
+}
+
+// testFlowStatsRoundTrips: an answer reads the flow's summary once and its
+// executions in pages of registry.MaxPageSize, stopping at the window's
+// start; the count bound stops it early.
+func testFlowStatsRoundTrips(t *testing.T, f *fixture) {
+	const n = 2*registry.MaxPageSize + 50
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	deploy(t, f, "counted", "", true)
+	for i := range n + 10 { // the 10 oldest are before the window
+		e := runningExec(project, "counted", "")
+		e.Version, e.Snapshot, e.StartedAt = 1, registry.SnapshotName("counted", 1), now.Add(time.Duration(i-n-10)*time.Minute)
+		if i < 10 {
+			e.StartedAt = e.StartedAt.Add(-flowstats.DefaultWindow)
+		}
+		createExec(t, f.store, e)
+	}
+	stats := func(maxRecords int) func() error {
+		return func() error {
+			st, err := flowstats.Service{Store: f.store, Now: func() time.Time { return now }, MaxRecords: maxRecords}.
+				Stats(ctx, flowstats.Query{Project: project, Flow: "counted"})
+			if err == nil && st.Read != min(n, maxRecords) {
+				t.Errorf("read %d, want %d", st.Read, min(n, maxRecords))
+			}
+			return err
+		}
+	}
+	checkTrips(t, f, false, []tripCase{
+		{"stats over 450 executions take 1 summary read and 3 pages", 4, stats(flowstats.DefaultMaxRecords)},
+		{"stats cut at 200 records take 1 summary read and 2 pages (the second finds the 201st)", 3, stats(registry.MaxPageSize)},
+	})
+}
