@@ -522,6 +522,23 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 		}
 		rawStatus(t, hc, expectInvalid(ctx), srv, "GET", "/v1/flows/"+flow+"/executions?status=done", "", http.StatusBadRequest)
 	})
+	step("flow stats show each version on the route with its outcomes", func(t *testing.T) {
+		st, err := producer.FlowStats(ctx, flow, client.FlowStatsOptions{Tag: "stable", SinceAgo: time.Hour})
+		if err != nil || len(st.Versions) == 0 || st.Sampled {
+			t.Fatalf("stats of stable = %+v, %v", st, err)
+		}
+		if row := st.Versions[0]; !slices.Equal(row.Tags, []string{"stable"}) || row.Completed == 0 || row.P50Seconds == nil {
+			t.Fatalf("first row = %+v; want stable's version with a completed execution and a median", row)
+		}
+		all, err := producer.FlowStats(ctx, flow, client.FlowStatsOptions{})
+		if err != nil || len(all.Versions) < len(st.Versions) {
+			t.Fatalf("stats of the route = %+v, %v", all, err)
+		}
+		_, err = producer.FlowStats(ctx, flow, client.FlowStatsOptions{Since: time.Now().Add(-31 * 24 * time.Hour)})
+		wantCode(t, err, registry.CodeInvalidArgument)
+		_, err = producer.FlowStats(ctx, "no_such_flow", client.FlowStatsOptions{})
+		wantCode(t, err, registry.CodeNotFound)
+	})
 	step("an execution's log is followed to its end, a partial last line kept", func(t *testing.T) {
 		deployBehaviour(t, "breaks_mid_line")
 		h, err := deployments.Invoke(ctx, "breaks_mid_line", client.InvokeOptions{})

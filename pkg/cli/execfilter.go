@@ -48,19 +48,24 @@ func (f *executionFilterFlags) check(cmd *cobra.Command) error {
 	if err := (registry.ExecutionFilter{Status: registry.ExecStatus(f.status)}).Validate(); err != nil {
 		return fmt.Errorf("--status %q is not one of running, completed, failed, cancelled", f.status)
 	}
-	if f.since == "" {
-		return nil
+	var err error
+	f.sinceAt, f.sinceAgo, err = parseSinceFlag(f.since)
+	return err
+}
+
+// parseSinceFlag reads --since: an RFC 3339 time (at) or a duration before
+// now (ago); neither when s is empty.
+func parseSinceFlag(s string) (at time.Time, ago time.Duration, err error) {
+	if s == "" {
+		return at, ago, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, f.since); err == nil {
-		f.sinceAt = t
-		return nil
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, 0, nil
 	}
-	d, err := parseAgo(f.since)
-	if err != nil {
-		return fmt.Errorf("--since %q is neither a duration (90s, 15m, 1h, 7d) nor an RFC 3339 time (2026-12-01T08:00:00Z)", f.since)
+	if ago, err = parseAgo(s); err != nil {
+		return at, ago, fmt.Errorf("--since %q is neither a duration (90s, 15m, 1h, 7d) nor an RFC 3339 time (2026-12-01T08:00:00Z)", s)
 	}
-	f.sinceAgo = d
-	return nil
+	return at, ago, nil
 }
 
 // parseAgo is time.ParseDuration that also takes whole days (7d).

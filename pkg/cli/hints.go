@@ -66,6 +66,10 @@ func nextStep(details map[string]any, conn func() connection) string {
 		return secretsHint(d.texts("missing"))
 	case registry.ReasonSecretNotFound:
 		return "; list the secrets with kitaru secrets list"
+	case registry.ReasonSinceInvalid:
+		return "; pass --since as a duration (15m, 1h, 7d) or an RFC 3339 time (2026-12-01T08:00:00Z)"
+	case registry.ReasonSinceOutOfRange:
+		return "; pass --since 30d or less"
 	}
 	return ""
 }

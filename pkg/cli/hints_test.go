@@ -54,6 +54,8 @@ func TestServerRefusalsGetTheCLIsNextStep(t *testing.T) {
 			"list a flow's executions with kitaru executions list FLOW"},
 		{"invoke inputs the schema refuses", "invoke", []string{"research_agent", "--version", "1", "--input", `{"topic": 7}`},
 			"see the flow's parameters with kitaru flow deployments get FLOW --version N"},
+		{"a status window further back than 30 days", "flow status", []string{"research_agent", "--since", "31d"},
+			"pass --since 30d or less"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" says which command takes the next step", func(t *testing.T) {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -40,11 +41,17 @@ func (e *Executions) ListBy(ctx context.Context, flow string, opts ExecutionList
 	if opts.Status != "" {
 		q.Set("status", string(opts.Status))
 	}
-	switch {
-	case !opts.Since.IsZero():
-		q.Set("since", opts.Since.UTC().Format(time.RFC3339Nano))
-	case opts.SinceAgo > 0:
-		q.Set("since", opts.SinceAgo.String())
-	}
+	setSince(q, opts.Since, opts.SinceAgo)
 	return fetch[Page[registry.Execution]](ctx, e.c, call{method: http.MethodGet, path: flowPath(flow, "/executions"), query: q, idempotent: true})
+}
+
+// setSince sets the since query parameter: the time when set, else the
+// duration before the server's now when positive.
+func setSince(q url.Values, since time.Time, ago time.Duration) {
+	switch {
+	case !since.IsZero():
+		q.Set("since", since.UTC().Format(time.RFC3339Nano))
+	case ago > 0:
+		q.Set("since", ago.String())
+	}
 }

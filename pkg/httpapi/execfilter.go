@@ -11,6 +11,21 @@ import (
 // version, tag, status and since (an RFC 3339 time, or a duration such as
 // 1h or 90m before now).
 func (c *call) executionFilter(now time.Time) (registry.ExecutionFilter, error) {
+	f, err := c.routeFilter(now)
+	if err != nil {
+		return f, err
+	}
+	if v, ok, err := c.query("status"); err != nil {
+		return f, err
+	} else if ok {
+		f.Status = registry.ExecStatus(v)
+	}
+	return f, f.Validate()
+}
+
+// routeFilter reads the version, tag and since query parameters, which
+// the execution list and flow stats share.
+func (c *call) routeFilter(now time.Time) (registry.ExecutionFilter, error) {
 	var f registry.ExecutionFilter
 	if v, ok, err := c.query("version"); err != nil {
 		return f, err
@@ -27,11 +42,6 @@ func (c *call) executionFilter(now time.Time) (registry.ExecutionFilter, error) 
 		}
 		f.Tag = v
 	}
-	if v, ok, err := c.query("status"); err != nil {
-		return f, err
-	} else if ok {
-		f.Status = registry.ExecStatus(v)
-	}
 	if v, ok, err := c.query("since"); err != nil {
 		return f, err
 	} else if ok {
@@ -39,7 +49,7 @@ func (c *call) executionFilter(now time.Time) (registry.ExecutionFilter, error) 
 			return f, err
 		}
 	}
-	return f, f.Validate()
+	return f, nil
 }
 
 // parseSince reads since: an RFC 3339 time, or a positive duration before now.
@@ -51,5 +61,5 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 		return now.Add(-d).UTC(), nil
 	}
 	return time.Time{}, registry.Errorf(registry.CodeInvalidArgument, "since %q is neither an RFC 3339 time (2026-12-01T08:00:00Z) nor a positive duration before now (90s, 15m, 1h, 24h)", clipID(v)).
-		WithDetails("since", clipID(v))
+		WithDetails("since", clipID(v)).WithReason(registry.ReasonSinceInvalid)
 }

@@ -34,6 +34,7 @@ func TestRoutesAreTheContractsTemplatesAndGroups(t *testing.T) {
 		{Method: "GET", Path: "/v1/flows/{flow}/deployments/{version}", Group: httpapi.GroupResolve},
 		{Method: "GET", Path: "/v1/flows/{flow}/resolve", Group: httpapi.GroupResolve},
 		{Method: "GET", Path: "/v1/flows/{flow}/tags/{tag}", Group: httpapi.GroupResolve},
+		{Method: "GET", Path: "/v1/flows/{flow}/stats", Group: httpapi.GroupResolve},
 		{Method: "POST", Path: "/v1/flows/{flow}/invocations", Group: httpapi.GroupInvoke},
 		{Method: "POST", Path: "/v1/flows/{flow}/versions/{version}/invocations", Group: httpapi.GroupInvoke},
 		{Method: "GET", Path: "/v1/executions/{exec_id}", Group: httpapi.GroupInvoke},

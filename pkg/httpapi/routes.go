@@ -64,6 +64,7 @@ var endpoints = []endpoint{
 	{Route: Route{"GET", "/v1/flows/{flow}/deployments/{version}", GroupResolve}, serve: (*Handler).getDeployment},
 	{Route: Route{"GET", "/v1/flows/{flow}/resolve", GroupResolve}, serve: (*Handler).resolve},
 	{Route: Route{"GET", "/v1/flows/{flow}/tags/{tag}", GroupResolve}, serve: (*Handler).getTag},
+	{Route: Route{"GET", "/v1/flows/{flow}/stats", GroupResolve}, serve: (*Handler).flowStats},
 
 	{Route: Route{"POST", "/v1/flows/{flow}/invocations", GroupInvoke}, serve: (*Handler).invoke, consumer: true},
 	{Route: Route{"POST", "/v1/flows/{flow}/versions/{version}/invocations", GroupInvoke}, serve: (*Handler).invokePinned, consumer: true},

@@ -60,18 +60,23 @@ func (t tools) registerExecutions(s *mcp.Server) {
 }
 
 // since reads Since: an RFC 3339 time, or a positive duration before now.
-func (in executionListInput) since() (time.Time, time.Duration, error) {
-	if in.Since == "" {
-		return time.Time{}, 0, nil
-	}
-	if at, err := time.Parse(time.RFC3339Nano, in.Since); err == nil {
+func (in executionListInput) since() (time.Time, time.Duration, error) { return parseSince(in.Since) }
+
+// parseSince reads a since argument: an RFC 3339 time (at) or a positive
+// duration before now (ago); neither when s is empty.
+func parseSince(s string) (at time.Time, ago time.Duration, err error) {
+	if s == "" {
 		return at, 0, nil
 	}
-	if ago, err := time.ParseDuration(in.Since); err == nil && ago > 0 {
-		return time.Time{}, ago, nil
+	if at, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return at, 0, nil
 	}
-	return time.Time{}, 0, registry.Errorf(registry.CodeInvalidArgument,
-		"since %q is neither an RFC 3339 time (2026-12-01T08:00:00Z) nor a positive duration before now (15m, 1h, 24h)", in.Since)
+	if ago, err := time.ParseDuration(s); err == nil && ago > 0 {
+		return at, ago, nil
+	}
+	return at, 0, registry.Errorf(registry.CodeInvalidArgument,
+		"since %q is neither an RFC 3339 time (2026-12-01T08:00:00Z) nor a positive duration before now (15m, 1h, 24h)", s).
+		WithDetails("since", s).WithReason(registry.ReasonSinceInvalid)
 }
 
 func (in executionListInput) check() error {

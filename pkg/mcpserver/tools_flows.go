@@ -13,6 +13,21 @@ import (
 // ToolFlowsDelete deletes a whole flow.
 const ToolFlowsDelete = "kitaru_flows_delete"
 
+// ToolFlowsStatus reports how each version on a flow's route is doing.
+const ToolFlowsStatus = "kitaru_flows_status"
+
+type flowStatusInput struct {
+	Flow    string `json:"flow" jsonschema:"the flow's public name, e.g. research_agent"`
+	Tag     string `json:"tag,omitempty" jsonschema:"only executions invoked through this tag, e.g. stable, on the versions it routes to"`
+	Version int    `json:"version,omitempty" jsonschema:"only this version"`
+	Since   string `json:"since,omitempty" jsonschema:"the window's start: a duration before now such as 15m, 1h or 168h (default 24h, at most 720h), or an RFC 3339 time"`
+}
+
+func (in flowStatusInput) check() error {
+	_, _, err := parseSince(in.Since)
+	return err
+}
+
 type flowDeleteInput struct {
 	Flow  string `json:"flow" jsonschema:"the flow's public name, e.g. research_agent"`
 	Force bool   `json:"force,omitempty" jsonschema:"also remove exclusive tags other than default (such as stable) that route to the flow's versions; without it such tags make the delete a conflict naming them"`
@@ -30,6 +45,24 @@ func (t tools) registerFlows(s *mcp.Server) {
 		// Not idempotent: a second delete finds no flow (not_found).
 		Annotations: &mcp.ToolAnnotations{IdempotentHint: false, DestructiveHint: jsonschema.Ptr(true)},
 	}, t.flowDelete)
+
+	addTool(s, t, &mcp.Tool{
+		Name:  ToolFlowsStatus,
+		Title: "Show how each version on a flow's route is doing",
+		Description: `Per version on the flow's route: executions started, completed, failed, cancelled and running in the window (since, default the last 24 hours, at most 30 days), ` +
+			`p50_seconds and p95_seconds of those that ended, and last_failure (exec_id, error type, when). Routed versions come first with their tags (even with no executions), then versions that ran but are off the route now (tags empty). ` +
+			`Use it to judge a canary or a rollout ("is version 4 on live failing more than version 3 did?"); pass tag to count only the executions invoked through that tag. ` +
+			`When sampled is true the server read only the newest executions (from oldest_seen): say so. Read the failure with kitaru_executions_get and its log with kitaru_executions_logs.`,
+		Annotations: readOnly,
+	}, t.flowStatus)
+}
+
+func (t tools) flowStatus(ctx context.Context, c *client.Client, in flowStatusInput) (client.FlowStats, error) {
+	at, ago, err := parseSince(in.Since)
+	if err != nil {
+		return client.FlowStats{}, err
+	}
+	return c.FlowStats(ctx, in.Flow, client.FlowStatsOptions{Tag: in.Tag, Version: in.Version, Since: at, SinceAgo: ago})
 }
 
 func (t tools) flowDelete(ctx context.Context, c *client.Client, in flowDeleteInput) (registry.FlowDeletion, error) {

@@ -79,6 +79,12 @@ const (
 	ReasonSecretMissing = "secret_missing"
 	// ReasonSecretNotFound: the project has no secret of that name (not_found).
 	ReasonSecretNotFound = "secret_not_found"
+	// ReasonSinceInvalid: since is neither an RFC 3339 time nor a positive
+	// duration (invalid_argument); details.since echoes it.
+	ReasonSinceInvalid = "since_invalid"
+	// ReasonSinceOutOfRange: since is in the future or further back than
+	// flow stats look (invalid_argument); details.max_window is the limit.
+	ReasonSinceOutOfRange = "since_out_of_range"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -91,6 +97,7 @@ var Reasons = []string{
 	ReasonCredentialOtherProject, ReasonFlowHasRoutes, ReasonFlowBeingDeleted,
 	ReasonTooManyTags,
 	ReasonSecretMissing, ReasonSecretNotFound,
+	ReasonSinceInvalid, ReasonSinceOutOfRange,
 }
 
 // WithReason returns e with details.reason set to reason.

@@ -555,6 +555,21 @@ class Deployments:
         query = {"force": "true"} if force else None
         return self._t.call("DELETE", f"/v1/flows/{_quote(flow)}", query=query, keyed=True)
 
+    def flow_status(
+        self, flow: str, *, tag: Optional[str] = None, version: Optional[int] = None, since: Optional[str] = None
+    ) -> dict[str, Any]:
+        """How each version on the flow's route is doing (``kitaru flow status``): per version,
+        executions ``started``, ``completed``, ``failed``, ``cancelled`` and ``running`` in the
+        window, ``p50_seconds`` and ``p95_seconds`` of those that ended, and ``last_failure``
+        (``exec_id``, ``type``, ``at``). Routed versions come first (``tags``), then versions that
+        ran but are off the route now (``tags`` empty). ``tag`` counts only the executions invoked
+        through it; ``version`` shows one version; ``since`` is an RFC 3339 time or a duration
+        such as ``"1h"`` (default 24 hours, at most 30 days; InvalidArgumentError with
+        ``details["reason"]`` ``since_invalid`` or ``since_out_of_range`` otherwise). When
+        ``sampled`` is true the server read only the newest executions, from ``oldest_seen``."""
+        query = {"tag": tag, "version": version, "since": since}
+        return self._t.call("GET", f"/v1/flows/{_quote(flow)}/stats", query=query, idempotent=True)
+
     def history(self, flow: str, tag: str, *, limit: Optional[int] = None) -> list[RouteChange]:
         """Every change of the route, newest first."""
         return [RouteChange._from(c) for c in self._t.pages(f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/history", limit)]

@@ -321,6 +321,13 @@ class ClientTest(unittest.TestCase):
             @flow
             def doomed(value: str = "x") -> str:
                 return value
+
+
+            @flow
+            def watched(value: str = "x") -> str:
+                if value == "boom":
+                    raise ValueError("boom")
+                return value
         """)
         cls.mod = load(path, "kitaru_test_echo")
         cls.client = KitaruClient()
@@ -387,6 +394,32 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(InvalidArgumentError):
             self.client.executions.list("doomed", status="done")
         self.assertEqual(doomed.deploy().version, 3)
+
+    def test_flow_status(self):
+        watched, deps = self.mod.watched, self.client.deployments
+        watched.deploy()
+        watched.deploy(tag="canary", exclusive=True)
+        self.assertEqual(deps.invoke("watched", tag="canary").wait(timeout=WAIT), "x")
+        failed = deps.invoke("watched", tag="canary", inputs={"value": "boom"})
+        with self.assertRaises(ExecutionFailed):
+            failed.wait(timeout=WAIT)
+        st = deps.flow_status("watched", since="1h")
+        rows = [(r["version"], r["tags"], r["started"], r["completed"], r["failed"]) for r in st["versions"]]
+        self.assertEqual(rows, [(2, ["canary"], 2, 1, 1), (1, ["default"], 0, 0, 0)])
+        canary = st["versions"][0]
+        self.assertEqual((canary["last_failure"]["exec_id"], canary["last_failure"]["type"]), (failed.exec_id, "ValueError"))
+        self.assertGreaterEqual(canary["p95_seconds"], canary["p50_seconds"])
+        self.assertNotIn("p50_seconds", st["versions"][1])
+        self.assertFalse(st["sampled"])
+        self.assertEqual([r["version"] for r in deps.flow_status("watched", tag="default")["versions"]], [1])
+        with self.assertRaises(InvalidArgumentError) as cm:
+            deps.flow_status("watched", since="yesterday")
+        self.assertEqual(cm.exception.details.get("reason"), "since_invalid")
+        with self.assertRaises(InvalidArgumentError) as cm:
+            deps.flow_status("watched", since="721h")
+        self.assertEqual(cm.exception.details.get("reason"), "since_out_of_range")
+        with self.assertRaises(NotFoundError):
+            deps.flow_status("nobody")
 
     def test_executions_and_idempotency(self):
         self.mod.shout.deploy()
