@@ -24,13 +24,15 @@ func newFlowCommand() *cobra.Command {
 		Use:   "flow",
 		Short: "List flows, route their tags and manage their deployments",
 		Long: `flow shows the deployed flows and their routes, moves, removes and rolls back
-tags, shows a tag's history, and lists, shows and deletes deployment versions.
+tags, shows a tag's history, lists, shows and deletes deployment versions, and
+shows what changed between two of them (diff).
 Exclusive tags are marked * in text output.
 ` + serverHelp,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newFlowListCommand(), newFlowShowCommand(), newFlowTagCommand(), newFlowUntagCommand(),
 		newFlowRollbackCommand(), newFlowHistoryCommand(), newFlowDeploymentsCommand(), newFlowDeleteCommand())
+	cmd.AddCommand(newFlowDiffCommand())
 	return cmd
 }
 
