@@ -114,6 +114,7 @@ test("the tools and every schema they are listed with parse", async () => {
     "kitaru_executions_logs",
     "kitaru_executions_wait",
     "kitaru_flows_delete",
+    "kitaru_flows_diff",
   ]);
   for (const tool of listed) {
     assert.equal(tool.inputSchema.type, "object", `${tool.name}'s input schema`);

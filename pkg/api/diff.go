@@ -45,12 +45,12 @@ type DiffSide struct {
 	CreatedBy string    `json:"created_by,omitempty"`
 }
 
-// FieldChange is a changed scalar field of a deployment; From and To are
-// its JSON values (null when unset).
+// FieldChange is a changed scalar field of a deployment; Before and After
+// are its JSON values in From and To (null when unset).
 type FieldChange struct {
-	Field string `json:"field"`
-	From  any    `json:"from"`
-	To    any    `json:"to"`
+	Field  string `json:"field"`
+	Before any    `json:"before"`
+	After  any    `json:"after"`
 }
 
 // SchemaDiff compares the input schemas parameter by parameter: the
@@ -81,17 +81,18 @@ type Parameter struct {
 	// empty when the schema does not say.
 	Type     string `json:"type,omitempty"`
 	Required bool   `json:"required"`
-	// Default is the declared default, absent when there is none.
-	Default json.RawMessage `json:"default,omitempty"`
+	// DefaultValue is the declared default, absent when there is none.
+	DefaultValue json.RawMessage `json:"default_value,omitempty"`
 }
 
-// InputChange is one deploy-time input key added, removed or modified.
-// Values over MaxDiffValueBytes are left out, and ValuesOmitted says so.
+// InputChange is one deploy-time input key added, removed or modified:
+// Before is its value in From, After in To. Values over MaxDiffValueBytes
+// are left out, and ValuesOmitted says so.
 type InputChange struct {
 	Key           string          `json:"key"`
 	Change        string          `json:"change"`
-	From          json.RawMessage `json:"from,omitempty"`
-	To            json.RawMessage `json:"to,omitempty"`
+	Before        json.RawMessage `json:"before,omitempty"`
+	After         json.RawMessage `json:"after,omitempty"`
 	ValuesOmitted bool            `json:"values_omitted,omitempty"`
 }
 

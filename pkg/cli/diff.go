@@ -72,7 +72,7 @@ func printDiff(w io.Writer, d client.DeploymentDiff, args []string) error {
 	if len(d.Fields) > 0 {
 		fmt.Fprintln(w, "\nFields:")
 		for _, f := range d.Fields {
-			fmt.Fprintf(w, "  %s: %s -> %s\n", f.Field, fieldValue(f.From), fieldValue(f.To))
+			fmt.Fprintf(w, "  %s: %s -> %s\n", f.Field, fieldValue(f.Before), fieldValue(f.After))
 		}
 	}
 	printSchemaDiff(w, d.InputSchema)
@@ -83,11 +83,11 @@ func printDiff(w io.Writer, d client.DeploymentDiff, args []string) error {
 			case in.ValuesOmitted:
 				fmt.Fprintf(w, "  %s %s: (values over %d bytes; see kitaru flow deployments get)\n", changeMark(in.Change), in.Key, api.MaxDiffValueBytes)
 			case in.Change == api.ChangeAdded:
-				fmt.Fprintf(w, "  + %s: %s\n", in.Key, in.To)
+				fmt.Fprintf(w, "  + %s: %s\n", in.Key, in.After)
 			case in.Change == api.ChangeRemoved:
-				fmt.Fprintf(w, "  - %s: %s\n", in.Key, in.From)
+				fmt.Fprintf(w, "  - %s: %s\n", in.Key, in.Before)
 			default:
-				fmt.Fprintf(w, "  ~ %s: %s -> %s\n", in.Key, in.From, in.To)
+				fmt.Fprintf(w, "  ~ %s: %s -> %s\n", in.Key, in.Before, in.After)
 			}
 		}
 	}
@@ -158,7 +158,7 @@ func printSchemaDiff(w io.Writer, s api.SchemaDiff) {
 				case "required":
 					parts = append(parts, fmt.Sprintf("required %s -> %s", yesNo(p.From.Required), yesNo(p.To.Required)))
 				case "default":
-					parts = append(parts, fmt.Sprintf("default %s -> %s", orNone(p.From.Default), orNone(p.To.Default)))
+					parts = append(parts, fmt.Sprintf("default %s -> %s", orNone(p.From.DefaultValue), orNone(p.To.DefaultValue)))
 				default:
 					parts = append(parts, "other keywords changed")
 				}
@@ -176,8 +176,8 @@ func describeParameter(p *api.Parameter) string {
 	if p.Required {
 		parts = append(parts, "required")
 	}
-	if len(p.Default) > 0 {
-		parts = append(parts, "default "+string(p.Default))
+	if len(p.DefaultValue) > 0 {
+		parts = append(parts, "default "+string(p.DefaultValue))
 	}
 	return strings.Join(parts, ", ")
 }

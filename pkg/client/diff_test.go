@@ -55,7 +55,7 @@ func TestDiffOnKitaruDev(t *testing.T) {
 		if diff.From.Version != 1 || diff.To.Version != 2 || diff.To.Tag != "canary" || diff.Identical {
 			t.Fatalf("diff %+v → %+v; want default (1) → canary (2)", diff.From, diff.To)
 		}
-		if len(diff.Inputs) != 1 || diff.Inputs[0].Key != "topic" || string(diff.Inputs[0].To) != `"routing"` {
+		if len(diff.Inputs) != 1 || diff.Inputs[0].Key != "topic" || string(diff.Inputs[0].After) != `"routing"` {
 			t.Errorf("inputs = %+v", diff.Inputs)
 		}
 		if len(diff.Source.Files) != 1 || diff.Source.Files[0].Path != "flows/notes.py" || diff.Source.Files[0].Change != api.ChangeModified ||

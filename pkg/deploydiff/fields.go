@@ -55,7 +55,7 @@ func fieldChanges(a, b registry.Deployment) []api.FieldChange {
 	changes := []api.FieldChange{}
 	text := func(field, from, to string) {
 		if from != to {
-			changes = append(changes, api.FieldChange{Field: field, From: nullIfEmpty(from), To: nullIfEmpty(to)})
+			changes = append(changes, api.FieldChange{Field: field, Before: nullIfEmpty(from), After: nullIfEmpty(to)})
 		}
 	}
 	text("entrypoint", a.Entrypoint, b.Entrypoint)
@@ -64,7 +64,7 @@ func fieldChanges(a, b registry.Deployment) []api.FieldChange {
 	text("source.digest", sa.Digest, sb.Digest)
 	text("source.commit", sa.Commit, sb.Commit)
 	if sa.Dirty != sb.Dirty {
-		changes = append(changes, api.FieldChange{Field: "source.dirty", From: sa.Dirty, To: sb.Dirty})
+		changes = append(changes, api.FieldChange{Field: "source.dirty", Before: sa.Dirty, After: sb.Dirty})
 	}
 	return changes
 }
@@ -244,7 +244,7 @@ func parameter(raw json.RawMessage, required bool) *api.Parameter {
 	p := parseProperty(raw)
 	out := &api.Parameter{Type: p.typ, Required: required}
 	if p.hasDefault {
-		out.Default = p.defRaw
+		out.DefaultValue = p.defRaw
 	}
 	return out
 }
@@ -304,13 +304,13 @@ func compareInputs(from, to json.RawMessage) []api.InputChange {
 			c.Change = api.ChangeModified
 		}
 		if inA {
-			c.From = compact(va)
+			c.Before = compact(va)
 		}
 		if inB {
-			c.To = compact(vb)
+			c.After = compact(vb)
 		}
-		if len(c.From) > api.MaxDiffValueBytes || len(c.To) > api.MaxDiffValueBytes {
-			c.From, c.To, c.ValuesOmitted = nil, nil, true
+		if len(c.Before) > api.MaxDiffValueBytes || len(c.After) > api.MaxDiffValueBytes {
+			c.Before, c.After, c.ValuesOmitted = nil, nil, true
 		}
 		changes = append(changes, c)
 	}

@@ -46,12 +46,12 @@ func TestCompareNamesChangedFields(t *testing.T) {
 		d.Source = &registry.Source{Digest: "sha256:" + strings.Repeat("b", 64), Commit: "def", Dirty: true}
 	})
 	want := []api.FieldChange{
-		{Field: "entrypoint", From: "flows/research.py:research", To: "flows/v2.py:research"},
-		{Field: "stack", From: "local", To: "aws"},
-		{Field: "description", From: nil, To: "faster"},
-		{Field: "source.digest", From: "sha256:" + strings.Repeat("a", 64), To: "sha256:" + strings.Repeat("b", 64)},
-		{Field: "source.commit", From: "abc", To: "def"},
-		{Field: "source.dirty", From: false, To: true},
+		{Field: "entrypoint", Before: "flows/research.py:research", After: "flows/v2.py:research"},
+		{Field: "stack", Before: "local", After: "aws"},
+		{Field: "description", Before: nil, After: "faster"},
+		{Field: "source.digest", Before: "sha256:" + strings.Repeat("a", 64), After: "sha256:" + strings.Repeat("b", 64)},
+		{Field: "source.commit", Before: "abc", After: "def"},
+		{Field: "source.dirty", Before: false, After: true},
 	}
 	d := compare(deployment(1, nil), b)
 	if diff := cmp.Diff(want, d.Fields); diff != "" {
@@ -81,8 +81,8 @@ func TestCompareDiffsInputSchemasParameterByParameter(t *testing.T) {
 		deployment(2, func(d *registry.Deployment) { d.InputSchema = json.RawMessage(to) }))
 	want := api.SchemaDiff{FromDeclared: true, ToDeclared: true, Parameters: []api.ParameterChange{
 		{Name: "depth", Change: "modified", Aspects: []string{"type", "required", "default"},
-			From: &api.Parameter{Type: "integer", Default: json.RawMessage(`1`)},
-			To:   &api.Parameter{Type: "integer|null", Required: true, Default: json.RawMessage(`2`)}},
+			From: &api.Parameter{Type: "integer", DefaultValue: json.RawMessage(`1`)},
+			To:   &api.Parameter{Type: "integer|null", Required: true, DefaultValue: json.RawMessage(`2`)}},
 		{Name: "gone", Change: "removed", From: &api.Parameter{Type: "string"}},
 		{Name: "limit", Change: "added", To: &api.Parameter{Type: "integer|null", Required: true}},
 		{Name: "mode", Change: "modified", Aspects: []string{"schema"},
@@ -121,9 +121,9 @@ func TestCompareDiffsDeployTimeInputsKeyByKey(t *testing.T) {
 		deployment(2, func(d *registry.Deployment) { d.Inputs = json.RawMessage(to) }))
 	want := []api.InputChange{
 		{Key: "blob", Change: "modified", ValuesOmitted: true},
-		{Key: "new", Change: "added", To: json.RawMessage(`[1]`)},
-		{Key: "old", Change: "removed", From: json.RawMessage(`true`)},
-		{Key: "topic", Change: "modified", From: json.RawMessage(`"ai"`), To: json.RawMessage(`"ml"`)},
+		{Key: "new", Change: "added", After: json.RawMessage(`[1]`)},
+		{Key: "old", Change: "removed", Before: json.RawMessage(`true`)},
+		{Key: "topic", Change: "modified", Before: json.RawMessage(`"ai"`), After: json.RawMessage(`"ml"`)},
 	}
 	if diff := cmp.Diff(want, d.Inputs); diff != "" {
 		t.Errorf("inputs (-want +got):\n%s", diff)

@@ -62,7 +62,7 @@ func TestDiffRoute(t *testing.T) {
 		for _, c := range d.Fields {
 			fields[c.Field] = c
 		}
-		if fields["description"].To != "deeper research" || fields["source.commit"].From != "abc123" || fields["source.dirty"].To != true {
+		if fields["description"].After != "deeper research" || fields["source.commit"].Before != "abc123" || fields["source.dirty"].After != true {
 			t.Errorf("fields = %+v", d.Fields)
 		}
 		if len(d.Inputs) != 1 || d.Inputs[0].Key != "depth" || d.Inputs[0].Change != api.ChangeAdded {
@@ -128,7 +128,7 @@ func TestDiffRoute(t *testing.T) {
 		var digest string
 		for _, c := range diff("from=1&to=2").Fields {
 			if c.Field == "source.digest" {
-				digest, _ = c.To.(string)
+				digest, _ = c.After.(string)
 			}
 		}
 		key, err := bundle.KeyFor("default", digest)
