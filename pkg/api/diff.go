@@ -46,7 +46,8 @@ type DiffSide struct {
 }
 
 // FieldChange is a changed scalar field of a deployment; Before and After
-// are its JSON values in From and To (null when unset).
+// are its values in From and To: a string ("" when unset), or a boolean
+// for source.dirty.
 type FieldChange struct {
 	Field  string `json:"field"`
 	Before any    `json:"before"`

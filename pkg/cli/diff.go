@@ -116,6 +116,9 @@ func fieldValue(v any) string {
 	case nil:
 		return "(none)"
 	case string:
+		if v == "" {
+			return "(none)"
+		}
 		return v
 	}
 	b, _ := json.Marshal(v)

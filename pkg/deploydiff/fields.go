@@ -55,7 +55,7 @@ func fieldChanges(a, b registry.Deployment) []api.FieldChange {
 	changes := []api.FieldChange{}
 	text := func(field, from, to string) {
 		if from != to {
-			changes = append(changes, api.FieldChange{Field: field, Before: nullIfEmpty(from), After: nullIfEmpty(to)})
+			changes = append(changes, api.FieldChange{Field: field, Before: from, After: to})
 		}
 	}
 	text("entrypoint", a.Entrypoint, b.Entrypoint)
@@ -67,13 +67,6 @@ func fieldChanges(a, b registry.Deployment) []api.FieldChange {
 		changes = append(changes, api.FieldChange{Field: "source.dirty", Before: sa.Dirty, After: sb.Dirty})
 	}
 	return changes
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // schema is the part of an input schema a diff compares.

@@ -48,7 +48,7 @@ func TestCompareNamesChangedFields(t *testing.T) {
 	want := []api.FieldChange{
 		{Field: "entrypoint", Before: "flows/research.py:research", After: "flows/v2.py:research"},
 		{Field: "stack", Before: "local", After: "aws"},
-		{Field: "description", Before: nil, After: "faster"},
+		{Field: "description", Before: "", After: "faster"},
 		{Field: "source.digest", Before: "sha256:" + strings.Repeat("a", 64), After: "sha256:" + strings.Repeat("b", 64)},
 		{Field: "source.commit", Before: "abc", After: "def"},
 		{Field: "source.dirty", Before: false, After: true},
