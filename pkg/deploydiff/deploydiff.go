@@ -159,8 +159,11 @@ func ParseRef(param, ref string) (registry.Selector, error) {
 }
 
 func tagRef(param, name string) (registry.Selector, error) {
-	if err := registry.ValidateTagName(name); err != nil {
-		return registry.Selector{}, fmt.Errorf("%s: %w", param, err)
+	var e *registry.Error
+	if err := registry.ValidateTagName(name); errors.As(err, &e) {
+		return registry.Selector{}, registry.Errorf(e.Code, "%s is neither a version nor a tag: %s", param, e.Message)
+	} else if err != nil {
+		return registry.Selector{}, err
 	}
 	return registry.Selector{Tag: name}, nil
 }
@@ -172,14 +175,7 @@ func cleanPath(p string) (string, error) {
 		return "", nil
 	}
 	if len(p) > bundle.MaxNameBytes || strings.HasPrefix(p, "./") || strings.Contains(p, "//") || strings.Contains("/"+p+"/", "/../") || strings.Contains("/"+p+"/", "/./") {
-		return "", registry.Errorf(registry.CodeInvalidArgument, "path %q is invalid: name a file or directory relative to the project root, like flows/research.py or flows", clip(p))
+		return "", registry.Errorf(registry.CodeInvalidArgument, "path %.200q is invalid: name a file or directory relative to the project root, like flows/research.py or flows", p)
 	}
 	return p, nil
-}
-
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
 }

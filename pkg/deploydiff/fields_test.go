@@ -2,6 +2,7 @@ package deploydiff_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -158,7 +159,8 @@ func TestParseRef(t *testing.T) {
 		t.Run(tt.ref, func(t *testing.T) {
 			got, err := deploydiff.ParseRef("from", tt.ref)
 			if tt.wantErr {
-				if registry.CodeOf(err) != registry.CodeInvalidArgument || !strings.Contains(err.Error(), "from") {
+				var e *registry.Error
+				if !errors.As(err, &e) || e.Code != registry.CodeInvalidArgument || !strings.Contains(e.Message, "from") {
 					t.Errorf("ParseRef(%q) = %v, %v; want invalid_argument naming from", tt.ref, got, err)
 				}
 				return

@@ -154,7 +154,7 @@ func CompareTrees(from, to *Tree, opts SourceOptions) api.SourceDiff {
 		case b == nil:
 			diff.Summary.Removed++
 			c.Change, c.From = api.ChangeRemoved, &a.FileVersion
-		case a.FileVersion == b.FileVersion:
+		case sameFile(a, b):
 			diff.Summary.Unchanged++
 			continue
 		default:
@@ -183,6 +183,16 @@ func CompareTrees(from, to *Tree, opts SourceOptions) api.SourceDiff {
 		diff.Truncation = strings.Join(parts, "; ") + ": to see them, " + opts.Hint
 	}
 	return diff
+}
+
+// sameFile reports whether two entries hold the same: files the same
+// content (whether each was held as text does not matter), links the same
+// target.
+func sameFile(a, b *treeFile) bool {
+	if a.Digest != "" || b.Digest != "" {
+		return a.Digest == b.Digest
+	}
+	return a.Kind == b.Kind && a.Target == b.Target
 }
 
 // diffText fills c.Diff with the unified diff of a text file within limit

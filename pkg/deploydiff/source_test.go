@@ -224,3 +224,20 @@ func BenchmarkCompareTreesOfLargeFiles(b *testing.B) {
 		})
 	}
 }
+
+func TestCompareTreesMatchesFilesByContentWhetherHeldOrNot(t *testing.T) {
+	// Past MaxHeldBytes of text, files are no longer held, and one that is
+	// not UTF-8 (and has no NUL) can only be sniffed; it is still the same
+	// file as its held copy in a smaller bundle.
+	notUTF8 := "caf\xe9\n"
+	small := map[string]string{"z.txt": notUTF8}
+	big := map[string]string{"z.txt": notUTF8}
+	chunk := strings.Repeat("x", deploydiff.MaxTextFileBytes-1) + "\n"
+	for i := range deploydiff.MaxHeldBytes/deploydiff.MaxTextFileBytes + 1 {
+		big[fmt.Sprintf("big/%03d.txt", i)] = chunk
+	}
+	d := deploydiff.CompareTrees(tree(t, "", small), tree(t, "", big), deploydiff.SourceOptions{})
+	if f, listed := byPath(d)["z.txt"]; listed || d.Summary.Unchanged != 1 {
+		t.Errorf("z.txt listed as %+v (from %+v, to %+v), summary %+v; want it unchanged", f, f.From, f.To, d.Summary)
+	}
+}
