@@ -123,14 +123,7 @@ func compareSchemas(from, to json.RawMessage) api.SchemaDiff {
 	a, b := parseSchema(from), parseSchema(to)
 	diff := api.SchemaDiff{FromDeclared: a.declared, ToDeclared: b.declared, Parameters: []api.ParameterChange{}}
 	diff.OtherChanged = !reflect.DeepEqual(a.other, b.other)
-	names := slices.Sorted(maps.Keys(a.properties))
-	for n := range b.properties {
-		if _, ok := a.properties[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range unionKeys(a.properties, b.properties) {
 		pa, inA := a.properties[name]
 		pb, inB := b.properties[name]
 		switch {
@@ -274,15 +267,8 @@ func compareInputs(from, to json.RawMessage) []api.InputChange {
 	var a, b map[string]json.RawMessage
 	_ = json.Unmarshal(from, &a) // inputs were checked to be an object at deploy
 	_ = json.Unmarshal(to, &b)
-	keys := slices.Sorted(maps.Keys(a))
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
 	changes := []api.InputChange{}
-	for _, k := range keys {
+	for _, k := range unionKeys(a, b) {
 		va, inA := a[k]
 		vb, inB := b[k]
 		c := api.InputChange{Key: k}
@@ -308,6 +294,18 @@ func compareInputs(from, to json.RawMessage) []api.InputChange {
 		changes = append(changes, c)
 	}
 	return changes
+}
+
+// unionKeys returns the keys of a and b, sorted, each once.
+func unionKeys[V any](a, b map[string]V) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // compareSecrets lists the secret names declared by one version only.

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -137,14 +135,7 @@ func CompareTrees(from, to *Tree, opts SourceOptions) api.SourceDiff {
 	}
 	budget := MaxDiffBytes
 	var cut, unlisted int
-	paths := slices.Sorted(maps.Keys(from.files))
-	for p := range to.files {
-		if _, ok := from.files[p]; !ok {
-			paths = append(paths, p)
-		}
-	}
-	slices.Sort(paths)
-	for _, p := range paths {
+	for _, p := range unionKeys(from.files, to.files) {
 		a, b := from.files[p], to.files[p]
 		c := api.FileChange{Path: p}
 		switch {

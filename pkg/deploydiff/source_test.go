@@ -3,8 +3,6 @@ package deploydiff_test
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/bundle"
+	"github.com/kitaru/deployments/pkg/bundle/bundletest"
 	"github.com/kitaru/deployments/pkg/deploydiff"
 )
 
@@ -20,23 +19,7 @@ import (
 // kitaru deploy does, and reads it back into a diff tree under path.
 func tree(t testing.TB, path string, files map[string]string) *deploydiff.Tree {
 	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if target, ok := strings.CutPrefix(body, "->"); ok {
-			if err := os.Symlink(target, p); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := bundle.Build(dir)
+	b, err := bundletest.FromFiles(files)
 	if err != nil {
 		t.Fatalf("build bundle: %v", err)
 	}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/bundle"
+	"github.com/kitaru/deployments/pkg/bundle/bundletest"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -19,22 +18,11 @@ import (
 // prompts file added, base64 as a deploy body carries it.
 func researchV2Archive(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
+	b, err := bundletest.FromFiles(map[string]string{
 		".kitaru/config.json": `{"version": 1}`,
 		"flows/research.py":   "from kitaru import flow\n\n\n@flow\ndef research_agent(topic: str, depth: int = 1) -> str:\n    return f\"research notes on {topic}\"\n",
 		"flows/prompts.txt":   "Be brief.\n",
-	}
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := bundle.Build(dir)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
