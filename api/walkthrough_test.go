@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -577,6 +578,23 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 		if got := rawStatusWith(t, hc, ctx, srv, "POST", "/v1/flows/"+flow+"/deployments", body, nil, http.StatusBadRequest); !strings.Contains(got, "leave tag out") {
 			t.Errorf("answer %s; want the build's refusal of tag", got)
 		}
+	})
+	step("two versions are diffed: inputs and files compared, a tag resolved now, an unknown one 404", func(t *testing.T) {
+		// The newest version is the build above, made after doomed.py joined the project.
+		page, err := deployments.List(ctx, flow, client.ListOptions{Limit: 1})
+		if err != nil || len(page.Items) != 1 {
+			t.Fatalf("newest version = %+v, %v", page, err)
+		}
+		diff, err := deployments.Diff(ctx, flow, strconv.Itoa(v1), strconv.Itoa(page.Items[0].Version), client.DiffOptions{})
+		if err != nil || len(diff.Inputs) != 1 || diff.Inputs[0].Key != "topic" || len(diff.Source.Files) != 1 ||
+			diff.Source.Files[0].Path != "flows/doomed.py" || !strings.Contains(diff.Source.Files[0].Diff, "+def doomed_flow") {
+			t.Fatalf("diff = %+v, %v; want topic changed and flows/doomed.py added", diff, err)
+		}
+		if same, err := deployments.Diff(ctx, flow, "stable", strconv.Itoa(v2), client.DiffOptions{}); err != nil || !same.Identical || same.From.Version != v2 {
+			t.Fatalf("stable against v%d = %+v, %v; want identical", v2, same, err)
+		}
+		_, err = deployments.Diff(ctx, flow, "stable", "no_such_tag", client.DiffOptions{})
+		wantCode(t, err, registry.CodeNotFound)
 	})
 	step("a flow secret is set, listed by name, reaches a deploy that declares it, and a missing one is a 422", func(t *testing.T) {
 		const value = "sk-walkthrough-3b1f"

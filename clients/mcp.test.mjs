@@ -114,6 +114,7 @@ test("the tools and every schema they are listed with parse", async () => {
     "kitaru_executions_logs",
     "kitaru_executions_wait",
     "kitaru_flows_delete",
+    "kitaru_flows_diff",
     "kitaru_flows_status",
   ]);
   for (const tool of listed) {
@@ -203,6 +204,16 @@ test("a producer deploys, routes and inspects; a consumer invokes and follows", 
     assert.deepEqual(b.tags, {});
     const r = await call("kitaru_deployments_get", { flow: "research_agent" });
     assert.equal(r.deployment.version, research.version + 1);
+  });
+  await t.test("diff compares stable with the build: the topic changed, the bundle is the same", async () => {
+    const d = await call("kitaru_flows_diff", { flow: "research_agent", from: "stable", to: String(research.version + 2) });
+    assert.equal(d.from.version, research.version + 1);
+    assert.equal(d.from.tag, "stable");
+    assert.equal(d.identical, false);
+    assert.deepEqual(d.inputs, [{ key: "topic", change: "modified", before: "durable agents", after: "staged" }]);
+    assert.equal(d.source.same_bundle, true);
+    const e = await callFails("kitaru_flows_diff", { flow: "research_agent", from: "stable", to: "nightly" });
+    assert.equal(e.details.reason, "tag_not_found");
   });
   let done;
   await t.test("invoke stable and wait for the result", async () => {

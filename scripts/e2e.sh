@@ -218,6 +218,15 @@ kitaru flow tag get research_agent default -o json >"$work/default.after.json"
   fail "the build moved default: $(cat "$work/default.after.json")"
 echo "built version $(json_get item.version <"$work/build.json") with no tag"
 
+step "kitaru flow diff: the build against stable, a tag resolved to its version"
+built=$(json_get item.version <"$work/build.json")
+run kitaru flow diff research_agent stable "$built" >"$work/diff.txt"
+grep -q "^Diff of research_agent: stable (version $v2) -> version $built\$" "$work/diff.txt" || fail "the diff header: $(cat "$work/diff.txt")"
+grep -qF '~ topic: "durable agents" -> "staged"' "$work/diff.txt" || fail "the diff does not show the input change: $(cat "$work/diff.txt")"
+run kitaru flow diff research_agent "$built" "$built" -o json >"$work/diff.same.json"
+[ "$(json_get item.identical <"$work/diff.same.json")" = "true" ] || fail "a version against itself differs: $(cat "$work/diff.same.json")"
+echo "stable (version $v2) -> version $built: the topic changed; a version against itself is identical"
+
 step "execution logs: the failed run's log holds the runner's lines and the exception"
 fails_exec=$(json_get item.exec_id <"$work/fails.json")
 run kitaru executions logs "$fails_exec" >"$work/fails.log"

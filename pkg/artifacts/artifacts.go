@@ -153,6 +153,38 @@ func (s *Store) VerifyDigest(ctx context.Context, project, digest, entrypointFil
 	return registry.Source{Digest: info.Digest, Size: info.Size}, nil
 }
 
+// ReadBundle reads a project's stored bundle through bundle.Read, calling
+// visit with each file and link, and checks that the bytes hash to digest:
+// what visit gathered is to be trusted only when it returns nil. Another
+// project's bundle is not found. Errors: not_found, unprocessable (the
+// stored bytes are not the bundle), those of bundle.Read and visit.
+func (s *Store) ReadBundle(ctx context.Context, project, digest string, visit func(bundle.Entry) error) error {
+	key, err := bundle.KeyFor(project, digest)
+	if err != nil {
+		return err
+	}
+	r, err := s.Blobs.Get(ctx, key)
+	if registry.CodeOf(err) == registry.CodeNotFound {
+		return registry.Errorf(registry.CodeNotFound, "bundle %s is not stored in this project", digest).WithDetails("digest", digest)
+	}
+	if err != nil {
+		return fmt.Errorf("read bundle %s: %w", digest, err)
+	}
+	defer r.Close()
+	info, err := bundle.Read(readerWithContext{ctx, io.LimitReader(r, s.limits().Compressed+1)}, s.limits(), visit)
+	if ctx.Err() != nil {
+		return fmt.Errorf("read bundle %s: %w", digest, ctx.Err())
+	}
+	if err != nil {
+		return err
+	}
+	if info.Digest != digest {
+		return registry.Errorf(registry.CodeUnprocessable, "the bytes stored for %s have digest %s; deploy the version's source again", digest, info.Digest).
+			WithDetails("digest", digest)
+	}
+	return nil
+}
+
 // BundleURL returns a presigned GET of a project's stored bundle.
 func (s *Store) BundleURL(ctx context.Context, project, digest string, ttl time.Duration) (string, error) {
 	key, err := bundle.KeyFor(project, digest)

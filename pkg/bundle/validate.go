@@ -32,12 +32,14 @@ type Info struct {
 // unprocessable (the entrypoint file is missing), payload_too_large (over a
 // limit).
 func Validate(r io.Reader, limits Limits, entrypointFile string) (Info, error) {
-	_, info, err := validate(r, limits, entrypointFile)
+	_, info, err := validate(r, limits, entrypointFile, nil)
 	return info, err
 }
 
-// validate is Validate, also returning the tree it built (for tests of its cost).
-func validate(r io.Reader, limits Limits, entrypointFile string) (*tree, Info, error) {
+// validate is Validate, also returning the tree it built (for tests of its
+// cost); visit, when not nil, is called with each file and link as it is
+// read (see Read).
+func validate(r io.Reader, limits Limits, entrypointFile string, visit func(Entry) error) (*tree, Info, error) {
 	limits = limits.WithDefaults()
 	compressed := &meter{r: r, limit: limits.Compressed, hash: sha256.New()}
 	tooLarge := func() error {
@@ -82,8 +84,14 @@ func validate(r io.Reader, limits Limits, entrypointFile string) (*tree, Info, e
 		if members++; members > MaxMembers {
 			return nil, Info{}, tooManyMembers()
 		}
-		if err := t.addHeader(hdr); err != nil {
+		name, err := t.addHeader(hdr)
+		if err != nil {
 			return nil, Info{}, err
+		}
+		if visit != nil && hdr.Typeflag != tar.TypeDir {
+			if err := visit(entryOf(hdr, name, tr)); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	// Read to the end so the gzip checksum is verified and the digest covers
@@ -247,11 +255,16 @@ func memberName(raw string) (string, error) {
 	return path.Clean("./" + name), nil
 }
 
-func (t *tree) addHeader(hdr *tar.Header) error {
+// addHeader records a member and returns its normalized name.
+func (t *tree) addHeader(hdr *tar.Header) (string, error) {
 	name, err := memberName(hdr.Name)
 	if err != nil {
-		return err
+		return "", err
 	}
+	return name, t.addMember(hdr, name)
+}
+
+func (t *tree) addMember(hdr *tar.Header, name string) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		_, err := t.add(name, kindDir)

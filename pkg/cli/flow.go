@@ -24,7 +24,8 @@ func newFlowCommand() *cobra.Command {
 		Use:   "flow",
 		Short: "List flows, route their tags and manage their deployments",
 		Long: `flow shows the deployed flows and their routes, moves, removes and rolls back
-tags, shows a tag's history, and lists, shows and deletes deployment versions.
+tags, shows a tag's history, lists, shows and deletes deployment versions, and
+shows what changed between two of them (diff).
 Exclusive tags are marked * in text output.
 ` + serverHelp,
 		Args: cobra.NoArgs,
@@ -32,6 +33,7 @@ Exclusive tags are marked * in text output.
 	cmd.AddCommand(newFlowListCommand(), newFlowShowCommand(), newFlowTagCommand(), newFlowUntagCommand(),
 		newFlowRollbackCommand(), newFlowHistoryCommand(), newFlowDeploymentsCommand(), newFlowDeleteCommand(),
 		newFlowStatusCommand())
+	cmd.AddCommand(newFlowDiffCommand())
 	return cmd
 }
 

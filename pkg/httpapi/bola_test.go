@@ -79,6 +79,8 @@ func (b *bolaFixture) concrete(r httpapi.Route) (path, body string) {
 	switch {
 	case r.Method == "DELETE" && strings.Contains(r.Path, "/tags/"):
 		path += "?version=1"
+	case strings.HasSuffix(r.Path, "/diff"):
+		path += "?from=1&to=stable"
 	case r.Method == "POST" && strings.HasSuffix(r.Path, "/deployments"):
 		// A deploy names no existing object: it creates the caller's own flow (named apart, to keep the other checks apart).
 		path, body = "/v1/flows/own_flow/deployments", deployBody("")

@@ -102,6 +102,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) handler(cfg httpapi.Config) *httpapi.Handler {
 	cfg.Stacks = devStacks
 	cfg.Artifacts = artifactStore
+	cfg.Bundles = artifactStore
 	return httpapi.New(f.store, cfg)
 }
 

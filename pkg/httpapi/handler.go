@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/kitaru/deployments/pkg/api"
+	"github.com/kitaru/deployments/pkg/deploydiff"
 	"github.com/kitaru/deployments/pkg/execwatch"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -58,6 +59,9 @@ type Config struct {
 	Watcher ExecutionWatcher
 	// Artifacts stores and checks source bundles (deploys and /v1/artifacts).
 	Artifacts Artifacts
+	// Bundles reads stored source bundles (GET /v1/flows/{flow}/diff);
+	// nil answers that route 503.
+	Bundles deploydiff.BundleReader
 	// Logs reads execution logs (GET /v1/executions/{exec_id}/logs).
 	Logs ExecutionLogs
 	// Tokens issues bearer tokens (the auth group).

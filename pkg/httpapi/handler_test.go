@@ -24,6 +24,7 @@ func TestRoutesAreTheContractsTemplatesAndGroups(t *testing.T) {
 		{Method: "PUT", Path: "/v1/secrets/{name}", Group: httpapi.GroupDeploy},
 		{Method: "GET", Path: "/v1/secrets", Group: httpapi.GroupDeploy},
 		{Method: "DELETE", Path: "/v1/secrets/{name}", Group: httpapi.GroupDeploy},
+		{Method: "GET", Path: "/v1/flows/{flow}/diff", Group: httpapi.GroupDeploy},
 		{Method: "PUT", Path: "/v1/flows/{flow}/tags/{tag}", Group: httpapi.GroupTag},
 		{Method: "DELETE", Path: "/v1/flows/{flow}/tags/{tag}", Group: httpapi.GroupTag},
 		{Method: "GET", Path: "/v1/flows/{flow}/tags/{tag}/history", Group: httpapi.GroupTag},

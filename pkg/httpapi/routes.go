@@ -52,6 +52,8 @@ var endpoints = []endpoint{
 	{Route: Route{"PUT", "/v1/secrets/{name}", GroupDeploy}, serve: (*Handler).putSecret},
 	{Route: Route{"GET", "/v1/secrets", GroupDeploy}, serve: (*Handler).listSecrets},
 	{Route: Route{"DELETE", "/v1/secrets/{name}", GroupDeploy}, serve: (*Handler).deleteSecret},
+	// Diff reads bundles, which only the deploy group's function may.
+	{Route: Route{"GET", "/v1/flows/{flow}/diff", GroupDeploy}, serve: (*Handler).diff},
 
 	{Route: Route{"PUT", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).putTag, keyed: true},
 	{Route: Route{"DELETE", "/v1/flows/{flow}/tags/{tag}", GroupTag}, serve: (*Handler).removeTag, keyed: true},

@@ -23,8 +23,9 @@ import (
 var nullableProperties = map[string]bool{"from": true, "to": true, "default_version": true}
 
 // anyValueProperties hold any JSON value (Execution.result, what the flow
-// returned): described, not constrained.
-var anyValueProperties = map[string]bool{"result": true}
+// returned; a diff's changed values and parameter defaults): described, not
+// constrained.
+var anyValueProperties = map[string]bool{"result": true, "before": true, "after": true, "default_value": true}
 
 // Keywords whose value is one schema, a map of schemas, or a list of them.
 var (

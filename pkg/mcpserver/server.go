@@ -113,6 +113,17 @@ var rawProperties = map[string]func() *jsonschema.Schema{
 	"result": func() *jsonschema.Schema {
 		return &jsonschema.Schema{Description: "the flow's JSON return value: any JSON value"}
 	},
+	// A diff's changed values (kitaru_flows_diff): a field's, an input's,
+	// a parameter's default.
+	"before": func() *jsonschema.Schema {
+		return &jsonschema.Schema{Description: "the value in the from deployment: any JSON value (a field's string, empty when unset, or boolean; an input's value)"}
+	},
+	"after": func() *jsonschema.Schema {
+		return &jsonschema.Schema{Description: "the value in the to deployment: any JSON value (a field's string, empty when unset, or boolean; an input's value)"}
+	},
+	"default_value": func() *jsonschema.Schema {
+		return &jsonschema.Schema{Description: "the parameter's declared default: any JSON value"}
+	},
 }
 
 // nullableProperties are the only properties the API sends as null

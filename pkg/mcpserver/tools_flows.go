@@ -28,6 +28,16 @@ func (in flowStatusInput) check() error {
 	return err
 }
 
+// ToolFlowsDiff compares two deployments of a flow.
+const ToolFlowsDiff = "kitaru_flows_diff"
+
+type flowDiffInput struct {
+	Flow string `json:"flow" jsonschema:"the flow's public name, e.g. research_agent"`
+	From string `json:"from" jsonschema:"the deployment to compare from: a version (\"2\"), a tag (\"stable\", resolved now) or tag:NAME for a tag named like a number"`
+	To   string `json:"to" jsonschema:"the deployment to compare to, written as from is"`
+	Path string `json:"path,omitempty" jsonschema:"narrow the source diff to this file or directory of the project, e.g. flows/research.py; a single file then gets the whole answer's diff text"`
+}
+
 type flowDeleteInput struct {
 	Flow  string `json:"flow" jsonschema:"the flow's public name, e.g. research_agent"`
 	Force bool   `json:"force,omitempty" jsonschema:"also remove exclusive tags other than default (such as stable) that route to the flow's versions; without it such tags make the delete a conflict naming them"`
@@ -55,6 +65,18 @@ func (t tools) registerFlows(s *mcp.Server) {
 			`When sampled is true the server read only the newest executions (from oldest_seen): say so. Read the failure with kitaru_executions_get and its log with kitaru_executions_logs.`,
 		Annotations: readOnly,
 	}, t.flowStatus)
+
+	addTool(s, t, &mcp.Tool{
+		Name:  ToolFlowsDiff,
+		Title: "Compare two deployments",
+		Description: `Show what changed between two deployments of a flow, e.g. before promoting a canary: from and to are versions or tags (resolved now; from.version and to.version say to what). ` +
+			`Returns identical (true for the same version twice), fields (entrypoint, stack, description, source digest, git commit and dirty flag, each from → to), ` +
+			`input_schema.parameters (added, removed, or modified with aspects type/required/default/schema), inputs (deploy-time inputs added, removed or modified by key), secrets (names added and removed), ` +
+			`and source: a summary of files added/removed/modified/unchanged and files[] with a unified diff of each changed text file (binary files by digest). ` +
+			`The answer is bounded: when source.truncated is true, source.truncation says what was cut; call again with path set to one file to see its diff whole (up to 256 KiB). ` +
+			`Unknown versions or tags are not_found.`,
+		Annotations: idempotent,
+	}, t.flowDiff)
 }
 
 func (t tools) flowStatus(ctx context.Context, c *client.Client, in flowStatusInput) (client.FlowStats, error) {
@@ -63,6 +85,10 @@ func (t tools) flowStatus(ctx context.Context, c *client.Client, in flowStatusIn
 		return client.FlowStats{}, err
 	}
 	return c.FlowStats(ctx, in.Flow, client.FlowStatsOptions{Tag: in.Tag, Version: in.Version, Since: at, SinceAgo: ago})
+}
+
+func (t tools) flowDiff(ctx context.Context, c *client.Client, in flowDiffInput) (client.DeploymentDiff, error) {
+	return c.Deployments().Diff(ctx, in.Flow, in.From, in.To, client.DiffOptions{Path: in.Path})
 }
 
 func (t tools) flowDelete(ctx context.Context, c *client.Client, in flowDeleteInput) (registry.FlowDeletion, error) {

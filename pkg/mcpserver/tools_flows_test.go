@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/mcpserver"
 	"github.com/kitaru/deployments/pkg/mcpserver/mcptest"
@@ -56,6 +57,27 @@ func TestFlowsStatusToolOnKitaruDev(t *testing.T) {
 	t.Run("an unknown flow is not_found", func(t *testing.T) {
 		if e := mcptest.CallFails(t, cs, mcpserver.ToolFlowsStatus, map[string]any{"flow": "nope"}); e.Code != registry.CodeNotFound {
 			t.Errorf("got %+v", e)
+		}
+	})
+}
+
+func TestFlowsDiffToolOnKitaruDev(t *testing.T) {
+	c := startDev(t)
+	deploySDK(t, c, "research", "flows/research.py:research_agent", "research_agent", `{"topic": "durable agents"}`, "", false)
+	deploySDK(t, c, "research", "flows/research.py:research_agent", "research_agent", `{"topic": "routing"}`, "canary", true)
+	cs := mcptest.Connect(t, mcpserver.New(mcpserver.Config{}))
+
+	t.Run("a version and a tag are compared, the tag resolved", func(t *testing.T) {
+		d := mcptest.Call[api.DeploymentDiff](t, cs, mcpserver.ToolFlowsDiff, map[string]any{"flow": "research_agent", "from": "1", "to": "canary"})
+		if d.To.Version != 2 || d.To.Tag != "canary" || d.Identical || !d.Source.SameBundle ||
+			len(d.Inputs) != 1 || d.Inputs[0].Key != "topic" || string(d.Inputs[0].After) != `"routing"` {
+			t.Errorf("diff = %+v", d)
+		}
+	})
+	t.Run("an unknown tag is not_found with its reason", func(t *testing.T) {
+		e := mcptest.CallFails(t, cs, mcpserver.ToolFlowsDiff, map[string]any{"flow": "research_agent", "from": "1", "to": "nightly"})
+		if e.Code != registry.CodeNotFound || e.Details[registry.DetailReason] != registry.ReasonTagNotFound {
+			t.Errorf("error = %+v", e)
 		}
 	})
 }

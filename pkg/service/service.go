@@ -134,6 +134,7 @@ func New(cfg Config) (*Services, error) {
 		s.Artifacts = &artifacts.Store{Blobs: cfg.Blobs, Limits: cfg.BundleLimits}
 		hcfg.Artifacts = s.Artifacts
 		hcfg.Logs = s.Artifacts
+		hcfg.Bundles = s.Artifacts
 	}
 	if serves(httpapi.GroupInvoke) {
 		if cfg.Executor == nil {

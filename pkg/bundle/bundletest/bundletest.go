@@ -1,11 +1,12 @@
 // Package bundletest builds small source bundles for tests of packages that
-// deploy: a project root holding flows/research.py.
+// deploy: a project root holding flows/research.py, or any files.
 package bundletest
 
 import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/kitaru/deployments/pkg/bundle"
@@ -22,28 +23,10 @@ var (
 // "source": {"archive": …}.
 func ResearchArchive() (string, error) {
 	once.Do(func() {
-		dir, err := os.MkdirTemp("", "bundletest-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		files := map[string]string{
+		b, err := FromFiles(map[string]string{
 			".kitaru/config.json": `{"version": 1}`,
 			"flows/research.py":   "from kitaru import flow\n\n\n@flow\ndef research_agent(topic: str) -> str:\n    return f\"research notes on {topic}\"\n",
-		}
-		for name, body := range files {
-			p := filepath.Join(dir, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				buildErr = err
-				return
-			}
-			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-				buildErr = err
-				return
-			}
-		}
-		b, err := bundle.Build(dir)
+		})
 		if err != nil {
 			buildErr = err
 			return
@@ -51,4 +34,30 @@ func ResearchArchive() (string, error) {
 		research = base64.StdEncoding.EncodeToString(b.Data)
 	})
 	return research, buildErr
+}
+
+// FromFiles builds, as kitaru deploy does, the bundle of a project root
+// holding files: slash-separated name → content, where content "->target"
+// makes a symlink to target instead.
+func FromFiles(files map[string]string) (bundle.Bundle, error) {
+	dir, err := os.MkdirTemp("", "bundletest-")
+	if err != nil {
+		return bundle.Bundle{}, err
+	}
+	defer os.RemoveAll(dir)
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return bundle.Bundle{}, err
+		}
+		if target, ok := strings.CutPrefix(body, "->"); ok {
+			err = os.Symlink(target, p)
+		} else {
+			err = os.WriteFile(p, []byte(body), 0o644)
+		}
+		if err != nil {
+			return bundle.Bundle{}, err
+		}
+	}
+	return bundle.Build(dir)
 }

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
 from kitaru.connection import ENV_SERVER_URL, Connection
 from kitaru.errors import (
@@ -569,6 +569,20 @@ class Deployments:
         ``sampled`` is true the server read only the newest executions, from ``oldest_seen``."""
         query = {"tag": tag, "version": version, "since": since}
         return self._t.call("GET", f"/v1/flows/{_quote(flow)}/stats", query=query, idempotent=True)
+
+    def diff(self, flow: str, a: Union[int, str], b: Union[int, str], *, path: Optional[str] = None) -> dict[str, Any]:
+        """What changed from deployment ``a`` to deployment ``b`` of a flow. Each is a version
+        (``3``), a tag (``"stable"``, resolved now) or ``"tag:NAME"`` for a tag named like a
+        number. Returns the server's structured diff: ``from`` and ``to`` (the versions each
+        side resolved to), ``identical``, ``fields``, ``input_schema``, ``inputs``, ``secrets``
+        and ``source`` (per file ``diff`` text; ``truncated``/``truncation`` say what was cut,
+        and ``path`` narrows the source diff to one file or directory so a cut file is seen
+        whole). The same version twice is an empty diff; an unknown version or tag raises
+        NotFoundError."""
+        query = {"from": str(a), "to": str(b)}
+        if path:
+            query["path"] = path
+        return self._t.call("GET", f"/v1/flows/{_quote(flow)}/diff", query=query, idempotent=True)
 
     def history(self, flow: str, tag: str, *, limit: Optional[int] = None) -> list[RouteChange]:
         """Every change of the route, newest first."""

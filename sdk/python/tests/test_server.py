@@ -451,6 +451,49 @@ class ClientTest(unittest.TestCase):
         self.assertEqual((status["project"], status["role"]), ("default", "producer"))
 
 
+class DiffTest(unittest.TestCase):
+    """KitaruClient().deployments.diff between two deployed versions."""
+
+    def test_diff_of_two_versions(self):
+        root = project("diff")
+        path = write(root, "flows/greet.py", """
+            from kitaru import flow
+
+
+            @flow
+            def greet(name: str = "world") -> str:
+                return f"hello {name}"
+        """)
+        load(path, "kitaru_test_diff_v1").greet.deploy()
+        write(root, "flows/greet.py", """
+            from kitaru import flow
+
+
+            @flow
+            def greet(name: str = "world", punctuation: str = "!") -> str:
+                return f"hello {name}{punctuation}"
+        """)
+        load(path, "kitaru_test_diff_v2").greet.deploy(tag="stable", exclusive=True)
+        deps = KitaruClient().deployments
+
+        d = deps.diff("greet", 1, "stable")
+        self.assertEqual((d["from"]["version"], d["to"]["version"], d["to"]["tag"], d["identical"]), (1, 2, "stable", False))
+        params = {p["name"]: p for p in d["input_schema"]["parameters"]}
+        self.assertEqual(params["punctuation"]["change"], "added")
+        self.assertEqual(params["punctuation"]["to"]["default_value"], "!")
+        files = {f["path"]: f for f in d["source"]["files"]}
+        self.assertIn('+def greet(name: str = "world", punctuation: str = "!") -> str:\n', files["flows/greet.py"]["diff"])
+
+        narrowed = deps.diff("greet", 1, 2, path="flows/greet.py")
+        self.assertEqual([f["path"] for f in narrowed["source"]["files"]], ["flows/greet.py"])
+        self.assertTrue(deps.diff("greet", "stable", 2)["identical"])
+        with self.assertRaises(NotFoundError) as cm:
+            deps.diff("greet", 1, "nightly")
+        self.assertEqual(cm.exception.details.get("reason"), "tag_not_found")
+        with self.assertRaises(InvalidArgumentError):
+            deps.diff("greet", 1, "01")
+
+
 class LargeBundleTest(unittest.TestCase):
     """Projects over 4 MiB go through POST /v1/artifacts and the presigned PUT."""
 
