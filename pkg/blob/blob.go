@@ -22,6 +22,9 @@ type Store interface {
 	// Get opens the object at key; the caller closes it.
 	// Errors: not_found, internal, unavailable.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Delete removes the object at key; a missing key is no error.
+	// Errors: internal, unavailable.
+	Delete(ctx context.Context, key string) error
 	// PresignPut returns a URL that accepts one PUT of exactly size bytes
 	// (any size when size is 0) to key until ttl passes.
 	// Errors: invalid_argument (ttl), internal.

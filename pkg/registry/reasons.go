@@ -79,6 +79,9 @@ const (
 	ReasonSecretMissing = "secret_missing"
 	// ReasonSecretNotFound: the project has no secret of that name (not_found).
 	ReasonSecretNotFound = "secret_not_found"
+	// ReasonBundleBeingCollected: a deploy whose source bundle a prune is
+	// deleting (conflict); details.digest names it. Upload it again.
+	ReasonBundleBeingCollected = "bundle_being_collected"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -91,6 +94,7 @@ var Reasons = []string{
 	ReasonCredentialOtherProject, ReasonFlowHasRoutes, ReasonFlowBeingDeleted,
 	ReasonTooManyTags,
 	ReasonSecretMissing, ReasonSecretNotFound,
+	ReasonBundleBeingCollected,
 }
 
 // WithReason returns e with details.reason set to reason.

@@ -55,6 +55,14 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	return nil
 }
 
+// Delete implements blob.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if _, err := s.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key}); err != nil && !isNotFound(err) {
+		return s.fail("delete", key, err)
+	}
+	return nil
+}
+
 // Get implements blob.Store.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &key})
