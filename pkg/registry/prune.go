@@ -130,6 +130,23 @@ type BundleGuard interface {
 	EndBundleCollection(ctx context.Context, project, digest, token string) error
 }
 
+// UnroutedDeleter deletes a version only while no tag at all routes to it,
+// which is what prune needs: Store.DeleteDeployment removes the shared tags
+// a version holds along with it.
+type UnroutedDeleter interface {
+	// DeleteUnroutedDeployment is Store.DeleteDeployment refused also while
+	// a shared tag routes to the version.
+	// Errors: not_found, conflict (holds_exclusive_tags, version_routed), unavailable.
+	DeleteUnroutedDeployment(ctx context.Context, project, flow string, version int, by string) error
+}
+
+// VersionRouted is the conflict of deleting only an unrouted version when
+// shared tags route to it.
+func VersionRouted(flow string, version int, tags []string) *Error {
+	return Errorf(CodeConflict, "version %d of flow %q is routed by tags %s; remove them from it first", version, flow, strings.Join(tags, ", ")).
+		WithDetails("flow", flow).WithDetails("version", version).WithDetails("tags", tags).WithReason(ReasonVersionRouted)
+}
+
 // BundleBeingCollected is the conflict of a deploy whose source bundle a
 // prune is deleting at that moment.
 func BundleBeingCollected(digest string) *Error {

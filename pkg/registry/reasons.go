@@ -82,6 +82,9 @@ const (
 	// ReasonBundleBeingCollected: a deploy whose source bundle a prune is
 	// deleting (conflict); details.digest names it. Upload it again.
 	ReasonBundleBeingCollected = "bundle_being_collected"
+	// ReasonVersionRouted: deleting only an unrouted version (a prune) that
+	// shared tags route to (conflict); details.tags lists them.
+	ReasonVersionRouted = "version_routed"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -94,7 +97,7 @@ var Reasons = []string{
 	ReasonCredentialOtherProject, ReasonFlowHasRoutes, ReasonFlowBeingDeleted,
 	ReasonTooManyTags,
 	ReasonSecretMissing, ReasonSecretNotFound,
-	ReasonBundleBeingCollected,
+	ReasonBundleBeingCollected, ReasonVersionRouted,
 }
 
 // WithReason returns e with details.reason set to reason.
