@@ -111,16 +111,19 @@ type Pruning struct {
 
 // BundleGuard keeps a deploy that uses a source bundle and the collection of
 // that bundle apart (docs/prune.md): a deploy leases the bundle before it
-// checks it is stored and keeps the lease until its version is committed;
-// a collection starts only while no lease is live and refuses leases until
-// it ends. Both sides write one record in one conditional step, so whichever
-// comes second sees the first. Times compare on the writers' clocks: a lease
-// and a collection each last until their request's deadline plus
-// SinceSkew.
+// checks it is stored and releases it once its version is committed (or
+// refused); a collection starts only while no lease is live and refuses
+// leases until it ends. Both sides write one record in one conditional
+// step, so whichever comes second sees the first. Times compare on the
+// writers' clocks: a lease and a collection each last at most until their
+// request's deadline plus SinceSkew, so one whose holder died ends too.
 type BundleGuard interface {
-	// LeaseBundle marks project's bundle digest in use by a deploy until
-	// until. Errors: conflict (reason bundle_being_collected), unavailable.
+	// LeaseBundle marks project's bundle digest in use by one more deploy,
+	// until until at the latest.
+	// Errors: conflict (reason bundle_being_collected), unavailable.
 	LeaseBundle(ctx context.Context, project, digest string, until time.Time) error
+	// ReleaseBundle ends one deploy's lease of the bundle. Errors: unavailable.
+	ReleaseBundle(ctx context.Context, project, digest string) error
 	// StartBundleCollection marks the bundle being collected by token until
 	// until, unless a lease or another collection is live: started is false
 	// then. Errors: unavailable.

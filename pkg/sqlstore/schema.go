@@ -14,12 +14,14 @@ const schemaVersion = 3
 var migrations = []string{0: schemaV1, 1: schemaV2Secrets, 2: schemaV3BundleGuards}
 
 // schemaV3BundleGuards adds the guard that keeps a deploy using a source
-// bundle and a prune deleting it apart (registry.BundleGuard): the latest
-// deploy lease's end and the live collection's end and token, per bundle.
+// bundle and a prune deleting it apart (registry.BundleGuard): how many
+// deploys hold a lease and when the latest ends, and the live collection's
+// end and token, per bundle.
 const schemaV3BundleGuards = `
 CREATE TABLE bundle_guards (
 	project       TEXT    NOT NULL,
 	digest        TEXT    NOT NULL,
+	leases        INTEGER NOT NULL DEFAULT 0,
 	lease_until   INTEGER NOT NULL DEFAULT 0,
 	collect_until INTEGER NOT NULL DEFAULT 0,
 	collect_token TEXT    NOT NULL DEFAULT '',

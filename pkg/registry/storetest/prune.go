@@ -238,7 +238,7 @@ func testPruneCollectsBundles(t *testing.T, f *fixture) {
 			t.Errorf("a dry run deleted %v", got)
 		}
 	})
-	t.Run("a bundle a deploy holds a lease on stays, and goes once the lease ended", func(t *testing.T) {
+	t.Run("a bundle a deploy holds a lease on stays", func(t *testing.T) {
 		if err := s.LeaseBundle(ctx, project, digestOf("four"), clock.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
@@ -249,9 +249,7 @@ func testPruneCollectsBundles(t *testing.T, f *fixture) {
 		if got := bundles.taken(); len(got) != 0 {
 			t.Errorf("deleted %v under a lease", got)
 		}
-		// A bundle kept in use is not found again by a later prune (its
-		// versions are gone); docs/prune.md lists this.
-		if err := s.LeaseBundle(ctx, project, digestOf("four"), clock.Now()); err != nil {
+		if err := s.ReleaseBundle(ctx, project, digestOf("four")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -311,26 +309,34 @@ func testBundleGuard(t *testing.T, f *fixture) {
 		}
 		return ok
 	}
-	lease := func(until time.Time) error { return s.LeaseBundle(ctx, project, d, until) }
+	lease := func() error { return s.LeaseBundle(ctx, project, d, later(2)) }
+	release := func() {
+		t.Helper()
+		if err := s.ReleaseBundle(ctx, project, d); err != nil {
+			t.Fatalf("release: %v", err)
+		}
+	}
+	end := func(token string) {
+		t.Helper()
+		if err := s.EndBundleCollection(ctx, project, d, token); err != nil {
+			t.Fatalf("end collection %s: %v", token, err)
+		}
+	}
 
-	t.Run("a live lease keeps a collection from starting", func(t *testing.T) {
-		if err := lease(later(2)); err != nil {
+	t.Run("a held lease keeps a collection from starting; a released one does not", func(t *testing.T) {
+		if err := lease(); err != nil {
 			t.Fatal(err)
 		}
-		if err := lease(later(1)); err != nil { // a shorter lease leaves the longer one
-			t.Fatal(err)
+		if start("c0") {
+			t.Fatal("a collection started under a held lease")
 		}
-		clock.Advance(90 * time.Second)
-		if start("c1") {
-			t.Fatal("a collection started under a live lease")
+		release()
+		if !start("c1") {
+			t.Fatal("no collection after the lease was released")
 		}
 	})
-	t.Run("once the lease ended a collection starts, and refuses leases", func(t *testing.T) {
-		clock.Advance(time.Minute)
-		if !start("c1") {
-			t.Fatal("no collection after the lease ended")
-		}
-		err := lease(later(2))
+	t.Run("a live collection refuses leases and other collections", func(t *testing.T) {
+		err := lease()
 		wantCode(t, err, registry.CodeConflict, "upload it again")
 		if r := reasonOf(err); r != registry.ReasonBundleBeingCollected {
 			t.Errorf("reason %q", r)
@@ -348,30 +354,55 @@ func testBundleGuard(t *testing.T, f *fixture) {
 		}
 	})
 	t.Run("ending another collection changes nothing; ending this one lets deploys lease", func(t *testing.T) {
-		if err := s.EndBundleCollection(ctx, project, d, "c2"); err != nil {
-			t.Fatal(err)
-		}
-		wantCode(t, lease(later(2)), registry.CodeConflict)
-		if err := s.EndBundleCollection(ctx, project, d, "c1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := lease(later(2)); err != nil {
+		end("c2")
+		wantCode(t, lease(), registry.CodeConflict)
+		end("c1")
+		if err := lease(); err != nil {
 			t.Errorf("lease after the collection ended: %v", err)
 		}
 	})
-	t.Run("a collection that was never ended expires, and its late end leaves a lease alone", func(t *testing.T) {
-		clock.Advance(3 * time.Minute)
-		if !start("c3") {
-			t.Fatal("no collection")
-		}
-		clock.Advance(6 * time.Minute) // c3 expired
-		if err := lease(later(2)); err != nil {
-			t.Fatalf("lease after an expired collection: %v", err)
-		}
-		if err := s.EndBundleCollection(ctx, project, d, "c3"); err != nil {
+	t.Run("deploys share a lease: it holds until the last releases", func(t *testing.T) {
+		if err := lease(); err != nil { // a second deploy beside the one above
 			t.Fatal(err)
 		}
-		if start("c4") {
+		release()
+		if start("c3") {
+			t.Fatal("a collection started while one deploy still held its lease")
+		}
+		release()
+		if !start("c3") {
+			t.Fatal("no collection after both released")
+		}
+		end("c3")
+	})
+	t.Run("a lease never released ends at its deadline, and its late release counts no other", func(t *testing.T) {
+		if err := lease(); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(3 * time.Minute)
+		if !start("c4") {
+			t.Fatal("a lease past its end still held the bundle")
+		}
+		end("c4")
+		release() // the dead deploy's, late
+		if err := lease(); err != nil {
+			t.Fatal(err)
+		}
+		if start("c5") {
+			t.Error("a late release undid a live lease")
+		}
+		release()
+	})
+	t.Run("a collection that was never ended expires, and its late end leaves a lease alone", func(t *testing.T) {
+		if !start("c6") {
+			t.Fatal("no collection")
+		}
+		clock.Advance(6 * time.Minute) // c6 expired
+		if err := lease(); err != nil {
+			t.Fatalf("lease after an expired collection: %v", err)
+		}
+		end("c6")
+		if start("c7") {
 			t.Error("the late end of an expired collection removed a live lease")
 		}
 	})
