@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,28 +53,12 @@ func (f *executionFilterFlags) check(cmd *cobra.Command) error {
 		f.sinceAt = t
 		return nil
 	}
-	d, err := parseAgo(f.since)
+	d, err := registry.ParseAge("--since", f.since)
 	if err != nil {
 		return fmt.Errorf("--since %q is neither a duration (90s, 15m, 1h, 7d) nor an RFC 3339 time (2026-12-01T08:00:00Z)", f.since)
 	}
 	f.sinceAgo = d
 	return nil
-}
-
-// parseAgo is time.ParseDuration that also takes whole days (7d).
-func parseAgo(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 1 {
-			return 0, fmt.Errorf("bad days %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("bad duration %q", s)
-	}
-	return d, nil
 }
 
 // options are the filters as the SDK's list options for one page.

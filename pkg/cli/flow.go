@@ -30,7 +30,7 @@ Exclusive tags are marked * in text output.
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newFlowListCommand(), newFlowShowCommand(), newFlowTagCommand(), newFlowUntagCommand(),
-		newFlowRollbackCommand(), newFlowHistoryCommand(), newFlowDeploymentsCommand(), newFlowDeleteCommand())
+		newFlowRollbackCommand(), newFlowHistoryCommand(), newFlowDeploymentsCommand(), newFlowDeleteCommand(), newFlowPruneCommand())
 	return cmd
 }
 

@@ -66,6 +66,10 @@ func nextStep(details map[string]any, conn func() connection) string {
 		return secretsHint(d.texts("missing"))
 	case registry.ReasonSecretNotFound:
 		return "; list the secrets with kitaru secrets list"
+	case registry.ReasonBundleBeingCollected:
+		return "; run kitaru deploy again once the prune has finished: it uploads the bundle again"
+	case registry.ReasonVersionRouted:
+		return fmt.Sprintf("; remove each tag with kitaru flow untag %s TAG --version N first", flow)
 	}
 	return ""
 }
