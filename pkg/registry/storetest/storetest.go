@@ -138,6 +138,7 @@ var budgetCases = []testCase{
 	{"ExecutionRoundTrips", testExecutionRoundTrips, false},
 	{"RunningIndexRoundTrips", testRunningIndexRoundTrips, false},
 	{"ListFlowsRoundTrips", testListFlowsRoundTrips, false},
+	{"PruneRoundTrips", testPruneRoundTrips, false},
 }
 
 // Run runs the whole suite on e: every case as a subtest on a fresh store,
