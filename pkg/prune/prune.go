@@ -72,7 +72,7 @@ func (p *Pruner) Prune(ctx context.Context, project, flow string, req registry.P
 	if err != nil {
 		return res, err
 	}
-	running, err := p.running(ctx, project, flow, time.Time{})
+	running, err := p.running(ctx, project, flow)
 	if err != nil {
 		return res, err
 	}
@@ -326,11 +326,10 @@ func (p *Pruner) eachVersion(ctx context.Context, project, flow string, fn func(
 	}
 }
 
-// running maps each version with a running execution started at or after
-// since (any time when zero) to one of them.
-func (p *Pruner) running(ctx context.Context, project, flow string, since time.Time) (map[int]string, error) {
+// running maps each version with a running execution to one of them.
+func (p *Pruner) running(ctx context.Context, project, flow string) (map[int]string, error) {
 	found := map[int]string{}
-	err := p.eachExecution(ctx, project, flow, registry.ExecutionFilter{Status: registry.StatusRunning, Since: since}, func(e registry.Execution) {
+	err := p.eachExecution(ctx, project, flow, registry.ExecutionFilter{Status: registry.StatusRunning}, func(e registry.Execution) {
 		if found[e.Version] == "" {
 			found[e.Version] = e.ExecID
 		}
