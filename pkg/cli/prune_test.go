@@ -10,7 +10,7 @@ import (
 
 func TestFlowPruneOnKitaruDev(t *testing.T) {
 	startKitaruDev(t)
-	target := deployResearch(t) // 1: default, 2: canary (exclusive)
+	target := deployResearch(t)                                               // 1: default, 2: canary (exclusive)
 	mustKitaru(t, "deploy", target, "--input", `{"topic": "durable agents"}`) // 3: default
 	mustKitaru(t, "deploy", target, "--input", `{"topic": "durable agents"}`) // 4: default
 
