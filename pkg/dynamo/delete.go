@@ -73,10 +73,11 @@ func (s *Store) deleteDeployment(ctx context.Context, project, flow string, vers
 		if held := h.routes(flow).ExclusiveTagsOf(version); len(held) > 0 {
 			return registry.HoldsExclusiveTags(flow, version, held)
 		}
-		if shared := sharedTags(h, version); unroutedOnly && len(shared) > 0 {
+		shared := sharedTags(h, version)
+		if unroutedOnly && len(shared) > 0 {
 			return registry.VersionRouted(flow, version, shared)
 		}
-		if n := int64(len(sharedTags(h, version))); n > 0 && n != allocated {
+		if n := int64(len(shared)); n > 0 && n != allocated {
 			// History records need clock values: allocate them with a tick
 			// (never contended) rather than a compare-and-swap on the clock.
 			th, _, err := s.tick(ctx, pk, expression.Set(nameClock, nameClock.Plus(expression.Value(n))), flowLive())
