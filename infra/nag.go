@@ -78,6 +78,11 @@ func suppressNagFindings(stack awscdk.Stack, props KitaruStackProps, s nagSubjec
 	suppress(s.functions["invoke"], true, rule("AwsSolutions-IAM5",
 		"invoke reads the flow secrets under this stack's kitaru/<stack>/ prefix and hands them to a run through the run-secrets/ prefix of this stack's bucket",
 		flowSecrets, regex(`/^Resource::<Bucket[0-9A-F]+\.Arn>\/run-secrets\/\*$/`)))
+	for _, name := range []string{"finish", "reaper"} {
+		suppress(s.functions[name], true, rule("AwsSolutions-IAM5",
+			name+" deletes the run object (secrets and log upload URLs) of an execution that ended: the grant is s3:DeleteObject on the run-secrets/ prefix of this stack's bucket",
+			regex(`/^Resource::<Bucket[0-9A-F]+\.Arn>\/run-secrets\/\*$/`)))
+	}
 	suppress(s.stateMachineRole, true, rule("AwsSolutions-IAM5",
 		"CDK's grants for log delivery (logs:*LogDelivery*, DescribeLogGroups, PutResourcePolicy...) and X-Ray tracing: those APIs have no resource-level permissions",
 		"Resource::*"))

@@ -64,7 +64,9 @@ func TestFlowSecretsAreScopedToTheStacksPrefix(t *testing.T) {
 	}
 }
 
-func TestRunSecretsExpireADayAfterTheirRun(t *testing.T) {
+// Run objects are deleted when their execution ends; the rule expires what
+// a failed delete (or a start that died) left behind.
+func TestRunObjectsExpireADayAfterTheirRun(t *testing.T) {
 	check(t, "run-secrets lifecycle", func() {
 		awsTemplate.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
 			"LifecycleConfiguration": map[string]any{"Rules": assertions.Match_ArrayWith(&[]any{

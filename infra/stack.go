@@ -180,9 +180,10 @@ const (
 	resultsPrefix = "results/"
 	logsPrefix    = "logs/"
 	resultsDays   = 30
-	// runSecretsPrefix holds each run's secret hand-off (artifacts.HandOff);
-	// the presigned GET ends with the run, the object a day later.
-	runSecretsPrefix = artifacts.RunSecretsPrefix
+	// runSecretsPrefix holds each run's run object (artifacts.PutRunObject:
+	// its secrets and log upload URLs). Its presigned GET works for minutes,
+	// the execution's end deletes it, and the bucket anything left a day later.
+	runSecretsPrefix = artifacts.RunObjectPrefix
 	runSecretsDays   = 1
 )
 
@@ -374,6 +375,18 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 	}))
 
 	grantFlowSecrets(stack, deploy, invoke, bucket)
+
+	// Whatever ends an execution deletes its run object: invoke (a cancel, a
+	// failed start), finish (every run's end) and the reaper (a lost one).
+	for _, fn := range []awslambda.Function{invoke, fns["finish"], fns["reaper"]} {
+		if fn != invoke {
+			fn.AddEnvironment(jsii.String("KITARU_BUCKET"), bucket.BucketName(), nil)
+		}
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("s3:DeleteObject"),
+			Resources: &[]*string{bucket.ArnForObjects(jsii.String(runSecretsPrefix + "*"))},
+		}))
+	}
 
 	// The reaper runs on a schedule: executions still running past the
 	// workflow's deadline end failed (Runner.Lost). EventBridge retries a
@@ -603,7 +616,7 @@ func grantFlowSecrets(stack awscdk.Stack, deploy, invoke awslambda.Function, buc
 		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
 		Resources: &[]*string{arn},
 	}))
-	// The hand-off: invoke writes the run's values and presigns their GET.
+	// The hand-off: invoke writes the run object and presigns its GET.
 	invoke.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("s3:PutObject", "s3:GetObject"),
 		Resources: &[]*string{bucket.ArnForObjects(jsii.String(runSecretsPrefix + "*"))},

@@ -363,7 +363,7 @@ func TestGoFunctions(t *testing.T) {
 	if !reflect.DeepEqual(env["KITARU_STATE_MACHINE_ARN"], ref(smID)) {
 		t.Errorf("invoke KITARU_STATE_MACHINE_ARN = %v, want this state machine", env["KITARU_STATE_MACHINE_ARN"])
 	}
-	for _, name := range []string{"deploy", "invoke"} {
+	for _, name := range []string{"deploy", "invoke", "finish", "reaper"} {
 		_, fn := awsJSON.function(t, name)
 		if !reflect.DeepEqual(asMap(asMap(fn.Properties["Environment"])["Variables"])["KITARU_BUCKET"], ref(awsJSON.ofType("AWS::S3::Bucket")[0])) {
 			t.Errorf("%s has no KITARU_BUCKET naming the bucket", name)
@@ -805,7 +805,10 @@ func s3Grants(t *testing.T, c cfnTemplate, role string) []string {
 func TestS3AccessIsLeastPrivilege(t *testing.T) {
 	want := map[string][]string{
 		"deploy": {"s3:DeleteObject bundles/*", "s3:GetObject bundles/*", "s3:ListBucket bucket", "s3:PutObject bundles/*"},
-		"invoke": {"s3:GetObject bundles/*", "s3:GetObject logs/*", "s3:GetObject run-secrets/*", "s3:ListBucket bucket", "s3:PutObject logs/*", "s3:PutObject results/*", "s3:PutObject run-secrets/*"},
+		"invoke": {"s3:DeleteObject run-secrets/*", "s3:GetObject bundles/*", "s3:GetObject logs/*", "s3:GetObject run-secrets/*", "s3:ListBucket bucket", "s3:PutObject logs/*", "s3:PutObject results/*", "s3:PutObject run-secrets/*"},
+		// An execution's end deletes its run object (workflow.RemovingRunObjects, reaper.Reaper.RunObjects).
+		"finish": {"s3:DeleteObject run-secrets/*"},
+		"reaper": {"s3:DeleteObject run-secrets/*"},
 	}
 	for _, id := range awsJSON.ofType("AWS::Lambda::Function") {
 		name := strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(fmt.Sprint(awsJSON.Resources[id].Properties["Description"]), "(functions/", 2)[1], ""), ")")

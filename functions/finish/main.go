@@ -1,5 +1,6 @@
 // Command finish is the Lambda function the state machine's record steps
-// call: it records how an execution ended (pkg/workflow.RecordHandler).
+// call: it records how an execution ended (pkg/workflow.RecordHandler) and
+// deletes the execution's run object.
 package main
 
 import (
@@ -8,13 +9,15 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/kitaru/deployments/pkg/lambdaenv/runobjectenv"
 	"github.com/kitaru/deployments/pkg/lambdaenv/storeenv"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
 func main() {
 	store, logger := storeenv.Start("finish")
-	h := workflow.RecordHandler{Finisher: workflow.StoreFinisher(store), Logger: logger, RequestID: requestID}
+	finisher := workflow.RemovingRunObjects(workflow.StoreFinisher(store), runobjectenv.Start(logger))
+	h := workflow.RecordHandler{Finisher: finisher, Logger: logger, RequestID: requestID}
 	lambda.Start(h.Handle)
 }
 

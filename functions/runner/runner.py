@@ -9,10 +9,15 @@ its SHA-256, unpack it into a fresh directory (refusing escaping members), put
 the bundle root and this file's directory (which ships the ``kitaru`` package)
 on ``sys.path``, import the entrypoint file, call ``flow(**inputs)``, encode the
 result as JSON and answer ``{"result": ...}``, or ``{"result_ref": ...}`` after
-PUTting a result over 256 KiB to ``result_upload.url``. With ``log_upload``
-in the event, everything written to fds 1 and 2 while it runs (and the
-runner's own ``[kitaru]`` lines) is also shipped, in chunks, to its
-presigned URLs: the execution's log (OutputCapture).
+PUTting a result over 256 KiB to ``result_upload.url``. With ``run`` in the
+event, the runner first GETs the execution's run object once: its flow secrets
+(put in the flow's environment) and ``log_upload``, through whose presigned
+URLs everything written to fds 1 and 2 while it runs (and the runner's own
+``[kitaru]`` lines) is shipped in chunks: the execution's log (OutputCapture).
+
+As a Lambda, the handler runs all of that in a child process (run_isolated)
+whose environment is exactly the documented minimal one: the flow never sees
+the Lambda's own variables (the role's credentials among them).
 
 Stdlib only; Python >= 3.10 (the Lambda runtime is 3.12).
 """
@@ -127,7 +132,7 @@ class RunFailed(Exception):
     errorType (the class name) and errorMessage (its str) only, so the error
     answer {"error": {type, message, traceback, details}} travels as the
     message, JSON, and the class is named after the error's type (see
-    run_failed), keeping the Step Functions error name the flow's own.
+    failed_with), keeping the Step Functions error name the flow's own.
     pkg/workflow.FailureFromStates reads it back.
     """
 
@@ -187,19 +192,16 @@ class Event:
                 raise InvalidEvent("result_upload.ref must be a non-empty string")
             self.result_ref = ref
 
-        self.log_upload: Optional[LogUpload] = None
-        if raw.get("log_upload") is not None:
-            self.log_upload = LogUpload(raw["log_upload"])
         self.exec_id = raw.get("exec_id") if isinstance(raw.get("exec_id"), str) else ""
         self.flow = raw.get("flow") if isinstance(raw.get("flow"), str) else self.function_name
         self.version = raw.get("version")
-        # The flow secrets of this run, by reference (docs/secrets.md).
-        self.secrets_url: Optional[str] = None
-        ref = raw.get("secrets")
+        # The run object, read once at start (docs/executions.md).
+        self.run_url: Optional[str] = None
+        ref = raw.get("run")
         if ref is not None:
             if not isinstance(ref, dict):
-                raise InvalidEvent("secrets must be an object {url}")
-            self.secrets_url = _require_url(ref.get("url"), "secrets.url")
+                raise InvalidEvent("run must be an object {url}")
+            self.run_url = _require_url(ref.get("url"), "run.url")
 
 
 ENTRYPOINT_RULE = (
@@ -401,7 +403,7 @@ def unpack_bundle(archive: str, dest: str, max_unpacked_bytes: Optional[int] = N
 
 
 class LogUpload:
-    """The event's log_upload: one presigned PUT URL per chunk of the log.
+    """The run object's log_upload: one presigned PUT URL per chunk of the log.
 
     Chunk i holds bytes [i*chunk_bytes, (i+1)*chunk_bytes) of the log; the
     runner PUTs a chunk again as it grows, so readers see output while the
@@ -587,11 +589,11 @@ class OutputCapture:
 
 
 @contextlib.contextmanager
-def _captured(event: "Event") -> Iterator[Optional[OutputCapture]]:
-    if event.log_upload is None:
+def _captured(upload: Optional[LogUpload]) -> Iterator[Optional[OutputCapture]]:
+    if upload is None:
         yield None
         return
-    with OutputCapture(event.log_upload) as capture:
+    with OutputCapture(upload) as capture:
         yield capture
 
 
@@ -659,18 +661,21 @@ def upload_result(url: str, body: bytes) -> None:
 
 @contextlib.contextmanager
 def _on_sys_path(*dirs: str) -> Iterator[None]:
-    """Put dirs at the front of sys.path for the block; take them off afterwards."""
-    added = [d for d in dirs if d not in sys.path]
-    for d in reversed(added):
-        sys.path.insert(0, d)
+    """Put dirs at the front of sys.path, in order, for the block; take them
+    off afterwards. A dir already on sys.path moves up too: as a process,
+    runner.py's directory is sys.path[0] already, and it must stay ahead of
+    the bundle root so the shipped kitaru package wins."""
+    present = set(sys.path)
+    sys.path[:0] = dirs
     importlib.invalidate_caches()
     try:
         yield
     finally:
-        for d in added:
+        for d in dirs:
             with contextlib.suppress(ValueError):
-                sys.path.remove(d)
-            sys.path_importer_cache.pop(d, None)
+                sys.path.remove(d)  # the first occurrence: the one put in front
+            if d not in present:
+                sys.path_importer_cache.pop(d, None)
 
 
 def _forget_modules_under(root: str) -> None:
@@ -707,41 +712,55 @@ def _cwd(path: str) -> Iterator[None]:
         os.chdir(previous)
 
 
-class SecretsUnavailable(Exception):
-    """The run's secrets could not be read; the message never holds a value."""
+class RunObjectUnavailable(Exception):
+    """The run object could not be read; the message never holds a value."""
 
 
 _SECRET_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-MAX_SECRETS_BYTES = 2 << 20
+MAX_RUN_OBJECT_BYTES = 2 << 20
 
 
-def fetch_secrets(url: str) -> dict[str, str]:
-    """GET the run's secrets, a JSON object of names to values, bounded."""
+class RunObject:
+    """The execution's run object (workflow.RunObject): its flow secrets, names
+    to values, and where to ship its log. Read once, at start: its presigned
+    GET expires minutes later and the execution's end deletes it."""
+
+    def __init__(self, secrets: Optional[dict[str, str]] = None, log_upload: Optional[LogUpload] = None) -> None:
+        self.secrets = secrets or {}
+        self.log_upload = log_upload
+
+
+def fetch_run_object(url: str) -> RunObject:
+    """GET the run object, bounded, and check it."""
     import urllib.error
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_SECONDS) as resp:
-            body = resp.read(MAX_SECRETS_BYTES + 1)
+            body = resp.read(MAX_RUN_OBJECT_BYTES + 1)
     except urllib.error.HTTPError as exc:
-        raise SecretsUnavailable(f"GET secrets: HTTP {exc.code} {exc.reason}; invoke again") from None
+        raise RunObjectUnavailable(f"GET the run object: HTTP {exc.code} {exc.reason} (it expires minutes after the invoke and is deleted when the execution ends); invoke again") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise SecretsUnavailable(f"GET secrets: {type(exc).__name__}; invoke again") from None
+        raise RunObjectUnavailable(f"GET the run object: {type(exc).__name__}; invoke again") from None
     try:
-        values = json.loads(body) if len(body) <= MAX_SECRETS_BYTES else None
+        raw = json.loads(body) if len(body) <= MAX_RUN_OBJECT_BYTES else None
     except ValueError:
-        values = None
-    if not isinstance(values, dict) or not all(
-        isinstance(k, str) and _SECRET_NAME.fullmatch(k) and isinstance(v, str) and "\0" not in v for k, v in values.items()
+        raw = None
+    if not isinstance(raw, dict):
+        raise RunObjectUnavailable("the run object is not a JSON object")
+    secrets = raw.get("secrets") or {}
+    if not isinstance(secrets, dict) or not all(
+        isinstance(k, str) and _SECRET_NAME.fullmatch(k) and isinstance(v, str) and "\0" not in v for k, v in secrets.items()
     ):
-        raise SecretsUnavailable("the run's secrets are not an object of names to strings")
-    return values
+        raise RunObjectUnavailable("the run object's secrets are not an object of names to strings")
+    log_upload = raw.get("log_upload")
+    return RunObject(secrets, LogUpload(log_upload) if log_upload is not None else None)
 
 
 @contextlib.contextmanager
 def _environ(values: dict[str, str]) -> Iterator[None]:
-    """The secrets in os.environ while the flow runs, as they were after (a
-    warm Lambda must not hand one run's secrets to the next)."""
+    """The secrets in os.environ while the flow runs, as they were after, so
+    a process that goes on after run() keeps no run's secrets."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -757,12 +776,13 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 def run(raw_event: Any) -> dict[str, Any]:
     """Run one execution and return its answer; raises on any failure."""
     event = Event(raw_event)
-    with _captured(event) as capture:
+    handed = fetch_run_object(event.run_url) if event.run_url else RunObject()
+    with _captured(handed.log_upload) as capture:
         started = time.monotonic()
         if capture is not None:
             capture.note(f"running {event.flow} v{event.version} ({event.exec_id}): {event.entrypoint_path}:{event.function_name}")
         try:
-            answer = _run(event)
+            answer = _run(event, handed.secrets)
         except BaseException as exc:
             if capture is not None:
                 capture.note(f"failed after {time.monotonic() - started:.2f} s: {type(exc).__name__}: {_cut(str(exc), 300, False)}", last=True)
@@ -772,7 +792,7 @@ def run(raw_event: Any) -> dict[str, Any]:
         return answer
 
 
-def _run(event: Event) -> dict[str, Any]:
+def _run(event: Event, secrets: dict[str, str]) -> dict[str, Any]:
     work = tempfile.mkdtemp(prefix="kitaru-run-")
     root = os.path.join(work, "src")
     try:
@@ -785,7 +805,6 @@ def _run(event: Event) -> dict[str, Any]:
         try:
             # The runner's directory first: the shipped kitaru package wins over
             # anything of that name in the bundle.
-            secrets = fetch_secrets(event.secrets_url) if event.secrets_url else {}
             with _on_sys_path(RUNNER_DIR, root), _cwd(root), _environ(secrets):
                 target = load_flow(root, event.entrypoint_path, event.function_name)
                 result = call_flow(target, event.inputs)
@@ -809,18 +828,156 @@ def _run(event: Event) -> dict[str, Any]:
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
-    """The Lambda entry point. A failure raises RunFailed, which the runtime
-    reports with the error answer as its message."""
+    """The Lambda entry point: the execution runs in a child process
+    (run_isolated). A failure raises RunFailed, which the runtime reports
+    with the error answer as its message."""
+    deadline = None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        deadline = time.monotonic() + remaining() / 1000 - LAMBDA_STOP_MARGIN_SECONDS
+    answer = run_isolated(event, deadline)
+    if "error" in answer:
+        raise failed_with(answer["error"])
+    return answer
+
+
+# The environment of the flow's process besides its secrets: the names of
+# pkg/workflow/pyrunner.Environment, which kitaru dev gives its runs (a Go
+# test keeps the two equal). PATH and the locale, time zone and CA variables
+# are the Lambda's own (no secrets); HOME and TMPDIR a fresh directory per run.
+FLOW_ENVIRONMENT = (
+    "PATH", "HOME", "TMPDIR",
+    "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE",
+)
+_PASSED_THROUGH = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
+# The child is stopped (SIGTERM: it ships the rest of its log and answers)
+# this long before the Lambda's own timeout, and killed a second after.
+LAMBDA_STOP_MARGIN_SECONDS = 3.0
+_STOP_GRACE_SECONDS = 1.0
+
+
+def flow_environment(home: str) -> dict[str, str]:
+    """The whole environment of the flow's process, with home as HOME and
+    TMPDIR. Besides FLOW_ENVIRONMENT, only LD_LIBRARY_PATH naming the one
+    directory this interpreter loaded libpython from through it (Lambda's
+    python is linked that way), so the same interpreter starts again."""
+    env = {
+        "PATH": os.environ.get("PATH") or "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home,
+        "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+    }
+    for name in _PASSED_THROUGH:
+        if name in os.environ:
+            env[name] = os.environ[name]
+    libdir = _libpython_dir_from_ld_library_path()
+    if libdir:
+        env["LD_LIBRARY_PATH"] = libdir
+    return env
+
+
+def _libpython_dir_from_ld_library_path() -> Optional[str]:
+    """The directory of the libpython this process mapped, when it is one of
+    LD_LIBRARY_PATH's (so the loader found it only through that variable)."""
+    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    if not dirs:
+        return None
     try:
-        return run(event)
-    except Exception as exc:  # what Lambda's runtime would catch
-        raise run_failed(exc) from None
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(" ", 5)[-1].strip()
+                if os.path.basename(path).startswith("libpython"):
+                    found = os.path.dirname(path)
+                    return found if any(os.path.realpath(d) == os.path.realpath(found) for d in dirs) else None
+    except OSError:
+        pass
+    return None
 
 
-def run_failed(exc: BaseException) -> RunFailed:
-    """exc as the Lambda handler raises it: a RunFailed named after exc's
-    type, carrying its error answer cut to fit a Step Functions cause."""
-    error = fit_error(error_document(exc)["error"], MAX_LAMBDA_ERROR_CHARS)
+def _protect_own_environment() -> None:
+    """Make this process non-dumpable (prctl PR_SET_DUMPABLE 0): its
+    /proc/<pid>/environ and mem are then root's, so a flow process of the
+    same user cannot read the Lambda's credentials from its parent. Best
+    effort: off Linux there is no /proc to read them from."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+def run_isolated(event: Any, deadline: Optional[float] = None) -> dict[str, Any]:
+    """Run the execution as `python runner.py` in a child process, its event
+    on stdin, and return its answer ({"result"...} or {"error": ...}).
+
+    The child's environment is flow_environment, nothing of this process's
+    (on Lambda: the role's credentials, AWS_LAMBDA_*, _HANDLER); it fetches
+    the run object itself, so its secrets exist only in its own memory. It
+    leads its own session, whose processes are killed when it ends, so a
+    warm Lambda carries none into the next run. At deadline (monotonic) it
+    gets SIGTERM, keeps what it wrote and answers; the answer is then a
+    Runner.TimedOut, which the finish function records as States.Timeout
+    (a function may not raise a "States." name).
+    """
+    import subprocess
+
+    _protect_own_environment()
+    home = tempfile.mkdtemp(prefix="kitaru-flow-")
+    timed_out = False
+    out: list[bytes] = []
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, _INTERNAL_FILE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=flow_environment(home), cwd=home, start_new_session=True, close_fds=True,
+        )
+        try:
+            # Read on a thread and wait for the process, not for the end of
+            # stdout: a process the flow forked may hold it open.
+            assert proc.stdin is not None and proc.stdout is not None
+            reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+            reader.start()
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.write(json.dumps(event).encode())
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.1)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _signal_session(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(_STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    _signal_session(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        finally:
+            _signal_session(proc.pid, signal.SIGKILL)
+        reader.join()
+        proc.stdout.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    if timed_out:
+        return {"error": {"type": "Runner.TimedOut", "message": "the flow ran until the Lambda function's timeout and was stopped; make it finish sooner or split it into smaller flows", "traceback": "", "details": {}}}
+    lines = b"".join(out).decode("utf-8", "replace").strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        answer = None
+    if proc.returncode in (0, 1) and isinstance(answer, dict) and ("error" in answer) == (proc.returncode == 1):
+        return answer
+    how = f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with status {proc.returncode}"
+    return {"error": {"type": "Runner.Crashed", "message": f"the flow's process {how} without answering (out of memory, os._exit or a signal); its output is in the execution's log", "traceback": "", "details": {}}}
+
+
+def _signal_session(pid: int, sig: int) -> None:
+    """Signal every process of the session pid leads (its process group)."""
+    with contextlib.suppress(OSError):
+        os.killpg(pid, sig)
+
+
+def failed_with(error: dict[str, Any]) -> RunFailed:
+    """The RunFailed the handler raises for an error answer: a class named
+    after its type, carrying it cut to fit a Step Functions cause."""
+    error = fit_error(error, MAX_LAMBDA_ERROR_CHARS)
     cls = type(error["type"], (RunFailed,), {"__module__": __name__, "__qualname__": error["type"]})
     return cls(error)
 

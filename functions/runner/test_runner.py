@@ -254,6 +254,17 @@ class RunnerTestCase(unittest.TestCase):
         ev.update(extra)
         return ev
 
+    def run_ref(self, name: str, log_upload: Any = None, secrets: Any = None) -> dict[str, str]:
+        """Serve a run object {log_upload?, secrets?} and return the event's run: {url}."""
+        obj: dict[str, Any] = {}
+        if log_upload is not None:
+            obj["log_upload"] = log_upload
+        if secrets is not None:
+            obj["secrets"] = secrets
+        path = f"/run-secrets/{name}.json"
+        self.server.blobs[path] = json.dumps(obj).encode()
+        return {"url": self.server.url(path)}
+
     def result_upload(self, name: str) -> dict[str, str]:
         return {"url": self.server.url(f"/results/{name}.json"), "ref": f"results/default/{name}.json"}
 
@@ -553,6 +564,18 @@ class ProcessProtocolTest(RunnerTestCase):
         self.assertEqual(os.listdir(tmpdir), [])
 
 
+class ProcessShadowingTest(RunnerTestCase):
+    def test_as_a_process_a_kitaru_directory_in_the_bundle_does_not_shadow_the_shipped_sdk(self):
+        # As `python3 runner.py` its directory is sys.path[0] already; the
+        # bundle root must still come after it.
+        files = {
+            "kitaru/__init__.py": "raise ImportError('the bundle shadowed the SDK')\n",
+            "f.py": "import kitaru\n\n@kitaru.flow\ndef f():\n    return kitaru.__file__\n",
+        }
+        run = ProcessProtocolTest.run_process(self, self.event(self.server.put_bundle(bundle_of(files)), "f.py:f"))  # type: ignore[arg-type]
+        self.assertEqual(run.answer(), {"result": os.path.join(self.runner_dir, "kitaru", "__init__.py")}, run.stderr)
+
+
 # ---------------------------------------------------------------------------
 # The Lambda handler, imported in process
 
@@ -582,12 +605,37 @@ class LambdaHandlerTest(RunnerTestCase):
         fds = [os.fstat(1).st_ino, os.fstat(2).st_ino]
         urls = [self.server.url(f"/logs/lambda/{i}") for i in range(2)]
         ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "lam"},
-                        log_upload={"urls": urls, "chunk_bytes": 1 << 20, "max_bytes": 2 << 20})
+                        run=self.run_ref("lambda-log", {"urls": urls, "chunk_bytes": 1 << 20, "max_bytes": 2 << 20}))
         self.assertEqual(self.runner.handler(ev, None)["result"]["greeting"], "hello lam")
         self.assertEqual([os.fstat(1).st_ino, os.fstat(2).st_ino], fds)
         log = self.server.puts["/logs/lambda/0"][0].decode()
         for line in ("hello from print, lam", "hello from fd 1", "hello from a child process", "[kitaru] completed in"):
             self.assertIn(line, log)
+
+    def test_near_the_lambda_timeout_the_flow_is_stopped_and_its_log_kept(self):
+        class FakeContext:  # fake: only Lambda's context object knows the deadline
+            def get_remaining_time_in_millis(self) -> int:
+                return int((self_.runner.LAMBDA_STOP_MARGIN_SECONDS + 1.5) * 1000)
+
+        self_ = self
+        urls = [self.server.url(f"/logs/deadline/{i}") for i in range(2)]
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:ticks", {"count": 100, "every": 0.1},
+                        run=self.run_ref("deadline", {"urls": urls, "chunk_bytes": 1 << 20, "max_bytes": 2 << 20}))
+        started = time.monotonic()
+        with self.assertRaises(self.runner.RunFailed) as cm:
+            self.runner.handler(ev, FakeContext())
+        self.assertLess(time.monotonic() - started, 5, "the flow ran past its deadline")
+        self.assertEqual(type(cm.exception).__name__, "Runner.TimedOut")
+        log = self.server.puts["/logs/deadline/0"][0].decode()
+        self.assertIn("tick 1", log)
+        self.assertRegex(log, r"\[kitaru\] failed after \d+\.\d\d s: Terminated: the runner got signal 15\n$")
+
+    def test_a_flow_process_that_dies_is_Runner_Crashed(self):
+        bundle = self.server.put_bundle(bundle_of({"f.py": "import os\n\ndef f():\n    os._exit(3)\n"}))
+        with self.assertRaises(self.runner.RunFailed) as cm:
+            self.runner.handler(self.event(bundle, "f.py:f"), None)
+        self.assertEqual(type(cm.exception).__name__, "Runner.Crashed")
+        self.assertIn("exited with status 3", json.loads(str(cm.exception))["error"]["message"])
 
     def test_handler_returns_result_ref_for_a_large_result(self):
         ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:large", {"kib": 257}, result_upload=self.result_upload("ex_lambda"))
@@ -608,6 +656,14 @@ class LambdaHandlerTest(RunnerTestCase):
         self.assertIn("Traceback (most recent call last)", err["traceback"])
         self.assertIn("runner_traceback", err["details"])
         return err
+
+    def run_failure(self, ev: dict[str, Any], error_type: str, message_re: str = "") -> None:
+        """Call run(), what the handler's child process runs, in process (so
+        the module's default limits can be lowered) expecting error_type."""
+        with self.assertRaises(Exception) as cm:
+            self.runner.run(ev)
+        self.assertEqual(type(cm.exception).__name__, error_type, cm.exception)
+        self.assertRegex(str(cm.exception), message_re)
 
     def lambda_report(self, ev: dict[str, Any]) -> str:
         """The error report Lambda's Python runtime sends when the handler raises."""
@@ -720,7 +776,7 @@ class LambdaHandlerTest(RunnerTestCase):
         limit = self.runner.MAX_BUNDLE_BYTES
         self.runner.MAX_BUNDLE_BYTES = 64
         try:
-            self.handler_failure(self.event(bundle, "f.py:f"), "BundleDownloadFailed", "limit")
+            self.run_failure(self.event(bundle, "f.py:f"), "BundleDownloadFailed", "limit")
         finally:
             self.runner.MAX_BUNDLE_BYTES = limit
 
@@ -732,7 +788,7 @@ class LambdaHandlerTest(RunnerTestCase):
         self.runner.MAX_BUNDLE_BYTES, self.runner.MAX_UNPACKED_BYTES = 64, 256
         try:
             ev = self.event(dict(bundle, max_bytes=1 << 20), "f.py:f")
-            self.assertEqual(self.runner.handler(ev, None), {"result": 1})
+            self.assertEqual(self.runner.run(ev), {"result": 1})
         finally:
             self.runner.MAX_BUNDLE_BYTES, self.runner.MAX_UNPACKED_BYTES = limits
 
@@ -753,7 +809,7 @@ class LambdaHandlerTest(RunnerTestCase):
         limit = self.runner.MAX_UNPACKED_BYTES
         self.runner.MAX_UNPACKED_BYTES = 50_000
         try:
-            self.handler_failure(self.event(bundle, "f.py:f"), "UnsafeBundle", "unpacks to over")
+            self.run_failure(self.event(bundle, "f.py:f"), "UnsafeBundle", "unpacks to over")
         finally:
             self.runner.MAX_UNPACKED_BYTES = limit
 
@@ -805,7 +861,7 @@ class LambdaHandlerTest(RunnerTestCase):
 
 
 # ---------------------------------------------------------------------------
-# The execution log: captured output shipped in chunks through log_upload
+# The execution log: captured output shipped in chunks through the run object's log_upload
 
 
 class ExecutionLogTest(RunnerTestCase):
@@ -846,7 +902,7 @@ class ExecutionLogTest(RunnerTestCase):
         return proc.returncode, json.loads(out), usage.ru_maxrss
 
     def test_output_is_shipped_with_the_runners_own_lines_and_still_reaches_stderr(self):
-        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "ada"}, log_upload=self.log_upload("chatty"))
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "ada"}, run=self.run_ref("chatty", self.log_upload("chatty")))
         run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
         self.assertEqual(run.code, 0, run.stderr)
         log = self.log_of("chatty").decode()
@@ -859,7 +915,7 @@ class ExecutionLogTest(RunnerTestCase):
         self.assertEqual(self.server.puts["/logs/chatty/0"][1], "text/plain; charset=utf-8")
 
     def test_a_flow_that_never_prints_has_only_the_runners_lines(self):
-        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:silent", log_upload=self.log_upload("silent"))
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:silent", run=self.run_ref("silent", self.log_upload("silent")))
         run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
         self.assertEqual(run.answer(), {"result": "quiet"})
         lines = self.log_of("silent").decode().splitlines()
@@ -869,7 +925,7 @@ class ExecutionLogTest(RunnerTestCase):
 
     def test_a_flow_that_breaks_mid_line_keeps_the_partial_line(self):
         ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:breaks_mid_line", {"text": "half a li"},
-                        log_upload=self.log_upload("mid"))
+                        run=self.run_ref("mid", self.log_upload("mid")))
         run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
         self.assertEqual(run.code, 1)
         log = self.log_of("mid").decode()
@@ -877,7 +933,7 @@ class ExecutionLogTest(RunnerTestCase):
         self.assertRegex(log, r"\[kitaru\] failed after \d+\.\d\d s: RuntimeError: the flow broke mid-line\n$")
 
     def test_100_mib_of_output_is_cut_at_the_cap_with_a_marker_in_bounded_memory(self):
-        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:prints", {"mib": 100}, log_upload=self.log_upload("big"))
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:prints", {"mib": 100}, run=self.run_ref("big", self.log_upload("big")))
         started = time.monotonic()
         code, answer, max_rss_kib = self.run_measured(ev)
         elapsed = time.monotonic() - started
@@ -901,7 +957,7 @@ class ExecutionLogTest(RunnerTestCase):
 
     def test_a_log_that_cannot_be_shipped_does_not_fail_the_run(self):
         self.server.failing.add("/logs/refused/0")
-        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "bo"}, log_upload=self.log_upload("refused"))
+        ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:chatty", {"name": "bo"}, run=self.run_ref("refused", self.log_upload("refused")))
         run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
         self.assertEqual(run.code, 0, run.stderr)
         self.assertEqual(run.answer()["result"]["greeting"], "hello bo")
@@ -910,7 +966,7 @@ class ExecutionLogTest(RunnerTestCase):
     def test_shipping_stops_after_three_failed_puts_and_the_flow_runs_on(self):
         self.server.failing.add("/logs/outage/0")
         ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:ticks", {"count": 8, "every": 0.5},
-                        log_upload=self.log_upload("outage"))
+                        run=self.run_ref("outage", self.log_upload("outage")))
         run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
         self.assertEqual(run.answer(), {"result": 8})
         self.assertEqual(self.server.put_attempts["/logs/outage/0"], 3)
@@ -920,7 +976,8 @@ class ExecutionLogTest(RunnerTestCase):
         for bad in ({"urls": []}, {"urls": ["http://x/0"], "chunk_bytes": 10}, "nope",
                     {"urls": ["http://x/0"], "chunk_bytes": 4096, "max_bytes": 8192}):
             with self.subTest(log_upload=bad):
-                run = ProcessProtocolTest.run_process(self, self.event(self.behaviours, f"{BEHAVIOURS_PY}:silent", log_upload=bad))  # type: ignore[arg-type]
+                ev = self.event(self.behaviours, f"{BEHAVIOURS_PY}:silent", run=self.run_ref("bad-log", bad))
+                run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
                 self.assertEqual(run.code, 1)
                 self.assertEqual(run.answer()["error"]["type"], "InvalidEvent")
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +19,15 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/runnerfiles"
 	"github.com/kitaru/deployments/pkg/workflow"
+	"github.com/kitaru/deployments/pkg/workflow/pyrunner"
 )
 
-// The Lambda path of a failed run: the runner under RIE and the Python
-// runtime bootstrap, its error report read as the finish function reads a
-// Step Functions cause. Needs aws-lambda-rie (AWS_LAMBDA_RIE, else on PATH).
-func TestTheRunnerUnderRIEReportsATracebackFromTheUsersCodeAndItsDetails(t *testing.T) {
+// runnerUnderRIE starts the runner under RIE and the Python runtime
+// bootstrap with extra in the function's environment, and serves a bundle of
+// files and the given objects (path → body) on a local HTTP server, whose
+// URL it returns. Needs aws-lambda-rie (AWS_LAMBDA_RIE, else on PATH).
+func runnerUnderRIE(t *testing.T, files map[string]string, objects map[string][]byte, extra map[string]string) (*awslocal.Instance, bundle.Bundle, string) {
+	t.Helper()
 	rie := os.Getenv("AWS_LAMBDA_RIE")
 	if rie == "" {
 		rie, _ = exec.LookPath("aws-lambda-rie")
@@ -41,11 +45,6 @@ func TestTheRunnerUnderRIEReportsATracebackFromTheUsersCodeAndItsDetails(t *test
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	files := map[string]string{
-		"helpers.py": "def outer(word):\n    return inner(word)\n\n\ndef inner(word):\n    raise ValueError(f'no {word}')\n",
-		"flows/nested.py": "from kitaru import flow\nfrom helpers import outer\n\n\n@flow\ndef nested(word: str) -> str:\n" +
-			"    try:\n        return outer(word)\n    except ValueError as exc:\n        raise RuntimeError('wrapped') from exc\n",
-	}
 	for name, src := range files {
 		path := filepath.Join(root, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -59,22 +58,39 @@ func TestTheRunnerUnderRIEReportsATracebackFromTheUsersCodeAndItsDetails(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(b.Data) }))
-	defer srv.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if body, ok := objects[r.URL.Path]; ok {
+			_, _ = w.Write(body)
+			return
+		}
+		_, _ = w.Write(b.Data)
+	}))
+	t.Cleanup(srv.Close)
 
 	in, err := awslocal.RIE{
 		Path: rie, Python: python, PythonRuntime: bootstrap, LogDir: t.TempDir(),
 	}.Start(&awslocal.Function{
 		LogicalID: "Runner", Name: "function", Runtime: "python3.12", Handler: "runner.handler", CodeDir: code, TimeoutSeconds: 60, MemoryMB: 512,
-	}, nil)
+	}, extra)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Close()
+	t.Cleanup(func() { _ = in.Close() })
+	return in, b, srv.URL
+}
+
+// The Lambda path of a failed run: its error report read as the finish
+// function reads a Step Functions cause.
+func TestTheRunnerUnderRIEReportsATracebackFromTheUsersCodeAndItsDetails(t *testing.T) {
+	in, b, url := runnerUnderRIE(t, map[string]string{
+		"helpers.py": "def outer(word):\n    return inner(word)\n\n\ndef inner(word):\n    raise ValueError(f'no {word}')\n",
+		"flows/nested.py": "from kitaru import flow\nfrom helpers import outer\n\n\n@flow\ndef nested(word: str) -> str:\n" +
+			"    try:\n        return outer(word)\n    except ValueError as exc:\n        raise RuntimeError('wrapped') from exc\n",
+	}, nil, nil)
 	payload, err := json.Marshal(workflow.RunRequest{
 		Project: "p", ExecID: "ex_1", Flow: "nested", Version: 1, Snapshot: registry.SnapshotName("nested", 1),
 		Entrypoint: "flows/nested.py:nested", Inputs: json.RawMessage(`{"word": "sources"}`),
-		Bundle: workflow.URLRef{URL: srv.URL + "/bundle.tar.gz", Digest: b.Digest},
+		Bundle: workflow.URLRef{URL: url + "/bundle.tar.gz", Digest: b.Digest},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -99,5 +115,62 @@ func TestTheRunnerUnderRIEReportsATracebackFromTheUsersCodeAndItsDetails(t *test
 	full, _ := got.Details[registry.DetailRunnerTraceback].(string)
 	if !strings.Contains(full, "runner.py") || !strings.Contains(full, "raise ValueError(f'no {word}')") {
 		t.Errorf("details.%s is not the full traceback:\n%s", registry.DetailRunnerTraceback, full)
+	}
+}
+
+// Under the Lambda runtime, the flow's process has the documented minimal
+// environment and its run's secrets, none of the function's own variables
+// (docs/secrets.md, "What a run's process sees").
+func TestTheRunnerUnderRIEGivesTheFlowOnlyTheMinimalEnvironmentAndItsSecrets(t *testing.T) {
+	const secret, token = "sk-rie-leakcheck-5e5e", "rie-leakcheck-session-token"
+	runObject, err := json.Marshal(workflow.RunObject{Secrets: map[string]string{"OPENAI_API_KEY": secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, b, url := runnerUnderRIE(t, map[string]string{
+		"flows/dump.py": "import os\n\n\ndef dump():\n    with open('/proc/self/environ', 'rb') as f:\n" +
+			"        initial = sorted(e.split(b'=', 1)[0].decode() for e in f.read().split(b'\\0') if e)\n" +
+			"    return {'environ': dict(os.environ), 'initial': initial}\n",
+	}, map[string][]byte{"/run-secrets/p/ex_2.json": runObject}, map[string]string{"AWS_SESSION_TOKEN": token})
+	payload, err := json.Marshal(workflow.RunRequest{
+		Project: "p", ExecID: "ex_2", Flow: "dump", Version: 1, Snapshot: registry.SnapshotName("dump", 1),
+		Entrypoint: "flows/dump.py:dump", Inputs: json.RawMessage(`{}`),
+		Bundle: workflow.URLRef{URL: url + "/bundle.tar.gz", Digest: b.Digest},
+		Run:    &workflow.URLRef{URL: url + "/run-secrets/p/ex_2.json"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := in.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	if strings.Contains(string(out), token) {
+		t.Errorf("the flow saw the function's session token: %s", out)
+	}
+	var answer struct {
+		Result struct {
+			Environ map[string]string
+			Initial []string
+		}
+	}
+	if err := json.Unmarshal(out, &answer); err != nil {
+		t.Fatalf("answer %s: %v", out, err)
+	}
+	allowed := append([]string{"LD_LIBRARY_PATH"}, pyrunner.Environment...)
+	for name := range answer.Result.Environ {
+		if !slices.Contains(allowed, name) && name != "OPENAI_API_KEY" {
+			t.Errorf("the flow's os.environ has %s, neither documented nor its secret", name)
+		}
+	}
+	for _, name := range answer.Result.Initial {
+		if !slices.Contains(allowed, name) {
+			t.Errorf("the flow's /proc/self/environ has %s", name)
+		}
+	}
+	if answer.Result.Environ["OPENAI_API_KEY"] != secret {
+		t.Errorf("the flow did not get its secret from the run object")
 	}
 }

@@ -22,7 +22,7 @@ type Store interface {
 	// Get opens the object at key; the caller closes it.
 	// Errors: not_found, internal, unavailable.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
-	// Delete removes the object at key; a missing key is no error.
+	// Delete removes the object at key; a missing key is not an error.
 	// Errors: internal, unavailable.
 	Delete(ctx context.Context, key string) error
 	// PresignPut returns a URL that accepts one PUT of exactly size bytes

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/artifacts"
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/blob/localblob"
@@ -149,7 +150,10 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := s.startRuns(cfg, store); err != nil {
+	// Run objects (each run's log upload URLs) live in the in-process S3 and
+	// go when their execution ends, as on AWS.
+	runObjects := &artifacts.Store{Blobs: blobs}
+	if err := s.startRuns(cfg, store, runObjects); err != nil {
 		return err
 	}
 	flowSecrets, err := openSecrets(cfg.DataDir)
@@ -173,7 +177,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	s.url = "http://" + ln.Addr().String()
 	gw := &gateway.Gateway{Backend: newBackend(s, s.services.Authorizer), Stage: stage, MaxBodyBytes: MaxBodyBytes, Logger: cfg.Logger}
 	s.http = &http.Server{Handler: namedServer(gw), ReadHeaderTimeout: 10 * time.Second}
-	s.startReaper(store, cfg.Logger)
+	s.startReaper(store, runObjects, cfg.Logger)
 	go func() { s.served <- s.http.Serve(ln) }()
 	return nil
 }
@@ -311,7 +315,7 @@ func pathSafe(s string) string {
 
 // startRuns writes the Python runner to a fresh directory and starts the
 // in-process workflow interpreter that runs flows with it.
-func (s *Server) startRuns(cfg Config, store workflow.ExecutionFinisher) error {
+func (s *Server) startRuns(cfg Config, store workflow.ExecutionFinisher, runObjects workflow.RunObjectRemover) error {
 	dir, err := os.MkdirTemp("", "kitaru-dev-runner-")
 	if err != nil {
 		return fmt.Errorf("create the runner directory: %w", err)
@@ -335,7 +339,7 @@ func (s *Server) startRuns(cfg Config, store workflow.ExecutionFinisher) error {
 	s.runs, err = workflow.NewLocal(workflow.LocalConfig{
 		Definition: workflow.Default(),
 		Runner:     runner,
-		Finisher:   workflow.StoreFinisher(store),
+		Finisher:   workflow.RemovingRunObjects(workflow.StoreFinisher(store), runObjects),
 		Logger:     cfg.Logger,
 	})
 	if err != nil {

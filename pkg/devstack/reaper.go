@@ -24,7 +24,7 @@ const reapInterval = time.Minute
 // startReaper reaps executions a previous kitaru dev on this table left
 // running (one pass now, before the server serves), then every reapInterval
 // until the HTTP server shuts down. A failed pass is logged, never fatal.
-func (s *Server) startReaper(store reaper.Store, logger *slog.Logger) {
+func (s *Server) startReaper(store reaper.Store, objects workflow.RunObjectRemover, logger *slog.Logger) {
 	after := reaper.Deadline(workflow.Default())
 	if v := os.Getenv(ReapAfterEnv); v != "" {
 		d, err := time.ParseDuration(v)
@@ -34,7 +34,7 @@ func (s *Server) startReaper(store reaper.Store, logger *slog.Logger) {
 			after = d
 		}
 	}
-	r := &reaper.Reaper{Store: store, After: after, Logger: logger}
+	r := &reaper.Reaper{Store: store, After: after, Logger: logger, RunObjects: objects}
 	first, cancelFirst := context.WithTimeout(context.Background(), 30*time.Second)
 	if _, err := r.Reap(first); err != nil {
 		logger.Error("reap pass failed", "error", err)

@@ -34,10 +34,14 @@ type Objects interface {
 	ResultUpload(ctx context.Context, project, execID string, ttl time.Duration) (workflow.URLRef, error)
 }
 
-// LogUploads hands the runner where to ship an execution's log.
-type LogUploads interface {
+// RunObjects keeps each execution's run object (workflow.RunObject), what
+// its runner reads once at start; artifacts.Store is one.
+type RunObjects interface {
 	// LogUpload returns the presigned PUTs of the log's chunks.
 	LogUpload(ctx context.Context, project, execID string, ttl time.Duration) (workflow.LogUpload, error)
+	// PutRunObject stores obj and returns a reference to it valid for ttl.
+	PutRunObject(ctx context.Context, project, execID string, obj workflow.RunObject, ttl time.Duration) (workflow.URLRef, error)
+	workflow.RunObjectRemover
 }
 
 // SecretResolver reads the values of a project's flow secrets;
@@ -48,11 +52,16 @@ type SecretResolver interface {
 	Resolve(ctx context.Context, project string, names []string) (map[string]string, error)
 }
 
-// SecretHandoff keeps a run's secret values where its runner can fetch them.
-type SecretHandoff interface {
-	// HandOff stores values for execID and returns a reference valid for ttl.
-	HandOff(ctx context.Context, project, execID string, values map[string]string, ttl time.Duration) (workflow.URLRef, error)
-}
+// RunObjectTTL is how long the presigned GET of a run object works. The
+// runner reads it once, when an attempt of the Run step starts, so it must
+// only outlast the time from the invoke to the last attempt's start when
+// Lambda could not run the earlier ones: Step Functions' start, the
+// runner's cold start (Lambda bounds init at 10 s) and the Run step's
+// retry delays (at most 2+4+8 s, workflow.Default). Two minutes covers that
+// with room for throttling; an attempt started later (one retried after a
+// Lambda service error that came late) fails RunObjectUnavailable and is
+// recorded failed, to be invoked again (docs/executions.md).
+const RunObjectTTL = 2 * time.Minute
 
 // Service invokes deployments.
 type Service struct {
@@ -60,10 +69,11 @@ type Service struct {
 	Execs    registry.ExecutionStore
 	Executor workflow.Executor
 	Objects  Objects
-	// Logs, when set, gives every run a log_upload (artifacts.Store is one);
-	// nil runs keep no execution log.
-	Logs   LogUploads
-	Stacks registry.Stacks
+	// RunObjects, when set, gives every run a run object holding its
+	// log_upload (and, with SecretsByReference, its secrets); nil runs keep
+	// no execution log.
+	RunObjects RunObjects
+	Stacks     registry.Stacks
 	// TimeoutSeconds bounds one run of the flow (the workflow's Run step).
 	TimeoutSeconds int
 	// BundleLimits are the limits the deploy path validates bundles with
@@ -78,10 +88,11 @@ type Service struct {
 	// Secrets resolves the flow secrets a deployment declares, for its
 	// run only; nil makes invoking such a deployment unavailable.
 	Secrets SecretResolver
-	// SecretHandoff, when set, stores a run's secrets for the runner to
-	// fetch and the run request carries only the reference (RunRequest.Secrets):
-	// the AWS path. Nil hands them in process (RunRequest.Env): kitaru dev.
-	SecretHandoff SecretHandoff
+	// SecretsByReference puts a run's secrets in its run object, which the
+	// run request references (RunRequest.Run): the AWS path, whose executor
+	// passes the request on encoded. False hands them in process
+	// (RunRequest.Env): kitaru dev.
+	SecretsByReference bool
 	// Now and NewID are injectable for tests; nil means the real clock and ULIDs.
 	Now   func() time.Time
 	NewID func() string
@@ -225,19 +236,15 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 		Bundle:       workflow.URLRef{Digest: d.Source.Digest, URL: bundleURL, MaxBytes: s.maxBundleBytes()},
 		ResultUpload: &upload, TimeoutSeconds: s.timeout(), Env: env,
 	}
-	if s.Logs != nil {
-		up, err := s.Logs.LogUpload(ctx, exec.Project, exec.ExecID, ttl)
+	if s.RunObjects != nil {
+		ref, err := s.putRunObject(ctx, exec, env, ttl)
 		if err != nil {
-			return s.failStart(ctx, exec, fmt.Errorf("presign log upload: %w", err))
+			return s.failStart(ctx, exec, err)
 		}
-		req.LogUpload = &up
-	}
-	if len(env) > 0 && s.SecretHandoff != nil {
-		ref, err := s.SecretHandoff.HandOff(ctx, exec.Project, exec.ExecID, env, ttl)
-		if err != nil {
-			return s.failStart(ctx, exec, fmt.Errorf("hand off secrets: %w", err))
+		req.Run = &ref
+		if s.SecretsByReference {
+			req.Env = nil
 		}
-		req.Secrets, req.Env = &ref, nil
 	}
 	err = s.Executor.Start(ctx, req)
 	if err != nil {
@@ -246,15 +253,48 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 	return nil
 }
 
+// putRunObject stores exec's run object: its log's upload URLs, valid as
+// long as the bundle's (ttl), and its secrets when they go by reference.
+func (s *Service) putRunObject(ctx context.Context, exec registry.Execution, env map[string]string, ttl time.Duration) (workflow.URLRef, error) {
+	up, err := s.RunObjects.LogUpload(ctx, exec.Project, exec.ExecID, ttl)
+	if err != nil {
+		return workflow.URLRef{}, fmt.Errorf("presign log upload: %w", err)
+	}
+	obj := workflow.RunObject{LogUpload: &up}
+	if s.SecretsByReference {
+		obj.Secrets = env
+	}
+	ref, err := s.RunObjects.PutRunObject(ctx, exec.Project, exec.ExecID, obj, RunObjectTTL)
+	if err != nil {
+		return workflow.URLRef{}, fmt.Errorf("hand off the run object: %w", err)
+	}
+	return ref, nil
+}
+
+// deleteRunObject removes exec's run object when nothing will read it.
+func (s *Service) deleteRunObject(ctx context.Context, project, execID string) error {
+	if s.RunObjects == nil {
+		return nil
+	}
+	return s.RunObjects.DeleteRunObject(ctx, project, execID)
+}
+
 // failStart records an execution that could not be started as failed, so no
 // record stays running for a run that never began.
 func (s *Service) failStart(ctx context.Context, exec registry.Execution, cause error) error {
+	ctx = context.WithoutCancel(ctx)
 	o := registry.Outcome{Status: registry.StatusFailed, At: s.now(), Error: &registry.ExecError{Type: "StartFailed", Message: "the execution could not be started; invoke again"}}
-	if _, _, err := s.Execs.FinishExecution(context.WithoutCancel(ctx), exec.Project, exec.ExecID, o); err != nil {
+	if _, _, err := s.Execs.FinishExecution(ctx, exec.Project, exec.ExecID, o); err != nil {
 		return errors.Join(fmt.Errorf("start %s: %w", exec.ExecID, cause), fmt.Errorf("record start failure: %w", err))
 	}
-	return registry.Errorf(registry.CodeUnavailable, "execution %s could not be started and is recorded as failed; invoke again", exec.ExecID).
+	failed := registry.Errorf(registry.CodeUnavailable, "execution %s could not be started and is recorded as failed; invoke again", exec.ExecID).
 		WithDetails("exec_id", exec.ExecID).WithDetails("cause", "start")
+	// The answer stays this 503: a run object left behind holds nothing a
+	// run will read, and the bucket expires it (docs/executions.md).
+	if err := s.deleteRunObject(ctx, exec.Project, exec.ExecID); err != nil {
+		return errors.Join(failed, err)
+	}
+	return failed
 }
 
 // Cancel records a running execution as cancelled, then stops its run.
@@ -270,6 +310,11 @@ func (s *Service) Cancel(ctx context.Context, project, execID string) (registry.
 	}
 	if err := s.Executor.Stop(ctx, project, execID); err != nil {
 		return exec, fmt.Errorf("stop execution %s (it is recorded as cancelled; cancel again to retry the stop): %w", execID, err)
+	}
+	// A stopped state machine runs no record step, so the cancel deletes
+	// the run object; a runner still going read it when it started.
+	if err := s.deleteRunObject(ctx, project, execID); err != nil {
+		return exec, fmt.Errorf("cancel execution %s (it is recorded as cancelled; cancel again to retry): %w", execID, err)
 	}
 	return exec, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kitaru/deployments/pkg/artifacts"
-	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/invoke"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/secrets"
@@ -50,42 +48,44 @@ func TestInvokeResolvesTheDeploymentsSecrets(t *testing.T) {
 		if diff := cmp.Diff(map[string]string{"OPENAI_API_KEY": value}, req.Env); diff != "" {
 			t.Errorf("Env (-want +got):\n%s", diff)
 		}
-		if encoded, _ := json.Marshal(req); strings.Contains(string(encoded), value) || req.Secrets != nil {
+		if encoded, _ := json.Marshal(req); strings.Contains(string(encoded), value) || req.Run != nil {
 			t.Errorf("the encoded request holds the value or a reference: %s", encoded)
 		}
 	})
 
-	t.Run("by reference, the request holds a presigned URL that answers the values", func(t *testing.T) {
-		blobs, err := localblob.Start("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = blobs.Close() })
+	t.Run("by reference, the request holds the run object's URL, which answers the values", func(t *testing.T) {
 		exec := &recordingExecutor{}
 		svc, store := newService(t, exec)
-		svc.Secrets, svc.SecretHandoff = vault, &artifacts.Store{Blobs: blobs.Store()}
+		svc.Secrets, svc.RunObjects, svc.SecretsByReference = vault, &artifacts.Store{Blobs: localBlobs(t)}, true
 		deployWithSecrets(t, store, "OPENAI_API_KEY")
-		e, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "agent"})
-		if err != nil {
+		if _, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "agent"}); err != nil {
 			t.Fatal(err)
 		}
 		req := exec.started[0]
 		encoded, _ := json.Marshal(req)
-		if strings.Contains(string(encoded), value) || req.Env != nil || req.Secrets == nil {
+		if strings.Contains(string(encoded), value) || req.Env != nil || req.Run == nil {
 			t.Fatalf("the state machine input would be %s (Env %d values); want a reference and no value", encoded, len(req.Env))
 		}
-		resp, err := http.Get(req.Secrets.URL)
-		if err != nil {
+		obj, status := getRunObject(t, req.Run)
+		if diff := cmp.Diff(map[string]string{"OPENAI_API_KEY": value}, obj.Secrets); status != http.StatusOK || diff != "" {
+			t.Errorf("GET the run object = %d, secrets (-want +got):\n%s", status, diff)
+		}
+		if obj.LogUpload == nil {
+			t.Error("the run object has no log_upload")
+		}
+	})
+
+	t.Run("in process with run objects, the values stay out of the run object", func(t *testing.T) {
+		exec := &recordingExecutor{}
+		svc, store := newService(t, exec)
+		svc.Secrets, svc.RunObjects = vault, &artifacts.Store{Blobs: localBlobs(t)}
+		deployWithSecrets(t, store, "OPENAI_API_KEY")
+		if _, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "agent"}); err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		var got map[string]string
-		if err := json.Unmarshal(body, &got); err != nil || got["OPENAI_API_KEY"] != value {
-			t.Errorf("GET the reference = %d %v; want the values", resp.StatusCode, err)
-		}
-		if !strings.Contains(req.Secrets.URL, artifacts.RunSecretsKey("p", e.ExecID)) {
-			t.Errorf("reference %s is not under %s", req.Secrets.URL, artifacts.RunSecretsKey("p", e.ExecID))
+		req := exec.started[0]
+		if obj, _ := getRunObject(t, req.Run); len(obj.Secrets) != 0 || req.Env["OPENAI_API_KEY"] != value {
+			t.Errorf("run object secrets %d, Env %d; want the values in Env only", len(obj.Secrets), len(req.Env))
 		}
 	})
 

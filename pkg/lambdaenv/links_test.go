@@ -75,15 +75,16 @@ func TestNoFunctionLinksATestFakeOrADevEngine(t *testing.T) {
 // clients of each bootstrap to those its route group calls: every function
 // reads the registry table; the API functions read the signing secret (the
 // auth group, and the others when KITARU_VERIFY_BEARER is set); deploy and
-// invoke keep bundles in S3; invoke starts Step Functions executions.
+// invoke keep bundles in S3; invoke starts Step Functions executions; finish
+// and the reaper delete ended executions' run objects in S3.
 func TestEachFunctionLinksOnlyTheAWSClientsItsRoutesCall(t *testing.T) {
 	api := []string{"dynamodb", "secretsmanager"}
 	want := map[string][]string{
 		"authorizer": api,
 		"deploy":     append(slices.Clone(api), "s3"),
-		"finish":     {"dynamodb"},
+		"finish":     {"dynamodb", "s3"},
 		"invoke":     append(slices.Clone(api), "s3", "sfn"),
-		"reaper":     {"dynamodb"},
+		"reaper":     {"dynamodb", "s3"},
 		"resolve":    api,
 		"tag":        api,
 		"token":      api,

@@ -59,6 +59,11 @@ type Reaper struct {
 	Now func() time.Time
 	// Logger gets one line per reaped execution and per pass; nil discards.
 	Logger *slog.Logger
+	// RunObjects, when set, deletes each reaped execution's run object, as
+	// its finish would have (workflow.RemovingRunObjects); a failed delete
+	// is reported and left to the bucket's expiry, since a reaped execution
+	// is not found again.
+	RunObjects workflow.RunObjectRemover
 }
 
 // Report says what one pass did.
@@ -100,6 +105,11 @@ func (r *Reaper) Reap(ctx context.Context) (Report, error) {
 		if reaped {
 			rep.Reaped++
 			r.logger().Info("reaped lost execution", "project", e.Project, "flow", e.Flow, "version", e.Version, "exec_id", e.ExecID, "started_at", e.StartedAt)
+			if r.RunObjects != nil {
+				if err := r.RunObjects.DeleteRunObject(ctx, e.Project, e.ExecID); err != nil {
+					errs = append(errs, fmt.Errorf("reaped execution %s of %s: %w", e.ExecID, e.Project, err))
+				}
+			}
 		} else {
 			r.logger().Info("lost execution had ended", "project", e.Project, "exec_id", e.ExecID, "status", got.Status)
 		}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
@@ -162,4 +164,29 @@ func TestDeadlineIsTheWorkflowsLongestRunPlusSlack(t *testing.T) {
 	if got, want := reaper.Deadline(workflow.Default()), 78*time.Minute+15*time.Second; got != want {
 		t.Fatalf("Deadline = %s, want %s", got, want)
 	}
+}
+
+func TestAReapedExecutionsRunObjectIsDeleted(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *dynamo.Store, c *clock) {
+		ctx := context.Background()
+		srv, err := localblob.Start("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		objects := &artifacts.Store{Blobs: srv.Store()}
+		after := reaper.Deadline(workflow.Default())
+		r := &reaper.Reaper{Store: s, After: after, Now: c.Now, RunObjects: objects}
+		lost := record(t, s, "team-a", "ex_lost_with_object")
+		if _, err := objects.PutRunObject(ctx, lost.Project, lost.ExecID, workflow.RunObject{Secrets: map[string]string{"K": "v"}}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(after + time.Minute)
+		if rep, err := r.Reap(ctx); err != nil || rep.Reaped != 1 {
+			t.Fatalf("pass: %+v, %v; want one reaped", rep, err)
+		}
+		if _, exists, err := srv.Store().Stat(ctx, artifacts.RunObjectKey(lost.Project, lost.ExecID)); err != nil || exists {
+			t.Errorf("the reaped execution's run object is still stored (%v)", err)
+		}
+	})
 }

@@ -74,9 +74,9 @@ type Config struct {
 	// invokes hand to runs; nil answers those routes 503, and invoking a
 	// deployment that declares secrets 503 too.
 	Secrets secrets.Store
-	// SecretsByReference hands runs their secrets through a presigned
-	// object of Blobs (artifacts.Store.HandOff) rather than in process: set
-	// where the executor passes run requests on encoded (Step Functions).
+	// SecretsByReference hands runs their secrets in their run object on
+	// Blobs (artifacts.Store.PutRunObject) rather than in process: set where
+	// the executor passes run requests on encoded (Step Functions).
 	SecretsByReference bool
 }
 
@@ -144,12 +144,9 @@ func New(cfg Config) (*Services, error) {
 			return nil, fmt.Errorf("the %s group starts runs but service.Config.Executor is nil", httpapi.GroupInvoke)
 		}
 		s.Invoker = &invoke.Service{
-			Registry: cfg.Store, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts, Logs: s.Artifacts,
+			Registry: cfg.Store, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts, RunObjects: s.Artifacts,
 			Stacks: cfg.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
-			BundleLimits: cfg.BundleLimits, Secrets: cfg.Secrets,
-		}
-		if cfg.SecretsByReference {
-			s.Invoker.SecretHandoff = s.Artifacts
+			BundleLimits: cfg.BundleLimits, Secrets: cfg.Secrets, SecretsByReference: cfg.SecretsByReference,
 		}
 		hcfg.Invoker = s.Invoker
 	}

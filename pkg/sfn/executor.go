@@ -53,7 +53,7 @@ func (e *Executor) Start(ctx context.Context, req workflow.RunRequest) error {
 	}
 	if len(req.Env) > 0 {
 		// Env is never encoded: the run would silently lack its secrets.
-		return fmt.Errorf("the run request of %s holds secrets in process, which Step Functions cannot carry; wire invoke.Service.SecretHandoff", req.ExecID)
+		return fmt.Errorf("the run request of %s holds secrets in process, which Step Functions cannot carry; set invoke.Service.SecretsByReference and RunObjects", req.ExecID)
 	}
 	input, err := json.Marshal(req)
 	if err != nil {

@@ -30,6 +30,11 @@ const (
 	// ErrorRunnerInterrupted is a local run that kitaru dev stopped because
 	// it was shutting down.
 	ErrorRunnerInterrupted = "Runner.Interrupted"
+	// ErrorRunnerTimedOut is the Lambda runner's name for a flow it stopped
+	// just before the function's timeout (so the flow's log is kept); it is
+	// recorded as ErrorTimeout, which a function may not raise itself
+	// (Step Functions reserves "States." names).
+	ErrorRunnerTimedOut = "Runner.TimedOut"
 	// ErrorRunnerUnavailable is a local runner process that could not be
 	// started: the local counterpart of Lambda's service errors, retried by
 	// the Run step when the RunError says Infrastructure.

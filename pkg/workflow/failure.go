@@ -54,7 +54,7 @@ func FailureFromStates(errName, cause string) registry.ExecError {
 	if errName == "" {
 		errName = ErrorTaskFailed
 	}
-	if errName == ErrorTimeout {
+	if errName == ErrorTimeout || errName == ErrorRunnerTimedOut {
 		return timeoutError(0)
 	}
 	var report struct {

@@ -97,6 +97,29 @@ func StoreFinisher(store ExecutionFinisher) Finisher {
 	})
 }
 
+// RunObjectRemover deletes an execution's run object (artifacts.Store is
+// one).
+type RunObjectRemover interface {
+	// DeleteRunObject removes it; one already gone is not an error.
+	// Errors: internal, unavailable.
+	DeleteRunObject(ctx context.Context, project, execID string) error
+}
+
+// RemovingRunObjects records outcomes with f, then deletes the execution's
+// run object: a record step runs when the run is over (its runner read the
+// object at its start), so the secrets and upload URLs in it are kept no
+// longer than the execution. Deleting after recording keeps a failed delete
+// from losing the outcome; the error makes the record step try again, which
+// records nothing twice (an ended execution is left as it is).
+func RemovingRunObjects(f Finisher, objects RunObjectRemover) Finisher {
+	return FinisherFunc(func(ctx context.Context, project, execID string, o registry.Outcome) error {
+		if err := f.Finish(ctx, project, execID, o); err != nil {
+			return err
+		}
+		return objects.DeleteRunObject(ctx, project, execID)
+	})
+}
+
 // RecordHandler serves the finish function: the state machine's record steps
 // send it a Record, it records the outcome. An error makes Step Functions
 // retry the step.

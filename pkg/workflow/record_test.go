@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/blob/localblob"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -121,4 +123,65 @@ func TestMaxDurationBoundsEveryAttemptAndDelay(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTheFinishFunctionDeletesTheRunObjectOnEveryOutcome(t *testing.T) {
+	srv, err := localblob.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	objects := &artifacts.Store{Blobs: srv.Store()}
+	store := newStore(t)
+	h := workflow.RecordHandler{Finisher: workflow.RemovingRunObjects(workflow.StoreFinisher(store), objects), Now: func() time.Time { return testNow }}
+	tests := []struct {
+		name      string
+		cancelled bool
+		record    string
+		want      registry.ExecStatus
+	}{
+		{"completed", false, `"output": {"result": 1}`, registry.StatusCompleted},
+		{"failed by the flow", false, `"error": {"Error": "ValueError", "Cause": "{\"errorType\": \"ValueError\", \"errorMessage\": \"bad\"}"}`, registry.StatusFailed},
+		{"failed by a timeout", false, `"error": {"Error": "States.Timeout", "Cause": ""}`, registry.StatusFailed},
+		{"recorded after a cancel", true, `"output": {"result": 1}`, registry.StatusCancelled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := createRunning(t, store)
+			if _, err := objects.PutRunObject(ctx, "p", e.ExecID, workflow.RunObject{Secrets: map[string]string{"K": "v"}}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if tt.cancelled {
+				if _, _, err := store.FinishExecution(ctx, "p", e.ExecID, registry.Outcome{Status: registry.StatusCancelled, At: testNow}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := h.Handle(ctx, json.RawMessage(`{"project": "p", "exec_id": "`+e.ExecID+`", `+tt.record+`}`)); err != nil {
+				t.Fatalf("handle: %v", err)
+			}
+			if got, err := store.GetExecution(ctx, "p", e.ExecID); err != nil || got.Status != tt.want {
+				t.Fatalf("status = %s, %v; want %s", got.Status, err, tt.want)
+			}
+			if _, exists, err := srv.Store().Stat(ctx, artifacts.RunObjectKey("p", e.ExecID)); err != nil || exists {
+				t.Errorf("the run object is still stored (%v) after the record step", err)
+			}
+		})
+	}
+	t.Run("a record whose outcome could not be recorded keeps the object and fails, so the step is retried", func(t *testing.T) {
+		ctx := context.Background()
+		if _, err := objects.PutRunObject(ctx, "p", "ex_unknown", workflow.RunObject{}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		failing := workflow.FinisherFunc(func(context.Context, string, string, registry.Outcome) error {
+			return registry.Errorf(registry.CodeUnavailable, "fake: the table is throttled")
+		})
+		err := workflow.RemovingRunObjects(failing, objects).Finish(ctx, "p", "ex_unknown", registry.Outcome{Status: registry.StatusCompleted})
+		if registry.CodeOf(err) != registry.CodeUnavailable {
+			t.Errorf("Finish = %v; want the store's unavailable", err)
+		}
+		if _, exists, _ := srv.Store().Stat(ctx, artifacts.RunObjectKey("p", "ex_unknown")); !exists {
+			t.Error("the run object was deleted before its outcome was recorded")
+		}
+	})
 }

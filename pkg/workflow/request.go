@@ -33,6 +33,21 @@ type LogUpload struct {
 	MaxBytes   int64    `json:"max_bytes"`
 }
 
+// RunObject is what the runner reads once, at its start, through
+// RunRequest.Run: one short-lived object per execution instead of the log's
+// ten upload URLs and the secrets' own reference in the request, so the
+// state machine input (and its 90-day history) stays small and holds one
+// URL that stops working soon after the run starts. The execution's end
+// deletes it (RemovingRunObjects).
+type RunObject struct {
+	// LogUpload is where the runner ships the execution's log; nil keeps none.
+	LogUpload *LogUpload `json:"log_upload,omitempty"`
+	// Secrets are the run's flow secrets, names to values, on executors that
+	// pass the request on encoded (Step Functions); kitaru dev hands them in
+	// process (RunRequest.Env) and leaves this empty.
+	Secrets map[string]string `json:"secrets,omitempty"`
+}
+
 // RunRequest is the state machine's input, the runner's event and the dev
 // runner's stdin: everything one execution needs.
 type RunRequest struct {
@@ -45,13 +60,11 @@ type RunRequest struct {
 	Inputs         json.RawMessage `json:"inputs"`
 	Bundle         URLRef          `json:"bundle"`
 	ResultUpload   *URLRef         `json:"result_upload,omitempty"`
-	LogUpload      *LogUpload      `json:"log_upload,omitempty"`
 	TimeoutSeconds int             `json:"timeout_seconds,omitempty"`
-	// Secrets points the runner at this run's flow secrets (a JSON object of
-	// names to values) through a short-lived presigned URL, for executors
-	// that pass the request on encoded (Step Functions): the state machine's
-	// history holds the reference, never a value (docs/secrets.md).
-	Secrets *URLRef `json:"secrets,omitempty"`
+	// Run points the runner at this execution's RunObject through a presigned
+	// GET it reads once at start; nil runs keep no log and get no secrets by
+	// reference.
+	Run *URLRef `json:"run,omitempty"`
 	// Env holds the flow secrets this run's process gets as environment
 	// variables, resolved by the invoke for this execution only. It is never
 	// encoded (no state machine input, history, stdin or log holds it): an

@@ -216,8 +216,13 @@ class TheRunnerUnderRIE(unittest.TestCase):
         self.assertTrue(all(f.startswith('  File "') for f in frames), frames)
         self.assertIn("in handler", frames[0])  # the bootstrap's own frames are left out
 
-    def test_a_crashed_runner_is_reported_and_the_next_invoke_runs_on_a_fresh_runtime(self) -> None:
+    def test_a_crashed_runtime_is_reported_and_the_next_invoke_runs_on_a_fresh_runtime(self) -> None:
+        # A flow that dies only ends its own process: the runner answers.
         status, body = self.rie.invoke(self.fx.run_request("crashes"))
+        self.assertEqual(status, 200)
+        self.assertEqual(body["errorType"], "Runner.Crashed")
+        # One that kills the runtime (the runner's process) is Lambda's crash.
+        status, body = self.rie.invoke(self.fx.run_request("kills_the_lambda_runtime"))
         self.assertEqual(status, 502)
         self.assertEqual(body["errorType"], "Runtime.ExitError")
         self.assertIn("signal: killed", body["errorMessage"])
@@ -370,8 +375,8 @@ class TheStateMachineOnMoto(unittest.TestCase):
         self.assertEqual(record["error"]["Error"], "ValueError")
         self.assertEqual(json.loads(record["error"]["Cause"]), report)
 
-    def test_a_crashed_runner_fails_the_execution_with_runtime_exit_error(self) -> None:
-        req, arn = self.start("crashes")
+    def test_a_crashed_runtime_fails_the_execution_with_runtime_exit_error(self) -> None:
+        req, arn = self.start("kills_the_lambda_runtime")
         desc = self.finished(arn)
         self.assertEqual((desc["status"], desc.get("error")), ("FAILED", "Runtime.ExitError"), desc)
         self.assertIn("signal: killed", json.loads(desc["cause"])["errorMessage"])
@@ -396,14 +401,14 @@ class TheStateMachineOnMoto(unittest.TestCase):
         name = f"arn:aws:lambda:us-east-1:{self.ACCOUNT}:function:kitaru-runner"
         timings = []
         for function, want_error in [("chatty", None), ("fails", "Unhandled"), ("crashes", "Unhandled"),
-                                     ("chatty", None)]:
+                                     ("kills_the_lambda_runtime", "Unhandled"), ("chatty", None)]:
             t = time.monotonic()
             resp = lam.invoke(FunctionName=name, Payload=json.dumps(self.fx.run_request(function)))
             timings.append((function, time.monotonic() - t))
             self.assertEqual((resp["StatusCode"], resp.get("FunctionError")), (200, want_error), function)
             body = json.loads(resp["Payload"].read())
             if want_error:
-                self.assertIn(body["errorType"], ("ValueError", "Runtime.ExitError"))
+                self.assertIn(body["errorType"], ("ValueError", "Runner.Crashed", "Runtime.ExitError"))
         if os.environ.get("AWSLOCAL_TIMINGS"):
             print("\ninvoke through moto -> RIE: " + ", ".join(f"{f} {s * 1000:.0f} ms" for f, s in timings),
                   file=sys.stderr)

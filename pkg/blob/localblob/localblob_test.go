@@ -128,3 +128,24 @@ func presignWith(t *testing.T, endpoint, id, secret, url string) string {
 	}
 	return signed
 }
+
+func TestDeleteRemovesAnObjectAndAMissingKeyIsNotAnError(t *testing.T) {
+	ctx := context.Background()
+	srv, err := localblob.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	store := srv.Store()
+	if err := store.Put(ctx, "run-secrets/p/ex_1.json", strings.NewReader("{}"), 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"run-secrets/p/ex_1.json", "run-secrets/p/never-written.json"} {
+		if err := store.Delete(ctx, key); err != nil {
+			t.Errorf("Delete(%s) = %v; want nil", key, err)
+		}
+		if _, exists, err := store.Stat(ctx, key); err != nil || exists {
+			t.Errorf("after Delete, Stat(%s) = exists %v, %v; want gone", key, exists, err)
+		}
+	}
+}

@@ -34,6 +34,20 @@ type Store struct {
 
 var _ blob.Store = (*Store)(nil)
 
+// New is the Store on bucket with a client from cfg; endpoint, when set,
+// replaces S3's (path-style: LocalStack, moto, kitaru dev's server).
+func New(cfg aws.Config, bucket, endpoint string) (*Store, error) {
+	if bucket == "" {
+		return nil, fmt.Errorf("KITARU_BUCKET is not set; set it to the bucket for source bundles")
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint, o.UsePathStyle = aws.String(endpoint), true
+		}
+	})
+	return &Store{Client: client, Bucket: bucket}, nil
+}
+
 // Stat implements blob.Store.
 func (s *Store) Stat(ctx context.Context, key string) (int64, bool, error) {
 	out, err := s.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key})
@@ -55,14 +69,6 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	return nil
 }
 
-// Delete implements blob.Store.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if _, err := s.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key}); err != nil && !isNotFound(err) {
-		return s.fail("delete", key, err)
-	}
-	return nil
-}
-
 // Get implements blob.Store.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &key})
@@ -73,6 +79,15 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, s.fail("get", key, err)
 	}
 	return out.Body, nil
+}
+
+// Delete implements blob.Store. S3 answers a missing key with success.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	_, err := s.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key})
+	if err != nil && !isNotFound(err) {
+		return s.fail("delete", key, err)
+	}
+	return nil
 }
 
 // PresignPut implements blob.Store. A positive size is signed: S3 refuses a body

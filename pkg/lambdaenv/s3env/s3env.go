@@ -4,10 +4,7 @@
 package s3env
 
 import (
-	"fmt"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/kitaru/deployments/pkg/blob"
 	"github.com/kitaru/deployments/pkg/blob/s3blob"
@@ -20,13 +17,5 @@ var _ = lambdaenv.Services{Blobs: NewBlobs}
 // S3_ENDPOINT); service.New puts the artifact store and its bundle limits
 // on it.
 func NewBlobs(cfg aws.Config, env lambdaenv.Env) (blob.Store, error) {
-	if env.Bucket == "" {
-		return nil, fmt.Errorf("KITARU_BUCKET is not set; set it to the bucket for source bundles")
-	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if env.S3Endpoint != "" {
-			o.BaseEndpoint, o.UsePathStyle = aws.String(env.S3Endpoint), true
-		}
-	})
-	return &s3blob.Store{Client: client, Bucket: env.Bucket}, nil
+	return s3blob.New(cfg, env.Bucket, env.S3Endpoint)
 }

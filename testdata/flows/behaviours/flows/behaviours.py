@@ -48,6 +48,14 @@ def unserialisable() -> object:
 
 
 @flow
+def kills_the_lambda_runtime() -> str:
+    """Kill the process that started the runner's process with SIGKILL: on
+    Lambda the runtime itself, which then dies without a report."""
+    os.kill(os.getppid(), signal.SIGKILL)
+    time.sleep(10)  # not reached: the runtime's end ends this run
+    return "unreachable"
+
+
 def crashes() -> str:
     """Kill its own process with SIGKILL: the runner dies without an answer."""
     os.kill(os.getpid(), signal.SIGKILL)
