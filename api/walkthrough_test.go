@@ -507,6 +507,36 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	step("a prune deletes the versions no tag routes to and the bundles only they used", func(t *testing.T) {
+		const pruned = "pruned_flow"
+		file := filepath.Join(project, "flows", "pruned.py")
+		var first client.Deployment
+		for i := range 3 {
+			src := fmt.Sprintf("from kitaru import flow\n\n\n@flow\ndef pruned_flow(topic: str) -> str:\n    return topic * %d\n", i+1)
+			if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			d, err := deployments.DeployDir(ctx, "", file+":"+pruned, client.DeployDirOptions{Inputs: json.RawMessage(`{"topic": "x"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				first = d
+			}
+		}
+		_, err := producer.Prune(ctx, "never_deployed", client.PruneOptions{Keep: 1})
+		wantCode(t, err, registry.CodeNotFound)
+		plan, err := producer.Prune(ctx, pruned, client.PruneOptions{Keep: 2, DryRun: true})
+		if err != nil || !plan.DryRun || len(plan.Deleted) != 1 || plan.Deleted[0].Version != first.Version {
+			t.Fatalf("dry run = %+v, %v", plan, err)
+		}
+		got, err := producer.Prune(ctx, pruned, client.PruneOptions{Keep: 2, OlderThan: time.Millisecond})
+		if err != nil || len(got.Deleted) != 1 || len(got.Bundles) != 1 || !got.Bundles[0].Deleted || got.Bundles[0].Digest != first.Source.Digest {
+			t.Fatalf("prune = %+v, %v", got, err)
+		}
+		_, err = deployments.Get(ctx, pruned, first.Version)
+		wantCode(t, err, registry.CodeNotFound)
+	})
 	step("executions are listed by route: tag, version, status and since", func(t *testing.T) {
 		page, err := executions.ListBy(ctx, flow, client.ExecutionListOptions{Tag: "stable", Status: registry.StatusCompleted, SinceAgo: time.Hour})
 		if err != nil || len(page.Items) == 0 {

@@ -115,6 +115,7 @@ test("the tools and every schema they are listed with parse", async () => {
     "kitaru_executions_wait",
     "kitaru_flows_delete",
     "kitaru_flows_diff",
+    "kitaru_flows_prune",
     "kitaru_flows_status",
   ]);
   for (const tool of listed) {
@@ -248,6 +249,14 @@ test("a producer deploys, routes and inspects; a consumer invokes and follows", 
     assert.deepEqual(page.items.map((e) => e.exec_id), [done.exec_id]);
     const e = await call("kitaru_executions_wait", { exec_id: done.exec_id, wait_seconds: 5 });
     assert.equal(e.status, "completed");
+  });
+  await t.test("flows prune plans with dry_run and keeps every routed version", async () => {
+    const plan = await call("kitaru_flows_prune", { flow: "research_agent", keep: 1, dry_run: true });
+    assert.equal(plan.dry_run, true);
+    for (const k of plan.kept) assert.ok(["routed", "newest", "too_young", "running"].includes(k.reason), k.reason);
+    assert.ok(plan.kept.some((k) => k.reason === "routed" && k.tags.includes("default")));
+    const e = await callFails("kitaru_flows_prune", { flow: "research_agent", keep: 1, older_than: "a while" });
+    assert.equal(e.code, "invalid_argument");
   });
   await t.test("flows delete refuses while stable routes, then deletes with force; executions stay readable", async () => {
     const [cancelled] = (await call("kitaru_executions_list", { flow: "sleeps", status: "cancelled" })).items;

@@ -302,12 +302,13 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 		LogGroup:     logGroup("RunnerLogs"),
 	})
 
-	// Deploy stores and verifies bundles; ListBucket makes a missing bundle a
-	// 404 rather than a 403 on HeadObject.
+	// Deploy stores and verifies bundles, and prune deletes the ones nothing
+	// uses (docs/prune.md); ListBucket makes a missing bundle a 404 rather
+	// than a 403 on HeadObject.
 	deploy := fns["deploy"]
 	deploy.AddEnvironment(jsii.String("KITARU_BUCKET"), bucket.BucketName(), nil)
 	deploy.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("s3:GetObject", "s3:PutObject"),
+		Actions:   jsii.Strings("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
 		Resources: &[]*string{bucket.ArnForObjects(jsii.String(bundlesPrefix + "*"))},
 	}))
 	deploy.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

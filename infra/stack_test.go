@@ -804,7 +804,7 @@ func s3Grants(t *testing.T, c cfnTemplate, role string) []string {
 
 func TestS3AccessIsLeastPrivilege(t *testing.T) {
 	want := map[string][]string{
-		"deploy": {"s3:GetObject bundles/*", "s3:ListBucket bucket", "s3:PutObject bundles/*"},
+		"deploy": {"s3:DeleteObject bundles/*", "s3:GetObject bundles/*", "s3:ListBucket bucket", "s3:PutObject bundles/*"},
 		"invoke": {"s3:DeleteObject run-secrets/*", "s3:GetObject bundles/*", "s3:GetObject logs/*", "s3:GetObject run-secrets/*", "s3:ListBucket bucket", "s3:PutObject logs/*", "s3:PutObject results/*", "s3:PutObject run-secrets/*"},
 		// An execution's end deletes its run object (workflow.RemovingRunObjects, reaper.Reaper.RunObjects).
 		"finish": {"s3:DeleteObject run-secrets/*"},

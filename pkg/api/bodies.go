@@ -107,3 +107,12 @@ type Source struct {
 	Commit  string `json:"commit,omitempty"`
 	Dirty   bool   `json:"dirty,omitempty"`
 }
+
+// PruneRequest is the body of POST /v1/flows/{flow}/prune (docs/prune.md):
+// keep the newest Keep versions (at least 1), and with OlderThan only
+// delete versions created longer ago than that age (30d, 12h, 90m).
+type PruneRequest struct {
+	Keep      *int   `json:"keep"`
+	OlderThan string `json:"older_than,omitempty"`
+	DryRun    bool   `json:"dry_run,omitempty"`
+}

@@ -185,6 +185,19 @@ func (s *Store) ReadBundle(ctx context.Context, project, digest string, visit fu
 	return nil
 }
 
+// DeleteBundle removes a project's stored bundle; one already gone is no
+// error. The caller decides that nothing uses it (pkg/prune).
+func (s *Store) DeleteBundle(ctx context.Context, project, digest string) error {
+	key, err := bundle.KeyFor(project, digest)
+	if err != nil {
+		return err
+	}
+	if err := s.Blobs.Delete(ctx, key); err != nil {
+		return fmt.Errorf("delete bundle %s: %w", digest, err)
+	}
+	return nil
+}
+
 // BundleURL returns a presigned GET of a project's stored bundle.
 func (s *Store) BundleURL(ctx context.Context, project, digest string, ttl time.Duration) (string, error) {
 	key, err := bundle.KeyFor(project, digest)

@@ -72,6 +72,16 @@ func TestS3StoreOnGofakes3(t *testing.T) {
 					t.Errorf("Get read %q, want %q", got, body)
 				}
 			})
+			t.Run("a deleted object is gone, and deleting it again is no error", func(t *testing.T) {
+				for i := range 2 {
+					if err := store.Delete(ctx, key); err != nil {
+						t.Fatalf("Delete #%d: %v", i+1, err)
+					}
+				}
+				if _, exists, err := store.Stat(ctx, key); err != nil || exists {
+					t.Errorf("Stat after Delete = %v, %v; want gone", exists, err)
+				}
+			})
 		})
 	}
 }

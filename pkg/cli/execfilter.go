@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,26 +60,10 @@ func parseSinceFlag(s string) (at time.Time, ago time.Duration, err error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, 0, nil
 	}
-	if ago, err = parseAgo(s); err != nil {
+	if ago, err = registry.ParseAge("--since", s); err != nil {
 		return at, ago, fmt.Errorf("--since %q is neither a duration (90s, 15m, 1h, 7d) nor an RFC 3339 time (2026-12-01T08:00:00Z)", s)
 	}
 	return at, ago, nil
-}
-
-// parseAgo is time.ParseDuration that also takes whole days (7d).
-func parseAgo(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 1 {
-			return 0, fmt.Errorf("bad days %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("bad duration %q", s)
-	}
-	return d, nil
 }
 
 // options are the filters as the SDK's list options for one page.

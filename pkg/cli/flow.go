@@ -32,7 +32,7 @@ Exclusive tags are marked * in text output.
 	}
 	cmd.AddCommand(newFlowListCommand(), newFlowShowCommand(), newFlowTagCommand(), newFlowUntagCommand(),
 		newFlowRollbackCommand(), newFlowHistoryCommand(), newFlowDeploymentsCommand(), newFlowDeleteCommand(),
-		newFlowStatusCommand())
+		newFlowStatusCommand(), newFlowPruneCommand())
 	cmd.AddCommand(newFlowDiffCommand())
 	return cmd
 }

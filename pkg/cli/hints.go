@@ -70,6 +70,10 @@ func nextStep(details map[string]any, conn func() connection) string {
 		return "; pass --since as a duration (15m, 1h, 7d) or an RFC 3339 time (2026-12-01T08:00:00Z)"
 	case registry.ReasonSinceOutOfRange:
 		return "; pass --since 30d or less"
+	case registry.ReasonBundleBeingCollected:
+		return "; run kitaru deploy again once the prune has finished: it uploads the bundle again"
+	case registry.ReasonVersionRouted:
+		return fmt.Sprintf("; remove each tag with kitaru flow untag %s TAG --version N first", flow)
 	}
 	return ""
 }

@@ -36,6 +36,18 @@ import (
 // returned; only engine conflicts back off. Two round trips uncontended,
 // one more when the version holds shared tags, one more when it is the latest.
 func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, version int, by string) error {
+	return s.deleteDeployment(ctx, project, flow, version, by, false)
+}
+
+// DeleteUnroutedDeployment implements registry.UnroutedDeleter: the delete
+// above, refused also while shared tags route to the version. A shared tag
+// added after the read stamps the version, so the transaction fails on
+// `routed` and the re-read refuses.
+func (s *Store) DeleteUnroutedDeployment(ctx context.Context, project, flow string, version int, by string) error {
+	return s.deleteDeployment(ctx, project, flow, version, by, true)
+}
+
+func (s *Store) deleteDeployment(ctx context.Context, project, flow string, version int, by string, unroutedOnly bool) error {
 	if err := registry.ValidateFlowName(flow); err != nil {
 		return err
 	}
@@ -61,7 +73,11 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 		if held := h.routes(flow).ExclusiveTagsOf(version); len(held) > 0 {
 			return registry.HoldsExclusiveTags(flow, version, held)
 		}
-		if n := int64(sharedCount(h, version)); n > 0 && n != allocated {
+		shared := sharedTags(h, version)
+		if unroutedOnly && len(shared) > 0 {
+			return registry.VersionRouted(flow, version, shared)
+		}
+		if n := int64(len(shared)); n > 0 && n != allocated {
 			// History records need clock values: allocate them with a tick
 			// (never contended) rather than a compare-and-swap on the clock.
 			th, _, err := s.tick(ctx, pk, expression.Set(nameClock, nameClock.Plus(expression.Value(n))), flowLive())
@@ -109,13 +125,7 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 // when the version is the latest, a check that below (the version under it,
 // the next latest) still exists.
 func (s *Store) planDelete(project, flow string, version int, by, token string, firstClock int64, h head, v *versionItem, below int) (*txn, error) {
-	var shared []string
-	for name, e := range h.Tags {
-		if !e.X && e.holds(version) {
-			shared = append(shared, name)
-		}
-	}
-	slices.Sort(shared)
+	shared := sharedTags(h, version)
 	t := &txn{table: s.table}
 	unrouted := expression.AttributeNotExists(nameRouted)
 	if v.Routed != 0 {
@@ -179,13 +189,14 @@ func (s *Store) highestVersion(ctx context.Context, pk string, start map[string]
 	return v.Version, err
 }
 
-// sharedCount is how many shared tags version holds.
-func sharedCount(h head, version int) int {
-	n := 0
-	for _, e := range h.Tags {
+// sharedTags are the shared tags version holds, sorted.
+func sharedTags(h head, version int) []string {
+	var shared []string
+	for name, e := range h.Tags {
 		if !e.X && e.holds(version) {
-			n++
+			shared = append(shared, name)
 		}
 	}
-	return n
+	slices.Sort(shared)
+	return shared
 }

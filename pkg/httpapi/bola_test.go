@@ -12,6 +12,7 @@ import (
 	"github.com/kitaru/deployments/pkg/auth"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
+	"github.com/kitaru/deployments/pkg/prune"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/secrets"
 	"github.com/kitaru/deployments/pkg/workflow"
@@ -41,7 +42,7 @@ func newBolaFixture(t *testing.T) *bolaFixture {
 		t.Fatal(err)
 	}
 	b.all = f.handler(httpapi.Config{
-		Executions: f.store, Tokens: &auth.Signer{Secret: secret}, Secrets: teamSecrets,
+		Executions: f.store, Tokens: &auth.Signer{Secret: secret}, Secrets: teamSecrets, Pruner: &prune.Pruner{Store: f.store, Bundles: artifactStore},
 		Invoker: &invoke.Service{Registry: f.store, Execs: f.store, Executor: fakeStepFunctions{}, Objects: artifactStore, Stacks: stacks},
 	})
 	asB := func(ev events.APIGatewayProxyRequest) events.APIGatewayProxyRequest {
@@ -89,6 +90,8 @@ func (b *bolaFixture) concrete(r httpapi.Route) (path, body string) {
 		path, body = "/v1/secrets/TEAM_A_TOKEN", `{"value": "team-a-value"}`
 	case r.Method == "PUT":
 		body = `{"version": 2, "exclusive": true}`
+	case r.Method == "POST" && strings.HasSuffix(r.Path, "/prune"):
+		body = `{"keep": 1}`
 	case r.Method == "POST" && strings.HasSuffix(r.Path, "/artifacts"):
 		body = `{"sha256": "` + strings.Repeat("a", 64) + `", "size": 10}`
 	}

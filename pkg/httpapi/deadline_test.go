@@ -23,6 +23,13 @@ func (b blockingArtifacts) SaveArchive(ctx context.Context, _ string, _ []byte, 
 	return registry.Source{}, ctx.Err()
 }
 
+// fakeGuard leases every bundle at once, whatever the request's context
+// says, so the bundle check above is where the request waits.
+type fakeGuard struct{ registry.BundleGuard }
+
+func (fakeGuard) LeaseBundle(context.Context, string, string, time.Time) error { return nil }
+func (fakeGuard) ReleaseBundle(context.Context, string, string) error          { return nil }
+
 // TestNoRequestOutlivesItsClient is issue #12 item 3: a deploy ran for 60 s
 // after its client left, and ended in a 500.
 func TestNoRequestOutlivesItsClient(t *testing.T) {
@@ -34,7 +41,7 @@ func TestNoRequestOutlivesItsClient(t *testing.T) {
 	})
 	t.Run("work past the deadline is cancelled and answered 503", func(t *testing.T) {
 		ended := make(chan error, 1)
-		h := httpapi.New(f.store, httpapi.Config{Stacks: devStacks, Artifacts: blockingArtifacts{ended: ended}, RequestTimeout: time.Millisecond})
+		h := httpapi.New(f.store, httpapi.Config{Stacks: devStacks, Artifacts: blockingArtifacts{ended: ended}, BundleGuard: fakeGuard{}, RequestTimeout: time.Millisecond})
 		resp, err := h.Handle(context.Background(), request("POST", "/v1/flows/research_agent/deployments", deployBody("")))
 		if err != nil {
 			t.Fatal(err)
@@ -48,7 +55,7 @@ func TestNoRequestOutlivesItsClient(t *testing.T) {
 	})
 	t.Run("a client that goes away cancels the work", func(t *testing.T) {
 		ended := make(chan error, 1)
-		h := httpapi.New(f.store, httpapi.Config{Stacks: devStacks, Artifacts: blockingArtifacts{ended: ended}})
+		h := httpapi.New(f.store, httpapi.Config{Stacks: devStacks, Artifacts: blockingArtifacts{ended: ended}, BundleGuard: fakeGuard{}})
 		ctx, leave := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {

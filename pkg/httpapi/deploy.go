@@ -40,6 +40,7 @@ func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
 	if req.Source, err = h.saveSource(ctx, c.principal.Project, b.Source, req.Entrypoint); err != nil {
 		return reply{}, err
 	}
+	defer h.releaseBundle(ctx, c.principal.Project, req.Source)
 	d, err := h.store.Deploy(ctx, req)
 	if err != nil {
 		return reply{}, fmt.Errorf("deploy %s: %w", c.flow, err)

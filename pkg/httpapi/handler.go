@@ -81,6 +81,20 @@ type Config struct {
 	// Idempotency keeps the answers of writes sent with an Idempotency-Key
 	// (docs/idempotency.md); nil uses the store when it is one.
 	Idempotency registry.IdempotencyStore
+	// Pruner serves POST /v1/flows/{flow}/prune (prune.Pruner); nil
+	// answers it 503.
+	Pruner Pruner
+	// BundleGuard leases a deploy's source bundle so a prune cannot
+	// delete it under the deploy (docs/prune.md); nil uses the store when
+	// it is one.
+	BundleGuard registry.BundleGuard
+}
+
+// Pruner prunes a flow's versions; prune.Pruner is one.
+type Pruner interface {
+	// Prune deletes what req allows and reports every version and bundle.
+	// Errors: invalid_argument, not_found, unavailable.
+	Prune(ctx context.Context, project, flow string, req registry.PruneRequest, by string) (registry.Pruning, error)
 }
 
 // Invoker starts and cancels executions; invoke.Service is one.
@@ -144,6 +158,9 @@ func New(store registry.Store, cfg Config) *Handler {
 	}
 	if is, ok := store.(registry.IdempotencyStore); ok && cfg.Idempotency == nil {
 		cfg.Idempotency = is
+	}
+	if g, ok := store.(registry.BundleGuard); ok && cfg.BundleGuard == nil {
+		cfg.BundleGuard = g
 	}
 	return &Handler{store: store, cfg: cfg}
 }

@@ -19,6 +19,7 @@ func TestRoutesAreTheContractsTemplatesAndGroups(t *testing.T) {
 		{Method: "POST", Path: "/v1/flows/{flow}/deployments", Group: httpapi.GroupDeploy},
 		{Method: "DELETE", Path: "/v1/flows/{flow}/deployments/{version}", Group: httpapi.GroupDeploy},
 		{Method: "DELETE", Path: "/v1/flows/{flow}", Group: httpapi.GroupDeploy},
+		{Method: "POST", Path: "/v1/flows/{flow}/prune", Group: httpapi.GroupDeploy},
 		{Method: "GET", Path: "/v1/stacks", Group: httpapi.GroupDeploy},
 		{Method: "POST", Path: "/v1/artifacts", Group: httpapi.GroupDeploy},
 		{Method: "PUT", Path: "/v1/secrets/{name}", Group: httpapi.GroupDeploy},

@@ -47,6 +47,7 @@ var endpoints = []endpoint{
 	{Route: Route{"POST", "/v1/flows/{flow}/deployments", GroupDeploy}, serve: (*Handler).deploy, maxBody: MaxDeployBodyBytes, keyed: true},
 	{Route: Route{"DELETE", "/v1/flows/{flow}/deployments/{version}", GroupDeploy}, serve: (*Handler).deleteDeployment, keyed: true},
 	{Route: Route{"DELETE", "/v1/flows/{flow}", GroupDeploy}, serve: (*Handler).deleteFlow, keyed: true},
+	{Route: Route{"POST", "/v1/flows/{flow}/prune", GroupDeploy}, serve: (*Handler).prune, keyed: true},
 	{Route: Route{"GET", "/v1/stacks", GroupDeploy}, serve: (*Handler).listStacks},
 	{Route: Route{"POST", "/v1/artifacts", GroupDeploy}, serve: (*Handler).createArtifact},
 	{Route: Route{"PUT", "/v1/secrets/{name}", GroupDeploy}, serve: (*Handler).putSecret},

@@ -102,6 +102,7 @@ func TestToolsAreListedWithTheirInputSchemas(t *testing.T) {
 		mcpserver.ToolFlowsDelete:     {[]string{"flow"}, map[string]string{"flow": "string", "force": "boolean"}},
 		mcpserver.ToolFlowsStatus:     {[]string{"flow"}, map[string]string{"flow": "string", "tag": "string", "version": "integer", "since": "string"}},
 		mcpserver.ToolFlowsDiff:       {[]string{"flow", "from", "to"}, map[string]string{"flow": "string", "from": "string", "to": "string", "path": "string"}},
+		mcpserver.ToolFlowsPrune:      {[]string{"flow", "keep"}, map[string]string{"flow": "string", "keep": "integer", "older_than": "string", "dry_run": "boolean"}},
 		mcpserver.ToolExecutionList:   {[]string{"flow"}, map[string]string{"flow": "string", "version": "integer", "tag": "string", "status": "string", "since": "string", "next_token": "string"}},
 		mcpserver.ToolExecutionWait:   {[]string{"exec_id"}, map[string]string{"exec_id": "string", "wait_seconds": "integer"}},
 		mcpserver.ToolExecutionLogs:   {[]string{"exec_id"}, map[string]string{"exec_id": "string", "cursor": "string"}},

@@ -85,6 +85,12 @@ const (
 	// ReasonSinceOutOfRange: since is in the future or further back than
 	// flow stats look (invalid_argument); details.max_window is the limit.
 	ReasonSinceOutOfRange = "since_out_of_range"
+	// ReasonBundleBeingCollected: a deploy whose source bundle a prune is
+	// deleting (conflict); details.digest names it. Upload it again.
+	ReasonBundleBeingCollected = "bundle_being_collected"
+	// ReasonVersionRouted: deleting only an unrouted version (a prune) that
+	// shared tags route to (conflict); details.tags lists them.
+	ReasonVersionRouted = "version_routed"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -98,6 +104,7 @@ var Reasons = []string{
 	ReasonTooManyTags,
 	ReasonSecretMissing, ReasonSecretNotFound,
 	ReasonSinceInvalid, ReasonSinceOutOfRange,
+	ReasonBundleBeingCollected, ReasonVersionRouted,
 }
 
 // WithReason returns e with details.reason set to reason.

@@ -21,6 +21,7 @@ import (
 	"github.com/kitaru/deployments/pkg/gatewayauth"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/invoke"
+	"github.com/kitaru/deployments/pkg/prune"
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/secrets"
 	"github.com/kitaru/deployments/pkg/version"
@@ -34,6 +35,8 @@ type Store interface {
 	registry.ExecutionStore
 	registry.IdempotencyStore
 	auth.KeyStore
+	registry.UnroutedDeleter
+	registry.BundleGuard
 }
 
 // Config is everything the service graph is built from.
@@ -135,6 +138,7 @@ func New(cfg Config) (*Services, error) {
 		hcfg.Artifacts = s.Artifacts
 		hcfg.Logs = s.Artifacts
 		hcfg.Bundles = s.Artifacts
+		hcfg.Pruner = &prune.Pruner{Store: cfg.Store, Bundles: s.Artifacts}
 	}
 	if serves(httpapi.GroupInvoke) {
 		if cfg.Executor == nil {

@@ -425,6 +425,16 @@ func (s *Store) RollbackTag(ctx context.Context, project, flow, tag, by string) 
 // DeleteDeployment deletes a version that holds no exclusive tag (I4); the
 // shared tags it holds leave with it, each with its history record.
 func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, version int, by string) error {
+	return s.deleteDeployment(ctx, project, flow, version, by, false)
+}
+
+// DeleteUnroutedDeployment implements registry.UnroutedDeleter: the delete
+// above, refused also while shared tags route to the version.
+func (s *Store) DeleteUnroutedDeployment(ctx context.Context, project, flow string, version int, by string) error {
+	return s.deleteDeployment(ctx, project, flow, version, by, true)
+}
+
+func (s *Store) deleteDeployment(ctx context.Context, project, flow string, version int, by string, unroutedOnly bool) error {
 	if err := registry.ValidateFlowName(flow); err != nil {
 		return err
 	}
@@ -459,6 +469,9 @@ func (s *Store) DeleteDeployment(ctx context.Context, project, flow string, vers
 			return registry.HoldsExclusiveTags(flow, version, held)
 		}
 		slices.Sort(shared)
+		if unroutedOnly && len(shared) > 0 {
+			return registry.VersionRouted(flow, version, shared)
+		}
 		now := s.now().UTC()
 		first, err := bumpClock(ctx, tx, project, flow, f, int64(len(shared)), now)
 		if err != nil {

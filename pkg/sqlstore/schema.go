@@ -9,9 +9,25 @@ import (
 // schemaVersion is the schema this binary writes, kept in PRAGMA
 // user_version. migrations[v] brings a file from version v to v+1; a file
 // from a newer binary is refused rather than guessed at.
-const schemaVersion = 2
+const schemaVersion = 3
 
-var migrations = []string{0: schemaV1, 1: schemaV2Secrets}
+var migrations = []string{0: schemaV1, 1: schemaV2Secrets, 2: schemaV3BundleGuards}
+
+// schemaV3BundleGuards adds the guard that keeps a deploy using a source
+// bundle and a prune deleting it apart (registry.BundleGuard): how many
+// deploys hold a lease and when the latest ends, and the live collection's
+// end and token, per bundle.
+const schemaV3BundleGuards = `
+CREATE TABLE bundle_guards (
+	project       TEXT    NOT NULL,
+	digest        TEXT    NOT NULL,
+	leases        INTEGER NOT NULL DEFAULT 0,
+	lease_until   INTEGER NOT NULL DEFAULT 0,
+	collect_until INTEGER NOT NULL DEFAULT 0,
+	collect_token TEXT    NOT NULL DEFAULT '',
+	PRIMARY KEY (project, digest)
+) WITHOUT ROWID;
+`
 
 // schemaV2Secrets adds the names of the flow secrets a version declares: a
 // JSON array of strings, NULL when it declares none (and for every version

@@ -27,7 +27,7 @@ func TestARegistryOfSchemaVersion1GainsDeploySecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{`ALTER TABLE versions DROP COLUMN secrets`, `PRAGMA user_version = 1`} {
+	for _, stmt := range []string{`ALTER TABLE versions DROP COLUMN secrets`, `DROP TABLE bundle_guards`, `PRAGMA user_version = 1`} {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatalf("make the file schema 1: %s: %v", stmt, err)
 		}

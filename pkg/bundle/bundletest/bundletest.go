@@ -18,22 +18,28 @@ var (
 	buildErr error
 )
 
+// researchFlow is flows/research.py of the research project.
+const researchFlow = "from kitaru import flow\n\n\n@flow\ndef research_agent(topic: str) -> str:\n    return f\"research notes on {topic}\"\n"
+
 // ResearchArchive returns the base64 bundle of a project whose
 // flows/research.py defines research_agent(topic), for deploy bodies'
 // "source": {"archive": …}.
 func ResearchArchive() (string, error) {
-	once.Do(func() {
-		b, err := FromFiles(map[string]string{
-			".kitaru/config.json": `{"version": 1}`,
-			"flows/research.py":   "from kitaru import flow\n\n\n@flow\ndef research_agent(topic: str) -> str:\n    return f\"research notes on {topic}\"\n",
-		})
-		if err != nil {
-			buildErr = err
-			return
-		}
-		research = base64.StdEncoding.EncodeToString(b.Data)
-	})
+	once.Do(func() { research, buildErr = ResearchArchiveWith("") })
 	return research, buildErr
+}
+
+// ResearchArchiveWith is ResearchArchive with extra appended to
+// flows/research.py: another bundle (another digest) of the same flow.
+func ResearchArchiveWith(extra string) (string, error) {
+	b, err := FromFiles(map[string]string{
+		".kitaru/config.json": `{"version": 1}`,
+		"flows/research.py":   researchFlow + extra,
+	})
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b.Data), nil
 }
 
 // FromFiles builds, as kitaru deploy does, the bundle of a project root

@@ -25,6 +25,8 @@ type Store interface {
 	registry.ExecutionStore
 	registry.IdempotencyStore
 	auth.KeyStore
+	registry.UnroutedDeleter
+	registry.BundleGuard
 	RunningStartedBefore(ctx context.Context, before time.Time, limit int) ([]registry.Execution, error)
 	ReapExecution(ctx context.Context, found registry.Execution, o registry.Outcome) (registry.Execution, bool, error)
 }
@@ -136,12 +138,13 @@ var budgetCases = []testCase{
 	{"ExecutionRoundTrips", testExecutionRoundTrips, false},
 	{"RunningIndexRoundTrips", testRunningIndexRoundTrips, false},
 	{"ListFlowsRoundTrips", testListFlowsRoundTrips, false},
+	{"PruneRoundTrips", testPruneRoundTrips, false},
 }
 
 // Run runs the whole suite on e: every case as a subtest on a fresh store,
 // the round-trip budgets too when e counts requests.
 func Run(t *testing.T, e Engine) {
-	run(t, e, registryCases, flowDeleteCases, otherCases)
+	run(t, e, registryCases, flowDeleteCases, pruneCases, otherCases)
 	if e.RoundTrips == nil {
 		t.Logf("%s does not count round trips: the budgets are not checked", e.Name)
 		return

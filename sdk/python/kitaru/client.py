@@ -584,6 +584,20 @@ class Deployments:
             query["path"] = path
         return self._t.call("GET", f"/v1/flows/{_quote(flow)}/diff", query=query, idempotent=True)
 
+    def prune(self, flow: str, *, keep: int, older_than: Optional[str] = None, dry_run: bool = False) -> dict[str, Any]:
+        """Delete the flow's versions no tag routes to, except the newest ``keep``, those created
+        less than ``older_than`` ago (``"30d"``, ``"12h"``) and those with a running execution; then
+        the source bundles only they used. Version numbers are never reused. ``dry_run`` answers the
+        plan and deletes nothing. Returns ``{project, flow, dry_run, keep, older_than?, deleted,
+        kept, bundles}``: ``kept`` gives each other version's ``reason`` (routed, newest, too_young,
+        running) and ``bundles`` says which bundles went (``deleted``) or why one stayed."""
+        body: dict[str, Any] = {"keep": keep}
+        if older_than is not None:
+            body["older_than"] = older_than
+        if dry_run:
+            body["dry_run"] = True
+        return self._t.call("POST", f"/v1/flows/{_quote(flow)}/prune", body=body, keyed=True)
+
     def history(self, flow: str, tag: str, *, limit: Optional[int] = None) -> list[RouteChange]:
         """Every change of the route, newest first."""
         return [RouteChange._from(c) for c in self._t.pages(f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/history", limit)]

@@ -328,6 +328,11 @@ class ClientTest(unittest.TestCase):
                 if value == "boom":
                     raise ValueError("boom")
                 return value
+
+
+            @flow
+            def pruned(value: str = "x") -> str:
+                return value
         """)
         cls.mod = load(path, "kitaru_test_echo")
         cls.client = KitaruClient()
@@ -420,6 +425,25 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(cm.exception.details.get("reason"), "since_out_of_range")
         with self.assertRaises(NotFoundError):
             deps.flow_status("nobody")
+
+    def test_prune(self):
+        pruned, deps = self.mod.pruned, self.client.deployments
+        for _ in range(3):
+            pruned.deploy()
+        deps.tag("pruned", "pinned", version=1)
+        plan = deps.prune("pruned", keep=1, dry_run=True)
+        self.assertEqual(([d["version"] for d in plan["deleted"]], plan["dry_run"]), ([2], True))
+        self.assertEqual([(k["version"], k["reason"]) for k in plan["kept"]], [(1, "routed"), (3, "routed")])
+        self.assertEqual(deps.prune("pruned", keep=1, older_than="30d")["deleted"], [])
+        done = deps.prune("pruned", keep=1)
+        self.assertEqual([d["version"] for d in done["deleted"]], [2])
+        # Every version bundled the same project, and versions 1 and 3 still use it.
+        self.assertEqual([(b["deleted"], b["reason"]) for b in done["bundles"]], [(False, "shared")])
+        with self.assertRaises(NotFoundError):
+            deps.get("pruned", version=2)
+        with self.assertRaises(InvalidArgumentError):
+            deps.prune("pruned", keep=0)
+        self.assertEqual(pruned.deploy().version, 4)
 
     def test_executions_and_idempotency(self):
         self.mod.shout.deploy()
