@@ -79,6 +79,15 @@ const (
 	ReasonSecretMissing = "secret_missing"
 	// ReasonSecretNotFound: the project has no secret of that name (not_found).
 	ReasonSecretNotFound = "secret_not_found"
+	// ReasonInvalidSplit: a split's members or weights are invalid, or a
+	// request names both a version and a split (invalid_argument).
+	ReasonInvalidSplit = "invalid_split"
+	// ReasonSplitShared: a split was asked for on a shared tag
+	// (invalid_argument); splits route exclusive tags.
+	ReasonSplitShared = "split_shared"
+	// ReasonTagSplit: removing one member of a split tag (conflict); set
+	// the tag to one version or to another split instead.
+	ReasonTagSplit = "tag_split"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -91,6 +100,7 @@ var Reasons = []string{
 	ReasonCredentialOtherProject, ReasonFlowHasRoutes, ReasonFlowBeingDeleted,
 	ReasonTooManyTags,
 	ReasonSecretMissing, ReasonSecretNotFound,
+	ReasonInvalidSplit, ReasonSplitShared, ReasonTagSplit,
 }
 
 // WithReason returns e with details.reason set to reason.

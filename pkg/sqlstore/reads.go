@@ -410,7 +410,7 @@ func queryHistory(ctx context.Context, q queryer, project, flow, tag string, lim
 	if before != nil {
 		upper = *before
 	}
-	rows, err := q.QueryContext(ctx, `SELECT clock, action, exclusive, from_version, to_version, changed_by, changed_at FROM history
+	rows, err := q.QueryContext(ctx, `SELECT clock, action, exclusive, from_version, to_version, from_split, to_split, changed_by, changed_at FROM history
 		WHERE project = ? AND flow = ? AND tag = ? AND clock < ? ORDER BY clock DESC LIMIT ?`, project, flow, tag, upper, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history of tag %s: %w", tag, err)
@@ -420,14 +420,33 @@ func queryHistory(ctx context.Context, q queryer, project, flow, tag string, lim
 	for rows.Next() {
 		c := registry.RouteChange{Flow: flow, Tag: tag}
 		var from, to sql.NullInt64
+		var fromSplit, toSplit sql.NullString
 		var at int64
-		if err := rows.Scan(&c.Revision, &c.Action, &c.Exclusive, &from, &to, &c.By, &at); err != nil {
+		if err := rows.Scan(&c.Revision, &c.Action, &c.Exclusive, &from, &to, &fromSplit, &toSplit, &c.By, &at); err != nil {
 			return nil, fmt.Errorf("read history of tag %s: %w", tag, err)
 		}
 		c.From, c.To, c.At = intPtr(from), intPtr(to), fromNanos(at)
+		if err := decodeSplits(&c, fromSplit, toSplit); err != nil {
+			return nil, fmt.Errorf("read history of tag %s: %w", tag, err)
+		}
 		changes = append(changes, c)
 	}
 	return changes, rows.Err()
+}
+
+// decodeSplits reads the splits a history record stores (NULL when none).
+func decodeSplits(c *registry.RouteChange, from, to sql.NullString) error {
+	for _, f := range []struct {
+		text sql.NullString
+		into *registry.Split
+	}{{from, &c.FromSplit}, {to, &c.ToSplit}} {
+		if f.text.Valid {
+			if err := json.Unmarshal([]byte(f.text.String), f.into); err != nil {
+				return fmt.Errorf("decode split: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func intPtr(n sql.NullInt64) *int {

@@ -112,6 +112,8 @@ var registryCases = []testCase{
 	{"NothingLostOrDuplicated", testNothingLostOrDuplicated, true},
 	{"CancelledRequestsAreUnavailable", testCancelledRequestsAreUnavailable, false},
 	{"DeploySecrets", testDeploySecrets, false},
+	{"SplitRules", testSplitRules, true},
+	{"SplitPicksAreMembersOfTheSplitRead", testSplitPicksAreMembersOfTheSplitRead, true},
 }
 
 // otherCases are executions, keyed writes and API keys.
