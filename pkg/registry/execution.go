@@ -46,6 +46,10 @@ type Execution struct {
 	Version  int             `json:"version"`
 	Snapshot string          `json:"snapshot"`
 	Selector Selector        `json:"selector"` // what the caller asked for: the tag or the version
+	// RouteRevision is the revision of the tag's route the invoke resolved
+	// (by tag only): with a split tag, Version is the member picked from the
+	// route at that revision (docs/splits.md).
+	RouteRevision int64 `json:"route_revision,omitempty"`
 	Status   ExecStatus      `json:"status"`
 	Inputs   json.RawMessage `json:"inputs"` // merged: deploy-time overlaid by invoke-time
 	// Result is the flow's JSON result; results over MaxInlineResultBytes are

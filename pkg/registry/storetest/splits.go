@@ -276,3 +276,25 @@ func testSplitPicksAreMembersOfTheSplitRead(t *testing.T, f *fixture) {
 	}
 	t.Logf("%d resolves checked against %d committed changes", n, len(committed))
 }
+
+// testExecutionsKeepTheirRouteRevision: the route revision an invoke picked
+// its version from reads back from the record and from the flow's list.
+func testExecutionsKeepTheirRouteRevision(t *testing.T, f *fixture) {
+	e := runningExec(project, "picked", "")
+	e.RouteRevision = 7
+	createExec(t, f.store, e)
+	got, err := f.store.GetExecution(ctx, project, e.ExecID)
+	if err != nil || got.RouteRevision != 7 {
+		t.Fatalf("get = route revision %d, %v; want 7", got.RouteRevision, err)
+	}
+	list, err := f.store.ListExecutions(ctx, project, "picked", registry.PageRequest{})
+	if err != nil || len(list.Items) != 1 || list.Items[0].RouteRevision != 7 {
+		t.Fatalf("list = %+v, %v; want route revision 7", list.Items, err)
+	}
+	byVersion := runningExec(project, "picked", "")
+	byVersion.Selector = registry.Selector{Version: 2}
+	createExec(t, f.store, byVersion)
+	if got, err := f.store.GetExecution(ctx, project, byVersion.ExecID); err != nil || got.RouteRevision != 0 {
+		t.Fatalf("an invoke by version = route revision %d, %v; want none", got.RouteRevision, err)
+	}
+}

@@ -119,6 +119,7 @@ var registryCases = []testCase{
 // otherCases are executions, keyed writes and API keys.
 var otherCases = []testCase{
 	{"ExecutionRecords", testExecutionRecords, false},
+	{"ExecutionsKeepTheirRouteRevision", testExecutionsKeepTheirRouteRevision, false},
 	{"AnswersHaveTheirWireForm", testAnswersHaveTheirWireForm, false},
 	{"ExecutionIdempotency", testExecutionIdempotency, false},
 	{"FinishExecution", testFinishExecution, false},
