@@ -25,8 +25,9 @@ type Resolution struct {
 	Selector   Selector   `json:"selector"`
 	Deployment Deployment `json:"deployment"`
 	// Route is the tag as the resolve read it (by tag only): its Revision is
-	// what If-Match takes to change the route only if it is unchanged since.
-	Route *Tag `json:"-"`
+	// what If-Match takes to change the route only if it is unchanged since,
+	// and with a split tag it shows the split the version was picked from.
+	Route *Tag `json:"route,omitempty"`
 }
 
 // PageRequest asks for one page of a list. Token is opaque, from the previous page.

@@ -154,11 +154,16 @@ type Selector struct {
 	StickyKey string `json:"sticky_key,omitempty"`
 }
 
+// MaxStickyKeyBytes bounds a sticky key, as an Idempotency-Key is bounded.
+const MaxStickyKeyBytes = 255
+
 // Normalize validates the selector and fills in the implicit `default` tag.
 func (s *Selector) Normalize() error {
 	switch {
 	case s.Version != 0 && s.Tag != "":
 		return Errorf(CodeInvalidArgument, "pass either a tag or a version, not both")
+	case len(s.StickyKey) > MaxStickyKeyBytes:
+		return Errorf(CodeInvalidArgument, "sticky_key is %d bytes, more than %d: send a shorter key (a user id, say)", len(s.StickyKey), MaxStickyKeyBytes)
 	case s.Version != 0:
 		return ValidateVersion(s.Version)
 	case s.Tag == "":
