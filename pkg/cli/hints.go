@@ -66,6 +66,10 @@ func nextStep(details map[string]any, conn func() connection) string {
 		return secretsHint(d.texts("missing"))
 	case registry.ReasonSecretNotFound:
 		return "; list the secrets with kitaru secrets list"
+	case registry.ReasonInvalidSplit, registry.ReasonSplitShared:
+		return fmt.Sprintf("; split an exclusive tag with kitaru flow tag %s %s --split 3=90,4=10", flow, tag)
+	case registry.ReasonTagSplit:
+		return fmt.Sprintf("; move it to one version with %s, or set another split with kitaru flow tag %s %s --split V=W,...", moveTag(tag), flow, tag)
 	}
 	return ""
 }
