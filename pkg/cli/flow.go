@@ -127,7 +127,11 @@ func printFlow(w io.Writer, f registry.FlowSummary) error {
 	fmt.Fprintln(w)
 	t := newTable(w, "TAG", "VERSIONS")
 	for _, name := range slices.Sorted(maps.Keys(f.Tags)) {
-		t.row(tagName(name, slices.Contains(f.ExclusiveTags, name)), formatVersions(f.Tags[name]))
+		versions := formatVersions(f.Tags[name])
+		if split := f.Splits[name]; split != nil {
+			versions = "split " + split.String()
+		}
+		t.row(tagName(name, slices.Contains(f.ExclusiveTags, name)), versions)
 	}
 	if err := t.flush(); err != nil {
 		return err

@@ -22,6 +22,9 @@ func TestFlowTagSplitOnKitaruDev(t *testing.T) {
 		if !tag.Split.Equal(registry.Split{1: 90, 2: 10}) {
 			t.Errorf("tag %+v", tag)
 		}
+		if out := mustKitaru(t, "flow", "show", "research_agent"); !strings.Contains(out, "split 1=90,2=10") {
+			t.Errorf("flow show %q does not show the split", out)
+		}
 	})
 	t.Run("an invalid split, or one beside --version, is a usage error before any request", func(t *testing.T) {
 		for _, args := range [][]string{

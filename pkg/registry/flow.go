@@ -15,7 +15,11 @@ type FlowSummary struct {
 	DefaultVersion  *int             `json:"default_version"`
 	Tags            map[string][]int `json:"tags"`
 	// ExclusiveTags names the tags of Tags that are exclusive, sorted.
-	ExclusiveTags []string  `json:"exclusive_tags"`
+	ExclusiveTags []string `json:"exclusive_tags"`
+	// Splits holds the weights of the split tags of Tags (docs/splits.md);
+	// absent when none is split. A split default's DefaultVersion is its
+	// heaviest version (Split.Heaviest).
+	Splits map[string]Split `json:"splits,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }

@@ -54,6 +54,19 @@ func (s Split) Phrase() string {
 	return "versions " + strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
+// Heaviest is the member with the most weight (the lowest version of a
+// tie): the version a split route sends most invocations to, which a flow
+// summary reports as a split default's version.
+func (s Split) Heaviest() int {
+	best := 0
+	for _, v := range s.Versions() {
+		if best == 0 || s[v] > s[best] {
+			best = v
+		}
+	}
+	return best
+}
+
 // ValidateSplit checks a requested split: 2..8 valid versions, weights
 // 1..99 summing to 100. Errors: invalid_argument with reason invalid_split.
 func ValidateSplit(s Split) error {

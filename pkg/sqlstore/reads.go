@@ -327,7 +327,7 @@ func summaries(ctx context.Context, tx *sql.Tx, project, cond string, args []any
 	if err := rows.Err(); err != nil || len(out) == 0 {
 		return out, err
 	}
-	members, err := tx.QueryContext(ctx, `SELECT flow, tag, exclusive, version FROM route_members
+	members, err := tx.QueryContext(ctx, `SELECT flow, tag, exclusive, version, weight FROM route_members
 		WHERE project = ? AND flow BETWEEN ? AND ? ORDER BY flow, tag, version`, project, out[0].Flow, out[len(out)-1].Flow)
 	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)
@@ -341,7 +341,8 @@ func summaries(ctx context.Context, tx *sql.Tx, project, cond string, args []any
 		var flow, tag string
 		var exclusive bool
 		var v int
-		if err := members.Scan(&flow, &tag, &exclusive, &v); err != nil {
+		var weight sql.NullInt64
+		if err := members.Scan(&flow, &tag, &exclusive, &v, &weight); err != nil {
 			return nil, fmt.Errorf("read routes: %w", err)
 		}
 		fs := at[flow]
@@ -352,12 +353,22 @@ func summaries(ctx context.Context, tx *sql.Tx, project, cond string, args []any
 			fs.ExclusiveTags = append(fs.ExclusiveTags, tag)
 		}
 		fs.Tags[tag] = append(fs.Tags[tag], v)
+		if weight.Valid {
+			if fs.Splits == nil {
+				fs.Splits = map[string]registry.Split{}
+			}
+			fs.Splits[tag] = withWeight(fs.Splits[tag], v, weight)
+		}
 		if tag == registry.DefaultTag {
 			fs.DefaultVersion = &v
 		}
 	}
 	for i := range out {
 		slices.Sort(out[i].ExclusiveTags)
+		if split := out[i].Splits[registry.DefaultTag]; split != nil {
+			v := split.Heaviest()
+			out[i].DefaultVersion = &v
+		}
 	}
 	return out, members.Err()
 }

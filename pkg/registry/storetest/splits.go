@@ -168,10 +168,20 @@ func testSplitRules(t *testing.T, f *fixture) {
 		}
 	})
 	t.Run("default may be split, and a deploy routed to it collapses the split", func(t *testing.T) {
-		mustSplit(t, f, "sp", "default", registry.Split{2: 50, 4: 50})
+		mustSplit(t, f, "sp", "default", registry.Split{2: 40, 4: 60})
 		if v, err := resolveTag(t, f, "sp", "default"); err != nil || (v != 2 && v != 4) {
 			t.Fatalf("resolve default = v%d, %v", v, err)
 		}
+		// The summary reports a split default as its heaviest version, and the weights of split tags only.
+		fs, err := f.store.GetFlow(ctx, project, "sp")
+		if err != nil || fs.DefaultVersion == nil || *fs.DefaultVersion != 4 || !fs.Splits["default"].Equal(registry.Split{2: 40, 4: 60}) || len(fs.Splits) != 1 {
+			t.Fatalf("summary = %+v (default %v), %v; want default on 4 and its split only (live is on v1)", fs, fs.DefaultVersion, err)
+		}
+		page, err := f.store.ListFlows(ctx, project, registry.PageRequest{})
+		if err != nil || len(page.Items) != 1 || *page.Items[0].DefaultVersion != 4 || !page.Items[0].Splits["default"].Equal(registry.Split{2: 40, 4: 60}) {
+			t.Fatalf("list = %+v, %v; want default 4 and the split", page.Items, err)
+		}
+		mustSplit(t, f, "sp", "default", registry.Split{2: 50, 4: 50})
 		d := deploy(t, f, "sp", "", false)
 		tg, err := f.store.GetTag(ctx, project, "sp", "default")
 		if err != nil || tg.Split != nil || !slices.Equal(tg.Versions, []int{d.Version}) {
