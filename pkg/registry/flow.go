@@ -19,9 +19,9 @@ type FlowSummary struct {
 	// Splits holds the weights of the split tags of Tags (docs/splits.md);
 	// absent when none is split. A split default's DefaultVersion is its
 	// heaviest version (Split.Heaviest).
-	Splits map[string]Split `json:"splits,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	Splits    map[string]Split `json:"splits,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
 }
 
 // Resolution is the answer to a resolve: which selector, which deployment.
