@@ -439,6 +439,28 @@ func TestWalkthroughThroughTheGoSDKMatchesTheDocument(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	step("split live 90/10 over two versions; a sticky key resolves and runs one of them; a move collapses it", func(t *testing.T) {
+		split := registry.Split{v1: 90, v2: 10}
+		tag, err := deployments.Split(ctx, flow, "live", split, client.TagOptions{})
+		if err != nil || !tag.Split.Equal(split) {
+			t.Fatalf("split = %+v, %v; want %v", tag, err, split)
+		}
+		sel := client.Selector{Tag: "live", StickyKey: "user-42"}
+		d, err := deployments.Resolve(ctx, flow, sel)
+		if err != nil || (d.Version != v1 && d.Version != v2) {
+			t.Fatalf("resolve %+v = v%d, %v", sel, d.Version, err)
+		}
+		wantResult(ctx, t, deployments, client.InvokeOptions{Selector: sel, Inputs: map[string]any{"topic": "split"}},
+			d.Version, `"research notes on split"`)
+		_, err = deployments.Split(ctx, flow, "live", registry.Split{v1: 90, v2: 20}, client.TagOptions{})
+		wantCode(t, err, registry.CodeInvalidArgument)
+		if tag, err = deployments.Tag(ctx, flow, "live", v2, client.TagOptions{Exclusive: true}); err != nil || tag.Split != nil {
+			t.Fatalf("move = %+v, %v; want the split collapsed", tag, err)
+		}
+		if err := deployments.Untag(ctx, flow, "live", v2); err != nil {
+			t.Fatal(err)
+		}
+	})
 	step("a version holding an exclusive tag is not deleted; one holding none is, and is gone", func(t *testing.T) {
 		wantCode(t, deployments.Delete(ctx, flow, v2), registry.CodeConflict)
 		d, err := deployments.DeployDir(ctx, "", target, client.DeployDirOptions{Inputs: json.RawMessage(`{"topic": "x"}`), Tag: "nightly"})

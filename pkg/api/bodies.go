@@ -62,17 +62,27 @@ type StackList struct {
 
 // TagRequest is the body of PUT /v1/flows/{flow}/tags/{tag}. Version is a
 // pointer so the server can tell a missing version from version 0.
+//
+// Split, instead of Version, points an exclusive tag at 2 to 8 versions by
+// weight ({"3": 90, "4": 10}; docs/splits.md). Exclusive is a pointer so
+// that a split without it is exclusive and one asking for a shared tag is
+// refused; a version without it is shared, as before.
 type TagRequest struct {
-	Version   *int `json:"version"`
-	Exclusive bool `json:"exclusive,omitempty"`
+	Version   *int        `json:"version,omitempty"`
+	Split     map[int]int `json:"split,omitempty"`
+	Exclusive *bool       `json:"exclusive,omitempty"`
 }
 
 // InvokeRequest is the body of POST /v1/flows/{flow}/invocations: a tag or
 // a version (not both; neither is the default tag) and the run's inputs.
+//
+// StickyKey (a user id, say) makes the pick of a split tag stable: the same
+// key runs the same version while the split is unchanged.
 type InvokeRequest struct {
-	Tag     string          `json:"tag,omitempty"`
-	Version *int            `json:"version,omitempty"`
-	Inputs  json.RawMessage `json:"inputs,omitempty"`
+	Tag       string          `json:"tag,omitempty"`
+	Version   *int            `json:"version,omitempty"`
+	StickyKey string          `json:"sticky_key,omitempty"`
+	Inputs    json.RawMessage `json:"inputs,omitempty"`
 }
 
 // PinnedInvokeRequest is the body of the pinned-version invoke route,

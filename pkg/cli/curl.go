@@ -16,6 +16,7 @@ type curlOptions struct {
 	version     int
 	inputs      inputsFlag
 	followRoute bool
+	stickyKey   string
 	output      outputFlag
 }
 
@@ -77,6 +78,7 @@ With -o json it prints the command with its URL, body and resolved version.
 	f.StringVar(&opts.tag, "tag", "", "routing tag to resolve (default: default)")
 	f.IntVar(&opts.version, "version", 0, "exact version to invoke")
 	f.Var(&opts.inputs, "input", "inputs the command sends: a JSON object, or @file to read one")
+	f.StringVar(&opts.stickyKey, "sticky-key", "", "for a split tag: pick the version this key always gets (pinned), or send the key (with --follow-route)")
 	f.BoolVar(&opts.followRoute, "follow-route", false, "post to the tag's route, following later tag moves, instead of pinning the version it resolves to now")
 	f.VarP(&opts.output, "output", "o", "output format: text (the command) or json")
 	return cmd
@@ -88,7 +90,7 @@ func runCurl(ctx context.Context, flow string, opts curlOptions) (client.CurlCom
 		return client.CurlCommand{}, err
 	}
 	return c.Deployments().Curl(ctx, flow, client.CurlOptions{
-		Selector:    registry.Selector{Tag: opts.tag, Version: opts.version},
+		Selector:    registry.Selector{Tag: opts.tag, Version: opts.version, StickyKey: opts.stickyKey},
 		Inputs:      opts.inputs.raw,
 		FollowRoute: opts.followRoute,
 	})

@@ -130,7 +130,11 @@ func printFlow(w io.Writer, f registry.FlowSummary) error {
 	fmt.Fprintln(w)
 	t := newTable(w, "TAG", "VERSIONS")
 	for _, name := range slices.Sorted(maps.Keys(f.Tags)) {
-		t.row(tagName(name, slices.Contains(f.ExclusiveTags, name)), formatVersions(f.Tags[name]))
+		versions := formatVersions(f.Tags[name])
+		if split := f.Splits[name]; split != nil {
+			versions = "split " + split.String()
+		}
+		t.row(tagName(name, slices.Contains(f.ExclusiveTags, name)), versions)
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -145,11 +149,12 @@ func newFlowTagCommand() *cobra.Command {
 	var (
 		output     outputFlag
 		version    int
+		split      string
 		exclusive  bool
 		ifRevision int64
 	)
 	cmd := &cobra.Command{
-		Use:   "tag FLOW TAG --version N [--exclusive]",
+		Use:   "tag FLOW TAG (--version N [--exclusive] | --split V=W,...)",
 		Short: "Point a tag at a version",
 		Long: `tag adds TAG to a version. An exclusive tag moves there in one step, away from
 the version it was on; a shared tag is added alongside its other versions.
@@ -158,14 +163,31 @@ never both. --if-revision changes the tag only if its revision is still that
 number (kitaru flow tag and kitaru flow tag get print it), so a concurrent
 change is not overwritten.
 
+--split points an exclusive tag at 2 to 8 versions by weight, as one change:
+--split 3=90,4=10 sends 90% of invocations to version 3 and 10% to version 4
+(weights 1 to 99, summing to 100). A sticky key (kitaru invoke --sticky-key)
+always picks the same version while the split is unchanged. A later
+--version move, or a deploy routed to the tag, collapses the split;
+kitaru flow rollback restores it. Versions in a split cannot be deleted.
+
 kitaru flow tag get FLOW TAG shows a tag and its revision. To tag a flow
 that is itself named get, put the flags first and -- before the names:
 kitaru flow tag --version N -- get TAG.
 ` + serverHelp,
 		Example: `  kitaru flow tag research_agent stable --version 2 --exclusive
-  kitaru flow tag research_agent benchmark --version 2`,
+  kitaru flow tag research_agent benchmark --version 2
+  kitaru flow tag research_agent live --split 3=90,4=10`,
 		Args: cobra.MatchAll(cobra.ExactArgs(2), func(cmd *cobra.Command, _ []string) error {
-			return checkVersion(cmd, version)
+			if !cmd.Flags().Changed("split") {
+				return checkVersion(cmd, version)
+			}
+			if cmd.Flags().Changed("version") {
+				return errors.New("pass either --version or --split, not both")
+			}
+			if _, err := registry.ParseSplit(split); err != nil {
+				return fmt.Errorf("--split: %s", messageOf(err))
+			}
+			return nil
 		}),
 		ValidArgsFunction: completeFlowArgs(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -175,6 +197,13 @@ kitaru flow tag --version N -- get TAG.
 				opts.IfRevision = &ifRevision
 			}
 			return showItem(cmd, command, output, func(ctx context.Context, c *client.Client) (registry.Tag, error) {
+				if cmd.Flags().Changed("split") {
+					weights, err := registry.ParseSplit(split) // valid: Args checked it
+					if err != nil {
+						return registry.Tag{}, err
+					}
+					return c.Deployments().Split(ctx, args[0], args[1], weights, opts)
+				}
 				return c.Deployments().Tag(ctx, args[0], args[1], version, opts)
 			}, func(w io.Writer, tag registry.Tag) error {
 				printTag(w, "Tagged", tag)
@@ -184,7 +213,8 @@ kitaru flow tag --version N -- get TAG.
 	}
 	cmd.AddCommand(newFlowTagGetCommand()) // see taginfo.go
 	f := cmd.Flags()
-	versionFlag(cmd, &version, "the version to tag (required)")
+	versionFlag(cmd, &version, "the version to tag (required unless --split)")
+	f.StringVar(&split, "split", "", "split the exclusive tag by weight, VERSION=WEIGHT,... summing to 100 (like 3=90,4=10)")
 	f.BoolVar(&exclusive, "exclusive", false, "make the tag exclusive: move it here from any other version")
 	f.Int64Var(&ifRevision, "if-revision", 0, "change the tag only if its revision is still this")
 	outputFlagOn(cmd, &output)
@@ -193,7 +223,7 @@ kitaru flow tag --version N -- get TAG.
 
 // printTag says where a tag points after a change.
 func printTag(w io.Writer, verb string, t registry.Tag) {
-	where := registry.VersionsPhrase(t.Versions)
+	where := routePhrase(t)
 	kind := "shared"
 	if t.Exclusive {
 		kind = "exclusive"
@@ -305,9 +335,26 @@ func printHistory(w io.Writer, flow, tag string, changes []registry.RouteChange)
 	}
 	t := newTable(w, "WHEN", "WHO", "ACTION", "FROM → TO")
 	for _, ch := range changes {
-		t.row(formatTime(ch.At), orDash(ch.By), string(ch.Action), formatVersion(ch.From)+" → "+formatVersion(ch.To))
+		t.row(formatTime(ch.At), orDash(ch.By), string(ch.Action), formatTarget(ch.From, ch.FromSplit)+" → "+formatTarget(ch.To, ch.ToSplit))
 	}
 	return t.flush()
+}
+
+// formatTarget is one side of a route change: a version, a split as
+// "split 3=90,4=10", or "-".
+func formatTarget(v *int, split registry.Split) string {
+	if split != nil {
+		return "split " + split.String()
+	}
+	return formatVersion(v)
+}
+
+// routePhrase says where a tag routes: its versions, with weights when split.
+func routePhrase(t registry.Tag) string {
+	if t.Split != nil {
+		return t.Split.Phrase()
+	}
+	return registry.VersionsPhrase(t.Versions)
 }
 
 // newFlowDeploymentsCommand is the parent of the deployment version

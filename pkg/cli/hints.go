@@ -74,6 +74,10 @@ func nextStep(details map[string]any, conn func() connection) string {
 		return "; run kitaru deploy again once the prune has finished: it uploads the bundle again"
 	case registry.ReasonVersionRouted:
 		return fmt.Sprintf("; remove each tag with kitaru flow untag %s TAG --version N first", flow)
+	case registry.ReasonInvalidSplit, registry.ReasonSplitShared:
+		return fmt.Sprintf("; split an exclusive tag with kitaru flow tag %s %s --split 3=90,4=10", flow, tag)
+	case registry.ReasonTagSplit:
+		return fmt.Sprintf("; move it to one version with %s, or set another split with kitaru flow tag %s %s --split V=W,...", moveTag(tag), flow, tag)
 	}
 	return ""
 }

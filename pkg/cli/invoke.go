@@ -26,6 +26,7 @@ type invokeOptions struct {
 	version        int
 	inputs         inputsFlag
 	idempotencyKey string
+	stickyKey      string
 	wait           bool
 	logs           bool
 	timeout        time.Duration
@@ -77,6 +78,7 @@ error code is "` + string(codeStillRunning) + `").
 	f.StringVar(&opts.tag, "tag", "", "routing tag to invoke (default: default)")
 	f.IntVar(&opts.version, "version", 0, "exact version to invoke")
 	f.Var(&opts.inputs, "input", "inputs overriding the deployment's: a JSON object, or @file to read one")
+	f.StringVar(&opts.stickyKey, "sticky-key", "", "for a split tag: the same key (a user id, say) always runs the same version while the split is unchanged")
 	f.StringVar(&opts.idempotencyKey, "idempotency-key", "", "retrying with the same key within 24 h returns the same execution instead of starting another")
 	f.BoolVar(&opts.wait, "wait", false, "wait for the execution to end and print its result")
 	f.DurationVar(&opts.timeout, "timeout", 10*time.Minute, "with --wait, how long to wait")
@@ -97,7 +99,7 @@ func runInvoke(ctx context.Context, stdout, stderr io.Writer, flow string, opts 
 		return fail(err)
 	}
 	h, err := c.Deployments().Invoke(ctx, flow, client.InvokeOptions{
-		Selector: client.Selector{Tag: opts.tag, Version: opts.version}, Inputs: inputs, IdempotencyKey: opts.idempotencyKey,
+		Selector: client.Selector{Tag: opts.tag, Version: opts.version, StickyKey: opts.stickyKey}, Inputs: inputs, IdempotencyKey: opts.idempotencyKey,
 	})
 	if err != nil {
 		return fail(err)

@@ -46,7 +46,7 @@ func printTagInfo(w io.Writer, t registry.Tag) error {
 	}
 	fmt.Fprintf(w, "Flow:      %s\n", t.Flow)
 	fmt.Fprintf(w, "Tag:       %s (%s)\n", t.Name, mode)
-	fmt.Fprintf(w, "Routes to: %s\n", registry.VersionsPhrase(t.Versions))
+	fmt.Fprintf(w, "Routes to: %s\n", routePhrase(t))
 	_, err := fmt.Fprintf(w, "Revision:  %d (change it only if unchanged: kitaru flow tag %s %s --version N --if-revision %d)\n",
 		t.Revision, t.Flow, t.Name, t.Revision)
 	return err

@@ -51,6 +51,9 @@ type CurlCommand struct {
 	// Pinned is true when the command posts to the version's own route, so a
 	// later tag move does not change what it starts.
 	Pinned bool `json:"pinned"`
+	// Split is the tag's split when it is split (version → weight); a
+	// pinned command then runs the one version picked at generation time.
+	Split registry.Split `json:"split,omitempty"`
 }
 
 // Curl resolves opts.Selector on flow, then generates the curl command that
@@ -81,15 +84,27 @@ func (d *Deployments) Curl(ctx context.Context, flow string, opts CurlOptions) (
 			return CurlCommand{}, err
 		}
 	}
-	dep, err := d.Resolve(ctx, flow, sel)
+	res, err := d.resolve(ctx, flow, sel)
 	if err != nil {
 		return CurlCommand{}, fmt.Errorf("resolve %s of %s for the curl command: %w", sel, flow, err)
 	}
+	dep := res.Deployment
 
 	out := CurlCommand{TokenCommand: TokenCommand, ResolvedVersion: dep.Version, Tag: sel.Tag, Pinned: !opts.FollowRoute}
+	if res.Route != nil {
+		out.Split = res.Route.Split
+	}
 	body := api.InvokeRequest{Inputs: inputs} // no version: the URL pins it, or the tag routes
 	var comments []string
-	if out.Pinned {
+	switch {
+	case out.Pinned && out.Split != nil:
+		out.URL = d.c.BaseURL() + flowPath(flow, "/versions/"+strconv.Itoa(dep.Version)+"/invocations")
+		comments = []string{
+			fmt.Sprintf("%s: tag %s is split %s (version=weight) at revision %d; version %d was picked %s when this command was generated.",
+				flow, sel.Tag, out.Split, res.Route.Revision, dep.Version, pickedBy(sel.StickyKey)),
+			fmt.Sprintf("The command stays pinned to version %d: pass --follow-route to let the server pick by weight on every run.", dep.Version),
+		}
+	case out.Pinned:
 		out.URL = d.c.BaseURL() + flowPath(flow, "/versions/"+strconv.Itoa(dep.Version)+"/invocations")
 		if sel.Tag != "" {
 			comments = []string{
@@ -97,9 +112,16 @@ func (d *Deployments) Curl(ctx context.Context, flow string, opts CurlOptions) (
 				fmt.Sprintf("The command stays pinned to version %d: regenerate it after the tag moves.", dep.Version),
 			}
 		}
-	} else {
+	case out.Split != nil:
 		out.URL = d.c.BaseURL() + flowPath(flow, "/invocations")
-		body.Tag = sel.Tag
+		body.Tag, body.StickyKey = sel.Tag, sel.StickyKey
+		comments = []string{
+			fmt.Sprintf("%s: tag %s is split %s (version=weight) now.", flow, sel.Tag, out.Split),
+			fmt.Sprintf("The command follows the tag: the server picks a version by weight on every run%s.", stickyNote(sel.StickyKey)),
+		}
+	default:
+		out.URL = d.c.BaseURL() + flowPath(flow, "/invocations")
+		body.Tag, body.StickyKey = sel.Tag, sel.StickyKey
 		comments = []string{
 			fmt.Sprintf("%s: tag %s resolves to version %d now.", flow, sel.Tag, dep.Version),
 			fmt.Sprintf("The command follows the tag: it starts whichever version %s points at when it runs.", sel.Tag),
@@ -112,6 +134,22 @@ func (d *Deployments) Curl(ctx context.Context, flow string, opts CurlOptions) (
 	}
 	out.Command = curlText(comments, out.URL, d.c.project, out.Body)
 	return out, nil
+}
+
+// pickedBy says how a split's version was picked for a pinned command.
+func pickedBy(stickyKey string) string {
+	if stickyKey != "" {
+		return "for the sticky key"
+	}
+	return "at random by weight"
+}
+
+// stickyNote says that the body's sticky key keeps the pick stable.
+func stickyNote(stickyKey string) string {
+	if stickyKey != "" {
+		return " (the sticky key in the body keeps it the same version while the split is unchanged)"
+	}
+	return ""
 }
 
 // encodeBody is v as compact JSON, with <, > and & left as they are.

@@ -104,8 +104,18 @@ func (d *Deployments) Get(ctx context.Context, flow string, version int) (Deploy
 // Resolve returns the deployment sel names right now; a zero Selector
 // resolves the default tag. Errors: not_found (no deployments, no such tag
 // or version, nothing routed as default), conflict (a shared tag on several
-// versions), invalid_argument (both a tag and a version).
+// versions), invalid_argument (both a tag and a version). A split tag picks
+// one of its versions by weight; sel.StickyKey makes the pick stable.
 func (d *Deployments) Resolve(ctx context.Context, flow string, sel Selector) (Deployment, error) {
+	res, err := d.resolve(ctx, flow, sel)
+	if err != nil {
+		return Deployment{}, err
+	}
+	return Deployment{res.Deployment, d.c}, nil
+}
+
+// resolve is Resolve's whole answer, the route it read included.
+func (d *Deployments) resolve(ctx context.Context, flow string, sel Selector) (registry.Resolution, error) {
 	q := url.Values{}
 	if sel.Tag != "" {
 		q.Set("tag", sel.Tag)
@@ -113,11 +123,10 @@ func (d *Deployments) Resolve(ctx context.Context, flow string, sel Selector) (D
 	if sel.Version != 0 {
 		q.Set("version", strconv.Itoa(sel.Version))
 	}
-	res, err := fetch[registry.Resolution](ctx, d.c, call{method: http.MethodGet, path: flowPath(flow, "/resolve"), query: q, idempotent: true})
-	if err != nil {
-		return Deployment{}, err
+	if sel.StickyKey != "" {
+		q.Set("sticky_key", sel.StickyKey)
 	}
-	return Deployment{res.Deployment, d.c}, nil
+	return fetch[registry.Resolution](ctx, d.c, call{method: http.MethodGet, path: flowPath(flow, "/resolve"), query: q, idempotent: true})
 }
 
 // Delete deletes one version; the shared tags it holds leave with it.
@@ -142,7 +151,21 @@ type TagOptions struct {
 // used as shared or the reverse), precondition_failed, invalid_argument,
 // permission_denied.
 func (d *Deployments) Tag(ctx context.Context, flow, tag string, version int, opts TagOptions) (registry.Tag, error) {
-	body := api.TagRequest{Version: &version, Exclusive: opts.Exclusive}
+	body := api.TagRequest{Version: &version}
+	if opts.Exclusive {
+		body.Exclusive = &opts.Exclusive
+	}
+	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true})
+}
+
+// Split points the exclusive tag at 2 to 8 versions by weight (version →
+// weight, summing to 100), as one route change; opts.Exclusive is implied
+// and ignored. A later Tag to one version collapses the split, and Rollback
+// restores it. Errors: invalid_argument (invalid weights), not_found (a
+// version), conflict (a shared tag, or superseded), precondition_failed,
+// permission_denied.
+func (d *Deployments) Split(ctx context.Context, flow, tag string, split registry.Split, opts TagOptions) (registry.Tag, error) {
+	body := api.TagRequest{Split: split}
 	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true})
 }
 
@@ -188,7 +211,7 @@ type InvokeOptions struct {
 // version and the inputs encoded as encoding/json would inline them (none
 // when empty).
 func invokeRequest(sel Selector, inputs map[string]any) (api.InvokeRequest, error) {
-	body := api.InvokeRequest{Tag: sel.Tag}
+	body := api.InvokeRequest{Tag: sel.Tag, StickyKey: sel.StickyKey}
 	if sel.Version != 0 {
 		body.Version = &sel.Version
 	}

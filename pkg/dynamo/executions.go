@@ -84,6 +84,7 @@ type execItem struct {
 	Snapshot       string              `dynamodbav:"snapshot"`
 	SelectorTag    string              `dynamodbav:"selector_tag,omitempty"`
 	SelectorVer    int                 `dynamodbav:"selector_version,omitempty"`
+	RouteRevision  int64               `dynamodbav:"route_revision,omitempty"`
 	Status         registry.ExecStatus `dynamodbav:"status"`
 	Inputs         string              `dynamodbav:"inputs"`
 	Result         string              `dynamodbav:"result,omitempty"`
@@ -145,7 +146,7 @@ func newExecItem(e registry.Execution) execItem {
 	return execItem{
 		PK: execPK(e.Project, e.ExecID), SK: skExec,
 		Project: e.Project, ExecID: e.ExecID, Flow: e.Flow, Version: e.Version, Snapshot: e.Snapshot,
-		SelectorTag: e.Selector.Tag, SelectorVer: e.Selector.Version, Status: e.Status,
+		SelectorTag: e.Selector.Tag, SelectorVer: e.Selector.Version, RouteRevision: e.RouteRevision, Status: e.Status,
 		Inputs: string(e.Inputs), StartedAt: e.StartedAt, InvokedBy: e.InvokedBy, IdempotencyKey: e.IdempotencyKey,
 	}
 }
@@ -153,7 +154,7 @@ func newExecItem(e registry.Execution) execItem {
 func (x execItem) execution() registry.Execution {
 	e := registry.Execution{
 		Project: x.Project, ExecID: x.ExecID, Flow: x.Flow, Version: x.Version, Snapshot: x.Snapshot,
-		Selector: registry.Selector{Tag: x.SelectorTag, Version: x.SelectorVer}, Status: x.Status,
+		Selector: registry.Selector{Tag: x.SelectorTag, Version: x.SelectorVer}, RouteRevision: x.RouteRevision, Status: x.Status,
 		Inputs: json.RawMessage(x.Inputs), ResultRef: x.ResultRef, StartedAt: x.StartedAt, EndedAt: x.EndedAt,
 		InvokedBy: x.InvokedBy, IdempotencyKey: x.IdempotencyKey,
 	}

@@ -252,7 +252,7 @@ func (s *Store) resetHead(ctx context.Context, project, flow string, h head) err
 	fresh, err := attributevalue.MarshalMap(map[string]any{
 		attrPK: flowPK(project, flow), attrSK: skHead, "project": project, "flow": flow,
 		"next": h.Next, "clock": now, "count": 0, "updated_at": s.now().UTC(), "epoch": h.Gone,
-		"freed": now, layoutAttr: headLayout, tagsAttr: map[string]tagEntry{registry.DefaultTag: {X: true, M: map[string]int{clock: 0}, Rev: now}},
+		"freed": now, layoutAttr: headLayout, tagsAttr: map[string]tagEntry{registry.DefaultTag: {X: true, M: freeMoves(clock), Rev: now}},
 	})
 	if err != nil {
 		return fmt.Errorf("encode flow head: %w", err)

@@ -80,32 +80,89 @@ type headScalars struct {
 // ("<clock>": target, 0 for none): the route is the move with the highest
 // clock. A deploy adds its move without a condition, so concurrent deploys
 // never invalidate each other's transactions; a tag request replaces M with
-// its own move under a compare-and-swap on Rev. V and C are derived from M.
+// its own move under a compare-and-swap on Rev. V, S and C are derived from M.
 type tagEntry struct {
-	X   bool            `dynamodbav:"x"`            // exclusive
-	M   map[string]int  `dynamodbav:"m,omitempty"`  // exclusive moves: clock -> target; never empty
-	V   int             `dynamodbav:"-"`            // exclusive target (from M)
-	C   int64           `dynamodbav:"c,omitempty"`  // clock of the last applied change (from M when exclusive)
-	VS  map[string]bool `dynamodbav:"vs,omitempty"` // shared members; never stored empty
-	Rev int64           `dynamodbav:"rev"`          // changes applied; the tag's revision
+	X   bool                  `dynamodbav:"x"`            // exclusive
+	M   map[string]moveTarget `dynamodbav:"m,omitempty"`  // exclusive moves: clock -> target; never empty
+	V   int                   `dynamodbav:"-"`            // exclusive target (from M); 0 when split
+	S   registry.Split        `dynamodbav:"-"`            // exclusive split (from M); nil unless split
+	C   int64                 `dynamodbav:"c,omitempty"`  // clock of the last applied change (from M when exclusive)
+	VS  map[string]bool       `dynamodbav:"vs,omitempty"` // shared members; never stored empty
+	Rev int64                 `dynamodbav:"rev"`          // changes applied; the tag's revision
 }
 
-// settle derives V and C of an exclusive entry from its moves.
+// moveTarget is where one exclusive move sends the tag: one version (a
+// number attribute, 0 for none) or a split (a map attribute "version":
+// weight). Deploys keep adding number moves without any condition; a split
+// is only ever written by a tag request, which replaces the entry under the
+// revision compare-and-swap. settle picks the highest clock whatever its
+// kind, so a deploy after a split collapses it. docs/splits.md.
+type moveTarget struct {
+	V     int
+	Split registry.Split
+}
+
+// MarshalDynamoDBAttributeValue stores a version as N and a split as M.
+func (t moveTarget) MarshalDynamoDBAttributeValue() (types.AttributeValue, error) {
+	if t.Split == nil {
+		return &types.AttributeValueMemberN{Value: strconv.Itoa(t.V)}, nil
+	}
+	m := make(map[string]types.AttributeValue, len(t.Split))
+	for v, w := range t.Split {
+		m[strconv.Itoa(v)] = &types.AttributeValueMemberN{Value: strconv.Itoa(w)}
+	}
+	return &types.AttributeValueMemberM{Value: m}, nil
+}
+
+// UnmarshalDynamoDBAttributeValue reads either kind of move.
+func (t *moveTarget) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
+	switch av := av.(type) {
+	case *types.AttributeValueMemberN:
+		v, err := strconv.Atoi(av.Value)
+		if err != nil {
+			return fmt.Errorf("decode move target %q: %w", av.Value, err)
+		}
+		*t = moveTarget{V: v}
+	case *types.AttributeValueMemberM:
+		split := make(registry.Split, len(av.Value))
+		for k, wv := range av.Value {
+			n, ok := wv.(*types.AttributeValueMemberN)
+			v, verr := strconv.Atoi(k)
+			if !ok || verr != nil {
+				return fmt.Errorf("decode split move: member %q is not version: weight", k)
+			}
+			w, err := strconv.Atoi(n.Value)
+			if err != nil {
+				return fmt.Errorf("decode split move weight %q: %w", n.Value, err)
+			}
+			split[v] = w
+		}
+		*t = moveTarget{Split: split}
+	default:
+		return fmt.Errorf("decode move target: unexpected attribute %T", av)
+	}
+	return nil
+}
+
+// settle derives V, S and C of an exclusive entry from its moves.
 func (e *tagEntry) settle() {
 	if !e.X {
 		return
 	}
-	e.V, e.C = 0, 0
-	for k, v := range e.M {
+	e.V, e.S, e.C = 0, nil, 0
+	for k, t := range e.M {
 		if c, err := strconv.ParseInt(k, 10, 64); err == nil && c >= e.C {
-			e.V, e.C = v, c
+			e.V, e.S, e.C = t.V, t.Split, c
 		}
 	}
 }
 
+// freeMoves is the moves of a free exclusive entry at clock.
+func freeMoves(clock string) map[string]moveTarget { return map[string]moveTarget{clock: {}} }
+
 // freeExclusive is the entry a tick creates for an exclusive tag the flow
 // has never had, so that a deploy's move always finds M to add to.
-var freeExclusive = tagEntry{X: true, M: map[string]int{"0": 0}}
+var freeExclusive = tagEntry{X: true, M: freeMoves("0")}
 
 // maxKey is the highest integer key of a map (0 for none).
 func maxKey[V any](m map[string]V) int {
@@ -120,6 +177,9 @@ func maxKey[V any](m map[string]V) int {
 
 func (e tagEntry) versions() []int {
 	if e.X {
+		if e.S != nil {
+			return e.S.Versions()
+		}
 		if e.V == 0 {
 			return nil
 		}
@@ -140,7 +200,7 @@ func (e tagEntry) free() bool { return len(e.versions()) == 0 }
 // route is the entry as the domain's Route, whose transitions decide every
 // route change; the adapter only writes their outcome.
 func (e tagEntry) route(flow, tag string) registry.Route {
-	return registry.Route{Flow: flow, Tag: tag, Exclusive: e.X, Versions: e.versions(), Revision: e.Rev, Clock: e.C}
+	return registry.Route{Flow: flow, Tag: tag, Exclusive: e.X, Versions: e.versions(), Split: e.S.Clone(), Revision: e.Rev, Clock: e.C}
 }
 
 // route is tag's entry, whether the head has it, and the route it stores.
@@ -160,11 +220,11 @@ func (h head) route(flow, tag string) (tagEntry, bool, registry.Route) {
 // entryOf is the entry that stores route r.
 func entryOf(r registry.Route) tagEntry {
 	if r.Exclusive {
-		target := 0
-		if len(r.Versions) > 0 {
-			target = r.Versions[0]
+		target := moveTarget{Split: r.Split.Clone()}
+		if len(r.Versions) > 0 && r.Split == nil {
+			target.V = r.Versions[0]
 		}
-		return tagEntry{X: true, M: map[string]int{strconv.FormatInt(r.Clock, 10): target}, Rev: r.Revision}
+		return tagEntry{X: true, M: map[string]moveTarget{strconv.FormatInt(r.Clock, 10): target}, Rev: r.Revision}
 	}
 	e := tagEntry{C: r.Clock, Rev: r.Revision}
 	for _, v := range r.Versions {
@@ -178,7 +238,8 @@ func entryOf(r registry.Route) tagEntry {
 
 func (e tagEntry) holds(version int) bool {
 	if e.X {
-		return e.V == version
+		_, member := e.S[version]
+		return e.V == version || member
 	}
 	return e.VS[strconv.Itoa(version)]
 }
@@ -222,7 +283,7 @@ func (h head) routes(flow string) registry.Routes {
 	r := registry.Routes{}
 	for name, e := range h.Tags {
 		if vs := e.versions(); len(vs) > 0 {
-			r[name] = registry.Tag{Flow: flow, Name: name, Exclusive: e.X, Versions: vs, Revision: e.Rev}
+			r[name] = registry.Tag{Flow: flow, Name: name, Exclusive: e.X, Versions: vs, Revision: e.Rev, Split: e.S.Clone()}
 		}
 	}
 	return r
@@ -231,7 +292,7 @@ func (h head) routes(flow string) registry.Routes {
 // tag reports one tag as the API shows it, free or not.
 func (h head) tag(flow, name string) registry.Tag {
 	e := h.Tags[name]
-	return registry.Tag{Flow: flow, Name: name, Exclusive: e.X, Versions: nonNil(e.versions()), Revision: e.Rev}
+	return registry.Tag{Flow: flow, Name: name, Exclusive: e.X, Versions: nonNil(e.versions()), Revision: e.Rev, Split: e.S.Clone()}
 }
 
 func nonNil(vs []int) []int {
@@ -302,22 +363,16 @@ type historyItem struct {
 	Action    registry.Action `dynamodbav:"action"`
 	Exclusive bool            `dynamodbav:"exclusive"`
 	V         int             `dynamodbav:"v"`
-	Clock     int64           `dynamodbav:"clock"`
-	By        string          `dynamodbav:"by"`
-	At        time.Time       `dynamodbav:"at"`
+	// S is the split an exclusive change made (V is then 0).
+	S     registry.Split `dynamodbav:"s,omitempty"`
+	Clock int64          `dynamodbav:"clock"`
+	By    string         `dynamodbav:"by"`
+	At    time.Time      `dynamodbav:"at"`
 }
 
 // leaves reports whether the change takes the tag off version V.
 func (h historyItem) leaves() bool {
 	return h.Action == registry.ActionRemove || h.Action == registry.ActionDelete
-}
-
-// target is the exclusive target after the change (0 for none).
-func (h historyItem) target() int {
-	if !h.Exclusive || h.leaves() {
-		return 0
-	}
-	return h.V
 }
 
 // change renders the record; older is the record before it, if known.
@@ -328,9 +383,15 @@ func (h historyItem) change(older *historyItem) registry.RouteChange {
 	case h.leaves():
 		c.From = &v
 	case h.Exclusive:
-		c.To = &v
-		if older != nil && older.Exclusive && older.target() != 0 {
-			from := older.target()
+		if c.ToSplit = h.S.Clone(); c.ToSplit == nil {
+			c.To = &v
+		}
+		switch {
+		case older == nil || !older.Exclusive || older.leaves():
+		case older.S != nil:
+			c.FromSplit = older.S.Clone()
+		case older.V != 0:
+			from := older.V
 			c.From = &from
 		}
 	default:

@@ -61,9 +61,15 @@ type legacyEntry struct {
 // entry is the legacy entry in this build's shape: an exclusive target v
 // set at clock c is the single move {c: v}.
 func (l legacyEntry) entry() tagEntry {
-	e := tagEntry{X: l.X, M: l.M, VS: l.VS, Rev: l.Rev}
+	e := tagEntry{X: l.X, VS: l.VS, Rev: l.Rev}
+	for k, v := range l.M {
+		if e.M == nil {
+			e.M = map[string]moveTarget{}
+		}
+		e.M[k] = moveTarget{V: v}
+	}
 	if l.X && len(l.M) == 0 {
-		e.M = map[string]int{strconv.FormatInt(l.C, 10): l.V}
+		e.M = map[string]moveTarget{strconv.FormatInt(l.C, 10): {V: l.V}}
 	}
 	if !l.X {
 		e.C = l.C
@@ -144,7 +150,7 @@ func convertedItem(item map[string]types.AttributeValue, h head, latest int) (ma
 		// Never store an empty map (minidyn garbles them): a free default
 		// at the freed clock reads as an absent tag would.
 		clock := strconv.FormatInt(freed, 10)
-		tags[registry.DefaultTag] = tagEntry{X: true, M: map[string]int{clock: 0}, Rev: freed}
+		tags[registry.DefaultTag] = tagEntry{X: true, M: freeMoves(clock), Rev: freed}
 	}
 	fields := map[string]any{tagsAttr: tags, layoutAttr: headLayout}
 	if freed > 0 {

@@ -184,8 +184,18 @@ func summary(project, flow string, h head, latest int) registry.FlowSummary {
 		if t.Exclusive {
 			fs.ExclusiveTags = append(fs.ExclusiveTags, name)
 		}
+		if t.Split != nil {
+			if fs.Splits == nil {
+				fs.Splits = map[string]registry.Split{}
+			}
+			fs.Splits[name] = t.Split
+		}
 		if name == registry.DefaultTag {
-			fs.DefaultVersion = &t.Versions[0]
+			v := t.Versions[0]
+			if t.Split != nil {
+				v = t.Split.Heaviest()
+			}
+			fs.DefaultVersion = &v
 		}
 	}
 	slices.Sort(fs.ExclusiveTags)

@@ -32,7 +32,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 	}
 	pk := flowPK(req.Project, req.Flow)
 	cond := func(mode expression.ConditionBuilder) expression.ConditionBuilder {
-		c := flowLive().And(mode).And(nameNext.GreaterThanEqual(expression.Value(req.Version)))
+		c := flowLive().And(mode).And(nameNext.GreaterThanEqual(expression.Value(req.Highest())))
 		if !req.Exclusive {
 			c = c.And(expression.AttributeNotExists(memberAttr(req.Tag, req.Version)))
 		}
@@ -89,18 +89,25 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			}
 			return registry.Tag{}, err
 		}
-		if route.Routed(req.Version, req.Exclusive) {
+		if route.RoutedAs(req) {
 			return h.tag(req.Flow, req.Tag), nil // another request routed it there meanwhile
 		}
 		next, err := route.Apply(req, clock, nil)
 		if err != nil {
 			return registry.Tag{}, err
 		}
+		// Every version the change routes to is stamped (a split stamps
+		// each member): it must exist (I2), and a delete racing the change
+		// sees its stamp change. The head update comes after them.
 		t := &txn{table: s.table}
+		targets := req.Targets()
 		routed := expression.Set(nameRouted, expression.Value(clock))
-		if err := t.update(key(pk, versionSK(req.Version)), routed, expression.AttributeExists(expression.Name(attrPK))); err != nil {
-			return registry.Tag{}, err
+		for _, v := range targets {
+			if err := t.update(key(pk, versionSK(v)), routed, expression.AttributeExists(expression.Name(attrPK))); err != nil {
+				return registry.Tag{}, err
+			}
 		}
+		headAt := len(targets)
 		hc := newHeadChange(now, h)
 		result := next.AsTag()
 		if req.Exclusive {
@@ -119,7 +126,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 		if err := t.update(key(pk, skHead), upd, cond); err != nil {
 			return registry.Tag{}, err
 		}
-		rec := historyItem{Tag: req.Tag, Action: action, Exclusive: req.Exclusive, V: req.Version, Clock: clock}
+		rec := historyItem{Tag: req.Tag, Action: action, Exclusive: req.Exclusive, V: req.Version, S: req.Split.Clone(), Clock: clock}
 		if err := s.putHistory(t, req.Project, req.Flow, rec, req.By, now); err != nil {
 			return registry.Tag{}, err
 		}
@@ -132,16 +139,23 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 			if err := backoff(ctx, attempt); err != nil {
 				return registry.Tag{}, err
 			}
-		case out.failedAt(1):
+		case out.failedAt(headAt):
 			// Checked first: a re-sent copy of a committed transaction fails here and is recognised above.
-			if h, err = s.headAfterFailure(ctx, pk, out.items[1]); err != nil {
+			if h, err = s.headAfterFailure(ctx, pk, out.items[headAt]); err != nil {
 				return registry.Tag{}, err
 			}
-		case out.failedAt(0):
-			if req.Rollback {
-				return registry.Tag{}, registry.RollbackToDeleted(req.Flow, req.Tag, req.Version)
+		case out.any():
+			gone := targets[0]
+			for i, v := range targets {
+				if out.failedAt(i) {
+					gone = v
+					break
+				}
 			}
-			return registry.Tag{}, registry.VersionNotFound(req.Flow, req.Version)
+			if req.Rollback {
+				return registry.Tag{}, registry.RollbackToDeleted(req.Flow, req.Tag, gone)
+			}
+			return registry.Tag{}, registry.VersionNotFound(req.Flow, gone)
 		default:
 			return result, nil
 		}
@@ -152,7 +166,7 @@ func (s *Store) putTag(ctx context.Context, req registry.TagRequest, expectClock
 // refusal explains why a tag request's tick condition failed, from the head
 // as it was; nil means the tag is already routed as asked (nothing to do).
 func refusal(h head, req registry.TagRequest, expectClock *int64) error {
-	e, exists, route := h.route(req.Flow, req.Tag)
+	_, exists, route := h.route(req.Flow, req.Tag)
 	if !h.hasDeployments() {
 		return registry.FlowNotFound(req.Flow)
 	}
@@ -160,9 +174,9 @@ func refusal(h head, req registry.TagRequest, expectClock *int64) error {
 		return err
 	}
 	switch {
-	case int64(req.Version) > h.Next:
-		return registry.VersionNotFound(req.Flow, req.Version)
-	case exists && e.X == req.Exclusive && e.holds(req.Version):
+	case int64(req.Highest()) > h.Next:
+		return registry.VersionNotFound(req.Flow, req.Highest())
+	case exists && route.RoutedAs(req):
 		return nil
 	}
 	return route.ChangedMeanwhile()
@@ -297,11 +311,11 @@ func (s *Store) RollbackTag(ctx context.Context, project, flow, tag, by string) 
 		c := recent[0].change(older)
 		last = &c
 	}
-	previous, err := registry.RollbackTarget(flow, tag, last)
+	previous, split, err := registry.RollbackTarget(flow, tag, last)
 	if err != nil {
 		return registry.Tag{}, err
 	}
-	return s.putTag(ctx, registry.TagRequest{Project: project, Flow: flow, Tag: tag, Version: previous, Exclusive: true, By: by, Rollback: true}, &recent[0].Clock)
+	return s.putTag(ctx, registry.TagRequest{Project: project, Flow: flow, Tag: tag, Version: previous, Split: split, Exclusive: true, By: by, Rollback: true}, &recent[0].Clock)
 }
 
 // committed reports whether the change with this route clock wrote its

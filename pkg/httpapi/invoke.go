@@ -18,7 +18,7 @@ func (h *Handler) invoke(ctx context.Context, c *call) (reply, error) {
 	if err := decodeRequest(c, &b, true); err != nil {
 		return reply{}, err
 	}
-	sel := registry.Selector{Tag: b.Tag}
+	sel := registry.Selector{Tag: b.Tag, StickyKey: b.StickyKey}
 	if b.Version != nil {
 		if err := registry.ValidateVersion(*b.Version); err != nil {
 			return reply{}, err

@@ -89,5 +89,8 @@ func (c *call) selector() (registry.Selector, error) {
 			return sel, err
 		}
 	}
+	if sel.StickyKey, _, err = c.query("sticky_key"); err != nil {
+		return sel, err
+	}
 	return sel, sel.Normalize()
 }

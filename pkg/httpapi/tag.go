@@ -14,16 +14,29 @@ func (h *Handler) putTag(ctx context.Context, c *call) (reply, error) {
 	if err := decodeRequest(c, &b, false); err != nil {
 		return reply{}, err
 	}
-	if b.Version == nil {
-		return reply{}, registry.Errorf(registry.CodeInvalidArgument, "field \"version\" is required: the version the tag should point at")
+	var version int
+	switch {
+	case b.Version != nil && b.Split != nil:
+		return reply{}, registry.Errorf(registry.CodeInvalidArgument, "pass either \"version\" or \"split\", not both: version points the tag at one version, split at several by weight").
+			WithReason(registry.ReasonInvalidSplit)
+	case b.Version != nil:
+		version = *b.Version
+	case b.Split == nil:
+		return reply{}, registry.Errorf(registry.CodeInvalidArgument, "field \"version\" is required: the version the tag should point at (or \"split\": {\"3\": 90, \"4\": 10} to split it by weight)")
 	}
-	req, err := c.tagRequest(*b.Version, b.Exclusive)
+	// A split is exclusive unless the body asks otherwise (then refused); a
+	// version is shared unless asked exclusive, as before splits.
+	exclusive := b.Split != nil
+	if b.Exclusive != nil {
+		exclusive = *b.Exclusive
+	}
+	req, err := c.tagRequest(version, registry.Split(b.Split), exclusive)
 	if err != nil {
 		return reply{}, err
 	}
 	t, err := h.store.PutTag(ctx, req)
 	if err != nil {
-		return reply{}, fmt.Errorf("put tag %s on %s v%d: %w", c.tag, c.flow, req.Version, err)
+		return reply{}, fmt.Errorf("put tag %s on %s %v: %w", c.tag, c.flow, req.Targets(), err)
 	}
 	return reply{status: http.StatusOK, body: t}, nil
 }
@@ -40,7 +53,7 @@ func (h *Handler) removeTag(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	req, err := c.tagRequest(version, false)
+	req, err := c.tagRequest(version, nil, false)
 	if err != nil {
 		return reply{}, err
 	}
@@ -52,12 +65,13 @@ func (h *Handler) removeTag(ctx context.Context, c *call) (reply, error) {
 
 // tagRequest builds and validates a tag change of the called flow and tag,
 // conditional on the If-Match revision when one is sent.
-func (c *call) tagRequest(version int, exclusive bool) (registry.TagRequest, error) {
+func (c *call) tagRequest(version int, split registry.Split, exclusive bool) (registry.TagRequest, error) {
 	req := registry.TagRequest{
 		Project:   c.principal.Project,
 		Flow:      c.flow,
 		Tag:       c.tag,
 		Version:   version,
+		Split:     split,
 		Exclusive: exclusive,
 		By:        c.principal.ID,
 	}

@@ -124,11 +124,24 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	if err != nil {
 		return registry.Execution{}, false, err
 	}
-	res, err := s.Registry.Resolve(ctx, req.Project, req.Flow, req.Selector)
+	// A split tag's pick is stable for a sticky key and, without one, for
+	// an Idempotency-Key, so a retried invoke lands on the version its first
+	// attempt picked (docs/splits.md).
+	pick := req.Selector
+	if pick.StickyKey == "" {
+		pick.StickyKey = req.IdempotencyKey
+	}
+	res, err := s.Registry.Resolve(ctx, req.Project, req.Flow, pick)
 	if err != nil {
 		return registry.Execution{}, false, err
 	}
 	d := res.Deployment
+	recorded := req.Selector
+	recorded.StickyKey = "" // a request parameter (often a user id): not kept with the execution
+	var routeRevision int64
+	if res.Route != nil {
+		routeRevision = res.Route.Revision
+	}
 	if err := s.checkRunnable(d); err != nil {
 		return registry.Execution{}, false, err
 	}
@@ -145,7 +158,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	}
 	exec, created, err := s.Execs.CreateExecution(ctx, registry.Execution{
 		Project: req.Project, ExecID: s.newID(), Flow: d.Flow, Version: d.Version, Snapshot: d.Snapshot,
-		Selector: req.Selector, Status: registry.StatusRunning, Inputs: merged,
+		Selector: recorded, RouteRevision: routeRevision, Status: registry.StatusRunning, Inputs: merged,
 		StartedAt: s.now(), InvokedBy: req.By, IdempotencyKey: req.IdempotencyKey,
 		RequestFingerprint: requestFingerprint(req.Flow, req.Selector, inputs),
 	})
@@ -334,7 +347,12 @@ func validateIdempotencyKey(key string) error {
 // sent (not merged), canonically. The pinned route asks for a version as
 // the body's version does.
 func requestFingerprint(flow string, sel registry.Selector, inputs json.RawMessage) string {
-	return registry.Fingerprint([]string{"invoke", flow, "tag=" + sel.Tag, "version=" + strconv.Itoa(sel.Version)}, inputs)
+	parts := []string{"invoke", flow, "tag=" + sel.Tag, "version=" + strconv.Itoa(sel.Version)}
+	if sel.StickyKey != "" {
+		// Only when given, so keys recorded before sticky keys still match.
+		parts = append(parts, "sticky="+sel.StickyKey)
+	}
+	return registry.Fingerprint(parts, inputs)
 }
 
 func (s *Service) now() time.Time {

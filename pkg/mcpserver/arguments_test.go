@@ -34,8 +34,8 @@ func TestArgumentsThatBreakTheInputSchemaAnswerTheErrorEnvelope(t *testing.T) {
 	}{
 		{"a wait over the maximum names wait_seconds and the range", mcpserver.ToolInvoke,
 			map[string]any{"flow": "research_agent", "wait_seconds": 301}, []any{"wait_seconds"}, []string{`"wait_seconds"`, "301", "0 to 300"}},
-		{"a missing required argument is named with what it holds", mcpserver.ToolTag,
-			map[string]any{"flow": "research_agent", "tag": "stable"}, []any{"version"}, []string{`"version" is missing`, "the version the tag should point at"}},
+		{"a missing required argument is named with what it holds", mcpserver.ToolUntag,
+			map[string]any{"flow": "research_agent", "tag": "stable"}, []any{"version"}, []string{`"version" is missing`, "the version to remove the tag from"}},
 		{"a string for an integer says to send an integer", mcpserver.ToolGet,
 			map[string]any{"flow": "research_agent", "version": "2"}, []any{"version"}, []string{`"version"`, "a string", "send an integer"}},
 		{"a fraction for an integer says to send a whole number", mcpserver.ToolGet,

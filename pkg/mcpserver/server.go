@@ -96,6 +96,9 @@ var schemaTypes = map[reflect.Type]*jsonschema.Schema{
 	reflect.TypeFor[map[string]bool](): {Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "boolean"}},
 	reflect.TypeFor[map[string][]int](): {Type: "object",
 		AdditionalProperties: &jsonschema.Schema{Type: "array", Items: &jsonschema.Schema{Type: "integer"}}},
+	// A split goes out as {"3": 90, "4": 10}: version → weight.
+	reflect.TypeFor[registry.Split](): {Type: "object", Description: "a split exclusive route: version → weight (1-99), weights summing to 100",
+		AdditionalProperties: &jsonschema.Schema{Type: "integer"}},
 }
 
 // rawProperties are the schemas of the raw JSON (json.RawMessage)

@@ -90,10 +90,10 @@ func TestToolsAreListedWithTheirInputSchemas(t *testing.T) {
 		types    map[string]string
 	}{
 		mcpserver.ToolDeploy:          {[]string{"target"}, map[string]string{"target": "string", "inputs": "object", "tag": "string", "exclusive": "boolean", "stack": "string", "description": "string", "secrets": "array"}},
-		mcpserver.ToolInvoke:          {[]string{"flow"}, map[string]string{"flow": "string", "tag": "string", "version": "integer", "inputs": "object", "idempotency_key": "string", "wait_seconds": "integer"}},
+		mcpserver.ToolInvoke:          {[]string{"flow"}, map[string]string{"flow": "string", "tag": "string", "version": "integer", "inputs": "object", "idempotency_key": "string", "sticky_key": "string", "wait_seconds": "integer"}},
 		mcpserver.ToolList:            {nil, map[string]string{"flow": "string", "next_token": "string"}},
-		mcpserver.ToolGet:             {[]string{"flow"}, map[string]string{"flow": "string", "tag": "string", "version": "integer"}},
-		mcpserver.ToolTag:             {[]string{"flow", "tag", "version"}, map[string]string{"flow": "string", "tag": "string", "version": "integer", "exclusive": "boolean"}},
+		mcpserver.ToolGet:             {[]string{"flow"}, map[string]string{"flow": "string", "tag": "string", "version": "integer", "sticky_key": "string"}},
+		mcpserver.ToolTag:             {[]string{"flow", "tag"}, map[string]string{"flow": "string", "tag": "string", "version": "integer", "exclusive": "boolean", "split": "object"}},
 		mcpserver.ToolUntag:           {[]string{"flow", "tag", "version"}, map[string]string{"flow": "string", "tag": "string", "version": "integer"}},
 		mcpserver.ToolDelete:          {[]string{"flow", "version"}, map[string]string{"flow": "string", "version": "integer"}},
 		mcpserver.ToolHistory:         {[]string{"flow", "tag"}, map[string]string{"flow": "string", "tag": "string", "next_token": "string"}},
@@ -222,6 +222,21 @@ func TestToolsOnKitaruDev(t *testing.T) {
 		h := mcptest.Call[client.Page[registry.RouteChange]](t, cs, mcpserver.ToolHistory, map[string]any{"flow": "research_agent", "tag": "stable"})
 		if len(h.Items) != 1 || h.Items[0].To == nil || *h.Items[0].To != 2 {
 			t.Errorf("history %+v, want one move to 2", h.Items)
+		}
+	})
+	t.Run("tag splits live by weight; get with a sticky key resolves one of its versions", func(t *testing.T) {
+		tag := mcptest.Call[registry.Tag](t, cs, mcpserver.ToolTag, map[string]any{"flow": "research_agent", "tag": "live", "split": map[string]any{"1": 80, "2": 20}})
+		if !tag.Exclusive || !tag.Split.Equal(registry.Split{1: 80, 2: 20}) {
+			t.Fatalf("tag %+v, want the split", tag)
+		}
+		want := registry.Split{1: 80, 2: 20}.Pick(registry.StickyBucket("research_agent", "live", "user-1"))
+		r := mcptest.Call[registry.Resolution](t, cs, mcpserver.ToolGet, map[string]any{"flow": "research_agent", "tag": "live", "sticky_key": "user-1"})
+		if r.Deployment.Version != want {
+			t.Fatalf("get = v%d, want v%d", r.Deployment.Version, want)
+		}
+		e := mcptest.CallFails(t, cs, mcpserver.ToolTag, map[string]any{"flow": "research_agent", "tag": "live", "split": map[string]any{"1": 80, "2": 30}})
+		if e.Code != registry.CodeInvalidArgument || e.Details[registry.DetailReason] != registry.ReasonInvalidSplit {
+			t.Fatalf("a bad split = %+v, want invalid_argument invalid_split", e)
 		}
 	})
 	t.Run("untag removes a shared label", func(t *testing.T) {

@@ -50,6 +50,7 @@ type invokeInput struct {
 	Version        int            `json:"version,omitempty" jsonschema:"the exact version to invoke, e.g. 2; not together with tag"`
 	Inputs         map[string]any `json:"inputs,omitempty" jsonschema:"inputs for this run, overriding the version's deploy-time inputs key by key, e.g. {\"topic\": \"deployment routing\"}"`
 	IdempotencyKey string         `json:"idempotency_key,omitempty" jsonschema:"a key that makes retries safe: the same key on the same flow returns the same execution for 24 hours instead of starting another"`
+	StickyKey      string         `json:"sticky_key,omitempty" jsonschema:"for a split tag: a key (a user id, say) that always runs the same version while the split is unchanged; without it the version is picked at random by weight"`
 	WaitSeconds    int            `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds (at most 300) for the execution to end and return it finished; 0 returns at once with the execution running"`
 }
 
@@ -59,16 +60,18 @@ type listInput struct {
 }
 
 type getInput struct {
-	Flow    string `json:"flow" jsonschema:"the flow's public name, e.g. research_agent"`
-	Tag     string `json:"tag,omitempty" jsonschema:"the route to resolve, e.g. stable; not together with version"`
-	Version int    `json:"version,omitempty" jsonschema:"the exact version to read; not together with tag"`
+	Flow      string `json:"flow" jsonschema:"the flow's public name, e.g. research_agent"`
+	Tag       string `json:"tag,omitempty" jsonschema:"the route to resolve, e.g. stable; not together with version"`
+	Version   int    `json:"version,omitempty" jsonschema:"the exact version to read; not together with tag"`
+	StickyKey string `json:"sticky_key,omitempty" jsonschema:"for a split tag: the key whose version to show (the same key always gets the same version while the split is unchanged)"`
 }
 
 type tagInput struct {
-	Flow      string `json:"flow" jsonschema:"the flow's public name"`
-	Tag       string `json:"tag" jsonschema:"the tag to point at the version, e.g. stable"`
-	Version   int    `json:"version" jsonschema:"the version the tag should point at"`
-	Exclusive bool   `json:"exclusive,omitempty" jsonschema:"move the tag here from every other version (a route such as stable or prod); false adds it as a shared label alongside its other versions; default is always exclusive"`
+	Flow      string         `json:"flow" jsonschema:"the flow's public name"`
+	Tag       string         `json:"tag" jsonschema:"the tag to point at the version, e.g. stable"`
+	Version   int            `json:"version,omitempty" jsonschema:"the version the tag should point at; not together with split"`
+	Exclusive bool           `json:"exclusive,omitempty" jsonschema:"move the tag here from every other version (a route such as stable or prod); false adds it as a shared label alongside its other versions; default is always exclusive"`
+	Split     registry.Split `json:"split,omitempty" jsonschema:"instead of version: split the exclusive tag over 2 to 8 versions by weight, version to weight summing to 100, e.g. {\"3\": 90, \"4\": 10}; a later move to one version collapses it"`
 }
 
 type untagInput struct {
@@ -228,6 +231,7 @@ func (t tools) register(s *mcp.Server) {
 		Title: "Point a tag at a version",
 		Description: `Point a tag at a deployed version: promote a canary to stable, or add a shared label. ` +
 			`With exclusive=true the tag moves here from wherever it was (routes such as stable or prod); with exclusive=false it is a shared label that may sit on several versions. A tag name is either exclusive or shared, never both (conflict). default is always exclusive. ` +
+			`With split instead of version, an exclusive tag routes by weight to 2 to 8 versions (a canary at 10%: {"3": 90, "4": 10}); invoking it picks a version by weight, stable for a sticky_key. ` +
 			`Every change is recorded in the tag's history. Returns the tag: its versions and revision.`,
 		Annotations: idempotent,
 	}, t.tag)
@@ -328,7 +332,7 @@ func (t tools) fromSource(ctx context.Context, c *client.Client, target string, 
 }
 
 func (t tools) invoke(ctx context.Context, c *client.Client, in invokeInput) (registry.Execution, error) {
-	sel := registry.Selector{Tag: in.Tag, Version: in.Version}
+	sel := registry.Selector{Tag: in.Tag, Version: in.Version, StickyKey: in.StickyKey}
 	h, err := c.Deployments().Invoke(ctx, in.Flow, client.InvokeOptions{Selector: sel, Inputs: in.Inputs, IdempotencyKey: in.IdempotencyKey})
 	if err != nil {
 		return registry.Execution{}, err
@@ -378,7 +382,7 @@ func (t tools) list(ctx context.Context, c *client.Client, in listInput) (listRe
 }
 
 func (t tools) get(ctx context.Context, c *client.Client, in getInput) (registry.Resolution, error) {
-	sel := registry.Selector{Tag: in.Tag, Version: in.Version}
+	sel := registry.Selector{Tag: in.Tag, Version: in.Version, StickyKey: in.StickyKey}
 	d, err := c.Deployments().Resolve(ctx, in.Flow, sel)
 	if err != nil {
 		return registry.Resolution{}, err
@@ -390,6 +394,12 @@ func (t tools) get(ctx context.Context, c *client.Client, in getInput) (registry
 }
 
 func (t tools) tag(ctx context.Context, c *client.Client, in tagInput) (registry.Tag, error) {
+	switch {
+	case in.Split != nil && in.Version != 0:
+		return registry.Tag{}, registry.Errorf(registry.CodeInvalidArgument, "pass either version or split, not both").WithReason(registry.ReasonInvalidSplit)
+	case in.Split != nil:
+		return c.Deployments().Split(ctx, in.Flow, in.Tag, in.Split, client.TagOptions{})
+	}
 	return c.Deployments().Tag(ctx, in.Flow, in.Tag, in.Version, client.TagOptions{Exclusive: in.Exclusive})
 }
 

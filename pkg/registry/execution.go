@@ -40,14 +40,18 @@ const DetailRunnerTraceback = "runner_traceback"
 
 // Execution is one run of a saved deployment snapshot.
 type Execution struct {
-	Project  string          `json:"project"`
-	ExecID   string          `json:"exec_id"`
-	Flow     string          `json:"flow"`
-	Version  int             `json:"version"`
-	Snapshot string          `json:"snapshot"`
-	Selector Selector        `json:"selector"` // what the caller asked for: the tag or the version
-	Status   ExecStatus      `json:"status"`
-	Inputs   json.RawMessage `json:"inputs"` // merged: deploy-time overlaid by invoke-time
+	Project  string   `json:"project"`
+	ExecID   string   `json:"exec_id"`
+	Flow     string   `json:"flow"`
+	Version  int      `json:"version"`
+	Snapshot string   `json:"snapshot"`
+	Selector Selector `json:"selector"` // what the caller asked for: the tag or the version
+	// RouteRevision is the revision of the tag's route the invoke resolved
+	// (by tag only): with a split tag, Version is the member picked from the
+	// route at that revision (docs/splits.md).
+	RouteRevision int64           `json:"route_revision,omitempty"`
+	Status        ExecStatus      `json:"status"`
+	Inputs        json.RawMessage `json:"inputs"` // merged: deploy-time overlaid by invoke-time
 	// Result is the flow's JSON result; results over MaxInlineResultBytes are
 	// stored in the bucket and ResultRef names the object instead.
 	Result         json.RawMessage `json:"result,omitempty"`

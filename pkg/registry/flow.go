@@ -15,9 +15,13 @@ type FlowSummary struct {
 	DefaultVersion  *int             `json:"default_version"`
 	Tags            map[string][]int `json:"tags"`
 	// ExclusiveTags names the tags of Tags that are exclusive, sorted.
-	ExclusiveTags []string  `json:"exclusive_tags"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	ExclusiveTags []string `json:"exclusive_tags"`
+	// Splits holds the weights of the split tags of Tags (docs/splits.md);
+	// absent when none is split. A split default's DefaultVersion is its
+	// heaviest version (Split.Heaviest).
+	Splits    map[string]Split `json:"splits,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
 }
 
 // Resolution is the answer to a resolve: which selector, which deployment.
@@ -25,8 +29,9 @@ type Resolution struct {
 	Selector   Selector   `json:"selector"`
 	Deployment Deployment `json:"deployment"`
 	// Route is the tag as the resolve read it (by tag only): its Revision is
-	// what If-Match takes to change the route only if it is unchanged since.
-	Route *Tag `json:"-"`
+	// what If-Match takes to change the route only if it is unchanged since,
+	// and with a split tag it shows the split the version was picked from.
+	Route *Tag `json:"route,omitempty"`
 }
 
 // PageRequest asks for one page of a list. Token is opaque, from the previous page.

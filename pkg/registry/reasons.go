@@ -91,6 +91,15 @@ const (
 	// ReasonVersionRouted: deleting only an unrouted version (a prune) that
 	// shared tags route to (conflict); details.tags lists them.
 	ReasonVersionRouted = "version_routed"
+	// ReasonInvalidSplit: a split's members or weights are invalid, or a
+	// request names both a version and a split (invalid_argument).
+	ReasonInvalidSplit = "invalid_split"
+	// ReasonSplitShared: a split was asked for on a shared tag
+	// (invalid_argument); splits route exclusive tags.
+	ReasonSplitShared = "split_shared"
+	// ReasonTagSplit: removing one member of a split tag (conflict); set
+	// the tag to one version or to another split instead.
+	ReasonTagSplit = "tag_split"
 )
 
 // Reasons lists every reason above, for documents and tests that must name
@@ -105,6 +114,7 @@ var Reasons = []string{
 	ReasonSecretMissing, ReasonSecretNotFound,
 	ReasonSinceInvalid, ReasonSinceOutOfRange,
 	ReasonBundleBeingCollected, ReasonVersionRouted,
+	ReasonInvalidSplit, ReasonSplitShared, ReasonTagSplit,
 }
 
 // WithReason returns e with details.reason set to reason.

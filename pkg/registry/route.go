@@ -18,8 +18,12 @@ type Route struct {
 	// Exclusive is the mode (I5): one target, or a set of members.
 	Exclusive bool
 	// Versions holds the one target of an exclusive route or the members of
-	// a shared one, ascending; nil when the route is free.
+	// a shared one, ascending; nil when the route is free. A split route's
+	// Versions are its members, so every "holds" check (delete guards I4,
+	// flow delete's blocking tags, TagsOf) counts them.
 	Versions []int
+	// Split holds the weights of a split exclusive route; nil unless split.
+	Split Split
 	// Revision counts the changes applied to the route.
 	Revision int64
 	// Clock is the flow's route clock of the last applied change. Exclusive
@@ -34,9 +38,19 @@ func (r Route) Free() bool { return len(r.Versions) == 0 }
 func (r Route) Holds(version int) bool { return slices.Contains(r.Versions, version) }
 
 // Routed reports whether the route already sends version in the given mode,
-// so that a request for exactly that is a no-op.
+// so that a request for exactly that is a no-op. A split route routes no
+// single version: moving it to one of its members collapses it.
 func (r Route) Routed(version int, exclusive bool) bool {
-	return r.Exclusive == exclusive && r.Holds(version)
+	return r.Exclusive == exclusive && r.Split == nil && r.Holds(version)
+}
+
+// RoutedAs reports whether the route already is what req asks for (a
+// version in its mode, or exactly its split), so the request is a no-op.
+func (r Route) RoutedAs(req TagRequest) bool {
+	if req.Split != nil {
+		return r.Exclusive && r.Split.Equal(req.Split)
+	}
+	return r.Routed(req.Version, req.Exclusive)
 }
 
 // AsTag reports the route as the API shows it (Versions never nil).
@@ -45,14 +59,15 @@ func (r Route) AsTag() Tag {
 	if vs == nil {
 		vs = []int{}
 	}
-	return Tag{Flow: r.Flow, Name: r.Tag, Exclusive: r.Exclusive, Versions: vs, Revision: r.Revision}
+	return Tag{Flow: r.Flow, Name: r.Tag, Exclusive: r.Exclusive, Versions: vs, Revision: r.Revision, Split: r.Split.Clone()}
 }
 
 // AllowsMode reports whether the route may take the given mode: it is free
 // or already in that mode (I5).
 func (r Route) AllowsMode(exclusive bool) bool { return r.Free() || r.Exclusive == exclusive }
 
-// changed is r after one applied change at clock, holding versions.
+// changed is r after one applied change at clock, holding versions (not
+// split: a split is set by MoveSplit only, and any other change collapses it).
 func (r Route) changed(exclusive bool, versions []int, clock int64) Route {
 	return Route{Flow: r.Flow, Tag: r.Tag, Exclusive: exclusive, Versions: versions, Revision: r.Revision + 1, Clock: clock}
 }
@@ -72,6 +87,24 @@ func (r Route) Move(version int, clock int64) (Route, error) {
 		return r, r.ModeClash(true)
 	}
 	return r.changed(true, []int{version}, clock), nil
+}
+
+// MoveSplit points the route, exclusively, at the members of split by
+// weight, as of route clock clock: one route change like Move, with Move's
+// refusals (superseded, I5). Setting the split it already has returns r
+// unchanged. The split must be valid (ValidateSplit).
+func (r Route) MoveSplit(split Split, clock int64) (Route, error) {
+	switch {
+	case r.Exclusive && r.Split.Equal(split) && split != nil:
+		return r, nil
+	case r.Exclusive && r.Clock >= clock:
+		return r, r.Superseded()
+	case !r.AllowsMode(true):
+		return r, r.ModeClash(true)
+	}
+	next := r.changed(true, split.Versions(), clock)
+	next.Split = split.Clone()
+	return next, nil
 }
 
 // AddShared adds version to the shared route as of route clock clock.
@@ -108,6 +141,8 @@ func (r Route) Remove(version int, clock int64) (Route, error) {
 		return r, DefaultNotRemovable(r.Flow)
 	case !r.Holds(version):
 		return r, r.NotHeld(version)
+	case r.Split != nil:
+		return r, r.SplitNotRemovable(version)
 	case r.Exclusive && r.Clock >= clock:
 		return r, r.Superseded()
 	}
@@ -146,11 +181,14 @@ func (r Route) Check(req TagRequest, expectClock *int64) error {
 	return nil
 }
 
-// Apply runs the transition a tag request asks for (Move, Rollback or
+// Apply runs the transition a tag request asks for (Move, MoveSplit or
 // AddShared) after Check. lastClock is the rollback's expected clock, if any.
 func (r Route) Apply(req TagRequest, clock int64, lastClock *int64) (Route, error) {
 	if err := r.Check(req, lastClock); err != nil {
 		return r, err
+	}
+	if req.Split != nil {
+		return r.MoveSplit(req.Split, clock)
 	}
 	if req.Exclusive {
 		return r.Move(req.Version, clock)
@@ -169,7 +207,7 @@ func (r Route) ModeClash(wantExclusive bool) *Error {
 	}
 	return Errorf(CodeConflict,
 		"tag %q of flow %q is %s (on %s), so it cannot be added as %s; a tag is either exclusive or shared: remove it first or use another tag name",
-		r.Tag, r.Flow, held, VersionsPhrase(r.Versions), want).
+		r.Tag, r.Flow, held, r.phrase(), want).
 		WithDetails("tag", r.Tag).WithDetails("exclusive", r.Exclusive).WithDetails("versions", r.Versions)
 }
 
@@ -180,7 +218,7 @@ func (r Route) Superseded() *Error {
 	if vs == nil {
 		vs = []int{}
 	}
-	return Errorf(CodeConflict, "tag %q of flow %q was changed by a later request while this one ran (it is now on %s at revision %d); nothing was changed: read the tag and send your change again if you still want it", r.Tag, r.Flow, VersionsPhrase(r.Versions), r.Revision).
+	return Errorf(CodeConflict, "tag %q of flow %q was changed by a later request while this one ran (it is now on %s at revision %d); nothing was changed: read the tag and send your change again if you still want it", r.Tag, r.Flow, r.phrase(), r.Revision).
 		WithDetails("tag", r.Tag).WithDetails("revision", r.Revision).WithDetails("versions", vs)
 }
 
@@ -215,21 +253,32 @@ func DefaultNotRemovable(flow string) *Error {
 		WithDetails("flow", flow).WithDetails("tag", DefaultTag).WithReason(ReasonDefaultNotRemovable)
 }
 
-// RollbackTarget is the version a rollback moves tag back to, given the
-// tag's newest change in history (nil when it has none): the version its
-// last change took it from. Errors: not_found (no history), conflict (a
-// shared tag, or nothing earlier to roll back to).
-func RollbackTarget(flow, tag string, last *RouteChange) (int, error) {
+// phrase names the versions the route is on, with weights when split.
+func (r Route) phrase() string {
+	if r.Split != nil {
+		return r.Split.Phrase()
+	}
+	return VersionsPhrase(r.Versions)
+}
+
+// RollbackTarget is where a rollback moves tag back to, given the tag's
+// newest change in history (nil when it has none): the version or the
+// split its last change took it from (the split is nil unless split).
+// Errors: not_found (no history), conflict (a shared tag, or nothing
+// earlier to roll back to).
+func RollbackTarget(flow, tag string, last *RouteChange) (int, Split, error) {
 	switch {
 	case last == nil:
-		return 0, NoTagToRollBack(flow, tag)
+		return 0, nil, NoTagToRollBack(flow, tag)
 	case !last.Exclusive:
-		return 0, Errorf(CodeConflict, "tag %q of flow %q is shared; rollback moves exclusive tags only", tag, flow).WithDetails("tag", tag)
+		return 0, nil, Errorf(CodeConflict, "tag %q of flow %q is shared; rollback moves exclusive tags only", tag, flow).WithDetails("tag", tag)
+	case last.FromSplit != nil:
+		return 0, last.FromSplit.Clone(), nil
 	case last.From == nil:
-		return 0, Errorf(CodeConflict, "tag %q of flow %q has no earlier version to roll back to; move it to the version you want instead, with exclusive set to true", tag, flow).
+		return 0, nil, Errorf(CodeConflict, "tag %q of flow %q has no earlier version to roll back to; move it to the version you want instead, with exclusive set to true", tag, flow).
 			WithDetails("flow", flow).WithDetails("tag", tag).WithReason(ReasonNoEarlierVersion)
 	}
-	return *last.From, nil
+	return *last.From, nil, nil
 }
 
 // RollbackToDeleted refuses a rollback whose earlier version was deleted.

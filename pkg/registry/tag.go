@@ -15,14 +15,20 @@ type Tag struct {
 	Versions []int `json:"versions"`
 	// Revision counts the changes applied to this tag; send it as If-Match to move it only if unchanged.
 	Revision int64 `json:"revision"`
+	// Split holds the weights of a split exclusive tag (version → weight,
+	// summing to 100); Versions are then its members. Absent unless split.
+	Split Split `json:"split,omitempty"`
 }
 
 // TagRequest adds a tag to a version, moving it there when exclusive.
 type TagRequest struct {
-	Project   string
-	Flow      string
-	Tag       string
-	Version   int
+	Project string
+	Flow    string
+	Tag     string
+	Version int
+	// Split, instead of Version, points the exclusive tag at several
+	// versions by weight (docs/splits.md).
+	Split     Split
 	Exclusive bool
 	// IfRevision, when set, makes the change conditional on the tag's current revision (412 otherwise).
 	IfRevision *int64
@@ -42,13 +48,44 @@ func (r *TagRequest) Normalize() error {
 	if err := ValidateTagName(r.Tag); err != nil {
 		return err
 	}
-	if err := ValidateVersion(r.Version); err != nil {
-		return err
-	}
 	if r.Tag == DefaultTag {
 		r.Exclusive = true
 	}
-	return nil
+	if r.Split != nil {
+		return r.normalizeSplit()
+	}
+	return ValidateVersion(r.Version)
+}
+
+// normalizeSplit validates a split request: no version beside it, an
+// exclusive tag, valid weights.
+func (r *TagRequest) normalizeSplit() error {
+	switch {
+	case r.Version != 0:
+		return Errorf(CodeInvalidArgument, "pass either version or split, not both: version points the tag at one version, split at several by weight").
+			WithReason(ReasonInvalidSplit)
+	case !r.Exclusive:
+		return Errorf(CodeInvalidArgument, "a split routes an exclusive tag; tag %q was asked for as shared: set exclusive to true (or leave it out), or use version for a shared tag", r.Tag).
+			WithDetails("tag", r.Tag).WithReason(ReasonSplitShared)
+	}
+	return ValidateSplit(r.Split)
+}
+
+// Highest is the highest version the request names (its version, or its
+// split's highest member): a store checks it was ever allocated.
+func (r TagRequest) Highest() int {
+	if r.Split != nil {
+		return slices.Max(r.Split.Versions())
+	}
+	return r.Version
+}
+
+// Targets lists the versions the request routes to, ascending.
+func (r TagRequest) Targets() []int {
+	if r.Split != nil {
+		return r.Split.Versions()
+	}
+	return []int{r.Version}
 }
 
 // Action says what a route change did.
@@ -66,12 +103,16 @@ const (
 
 // RouteChange is one record of tag history (I8). From and To are versions; nil means "none".
 type RouteChange struct {
-	Flow      string    `json:"flow"`
-	Tag       string    `json:"tag"`
-	Action    Action    `json:"action"`
-	Exclusive bool      `json:"exclusive"`
-	From      *int      `json:"from"`
-	To        *int      `json:"to"`
+	Flow      string `json:"flow"`
+	Tag       string `json:"tag"`
+	Action    Action `json:"action"`
+	Exclusive bool   `json:"exclusive"`
+	From      *int   `json:"from"`
+	To        *int   `json:"to"`
+	// FromSplit and ToSplit are the split the change left or made; From and
+	// To are then nil.
+	FromSplit Split     `json:"from_split,omitempty"`
+	ToSplit   Split     `json:"to_split,omitempty"`
 	Revision  int64     `json:"revision"` // the flow's route clock at the change; orders history
 	By        string    `json:"by"`
 	At        time.Time `json:"at"`
@@ -107,13 +148,22 @@ func (r Routes) ExclusiveTagsOf(version int) []string {
 type Selector struct {
 	Version int    `json:"version,omitempty"`
 	Tag     string `json:"tag,omitempty"`
+	// StickyKey makes the pick of a split tag stable: the same key picks the
+	// same version while the split is unchanged. Without it the pick is
+	// random by weight. Not recorded with executions.
+	StickyKey string `json:"sticky_key,omitempty"`
 }
+
+// MaxStickyKeyBytes bounds a sticky key, as an Idempotency-Key is bounded.
+const MaxStickyKeyBytes = 255
 
 // Normalize validates the selector and fills in the implicit `default` tag.
 func (s *Selector) Normalize() error {
 	switch {
 	case s.Version != 0 && s.Tag != "":
 		return Errorf(CodeInvalidArgument, "pass either a tag or a version, not both")
+	case len(s.StickyKey) > MaxStickyKeyBytes:
+		return Errorf(CodeInvalidArgument, "sticky_key is %d bytes, more than %d: send a shorter key (a user id, say)", len(s.StickyKey), MaxStickyKeyBytes)
 	case s.Version != 0:
 		return ValidateVersion(s.Version)
 	case s.Tag == "":
@@ -130,7 +180,8 @@ func (s Selector) String() string {
 }
 
 // Resolve picks the version a selector names from a flow's routes. flowExists
-// tells "no deployments at all" apart from "no such route".
+// tells "no deployments at all" apart from "no such route". A split tag picks
+// one member by weight (the sticky key's bucket, or a random one).
 func (r Routes) Resolve(flow string, sel Selector, hasDeployments bool) (int, error) {
 	if !hasDeployments {
 		return 0, FlowNotFound(flow)
@@ -145,6 +196,8 @@ func (r Routes) Resolve(flow string, sel Selector, hasDeployments bool) (int, er
 			WithDetails("flow", flow).WithDetails("tag", sel.Tag).WithReason(ReasonNoDefault)
 	case !ok || len(t.Versions) == 0:
 		return 0, TagNotFound(flow, sel.Tag).WithDetails("tags", r.Names())
+	case t.Split != nil:
+		return t.Split.Pick(sel.pickBucket(flow)), nil
 	case len(t.Versions) > 1:
 		// Surface-neutral: each client names its own way to pick a version
 		// (the CLI adds its version flag, keyed on ReasonAmbiguousTag).

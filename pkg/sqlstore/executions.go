@@ -62,9 +62,9 @@ func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (regi
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO executions (project, exec_id, flow, version, snapshot, selector_tag, selector_version, status, inputs, started_at, invoked_by, idempotency_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Project, e.ExecID, e.Flow, e.Version, e.Snapshot, nullString(e.Selector.Tag), nullInt(e.Selector.Version), string(e.Status),
+		if _, err := tx.ExecContext(ctx, `INSERT INTO executions (project, exec_id, flow, version, snapshot, selector_tag, selector_version, route_revision, status, inputs, started_at, invoked_by, idempotency_key)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Project, e.ExecID, e.Flow, e.Version, e.Snapshot, nullString(e.Selector.Tag), nullInt(e.Selector.Version), nullInt(int(e.RouteRevision)), string(e.Status),
 			string(e.Inputs), nanos(e.StartedAt), nullString(e.InvokedBy), nullString(e.IdempotencyKey)); err != nil {
 			return err
 		}
@@ -85,19 +85,20 @@ func (s *Store) CreateExecution(ctx context.Context, e registry.Execution) (regi
 }
 
 // executionColumns are read by scanExecution, in this order.
-const executionColumns = `project, exec_id, flow, version, snapshot, selector_tag, selector_version, status, inputs, result, result_ref, error, started_at, ended_at, invoked_by, idempotency_key`
+const executionColumns = `project, exec_id, flow, version, snapshot, selector_tag, selector_version, route_revision, status, inputs, result, result_ref, error, started_at, ended_at, invoked_by, idempotency_key`
 
 func scanExecution(row interface{ Scan(...any) error }) (registry.Execution, error) {
 	var e registry.Execution
 	var tag, result, ref, execErr, by, key sql.NullString
-	var selVersion, ended sql.NullInt64
+	var selVersion, routeRev, ended sql.NullInt64
 	var inputs string
 	var started int64
-	if err := row.Scan(&e.Project, &e.ExecID, &e.Flow, &e.Version, &e.Snapshot, &tag, &selVersion, &e.Status, &inputs,
+	if err := row.Scan(&e.Project, &e.ExecID, &e.Flow, &e.Version, &e.Snapshot, &tag, &selVersion, &routeRev, &e.Status, &inputs,
 		&result, &ref, &execErr, &started, &ended, &by, &key); err != nil {
 		return e, err
 	}
 	e.Selector = registry.Selector{Tag: tag.String, Version: int(selVersion.Int64)}
+	e.RouteRevision = routeRev.Int64
 	e.Inputs, e.ResultRef, e.StartedAt, e.EndedAt = json.RawMessage(inputs), ref.String, fromNanos(started), fromNullNanos(ended)
 	e.InvokedBy, e.IdempotencyKey = by.String, key.String
 	if result.Valid {

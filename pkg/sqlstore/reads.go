@@ -327,7 +327,7 @@ func summaries(ctx context.Context, tx *sql.Tx, project, cond string, args []any
 	if err := rows.Err(); err != nil || len(out) == 0 {
 		return out, err
 	}
-	members, err := tx.QueryContext(ctx, `SELECT flow, tag, exclusive, version FROM route_members
+	members, err := tx.QueryContext(ctx, `SELECT flow, tag, exclusive, version, weight FROM route_members
 		WHERE project = ? AND flow BETWEEN ? AND ? ORDER BY flow, tag, version`, project, out[0].Flow, out[len(out)-1].Flow)
 	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)
@@ -341,7 +341,8 @@ func summaries(ctx context.Context, tx *sql.Tx, project, cond string, args []any
 		var flow, tag string
 		var exclusive bool
 		var v int
-		if err := members.Scan(&flow, &tag, &exclusive, &v); err != nil {
+		var weight sql.NullInt64
+		if err := members.Scan(&flow, &tag, &exclusive, &v, &weight); err != nil {
 			return nil, fmt.Errorf("read routes: %w", err)
 		}
 		fs := at[flow]
@@ -352,12 +353,22 @@ func summaries(ctx context.Context, tx *sql.Tx, project, cond string, args []any
 			fs.ExclusiveTags = append(fs.ExclusiveTags, tag)
 		}
 		fs.Tags[tag] = append(fs.Tags[tag], v)
+		if weight.Valid {
+			if fs.Splits == nil {
+				fs.Splits = map[string]registry.Split{}
+			}
+			fs.Splits[tag] = withWeight(fs.Splits[tag], v, weight)
+		}
 		if tag == registry.DefaultTag {
 			fs.DefaultVersion = &v
 		}
 	}
 	for i := range out {
 		slices.Sort(out[i].ExclusiveTags)
+		if split := out[i].Splits[registry.DefaultTag]; split != nil {
+			v := split.Heaviest()
+			out[i].DefaultVersion = &v
+		}
 	}
 	return out, members.Err()
 }
@@ -410,7 +421,7 @@ func queryHistory(ctx context.Context, q queryer, project, flow, tag string, lim
 	if before != nil {
 		upper = *before
 	}
-	rows, err := q.QueryContext(ctx, `SELECT clock, action, exclusive, from_version, to_version, changed_by, changed_at FROM history
+	rows, err := q.QueryContext(ctx, `SELECT clock, action, exclusive, from_version, to_version, from_split, to_split, changed_by, changed_at FROM history
 		WHERE project = ? AND flow = ? AND tag = ? AND clock < ? ORDER BY clock DESC LIMIT ?`, project, flow, tag, upper, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history of tag %s: %w", tag, err)
@@ -420,14 +431,33 @@ func queryHistory(ctx context.Context, q queryer, project, flow, tag string, lim
 	for rows.Next() {
 		c := registry.RouteChange{Flow: flow, Tag: tag}
 		var from, to sql.NullInt64
+		var fromSplit, toSplit sql.NullString
 		var at int64
-		if err := rows.Scan(&c.Revision, &c.Action, &c.Exclusive, &from, &to, &c.By, &at); err != nil {
+		if err := rows.Scan(&c.Revision, &c.Action, &c.Exclusive, &from, &to, &fromSplit, &toSplit, &c.By, &at); err != nil {
 			return nil, fmt.Errorf("read history of tag %s: %w", tag, err)
 		}
 		c.From, c.To, c.At = intPtr(from), intPtr(to), fromNanos(at)
+		if err := decodeSplits(&c, fromSplit, toSplit); err != nil {
+			return nil, fmt.Errorf("read history of tag %s: %w", tag, err)
+		}
 		changes = append(changes, c)
 	}
 	return changes, rows.Err()
+}
+
+// decodeSplits reads the splits a history record stores (NULL when none).
+func decodeSplits(c *registry.RouteChange, from, to sql.NullString) error {
+	for _, f := range []struct {
+		text sql.NullString
+		into *registry.Split
+	}{{from, &c.FromSplit}, {to, &c.ToSplit}} {
+		if f.text.Valid {
+			if err := json.Unmarshal([]byte(f.text.String), f.into); err != nil {
+				return fmt.Errorf("decode split: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func intPtr(n sql.NullInt64) *int {

@@ -57,7 +57,7 @@ func liveFlow(ctx context.Context, q queryer, project, flow string) (flowRow, er
 // getRoute reads one tag's route; a tag never set is a free route at revision 0.
 func getRoute(ctx context.Context, q queryer, project, flow, tag string) (registry.Route, error) {
 	r := registry.Route{Flow: flow, Tag: tag}
-	rows, err := q.QueryContext(ctx, `SELECT r.exclusive, r.revision, r.clock, m.version FROM routes r
+	rows, err := q.QueryContext(ctx, `SELECT r.exclusive, r.revision, r.clock, m.version, m.weight FROM routes r
 		LEFT JOIN route_members m ON m.project = r.project AND m.flow = r.flow AND m.tag = r.tag
 		WHERE r.project = ? AND r.flow = ? AND r.tag = ? ORDER BY m.version`, project, flow, tag)
 	if err != nil {
@@ -65,12 +65,13 @@ func getRoute(ctx context.Context, q queryer, project, flow, tag string) (regist
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var v sql.NullInt64
-		if err := rows.Scan(&r.Exclusive, &r.Revision, &r.Clock, &v); err != nil {
+		var v, w sql.NullInt64
+		if err := rows.Scan(&r.Exclusive, &r.Revision, &r.Clock, &v, &w); err != nil {
 			return r, fmt.Errorf("read tag %s of %s: %w", tag, flow, err)
 		}
 		if v.Valid {
 			r.Versions = append(r.Versions, int(v.Int64))
+			r.Split = withWeight(r.Split, int(v.Int64), w)
 		}
 	}
 	return r, rows.Err()
@@ -78,7 +79,7 @@ func getRoute(ctx context.Context, q queryer, project, flow, tag string) (regist
 
 // getRoutes reads a flow's routing table (routes some version holds).
 func getRoutes(ctx context.Context, q queryer, project, flow string) (registry.Routes, error) {
-	rows, err := q.QueryContext(ctx, `SELECT r.tag, r.exclusive, r.revision, m.version FROM routes r
+	rows, err := q.QueryContext(ctx, `SELECT r.tag, r.exclusive, r.revision, m.version, m.weight FROM routes r
 		JOIN route_members m ON m.project = r.project AND m.flow = r.flow AND m.tag = r.tag
 		WHERE r.project = ? AND r.flow = ? ORDER BY r.tag, m.version`, project, flow)
 	if err != nil {
@@ -89,16 +90,42 @@ func getRoutes(ctx context.Context, q queryer, project, flow string) (registry.R
 	for rows.Next() {
 		var t registry.Tag
 		var v int
-		if err := rows.Scan(&t.Name, &t.Exclusive, &t.Revision, &v); err != nil {
+		var w sql.NullInt64
+		if err := rows.Scan(&t.Name, &t.Exclusive, &t.Revision, &v, &w); err != nil {
 			return nil, fmt.Errorf("read the routes of %s: %w", flow, err)
 		}
 		if prev, ok := routes[t.Name]; ok {
-			t.Versions = prev.Versions
+			t.Versions, t.Split = prev.Versions, prev.Split
 		}
-		t.Flow, t.Versions = flow, append(t.Versions, v)
+		t.Flow, t.Versions, t.Split = flow, append(t.Versions, v), withWeight(t.Split, v, w)
 		routes[t.Name] = t
 	}
 	return routes, rows.Err()
+}
+
+// withWeight adds a member's weight to a split (a member without one is a
+// plain target: the split stays as it is).
+func withWeight(s registry.Split, version int, weight sql.NullInt64) registry.Split {
+	if !weight.Valid {
+		return s
+	}
+	if s == nil {
+		s = registry.Split{}
+	}
+	s[version] = int(weight.Int64)
+	return s
+}
+
+// splitJSON is a split as history stores it (NULL when not split).
+func splitJSON(s registry.Split) (any, error) {
+	if s == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode split: %w", err)
+	}
+	return string(b), nil
 }
 
 // routeChange is one route change to write: the route before and after
@@ -108,7 +135,7 @@ type routeChange struct {
 	before, after registry.Route
 	action        registry.Action
 	// version is the version the change is about: the new target or member,
-	// or the version the tag left.
+	// or the version the tag left (0 when the change sets a split).
 	version int
 	by      string
 	at      time.Time
@@ -124,17 +151,33 @@ func (c routeChange) leaves() bool {
 // it left, so history chains consistently.
 func writeRoute(ctx context.Context, tx *sql.Tx, c routeChange) error {
 	var from, to any
+	var fromSplit, toSplit registry.Split
 	switch {
 	case c.leaves():
 		from = c.version
 	case c.after.Exclusive && c.before.Exclusive && !c.before.Free():
-		from, to = c.before.Versions[0], c.version
+		if fromSplit = c.before.Split; fromSplit == nil {
+			from = c.before.Versions[0]
+		}
+		if toSplit = c.after.Split; toSplit == nil {
+			to = c.version
+		}
+	case c.after.Split != nil:
+		toSplit = c.after.Split
 	default:
 		to = c.version
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO history (project, flow, tag, clock, action, exclusive, from_version, to_version, changed_by, changed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.project, c.flow, c.after.Tag, c.after.Clock, string(c.action), c.after.Exclusive, from, to, c.by, nanos(c.at)); err != nil {
+	fs, err := splitJSON(fromSplit)
+	if err != nil {
+		return err
+	}
+	ts, err := splitJSON(toSplit)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO history (project, flow, tag, clock, action, exclusive, from_version, to_version, from_split, to_split, changed_by, changed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.project, c.flow, c.after.Tag, c.after.Clock, string(c.action), c.after.Exclusive, from, to, fs, ts, c.by, nanos(c.at)); err != nil {
 		return fmt.Errorf("record the change of tag %s: %w", c.after.Tag, err)
 	}
 	for _, v := range c.before.Versions {
@@ -150,9 +193,10 @@ func writeRoute(ctx context.Context, tx *sql.Tx, c routeChange) error {
 		return fmt.Errorf("move tag %s: %w", c.after.Tag, err)
 	}
 	for _, v := range c.after.Versions {
-		if !c.before.Holds(v) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO route_members (project, flow, tag, version, exclusive) VALUES (?, ?, ?, ?, ?)`,
-				c.project, c.flow, c.after.Tag, v, c.after.Exclusive); err != nil {
+		if !c.before.Holds(v) || c.before.Split[v] != c.after.Split[v] {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO route_members (project, flow, tag, version, exclusive, weight) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (project, flow, tag, version) DO UPDATE SET weight = excluded.weight`,
+				c.project, c.flow, c.after.Tag, v, c.after.Exclusive, nullInt(c.after.Split[v])); err != nil {
 				return fmt.Errorf("move tag %s: %w", c.after.Tag, err)
 			}
 		}
@@ -322,17 +366,21 @@ func (s *Store) putTag(ctx context.Context, tx *sql.Tx, req registry.TagRequest,
 	if err := route.Check(req, expectClock); err != nil {
 		return registry.Tag{}, err
 	}
-	switch exists, err := versionExists(ctx, tx, req.Project, req.Flow, req.Version); {
-	case err != nil:
-		return registry.Tag{}, err
-	case req.Version > f.lastVersion:
-		return registry.Tag{}, registry.VersionNotFound(req.Flow, req.Version)
-	case route.Routed(req.Version, req.Exclusive):
+	if highest := req.Highest(); highest > f.lastVersion {
+		return registry.Tag{}, registry.VersionNotFound(req.Flow, highest)
+	}
+	if route.RoutedAs(req) {
 		return route.AsTag(), nil
-	case !exists && req.Rollback:
-		return registry.Tag{}, registry.RollbackToDeleted(req.Flow, req.Tag, req.Version)
-	case !exists:
-		return registry.Tag{}, registry.VersionNotFound(req.Flow, req.Version)
+	}
+	for _, v := range req.Targets() {
+		switch exists, err := versionExists(ctx, tx, req.Project, req.Flow, v); {
+		case err != nil:
+			return registry.Tag{}, err
+		case !exists && req.Rollback:
+			return registry.Tag{}, registry.RollbackToDeleted(req.Flow, req.Tag, v)
+		case !exists:
+			return registry.Tag{}, registry.VersionNotFound(req.Flow, v)
+		}
 	}
 	if err := checkTagCapacity(ctx, tx, req.Project, route, s.maxLiveTags); err != nil {
 		return registry.Tag{}, err
@@ -412,11 +460,11 @@ func (s *Store) RollbackTag(ctx context.Context, project, flow, tag, by string) 
 		if len(recent) > 0 {
 			last = &recent[0]
 		}
-		previous, err := registry.RollbackTarget(flow, tag, last)
+		previous, split, err := registry.RollbackTarget(flow, tag, last)
 		if err != nil {
 			return err
 		}
-		moved, err = s.putTag(ctx, tx, registry.TagRequest{Project: project, Flow: flow, Tag: tag, Version: previous, Exclusive: true, By: by, Rollback: true}, &last.Revision)
+		moved, err = s.putTag(ctx, tx, registry.TagRequest{Project: project, Flow: flow, Tag: tag, Version: previous, Split: split, Exclusive: true, By: by, Rollback: true}, &last.Revision)
 		return err
 	})
 	return moved, err

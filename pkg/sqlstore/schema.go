@@ -9,9 +9,9 @@ import (
 // schemaVersion is the schema this binary writes, kept in PRAGMA
 // user_version. migrations[v] brings a file from version v to v+1; a file
 // from a newer binary is refused rather than guessed at.
-const schemaVersion = 3
+const schemaVersion = 4
 
-var migrations = []string{0: schemaV1, 1: schemaV2Secrets, 2: schemaV3BundleGuards}
+var migrations = []string{0: schemaV1, 1: schemaV2Secrets, 2: schemaV3BundleGuards, 3: schemaV4Splits}
 
 // schemaV3BundleGuards adds the guard that keeps a deploy using a source
 // bundle and a prune deleting it apart (registry.BundleGuard): how many
@@ -27,6 +27,24 @@ CREATE TABLE bundle_guards (
 	collect_token TEXT    NOT NULL DEFAULT '',
 	PRIMARY KEY (project, digest)
 ) WITHOUT ROWID;
+`
+
+// schemaV4Splits lets an exclusive route split by weight (docs/splits.md).
+// A split's members are route_members rows with a weight, so every query
+// that asks which routes a version holds (delete guards I4, the tag cap,
+// tagsOf) counts them, and the foreign key to versions keeps a member from
+// being deleted. route_one_target now allows one unweighted exclusive
+// member (a plain target) per route; weighted members are a split's.
+// History keeps the split a change left and made (JSON objects
+// "version": weight), and an execution the revision of the route it was
+// resolved by.
+const schemaV4Splits = `
+ALTER TABLE route_members ADD COLUMN weight INTEGER CHECK (weight IS NULL OR (exclusive = 1 AND weight BETWEEN 1 AND 99));
+DROP INDEX route_one_target;
+CREATE UNIQUE INDEX route_one_target ON route_members (project, flow, tag) WHERE exclusive = 1 AND weight IS NULL;
+ALTER TABLE history ADD COLUMN from_split TEXT CHECK (from_split IS NULL OR json_valid(from_split));
+ALTER TABLE history ADD COLUMN to_split TEXT CHECK (to_split IS NULL OR json_valid(to_split));
+ALTER TABLE executions ADD COLUMN route_revision INTEGER;
 `
 
 // schemaV2Secrets adds the names of the flow secrets a version declares: a

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -23,18 +24,7 @@ func TestARegistryOfSchemaVersion1GainsDeploySecrets(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{`ALTER TABLE versions DROP COLUMN secrets`, `DROP TABLE bundle_guards`, `PRAGMA user_version = 1`} {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("make the file schema 1: %s: %v", stmt, err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	downgrade(t, path, 1, slices.Concat(undoV4, undoV3, []string{`ALTER TABLE versions DROP COLUMN secrets`})...)
 
 	s, err = sqlstore.Open(path)
 	if err != nil {
@@ -51,5 +41,71 @@ func TestARegistryOfSchemaVersion1GainsDeploySecrets(t *testing.T) {
 	}
 	if got, err := s.GetDeployment(ctx, "p", "research", d.Version); err != nil || !slices.Equal(got.Secrets, []string{"OPENAI_API_KEY"}) {
 		t.Errorf("a deploy after the migration = secrets %v, %v; want OPENAI_API_KEY", got.Secrets, err)
+	}
+}
+
+// undoV3 turns a schema-3 file back into schema 2 (no bundle guards).
+var undoV3 = []string{`DROP TABLE bundle_guards`}
+
+// undoV4 turns a schema-4 file back into schema 3 (no splits).
+var undoV4 = []string{
+	`DROP INDEX route_one_target`,
+	`ALTER TABLE route_members DROP COLUMN weight`,
+	`CREATE UNIQUE INDEX route_one_target ON route_members (project, flow, tag) WHERE exclusive = 1`,
+	`ALTER TABLE history DROP COLUMN from_split`,
+	`ALTER TABLE history DROP COLUMN to_split`,
+	`ALTER TABLE executions DROP COLUMN route_revision`,
+}
+
+// downgrade makes the closed registry at path look as a kitaru of schema
+// version left it, by running stmts and setting user_version.
+func downgrade(t *testing.T, path string, version int, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range append(stmts, fmt.Sprintf("PRAGMA user_version = %d", version)) {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("make the file schema %d: %s: %v", version, stmt, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestARegistryOfSchemaVersion2GainsSplits opens a file as the kitaru
+// before splits left it (schema 2) and checks that its routes and history
+// read back as they were, and a split can then be set and read.
+func TestARegistryOfSchemaVersion3GainsSplits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s, err := sqlstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy(t, s, "p", "research", "")
+	deploy(t, s, "p", "research", "")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	downgrade(t, path, 3, undoV4...)
+
+	s, err = sqlstore.Open(path)
+	if err != nil {
+		t.Fatalf("open a schema-3 file: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if tag, err := s.GetTag(ctx, "p", "research", "default"); err != nil || !slices.Equal(tag.Versions, []int{2}) || tag.Split != nil {
+		t.Fatalf("default after the migration = %+v, %v; want on version 2, not split", tag, err)
+	}
+	split := registry.Split{1: 30, 2: 70}
+	tag, err := s.PutTag(ctx, registry.TagRequest{Project: "p", Flow: "research", Tag: "default", Split: split, By: "tester"})
+	if err != nil || !tag.Split.Equal(split) {
+		t.Fatalf("split default after the migration = %+v, %v; want %v", tag, err, split)
+	}
+	h, err := s.TagHistory(ctx, "p", "research", "default", registry.PageRequest{})
+	if err != nil || len(h.Items) != 3 || !h.Items[0].ToSplit.Equal(split) || *h.Items[0].From != 2 || *h.Items[1].To != 2 {
+		t.Fatalf("history after the migration = %+v, %v; want the split on top of the two deploys", h.Items, err)
 	}
 }

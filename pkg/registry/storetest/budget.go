@@ -18,6 +18,12 @@ func testRoundTripBudget(t *testing.T, f *fixture) {
 	checkTrips(t, f, true, []tripCase{
 		{"a deploy takes at most 3 requests", 3, func() error { deploy(t, f, "budget", "canary", true); return nil }},
 		{"a tag move takes at most 2 requests", 2, func() error { _, err := putTag(f, "budget", "stable", 4, true); return err }},
+		{"a split change takes at most 2 requests, as a move", 2, func() error {
+			_, err := putSplit(f, "budget", "stable", registry.Split{4: 90, 5: 10})
+			return err
+		}},
+		{"resolving a split tag takes at most 2 requests", 2, func() error { _, err := resolveTag(t, f, "budget", "stable"); return err }},
+		{"a move collapsing a split takes at most 2 requests", 2, func() error { _, err := putTag(f, "budget", "stable", 6, true); return err }},
 		{"resolving a tag takes at most 2 requests", 2, func() error { _, err := resolveTag(t, f, "budget", "stable"); return err }},
 		{"resolving a version takes 1 request", 1, func() error {
 			_, err := f.store.Resolve(ctx, project, "budget", registry.Selector{Version: 7})

@@ -114,11 +114,14 @@ var registryCases = []testCase{
 	{"NothingLostOrDuplicated", testNothingLostOrDuplicated, true},
 	{"CancelledRequestsAreUnavailable", testCancelledRequestsAreUnavailable, false},
 	{"DeploySecrets", testDeploySecrets, false},
+	{"SplitRules", testSplitRules, true},
+	{"SplitPicksAreMembersOfTheSplitRead", testSplitPicksAreMembersOfTheSplitRead, true},
 }
 
 // otherCases are executions, keyed writes and API keys.
 var otherCases = []testCase{
 	{"ExecutionRecords", testExecutionRecords, false},
+	{"ExecutionsKeepTheirRouteRevision", testExecutionsKeepTheirRouteRevision, false},
 	{"AnswersHaveTheirWireForm", testAnswersHaveTheirWireForm, false},
 	{"ExecutionIdempotency", testExecutionIdempotency, false},
 	{"FinishExecution", testFinishExecution, false},

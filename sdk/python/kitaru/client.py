@@ -222,6 +222,8 @@ class Execution:
     invoked_by: str = ""
     idempotency_key: Optional[str] = None
     project: str = ""
+    # The revision of the tag's route the invoke picked its version from (by tag only).
+    route_revision: Optional[int] = None
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -242,6 +244,7 @@ class Execution:
             invoked_by=d.get("invoked_by", ""),
             idempotency_key=d.get("idempotency_key"),
             project=d.get("project", ""),
+            route_revision=d.get("route_revision"),
             raw=d,
         )
 
@@ -272,17 +275,33 @@ class LogPage:
 
 @dataclasses.dataclass
 class Tag:
-    """A route: an exclusive tag's one version, or a shared tag's versions."""
+    """A route: an exclusive tag's one version, or a shared tag's versions. A split
+    exclusive tag has ``split`` (version → weight, summing to 100) and its versions."""
 
     flow: str
     tag: str
     exclusive: bool
     versions: list[int]
     revision: int
+    split: Optional[dict[int, int]] = None
 
     @classmethod
     def _from(cls, d: dict[str, Any]) -> "Tag":
-        return cls(d.get("flow", ""), d.get("tag", ""), bool(d.get("exclusive")), list(d.get("versions") or []), int(d.get("revision") or 0))
+        return cls(
+            d.get("flow", ""),
+            d.get("tag", ""),
+            bool(d.get("exclusive")),
+            list(d.get("versions") or []),
+            int(d.get("revision") or 0),
+            _split(d.get("split")),
+        )
+
+
+def _split(raw: Optional[dict[str, Any]]) -> Optional[dict[int, int]]:
+    """A split as the API sends it ({"3": 90}) with integer versions, or None."""
+    if not raw:
+        return None
+    return {int(v): int(w) for v, w in raw.items()}
 
 
 @dataclasses.dataclass
@@ -299,6 +318,9 @@ class RouteChange:
     revision: int
     by: str
     at: str
+    # The split the change left or made (version → weight); the version is then None.
+    from_split: Optional[dict[int, int]] = None
+    to_split: Optional[dict[int, int]] = None
 
     @classmethod
     def _from(cls, d: dict[str, Any]) -> "RouteChange":
@@ -312,6 +334,8 @@ class RouteChange:
             int(d.get("revision") or 0),
             d.get("by", ""),
             d.get("at", ""),
+            _split(d.get("from_split")),
+            _split(d.get("to_split")),
         )
 
 
@@ -477,14 +501,20 @@ class Deployments:
         """The flow's deployment versions, newest first (NotFoundError for an unknown flow)."""
         return [Deployment._from(d, self._c) for d in self._t.pages(f"/v1/flows/{_quote(flow)}/deployments", limit)]
 
-    def get(self, flow: str, *, version: Optional[int] = None, tag: Optional[str] = None) -> Deployment:
-        """The deployment a version or a tag names now; neither names ``default``."""
+    def get(
+        self, flow: str, *, version: Optional[int] = None, tag: Optional[str] = None, sticky_key: Optional[str] = None
+    ) -> Deployment:
+        """The deployment a version or a tag names now; neither names ``default``. A split
+        tag picks one of its versions by weight; with ``sticky_key`` (a user id, say) the
+        same key always gets the same version while the split is unchanged."""
         if version is not None and tag is not None:
             raise InvalidArgumentError("pass a version or a tag, not both")
         if version is not None:
             d = self._t.call("GET", f"/v1/flows/{_quote(flow)}/deployments/{_quote(version)}", idempotent=True)
             return Deployment._from(d, self._c)
-        res = self._t.call("GET", f"/v1/flows/{_quote(flow)}/resolve", query={"tag": tag}, idempotent=True)
+        res = self._t.call(
+            "GET", f"/v1/flows/{_quote(flow)}/resolve", query={"tag": tag, "sticky_key": sticky_key}, idempotent=True
+        )
         return Deployment._from(res["deployment"], self._c)
 
     def invoke(
@@ -495,13 +525,17 @@ class Deployments:
         tag: Optional[str] = None,
         inputs: Optional[dict[str, Any]] = None,
         idempotency_key: Optional[str] = None,
+        sticky_key: Optional[str] = None,
     ) -> Handle:
         """Start an execution of the deployment ``version`` or ``tag`` names (neither:
         ``default``) with inputs overriding its deployment-time inputs. Inputs that do
-        not match the deployment's input schema raise UnprocessableError naming the key."""
+        not match the deployment's input schema raise UnprocessableError naming the key.
+        A split tag picks a version by weight, the same one for the same ``sticky_key``."""
         body: dict[str, Any] = {}
         if tag is not None:
             body["tag"] = tag
+        if sticky_key is not None:
+            body["sticky_key"] = sticky_key
         if version is not None:
             body["version"] = version
         if inputs:
@@ -532,6 +566,16 @@ class Deployments:
         (PreconditionFailedError otherwise)."""
         headers = {"If-Match": str(if_revision)} if if_revision is not None else None
         body = {"version": version, "exclusive": bool(exclusive)}
+        t = self._t.call("PUT", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", body=body, headers=headers, keyed=True)
+        return Tag._from(t)
+
+    def split(self, flow: str, tag: str, weights: dict[int, int], *, if_revision: Optional[int] = None) -> Tag:
+        """Split the exclusive tag over 2 to 8 versions by weight (version → weight, 1 to 99,
+        summing to 100), e.g. ``split("research_agent", "live", {3: 90, 4: 10})``, as one
+        route change. A later ``tag(..., version=N, exclusive=True)`` collapses it and
+        ``rollback`` restores it. InvalidArgumentError for invalid weights."""
+        headers = {"If-Match": str(if_revision)} if if_revision is not None else None
+        body = {"split": {str(int(v)): int(w) for v, w in weights.items()}}
         t = self._t.call("PUT", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", body=body, headers=headers, keyed=True)
         return Tag._from(t)
 

@@ -197,11 +197,14 @@ class Flow:
 
         return kitaru.KitaruClient().deployments.list(self.name)
 
-    def deployment(self, *, version: Optional[int] = None, tag: Optional[str] = None) -> Any:
-        """The deployment a version or a tag names now (neither: ``default``)."""
+    def deployment(
+        self, *, version: Optional[int] = None, tag: Optional[str] = None, sticky_key: Optional[str] = None
+    ) -> Any:
+        """The deployment a version or a tag names now (neither: ``default``). A split tag
+        picks a version by weight, always the same one for the same ``sticky_key``."""
         import kitaru
 
-        return kitaru.KitaruClient().deployments.get(self.name, version=version, tag=tag)
+        return kitaru.KitaruClient().deployments.get(self.name, version=version, tag=tag, sticky_key=sticky_key)
 
     def invoke(
         self,
@@ -210,11 +213,13 @@ class Flow:
         tag: Optional[str] = None,
         inputs: Optional[dict[str, Any]] = None,
         idempotency_key: Optional[str] = None,
+        sticky_key: Optional[str] = None,
         **more_inputs: Any,
     ) -> Any:
         """Start a remote execution of the deployed flow and return its :class:`kitaru.Handle`.
 
-        ``version`` or ``tag`` picks the deployment (neither: ``default``); the
+        ``version`` or ``tag`` picks the deployment (neither: ``default``; a split tag
+        picks by weight, the same version for the same ``sticky_key``); the
         keyword arguments override the deployment-time inputs key by key.
         Inputs named like this method's keywords go in ``inputs={...}``.
         """
@@ -222,7 +227,7 @@ class Flow:
 
         values = _merge_inputs(inputs, more_inputs, "invoke")
         return kitaru.KitaruClient().deployments.invoke(
-            self.name, version=version, tag=tag, inputs=values, idempotency_key=idempotency_key
+            self.name, version=version, tag=tag, inputs=values, idempotency_key=idempotency_key, sticky_key=sticky_key
         )
 
     def _entrypoint(self) -> tuple[str, str]:

@@ -377,6 +377,30 @@ class ClientTest(unittest.TestCase):
         self.assertIn("echo", str(cm.exception))
         self.assertEqual(cm.exception.code, "not_found")
 
+    def test_split_routes_by_weight_and_sticky_key(self):
+        shout, deps = self.mod.shout, self.client.deployments
+        shout.deploy()
+        shout.deploy()
+        t = deps.split("shout", "live", {1: 90, 2: 10})
+        self.assertEqual((t.exclusive, t.versions, t.split), (True, [1, 2], {1: 90, 2: 10}))
+        with self.assertRaises(InvalidArgumentError) as cm:
+            deps.split("shout", "live", {1: 90, 2: 20})
+        self.assertEqual(cm.exception.details.get("reason"), "invalid_split")
+
+        picked = {shout.deployment(tag="live", sticky_key="user-%d" % i).version for i in range(40)}
+        self.assertEqual(picked, {1, 2})
+        for i in range(5):
+            first = shout.deployment(tag="live", sticky_key="user-7").version
+            self.assertEqual(deps.get("shout", tag="live", sticky_key="user-7").version, first)
+        h = shout.invoke(tag="live", sticky_key="user-7", value="hi")
+        self.assertEqual((h.version, h.execution.route_revision), (first, t.revision))
+        self.assertEqual(h.wait(timeout=WAIT), "HI")
+
+        deps.tag("shout", "live", version=2, exclusive=True)
+        last = deps.history("shout", "live", limit=1)[0]
+        self.assertEqual((last.from_split, last.to_version), ({1: 90, 2: 10}, 2))
+        self.assertEqual(deps.rollback("shout", "live").split, {1: 90, 2: 10})
+
     def test_delete_flow(self):
         doomed, deps = self.mod.doomed, self.client.deployments
         doomed.deploy()
