@@ -21,6 +21,7 @@ import (
 // keeps a deploy's bundle from being collected under it.
 var pruneCases = []testCase{
 	{"PruneRules", testPruneRules, false},
+	{"PruneKeepsSplitMembers", testPruneKeepsSplitMembers, false},
 	{"PruneCollectsBundlesNothingUses", testPruneCollectsBundles, false},
 	{"PruneKeepsTheBundleOfAnExecutionStartedDuringTheDelete", testPruneLateStart, false},
 	{"BundleGuard", testBundleGuard, false},
