@@ -3,6 +3,8 @@ package storetest
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,10 +15,33 @@ import (
 )
 
 // The exclusive tag as a register: its target, its revision, and the target
-// before its last applied change (what a rollback goes back to; 0 = none).
+// before its last applied change (what a rollback goes back to; "" = none).
+// A target is a version ("3") or a split as the CLI writes it ("3=90,4=10").
 type regState struct {
-	cur, prev int
+	cur, prev string
 	rev       int64
+}
+
+// targetOf is the register value of a tag as a store reported it.
+func targetOf(tg registry.Tag) string {
+	if tg.Split != nil {
+		return tg.Split.String()
+	}
+	if len(tg.Versions) == 1 {
+		return strconv.Itoa(tg.Versions[0])
+	}
+	return ""
+}
+
+// routesTo reports whether target sends invocations to version.
+func routesTo(target string, version int) bool {
+	for part := range strings.SplitSeq(target, ",") {
+		v, _, _ := strings.Cut(part, "=")
+		if v == strconv.Itoa(version) {
+			return true
+		}
+	}
+	return false
 }
 
 type regOp int
@@ -26,19 +51,33 @@ const (
 	opRollback
 	opRead
 	opDeploy
+	opSplit // a move to a split of two versions
 )
 
-// regInput is one operation on the tag; ifRev is the If-Match revision (-1 = none).
+// regInput is one operation on the tag; ifRev is the If-Match revision (-1
+// = none). A split moves the tag to split (version is unused).
 type regInput struct {
 	op      regOp
 	version int
+	split   registry.Split
 	ifRev   int64
 }
 
-// regOutput is what the store answered: a code ("" when applied) and the tag it reported.
+// target is the register value the operation asks for.
+func (i regInput) target() string {
+	if i.op == opSplit {
+		return i.split.String()
+	}
+	return strconv.Itoa(i.version)
+}
+
+// regOutput is what the store answered: a code ("" when applied) and the
+// tag it reported (target), or for a read and a deploy the version it
+// resolved to or created.
 type regOutput struct {
 	code    registry.Code
 	version int
+	target  string
 	rev     int64
 }
 
@@ -54,7 +93,8 @@ type regOutput struct {
 //   - a deploy never fails; it counts as one change (the next revision) and
 //     either moves the tag to its new version or, overtaken by a later
 //     change, leaves the route where it is (superseded);
-//   - a read sees the current target.
+//   - a read sees the current target (a member of it, for a split);
+//   - a split is a move whose target is a split.
 //
 // Without rollbacks the target before the last change matters to nothing, and
 // forgetting it keeps the checker's sets of states small.
@@ -66,7 +106,7 @@ func registerModel(rollbacks bool) porcupine.Model {
 			if !rollbacks {
 				for i, n := range next {
 					n := n.(regState)
-					n.prev = 0
+					n.prev = ""
 					next[i] = n
 				}
 			}
@@ -85,18 +125,18 @@ func registerStep(st regState, i regInput, o regOutput) []any {
 	}
 	switch i.op {
 	case opRead:
-		return one(o.version == st.cur, st)
+		return one(routesTo(st.cur, o.version), st)
 	case opDeploy:
 		if o.code != "" {
 			return nil
 		}
-		return []any{regState{cur: o.version, prev: st.cur, rev: st.rev + 1}, regState{cur: st.cur, prev: st.prev, rev: st.rev + 1}}
+		return []any{regState{cur: strconv.Itoa(o.version), prev: st.cur, rev: st.rev + 1}, regState{cur: st.cur, prev: st.prev, rev: st.rev + 1}}
 	case opRollback:
 		switch o.code {
 		case registry.CodeConflict:
 			return one(true, st)
 		case "":
-			ok := st.prev != 0 && o.version == st.prev && o.rev == st.rev+1
+			ok := st.prev != "" && o.target == st.prev && o.rev == st.rev+1
 			return one(ok, regState{cur: st.prev, prev: st.cur, rev: st.rev + 1})
 		}
 		return nil
@@ -108,28 +148,34 @@ func registerStep(st regState, i regInput, o regOutput) []any {
 	case registry.CodeConflict:
 		return one(i.ifRev < 0, st)
 	case "":
+		want := i.target()
 		switch {
-		case stale || o.version != i.version:
+		case stale || o.target != want:
 			return nil
-		case st.cur == i.version:
+		case st.cur == want:
 			return one(o.rev == st.rev, st)
 		default:
-			return one(o.rev == st.rev+1, regState{cur: i.version, prev: st.cur, rev: st.rev + 1})
+			return one(o.rev == st.rev+1, regState{cur: want, prev: st.cur, rev: st.rev + 1})
 		}
 	}
 	return nil
 }
 
-// testTagChangesAreLinearizable records concurrent moves, rollbacks, If-Match
-// writes and reads of one exclusive tag and checks the history against
-// registerModel with porcupine.
+// testTagChangesAreLinearizable records concurrent moves, splits,
+// rollbacks, If-Match writes and reads of one exclusive tag and checks the
+// history against registerModel with porcupine: a split change is a
+// compare-and-swap like a move, a rollback restores a split as it does a
+// version, and a read of a split tag picks a member of the split current at
+// the read.
 func testTagChangesAreLinearizable(t *testing.T, f *fixture) {
 	checkRegister(t, f, "lin", registerModel(true), func(p int) regOp {
 		switch {
 		case p < 3:
 			return opMove // with If-Match
-		case p < 6:
+		case p < 5:
 			return opRollback
+		case p < 6:
+			return opSplit // half of them with If-Match (checkRegister)
 		case p < 7:
 			return opRead
 		}
@@ -170,7 +216,7 @@ func checkRegister(t *testing.T, f *fixture, flow string, model porcupine.Model,
 		start := time.Now()
 		stamp := func() int64 { return int64(time.Since(start)) }
 		var mu sync.Mutex
-		history := []porcupine.Operation{{ClientId: 0, Input: regInput{op: opMove, version: 1, ifRev: -1}, Output: regOutput{version: 1, rev: first.Revision}, Call: -2, Return: -1}}
+		history := []porcupine.Operation{{ClientId: 0, Input: regInput{op: opMove, version: 1, ifRev: -1}, Output: regOutput{version: 1, target: "1", rev: first.Revision}, Call: -2, Return: -1}}
 		var wg sync.WaitGroup
 		for c := range clients {
 			rng := rand.New(rand.NewPCG(uint64(round), uint64(c)))
@@ -179,15 +225,24 @@ func checkRegister(t *testing.T, f *fixture, flow string, model porcupine.Model,
 				for range opsPerClient {
 					in := regInput{op: opMove, version: 1 + rng.IntN(versions), ifRev: -1}
 					p := rng.IntN(10)
-					if in.op = pick(p); in.op == opMove && p < 3 {
+					if in.op = pick(p); in.op == opMove && p < 3 || in.op == opSplit && rng.IntN(2) == 0 {
 						in.ifRev = lastRev
+					}
+					if in.op == opSplit {
+						a := 1 + rng.IntN(versions)
+						b := a%versions + 1
+						w := 1 + rng.IntN(99)
+						in.split = registry.Split{a: w, b: 100 - w}
 					}
 					call := stamp()
 					var tg registry.Tag
 					var err error
 					switch in.op {
-					case opMove:
+					case opMove, opSplit:
 						req := registry.TagRequest{Project: project, Flow: flow, Tag: tag, Version: in.version, Exclusive: true, By: "lin"}
+						if in.op == opSplit {
+							req.Version, req.Split = 0, in.split
+						}
 						if in.ifRev >= 0 {
 							req.IfRevision = &in.ifRev
 						}
@@ -207,7 +262,7 @@ func checkRegister(t *testing.T, f *fixture, flow string, model porcupine.Model,
 					ret := stamp()
 					out := regOutput{code: registry.CodeOf(err)}
 					if err == nil {
-						out.code, out.rev = "", tg.Revision
+						out.code, out.rev, out.target = "", tg.Revision, targetOf(tg)
 						if len(tg.Versions) == 1 {
 							out.version = tg.Versions[0]
 						}
