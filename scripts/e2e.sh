@@ -266,6 +266,54 @@ for e in items:
 PY
 echo "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/stable.runs.json") completed runs through stable"
 
+step "kitaru flow tag --split: a weighted route; a sticky key keeps one version; rollback restores the split"
+run kitaru flow tag research_agent live --split "$v2=50,$built=50" -o json >"$work/split.json"
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["item"]["split"]; assert s == {sys.argv[2]: 50, sys.argv[3]: 50}, s' \
+  "$work/split.json" "$v2" "$built" || fail "the split tag: $(cat "$work/split.json")"
+sticky=""
+for _ in 1 2 3; do
+  run kitaru invoke research_agent --tag live --sticky-key user-42 -o json >"$work/split.invoke.json"
+  picked=$(json_get item.version <"$work/split.invoke.json")
+  [ -z "$sticky" ] || [ "$picked" = "$sticky" ] || fail "the sticky key picked $picked after $sticky"
+  sticky=$picked
+done
+run kitaru flow tag research_agent live --version "$v2" --exclusive -o json >/dev/null
+run kitaru flow rollback research_agent live -o json >"$work/split.rollback.json"
+[ "$(json_get item.split <"$work/split.rollback.json")" = "$(json_get item.split <"$work/split.json")" ] ||
+  fail "rollback did not restore the split: $(cat "$work/split.rollback.json")"
+run kitaru flow tag research_agent live --version "$v2" --exclusive -o json >/dev/null
+run kitaru flow untag research_agent live --version "$v2" >/dev/null
+echo "live split $v2/$built; user-42 always lands on version $sticky; rollback restored the split"
+
+step "kitaru flow status: outcomes per version on the route in the last hour"
+run kitaru flow status research_agent --since 1h -o json >"$work/status.json"
+python3 - "$work/status.json" "$v2" <<'PY' || fail "flow status is wrong: $(cat "$work/status.json")"
+import json, sys
+st = json.load(open(sys.argv[1]))["item"]
+rows = {r["version"]: r for r in st["versions"]}
+stable = rows[int(sys.argv[2])]
+assert "stable" in stable["tags"] and stable["completed"] >= 1 and stable["p50_seconds"] <= stable["p95_seconds"], stable
+PY
+run kitaru flow status research_agent --since 1h >"$work/status.txt"
+grep -q "^VERSION" "$work/status.txt" || fail "no table: $(cat "$work/status.txt")"
+echo "stable's version $v2 shows its completed runs with p50/p95"
+
+step "kitaru flow prune: unrouted versions go, the newest stays, --dry-run deletes nothing"
+run kitaru deploy "$behaviours:chatty" -o json >/dev/null
+run kitaru deploy "$behaviours:chatty" -o json >"$work/chatty.v3.json"
+run kitaru flow prune chatty --keep 1 --dry-run -o json >"$work/prune.dry.json"
+run kitaru flow prune chatty --keep 1 -o json >"$work/prune.json"
+python3 - "$work/prune.dry.json" "$work/prune.json" <<'PY' || fail "prune is wrong: $(cat "$work/prune.dry.json" "$work/prune.json")"
+import json, sys
+dry, done = (json.load(open(p))["item"] for p in sys.argv[1:])
+assert dry["dry_run"] and [d["version"] for d in dry["deleted"]] == [1, 2], dry
+assert [d["version"] for d in done["deleted"]] == [1, 2], done
+assert [(k["version"], k["reason"]) for k in done["kept"]] == [(3, "routed")], done
+PY
+run kitaru flow deployments list chatty -o json >"$work/chatty.list.json"
+[ "$(json_get count <"$work/chatty.list.json")" = 1 ] || fail "versions left after the prune: $(cat "$work/chatty.list.json")"
+echo "pruned chatty's versions 1 and 2; version 3 (default) stays"
+
 step "flow delete: refused while an exclusive tag routes, forced, numbers continue"
 run kitaru deploy "$behaviours:silent" --tag live --exclusive -o json >"$work/silent.json"
 silent_version=$(json_get item.version <"$work/silent.json")
