@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/truora/minidyn/server"
@@ -30,7 +32,7 @@ func Start() (*Server, error) {
 	}
 	s := &Server{
 		URL:  "http://" + ln.Addr().String(),
-		http: &http.Server{Handler: server.NewServer(), ReadHeaderTimeout: 10 * time.Second},
+		http: &http.Server{Handler: &snapshotReads{next: server.NewServer()}, ReadHeaderTimeout: 10 * time.Second},
 		done: make(chan error, 1),
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
@@ -55,4 +57,34 @@ func (s *Server) Close() error {
 		return err
 	}
 	return nil
+}
+
+// snapshotReads makes minidyn's TransactGetItems one snapshot, as
+// DynamoDB's is: minidyn reads its items one GetItem at a time, each under
+// its own lock, so a write committing in between paired an item from before
+// it with one from after it (the store's version delete depends on the
+// snapshot; docs/data-model.md, "Round trips"). Writes share the lock among
+// themselves (minidyn serialises them anyway); a TransactGetItems holds it
+// alone.
+type snapshotReads struct {
+	next http.Handler
+	mu   sync.RWMutex
+}
+
+// writeOps are the operations that change items.
+var writeOps = map[string]bool{
+	"PutItem": true, "UpdateItem": true, "DeleteItem": true, "BatchWriteItem": true, "TransactWriteItems": true,
+}
+
+func (s *snapshotReads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	switch {
+	case op == "TransactGetItems":
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	case writeOps[op]:
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+	}
+	s.next.ServeHTTP(w, r)
 }
