@@ -1,0 +1,61 @@
+package throttle_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	sfnexec "github.com/kitaru/deployments/pkg/sfn"
+	"github.com/kitaru/deployments/pkg/throttle"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+func TestStartExecutionFollowsTheStandardQuota(t *testing.T) {
+	fake := &throttle.FakeStepFunctions{}
+	starts := throttle.NewStartExecutions(throttle.StandardStartExecution)
+	client := sfn.New(sfn.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String("http://127.0.0.1:1")},
+		func(o *sfn.Options) { o.HTTPClient = throttle.HandlerClient{Handler: fake} },
+		starts.Option(),
+		func(o *sfn.Options) { o.RetryMaxAttempts = 1 })
+	exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru"}
+	n := 0
+	start := func(at time.Duration, count int) (ok int, lastErr error) {
+		for range count {
+			n++
+			err := exec.Start(throttle.WithTime(t.Context(), at), workflow.RunRequest{ExecID: fmt.Sprintf("ex_%d", n)})
+			if err == nil {
+				ok++
+			} else {
+				lastErr = err
+			}
+		}
+		return ok, lastErr
+	}
+	tests := []struct {
+		name  string
+		at    time.Duration
+		count int
+		want  int
+	}{
+		{"a full bucket starts 1,300 at once and throttles the 1,301st", 0, 1301, 1300},
+		{"one virtual second refills 300", time.Second, 301, 300},
+		{"a tenth of a second refills 30", 1100 * time.Millisecond, 31, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, err := start(tt.at, tt.count)
+			if ok != tt.want {
+				t.Errorf("started %d, want %d", ok, tt.want)
+			}
+			if apiCode(err) != "ThrottlingException" {
+				t.Errorf("the refused start: %v (code %q), want ThrottlingException from Step Functions", err, apiCode(err))
+			}
+		})
+	}
+	if admitted, throttled := starts.Counts(); admitted != 1630 || throttled != 3 || fake.Started() != 1630 {
+		t.Errorf("counts: %d admitted, %d throttled, %d started; want 1630, 3, 1630", admitted, throttled, fake.Started())
+	}
+}
