@@ -16,7 +16,7 @@ import (
 )
 
 // Benchmarks report DynamoDB round trips per operation (counted by an SDK
-// middleware, retries included) next to the time. Run: make bench.
+// middleware, one per API operation; the SDK's retries are not counted) next to the time. Run: make bench.
 
 func benchEngines(b *testing.B, fn func(b *testing.B, f *fixture)) {
 	for _, e := range engines(b) {

@@ -70,11 +70,32 @@ func isLoopback(endpoint string) (bool, error) {
 }
 
 // CountRoundTrips returns a client option that adds one to n for every
-// request the client sends, retries included. Benchmarks use it.
+// API operation the client performs (a GetItem, a page of a Query, a
+// transaction), however many attempts the SDK's retryer makes to get it
+// through. The store's request budgets count these: a dropped connection
+// or a throttle the SDK retries is the transport's business, an extra
+// logical request is the store's. CountAttempts counts the attempts.
 func CountRoundTrips(n *atomic.Int64) func(*dynamodb.Options) {
 	return func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-			return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kitaruCountRoundTrips",
+			// Initialize runs once per operation, before the retry loop.
+			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("kitaruCountRoundTrips",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					n.Add(1)
+					return next.HandleInitialize(ctx, in)
+				}), middleware.Before)
+		})
+	}
+}
+
+// CountAttempts returns a client option that adds one to n for every
+// attempt the client sends, the SDK's retries included (a Finalize step
+// after the retryer runs once per attempt). Attempts minus round trips
+// (CountRoundTrips) is what the transport retried; benchmarks report it.
+func CountAttempts(n *atomic.Int64) func(*dynamodb.Options) {
+	return func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kitaruCountAttempts",
 				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 					n.Add(1)
 					return next.HandleFinalize(ctx, in)

@@ -64,7 +64,7 @@ func engines(t testing.TB) []engine {
 // on every engine, round-trip budgets included.
 func TestConformance(t *testing.T) {
 	for _, e := range engines(t) {
-		t.Run(e.name, func(t *testing.T) { storetest.Run(t, e.storeEngine(false)) })
+		t.Run(e.name, func(t *testing.T) { storetest.Run(t, e.storeEngine(nil)) })
 	}
 }
 
@@ -81,13 +81,25 @@ type fixture struct {
 // (newFaults) and retries patiently.
 func newFixture(t testing.TB, e engine, faults bool, now func() time.Time) *fixture {
 	t.Helper()
+	var transport func(seq int64) []func(*dynamodb.Options)
+	if faults {
+		transport = faultyTransport
+	}
+	return openFixture(t, e, transport, now)
+}
+
+// openFixture makes a table on e whose client counts its round trips and
+// takes transport's options (nil for none), given the table's sequence
+// number to seed them.
+func openFixture(t testing.TB, e engine, transport func(seq int64) []func(*dynamodb.Options), now func() time.Time) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	trips := &atomic.Int64{}
 	opts := []func(*dynamodb.Options){dynamo.CountRoundTrips(trips)}
 	seq := tableSeq.Add(1)
-	if faults {
-		opts = append(opts, newFaults(seq).Option(), patientRetries)
+	if transport != nil {
+		opts = append(opts, transport(seq)...)
 	}
 	db, err := defaultconfig.NewClient(ctx, e.endpoint, opts...)
 	if err != nil {
@@ -108,14 +120,15 @@ func newFixture(t testing.TB, e engine, faults bool, now func() time.Time) *fixt
 }
 
 // storeEngine is e as the conformance suite sees it: a fresh table per
-// store, requests counted, the raw flow head as the flow's state.
-func (e engine) storeEngine(faults bool) storetest.Engine {
+// store, requests counted, the raw flow head as the flow's state; transport
+// (nil for none) adds client options such as injected faults.
+func (e engine) storeEngine(transport func(seq int64) []func(*dynamodb.Options)) storetest.Engine {
 	var last *fixture // the suite uses one store at a time
 	heads := map[*dynamo.Store]*fixture{}
 	return storetest.Engine{
 		Name: e.name,
 		Open: func(t testing.TB, now func() time.Time) storetest.Store {
-			f := newFixture(t, e, faults, now)
+			f := openFixture(t, e, transport, now)
 			last, heads[f.store] = f, f
 			return f.store
 		},

@@ -19,6 +19,11 @@ func newFaults(seed int64) *dynamotest.Faults {
 	return &dynamotest.Faults{Throttle: 0.1, ServerError: 0.08, LostResponse: 0.15, Seed: uint64(seed)}
 }
 
+// faultyTransport is the suite's fault mix (newFaults) with patient retries.
+func faultyTransport(seq int64) []func(*dynamodb.Options) {
+	return []func(*dynamodb.Options){newFaults(seq).Option(), patientRetries}
+}
+
 // patientRetries lets the SDK retry a faulty request until it gets through,
 // as it would against a briefly unhealthy DynamoDB: the store must cope with
 // re-sent requests, not with giving up.
@@ -36,7 +41,7 @@ func patientRetries(o *dynamodb.Options) {
 // requests.
 func TestConformanceUnderFaults(t *testing.T) {
 	for _, e := range engines(t) {
-		t.Run(e.name, func(t *testing.T) { storetest.RunUnderFaults(t, e.storeEngine(true)) })
+		t.Run(e.name, func(t *testing.T) { storetest.RunUnderFaults(t, e.storeEngine(faultyTransport)) })
 	}
 }
 

@@ -54,8 +54,8 @@ func BenchmarkFlowStats(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			var trips, body atomic.Int64
-			db, err := defaultconfig.NewClient(ctx, e.endpoint, dynamo.CountRoundTrips(&trips), countResponseBytes(&body))
+			var trips, attempts, body atomic.Int64
+			db, err := defaultconfig.NewClient(ctx, e.endpoint, dynamo.CountRoundTrips(&trips), dynamo.CountAttempts(&attempts), countResponseBytes(&body))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -69,6 +69,7 @@ func BenchmarkFlowStats(b *testing.B) {
 				q.Project, q.Flow = project, "bench_stats"
 				b.Run(name, func(b *testing.B) {
 					trips.Store(0)
+					attempts.Store(0)
 					body.Store(0)
 					var st flowstats.Stats
 					for b.Loop() {
@@ -78,6 +79,7 @@ func BenchmarkFlowStats(b *testing.B) {
 					}
 					b.ReportMetric(float64(st.Read), "records/op")
 					b.ReportMetric(float64(trips.Load())/float64(b.N), "roundtrips/op")
+					b.ReportMetric(float64(attempts.Load())/float64(b.N), "attempts/op")
 					b.ReportMetric(float64(body.Load())/float64(b.N)/1024, "KiB-read/op")
 					if q.Tag == "" {
 						b.ReportMetric(rcu, "RCU/op")

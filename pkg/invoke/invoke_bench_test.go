@@ -52,8 +52,8 @@ func BenchmarkInvoke(b *testing.B) {
 	for name, ep := range endpoints {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			var trips atomic.Int64
-			db, err := defaultconfig.NewClient(ctx, ep, dynamo.CountRoundTrips(&trips))
+			var trips, attempts atomic.Int64
+			db, err := defaultconfig.NewClient(ctx, ep, dynamo.CountRoundTrips(&trips), dynamo.CountAttempts(&attempts))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -76,13 +76,14 @@ func BenchmarkInvoke(b *testing.B) {
 				Stacks: registry.Stacks{All: []registry.Stack{{Name: "dev", RemoteExecutable: true}}, Default: "dev"}}
 			for _, sel := range []registry.Selector{{Tag: "default"}, {Version: 1}} {
 				b.Run(sel.String(), func(b *testing.B) {
-					before, startsBefore := trips.Load(), exec.starts.Load()
+					before, attemptsBefore, startsBefore := trips.Load(), attempts.Load(), exec.starts.Load()
 					for b.Loop() {
 						if _, _, err := svc.Invoke(ctx, invoke.Request{Project: "bench", Flow: "research_agent", Selector: sel, Inputs: json.RawMessage(`{"topic": "y"}`), By: "bench"}); err != nil {
 							b.Fatal(err)
 						}
 					}
 					b.ReportMetric(float64(trips.Load()-before)/float64(b.N), "dynamodb-roundtrips/op")
+					b.ReportMetric(float64(attempts.Load()-attemptsBefore)/float64(b.N), "dynamodb-attempts/op")
 					b.ReportMetric(float64(exec.starts.Load()-startsBefore)/float64(b.N), "starts/op")
 				})
 			}

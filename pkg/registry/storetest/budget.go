@@ -8,6 +8,16 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
+// RunBudgets runs only the round-trip budgets on e, which must count
+// requests: pkg/dynamo runs them with the transport failing and the SDK
+// retrying, to show a budget counts the store's requests, not attempts.
+func RunBudgets(t *testing.T, e Engine) {
+	if e.RoundTrips == nil {
+		t.Fatalf("%s does not count round trips: set Engine.RoundTrips", e.Name)
+	}
+	run(t, e, budgetCases)
+}
+
 // TestRoundTripBudget pins the request counts of the hot paths (I7: resolving
 // never lists versions), counted by the SDK middleware, not timed.
 func testRoundTripBudget(t *testing.T, f *fixture) {
