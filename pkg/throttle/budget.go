@@ -6,17 +6,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// Access is one item a DynamoDB request reads or writes, with the units it
-// costs (transactional doubling and eventual halving included). It has the
-// shape of pkg/ddbcost's Access.
-type Access struct {
-	Table, PK, SK                    string
-	Write, Consistent, Transactional bool
-	Bytes                            int
-	Units                            float64
-}
+	"github.com/kitaru/deployments/pkg/ddbcost"
+)
 
 // Scope says which ceiling a budget models; see the package comment.
 type Scope int
@@ -71,7 +63,7 @@ func NewBudgets(limits Limits) *Budgets {
 }
 
 // budgetKey is the budget an access draws on.
-func (b *Budgets) budgetKey(a Access) string {
+func (b *Budgets) budgetKey(a ddbcost.Access) string {
 	if b.limits.Scope == PerItem {
 		return a.Table + "\x00" + a.PK + "\x00" + a.SK
 	}
@@ -79,7 +71,7 @@ func (b *Budgets) budgetKey(a Access) string {
 }
 
 // cost is the share of one budget-second an access takes.
-func (b *Budgets) cost(a Access) float64 {
+func (b *Budgets) cost(a ddbcost.Access) float64 {
 	if a.Write {
 		return a.Units / b.limits.WriteUnits
 	}
@@ -89,7 +81,7 @@ func (b *Budgets) cost(a Access) float64 {
 // Admit charges accesses, all or nothing, at virtual time t (ok=false: no
 // time given, use the latest seen). It returns the index of the first
 // access whose budget cannot pay, or -1 when all were charged.
-func (b *Budgets) Admit(t time.Duration, ok bool, accesses []Access) int {
+func (b *Budgets) Admit(t time.Duration, ok bool, accesses []ddbcost.Access) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !ok || t < b.latest {
@@ -120,13 +112,13 @@ func (b *Budgets) Admit(t time.Duration, ok bool, accesses []Access) int {
 // Settle charges what accesses really cost beyond what Admit charged for
 // them (sizes a request does not show: a read's answer, an update's item);
 // Units may be negative to give back an overestimate.
-func (b *Budgets) Settle(accesses []Access) {
+func (b *Budgets) Settle(accesses []ddbcost.Access) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.charge(accesses)
 }
 
-func (b *Budgets) charge(accesses []Access) {
+func (b *Budgets) charge(accesses []ddbcost.Access) {
 	for _, a := range accesses {
 		k := b.budgetKey(a)
 		bk := b.buckets[k]
@@ -194,7 +186,7 @@ func (b *Budgets) Stats() Stats {
 // Pattern is an access's key with the names in it replaced by *, so that
 // throttles group by kind of item: P#acme#F#hot / FLOW becomes
 // P#*#F#* / FLOW. Keys are #-separated kind/name pairs.
-func Pattern(a Access) string {
+func Pattern(a ddbcost.Access) string {
 	return keyPattern(a.PK) + " / " + keyPattern(a.SK)
 }
 

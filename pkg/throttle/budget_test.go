@@ -4,22 +4,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitaru/deployments/pkg/ddbcost"
 	"github.com/kitaru/deployments/pkg/throttle"
 )
 
-func write(pk, sk string, units float64) throttle.Access {
-	return throttle.Access{Table: "t", PK: pk, SK: sk, Write: true, Units: units}
+func write(pk, sk string, units float64) ddbcost.Access {
+	return ddbcost.Access{Table: "t", PK: pk, SK: sk, Write: true, Units: units}
 }
 
-func read(pk, sk string, units float64) throttle.Access {
-	return throttle.Access{Table: "t", PK: pk, SK: sk, Consistent: true, Units: units}
+func read(pk, sk string, units float64) ddbcost.Access {
+	return ddbcost.Access{Table: "t", PK: pk, SK: sk, Consistent: true, Units: units}
 }
 
 // admitted sends n requests of a at virtual time t and counts those admitted.
-func admitted(b *throttle.Budgets, t time.Duration, n int, a throttle.Access) int {
+func admitted(b *throttle.Budgets, t time.Duration, n int, a ddbcost.Access) int {
 	ok := 0
 	for range n {
-		if b.Admit(t, true, []throttle.Access{a}) < 0 {
+		if b.Admit(t, true, []ddbcost.Access{a}) < 0 {
 			ok++
 		}
 	}
@@ -82,7 +83,7 @@ func TestBudgetsFollowDynamoDBPartitionLimits(t *testing.T) {
 func TestATransactionIsAdmittedWhole(t *testing.T) {
 	b := throttle.NewBudgets(throttle.PartitionLimits())
 	admitted(b, 0, 1000, write("P#a#F#hot", "FLOW", 1))
-	refused := b.Admit(0, true, []throttle.Access{write("P#a#F#cold", "FLOW", 2), write("P#a#F#hot", "FLOW", 2)})
+	refused := b.Admit(0, true, []ddbcost.Access{write("P#a#F#cold", "FLOW", 2), write("P#a#F#hot", "FLOW", 2)})
 	if refused != 1 {
 		t.Fatalf("refused access %d, want 1 (the hot one)", refused)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/kitaru/deployments/pkg/ddbcost"
 )
 
 // Table is the DynamoDB throttling decorator: install it on a client with
@@ -17,12 +19,12 @@ import (
 type Table struct {
 	// Budgets are charged; share one Table between clients of one table.
 	Budgets *Budgets
-	z       *analyzer
+	sizes   *sizes
 }
 
 // NewTable returns a decorator with fresh budgets of limits.
 func NewTable(limits Limits) *Table {
-	return &Table{Budgets: NewBudgets(limits), z: newAnalyzer()}
+	return &Table{Budgets: NewBudgets(limits), sizes: newSizes()}
 }
 
 // Option returns the client option that installs the decorator on a
@@ -54,7 +56,7 @@ func (c *tableClient) Do(r *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	at, timed := c.timeline.at(r)
-	admitted, err := c.table.z.analyze(op, body, nil)
+	admitted, err := c.table.sizes.price(op, body, nil)
 	if err != nil || len(admitted) == 0 {
 		// Not a data request (CreateTable, DescribeTable), or one the
 		// analysis cannot read: the engine answers it unmetered.
@@ -75,15 +77,15 @@ func (c *tableClient) Do(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("read DynamoDB answer: %w", err)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(answer))
-	if consumed, err := c.table.z.analyze(op, body, answer); err == nil {
+	if consumed, err := c.table.sizes.price(op, body, answer); err == nil {
 		c.table.Budgets.Settle(difference(admitted, consumed))
 	}
 	return resp, nil
 }
 
 // difference is consumed less admitted, as accesses to charge.
-func difference(admitted, consumed []Access) []Access {
-	out := make([]Access, 0, len(admitted)+len(consumed))
+func difference(admitted, consumed []ddbcost.Access) []ddbcost.Access {
+	out := make([]ddbcost.Access, 0, len(admitted)+len(consumed))
 	for _, a := range admitted {
 		a.Units = -a.Units
 		out = append(out, a)
@@ -95,7 +97,7 @@ func difference(admitted, consumed []Access) []Access {
 // the whole transaction cancelled for a transactional one (reason
 // ThrottlingError on the item that could not be paid), otherwise
 // ProvisionedThroughputExceededException with its throttling reason.
-func throttled(r *http.Request, op string, accesses []Access, refused int) *http.Response {
+func throttled(r *http.Request, op string, accesses []ddbcost.Access, refused int) *http.Response {
 	const prefix = "com.amazonaws.dynamodb.v20120810#"
 	a := accesses[refused]
 	kind := "Read"
