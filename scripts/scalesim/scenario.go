@@ -306,20 +306,25 @@ type report struct {
 	storeThrottles                 throttle.Stats
 }
 
-func (r *report) print(w io.Writer) {
-	sec := r.window.Seconds()
-	inv := r.outcome.byStatus["invoke"]
-	ok, refused, errs := 0, 0, 0
-	for status, n := range inv {
-		switch {
-		case status == http.StatusAccepted:
+// tally counts the window's invokes: accepted (202), refused (429) and
+// answered with any other status.
+func (r *report) tally() (ok, refused, errs int) {
+	for status, n := range r.outcome.byStatus["invoke"] {
+		switch status {
+		case http.StatusAccepted:
 			ok += n
-		case status == http.StatusTooManyRequests:
+		case http.StatusTooManyRequests:
 			refused += n
 		default:
 			errs += n
 		}
 	}
+	return ok, refused, errs
+}
+
+func (r *report) print(w io.Writer) {
+	sec := r.window.Seconds()
+	ok, refused, errs := r.tally()
 	fmt.Fprintf(w, "== %s (%s), StartExecution quota %s\n", r.scenario.name, r.scenario.about, r.quota)
 	fmt.Fprintf(w, "   invokes: offered %.0f/s, achieved %.0f/s (202), 429 %.0f/s, other errors %.0f/s\n",
 		r.scenario.offered(), float64(ok)/sec, float64(refused)/sec, float64(errs)/sec)
