@@ -70,6 +70,17 @@ func (b *Budgets) budgetKey(a ddbcost.Access) string {
 	return a.Table + "\x00" + a.PK
 }
 
+// bucket is the budget named k, full when first used: one second of the
+// limits, refilled at one second per second.
+func (b *Budgets) bucket(k string) *bucket {
+	bk := b.buckets[k]
+	if bk == nil {
+		bk = newBucket(1, 1)
+		b.buckets[k] = bk
+	}
+	return bk
+}
+
 // cost is the share of one budget-second an access takes.
 func (b *Budgets) cost(a ddbcost.Access) float64 {
 	if a.Write {
@@ -94,12 +105,7 @@ func (b *Budgets) Admit(t time.Duration, ok bool, accesses []ddbcost.Access) int
 	}
 	for i, a := range accesses {
 		k := b.budgetKey(a)
-		bk := b.buckets[k]
-		if bk == nil {
-			bk = newBucket(1, 1)
-			b.buckets[k] = bk
-		}
-		if !bk.has(t, need[k]) {
+		if !b.bucket(k).has(t, need[k]) {
 			b.throttled[Pattern(a)]++
 			return i
 		}
@@ -120,13 +126,7 @@ func (b *Budgets) Settle(accesses []ddbcost.Access) {
 
 func (b *Budgets) charge(accesses []ddbcost.Access) {
 	for _, a := range accesses {
-		k := b.budgetKey(a)
-		bk := b.buckets[k]
-		if bk == nil {
-			bk = newBucket(1, 1)
-			b.buckets[k] = bk
-		}
-		bk.take(b.cost(a))
+		b.bucket(b.budgetKey(a)).take(b.cost(a))
 		if a.Write {
 			b.units.write += a.Units
 		} else {

@@ -33,13 +33,9 @@ func NewTable(limits Limits) *Table {
 // virtual time its wait would have ended.
 func (t *Table) Option() func(*dynamodb.Options) {
 	return func(o *dynamodb.Options) {
-		var tl *timeline
-		o.Retryer, tl = virtualRetries(o.Retryer)
-		next := HTTPClient(o.HTTPClient)
-		if next == nil {
-			next = http.DefaultClient
-		}
-		o.HTTPClient = &tableClient{next: next, table: t, timeline: tl}
+		o.HTTPClient = decorate(&o.Retryer, o.HTTPClient, func(next HTTPClient, tl *timeline) HTTPClient {
+			return &tableClient{next: next, table: t, timeline: tl}
+		})
 	}
 }
 

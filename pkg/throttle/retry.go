@@ -90,6 +90,18 @@ func (waitless) GetRetryToken(context.Context, error) (func(error) error, error)
 	return func(error) error { return nil }, nil
 }
 
+// decorate makes a client's retry waits virtual (*retryer becomes its
+// waitless decorator) and returns its transport client wrapped by wrap,
+// which gets the timeline of the client's retries.
+func decorate(retryer *aws.Retryer, client HTTPClient, wrap func(next HTTPClient, tl *timeline) HTTPClient) HTTPClient {
+	var tl *timeline
+	*retryer, tl = virtualRetries(*retryer)
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return wrap(client, tl)
+}
+
 // virtualRetries returns r's decorator for a simulated client, and the
 // timeline that keeps r's delays in virtual time.
 func virtualRetries(r aws.Retryer) (aws.Retryer, *timeline) {

@@ -45,13 +45,9 @@ func NewStartExecutions(q Quota) *StartExecutions {
 // retry waits made virtual as Table.Option does.
 func (s *StartExecutions) Option() func(*sfn.Options) {
 	return func(o *sfn.Options) {
-		var tl *timeline
-		o.Retryer, tl = virtualRetries(o.Retryer)
-		next := HTTPClient(o.HTTPClient)
-		if next == nil {
-			next = http.DefaultClient
-		}
-		o.HTTPClient = &startClient{next: next, starts: s, timeline: tl}
+		o.HTTPClient = decorate(&o.Retryer, o.HTTPClient, func(next HTTPClient, tl *timeline) HTTPClient {
+			return &startClient{next: next, starts: s, timeline: tl}
+		})
 	}
 }
 

@@ -147,7 +147,7 @@ func (s scenario) schedule(warmup, window time.Duration) []op {
 	})
 	every(s.moveRate, func(i int, at time.Duration) op {
 		return op{at: at, kind: "move", method: http.MethodPut, path: "/v1/flows/" + hotFlow(i%s.hotFlows) + "/tags/stable",
-			body: mustJSON(map[string]any{"version": 1 + (i/s.hotFlows+1)%2, "exclusive": true})}
+			body: mustJSON(map[string]any{"version": 1 + (i/s.hotFlows)%2, "exclusive": true})}
 	})
 	every(s.deployRate, func(i int, at time.Duration) op {
 		return op{at: at, kind: "deploy", method: http.MethodPost, path: "/v1/flows/" + coldFlow(i%s.coldFlows) + "/deployments"}
