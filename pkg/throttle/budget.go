@@ -95,10 +95,10 @@ func (b *Budgets) cost(a ddbcost.Access) float64 {
 func (b *Budgets) Admit(t time.Duration, ok bool, accesses []ddbcost.Access) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !ok || t < b.latest {
-		t = max(t, b.latest)
+	if !ok {
+		t = b.latest
 	}
-	b.latest = t
+	b.latest = max(b.latest, t)
 	need := map[string]float64{}
 	for _, a := range accesses {
 		need[b.budgetKey(a)] += b.cost(a)
