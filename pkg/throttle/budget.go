@@ -183,9 +183,10 @@ func (b *Budgets) Stats() Stats {
 	return s
 }
 
-// Pattern is an access's key with the names in it replaced by *, so that
-// throttles group by kind of item: P#acme#F#hot / FLOW becomes
-// P#*#F#* / FLOW. Keys are #-separated kind/name pairs.
+// Pattern is an access's key with the names and values in it replaced by
+// *, so that throttles group by kind of item: P#acme#F#hot / FLOW becomes
+// P#*#F#* / FLOW. Keys are #-separated; a part in capitals (P, F, FLOW,
+// RUNNING) names a kind and is kept, any other part is a value.
 func Pattern(a ddbcost.Access) string {
 	return keyPattern(a.PK) + " / " + keyPattern(a.SK)
 }
@@ -195,8 +196,10 @@ func keyPattern(k string) string {
 		return "(query)"
 	}
 	parts := strings.Split(k, "#")
-	for i := 1; i < len(parts); i += 2 {
-		parts[i] = "*"
+	for i, p := range parts {
+		if strings.TrimFunc(p, func(r rune) bool { return 'A' <= r && r <= 'Z' }) != "" || p == "" {
+			parts[i] = "*"
+		}
 	}
 	return strings.Join(parts, "#")
 }

@@ -96,3 +96,19 @@ func TestATransactionIsAdmittedWhole(t *testing.T) {
 		t.Errorf("throttles by pattern %v, want 2 for P#*#F#* / FLOW", s.Throttled)
 	}
 }
+
+func TestPatternsGroupKeysByKind(t *testing.T) {
+	tests := []struct{ name, pk, sk, want string }{
+		{"a flow head keeps its kinds", "P#acme#F#hot_1", "FLOW", "P#*#F#* / FLOW"},
+		{"a version hides its number", "P#acme#F#hot_1", "V#0000000002", "P#*#F#* / V#*"},
+		{"a running-index item hides its shard, time and id", "RUNNING#7", "2026-12-03T16:38:52Z#acme#ex_01", "RUNNING#* / *#*#*"},
+		{"a query has no sort key", "P#acme#F#f", "", "P#*#F#* / (query)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := throttle.Pattern(ddbcost.Access{PK: tt.pk, SK: tt.sk}); got != tt.want {
+				t.Errorf("Pattern = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
