@@ -156,6 +156,12 @@ func (s scenario) schedule(warmup, window time.Duration) []op {
 	return ops
 }
 
+// deployBody deploys the research flow from archive (inline) with tag.
+func deployBody(archive, tag string) string {
+	return mustJSON(map[string]any{"entrypoint": "flows/research.py:research_agent", "inputs": map[string]any{"topic": "scale"},
+		"source": map[string]any{"archive": archive}, "tag": tag})
+}
+
 // event is the API Gateway event of one request by the project's producer.
 func event(method, path, body string) events.APIGatewayProxyRequest {
 	return events.APIGatewayProxyRequest{
@@ -204,9 +210,7 @@ func simulate(ctx context.Context, env environment, sc scenario, window time.Dur
 	// full budgets: v1 of every flow, v2 of hot flows tagged stable.
 	setup := throttle.WithTime(ctx, -warmup-time.Second)
 	deploy := func(flow, tag string) error {
-		body := mustJSON(map[string]any{"entrypoint": "flows/research.py:research_agent", "inputs": map[string]any{"topic": "scale"},
-			"source": map[string]any{"archive": env.archive}, "tag": tag})
-		resp, err := st.handler.Handle(setup, event(http.MethodPost, "/v1/flows/"+flow+"/deployments", body))
+		resp, err := st.handler.Handle(setup, event(http.MethodPost, "/v1/flows/"+flow+"/deployments", deployBody(env.archive, tag)))
 		if err != nil || resp.StatusCode != http.StatusCreated {
 			return fmt.Errorf("set up %s: status %d %s %v", flow, resp.StatusCode, resp.Body, err)
 		}
@@ -225,8 +229,7 @@ func simulate(ctx context.Context, env environment, sc scenario, window time.Dur
 			return nil, err
 		}
 	}
-	deployBody := mustJSON(map[string]any{"entrypoint": "flows/research.py:research_agent", "inputs": map[string]any{"topic": "scale"},
-		"source": map[string]any{"archive": env.archive}, "tag": "canary"})
+	canary := deployBody(env.archive, "canary")
 	var (
 		tableBefore                  throttle.Stats
 		startsBefore, throttleBefore int64
@@ -245,7 +248,7 @@ func simulate(ctx context.Context, env environment, sc scenario, window time.Dur
 			for o := range queue {
 				body := o.body
 				if o.kind == "deploy" {
-					body = deployBody
+					body = canary
 				}
 				resp, err := st.handler.Handle(throttle.WithTime(ctx, o.at), event(o.method, o.path, body))
 				if err != nil {
