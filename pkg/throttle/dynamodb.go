@@ -67,6 +67,10 @@ func (c *tableClient) Do(r *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	c.timeline.forget(r)
+	if !answerShowsSizes(op) {
+		c.table.sizes.learn(admitted)
+		return resp, nil
+	}
 	answer, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	if err != nil {

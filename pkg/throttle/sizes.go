@@ -30,7 +30,6 @@ func (z *sizes) price(op string, req, resp []byte) ([]ddbcost.Access, error) {
 		return nil, err
 	}
 	z.mu.Lock()
-	defer z.mu.Unlock()
 	for i := range call.Accesses {
 		a := &call.Accesses[i]
 		k := itemKey(*a)
@@ -40,16 +39,37 @@ func (z *sizes) price(op string, req, resp []byte) ([]ddbcost.Access, error) {
 		case a.SizeUnknown:
 			a.Bytes = max(a.Bytes, z.last[k])
 		}
-		if resp == nil || a.SK == "" && !a.Write {
-			continue
-		}
-		switch {
-		case a.Write && a.After > 0:
-			z.last[k] = a.After
-		case !a.Write && !a.SizeUnknown:
-			z.last[k] = a.Bytes
-		}
+	}
+	z.mu.Unlock()
+	if resp != nil {
+		z.learn(call.Accesses)
 	}
 	ddbcost.Price(&call)
 	return call.Accesses, nil
+}
+
+// learn keeps the sizes accesses of a served request show: what a write
+// left (when the wire shows it) and what a read found.
+func (z *sizes) learn(accesses []ddbcost.Access) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	for _, a := range accesses {
+		switch {
+		case a.Write && a.After > 0:
+			z.last[itemKey(a)] = a.After
+		case !a.Write && !a.SizeUnknown && a.SK != "":
+			z.last[itemKey(a)] = a.Bytes
+		}
+	}
+}
+
+// answerShowsSizes reports whether op's answer can show a size its request
+// does not: reads, and an update's ALL_NEW item. For the other writes the
+// request says all there is, and the answer is not analysed again.
+func answerShowsSizes(op string) bool {
+	switch op {
+	case "PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems":
+		return false
+	}
+	return true
 }
