@@ -156,10 +156,11 @@ func (s scenario) schedule(warmup, window time.Duration) []op {
 	return ops
 }
 
-// deployBody deploys the research flow from archive (inline) with tag.
+// deployBody deploys the research flow from archive (inline) with tag,
+// exclusive (a route the tag moves then move).
 func deployBody(archive, tag string) string {
 	return mustJSON(map[string]any{"entrypoint": "flows/research.py:research_agent", "inputs": map[string]any{"topic": "scale"},
-		"source": map[string]any{"archive": archive}, "tag": tag})
+		"source": map[string]any{"archive": archive}, "tag": tag, "exclusive": true})
 }
 
 // event is the API Gateway event of one request by the project's producer.
@@ -177,6 +178,8 @@ type outcome struct {
 	mu         sync.Mutex
 	byStatus   map[string]map[int]int
 	noRetry429 int // 429s without Retry-After
+	// samples keeps the first error body of each kind and status.
+	samples map[string]string
 }
 
 func (o *outcome) add(kind string, resp events.APIGatewayProxyResponse) {
@@ -186,6 +189,9 @@ func (o *outcome) add(kind string, resp events.APIGatewayProxyResponse) {
 		o.byStatus[kind] = map[int]int{}
 	}
 	o.byStatus[kind][resp.StatusCode]++
+	if sample := fmt.Sprintf("%s %d", kind, resp.StatusCode); resp.StatusCode >= 400 && o.samples[sample] == "" {
+		o.samples[sample] = resp.Body
+	}
 	if resp.StatusCode == http.StatusTooManyRequests && resp.Headers["Retry-After"] == "" && resp.MultiValueHeaders["Retry-After"] == nil {
 		o.noRetry429++
 	}
@@ -238,7 +244,7 @@ func simulate(ctx context.Context, env environment, sc scenario, window time.Dur
 		recordsBefore                int64
 	)
 	ops := sc.schedule(warmup, window)
-	out := &outcome{byStatus: map[string]map[int]int{}}
+	out := &outcome{byStatus: map[string]map[int]int{}, samples: map[string]string{}}
 	queue := make(chan op)
 	var wg sync.WaitGroup
 	var harnessErr error
@@ -333,6 +339,14 @@ func (r *report) print(w io.Writer) {
 		r.scenario.offered(), float64(ok)/sec, float64(refused)/sec, float64(errs)/sec)
 	for _, kind := range []string{"invoke", "deploy", "move"} {
 		fmt.Fprintf(w, "   %-7s statuses: %s\n", kind, statuses(r.outcome.byStatus[kind]))
+	}
+	samples := make([]string, 0, len(r.outcome.samples))
+	for k := range r.outcome.samples {
+		samples = append(samples, k)
+	}
+	sort.Strings(samples)
+	for _, k := range samples {
+		fmt.Fprintf(w, "   first %s: %s\n", k, strings.TrimSpace(r.outcome.samples[k]))
 	}
 	fmt.Fprintf(w, "   DynamoDB: %.0f RCU/s, %.0f WCU/s consumed; throttles seen by the store: %s\n",
 		r.storeThrottles.ReadUnits/sec, r.storeThrottles.WriteUnits/sec, r.storeThrottles)
