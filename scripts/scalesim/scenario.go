@@ -192,9 +192,25 @@ func (o *outcome) add(kind string, resp events.APIGatewayProxyResponse) {
 	if sample := fmt.Sprintf("%s %d", kind, resp.StatusCode); resp.StatusCode >= 400 && o.samples[sample] == "" {
 		o.samples[sample] = resp.Body
 	}
-	if resp.StatusCode == http.StatusTooManyRequests && resp.Headers["Retry-After"] == "" && resp.MultiValueHeaders["Retry-After"] == nil {
+	if resp.StatusCode == http.StatusTooManyRequests && !hasRetryAfter(resp) {
 		o.noRetry429++
 	}
+}
+
+// hasRetryAfter reports whether resp carries a Retry-After header, in
+// either of the event's header maps, in any case.
+func hasRetryAfter(resp events.APIGatewayProxyResponse) bool {
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, "Retry-After") && v != "" {
+			return true
+		}
+	}
+	for k, v := range resp.MultiValueHeaders {
+		if strings.EqualFold(k, "Retry-After") && len(v) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // warmup is the virtual time the load runs before the measured window:

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/kitaru/deployments/pkg/bundle/bundletest"
 	"github.com/kitaru/deployments/pkg/throttle"
 )
@@ -63,6 +65,37 @@ func TestTheReportSeparatesTheLimits(t *testing.T) {
 			}
 			if int64(rep.executionsStarted) != rep.startsAdmitted {
 				t.Errorf("%d executions started for %d StartExecution admitted", rep.executionsStarted, rep.startsAdmitted)
+			}
+		})
+	}
+}
+
+func TestTheVerdictWantsCleanRefusalsAboveTheTarget(t *testing.T) {
+	accepted := events.APIGatewayProxyResponse{StatusCode: http.StatusAccepted}
+	clean := events.APIGatewayProxyResponse{StatusCode: http.StatusTooManyRequests, Headers: map[string]string{"retry-after": "1"}}
+	bare := events.APIGatewayProxyResponse{StatusCode: http.StatusTooManyRequests}
+	unavailable := events.APIGatewayProxyResponse{StatusCode: http.StatusServiceUnavailable}
+	tests := []struct {
+		name      string
+		offered   float64
+		responses []events.APIGatewayProxyResponse
+		want      string
+	}{
+		{"every invoke accepted below the target passes", 100, []events.APIGatewayProxyResponse{accepted, accepted}, "PASS"},
+		{"a 429 below the target fails", 100, []events.APIGatewayProxyResponse{accepted, clean}, "FAIL"},
+		{"429s with Retry-After above the target pass", 300, []events.APIGatewayProxyResponse{accepted, clean}, "PASS"},
+		{"a 429 without Retry-After fails", 300, []events.APIGatewayProxyResponse{accepted, bare}, "FAIL"},
+		{"a 503 fails at any rate", 300, []events.APIGatewayProxyResponse{accepted, unavailable}, "FAIL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := &outcome{byStatus: map[string]map[int]int{}, samples: map[string]string{}}
+			for _, r := range tt.responses {
+				out.add("invoke", r)
+			}
+			r := &report{scenario: scenario{coldRate: tt.offered, target: 200}, outcome: out}
+			if got, why := r.verdict(r.tally()); got != tt.want {
+				t.Errorf("verdict %s (%s), want %s", got, why, tt.want)
 			}
 		})
 	}
