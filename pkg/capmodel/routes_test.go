@@ -376,6 +376,15 @@ calls are counted by wrappers of the executor (Step Functions) and the
 artifact store (S3 objects and presigned URLs). A route's DynamoDB calls
 are numbered in a stable order (operation, then key), not the order they
 were sent in: some routes send several at once.
+
+Where DynamoDB's documentation is silent, pkg/ddbcost assumes: a
+transaction's ConditionCheck costs write units like its other items (twice
+a plain write, by the checked item's size); a cancelled transaction costs
+what it would have written, as a failed condition does; a set's size is the
+sum of its members'; a query's units, rounded up over all its items, are
+shared out among them by size. "finish" is the state machine's record step
+(FinishExecution on the store), which no HTTP route serves. The deploy's
+bundle upload (S3) is not counted.
 `
 
 var abstractions = []struct {

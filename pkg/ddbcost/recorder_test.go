@@ -155,8 +155,11 @@ func TestRecorderCountsAttempts(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var ok, throttled int
+			var ok, throttled, retries int
 			for _, c := range rec.Take() {
+				if c.Attempt > 1 {
+					retries++
+				}
 				read, write := c.Units()
 				switch c.Err {
 				case "":
@@ -175,6 +178,9 @@ func TestRecorderCountsAttempts(t *testing.T) {
 			}
 			if ok != puts || int64(throttled) != faults.Throttled.Load() || throttled == 0 {
 				t.Errorf("recorded %d answered and %d throttled attempts; want %d and %d (more than 0)", ok, throttled, puts, faults.Throttled.Load())
+			}
+			if retries != throttled {
+				t.Errorf("%d attempts were numbered retries, want one per throttle (%d)", retries, throttled)
 			}
 		})
 	}
