@@ -5,6 +5,7 @@ GO    ?= go
 BIN   ?= bin/kitaru
 BENCH ?= .
 BENCHFLAGS ?=
+SCALESIMFLAGS ?=
 DEVFLAGS ?=
 # The CDK CLI and cdklocal pinned in package.json; CDKFLAGS passes context,
 # e.g. CDKFLAGS='-c kitaru:destroy=true' (see infra/main.go).
@@ -13,7 +14,7 @@ CDKFLAGS ?=
 CDK_ENV  = JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test fuzz e2e clients aws-local aws-local-e2e bench build build-cli crossbuild synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet lint fmt tidy clean ddb-local-start ddb-local-stop
+.PHONY: help dev test fuzz e2e clients aws-local aws-local-e2e bench build build-cli crossbuild synth lint-template infra-test localstack-up localstack-deploy localstack-e2e localstack-down vet lint fmt tidy clean ddb-local-start ddb-local-stop scale-sim
 
 help: ## List the targets
 	@echo "usage: make <target>"
@@ -46,6 +47,9 @@ fuzz: ## Every fuzz target under pkg/ briefly, one after another (FUZZTIME=3000x
 
 bench: ## Benchmarks of ./pkg/... on a fresh DynamoDB Local, then the table of figures vs floors (BENCH=regexp BENCHFLAGS=-benchtime=1x)
 	BENCH='$(BENCH)' scripts/bench.sh $(BENCHFLAGS)
+
+scale-sim: ## Throttling simulator (docs/scale-sim.md): mixed load through the real handlers in virtual time vs issue 20's targets (SCALESIMFLAGS='-scope item -seconds 2')
+	$(GO) run ./scripts/scalesim $(SCALESIMFLAGS)
 
 build: build-cli ## Lambda code into dist/ (Go functions linux/arm64, GOARCH=amd64 overrides; the Python runner) and bin/kitaru
 	GO=$(GO) scripts/build.sh

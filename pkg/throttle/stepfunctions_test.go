@@ -1,0 +1,115 @@
+package throttle_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	sfnexec "github.com/kitaru/deployments/pkg/sfn"
+	"github.com/kitaru/deployments/pkg/throttle"
+	"github.com/kitaru/deployments/pkg/workflow"
+)
+
+func TestStartExecutionFollowsTheStandardQuota(t *testing.T) {
+	fake := &throttle.FakeStepFunctions{}
+	starts := throttle.NewStartExecutions(throttle.StandardStartExecution)
+	client := sfn.New(sfn.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String("http://127.0.0.1:1")},
+		func(o *sfn.Options) { o.HTTPClient = throttle.HandlerClient{Handler: fake} },
+		starts.Option(),
+		func(o *sfn.Options) { o.RetryMaxAttempts = 1 })
+	exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru"}
+	n := 0
+	start := func(at time.Duration, count int) (ok int, lastErr error) {
+		for range count {
+			n++
+			err := exec.Start(throttle.WithTime(t.Context(), at), workflow.RunRequest{ExecID: fmt.Sprintf("ex_%d", n)})
+			if err == nil {
+				ok++
+			} else {
+				lastErr = err
+			}
+		}
+		return ok, lastErr
+	}
+	tests := []struct {
+		name  string
+		at    time.Duration
+		count int
+		want  int
+	}{
+		{"a full bucket starts 1,300 at once and throttles the 1,301st", 0, 1301, 1300},
+		{"one virtual second refills 300", time.Second, 301, 300},
+		{"a tenth of a second refills 30", 1100 * time.Millisecond, 31, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, err := start(tt.at, tt.count)
+			if ok != tt.want {
+				t.Errorf("started %d, want %d", ok, tt.want)
+			}
+			if apiCode(err) != "ThrottlingException" {
+				t.Errorf("the refused start: %v (code %q), want ThrottlingException from Step Functions", err, apiCode(err))
+			}
+		})
+	}
+	if admitted, throttled := starts.Counts(); admitted != 1630 || throttled != 3 || fake.Started() != 1630 {
+		t.Errorf("counts: %d admitted, %d throttled, %d started; want 1630, 3, 1630", admitted, throttled, fake.Started())
+	}
+}
+
+// fixedBackoff waits the same delay before every retry.
+type fixedBackoff time.Duration
+
+func (b fixedBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Duration(b), nil }
+
+func TestRetriesAndBackoffsHappenInVirtualTime(t *testing.T) {
+	tests := []struct {
+		name string
+		// attempts is the SDK's, 0 for its default (3).
+		attempts int
+		start    func(exec *sfnexec.Executor, ctx context.Context) error
+	}{
+		{"the SDK retries a throttled start after its own backoff, in virtual time", 0, func(exec *sfnexec.Executor, ctx context.Context) error {
+			return exec.Start(ctx, workflow.RunRequest{ExecID: "ex_2"})
+		}},
+		{"an application backoff with Sleep moves its operation on in virtual time", 1, func(exec *sfnexec.Executor, ctx context.Context) error {
+			for {
+				err := exec.Start(ctx, workflow.RunRequest{ExecID: "ex_2"})
+				if apiCode(err) != "ThrottlingException" {
+					return err
+				}
+				if err := throttle.Sleep(ctx, 300*time.Millisecond); err != nil {
+					return err
+				}
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			starts := throttle.NewStartExecutions(throttle.Quota{Burst: 1, PerSecond: 1})
+			client := sfn.New(sfn.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String("http://127.0.0.1:1"),
+				// A backoff of 1.5 s that the decorator must not sleep for real.
+				Retryer: retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = fixedBackoff(1500 * time.Millisecond) })},
+				func(o *sfn.Options) { o.HTTPClient = throttle.HandlerClient{Handler: &throttle.FakeStepFunctions{}} },
+				starts.Option(),
+				func(o *sfn.Options) { o.RetryMaxAttempts = tt.attempts })
+			exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru"}
+			if err := exec.Start(throttle.WithTime(t.Context(), 0), workflow.RunRequest{ExecID: "ex_1"}); err != nil {
+				t.Fatal(err)
+			}
+			// The bucket is empty at 0 s: the second start succeeds only if
+			// its retry is charged a second or more later.
+			if err := tt.start(exec, throttle.WithTime(t.Context(), 0)); err != nil {
+				t.Fatalf("second start: %v", err)
+			}
+			if admitted, throttled := starts.Counts(); admitted != 2 || throttled < 1 {
+				t.Errorf("admitted %d, throttled %d; want 2 admitted after at least one throttle", admitted, throttled)
+			}
+		})
+	}
+}
