@@ -271,3 +271,18 @@ func TestABoundOfZeroReadsTheStoreEveryTime(t *testing.T) {
 		t.Fatalf("3 resolves with the cache disabled sent %d requests, want 6", got)
 	}
 }
+
+func TestAResolveAfterTheBoundReadsOnlyTheHead(t *testing.T) {
+	e := newEngine(t)
+	deploy(t, e.store, 1)
+	clk := &clock{t: time.Unix(1_000_000, 0)}
+	c := routecache.New(e.counted, routecache.Config{Bound: time.Second, Now: clk.Now})
+	ctx := context.Background()
+	resolveVersion(t, ctx, c, registry.Selector{})
+	clk.Advance(time.Second)
+	before := e.requests.Load()
+	resolveVersion(t, ctx, c, registry.Selector{})
+	if got := e.requests.Load() - before; got != 1 {
+		t.Fatalf("a resolve after the bound sent %d requests, want 1 (the head; the deployment is immutable and cached)", got)
+	}
+}
