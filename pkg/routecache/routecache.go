@@ -56,9 +56,10 @@ type Config struct {
 	Bound time.Duration
 	// MaxFlows and MaxVersions bound the entries; 0 takes the defaults.
 	MaxFlows, MaxVersions int
-	// Now is the clock; nil is time.Now, whose readings carry the
-	// monotonic clock, so a wall-clock step or a frozen and thawed Lambda
-	// cannot make an entry look younger than it is.
+	// Now is the clock; nil is time.Now. Its readings carry both the
+	// monotonic and the wall clock, and an entry is served only while both
+	// say it is younger than Bound, so neither a wall-clock step nor a
+	// frozen and thawed Lambda can make an entry look younger than it is.
 	Now func() time.Time
 }
 
@@ -173,7 +174,7 @@ func (c *Cache) Resolve(ctx context.Context, project, flow string, sel registry.
 // per flow however many callers miss at once.
 func (c *Cache) routes(ctx context.Context, key flowKey, tag string, minRevision int64) (registry.Routes, error) {
 	e, ok := c.flows.Get(key)
-	if ok && e.routes != nil && c.now().Sub(e.readAt) < c.bound && e.satisfies(tag, minRevision) {
+	if ok && e.routes != nil && c.younger(e.readAt) && e.satisfies(tag, minRevision) {
 		return e.routes, nil
 	}
 	// A caller that needs a revision must not share a read that may have
@@ -201,6 +202,17 @@ func (c *Cache) routes(ctx context.Context, key flowKey, tag string, minRevision
 		return nil, err
 	}
 	return v.(registry.Routes), nil
+}
+
+// younger reports whether a read at readAt is younger than the bound by
+// both the monotonic clock (immune to wall-clock steps) and the wall clock
+// (which a frozen and thawed Lambda environment resyncs, whether or not
+// its monotonic clock ran while frozen). A negative age (a clock stepped
+// back) is never young.
+func (c *Cache) younger(readAt time.Time) bool {
+	now := c.now()
+	mono, wall := now.Sub(readAt), now.Round(0).Sub(readAt.Round(0))
+	return mono >= 0 && mono < c.bound && wall >= 0 && wall < c.bound
 }
 
 func (e flowEntry) satisfies(tag string, minRevision int64) bool {

@@ -286,3 +286,18 @@ func TestAResolveAfterTheBoundReadsOnlyTheHead(t *testing.T) {
 		t.Fatalf("a resolve after the bound sent %d requests, want 1 (the head; the deployment is immutable and cached)", got)
 	}
 }
+
+func TestAClockSteppedBackNeverMakesAnEntryLookFresh(t *testing.T) {
+	e := newEngine(t)
+	deploy(t, e.store, 1)
+	clk := &clock{t: time.Unix(1_000_000, 0)}
+	c := routecache.New(e.counted, routecache.Config{Bound: time.Second, Now: clk.Now})
+	ctx := context.Background()
+	resolveVersion(t, ctx, c, registry.Selector{})
+	clk.Advance(-time.Hour) // e.g. a thawed environment's clock corrected backwards
+	before := e.requests.Load()
+	resolveVersion(t, ctx, c, registry.Selector{})
+	if got := e.requests.Load() - before; got != 1 {
+		t.Fatalf("after the clock stepped back a resolve sent %d requests, want 1: an entry of unknown age is read again", got)
+	}
+}
