@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -25,11 +26,13 @@ import (
 // DefaultBound is how long a route read is served when none is configured.
 const DefaultBound = time.Second
 
-// DefaultMaxFlows and DefaultMaxVersions bound the entries kept; the least
-// recently used go first.
+// DefaultMaxFlows and DefaultMaxVersions bound the entries kept, and
+// DefaultMaxVersionBytes the deployments' approximate size (their inputs
+// reach 256 KiB each); the least recently used go first.
 const (
-	DefaultMaxFlows    = 4096
-	DefaultMaxVersions = 4096
+	DefaultMaxFlows        = 4096
+	DefaultMaxVersions     = 4096
+	DefaultMaxVersionBytes = 64 << 20
 )
 
 // RouteReader reads the two halves of a resolve by tag separately, so each
@@ -54,8 +57,9 @@ type Config struct {
 	// Bound is the longest a route read is served (B); 0 disables caching
 	// (every resolve reads the store, as without the cache).
 	Bound time.Duration
-	// MaxFlows and MaxVersions bound the entries; 0 takes the defaults.
-	MaxFlows, MaxVersions int
+	// MaxFlows, MaxVersions and MaxVersionBytes bound the entries; 0
+	// takes the defaults.
+	MaxFlows, MaxVersions, MaxVersionBytes int
 	// Now is the clock; nil is time.Now. Its readings carry both the
 	// monotonic and the wall clock, and an entry is served only while both
 	// say it is younger than Bound, so neither a wall-clock step nor a
@@ -74,7 +78,11 @@ type Cache struct {
 	mu       sync.Mutex // orders entry replacement in flows
 	flows    *lru.Cache[flowKey, flowEntry]
 	versions *lru.Cache[versionKey, registry.Deployment]
-	flights  singleflight.Group
+	// versionBytes is the approximate size of versions, kept under
+	// maxVersionBytes by evicting the least recently used.
+	versionBytes    atomic.Int64
+	maxVersionBytes int64
+	flights         singleflight.Group
 }
 
 var _ registry.Store = (*Cache)(nil)
@@ -106,12 +114,38 @@ func New(store Backend, cfg Config) *Cache {
 	if cfg.MaxVersions <= 0 {
 		cfg.MaxVersions = DefaultMaxVersions
 	}
+	if cfg.MaxVersionBytes <= 0 {
+		cfg.MaxVersionBytes = DefaultMaxVersionBytes
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	flows, _ := lru.New[flowKey, flowEntry](cfg.MaxFlows)
-	versions, _ := lru.New[versionKey, registry.Deployment](cfg.MaxVersions)
-	return &Cache{Store: store, reader: store, bound: cfg.Bound, now: cfg.Now, flows: flows, versions: versions}
+	c := &Cache{Store: store, reader: store, bound: cfg.Bound, now: cfg.Now, maxVersionBytes: int64(cfg.MaxVersionBytes)}
+	c.flows, _ = lru.New[flowKey, flowEntry](cfg.MaxFlows)
+	c.versions, _ = lru.NewWithEvict(cfg.MaxVersions, func(_ versionKey, d registry.Deployment) {
+		c.versionBytes.Add(-deploymentSize(d))
+	})
+	return c
+}
+
+// deploymentSize approximates the memory a cached deployment holds.
+func deploymentSize(d registry.Deployment) int64 {
+	const overhead = 512 // the struct, its strings and the LRU's entry
+	return int64(overhead + len(d.Inputs) + len(d.InputSchema) + len(d.Entrypoint) + len(d.Description) + len(d.Snapshot))
+}
+
+// keepVersion caches a deployment and evicts the least recently used
+// until the cached ones fit the byte budget.
+func (c *Cache) keepVersion(key versionKey, d registry.Deployment) {
+	if found, _ := c.versions.ContainsOrAdd(key, d); found {
+		return
+	}
+	c.versionBytes.Add(deploymentSize(d))
+	for c.versionBytes.Load() > c.maxVersionBytes {
+		if _, _, ok := c.versions.RemoveOldest(); !ok {
+			return
+		}
+	}
 }
 
 type revisionKey struct{}
@@ -247,7 +281,7 @@ func (c *Cache) deployment(ctx context.Context, key versionKey) (registry.Deploy
 			return nil, err
 		}
 		d.Tags = nil
-		c.versions.Add(key, d)
+		c.keepVersion(key, d)
 		return d, nil
 	})
 	if err != nil {

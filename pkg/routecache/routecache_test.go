@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -299,5 +300,34 @@ func TestAClockSteppedBackNeverMakesAnEntryLookFresh(t *testing.T) {
 	resolveVersion(t, ctx, c, registry.Selector{})
 	if got := e.requests.Load() - before; got != 1 {
 		t.Fatalf("after the clock stepped back a resolve sent %d requests, want 1: an entry of unknown age is read again", got)
+	}
+}
+
+func TestCachedDeploymentsStayWithinTheByteBudget(t *testing.T) {
+	e := newEngine(t)
+	ctx := context.Background()
+	big := json.RawMessage(fmt.Sprintf(`{"text": %q}`, strings.Repeat("x", 4000)))
+	for range 3 {
+		if _, err := e.store.Deploy(ctx, registry.DeployRequest{Project: project, Flow: flow, Entrypoint: "flows/agent.py:agent", Inputs: big, Stack: "dev", By: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Room for two of the three deployments.
+	c := routecache.New(e.counted, routecache.Config{Bound: time.Hour, MaxVersionBytes: 10_000})
+	for v := 1; v <= 3; v++ {
+		putTag(t, c, "pinned", v, true)
+		resolveVersion(t, ctx, c, registry.Selector{Tag: "pinned"})
+	}
+	putTag(t, c, "pinned", 1, true)
+	before := e.requests.Load()
+	resolveVersion(t, ctx, c, registry.Selector{Tag: "pinned"})
+	if got := e.requests.Load() - before; got != 2 {
+		t.Fatalf("resolving the least recently used deployment again sent %d requests, want 2 (head and the evicted version)", got)
+	}
+	putTag(t, c, "pinned", 3, true)
+	before = e.requests.Load()
+	resolveVersion(t, ctx, c, registry.Selector{Tag: "pinned"})
+	if got := e.requests.Load() - before; got != 1 {
+		t.Fatalf("resolving a recently used deployment sent %d requests, want 1 (the head; the deployment is cached)", got)
 	}
 }
