@@ -176,29 +176,29 @@ func TestTheMoverReadsItsOwnMoveAtOnceAcrossProcesses(t *testing.T) {
 	}
 }
 
-func TestACallerWithoutTheRevisionMaySeeTheOldRouteWithinTheBound(t *testing.T) {
-	e := newEngine(t)
-	deploy(t, e.store, 2)
-	putTag(t, e.store, registry.DefaultTag, 1, true)
-	c := routecache.New(e.store, routecache.Config{Bound: time.Hour})
-	ctx := context.Background()
-	resolveVersion(t, ctx, c, registry.Selector{})
-	putTag(t, e.store, registry.DefaultTag, 2, true)
-	if v := resolveVersion(t, ctx, c, registry.Selector{}); v != 1 {
-		t.Fatalf("resolved v%d, want the cached v1 (this test shows the cache is in use)", v)
+func TestAMoveIsReadAtOnceOnlyThroughTheCacheThatMadeIt(t *testing.T) {
+	tests := []struct {
+		name  string
+		mover func(e engine, c *routecache.Cache) registry.Store
+		want  int // what the cache resolves right after the move, B = 1 h
+	}{
+		{"a move through another process is not seen within the bound without its revision",
+			func(e engine, _ *routecache.Cache) registry.Store { return e.store }, 1},
+		{"a move through the same cache is seen at once", func(_ engine, c *routecache.Cache) registry.Store { return c }, 2},
 	}
-}
-
-func TestALocalWriteIsReadAtOnceInTheSameProcess(t *testing.T) {
-	e := newEngine(t)
-	deploy(t, e.store, 2)
-	putTag(t, e.store, registry.DefaultTag, 1, true)
-	c := routecache.New(e.store, routecache.Config{Bound: time.Hour})
-	ctx := context.Background()
-	resolveVersion(t, ctx, c, registry.Selector{})
-	putTag(t, c, registry.DefaultTag, 2, true)
-	if v := resolveVersion(t, ctx, c, registry.Selector{}); v != 2 {
-		t.Fatalf("resolved v%d after a move through the same cache, want v2", v)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngine(t)
+			deploy(t, e.store, 2)
+			putTag(t, e.store, registry.DefaultTag, 1, true)
+			c := routecache.New(e.store, routecache.Config{Bound: time.Hour})
+			ctx := context.Background()
+			resolveVersion(t, ctx, c, registry.Selector{})
+			putTag(t, tt.mover(e, c), registry.DefaultTag, 2, true)
+			if v := resolveVersion(t, ctx, c, registry.Selector{}); v != tt.want {
+				t.Fatalf("resolved v%d after the move, want v%d", v, tt.want)
+			}
+		})
 	}
 }
 
@@ -273,33 +273,31 @@ func TestABoundOfZeroReadsTheStoreEveryTime(t *testing.T) {
 	}
 }
 
-func TestAResolveAfterTheBoundReadsOnlyTheHead(t *testing.T) {
-	e := newEngine(t)
-	deploy(t, e.store, 1)
-	clk := &clock{t: time.Unix(1_000_000, 0)}
-	c := routecache.New(e.counted, routecache.Config{Bound: time.Second, Now: clk.Now})
-	ctx := context.Background()
-	resolveVersion(t, ctx, c, registry.Selector{})
-	clk.Advance(time.Second)
-	before := e.requests.Load()
-	resolveVersion(t, ctx, c, registry.Selector{})
-	if got := e.requests.Load() - before; got != 1 {
-		t.Fatalf("a resolve after the bound sent %d requests, want 1 (the head; the deployment is immutable and cached)", got)
+func TestAnEntryOlderThanTheBoundIsReadAgainHeadOnly(t *testing.T) {
+	tests := []struct {
+		name    string
+		advance time.Duration
+	}{
+		{"a resolve once the bound has passed reads only the head (the deployment is immutable and cached)", time.Second},
+		// e.g. a thawed environment's wall clock corrected backwards: an
+		// entry of unknown age is never fresh.
+		{"a clock stepped back never makes an entry look fresh", -time.Hour},
 	}
-}
-
-func TestAClockSteppedBackNeverMakesAnEntryLookFresh(t *testing.T) {
-	e := newEngine(t)
-	deploy(t, e.store, 1)
-	clk := &clock{t: time.Unix(1_000_000, 0)}
-	c := routecache.New(e.counted, routecache.Config{Bound: time.Second, Now: clk.Now})
-	ctx := context.Background()
-	resolveVersion(t, ctx, c, registry.Selector{})
-	clk.Advance(-time.Hour) // e.g. a thawed environment's clock corrected backwards
-	before := e.requests.Load()
-	resolveVersion(t, ctx, c, registry.Selector{})
-	if got := e.requests.Load() - before; got != 1 {
-		t.Fatalf("after the clock stepped back a resolve sent %d requests, want 1: an entry of unknown age is read again", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngine(t)
+			deploy(t, e.store, 1)
+			clk := &clock{t: time.Unix(1_000_000, 0)}
+			c := routecache.New(e.counted, routecache.Config{Bound: time.Second, Now: clk.Now})
+			ctx := context.Background()
+			resolveVersion(t, ctx, c, registry.Selector{})
+			clk.Advance(tt.advance)
+			before := e.requests.Load()
+			resolveVersion(t, ctx, c, registry.Selector{})
+			if got := e.requests.Load() - before; got != 1 {
+				t.Fatalf("the resolve sent %d requests, want 1 (the head)", got)
+			}
+		})
 	}
 }
 

@@ -607,25 +607,17 @@ class Deployments:
         """Point tag at version: an exclusive tag moves there, a shared one is added.
         With ``if_revision`` the change happens only if the tag is unchanged
         (PreconditionFailedError otherwise)."""
-        headers = {"If-Match": str(if_revision)} if if_revision is not None else None
-        body = {"version": version, "exclusive": bool(exclusive)}
-        t = self._t.call(
-            "PUT",
-            f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}",
-            body=body,
-            headers=headers,
-            keyed=True,
-            changes_route=_route(flow, tag),
-        )
-        return Tag._from(t)
+        return self._put_tag(flow, tag, {"version": version, "exclusive": bool(exclusive)}, if_revision)
 
     def split(self, flow: str, tag: str, weights: dict[int, int], *, if_revision: Optional[int] = None) -> Tag:
         """Split the exclusive tag over 2 to 8 versions by weight (version → weight, 1 to 99,
         summing to 100), e.g. ``split("research_agent", "live", {3: 90, 4: 10})``, as one
         route change. A later ``tag(..., version=N, exclusive=True)`` collapses it and
         ``rollback`` restores it. InvalidArgumentError for invalid weights."""
+        return self._put_tag(flow, tag, {"split": {str(int(v)): int(w) for v, w in weights.items()}}, if_revision)
+
+    def _put_tag(self, flow: str, tag: str, body: dict[str, Any], if_revision: Optional[int]) -> Tag:
         headers = {"If-Match": str(if_revision)} if if_revision is not None else None
-        body = {"split": {str(int(v)): int(w) for v, w in weights.items()}}
         t = self._t.call(
             "PUT",
             f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}",
