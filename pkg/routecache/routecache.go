@@ -104,6 +104,9 @@ type flowEntry struct {
 	// this read was made: the read began after that caller's change was
 	// acknowledged, so it satisfies it even when the tag is now free.
 	through map[string]int64
+	// mark is when the latest local write this entry knows of finished
+	// (its readAt for a mark); reads share a flight only under one mark.
+	mark time.Time
 }
 
 // New decorates store with a route cache.
@@ -211,9 +214,10 @@ func (c *Cache) routes(ctx context.Context, key flowKey, tag string, minRevision
 	if ok && e.routes != nil && c.younger(e.readAt) && e.satisfies(tag, minRevision) {
 		return e.routes, nil
 	}
-	// A caller that needs a revision must not share a read that may have
-	// begun before its change was acknowledged.
-	flight := key.project + "\x00" + key.flow
+	// A caller must not share a read that may have begun before a change
+	// it has to see was acknowledged: a local write (the flight is per
+	// local-write mark), or the change whose revision it presents.
+	flight := key.project + "\x00" + key.flow + "\x00" + strconv.FormatInt(e.mark.UnixNano(), 10)
 	if minRevision > 0 {
 		flight += "\x00" + tag + "\x00" + strconv.FormatInt(minRevision, 10)
 	}
@@ -225,7 +229,7 @@ func (c *Cache) routes(ctx context.Context, key flowKey, tag string, minRevision
 		if err != nil {
 			return nil, err
 		}
-		fresh := flowEntry{routes: routes, readAt: readAt}
+		fresh := flowEntry{routes: routes, readAt: readAt, mark: e.mark}
 		if minRevision > 0 {
 			fresh.through = map[string]int64{tag: minRevision}
 		}
@@ -253,12 +257,12 @@ func (e flowEntry) satisfies(tag string, minRevision int64) bool {
 	return minRevision <= 0 || e.routes[tag].Revision >= minRevision || e.through[tag] >= minRevision
 }
 
-// keep stores e unless the entry held is newer (a read that began later,
-// or a local write's mark left after e's read began).
+// keep stores e unless the entry held is newer: a read that began later,
+// or a local write's mark left when or after e's read began.
 func (c *Cache) keep(key flowKey, e flowEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.flows.Peek(key); ok && old.readAt.After(e.readAt) {
+	if old, ok := c.flows.Peek(key); ok && (old.readAt.After(e.readAt) || old.routes == nil && !e.readAt.After(old.readAt)) {
 		return
 	}
 	c.flows.Add(key, e)
@@ -267,7 +271,8 @@ func (c *Cache) keep(key flowKey, e flowEntry) {
 // Invalidate drops a flow's cached routes in this process; a read that was
 // under way when it was called is not kept either.
 func (c *Cache) Invalidate(project, flow string) {
-	c.keep(flowKey{project, flow}, flowEntry{readAt: c.now()})
+	now := c.now()
+	c.keep(flowKey{project, flow}, flowEntry{readAt: now, mark: now})
 }
 
 // deployment returns a deployment's immutable part (Tags unset).
