@@ -37,7 +37,7 @@ type Client struct {
 	retry   RetryPolicy
 	// routes holds the route revisions this client's changes were
 	// answered, sent back on its resolves and invokes (routerevision.go).
-	routes routeRevisions
+	routes *RouteRevisions
 }
 
 // Option configures a Client.
@@ -63,7 +63,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server URL %q is invalid: use http(s)://host[:port]", baseURL)
 	}
-	c := &Client{base: u, http: http.DefaultClient, retry: DefaultRetryPolicy()}
+	c := &Client{base: u, http: http.DefaultClient, retry: DefaultRetryPolicy(), routes: &RouteRevisions{}}
 	for _, opt := range opts {
 		opt(c)
 	}

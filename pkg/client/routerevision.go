@@ -41,16 +41,18 @@ func changedRoute(flow, tag string) *routeRef {
 	return &routeRef{flow: flow, tag: tag, change: true}
 }
 
-// routeRevisions holds the highest route revision a client was answered per
-// flow and tag.
-type routeRevisions struct {
+// RouteRevisions holds the highest route revision a client was answered
+// per flow and tag. Each Client has its own; clients made one per call (the
+// MCP server's) share one with SetRouteRevisions, so a change made through
+// one is read through the next. The zero value is empty and ready.
+type RouteRevisions struct {
 	mu   sync.Mutex
 	seen map[[2]string]int64
 }
 
 // attach returns r's headers with the revision r's route must not be older
 // than, when r reads a route this client changed.
-func (rr *routeRevisions) attach(r call) http.Header {
+func (rr *RouteRevisions) attach(r call) http.Header {
 	if r.route == nil || r.route.change {
 		return r.header
 	}
@@ -69,7 +71,7 @@ func (rr *routeRevisions) attach(r call) http.Header {
 }
 
 // note keeps the revision a change of r's route was answered with.
-func (rr *routeRevisions) note(r call, resp *http.Response) {
+func (rr *RouteRevisions) note(r call, resp *http.Response) {
 	if r.route == nil || !r.route.change || resp == nil {
 		return
 	}
@@ -87,3 +89,7 @@ func (rr *routeRevisions) note(r call, resp *http.Response) {
 		rr.seen[key] = rev
 	}
 }
+
+// SetRouteRevisions makes c keep and send route revisions in rr, shared
+// with other clients, instead of its own. Call it before c is used.
+func (c *Client) SetRouteRevisions(rr *RouteRevisions) { c.routes = rr }

@@ -99,3 +99,23 @@ func TestTheClientSendsBackTheHighestRouteRevisionOfItsOwnChanges(t *testing.T) 
 		}
 	}
 }
+
+// The MCP server makes a client per tool call; they share one memory of
+// route revisions, so a move by one call is read at once by the next.
+func TestClientsSharingRouteRevisionsSendBackEachOthersChanges(t *testing.T) {
+	ctx := context.Background()
+	srv := newRevisionServer(t, "4")
+	shared := &client.RouteRevisions{}
+	mover, reader := newClient(t, srv.URL), newClient(t, srv.URL)
+	mover.SetRouteRevisions(shared)
+	reader.SetRouteRevisions(shared)
+	if _, err := mover.Deployments().Tag(ctx, "agent", "stable", 2, client.TagOptions{Exclusive: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.Deployments().Resolve(ctx, "agent", client.Selector{Tag: "stable"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.last(); got != "4" {
+		t.Fatalf("the second client sent %s %q, want the first's \"4\"", registry.HeaderRouteRevision, got)
+	}
+}
