@@ -35,6 +35,9 @@ type Client struct {
 	token   string
 	project string
 	retry   RetryPolicy
+	// routes holds the route revisions this client's changes were
+	// answered, sent back on its resolves and invokes (routerevision.go).
+	routes *RouteRevisions
 }
 
 // Option configures a Client.
@@ -60,7 +63,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server URL %q is invalid: use http(s)://host[:port]", baseURL)
 	}
-	c := &Client{base: u, http: http.DefaultClient, retry: DefaultRetryPolicy()}
+	c := &Client{base: u, http: http.DefaultClient, retry: DefaultRetryPolicy(), routes: &RouteRevisions{}}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -91,6 +94,8 @@ type call struct {
 	keyed bool
 	// answered, when set, sees the 2xx answer and which attempt got it.
 	answered func(attempt int, resp *http.Response)
+	// route, when set, is the tag the call changes or resolves.
+	route *routeRef
 }
 
 // HeaderIdempotencyKey is the header that makes a write run once per key.
@@ -119,6 +124,7 @@ func (c *Client) do(ctx context.Context, r call, out any) error {
 		}
 		r.header.Set(HeaderIdempotencyKey, NewIdempotencyKey())
 	}
+	r.header = c.routes.attach(r)
 	attempts := 1
 	if r.idempotent || r.keyed {
 		attempts = max(c.retry.MaxAttempts, 1)
@@ -126,6 +132,7 @@ func (c *Client) do(ctx context.Context, r call, out any) error {
 	for attempt := 1; ; attempt++ {
 		resp, data, err := c.send(ctx, r, payload)
 		if err == nil {
+			c.routes.note(r, resp)
 			if r.answered != nil {
 				r.answered(attempt, resp)
 			}

@@ -79,7 +79,7 @@ func (r DeployRequest) body() api.DeployRequest {
 // invalid_argument, unprocessable (a stack that cannot execute remotely),
 // payload_too_large, permission_denied, conflict.
 func (d *Deployments) Deploy(ctx context.Context, flow string, req DeployRequest) (Deployment, error) {
-	return d.one(ctx, call{method: http.MethodPost, path: flowPath(flow, "/deployments"), body: req.body(), keyed: true})
+	return d.one(ctx, call{method: http.MethodPost, path: flowPath(flow, "/deployments"), body: req.body(), keyed: true, route: changedRoute(flow, req.Tag)})
 }
 
 // List returns one page of flow's versions, newest first. Errors:
@@ -126,7 +126,7 @@ func (d *Deployments) resolve(ctx context.Context, flow string, sel Selector) (r
 	if sel.StickyKey != "" {
 		q.Set("sticky_key", sel.StickyKey)
 	}
-	return fetch[registry.Resolution](ctx, d.c, call{method: http.MethodGet, path: flowPath(flow, "/resolve"), query: q, idempotent: true})
+	return fetch[registry.Resolution](ctx, d.c, call{method: http.MethodGet, path: flowPath(flow, "/resolve"), query: q, idempotent: true, route: tagRoute(flow, sel)})
 }
 
 // Delete deletes one version; the shared tags it holds leave with it.
@@ -155,7 +155,7 @@ func (d *Deployments) Tag(ctx context.Context, flow, tag string, version int, op
 	if opts.Exclusive {
 		body.Exclusive = &opts.Exclusive
 	}
-	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true})
+	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true, route: changedRoute(flow, tag)})
 }
 
 // Split points the exclusive tag at 2 to 8 versions by weight (version →
@@ -166,14 +166,14 @@ func (d *Deployments) Tag(ctx context.Context, flow, tag string, version int, op
 // permission_denied.
 func (d *Deployments) Split(ctx context.Context, flow, tag string, split registry.Split, opts TagOptions) (registry.Tag, error) {
 	body := api.TagRequest{Split: split}
-	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true})
+	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPut, path: tagPath(flow, tag, ""), header: ifMatch(opts.IfRevision), body: body, keyed: true, route: changedRoute(flow, tag)})
 }
 
 // Untag removes tag from version. Errors: not_found, conflict (default
 // cannot be removed: move it instead), permission_denied.
 func (d *Deployments) Untag(ctx context.Context, flow, tag string, version int) error {
 	q := url.Values{"version": {strconv.Itoa(version)}}
-	return d.c.do(ctx, call{method: http.MethodDelete, path: tagPath(flow, tag, ""), query: q, keyed: true}, nil)
+	return d.c.do(ctx, call{method: http.MethodDelete, path: tagPath(flow, tag, ""), query: q, keyed: true, route: changedRoute(flow, tag)}, nil)
 }
 
 // Rollback moves an exclusive tag back to the version it pointed at before
@@ -182,7 +182,7 @@ func (d *Deployments) Untag(ctx context.Context, flow, tag string, version int) 
 // not_found, conflict (a shared tag, nothing to roll back to, or the
 // previous version was deleted), permission_denied.
 func (d *Deployments) Rollback(ctx context.Context, flow, tag string) (registry.Tag, error) {
-	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPost, path: tagPath(flow, tag, "/rollback"), keyed: true})
+	return fetch[registry.Tag](ctx, d.c, call{method: http.MethodPost, path: tagPath(flow, tag, "/rollback"), keyed: true, route: changedRoute(flow, tag)})
 }
 
 // History returns one page of tag's route changes, newest first. Errors:
@@ -234,7 +234,7 @@ func (d *Deployments) Invoke(ctx context.Context, flow string, opts InvokeOption
 	if err != nil {
 		return nil, err
 	}
-	return d.c.invoke(ctx, flowPath(flow, "/invocations"), body, opts.IdempotencyKey)
+	return d.c.invoke(ctx, flowPath(flow, "/invocations"), body, opts.IdempotencyKey, tagRoute(flow, opts.Selector))
 }
 
 // Invoke starts an execution of exactly this version, whatever the tags
@@ -249,12 +249,12 @@ func (d Deployment) Invoke(ctx context.Context, opts InvokeOptions) (*Handle, er
 	if err != nil {
 		return nil, err
 	}
-	return d.c.invoke(ctx, versionPath(d.Flow, "/versions/", d.Version, "/invocations"), body, opts.IdempotencyKey)
+	return d.c.invoke(ctx, versionPath(d.Flow, "/versions/", d.Version, "/invocations"), body, opts.IdempotencyKey, nil)
 }
 
 // invoke posts an invocation with key, or a fresh key, on every attempt.
-func (c *Client) invoke(ctx context.Context, path string, body api.InvokeRequest, key string) (*Handle, error) {
-	r := call{method: http.MethodPost, path: path, body: body, keyed: true}
+func (c *Client) invoke(ctx context.Context, path string, body api.InvokeRequest, key string, route *routeRef) (*Handle, error) {
+	r := call{method: http.MethodPost, path: path, body: body, keyed: true, route: route}
 	if key != "" {
 		r.header = http.Header{HeaderIdempotencyKey: {key}}
 	}

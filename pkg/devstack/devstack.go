@@ -160,6 +160,9 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// No route cache (service.Config.Routes): one process on a local engine
+	// has no partition throughput to save, and every resolve stays exact
+	// (docs/route-cache.md, "kitaru dev").
 	s.services, err = service.New(service.Config{
 		Store: store, Stacks: Stacks(), Blobs: blobs, Executor: s.runs, Secrets: flowSecrets,
 		Signer: &auth.Signer{Secret: secret}, BundleLimits: limits, Logger: cfg.Logger, Watcher: store.hub,

@@ -38,19 +38,13 @@ func (s *Store) Resolve(ctx context.Context, project, flow string, sel registry.
 	if err != nil {
 		return registry.Resolution{}, err
 	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, versionSK(version)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return registry.Resolution{}, engineError(fmt.Sprintf("read %s v%d", flow, version), err)
-	}
-	if len(out.Item) == 0 {
-		return registry.Resolution{}, registry.VersionNotFound(flow, version)
-	}
-	v, err := decodeVersion(out.Item)
+	d, err := s.ReadVersion(ctx, project, flow, version)
 	if err != nil {
 		return registry.Resolution{}, err
 	}
+	d.Tags = routes.TagsOf(version)
 	route := routes[sel.Tag]
-	return registry.Resolution{Selector: sel, Deployment: v.deployment(routes), Route: &route}, nil
+	return registry.Resolution{Selector: sel, Deployment: d, Route: &route}, nil
 }
 
 // GetDeployment reads one version and its tags in one round trip.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 
@@ -45,8 +46,11 @@ func (h *Handler) deploy(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, fmt.Errorf("deploy %s: %w", c.flow, err)
 	}
-	location := "/v1/flows/" + d.Flow + "/deployments/" + strconv.Itoa(d.Version)
-	return reply{status: http.StatusCreated, body: d, header: map[string]string{"Location": location}}, nil
+	header := map[string]string{"Location": "/v1/flows/" + d.Flow + "/deployments/" + strconv.Itoa(d.Version)}
+	if !req.Build {
+		maps.Copy(header, h.routeRevision(ctx, req.Project, req.Flow, req.Tag, -1))
+	}
+	return reply{status: http.StatusCreated, body: d, header: header}, nil
 }
 
 func (h *Handler) deleteDeployment(ctx context.Context, c *call) (reply, error) {

@@ -37,6 +37,10 @@ func (h *Handler) invokePinned(ctx context.Context, c *call) (reply, error) {
 }
 
 func (h *Handler) startExecution(ctx context.Context, c *call, sel registry.Selector, inputs json.RawMessage) (reply, error) {
+	ctx, err := c.routeRevisionContext(ctx)
+	if err != nil {
+		return reply{}, err
+	}
 	exec, created, err := h.cfg.Invoker.Invoke(ctx, invoke.Request{
 		Project: c.principal.Project, Flow: c.flow, Selector: sel, Inputs: inputs,
 		IdempotencyKey: c.header("Idempotency-Key"), By: c.principal.ID,

@@ -53,6 +53,9 @@ func (h *Handler) resolve(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	if ctx, err = c.routeRevisionContext(ctx); err != nil {
+		return reply{}, err
+	}
 	res, err := h.store.Resolve(ctx, c.principal.Project, c.flow, sel)
 	if err != nil {
 		return reply{}, fmt.Errorf("resolve %s of %s: %w", sel, c.flow, err)

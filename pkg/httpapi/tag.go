@@ -38,7 +38,7 @@ func (h *Handler) putTag(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, fmt.Errorf("put tag %s on %s %v: %w", c.tag, c.flow, req.Targets(), err)
 	}
-	return reply{status: http.StatusOK, body: t}, nil
+	return reply{status: http.StatusOK, body: t, header: revisionHeader(t.Revision)}, nil
 }
 
 func (h *Handler) removeTag(ctx context.Context, c *call) (reply, error) {
@@ -57,10 +57,11 @@ func (h *Handler) removeTag(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	before := h.tagRevision(ctx, req.Project, req.Flow, req.Tag)
 	if err := h.store.RemoveTag(ctx, req); err != nil {
 		return reply{}, fmt.Errorf("remove tag %s from %s v%d: %w", c.tag, c.flow, version, err)
 	}
-	return reply{status: http.StatusNoContent}, nil
+	return reply{status: http.StatusNoContent, header: h.routeRevision(ctx, req.Project, req.Flow, req.Tag, before)}, nil
 }
 
 // tagRequest builds and validates a tag change of the called flow and tag,
@@ -105,5 +106,5 @@ func (h *Handler) rollbackTag(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, fmt.Errorf("roll back tag %s of %s: %w", c.tag, c.flow, err)
 	}
-	return reply{status: http.StatusOK, body: t}, nil
+	return reply{status: http.StatusOK, body: t, header: revisionHeader(t.Revision)}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +29,7 @@ import (
 	"github.com/kitaru/deployments/pkg/lambdaenv/bundleenv"
 	"github.com/kitaru/deployments/pkg/lambdaenv/storeenv"
 	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/routecache"
 	"github.com/kitaru/deployments/pkg/secrets/smsecrets"
 	"github.com/kitaru/deployments/pkg/service"
 	"github.com/kitaru/deployments/pkg/workflow"
@@ -64,6 +66,10 @@ type Env struct {
 	// without authorizer context themselves (KITARU_VERIFY_BEARER=true), for
 	// gateways that do not run Lambda authorizers.
 	VerifyBearer bool
+	// RouteCacheBound is how long the resolve and invoke functions serve a
+	// route they read (KITARU_ROUTE_CACHE_BOUND, a Go duration; default
+	// routecache.DefaultBound; 0 reads every time). docs/route-cache.md.
+	RouteCacheBound time.Duration
 }
 
 // Read reads Env through getenv (os.Getenv in a function).
@@ -83,6 +89,9 @@ func Read(getenv func(string) string) (Env, error) {
 	if env.MaxBundleBytes, err = bundleenv.ReadMaxBytes(getenv); err != nil {
 		return Env{}, err
 	}
+	if env.RouteCacheBound, err = readRouteCacheBound(getenv); err != nil {
+		return Env{}, err
+	}
 	switch v := getenv("KITARU_VERIFY_BEARER"); v {
 	case "", "false":
 	case "true":
@@ -91,6 +100,22 @@ func Read(getenv func(string) string) (Env, error) {
 		return Env{}, fmt.Errorf("KITARU_VERIFY_BEARER is %q; set true or false", v)
 	}
 	return env, nil
+}
+
+// maxRouteCacheBound keeps a mistyped bound (1h for 1s) from serving
+// routes for longer than anyone would expect a tag move to take effect.
+const maxRouteCacheBound = time.Minute
+
+func readRouteCacheBound(getenv func(string) string) (time.Duration, error) {
+	v := getenv("KITARU_ROUTE_CACHE_BOUND")
+	if v == "" {
+		return routecache.DefaultBound, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > maxRouteCacheBound {
+		return 0, fmt.Errorf("KITARU_ROUTE_CACHE_BOUND is %q; set a duration from 0 (no cache) to %v, e.g. 1s or 250ms", v, maxRouteCacheBound)
+	}
+	return d, nil
 }
 
 // ReadStore reads only the store's and the signer's settings (KITARU_TABLE,
@@ -161,6 +186,11 @@ func serviceConfig(ctx context.Context, awsCfg aws.Config, env Env, group httpap
 	cfg := service.Config{
 		Store: store, Stacks: env.Stacks, Groups: []httpapi.Group{group},
 		BundleLimits: bundle.LimitsFor(env.MaxBundleBytes), VerifyBearer: env.VerifyBearer,
+	}
+	if (group == httpapi.GroupResolve || group == httpapi.GroupInvoke) && env.RouteCacheBound > 0 {
+		// The functions on every invoke's path; the cache lives as long as
+		// the Lambda instance (docs/route-cache.md).
+		cfg.Routes = routecache.New(store, routecache.Config{Bound: env.RouteCacheBound})
 	}
 	if group == httpapi.GroupAuth || env.VerifyBearer {
 		if cfg.Signer, err = NewSigner(ctx, awsCfg, env); err != nil {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,14 +26,20 @@ func TestReadTheEnvironment(t *testing.T) {
 		wantErr bool
 	}{
 		{"a table and stacks are enough", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws,local:local-only"},
-			lambdaenv.Env{Table: "kitaru", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}, {Name: "local"}}, Default: "aws"}}, false},
+			lambdaenv.Env{Table: "kitaru", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}, {Name: "local"}}, Default: "aws"}, RouteCacheBound: time.Second}, false},
 		{"the default stack and endpoint are read", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "a,b", "KITARU_DEFAULT_STACK": "b", "DYNAMODB_ENDPOINT": "http://localhost:4566"},
-			lambdaenv.Env{Table: "kitaru", DynamoDBEndpoint: "http://localhost:4566", Stacks: registry.Stacks{All: []registry.Stack{{Name: "a", RemoteExecutable: true}, {Name: "b", RemoteExecutable: true}}, Default: "b"}}, false},
+			lambdaenv.Env{Table: "kitaru", DynamoDBEndpoint: "http://localhost:4566", Stacks: registry.Stacks{All: []registry.Stack{{Name: "a", RemoteExecutable: true}, {Name: "b", RemoteExecutable: true}}, Default: "b"}, RouteCacheBound: time.Second}, false},
 		{"a missing table is an error", map[string]string{"KITARU_STACKS": "aws"}, lambdaenv.Env{}, true},
 		{"missing stacks are an error", map[string]string{"KITARU_TABLE": "kitaru"}, lambdaenv.Env{}, true},
 		{"a local-only default stack is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws,local:local-only", "KITARU_DEFAULT_STACK": "local"}, lambdaenv.Env{}, true},
 		{"the bundle limit, bucket, state machine and bearer verification are read", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_MAX_BUNDLE_MB": "16", "KITARU_BUCKET": "b", "KITARU_STATE_MACHINE_ARN": "arn:sm", "KITARU_VERIFY_BEARER": "true"},
-			lambdaenv.Env{Table: "kitaru", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"}, MaxBundleBytes: 16 << 20, Bucket: "b", StateMachineARN: "arn:sm", VerifyBearer: true}, false},
+			lambdaenv.Env{Table: "kitaru", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"}, MaxBundleBytes: 16 << 20, Bucket: "b", StateMachineARN: "arn:sm", VerifyBearer: true, RouteCacheBound: time.Second}, false},
+		{"the route cache bound is read", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_ROUTE_CACHE_BOUND": "250ms"},
+			lambdaenv.Env{Table: "kitaru", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"}, RouteCacheBound: 250 * time.Millisecond}, false},
+		{"a route cache bound of 0 turns the cache off", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_ROUTE_CACHE_BOUND": "0"},
+			lambdaenv.Env{Table: "kitaru", Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"}}, false},
+		{"a route cache bound that is not a duration is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_ROUTE_CACHE_BOUND": "1"}, lambdaenv.Env{}, true},
+		{"a route cache bound above a minute is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_ROUTE_CACHE_BOUND": "1h"}, lambdaenv.Env{}, true},
 		{"a bundle limit that is not a number is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_MAX_BUNDLE_MB": "lots"}, lambdaenv.Env{}, true},
 		{"a bearer setting that is not true or false is an error", map[string]string{"KITARU_TABLE": "kitaru", "KITARU_STACKS": "aws", "KITARU_VERIFY_BEARER": "yes"}, lambdaenv.Env{}, true},
 	}

@@ -45,6 +45,17 @@ func New(cfg Config) *mcp.Server {
 	if cfg.Client == nil {
 		cfg.Client = func() (*client.Client, error) { return client.NewFromEnvironment() }
 	}
+	// A client per call, one memory of route revisions for the session:
+	// a tag moved by one tool call is read at once by the next
+	// (docs/route-cache.md).
+	routes, connect := &client.RouteRevisions{}, cfg.Client
+	cfg.Client = func() (*client.Client, error) {
+		c, err := connect()
+		if err == nil {
+			c.SetRouteRevisions(routes)
+		}
+		return c, err
+	}
 	if cfg.Warnings == nil {
 		cfg.Warnings = os.Stderr
 	}

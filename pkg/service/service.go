@@ -78,6 +78,11 @@ type Config struct {
 	// Blobs (artifacts.Store.PutRunObject) rather than in process: set where
 	// the executor passes run requests on encoded (Step Functions).
 	SecretsByReference bool
+	// Routes, when set, is what the handler and the invoker read and
+	// change routes through instead of Store: a route cache over Store
+	// (routecache.Cache, docs/route-cache.md). Not with the auth group,
+	// whose token issue reads API keys from the handler's store.
+	Routes registry.Store
 }
 
 // Services is the built graph. A piece whose engine Config lacks is nil.
@@ -112,7 +117,14 @@ func New(cfg Config) (*Services, error) {
 	hcfg := httpapi.Config{
 		Stacks: cfg.Stacks, Groups: cfg.Groups, Logger: cfg.Logger,
 		Executions: cfg.Store, Watcher: cfg.Watcher, Idempotency: cfg.Store, ServerVersion: version.Version,
-		Secrets: cfg.Secrets,
+		Secrets: cfg.Secrets, BundleGuard: cfg.Store,
+	}
+	var routes registry.Store = cfg.Store
+	if cfg.Routes != nil {
+		if serves(httpapi.GroupAuth) {
+			return nil, fmt.Errorf("service.Config.Routes is set for the %s group, which reads API keys from Store; leave Routes nil there", httpapi.GroupAuth)
+		}
+		routes = cfg.Routes
 	}
 	if cfg.Signer != nil {
 		s.Authorizer = newAuthorizer(cfg)
@@ -145,13 +157,13 @@ func New(cfg Config) (*Services, error) {
 			return nil, fmt.Errorf("the %s group starts runs but service.Config.Executor is nil", httpapi.GroupInvoke)
 		}
 		s.Invoker = &invoke.Service{
-			Registry: cfg.Store, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts, RunObjects: s.Artifacts,
+			Registry: routes, Execs: cfg.Store, Executor: cfg.Executor, Objects: s.Artifacts, RunObjects: s.Artifacts,
 			Stacks: cfg.Stacks, TimeoutSeconds: workflow.Default().Run.TimeoutSeconds,
 			BundleLimits: cfg.BundleLimits, Secrets: cfg.Secrets, SecretsByReference: cfg.SecretsByReference,
 		}
 		hcfg.Invoker = s.Invoker
 	}
-	s.Handler = httpapi.New(cfg.Store, hcfg)
+	s.Handler = httpapi.New(routes, hcfg)
 	return s, nil
 }
 

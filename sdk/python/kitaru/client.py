@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import threading
 import time
 from typing import Any, Iterator, Optional, Union
 
@@ -44,6 +45,14 @@ __all__ = [
 ]
 
 
+HEADER_ROUTE_REVISION = "Kitaru-Route-Revision"
+
+
+def _route(flow: str, tag: Optional[str]) -> tuple[str, str]:
+    """The (flow, tag) a call by tag reads or changes; no tag is ``default``."""
+    return (flow, tag or "default")
+
+
 def new_idempotency_key() -> str:
     """A fresh ``Idempotency-Key`` for one logical write: ``kik_`` and 26
     random characters, as the Go client's ``NewIdempotencyKey``."""
@@ -68,6 +77,20 @@ class _Transport:
         self.conn = conn
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
+        # Read-your-writes for routes (docs/route-cache.md): the highest
+        # Kitaru-Route-Revision a change of (flow, tag) was answered with,
+        # sent back on this client's resolves and invokes of that tag.
+        self._route_revisions: dict[tuple[str, str], int] = {}
+        self._route_lock = threading.Lock()
+
+    def _note_route_revision(self, route: tuple[str, str], value: Optional[str]) -> None:
+        try:
+            rev = int(value or "")
+        except ValueError:
+            return  # an older server, or a change that reported none
+        with self._route_lock:
+            if rev > self._route_revisions.get(route, -1):
+                self._route_revisions[route] = rev
 
     def call(
         self,
@@ -80,10 +103,14 @@ class _Transport:
         idempotent: bool = False,
         keyed: bool = False,
         idempotency_key: Optional[str] = None,
+        reads_route: Optional[tuple[str, str]] = None,
+        changes_route: Optional[tuple[str, str]] = None,
     ) -> Any:
         """Send one request; return the decoded JSON answer (None when empty).
         A keyed write sends ``idempotency_key`` (a fresh one when None) on every
-        attempt and is retried like an idempotent request."""
+        attempt and is retried like an idempotent request. ``changes_route``
+        (flow, tag) keeps the route revision the answer carries;
+        ``reads_route`` sends back the highest one kept for that tag."""
         import urllib.error
         import urllib.parse
         import urllib.request
@@ -107,6 +134,11 @@ class _Transport:
             data = json.dumps(body, separators=(",", ":")).encode("utf-8")
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
+        if reads_route is not None:
+            with self._route_lock:
+                rev = self._route_revisions.get(reads_route)
+            if rev is not None:
+                hdrs[HEADER_ROUTE_REVISION] = str(rev)
         if keyed:
             hdrs["Idempotency-Key"] = idempotency_key or new_idempotency_key()
         what = f"{method} {path}"
@@ -117,6 +149,8 @@ class _Transport:
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     raw = resp.read()
+                    if changes_route is not None:
+                        self._note_route_revision(changes_route, resp.headers.get(HEADER_ROUTE_REVISION))
                 if not raw:
                     return None
                 try:
@@ -513,7 +547,11 @@ class Deployments:
             d = self._t.call("GET", f"/v1/flows/{_quote(flow)}/deployments/{_quote(version)}", idempotent=True)
             return Deployment._from(d, self._c)
         res = self._t.call(
-            "GET", f"/v1/flows/{_quote(flow)}/resolve", query={"tag": tag, "sticky_key": sticky_key}, idempotent=True
+            "GET",
+            f"/v1/flows/{_quote(flow)}/resolve",
+            query={"tag": tag, "sticky_key": sticky_key},
+            idempotent=True,
+            reads_route=_route(flow, tag),
         )
         return Deployment._from(res["deployment"], self._c)
 
@@ -541,7 +579,12 @@ class Deployments:
         if inputs:
             body["inputs"] = dict(inputs)
         e = self._t.call(
-            "POST", f"/v1/flows/{_quote(flow)}/invocations", body=body, keyed=True, idempotency_key=idempotency_key
+            "POST",
+            f"/v1/flows/{_quote(flow)}/invocations",
+            body=body,
+            keyed=True,
+            idempotency_key=idempotency_key,
+            reads_route=_route(flow, tag) if version is None else None,
         )
         return Handle(Execution._from(e), self._c)
 
@@ -564,26 +607,37 @@ class Deployments:
         """Point tag at version: an exclusive tag moves there, a shared one is added.
         With ``if_revision`` the change happens only if the tag is unchanged
         (PreconditionFailedError otherwise)."""
-        headers = {"If-Match": str(if_revision)} if if_revision is not None else None
-        body = {"version": version, "exclusive": bool(exclusive)}
-        t = self._t.call("PUT", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", body=body, headers=headers, keyed=True)
-        return Tag._from(t)
+        return self._put_tag(flow, tag, {"version": version, "exclusive": bool(exclusive)}, if_revision)
 
     def split(self, flow: str, tag: str, weights: dict[int, int], *, if_revision: Optional[int] = None) -> Tag:
         """Split the exclusive tag over 2 to 8 versions by weight (version → weight, 1 to 99,
         summing to 100), e.g. ``split("research_agent", "live", {3: 90, 4: 10})``, as one
         route change. A later ``tag(..., version=N, exclusive=True)`` collapses it and
         ``rollback`` restores it. InvalidArgumentError for invalid weights."""
+        return self._put_tag(flow, tag, {"split": {str(int(v)): int(w) for v, w in weights.items()}}, if_revision)
+
+    def _put_tag(self, flow: str, tag: str, body: dict[str, Any], if_revision: Optional[int]) -> Tag:
         headers = {"If-Match": str(if_revision)} if if_revision is not None else None
-        body = {"split": {str(int(v)): int(w) for v, w in weights.items()}}
-        t = self._t.call("PUT", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", body=body, headers=headers, keyed=True)
+        t = self._t.call(
+            "PUT",
+            f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}",
+            body=body,
+            headers=headers,
+            keyed=True,
+            changes_route=_route(flow, tag),
+        )
         return Tag._from(t)
 
     def untag(self, flow: str, tag: str, *, version: int, if_revision: Optional[int] = None) -> None:
         """Remove tag from version (``default`` cannot be removed: ConflictError)."""
         headers = {"If-Match": str(if_revision)} if if_revision is not None else None
         self._t.call(
-            "DELETE", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}", query={"version": version}, headers=headers, keyed=True
+            "DELETE",
+            f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}",
+            query={"version": version},
+            headers=headers,
+            keyed=True,
+            changes_route=_route(flow, tag),
         )
 
     def delete(self, flow: str, version: int) -> None:
@@ -648,7 +702,10 @@ class Deployments:
 
     def rollback(self, flow: str, tag: str) -> Tag:
         """Move an exclusive tag back to the version it had before its last change."""
-        return Tag._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/rollback", body={}, keyed=True))
+        t = self._t.call(
+            "POST", f"/v1/flows/{_quote(flow)}/tags/{_quote(tag)}/rollback", body={}, keyed=True, changes_route=_route(flow, tag)
+        )
+        return Tag._from(t)
 
     def deploy(
         self,
@@ -686,7 +743,14 @@ class Deployments:
             body["build"] = True
         if secrets:
             body["secrets"] = list(secrets)
-        return Deployment._from(self._t.call("POST", f"/v1/flows/{_quote(flow)}/deployments", body=body, keyed=True), self._c)
+        d = self._t.call(
+            "POST",
+            f"/v1/flows/{_quote(flow)}/deployments",
+            body=body,
+            keyed=True,
+            changes_route=None if build else _route(flow, tag),
+        )
+        return Deployment._from(d, self._c)
 
     # Bundles up to this size (decoded) are sent inline in the deploy body.
     MAX_INLINE_ARCHIVE_BYTES = 4 << 20
