@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 
 // putLegacyExecution writes an execution as builds before sharding did, with
 // raw SDK calls: the record without listing_layout, a full listing copy in
-// the flow's partition, a running item in one of 16 shards and, with a key,
+// the flow's partition (with inputs of 300 KB, so a query of that partition
+// is cut by DynamoDB's 1 MB page after 3 copies), a running item in one of 16 shards and, with a key,
 // the idempotency item in the flow's partition.
 func putLegacyExecution(t *testing.T, f *fixture, flow, execID, idemKey string, started time.Time) {
 	t.Helper()
@@ -27,7 +29,7 @@ func putLegacyExecution(t *testing.T, f *fixture, flow, execID, idemKey string, 
 	record := map[string]any{
 		"PK": "P#" + project + "#E#" + execID, "SK": "EXEC", "project": project, "exec_id": execID, "flow": flow,
 		"version": 1, "snapshot": registry.SnapshotName(flow, 1), "selector_tag": "stable", "status": "running",
-		"inputs": `{"n":1}`, "started_at": started, "invoked_by": "old-build", "idempotency_key": idemKey,
+		"inputs": `{"doc":"` + strings.Repeat("x", 300<<10) + `"}`, "started_at": started, "invoked_by": "old-build", "idempotency_key": idemKey,
 	}
 	listing := maps.Clone(record)
 	listing["PK"], listing["SK"] = "P#"+project+"#F#"+flow, "X#"+execID
@@ -67,7 +69,7 @@ func TestExecutionsWrittenBeforeShardingKeepWorking(t *testing.T) {
 			const flow = "migrated"
 			started := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Second)
 			var ids []string
-			for i := range 7 {
+			for i := range 14 {
 				id := fmt.Sprintf("ex_01legacy%016d", i)
 				ids = append(ids, id)
 				at := started.Add(time.Duration(i) * time.Second)
@@ -83,25 +85,11 @@ func TestExecutionsWrittenBeforeShardingKeepWorking(t *testing.T) {
 			}
 			slices.Reverse(ids)
 
-			t.Run("old and new executions list together, newest first, across pages", func(t *testing.T) {
-				var got []string
-				token := ""
-				for {
-					p, err := f.store.ListExecutions(ctx, project, flow, registry.PageRequest{Limit: 2, Token: token})
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, x := range p.Items {
-						got = append(got, x.ExecID)
-					}
-					if token = p.NextToken; token == "" {
-						break
-					}
-				}
-				if !slices.Equal(got, ids) {
-					t.Fatalf("listed %v, want %v", got, ids)
-				}
-			})
+			for _, limit := range []int{2, 5, registry.MaxPageSize} {
+				t.Run(fmt.Sprintf("old and new executions list together, newest first, in pages of %d", limit), func(t *testing.T) {
+					listAll(t, f, flow, limit, ids)
+				})
+			}
 			t.Run("an old idempotency key still names its execution", func(t *testing.T) {
 				again := registry.Execution{Project: project, ExecID: "ex_01legacy9999999999999999", Flow: flow, Version: 1,
 					Snapshot: registry.SnapshotName(flow, 1), Status: registry.StatusRunning, IdempotencyKey: "old-key-3"}
@@ -133,5 +121,27 @@ func TestExecutionsWrittenBeforeShardingKeepWorking(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// listAll pages through a flow's executions and wants exactly ids, in order.
+func listAll(t *testing.T, f *fixture, flow string, limit int, ids []string) {
+	t.Helper()
+	var got []string
+	token := ""
+	for range len(ids) + 1 {
+		p, err := f.store.ListExecutions(ctx, project, flow, registry.PageRequest{Limit: limit, Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range p.Items {
+			got = append(got, x.ExecID)
+		}
+		if token = p.NextToken; token == "" {
+			break
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("listed %v, want %v", got, ids)
 	}
 }

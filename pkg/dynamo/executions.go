@@ -502,9 +502,13 @@ func (s *Store) FinishExecution(ctx context.Context, project, execID string, o r
 // exists exactly while the record is running). Only non-empty outcome fields
 // are set.
 func (s *Store) planFinishExecution(cur registry.Execution, listing, running map[string]types.AttributeValue, o registry.Outcome) (*txn, error) {
-	ended := expression.Set(expression.Name("status"), expression.Value(o.Status)).
-		Set(expression.Name("ended_at"), expression.Value(o.At.UTC()))
-	upd := ended
+	// A builder's Set adds to the map it shares with its copies: build the
+	// copy's update on its own.
+	ended := func() expression.UpdateBuilder {
+		return expression.Set(expression.Name("status"), expression.Value(o.Status)).
+			Set(expression.Name("ended_at"), expression.Value(o.At.UTC()))
+	}
+	upd := ended()
 	if len(o.Result) > 0 {
 		upd = upd.Set(expression.Name("result"), expression.Value(string(o.Result)))
 	}
@@ -519,7 +523,7 @@ func (s *Store) planFinishExecution(cur registry.Execution, listing, running map
 	if err := t.update(key(execPK(cur.Project, cur.ExecID), skExec), upd, isRunning); err != nil {
 		return nil, err
 	}
-	if err := t.update(listing, ended, isRunning); err != nil {
+	if err := t.update(listing, ended(), isRunning); err != nil {
 		return nil, err
 	}
 	t.items = append(t.items, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: running}})

@@ -1,0 +1,81 @@
+package dynamo_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kitaru/deployments/pkg/registry"
+)
+
+// partitionItems reads every item of one partition.
+func partitionItems(t *testing.T, f *fixture, pk string) []map[string]types.AttributeValue {
+	t.Helper()
+	out, err := f.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(f.table), KeyConditionExpression: aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Items
+}
+
+// transactWCU is what a transactional write of an item of size bytes costs:
+// two write units per started KB.
+func transactWCU(size int) int { return 2 * ((size + 1023) / 1024) }
+
+// TestAnInvokeWritesNothingIntoTheFlowsPartition: creating and finishing an
+// execution with large inputs and a large result (an idempotency key too)
+// leaves the flow's partition empty; its listing copy stays under 1 KB, so
+// it costs its shard 2 write units per transactional write. The log shows the
+// write units per partition of one invoke and finish, and what the full copy
+// in the flow's partition cost before sharding (the record's size).
+func TestAnInvokeWritesNothingIntoTheFlowsPartition(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			f := newFixture(t, e, false, nil)
+			const flow = "busy"
+			inputs, _ := json.Marshal(map[string]string{"doc": strings.Repeat("i", 200<<10)})
+			ex := registry.Execution{Project: project, ExecID: "ex_01partition000000000000001", Flow: flow, Version: 1,
+				Snapshot: registry.SnapshotName(flow, 1), Selector: registry.Selector{Tag: "stable"}, Status: registry.StatusRunning,
+				Inputs: inputs, IdempotencyKey: "client-key", InvokedBy: "tester"}
+			if _, created, err := f.store.CreateExecution(ctx, ex); err != nil || !created {
+				t.Fatalf("create: created=%v err=%v", created, err)
+			}
+			recordPK := "P#" + project + "#E#" + ex.ExecID
+			created := itemSize(partitionItems(t, f, recordPK)[0])
+			result, _ := json.Marshal(map[string]string{"answer": strings.Repeat("r", 150<<10)})
+			if _, finished, err := f.store.FinishExecution(ctx, project, ex.ExecID, registry.Outcome{Status: registry.StatusCompleted, Result: result}); err != nil || !finished {
+				t.Fatalf("finish: finished=%v err=%v", finished, err)
+			}
+			ended := itemSize(partitionItems(t, f, recordPK)[0])
+
+			if got := partitionItems(t, f, "P#"+project+"#F#"+flow); len(got) != 0 {
+				t.Fatalf("the flow's partition holds %d items after an invoke", len(got))
+			}
+			var copies []map[string]types.AttributeValue
+			for shard := range 32 {
+				copies = append(copies, partitionItems(t, f, fmt.Sprintf("P#%s#F#%s#X#%02d", project, flow, shard))...)
+			}
+			if len(copies) != 1 || itemSize(copies[0]) >= 1024 {
+				t.Fatalf("listing copies %d, first of %d bytes; want one under 1 KB", len(copies), itemSize(copies[0]))
+			}
+			copySize := itemSize(copies[0])
+			p, err := f.store.ListExecutions(ctx, project, flow, registry.PageRequest{})
+			if err != nil || len(p.Items) != 1 || string(p.Items[0].Result) != string(result) || string(p.Items[0].Inputs) != string(inputs) {
+				t.Fatalf("the list does not answer the record's documents: %d items, %v", len(p.Items), err)
+			}
+			t.Logf("one invoke+finish, transactional WCU per partition: record %d+%d, listing shard %d+%d (copy of %d bytes), running shard 2+2, idempotency item 2; "+
+				"before sharding the flow's partition took %d+%d (full copy) + 2 (idempotency item)",
+				transactWCU(created), transactWCU(ended), transactWCU(copySize), transactWCU(copySize), copySize,
+				transactWCU(created), transactWCU(ended))
+		})
+	}
+}
