@@ -108,15 +108,7 @@ func TestExecutionsWrittenBeforeShardingKeepWorking(t *testing.T) {
 				if err != nil || len(p.Items) != 1 || p.Items[0].ExecID != old || string(p.Items[0].Result) != `{"ok":true}` {
 					t.Fatalf("completed executions %+v, %v", p.Items, err)
 				}
-				running, err := f.store.RunningStartedBefore(ctx, time.Now(), 1000)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var left []string
-				for _, x := range running {
-					left = append(left, x.ExecID)
-				}
-				if slices.Contains(left, old) || len(left) != len(ids)-1 {
+				if left := overdueIDs(t, f); slices.Contains(left, old) || len(left) != len(ids)-1 {
 					t.Fatalf("running index holds %v", left)
 				}
 			})
