@@ -129,64 +129,95 @@ func listingSources(project, flow string) []string {
 	return append(pks, flowPK(project, flow))
 }
 
+// listingSource is one partition's part of a listing read: the copies read
+// so far, newest first, and where its next query starts (nil once it is
+// read to the end).
+type listingSource struct {
+	pk     string
+	copies []listingItem
+	next   map[string]types.AttributeValue
+}
+
 // readListing returns up to n copies with sort keys below below, newest
-// first, and whether more may follow: one consistent Query per source, sent
-// concurrently, merged. A source the engine cut short (its 1 MB page limit)
-// bounds the merge: copies of other sources older than its last are left
-// for the next read, so nothing is skipped.
+// first, and whether more may follow. Each source is queried concurrently
+// for about three times its fair share of n (exec ids hash evenly over the
+// shards): one round trip of listingShards+1 queries that reads few copies
+// beyond the page. A source that stopped early (at that limit, or at
+// DynamoDB's 1 MB page) bounds the merge: copies of other sources older than
+// its last one are not yet known to be next. When fewer than n+1 copies are
+// above that bound, the sources that stopped are read further, with limit
+// n+2, until they are.
 func (s *Store) readListing(ctx context.Context, project, flow, below string, n int) ([]listingItem, bool, error) {
 	kc := expression.Key(attrSK).Between(expression.Value(skExecListingPrefix), expression.Value(below))
-	pks := listingSources(project, flow)
-	outs := make([]*dynamodb.QueryOutput, len(pks))
+	var sources []*listingSource
+	for _, pk := range listingSources(project, flow) {
+		sources = append(sources, &listingSource{pk: pk})
+	}
+	pending, limit := sources, min(n+2, 3*n/listingShards+3)
+	for {
+		if err := s.queryListingSources(ctx, flow, kc, pending, int32(limit)); err != nil {
+			return nil, false, err
+		}
+		var copies []listingItem
+		horizon := ""
+		pending = nil
+		for _, src := range sources {
+			for _, c := range src.copies {
+				if c.SK != below { // BETWEEN includes the position itself
+					copies = append(copies, c)
+				}
+			}
+			if src.next != nil {
+				pending = append(pending, src)
+				horizon = max(horizon, stringAttr(src.next, attrSK))
+			}
+		}
+		slices.SortFunc(copies, func(a, b listingItem) int { return cmp.Compare(b.SK, a.SK) })
+		copies = slices.DeleteFunc(copies, func(c listingItem) bool { return c.SK < horizon })
+		if len(copies) > n {
+			return copies[:n], true, nil
+		}
+		if len(pending) == 0 {
+			return copies, false, nil
+		}
+		limit = n + 2
+	}
+}
+
+// queryListingSources reads the next page of each source, concurrently, and
+// appends what it finds.
+func (s *Store) queryListingSources(ctx context.Context, flow string, kc expression.KeyConditionBuilder, sources []*listingSource, limit int32) error {
 	g, gctx := errgroup.WithContext(ctx)
-	for i, pk := range pks {
+	for _, src := range sources {
 		g.Go(func() error {
-			expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(attrPK).Equal(expression.Value(pk)).And(kc)).Build()
+			expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(attrPK).Equal(expression.Value(src.pk)).And(kc)).Build()
 			if err != nil {
 				return fmt.Errorf("build listing query: %w", err)
 			}
-			// n+1 tells whether more follow; one more in case the copy at
-			// below itself is returned (BETWEEN is inclusive).
-			outs[i], err = s.db.Query(gctx, &dynamodb.QueryInput{
+			out, err := s.db.Query(gctx, &dynamodb.QueryInput{
 				TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
 				ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-				ScanIndexForward: aws.Bool(false), ConsistentRead: aws.Bool(true), Limit: aws.Int32(int32(n + 2)),
+				ScanIndexForward: aws.Bool(false), ConsistentRead: aws.Bool(true), Limit: aws.Int32(limit),
+				ExclusiveStartKey: src.next,
 			})
 			if err != nil {
 				return engineError(fmt.Sprintf("list executions of %s", flow), err)
 			}
+			for _, item := range out.Items {
+				var c listingItem
+				if err := attributevalue.UnmarshalMap(item, &c); err != nil {
+					return fmt.Errorf("decode listing copy: %w", err)
+				}
+				src.copies = append(src.copies, c)
+			}
+			src.next = out.LastEvaluatedKey
+			if len(src.next) == 0 {
+				src.next = nil
+			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, false, err
-	}
-	var copies []listingItem
-	horizon, cut := "", false
-	for _, out := range outs {
-		for _, item := range out.Items {
-			var c listingItem
-			if err := attributevalue.UnmarshalMap(item, &c); err != nil {
-				return nil, false, fmt.Errorf("decode listing copy: %w", err)
-			}
-			if c.SK != below {
-				copies = append(copies, c)
-			}
-		}
-		if last := stringAttr(out.LastEvaluatedKey, attrSK); last != "" && len(out.Items) < n+2 {
-			// Cut by size, not by the limit: older copies of this source
-			// are unread.
-			cut, horizon = true, max(horizon, last)
-		}
-	}
-	slices.SortFunc(copies, func(a, b listingItem) int { return cmp.Compare(b.SK, a.SK) })
-	if cut {
-		copies = slices.DeleteFunc(copies, func(c listingItem) bool { return c.SK < horizon })
-	}
-	if len(copies) > n {
-		return copies[:n], true, nil
-	}
-	return copies, cut, nil
+	return g.Wait()
 }
 
 // executionsOf reads the records the copies list, in their order: one

@@ -3,6 +3,8 @@ package dynamo_test
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +78,44 @@ func TestAnInvokeWritesNothingIntoTheFlowsPartition(t *testing.T) {
 				"before sharding the flow's partition took %d+%d (full copy) + 2 (idempotency item)",
 				transactWCU(created), transactWCU(ended), transactWCU(copySize), transactWCU(copySize), copySize,
 				transactWCU(created), transactWCU(ended))
+		})
+	}
+}
+
+// TestExecutionsOfOneShardListInFullPages: a page reads each listing shard
+// for about three times its share, so executions whose ids all hash to one
+// shard make that shard stop early; the page reads it further and is still
+// full, newest first.
+func TestExecutionsOfOneShardListInFullPages(t *testing.T) {
+	var ids []string
+	for i := 0; len(ids) < 12; i++ {
+		id := fmt.Sprintf("ex_01skewed%016d", i)
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		if h.Sum32()%32 == 7 {
+			ids = append(ids, id)
+		}
+	}
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			f := newFixture(t, e, false, nil)
+			for _, id := range ids {
+				ex := registry.Execution{Project: project, ExecID: id, Flow: "skewed", Version: 1,
+					Snapshot: registry.SnapshotName("skewed", 1), Status: registry.StatusRunning}
+				if _, _, err := f.store.CreateExecution(ctx, ex); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := partitionItems(t, f, "P#"+project+"#F#skewed#X#07"); len(got) != len(ids) {
+				t.Fatalf("shard 07 holds %d copies, want %d: the test's hash is not the store's", len(got), len(ids))
+			}
+			want := slices.Clone(ids)
+			slices.Reverse(want)
+			p, err := f.store.ListExecutions(ctx, project, "skewed", registry.PageRequest{Limit: 5})
+			if err != nil || len(p.Items) != 5 || p.NextToken == "" {
+				t.Fatalf("first page: %d items, next %q, %v; want 5 and a next page", len(p.Items), p.NextToken, err)
+			}
+			listAll(t, f, "skewed", 5, want)
 		})
 	}
 }
