@@ -127,8 +127,9 @@ func legacyRunningKey(e registry.Execution) map[string]types.AttributeValue {
 }
 
 // execItem is an execution record (and, in builds before sharding, its
-// listing copy under the flow's key). JSON documents are kept as text so numbers stay exact; empty optional
-// fields are omitted (no empty maps are ever stored).
+// listing copy under the flow's key). JSON documents are kept as text so
+// numbers stay exact; empty optional fields are omitted (no empty maps are
+// ever stored).
 type execItem struct {
 	PK             string              `dynamodbav:"PK"`
 	SK             string              `dynamodbav:"SK"`
