@@ -208,6 +208,7 @@ func (s *Store) queryListingSources(ctx context.Context, flow string, kc express
 				if err := attributevalue.UnmarshalMap(item, &c); err != nil {
 					return fmt.Errorf("decode listing copy: %w", err)
 				}
+				c.item = item
 				src.copies = append(src.copies, c)
 			}
 			src.next = out.LastEvaluatedKey
@@ -220,20 +221,28 @@ func (s *Store) queryListingSources(ctx context.Context, flow string, kc express
 	return g.Wait()
 }
 
-// executionsOf reads the records the copies list, in their order: one
+// executionsOf returns the executions the copies list, in their order:
+// complete copies answer themselves; the others' records are read with one
 // consistent BatchGetItem per 100. A copy whose record is gone is skipped.
 func (s *Store) executionsOf(ctx context.Context, project, flow string, copies []listingItem) ([]registry.Execution, error) {
-	res := make([]registry.Execution, 0, len(copies))
-	for chunk := range slices.Chunk(copies, 100) {
-		keys := make([]map[string]types.AttributeValue, len(chunk))
-		for i, c := range chunk {
-			keys[i] = key(execPK(project, c.ExecID), skExec)
+	byID := make(map[string]registry.Execution, len(copies))
+	var keys []map[string]types.AttributeValue
+	for _, c := range copies {
+		if !c.Complete {
+			keys = append(keys, key(execPK(project, c.ExecID), skExec))
+			continue
 		}
-		items, err := s.batchGet(ctx, keys)
+		x, err := decodeExec(c.item)
+		if err != nil {
+			return nil, err
+		}
+		byID[c.ExecID] = x.execution()
+	}
+	for chunk := range slices.Chunk(keys, 100) {
+		items, err := s.batchGet(ctx, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("list executions of %s: %w", flow, err)
 		}
-		byID := make(map[string]registry.Execution, len(items))
 		for _, item := range items {
 			x, err := decodeExec(item)
 			if err != nil {
@@ -241,10 +250,11 @@ func (s *Store) executionsOf(ctx context.Context, project, flow string, copies [
 			}
 			byID[x.ExecID] = x.execution()
 		}
-		for _, c := range chunk {
-			if e, ok := byID[c.ExecID]; ok {
-				res = append(res, e)
-			}
+	}
+	res := make([]registry.Execution, 0, len(copies))
+	for _, c := range copies {
+		if e, ok := byID[c.ExecID]; ok {
+			res = append(res, e)
 		}
 	}
 	return res, nil

@@ -119,3 +119,66 @@ func TestExecutionsOfOneShardListInFullPages(t *testing.T) {
 		})
 	}
 }
+
+// TestSmallExecutionsListFromTheirCopies: a copy holds the whole execution
+// while it fits in 1 KB, so a list of small executions reads no record; a
+// finish whose result makes it too large leaves the copy small and the record
+// answers.
+func TestSmallExecutionsListFromTheirCopies(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			f := newFixture(t, e, false, nil)
+			results := map[string]string{
+				"ex_01small00000000000000001": `{"ok":true}`,
+				"ex_01small00000000000000002": `{"doc":"` + strings.Repeat("r", 2048) + `"}`,
+			}
+			for id, result := range results {
+				ex := registry.Execution{Project: project, ExecID: id, Flow: "small", Version: 1, Snapshot: registry.SnapshotName("small", 1),
+					Status: registry.StatusRunning, Inputs: json.RawMessage(`{"n":1}`)}
+				if _, _, err := f.store.CreateExecution(ctx, ex); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := f.store.FinishExecution(ctx, project, id, registry.Outcome{Status: registry.StatusCompleted, Result: json.RawMessage(result)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			complete := map[string]bool{}
+			for shard := range 32 {
+				for _, item := range partitionItems(t, f, fmt.Sprintf("P#%s#F#small#X#%02d", project, shard)) {
+					if size := itemSize(item); size >= 1024 {
+						t.Errorf("a copy of %d bytes", size)
+					}
+					c, _ := item["complete"].(*types.AttributeValueMemberBOOL)
+					complete[item["exec_id"].(*types.AttributeValueMemberS).Value] = c != nil && c.Value
+				}
+			}
+			if !complete["ex_01small00000000000000001"] || complete["ex_01small00000000000000002"] {
+				t.Fatalf("complete copies %v, want only the one with the small result", complete)
+			}
+			page := func(limit int, token string, trips int64) registry.Page[registry.Execution] {
+				t.Helper()
+				before := f.trips.Load()
+				p, err := f.store.ListExecutions(ctx, project, "small", registry.PageRequest{Limit: limit, Token: token})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := f.trips.Load() - before; got != trips {
+					t.Errorf("a page of %d took %d requests, want %d", limit, got, trips)
+				}
+				for _, x := range p.Items {
+					if string(x.Result) != results[x.ExecID] || string(x.Inputs) != `{"n":1}` {
+						t.Errorf("%s answers result %.40s", x.ExecID, x.Result)
+					}
+				}
+				return p
+			}
+			if p := page(2, "", 33+1); len(p.Items) != 2 {
+				t.Fatalf("listed %d, want both (the large one from its record: 1 batch read)", len(p.Items))
+			}
+			first := page(1, "", 33+1)
+			if p := page(1, first.NextToken, 33); len(p.Items) != 1 || p.Items[0].ExecID != "ex_01small00000000000000001" {
+				t.Fatalf("second page %+v, want the small one, from its copy alone", p.Items)
+			}
+		})
+	}
+}

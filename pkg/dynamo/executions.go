@@ -164,9 +164,11 @@ func (x execItem) listingKeys(e registry.Execution) (listing, running map[string
 }
 
 // listingItem is an execution's listing copy: what orders and filters a
-// flow's executions, not the documents (the record answers with those), so it
-// stays under 1 KB and costs the flow's shard 2 WCU per transactional write.
-// Earlier builds' full copies decode into it too.
+// flow's executions. It stays under maxCopySize, so it costs its shard 2 WCU
+// per transactional write: a complete copy (the whole execution, when that
+// fits) answers the list by itself; otherwise the copy leaves the documents
+// to the record, which the list reads. Earlier builds' full copies decode
+// into it too (not complete: their records answer).
 type listingItem struct {
 	PK          string              `dynamodbav:"PK"`
 	SK          string              `dynamodbav:"SK"`
@@ -177,14 +179,47 @@ type listingItem struct {
 	Status      registry.ExecStatus `dynamodbav:"status"`
 	StartedAt   time.Time           `dynamodbav:"started_at"`
 	EndedAt     *time.Time          `dynamodbav:"ended_at,omitempty"`
+	Complete    bool                `dynamodbav:"complete,omitempty"`
+	// item is the copy as read, the execution itself when Complete.
+	item map[string]types.AttributeValue
 }
 
-func newListingItem(e registry.Execution) listingItem {
+// maxCopySize bounds a listing copy: one KB, one write unit.
+const maxCopySize = 1024
+
+// listingCopy is the listing copy of e: the whole execution marked
+// complete when it fits in maxCopySize, else only the listing fields.
+func listingCopy(e registry.Execution) (map[string]types.AttributeValue, error) {
 	k := listingKey(e.Project, e.Flow, e.ExecID)
-	return listingItem{
-		PK: stringAttr(k, attrPK), SK: stringAttr(k, attrSK), ExecID: e.ExecID, Version: e.Version,
-		SelectorTag: e.Selector.Tag, SelectorVer: e.Selector.Version, Status: e.Status, StartedAt: e.StartedAt,
+	if full, ok, err := completeCopy(e); err != nil || ok {
+		return full, err
 	}
+	item, err := attributevalue.MarshalMap(listingItem{
+		PK: stringAttr(k, attrPK), SK: stringAttr(k, attrSK), ExecID: e.ExecID, Version: e.Version,
+		SelectorTag: e.Selector.Tag, SelectorVer: e.Selector.Version, Status: e.Status, StartedAt: e.StartedAt, EndedAt: e.EndedAt,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode listing copy: %w", err)
+	}
+	return item, nil
+}
+
+// completeCopy is e as a complete listing copy, ok=false when it does not
+// fit in maxCopySize.
+func completeCopy(e registry.Execution) (map[string]types.AttributeValue, bool, error) {
+	x := newExecItem(e)
+	k := listingKey(e.Project, e.Flow, e.ExecID)
+	x.PK, x.SK, x.ListingLayout = stringAttr(k, attrPK), stringAttr(k, attrSK), 0
+	if e.Error != nil {
+		x.Error = new(newExecErrorItem(*e.Error))
+	}
+	x.Result, x.ResultRef, x.EndedAt = string(e.Result), e.ResultRef, e.EndedAt
+	item, err := attributevalue.MarshalMap(x)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode listing copy: %w", err)
+	}
+	item["complete"] = &types.AttributeValueMemberBOOL{Value: true}
+	return item, itemSize(item) < maxCopySize, nil
 }
 
 // matches tells whether the execution this copy lists passes filter.
@@ -354,9 +389,9 @@ func (s *Store) planCreateRecord(e registry.Execution, now time.Time) (*txn, err
 	if err != nil {
 		return nil, fmt.Errorf("encode execution: %w", err)
 	}
-	listing, err := attributevalue.MarshalMap(newListingItem(e))
+	listing, err := listingCopy(e)
 	if err != nil {
-		return nil, fmt.Errorf("encode listing copy: %w", err)
+		return nil, err
 	}
 	t := &txn{table: s.table}
 	fresh := expression.AttributeNotExists(expression.Name(attrPK))
@@ -471,8 +506,7 @@ func (s *Store) FinishExecution(ctx context.Context, project, execID string, o r
 	if o.At.IsZero() {
 		o.At = s.now()
 	}
-	listing, running := x.listingKeys(cur)
-	t, err := s.planFinishExecution(cur, listing, running, o)
+	t, err := s.planFinishExecution(x, cur, o)
 	if err != nil {
 		return registry.Execution{}, false, err
 	}
@@ -497,19 +531,52 @@ func (s *Store) FinishExecution(ctx context.Context, project, execID string, o r
 	return registry.Execution{}, false, errExecContended
 }
 
-// planFinishExecution updates [0] the record and [1] its listing copy (its
-// status and end only: the record holds the documents), each under `status =
-// running`, and [2] deletes the running index item (unconditionally: it
-// exists exactly while the record is running). Only non-empty outcome fields
-// are set.
-func (s *Store) planFinishExecution(cur registry.Execution, listing, running map[string]types.AttributeValue, o registry.Outcome) (*txn, error) {
-	// A builder's Set adds to the map it shares with its copies: build the
-	// copy's update on its own.
-	ended := func() expression.UpdateBuilder {
-		return expression.Set(expression.Name("status"), expression.Value(o.Status)).
-			Set(expression.Name("ended_at"), expression.Value(o.At.UTC()))
+// planFinishExecution updates [0] the record (x, read as cur) and [1] its
+// listing copy, each under `status = running`, and [2] deletes the running
+// index item (unconditionally: it exists exactly while the record is
+// running). Only non-empty outcome fields are set. The copy takes the
+// outcome while it stays complete (it was, and the finished execution fits);
+// otherwise only the status and end, and it is marked not complete (the
+// record answers).
+func (s *Store) planFinishExecution(x execItem, cur registry.Execution, o registry.Outcome) (*txn, error) {
+	isRunning := expression.Name("status").Equal(expression.Value(registry.StatusRunning))
+	t := &txn{table: s.table}
+	if err := t.update(key(execPK(cur.Project, cur.ExecID), skExec), finishUpdate(o, true), isRunning); err != nil {
+		return nil, err
 	}
-	upd := ended()
+	listing, running := x.listingKeys(cur)
+	copyUpd := finishUpdate(o, false)
+	if x.ListingLayout == shardedListing {
+		_, wasComplete, err := completeCopy(cur)
+		if err != nil {
+			return nil, err
+		}
+		_, staysComplete, err := completeCopy(cur.Finished(o))
+		if err != nil {
+			return nil, err
+		}
+		if wasComplete && staysComplete {
+			copyUpd = finishUpdate(o, true)
+		} else if wasComplete {
+			copyUpd = copyUpd.Set(expression.Name("complete"), expression.Value(false))
+		}
+	}
+	if err := t.update(listing, copyUpd, isRunning); err != nil {
+		return nil, err
+	}
+	t.items = append(t.items, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: running}})
+	return t, nil
+}
+
+// finishUpdate sets the status and end and, with outcome, the outcome's
+// non-empty fields. (Each call builds its own: a builder's Set adds to the
+// map it shares with its copies.)
+func finishUpdate(o registry.Outcome, outcome bool) expression.UpdateBuilder {
+	upd := expression.Set(expression.Name("status"), expression.Value(o.Status)).
+		Set(expression.Name("ended_at"), expression.Value(o.At.UTC()))
+	if !outcome {
+		return upd
+	}
 	if len(o.Result) > 0 {
 		upd = upd.Set(expression.Name("result"), expression.Value(string(o.Result)))
 	}
@@ -519,16 +586,7 @@ func (s *Store) planFinishExecution(cur registry.Execution, listing, running map
 	if o.Error != nil {
 		upd = upd.Set(expression.Name("error"), expression.Value(newExecErrorItem(*o.Error)))
 	}
-	isRunning := expression.Name("status").Equal(expression.Value(registry.StatusRunning))
-	t := &txn{table: s.table}
-	if err := t.update(key(execPK(cur.Project, cur.ExecID), skExec), upd, isRunning); err != nil {
-		return nil, err
-	}
-	if err := t.update(listing, ended(), isRunning); err != nil {
-		return nil, err
-	}
-	t.items = append(t.items, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: running}})
-	return t, nil
+	return upd
 }
 
 // maxRunningPage bounds one query of a running shard.

@@ -49,8 +49,9 @@ func testKeyRoundTrips(t *testing.T, f *fixture) {
 // The budgets below are DynamoDB's (the engines that count requests). A flow's
 // executions are listed from listingShards partitions (docs/data-model.md,
 // "Executions"): one read of its listing is listingReads queries, sent
-// concurrently, and a page's executions are one batch read of their records
-// per 100.
+// concurrently. A copy under 1 KB holds the whole execution and answers the
+// list by itself (these cases' executions are that small); larger ones are
+// read from their records, one batch read per 100.
 const (
 	listingShards = 32
 	// listingReads: a query per listing shard, and one of the flow's own
@@ -72,7 +73,7 @@ func testExecutionRoundTrips(t *testing.T, f *fixture) {
 			return err
 		}},
 		{"getting an execution takes 1 request", 1, func() error { _, err := f.store.GetExecution(ctx, project, e.ExecID); return err }},
-		{"listing a flow's executions takes a query per listing source and 1 batch read", listingReads + 1, func() error {
+		{"listing a flow's small executions takes a query per listing source", listingReads, func() error {
 			_, err := f.store.ListExecutions(ctx, project, "trips", registry.PageRequest{})
 			return err
 		}},
