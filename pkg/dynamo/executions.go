@@ -557,7 +557,9 @@ func (s *Store) planFinishExecution(x execItem, cur registry.Execution, o regist
 		}
 		if wasComplete && staysComplete {
 			copyUpd = finishUpdate(o, true)
-		} else if wasComplete {
+		} else {
+			// Cleared on every other copy, so no copy is ever marked complete
+			// without its outcome.
 			copyUpd = copyUpd.Set(expression.Name("complete"), expression.Value(false))
 		}
 	}
