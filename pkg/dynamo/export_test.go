@@ -7,3 +7,6 @@ func (s *Store) LimitLiveTags(n int) { s.maxLiveTags = n }
 // IsStaleDocumentPath is isStaleDocumentPath, for the test that pins the
 // engines' refusal text.
 var IsStaleDocumentPath = isStaleDocumentPath
+
+// ItemSize is itemSize, for tests that measure items.
+var ItemSize = itemSize

@@ -92,28 +92,35 @@ func BenchmarkFlowStats(b *testing.B) {
 }
 
 // listingCapacity is what reading every listing copy of flow costs in
-// consistent-read capacity, in pages of 200 as ListExecutionsBy queries,
-// and the copies' mean size.
+// consistent-read capacity, from its 32 listing shards and its own partition
+// (copies of builds before sharding) in pages of 200 as ListExecutionsBy
+// queries, and the copies' mean size.
 func listingCapacity(b *testing.B, db *dynamodb.Client, table, flow string) (rcu float64, meanSize int) {
-	var start map[string]types.AttributeValue
+	sources := []string{"P#" + project + "#F#" + flow}
+	for shard := range 32 {
+		sources = append(sources, fmt.Sprintf("P#%s#F#%s#X#%02d", project, flow, shard))
+	}
 	total, items := 0, 0
-	for {
-		out, err := db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(table),
-			KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :x)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": &types.AttributeValueMemberS{Value: "P#" + project + "#F#" + flow}, ":x": &types.AttributeValueMemberS{Value: "X#"}},
-			Limit: aws.Int32(200), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		page := 0
-		for _, item := range out.Items {
-			page += itemSize(item)
-		}
-		total, items = total+page, items+len(out.Items)
-		rcu += float64((page + 4095) / 4096)
-		if start = out.LastEvaluatedKey; len(start) == 0 {
-			break
+	for _, pk := range sources {
+		var start map[string]types.AttributeValue
+		for {
+			out, err := db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(table),
+				KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :x)"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":pk": &types.AttributeValueMemberS{Value: pk}, ":x": &types.AttributeValueMemberS{Value: "X#"}},
+				Limit: aws.Int32(200), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			page := 0
+			for _, item := range out.Items {
+				page += itemSize(item)
+			}
+			total, items = total+page, items+len(out.Items)
+			rcu += float64(max(1, (page+4095)/4096)) // a query reads at least one unit
+			if start = out.LastEvaluatedKey; len(start) == 0 {
+				break
+			}
 		}
 	}
 	if items == 0 {

@@ -37,17 +37,7 @@ func TestAStaleIndexEntryIsDroppedByTheReaper(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			overdue := func() []string {
-				got, err := f.store.RunningStartedBefore(ctx, time.Now(), 1000)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var ids []string
-				for _, e := range got {
-					ids = append(ids, e.ExecID)
-				}
-				return ids
-			}
+			overdue := func() []string { return overdueIDs(t, f) }
 			if !slices.Contains(overdue(), ex.ExecID) {
 				t.Fatal("the stale entry is not indexed; the test sets up nothing")
 			}
@@ -60,6 +50,20 @@ func TestAStaleIndexEntryIsDroppedByTheReaper(t *testing.T) {
 			}
 		})
 	}
+}
+
+// overdueIDs lists the exec ids the running index holds, started before now.
+func overdueIDs(t *testing.T, f *fixture) []string {
+	t.Helper()
+	got, err := f.store.RunningStartedBefore(ctx, time.Now(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range got {
+		ids = append(ids, e.ExecID)
+	}
+	return ids
 }
 
 func TestEngineFailuresAreUnavailable(t *testing.T) {

@@ -481,8 +481,8 @@ func testPruneRacingTagChanges(t *testing.T, f *fixture) {
 
 // testPruneRoundTrips pins what a prune costs, and how the bundle check
 // grows with the project: one query per page of the pruned flow's versions
-// (with its head), one for its running executions and one for executions
-// started during the prune, two per version deleted (three for the latest,
+// (with its head), one listing read (listingReads queries) for its running
+// executions and one for executions started during the prune, two per version deleted (three for the latest,
 // which prune never deletes: it is routed by default), two per bundle
 // collected (start and end of the guard), and for the check that no other
 // version uses those bundles, one query and one batch read per page of the
@@ -496,7 +496,7 @@ func testPruneRoundTrips(t *testing.T, f *fixture) {
 	}
 	p := &prune.Pruner{Store: f.store, Bundles: &fakeBundles{}}
 	const deleted, bundles = perFlow - 1, perFlow - 1
-	want := int64(2 + 1 + 1 + 2*deleted + 2*bundles + 2 + 2*flows)
+	want := int64(2 + 2*listingReads + 2*deleted + 2*bundles + 2 + 2*flows)
 	checkTrips(t, f, false, []tripCase{
 		{fmt.Sprintf("a prune of %d versions in a project of %d flows takes %d requests", deleted, flows, want), want, func() error {
 			got, err := p.Prune(ctx, project, "trips0", registry.PruneRequest{Keep: 1}, "tester")
@@ -505,7 +505,7 @@ func testPruneRoundTrips(t *testing.T, f *fixture) {
 			}
 			return err
 		}},
-		{"a dry run takes the reads only, no deletes and no guard", int64(2 + 1 + 2 + 2*flows), func() error {
+		{"a dry run takes the reads only, no deletes and no guard", int64(2 + listingReads + 2 + 2*flows), func() error {
 			_, err := p.Prune(ctx, project, "trips1", registry.PruneRequest{Keep: 1, DryRun: true}, "tester")
 			return err
 		}},
