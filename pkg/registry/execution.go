@@ -102,6 +102,17 @@ type ExecutionStore interface {
 	// execution already ended, nothing changes and the stored execution is
 	// returned with finished=false. Errors: not_found, invalid_argument (status not terminal).
 	FinishExecution(ctx context.Context, project, execID string, o Outcome) (got Execution, finished bool, err error)
+	// AbandonExecution removes a running execution whose run never started
+	// (Step Functions refused the start: docs/executions.md, "When Step
+	// Functions throttles"): the record, its listing copy, its running index
+	// entry and the Idempotency-Key mapping that names it, atomically and
+	// only while it is still running, so that it reads as never invoked and
+	// its key is free again. A key another execution took over since is
+	// kept. An execution already gone is not an error (the abandon is
+	// retried, or a racing replay abandoned it first). Errors: conflict (it
+	// is no longer running: a run recorded its outcome, and nothing is
+	// removed).
+	AbandonExecution(ctx context.Context, project, execID string) error
 }
 
 // MaxExecutionRecordBytes bounds the inputs, inline result and error of one
@@ -155,6 +166,12 @@ func ValidateExecID(execID string) error {
 func ExecutionNotFound(execID string) *Error {
 	return Errorf(CodeNotFound, "execution %q not found; list the flow's executions to find its id", execID).
 		WithDetails("exec_id", execID).WithReason(ReasonExecutionNotFound)
+}
+
+// ExecutionNotAbandoned refuses abandoning an execution that has ended.
+func ExecutionNotAbandoned(execID string, status ExecStatus) *Error {
+	return Errorf(CodeConflict, "execution %q already ended as %s, so it is kept; read it to see its outcome", execID, status).
+		WithDetails("exec_id", execID).WithDetails("status", status)
 }
 
 // ExecutionExists refuses recording an execution id twice.

@@ -125,6 +125,7 @@ var otherCases = []testCase{
 	{"AnswersHaveTheirWireForm", testAnswersHaveTheirWireForm, false},
 	{"ExecutionIdempotency", testExecutionIdempotency, false},
 	{"FinishExecution", testFinishExecution, false},
+	{"AbandonExecution", testAbandonExecution, false},
 	{"RunningIndex", testRunningIndex, false},
 	{"IdempotencyRecords", testIdempotencyRecords, false},
 	{"InvocationKeysNameTheirRequest", testInvocationKeysNameTheirRequest, false},
