@@ -3,7 +3,9 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitaru/deployments/pkg/api"
+	"github.com/kitaru/deployments/pkg/client"
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/dynamo/dynamotest"
@@ -103,5 +106,66 @@ func TestAThrottledDatabaseAnswers429(t *testing.T) {
 		t.Run(ev.method+" "+ev.target, func(t *testing.T) {
 			wantRateLimited(t, do(t, h, request(ev.method, ev.target, ev.body)))
 		})
+	}
+}
+
+// serveHTTP puts h behind a real HTTP server as the gateway would, every
+// request coming from kitaru dev's producer key.
+func serveHTTP(t *testing.T, h *httpapi.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		headers := map[string]string{}
+		for k := range r.Header {
+			headers[k] = r.Header.Get(k)
+		}
+		resp, err := h.Handle(r.Context(), withHeaders(request(r.Method, r.URL.RequestURI(), string(body)), headers))
+		if err != nil {
+			t.Errorf("%s %s: handler error: %v", r.Method, r.URL, err) // not Fatal: this is the server's goroutine
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		for k, v := range resp.Headers {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.WriteString(w, resp.Body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestTheGoClientWaitsRetryAfterAndInvokesOnce(t *testing.T) {
+	f := newFixture(t)
+	sfnFake, sfnClient := sfntest.NewFakeStepFunctions(t)
+	sfnFake.FailStarts("ThrottlingException", 2) // every attempt of the first invoke
+	svc := &invoke.Service{
+		Registry: f.store, Execs: f.store, Objects: artifactStore, RunObjects: artifactStore, SecretsByReference: true, Stacks: devStacks,
+		Executor: &sfn.Executor{Client: sfnClient, StateMachineARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:kitaru",
+			StartRetry: sfn.StartRetry{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}},
+	}
+	h := f.handler(httpapi.Config{Executions: f.store, Invoker: svc})
+	must(t, h, request("POST", "/v1/flows/research_agent/deployments", deployBody("")), http.StatusCreated)
+
+	var pauses []time.Duration
+	policy := client.DefaultRetryPolicy()
+	policy.Sleep = func(_ context.Context, d time.Duration) error { pauses = append(pauses, d); return nil }
+	c, err := client.New(serveHTTP(t, h), client.WithRetryPolicy(policy), client.WithProject("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle, err := c.Deployments().Invoke(context.Background(), "research_agent", client.InvokeOptions{})
+	if err != nil {
+		t.Fatalf("Invoke = %v; want the retry after the 429 to start the execution", err)
+	}
+	if handle.Replayed || handle.Execution.Status != registry.StatusRunning {
+		t.Errorf("replayed=%v status %s; want a new running execution", handle.Replayed, handle.Execution.Status)
+	}
+	if len(pauses) != 1 || pauses[0] != time.Second {
+		t.Errorf("the client paused %v; want once, for the 429's Retry-After of 1s", pauses)
+	}
+	list, err := c.Executions().List(context.Background(), "research_agent", client.ListOptions{})
+	if err != nil || len(list.Items) != 1 || sfnFake.Executions() != 1 {
+		t.Errorf("%d executions recorded (%v), %d runs started; want exactly one of each", len(list.Items), err, sfnFake.Executions())
 	}
 }
