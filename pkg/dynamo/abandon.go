@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -19,14 +18,8 @@ import (
 // the plan and the rest sent again. Errors: conflict (it ended).
 func (s *Store) AbandonExecution(ctx context.Context, project, execID string) error {
 	cur, err := s.GetExecution(ctx, project, execID)
-	if errors.Is(err, registry.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	if abandon, err := registry.CheckAbandon(cur, err); !abandon {
 		return err
-	}
-	if cur.Status.Terminal() {
-		return registry.ExecutionNotAbandoned(execID, cur.Status)
 	}
 	t, err := s.planAbandonExecution(cur)
 	if err != nil {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"time"
 )
@@ -168,10 +169,21 @@ func ExecutionNotFound(execID string) *Error {
 		WithDetails("exec_id", execID).WithReason(ReasonExecutionNotFound)
 }
 
-// ExecutionNotAbandoned refuses abandoning an execution that has ended.
-func ExecutionNotAbandoned(execID string, status ExecStatus) *Error {
-	return Errorf(CodeConflict, "execution %q already ended as %s, so it is kept; read it to see its outcome", execID, status).
-		WithDetails("exec_id", execID).WithDetails("status", status)
+// CheckAbandon is the rule of ExecutionStore.AbandonExecution, applied to
+// the execution as a store read it (cur, readErr): abandon=true when it is
+// running; false with no error when it is gone (nothing to do); false with
+// conflict when it ended, or with readErr when the read failed.
+func CheckAbandon(cur Execution, readErr error) (abandon bool, err error) {
+	switch {
+	case errors.Is(readErr, ErrNotFound):
+		return false, nil
+	case readErr != nil:
+		return false, readErr
+	case cur.Status.Terminal():
+		return false, Errorf(CodeConflict, "execution %q already ended as %s, so it is kept; read it to see its outcome", cur.ExecID, cur.Status).
+			WithDetails("exec_id", cur.ExecID).WithDetails("status", cur.Status)
+	}
+	return true, nil
 }
 
 // ExecutionExists refuses recording an execution id twice.

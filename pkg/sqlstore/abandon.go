@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -14,14 +13,8 @@ import (
 func (s *Store) AbandonExecution(ctx context.Context, project, execID string) error {
 	return s.write(ctx, "abandon execution "+execID, func(tx *sql.Tx) error {
 		cur, err := getExecution(ctx, tx, project, execID)
-		if errors.Is(err, registry.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
+		if abandon, err := registry.CheckAbandon(cur, err); !abandon {
 			return err
-		}
-		if cur.Status.Terminal() {
-			return registry.ExecutionNotAbandoned(execID, cur.Status)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM executions WHERE project = ? AND exec_id = ? AND status = 'running'`, project, execID); err != nil {
 			return err

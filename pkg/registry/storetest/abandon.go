@@ -71,3 +71,12 @@ func testAbandonExecution(t *testing.T, f *fixture) {
 		}
 	})
 }
+
+// testAbandonRoundTrips: an abandon is a read and one transaction.
+func testAbandonRoundTrips(t *testing.T, f *fixture) {
+	e := runningExec(project, "abandon_trips", "abandon-key")
+	checkTrips(t, f, false, []tripCase{
+		{"creating the execution takes 1 request", 1, func() error { _, _, err := f.store.CreateExecution(ctx, e); return err }},
+		{"abandoning it takes 2 requests", 2, func() error { return f.store.AbandonExecution(ctx, project, e.ExecID) }},
+	})
+}

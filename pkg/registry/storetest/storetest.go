@@ -140,6 +140,7 @@ var budgetCases = []testCase{
 	{"RoundTripBudget", testRoundTripBudget, false},
 	{"KeyRoundTrips", testKeyRoundTrips, false},
 	{"ExecutionRoundTrips", testExecutionRoundTrips, false},
+	{"AbandonRoundTrips", testAbandonRoundTrips, false},
 	{"RunningIndexRoundTrips", testRunningIndexRoundTrips, false},
 	{"ListFlowsRoundTrips", testListFlowsRoundTrips, false},
 	{"PruneRoundTrips", testPruneRoundTrips, false},
