@@ -325,7 +325,9 @@ func (s *Service) abandonStart(ctx context.Context, exec registry.Execution, cau
 		return s.failStart(ctx, exec, errors.Join(cause, fmt.Errorf("abandon the unstarted execution: %w", err)))
 	}
 	wait, _ := registry.RetryAfter(cause)
-	limited := registry.RateLimited(wait, "too many executions are starting on this account right now; nothing was started or recorded, so invoke again in %d s (an Idempotency-Key you sent is free again)", int(wait.Seconds())).
+	refusal := registry.Errorf(registry.CodeRateLimited, "Step Functions refused the start for rate")
+	errors.As(cause, &refusal)
+	limited := registry.RateLimited(wait, "%s. Nothing was recorded either (an Idempotency-Key you sent is free again): invoke again in %d s", refusal.Message, int(wait.Seconds())).
 		WithDetails("cause", "start")
 	// Nothing reads the run object of a run that never started.
 	if err := s.deleteRunObject(ctx, exec.Project, exec.ExecID); err != nil {

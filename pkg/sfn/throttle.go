@@ -99,11 +99,11 @@ func rateLimited(err error) (error, bool) {
 	}
 	if api.ErrorCode() == "ExecutionLimitExceeded" {
 		return errors.Join(err, registry.RateLimited(executionLimitRetryAfter,
-			"this account has as many open Step Functions executions as its quota allows; nothing was started: invoke again later, or cancel executions you do not need")), true
+			"this account has as many open Step Functions executions as its quota allows (cancel executions you do not need), so nothing was started")), true
 	}
 	if _, throttled := throttleCodes[api.ErrorCode()]; throttled {
 		return errors.Join(err, registry.RateLimited(registry.DefaultRetryAfter,
-			"Step Functions is throttling execution starts on this account; nothing was started: invoke again after Retry-After")), true
+			"Step Functions is throttling execution starts on this account right now, so nothing was started")), true
 	}
 	return nil, false
 }
