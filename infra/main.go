@@ -15,12 +15,19 @@
 //	kitaru:defaultStack=NAME KITARU_DEFAULT_STACK
 //	kitaru:apiGatewayCloudWatchRole=true  let CDK set API Gateway's account log role
 //	kitaru:dist=DIR          where `make build` wrote the Lambda code (default dist, from the repository root)
+//	kitaru:apiThrottleRate=N, kitaru:apiThrottleBurst=N       the stage's limit, all routes (default 1000, 2000)
+//	kitaru:invokeThrottleRate=N, kitaru:invokeThrottleBurst=N the invocation routes' limit (default 300, 300)
+//	kitaru:invokeConcurrency=N, kitaru:resolveConcurrency=N   reserved concurrency (default 150, 100; 0 unreserved)
+//
+// The README's "On AWS" section and the Default* constants of stack.go give
+// each default's reason.
 package main
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -78,9 +85,53 @@ func defineApp(app awscdk.App) error {
 		DefaultStack:             ctx("kitaru:defaultStack", ""),
 		APIGatewayCloudWatchRole: ctx("kitaru:apiGatewayCloudWatchRole", "false") == "true",
 	}
+	if err := numberContext(ctx, &props); err != nil {
+		return err
+	}
 	if ctx("kitaru:localstack", "false") == "true" {
 		props = LocalStackProps(props)
 	}
 	_, err := NewKitaruStack(app, ctx("kitaru:stackName", "Kitaru"), props)
 	return err
+}
+
+// numberContext reads the throttling and concurrency keys into props; an
+// absent key keeps the default.
+func numberContext(ctx func(key, def string) string, props *KitaruStackProps) error {
+	props.ReservedConcurrency = map[string]float64{}
+	for key, dst := range map[string]*float64{
+		"kitaru:apiThrottleRate": &props.ThrottleRate, "kitaru:apiThrottleBurst": &props.ThrottleBurst,
+		"kitaru:invokeThrottleRate": &props.InvokeThrottleRate, "kitaru:invokeThrottleBurst": &props.InvokeThrottleBurst,
+	} {
+		n, set, err := numberOf(ctx, key, 1)
+		if err != nil {
+			return err
+		}
+		if set {
+			*dst = n
+		}
+	}
+	for _, fn := range []string{"invoke", "resolve"} {
+		n, set, err := numberOf(ctx, "kitaru:"+fn+"Concurrency", 0)
+		if err != nil {
+			return err
+		}
+		if set {
+			props.ReservedConcurrency[fn] = n
+		}
+	}
+	return nil
+}
+
+// numberOf reads a whole-number context key of at least least.
+func numberOf(ctx func(key, def string) string, key string, least int) (n float64, set bool, err error) {
+	v := ctx(key, "")
+	if v == "" {
+		return 0, false, nil
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil || i < least {
+		return 0, false, fmt.Errorf("context %s=%s: use a whole number of at least %d", key, v, least)
+	}
+	return float64(i), true, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,9 +50,18 @@ type KitaruStackProps struct {
 	// disables the cache. A revoked API key keeps passing the authorizer for
 	// up to this long (README, Access), so keep it short.
 	AuthorizerCacheTTLSeconds *float64
-	// ThrottleRate and ThrottleBurst bound the stage's requests per second
-	// (defaults 50 and 100).
+	// ThrottleRate and ThrottleBurst bound the stage's requests per second,
+	// every route together (defaults DefaultThrottleRate and
+	// DefaultThrottleBurst).
 	ThrottleRate, ThrottleBurst float64
+	// InvokeThrottleRate and InvokeThrottleBurst bound the two invocation
+	// routes within the stage's limit (defaults DefaultInvokeThrottleRate
+	// and DefaultInvokeThrottleBurst).
+	InvokeThrottleRate, InvokeThrottleBurst float64
+	// ReservedConcurrency reserves concurrent executions for the functions
+	// it names (and caps them there); a function it does not name takes
+	// DefaultReservedConcurrency's value, and 0 leaves it unreserved.
+	ReservedConcurrency map[string]float64
 	// LogRetention applies to every log group (default one month).
 	LogRetention awslogs.RetentionDays
 	// APIGatewayCloudWatchRole lets CDK set the account-wide role API Gateway
@@ -162,6 +173,41 @@ func FunctionForGroup(g httpapi.Group) string {
 	return string(g)
 }
 
+// Throttling and concurrency defaults, from the capacity model (README, "On
+// AWS", and docs/executions.md, "When Step Functions throttles"). Every
+// number is a published AWS default quota or follows from one; each is a
+// CDK context key (main.go), to be raised with the quota it derives from.
+const (
+	// DefaultThrottleRate (requests/s, all routes): a tenth of API
+	// Gateway's account quota of 10,000 requests/s per region, which every
+	// API of the account shares, and at ~20-100 ms per request some 20-100
+	// concurrent functions: well inside Lambda's default account
+	// concurrency of 1,000.
+	DefaultThrottleRate = 1000
+	// DefaultThrottleBurst: two seconds of the rate, under the account's
+	// burst of 5,000.
+	DefaultThrottleBurst = 2000
+	// DefaultInvokeThrottleRate: Step Functions STANDARD refills
+	// StartExecution at 300/s per account and region. Above it every invoke
+	// would be throttled by Step Functions after the invoke function's
+	// retries (up to 3 s of a Lambda each, then 429); the gateway answers
+	// the 429 itself instead, before any function runs.
+	DefaultInvokeThrottleRate = 300
+	// DefaultInvokeThrottleBurst: one second of the refill. StartExecution's
+	// bucket holds 1,300, but a burst that large would need ~1,300
+	// concurrent invoke functions for a moment, over the reservation below.
+	DefaultInvokeThrottleBurst = 300
+)
+
+// DefaultReservedConcurrency is the concurrency reserved for (and the cap
+// of) the hot functions: concurrency = rate x duration. Invoke: 300
+// starts/s x ~0.1 s = 30 in steady state; 150 leaves room for bursts,
+// cold starts and starts retried while Step Functions throttles (each holds
+// a function up to ~3 s). Resolve: 1,000 requests/s x ~20 ms = 20; 100
+// covers cold starts. Together 250 of the account's default 1,000, so other
+// functions of the account keep 750 (Lambda keeps at least 100 unreserved).
+var DefaultReservedConcurrency = map[string]float64{"invoke": 150, "resolve": 100}
+
 // DefaultAuthorizerCacheTTLSeconds bounds how long a revoked API key still
 // passes the authorizer on AWS (the token route re-reads the key, so it
 // mints nothing meanwhile).
@@ -272,6 +318,9 @@ func NewKitaruStack(scope constructs.Construct, id string, props KitaruStackProp
 			Environment:  &env,
 			LogGroup:     logGroup(pascal(f.name) + "Logs"),
 		})
+		if n := props.ReservedConcurrency[f.name]; n > 0 {
+			fn.Node().DefaultChild().(awslambda.CfnFunction).SetReservedConcurrentExecutions(jsii.Number(n))
+		}
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:   jsii.Strings(f.table...),
 			Resources: &[]*string{table.TableArn()},
@@ -451,6 +500,7 @@ func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda
 			StageName:            jsii.String(props.StageName),
 			ThrottlingRateLimit:  jsii.Number(props.ThrottleRate),
 			ThrottlingBurstLimit: jsii.Number(props.ThrottleBurst),
+			MethodOptions:        invokeThrottling(props),
 			MetricsEnabled:       jsii.Bool(true),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
 			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat)),
@@ -468,10 +518,16 @@ func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda
 		if !ok {
 			return nil, fmt.Errorf("gateway refusal %s has no API Gateway response type in gatewayResponseTypes", r.ID)
 		}
+		var headers *map[string]*string
+		if s := r.RetryAfterSeconds(); s > 0 {
+			// A static value: gateway responses take quoted literals.
+			headers = &map[string]*string{httpapi.HeaderRetryAfter: jsii.String(fmt.Sprintf("'%d'", s))}
+		}
 		api.AddGatewayResponse(jsii.String(r.ID), &awsapigateway.GatewayResponseOptions{
-			Type:       typ,
-			StatusCode: jsii.String(strconv.Itoa(r.Status)),
-			Templates:  &map[string]*string{"application/json": jsii.String(errorEnvelope(r))},
+			Type:            typ,
+			StatusCode:      jsii.String(strconv.Itoa(r.Status)),
+			Templates:       &map[string]*string{"application/json": jsii.String(errorEnvelope(r))},
+			ResponseHeaders: headers,
 		})
 	}
 	validator := api.AddRequestValidator(jsii.String("RequestValidator"), &awsapigateway.RequestValidatorOptions{
@@ -494,6 +550,23 @@ func newAPI(stack awscdk.Stack, props KitaruStackProps, fns map[string]awslambda
 		})
 	}
 	return api, nil
+}
+
+// invokeThrottling is the stage's method settings for the invocation
+// routes (the ones that start executions; a cancel stops one, under another
+// quota): their own rate and burst (DefaultInvokeThrottleRate), keyed by
+// resource path and method as API Gateway's method settings are.
+func invokeThrottling(props KitaruStackProps) *map[string]*awsapigateway.MethodDeploymentOptions {
+	opts := map[string]*awsapigateway.MethodDeploymentOptions{}
+	for _, r := range httpapi.Routes() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/invocations") {
+			opts[r.Path+"/"+r.Method] = &awsapigateway.MethodDeploymentOptions{
+				ThrottlingRateLimit:  jsii.Number(props.InvokeThrottleRate),
+				ThrottlingBurstLimit: jsii.Number(props.InvokeThrottleBurst),
+			}
+		}
+	}
+	return &opts
 }
 
 // pathParameters declares the {name} segments of a route template as
@@ -551,11 +624,20 @@ func withDefaults(p KitaruStackProps) KitaruStackProps {
 		p.AuthorizerCacheTTLSeconds = jsii.Number(DefaultAuthorizerCacheTTLSeconds)
 	}
 	if p.ThrottleRate == 0 {
-		p.ThrottleRate = 50
+		p.ThrottleRate = DefaultThrottleRate
 	}
 	if p.ThrottleBurst == 0 {
-		p.ThrottleBurst = 100
+		p.ThrottleBurst = DefaultThrottleBurst
 	}
+	if p.InvokeThrottleRate == 0 {
+		p.InvokeThrottleRate = DefaultInvokeThrottleRate
+	}
+	if p.InvokeThrottleBurst == 0 {
+		p.InvokeThrottleBurst = DefaultInvokeThrottleBurst
+	}
+	reserved := maps.Clone(DefaultReservedConcurrency)
+	maps.Copy(reserved, p.ReservedConcurrency)
+	p.ReservedConcurrency = reserved
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
 	}

@@ -549,7 +549,7 @@ func TestStageThrottlesAndWritesAccessLogs(t *testing.T) {
 				"Format":         assertions.Match_StringLikeRegexp(jsii.String(`"requestId":"\$context.requestId"`)),
 			},
 			"MethodSettings": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
-				"HttpMethod": "*", "ResourcePath": "/*", "ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100,
+				"HttpMethod": "*", "ResourcePath": "/*", "ThrottlingRateLimit": DefaultThrottleRate, "ThrottlingBurstLimit": DefaultThrottleBurst,
 			})}),
 		})
 	})

@@ -15,23 +15,46 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
-// engineError wraps an error from a DynamoDB request. When the engine could
-// not be reached, timed out, throttled or failed on its side, the request may
-// succeed later: the error carries code unavailable (503, retry). Anything
-// else stays internal. The engine's text goes to the log, never to the caller.
+// engineError wraps an error from a DynamoDB request. When the engine
+// throttled the request past the SDK's retries, the error carries code
+// rate_limited (429 with Retry-After): the partition or table is over its
+// units this second and will have them again the next. When it could not be
+// reached, timed out or failed on its side, the request may succeed later:
+// code unavailable (503, retry). Anything else stays internal. The engine's
+// text goes to the log, never to the caller.
 func engineError(op string, err error) error {
-	if !transient(err) {
-		return fmt.Errorf("%s: %w", op, err)
+	switch {
+	case throttled(err):
+		return fmt.Errorf("%s: %v: %w", op, err, registry.RateLimited(registry.DefaultRetryAfter,
+			"the registry database is throttling requests right now and nothing was changed that you can rely on; retry after Retry-After"))
+	case transient(err):
+		return fmt.Errorf("%s: %v: %w", op, err, &registry.Error{Code: registry.CodeUnavailable,
+			Message: "the registry database is unavailable right now and nothing was changed that you can rely on; retry in a moment"})
 	}
-	return fmt.Errorf("%s: %v: %w", op, err, &registry.Error{Code: registry.CodeUnavailable,
-		Message: "the registry database is unavailable or throttled right now and nothing was changed that you can rely on; retry in a moment"})
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // throttleCodes are DynamoDB's "slow down" error codes.
 var throttleCodes = map[string]bool{
 	"ThrottlingException": true, "ProvisionedThroughputExceededException": true,
 	"RequestLimitExceeded": true, "LimitExceededException": true,
-	"InternalServerError": true, "ServiceUnavailable": true,
+}
+
+// serverCodes are DynamoDB's "failed on our side" error codes.
+var serverCodes = map[string]bool{"InternalServerError": true, "ServiceUnavailable": true}
+
+// throttled reports a request DynamoDB refused to slow the caller down: a
+// throttle error code (also behind the SDK's MaxAttemptsError or its retry
+// quota), a transaction cancelled for throughput, or HTTP 429.
+func throttled(err error) bool {
+	var (
+		api  smithy.APIError
+		txn  *throttledError
+		resp *smithyhttp.ResponseError
+	)
+	return errors.As(err, &txn) ||
+		errors.As(err, &api) && throttleCodes[api.ErrorCode()] ||
+		errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusTooManyRequests
 }
 
 func transient(err error) bool {
@@ -49,9 +72,9 @@ func transient(err error) bool {
 		errors.As(err, &send), errors.As(err, &netErr), errors.As(err, &maxTries), errors.As(err, &quotaExc),
 		errors.As(err, &canceller) && canceller.CanceledError():
 		return true
-	case errors.As(err, &api) && (throttleCodes[api.ErrorCode()] || api.ErrorFault() == smithy.FaultServer):
+	case errors.As(err, &api) && (serverCodes[api.ErrorCode()] || api.ErrorFault() == smithy.FaultServer):
 		return true
-	case errors.As(err, &resp) && (resp.HTTPStatusCode() >= http.StatusInternalServerError || resp.HTTPStatusCode() == http.StatusTooManyRequests):
+	case errors.As(err, &resp) && resp.HTTPStatusCode() >= http.StatusInternalServerError:
 		return true
 	}
 	return false

@@ -45,9 +45,11 @@ func TestConformanceUnderFaults(t *testing.T) {
 	}
 }
 
-// TestThrottledWritesFailUnavailable: when the engine keeps throttling and the
-// SDK gives up, writes answer unavailable (503, retry), not internal.
-func TestThrottledWritesFailUnavailable(t *testing.T) {
+// TestThrottledRequestsAreRateLimited: when the engine keeps throttling and
+// the SDK gives up, reads and writes answer rate_limited (429 with
+// Retry-After), not unavailable or internal, whichever throttle code
+// DynamoDB used.
+func TestThrottledRequestsAreRateLimited(t *testing.T) {
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
 			f := newFixture(t, e, false, nil)
@@ -56,17 +58,26 @@ func TestThrottledWritesFailUnavailable(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			faults := &dynamotest.Faults{Throttle: 1}
-			db, err := newClient(e.endpoint, faults.Option(), func(o *dynamodb.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 2) })
-			if err != nil {
-				t.Fatal(err)
+			for _, code := range []string{"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"} {
+				t.Run(code+" on every request is rate_limited with a wait", func(t *testing.T) {
+					faults := &dynamotest.Faults{Throttle: 1, AllOperations: true, ThrottleCode: code}
+					db, err := newClient(e.endpoint, faults.Option(), func(o *dynamodb.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 2) })
+					if err != nil {
+						t.Fatal(err)
+					}
+					throttled := newStore(db, f.table)
+					_, err = throttled.PutTag(ctx, registry.TagRequest{Project: project, Flow: "thr", Tag: "stable", Version: 1, Exclusive: true})
+					storetest.WantCode(t, err, registry.CodeRateLimited, "retry")
+					_, err = throttled.Deploy(ctx, registry.DeployRequest{Project: project, Flow: "thr", Entrypoint: "f.py:thr", Stack: "dev"})
+					storetest.WantCode(t, err, registry.CodeRateLimited, "retry")
+					storetest.WantCode(t, throttled.DeleteDeployment(ctx, project, "thr", 1, "x"), registry.CodeRateLimited, "retry")
+					_, err = throttled.Resolve(ctx, project, "thr", registry.Selector{Tag: "default"})
+					storetest.WantCode(t, err, registry.CodeRateLimited, "retry")
+					if wait, _ := registry.RetryAfter(err); wait != registry.DefaultRetryAfter {
+						t.Errorf("retry after %v, want %v", wait, registry.DefaultRetryAfter)
+					}
+				})
 			}
-			throttled := newStore(db, f.table)
-			_, err = throttled.PutTag(ctx, registry.TagRequest{Project: project, Flow: "thr", Tag: "stable", Version: 1, Exclusive: true})
-			storetest.WantCode(t, err, registry.CodeUnavailable, "retry")
-			_, err = throttled.Deploy(ctx, registry.DeployRequest{Project: project, Flow: "thr", Entrypoint: "f.py:thr", Stack: "dev"})
-			storetest.WantCode(t, err, registry.CodeUnavailable, "retry")
-			storetest.WantCode(t, throttled.DeleteDeployment(ctx, project, "thr", 1, "x"), registry.CodeUnavailable, "retry")
 		})
 	}
 }

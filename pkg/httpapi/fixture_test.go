@@ -71,6 +71,7 @@ var devStacks = registry.Stacks{
 // fixture is a fresh table on the in-process DynamoDB and the real store.
 type fixture struct {
 	store *dynamo.Store
+	table string
 	// dev serves every route; request() events carry the authorizer context
 	// of kitaru dev's producer key in project "default".
 	dev *httpapi.Handler
@@ -93,7 +94,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Logf("delete table %s: %v", table, err)
 		}
 	})
-	f := &fixture{store: dynamo.New(db, table)}
+	f := &fixture{store: dynamo.New(db, table), table: table}
 	f.dev = f.handler(httpapi.Config{})
 	return f
 }

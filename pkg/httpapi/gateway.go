@@ -20,6 +20,16 @@ type GatewayRefusal struct {
 	Message string
 }
 
+// RetryAfterSeconds is the Retry-After header the refusal carries, 0 for
+// none: a throttled request waits as a handler's 429 asks to, since the
+// stage's token bucket refills every second, as do the account's.
+func (r GatewayRefusal) RetryAfterSeconds() int {
+	if r.Status != http.StatusTooManyRequests {
+		return 0
+	}
+	return int(registry.DefaultRetryAfter.Seconds())
+}
+
 // GatewayRefusals are the gateway responses the stack defines.
 var GatewayRefusals = []GatewayRefusal{
 	// The gateway answers a missing identity source itself and a credential
@@ -30,7 +40,7 @@ var GatewayRefusals = []GatewayRefusal{
 	// API Gateway answers an unknown path as a missing authentication token.
 	{"MissingRoute", http.StatusNotFound, registry.CodeNotFound, registry.ReasonNoRoute,
 		"no API route at this path; every route starts with /v1/ (GET /v1/flows lists the flows): check the base URL, which is everything before /v1"},
-	{"Throttled", http.StatusTooManyRequests, registry.CodeRateLimited, "", "too many requests; retry with backoff"},
+	{"Throttled", http.StatusTooManyRequests, registry.CodeRateLimited, "", "too many requests; retry after Retry-After, with backoff"},
 	{"RequestTooLarge", http.StatusRequestEntityTooLarge, registry.CodePayloadTooLarge, "",
 		"the request body is over API Gateway's 10 MB limit; send a large source bundle through POST /v1/artifacts and its presigned upload, and deploy it by digest"},
 	{"IntegrationTimeout", http.StatusServiceUnavailable, registry.CodeUnavailable, "", "the request took too long; retry"},

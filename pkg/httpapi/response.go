@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -30,8 +31,17 @@ func errorReply(err error, requestID string) reply {
 	if !errors.As(err, &e) || e.Code == registry.CodeInternal {
 		e = registry.Errorf(registry.CodeInternal, "internal error; retry, and if it persists report request id %q", requestID)
 	}
-	return reply{status: api.StatusOf(e.Code), body: api.ErrorBody{Error: api.ErrorDetail{Code: e.Code, Message: e.Message, Details: e.Details}}}
+	r := reply{status: api.StatusOf(e.Code), body: api.ErrorBody{Error: api.ErrorDetail{Code: e.Code, Message: e.Message, Details: e.Details}}}
+	if wait, limited := registry.RetryAfter(e); limited {
+		// Every 429 says when to come back; clients (pkg/client, the
+		// Python SDK) wait that long before their retry.
+		r.header = map[string]string{HeaderRetryAfter: strconv.Itoa(int(wait.Seconds()))}
+	}
+	return r
 }
+
+// HeaderRetryAfter is the header of every 429: whole seconds to wait.
+const HeaderRetryAfter = "Retry-After"
 
 // ErrorResponse renders err as the API Gateway response the handlers give
 // for it. Servers in front of the handlers (kitaru dev) use it for errors

@@ -260,6 +260,9 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 		}
 	}
 	err = s.Executor.Start(ctx, req)
+	if errors.Is(err, registry.ErrRateLimited) {
+		return s.abandonStart(ctx, exec, err)
+	}
 	if err != nil {
 		return s.failStart(ctx, exec, err)
 	}
@@ -308,6 +311,29 @@ func (s *Service) failStart(ctx context.Context, exec registry.Execution, cause 
 		return errors.Join(failed, err)
 	}
 	return failed
+}
+
+// abandonStart undoes the record of an execution whose start was refused
+// for rate (throttled past the executor's retries): nothing ran, so it is
+// removed as if never invoked, its Idempotency-Key is free again, and the
+// caller gets rate_limited with the wait (429 + Retry-After). If it cannot
+// be removed, it is recorded failed as any other failed start, so that no
+// record stays running without a run.
+func (s *Service) abandonStart(ctx context.Context, exec registry.Execution, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.Execs.AbandonExecution(ctx, exec.Project, exec.ExecID); err != nil {
+		return s.failStart(ctx, exec, errors.Join(cause, fmt.Errorf("abandon the unstarted execution: %w", err)))
+	}
+	wait, _ := registry.RetryAfter(cause)
+	refusal := registry.Errorf(registry.CodeRateLimited, "Step Functions refused the start for rate")
+	errors.As(cause, &refusal)
+	limited := registry.RateLimited(wait, "%s. Nothing was recorded either (an Idempotency-Key you sent is free again): invoke again in %d s", refusal.Message, int(wait.Seconds())).
+		WithDetails("cause", "start")
+	// Nothing reads the run object of a run that never started.
+	if err := s.deleteRunObject(ctx, exec.Project, exec.ExecID); err != nil {
+		return errors.Join(limited, cause, err)
+	}
+	return errors.Join(limited, cause)
 }
 
 // Cancel records a running execution as cancelled, then stops its run.

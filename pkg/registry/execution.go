@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"time"
 )
@@ -102,6 +103,17 @@ type ExecutionStore interface {
 	// execution already ended, nothing changes and the stored execution is
 	// returned with finished=false. Errors: not_found, invalid_argument (status not terminal).
 	FinishExecution(ctx context.Context, project, execID string, o Outcome) (got Execution, finished bool, err error)
+	// AbandonExecution removes a running execution whose run never started
+	// (Step Functions refused the start: docs/executions.md, "When Step
+	// Functions throttles"): the record, its listing copy, its running index
+	// entry and the Idempotency-Key mapping that names it, atomically and
+	// only while it is still running, so that it reads as never invoked and
+	// its key is free again. A key another execution took over since is
+	// kept. An execution already gone is not an error (the abandon is
+	// retried, or a racing replay abandoned it first). Errors: conflict (it
+	// is no longer running: a run recorded its outcome, and nothing is
+	// removed).
+	AbandonExecution(ctx context.Context, project, execID string) error
 }
 
 // MaxExecutionRecordBytes bounds the inputs, inline result and error of one
@@ -155,6 +167,23 @@ func ValidateExecID(execID string) error {
 func ExecutionNotFound(execID string) *Error {
 	return Errorf(CodeNotFound, "execution %q not found; list the flow's executions to find its id", execID).
 		WithDetails("exec_id", execID).WithReason(ReasonExecutionNotFound)
+}
+
+// CheckAbandon is the rule of ExecutionStore.AbandonExecution, applied to
+// the execution as a store read it (cur, readErr): abandon=true when it is
+// running; false with no error when it is gone (nothing to do); false with
+// conflict when it ended, or with readErr when the read failed.
+func CheckAbandon(cur Execution, readErr error) (abandon bool, err error) {
+	switch {
+	case errors.Is(readErr, ErrNotFound):
+		return false, nil
+	case readErr != nil:
+		return false, readErr
+	case cur.Status.Terminal():
+		return false, Errorf(CodeConflict, "execution %q already ended as %s, so it is kept; read it to see its outcome", cur.ExecID, cur.Status).
+			WithDetails("exec_id", cur.ExecID).WithDetails("status", cur.Status)
+	}
+	return true, nil
 }
 
 // ExecutionExists refuses recording an execution id twice.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	stepfunctions "github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -23,6 +24,12 @@ type Executor struct {
 	Client *stepfunctions.Client
 	// StateMachineARN is arn:<partition>:states:<region>:<account>:stateMachine:<name>.
 	StateMachineARN string
+	// StartRetry is how Start retries a throttled StartExecution; the zero
+	// value is DefaultStartRetry.
+	StartRetry StartRetry
+
+	retryerOnce sync.Once
+	retryer     aws.Retryer // built from StartRetry once, so its retry quota lasts across calls
 }
 
 var _ workflow.Executor = (*Executor)(nil)
@@ -45,8 +52,11 @@ func isExecName(s string) bool {
 
 // Start starts the state machine with req as its input, named req.ExecID, so
 // a retried start cannot run the flow twice: ExecutionAlreadyExists is
-// success. Errors: invalid_argument (an exec_id that is not a valid name),
-// unavailable (Step Functions refused or could not be reached).
+// success. A throttled start is retried (StartRetry). Errors:
+// invalid_argument (an exec_id that is not a valid name), rate_limited
+// (still throttled after the retries, or the account's open executions are
+// at their quota: nothing started), unavailable (Step Functions refused or
+// could not be reached).
 func (e *Executor) Start(ctx context.Context, req workflow.RunRequest) error {
 	if err := validName(req.ExecID); err != nil {
 		return err
@@ -63,14 +73,28 @@ func (e *Executor) Start(ctx context.Context, req workflow.RunRequest) error {
 		StateMachineArn: aws.String(e.StateMachineARN),
 		Name:            aws.String(req.ExecID),
 		Input:           aws.String(string(input)),
-	})
+	}, func(o *stepfunctions.Options) { o.Retryer = e.startRetryer() })
 	if _, exists := errors.AsType[*types.ExecutionAlreadyExists](err); exists {
 		return nil
+	}
+	if limited, ok := rateLimited(err); ok {
+		return fmt.Errorf("start execution %s: %w", req.ExecID, limited)
 	}
 	if err != nil {
 		return unavailable(fmt.Errorf("start execution %s: %w", req.ExecID, err), "start")
 	}
 	return nil
+}
+
+func (e *Executor) startRetryer() aws.Retryer {
+	e.retryerOnce.Do(func() {
+		r := e.StartRetry
+		if r.MaxAttempts == 0 {
+			r = DefaultStartRetry
+		}
+		e.retryer = r.newRetryer()
+	})
+	return e.retryer
 }
 
 // Stop stops the execution named execID. One that already ended or never

@@ -4,120 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	stepfunctions "github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/sfn"
+	"github.com/kitaru/deployments/pkg/sfn/sfntest"
 	"github.com/kitaru/deployments/pkg/workflow"
 )
 
 const machineARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:kitaru-executions"
-
-// fakeStepFunctions speaks enough of the Step Functions JSON protocol
-// (awsJson1_0, X-Amz-Target: AWSStepFunctions.<Op>) for the executor: no
-// engine that runs here speaks it.
-type fakeStepFunctions struct {
-	mu         sync.Mutex
-	calls      []string                 // operations in order
-	executions map[string]fakeExecution // by execution ARN
-	stopErr    string                   // error type StopExecution answers, if any
-}
-
-type fakeExecution struct {
-	Machine, Name, Input, Status string
-}
-
-func newFakeStepFunctions(t *testing.T) (*fakeStepFunctions, *stepfunctions.Client) {
-	f := &fakeStepFunctions{executions: map[string]fakeExecution{}}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	client := stepfunctions.New(stepfunctions.Options{
-		Region:       "eu-west-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	return f, client
-}
-
-func (f *fakeStepFunctions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AWSStepFunctions.")
-	var body map[string]string
-	if !ok || r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&body) != nil {
-		fail(w, "UnknownOperationException", "not a Step Functions request")
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, op)
-	switch op {
-	case "StartExecution":
-		machine := body["stateMachineArn"]
-		arn := strings.Replace(machine, ":stateMachine:", ":execution:", 1) + ":" + body["name"]
-		if prev, exists := f.executions[arn]; exists && (prev.Input != body["input"] || prev.Status != "RUNNING") {
-			fail(w, "ExecutionAlreadyExists", "Execution Already Exists: '"+arn+"'")
-			return
-		}
-		f.executions[arn] = fakeExecution{Machine: machine, Name: body["name"], Input: body["input"], Status: "RUNNING"}
-		answer(w, map[string]any{"executionArn": arn, "startDate": 1.7e9})
-	case "StopExecution":
-		if f.stopErr != "" {
-			fail(w, f.stopErr, "cannot stop")
-			return
-		}
-		e, exists := f.executions[body["executionArn"]]
-		if !exists {
-			fail(w, "ExecutionDoesNotExist", "Execution Does Not Exist: '"+body["executionArn"]+"'")
-			return
-		}
-		e.Status = "ABORTED"
-		f.executions[body["executionArn"]] = e
-		answer(w, map[string]any{"stopDate": 1.7e9})
-	case "DescribeExecution":
-		e, exists := f.executions[body["executionArn"]]
-		if !exists {
-			fail(w, "ExecutionDoesNotExist", "Execution Does Not Exist: '"+body["executionArn"]+"'")
-			return
-		}
-		answer(w, map[string]any{"executionArn": body["executionArn"], "stateMachineArn": e.Machine, "name": e.Name, "status": e.Status, "startDate": 1.7e9, "input": e.Input})
-	default:
-		fail(w, "UnknownOperationException", op)
-	}
-}
-
-func answer(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func fail(w http.ResponseWriter, errType, msg string) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	w.WriteHeader(http.StatusBadRequest)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazonaws.swf.service.v2.model#" + errType, "message": msg})
-}
-
-func (f *fakeStepFunctions) execution(arn string) (fakeExecution, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	e, ok := f.executions[arn]
-	return e, ok
-}
-
-func (f *fakeStepFunctions) setStatus(arn, status string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	e := f.executions[arn]
-	e.Status = status
-	f.executions[arn] = e
-}
 
 func runRequest(execID string) workflow.RunRequest {
 	return workflow.RunRequest{
@@ -134,15 +32,15 @@ const execID = "ex_01JDZ8Q3V9M6T2K4N7P0R5S8W1"
 var execARN = "arn:aws:states:eu-west-1:123456789012:execution:kitaru-executions:" + execID
 
 func TestStartingAnExecutionNamesItAfterTheExecutionID(t *testing.T) {
-	f, client := newFakeStepFunctions(t)
+	f, client := sfntest.NewFakeStepFunctions(t)
 	e := &sfn.Executor{Client: client, StateMachineARN: machineARN}
 	req := runRequest(execID)
 	if err := e.Start(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	got, ok := f.execution(execARN)
+	got, ok := f.Execution(execARN)
 	if !ok {
-		t.Fatalf("no execution %s; the fake holds %v", execARN, f.executions)
+		t.Fatalf("no execution %s; the fake holds %d", execARN, f.Executions())
 	}
 	if got.Machine != machineARN || got.Name != execID {
 		t.Errorf("started %s named %s, want %s named %s", got.Machine, got.Name, machineARN, execID)
@@ -166,7 +64,7 @@ func TestARetriedStartIsSuccessAndRunsOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, client := newFakeStepFunctions(t)
+			f, client := sfntest.NewFakeStepFunctions(t)
 			e := &sfn.Executor{Client: client, StateMachineARN: machineARN}
 			req := runRequest(execID)
 			if err := e.Start(context.Background(), req); err != nil {
@@ -176,7 +74,7 @@ func TestARetriedStartIsSuccessAndRunsOnce(t *testing.T) {
 			if err := e.Start(context.Background(), req); err != nil {
 				t.Errorf("retried start = %v, want success", err)
 			}
-			if n := len(f.executions); n != 1 {
+			if n := f.Executions(); n != 1 {
 				t.Errorf("%d executions, want 1", n)
 			}
 		})
@@ -184,22 +82,22 @@ func TestARetriedStartIsSuccessAndRunsOnce(t *testing.T) {
 }
 
 func TestAStartThatFinishedAlreadyIsNotStartedAgain(t *testing.T) {
-	f, client := newFakeStepFunctions(t)
+	f, client := sfntest.NewFakeStepFunctions(t)
 	e := &sfn.Executor{Client: client, StateMachineARN: machineARN}
 	if err := e.Start(context.Background(), runRequest(execID)); err != nil {
 		t.Fatal(err)
 	}
-	f.setStatus(execARN, "SUCCEEDED")
+	f.SetStatus(execARN, "SUCCEEDED")
 	if err := e.Start(context.Background(), runRequest(execID)); err != nil {
 		t.Errorf("start of a finished execution = %v, want success", err)
 	}
-	if got, _ := f.execution(execARN); got.Status != "SUCCEEDED" {
+	if got, _ := f.Execution(execARN); got.Status != "SUCCEEDED" {
 		t.Errorf("status %s, want the finished execution left alone", got.Status)
 	}
 }
 
 func TestAnExecutionIDThatCannotNameAnExecutionIsRefused(t *testing.T) {
-	f, client := newFakeStepFunctions(t)
+	f, client := sfntest.NewFakeStepFunctions(t)
 	e := &sfn.Executor{Client: client, StateMachineARN: machineARN}
 	for _, id := range []string{"", "ex_" + strings.Repeat("A", 78), "ex_01J/../x", "ex 1"} {
 		t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
@@ -208,8 +106,8 @@ func TestAnExecutionIDThatCannotNameAnExecutionIsRefused(t *testing.T) {
 			}
 		})
 	}
-	if len(f.calls) != 0 {
-		t.Errorf("Step Functions was called %v, want no call", f.calls)
+	if len(f.Calls()) != 0 {
+		t.Errorf("Step Functions was called %v, want no call", f.Calls())
 	}
 }
 
@@ -229,20 +127,20 @@ func TestStopDerivesTheExecutionARN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, client := newFakeStepFunctions(t)
+			f, client := sfntest.NewFakeStepFunctions(t)
 			e := &sfn.Executor{Client: client, StateMachineARN: machineARN}
 			if tt.start {
 				if err := e.Start(context.Background(), runRequest(execID)); err != nil {
 					t.Fatal(err)
 				}
-				f.setStatus(execARN, tt.status)
+				f.SetStatus(execARN, tt.status)
 			}
-			f.stopErr = tt.stopErr
+			f.FailStops(tt.stopErr)
 			err := e.Stop(context.Background(), "default", execID)
 			if tt.wantCode == "" && err != nil || tt.wantCode != "" && registry.CodeOf(err) != tt.wantCode {
 				t.Errorf("stop = %v, want code %q", err, tt.wantCode)
 			}
-			if got, _ := f.execution(execARN); got.Status != tt.wantStatus {
+			if got, _ := f.Execution(execARN); got.Status != tt.wantStatus {
 				t.Errorf("status %q, want %q", got.Status, tt.wantStatus)
 			}
 		})
@@ -250,7 +148,7 @@ func TestStopDerivesTheExecutionARN(t *testing.T) {
 }
 
 func TestDescribeTranslatesTheStatus(t *testing.T) {
-	f, client := newFakeStepFunctions(t)
+	f, client := sfntest.NewFakeStepFunctions(t)
 	e := &sfn.Executor{Client: client, StateMachineARN: machineARN}
 	if err := e.Start(context.Background(), runRequest(execID)); err != nil {
 		t.Fatal(err)
@@ -268,7 +166,7 @@ func TestDescribeTranslatesTheStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.status+" is "+string(tt.want), func(t *testing.T) {
-			f.setStatus(execARN, tt.status)
+			f.SetStatus(execARN, tt.status)
 			got, err := e.Describe(context.Background(), execID)
 			if err != nil || got != tt.want {
 				t.Errorf("describe = %q, %v; want %q", got, err, tt.want)

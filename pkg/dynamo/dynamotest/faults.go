@@ -26,6 +26,10 @@ import (
 type Faults struct {
 	Throttle, ServerError, LostResponse float64
 	AllOperations                       bool
+	// ThrottleCode is the error code of an injected throttle; empty is
+	// ThrottlingException (DynamoDB also answers
+	// ProvisionedThroughputExceededException and RequestLimitExceeded).
+	ThrottleCode string
 	// Seed makes the sequence of faults repeatable.
 	Seed uint64
 
@@ -92,7 +96,11 @@ func (c *faultyClient) Do(r *http.Request) (*http.Response, error) {
 	switch c.faults.draw() {
 	case throttle:
 		c.faults.Throttled.Add(1)
-		return errorResponse(r, http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput (injected)"), nil
+		code := c.faults.ThrottleCode
+		if code == "" {
+			code = "ThrottlingException"
+		}
+		return errorResponse(r, http.StatusBadRequest, code, "Rate of requests exceeds the allowed throughput (injected)"), nil
 	case serverError:
 		c.faults.Failed.Add(1)
 		return errorResponse(r, http.StatusInternalServerError, "InternalServerError", "Internal server error (injected)"), nil

@@ -1,0 +1,88 @@
+package invoke_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kitaru/deployments/pkg/artifacts"
+	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/invoke"
+	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/sfn"
+	"github.com/kitaru/deployments/pkg/sfn/sfntest"
+)
+
+const throttledMachine = "arn:aws:states:eu-west-1:123456789012:stateMachine:kitaru-executions"
+
+// throttledService invokes through the real executor and SDK against a
+// fake Step Functions that throttles every start until told otherwise.
+func throttledService(t *testing.T) (*invoke.Service, *dynamo.Store, *sfntest.FakeStepFunctions) {
+	t.Helper()
+	f, client := sfntest.NewFakeStepFunctions(t)
+	f.FailStarts("ThrottlingException", -1)
+	svc, store := newService(t, &sfn.Executor{Client: client, StateMachineARN: throttledMachine,
+		StartRetry: sfn.StartRetry{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
+	svc.RunObjects = &artifacts.Store{Blobs: localBlobs(t)}
+	svc.SecretsByReference = true
+	n := 0
+	svc.NewID = func() string { n++; return fmt.Sprintf("ex_%026d", n) }
+	deployFlow(t, store, "ok", "dev", &registry.Source{Digest: fmt.Sprintf("sha256:%064d", 0)})
+	return svc, store, f
+}
+
+func TestAThrottledStartLeavesNoExecution(t *testing.T) {
+	ctx := context.Background()
+	svc, store, f := throttledService(t)
+	blobs := svc.RunObjects.(*artifacts.Store).Blobs
+	_, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "ok", IdempotencyKey: "k-1"})
+	if registry.CodeOf(err) != registry.CodeRateLimited {
+		t.Fatalf("Invoke = %v; want rate_limited", err)
+	}
+	if wait, _ := registry.RetryAfter(err); wait != time.Second {
+		t.Errorf("retry after %v, want 1s", wait)
+	}
+	page, err := store.ListExecutions(ctx, "p", "ok", registry.PageRequest{})
+	if err != nil || len(page.Items) != 0 {
+		t.Fatalf("executions %+v (%v); want none recorded", page.Items, err)
+	}
+	running, err := store.RunningStartedBefore(ctx, time.Now().Add(time.Hour), 10)
+	if err != nil || len(running) != 0 {
+		t.Fatalf("running index %+v (%v); want empty", running, err)
+	}
+	if _, exists, err := blobs.Stat(ctx, artifacts.RunObjectKey("p", fmt.Sprintf("ex_%026d", 1))); err != nil || exists {
+		t.Errorf("a run object of the unstarted execution is still stored (err %v)", err)
+	}
+
+	f.FailStarts("", 0)
+	e, created, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "ok", IdempotencyKey: "k-1"})
+	if err != nil || !created || e.Status != registry.StatusRunning {
+		t.Fatalf("Invoke once throttling stopped = %+v created=%v %v; want a new running execution", e, created, err)
+	}
+	if f.Executions() != 1 {
+		t.Errorf("%d runs started, want 1", f.Executions())
+	}
+}
+
+// unabandonable is the store with AbandonExecution failing, as when the
+// table is unreachable right after the throttle.
+type unabandonable struct{ *dynamo.Store }
+
+func (unabandonable) AbandonExecution(context.Context, string, string) error {
+	return registry.Errorf(registry.CodeUnavailable, "the table is unreachable")
+}
+
+func TestAThrottledStartThatCannotBeAbandonedIsRecordedFailed(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := throttledService(t)
+	svc.Execs = unabandonable{store}
+	_, _, err := svc.Invoke(ctx, invoke.Request{Project: "p", Flow: "ok"})
+	if registry.CodeOf(err) != registry.CodeUnavailable {
+		t.Fatalf("Invoke = %v; want unavailable", err)
+	}
+	page, err := store.ListExecutions(ctx, "p", "ok", registry.PageRequest{})
+	if err != nil || len(page.Items) != 1 || page.Items[0].Status != registry.StatusFailed {
+		t.Fatalf("executions %+v (%v); want one failed, none left running", page.Items, err)
+	}
+}
