@@ -367,8 +367,10 @@ Keys are abstracted: ` + "`<p>`" + ` the project, ` + "`<flow>`" + ` the flow, `
 ` + "`<time>`" + ` a timestamp, ` + "`<digest>`" + ` a bundle's digest. The partition column names
 whose partition the item is in: ` + "`flow`" + ` (all of one flow's items share it),
 ` + "`execution`" + ` (the record's own), ` + "`project`" + ` (the project's flow index),
-` + "`running`" + ` (one of the running index's shards), ` + "`bundle`" + ` (a source bundle's
-deploy guard), or the key pattern.
+` + "`running`" + ` (one of the running index's shards), ` + "`listing`" + ` (one of a flow's
+execution listing shards), ` + "`key`" + ` (an Idempotency-Key's own), ` + "`bundle`" + ` (a source
+bundle's deploy guard), or the key pattern. A row marked ×n stands for n
+calls that differ only in their shard (a listing queries every shard).
 
 Flows: **typical** has 4 live tags, 100-byte inputs and a 1 KB result;
 **large** has 51 live tags, 10 KB inputs and a 300 KB result. Other AWS
@@ -401,6 +403,7 @@ var abstractions = []struct {
 	{regexp.MustCompile(`sha256:[0-9a-f]{64}`), "<digest>"},
 	{regexp.MustCompile(`#[0-9a-f]{64}`), "#<hash>"},
 	{regexp.MustCompile(`^RUNNING#\d+`), "RUNNING#<shard>"},
+	{regexp.MustCompile(`#X#\d+$`), "#X#<shard>"},
 }
 
 func abstract(key string) string {
@@ -430,6 +433,10 @@ func partition(pk string) string {
 		return "running"
 	case pk == "P#<p>#B#<digest>":
 		return "bundle"
+	case pk == "P#<p>#F#<flow>#X#<shard>":
+		return "listing"
+	case pk == "P#<p>#F#<flow>#I#<hash>":
+		return "key"
 	}
 	return "`" + pk + "`"
 }
@@ -469,6 +476,10 @@ func render(w *strings.Builder, k flowKind, routes []measured) {
 	fmt.Fprintf(w, "\n### %s flow: every item touched\n\n", k.name)
 	w.WriteString("| route | call | op | PK | SK | partition | bytes | RCU | WCU |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range routes {
+		// Calls that differ only in their shard (a listing queries every
+		// shard) are one row with their count.
+		var rows []string
+		seen := map[string]int{}
 		for i, c := range r.calls {
 			op := c.Op
 			if c.Err != "" {
@@ -482,8 +493,21 @@ func render(w *strings.Builder, k flowKind, routes []measured) {
 				} else {
 					rcu = units(a.Units)
 				}
-				fmt.Fprintf(w, "| %s | %d | %s | `%s` | `%s` | %s | %d | %s | %s |\n", r.route, i+1, op, pk, abstract(a.SK), partition(pk), a.Bytes, rcu, wcu)
+				row := fmt.Sprintf("%s | `%s` | `%s` | %s | %d | %s | %s |", op, pk, abstract(a.SK), partition(pk), a.Bytes, rcu, wcu)
+				if n, ok := seen[row]; ok {
+					seen[row] = n + 1
+					continue
+				}
+				seen[row] = 1
+				rows = append(rows, fmt.Sprintf("%d\x00%s", i+1, row))
 			}
+		}
+		for _, row := range rows {
+			call, rest, _ := strings.Cut(row, "\x00")
+			if n := seen[rest]; n > 1 {
+				call = fmt.Sprintf("%s (×%d)", call, n)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s\n", r.route, call, rest)
 		}
 	}
 }

@@ -36,12 +36,18 @@ type Limits struct {
 	// traffic gets a linear combination of both.
 	ReadUnits, WriteUnits float64
 	Scope                 Scope
+	// TableReadUnits and TableWriteUnits cap each table's reads and
+	// writes per second, separately, over all its partitions; 0 is no cap.
+	TableReadUnits, TableWriteUnits float64
 }
 
-// PartitionLimits are DynamoDB's documented per-partition ceilings: 3,000
-// read units or 1,000 write units per second, per partition key.
+// PartitionLimits are DynamoDB's documented ceilings: 3,000 read units or
+// 1,000 write units per second per partition key, and an on-demand table's
+// default quota of 40,000 read and 40,000 write request units per second
+// ("Quotas in Amazon DynamoDB", Read/write throughput: per table, on-demand;
+// adjustable through Service Quotas).
 func PartitionLimits() Limits {
-	return Limits{ReadUnits: 3000, WriteUnits: 1000, Scope: PerPartitionKey}
+	return Limits{ReadUnits: 3000, WriteUnits: 1000, Scope: PerPartitionKey, TableReadUnits: 40000, TableWriteUnits: 40000}
 }
 
 // Budgets charges accesses to per-partition-key or per-item budgets in
@@ -102,11 +108,18 @@ func (b *Budgets) Admit(t time.Duration, ok bool, accesses []ddbcost.Access) int
 	need := map[string]float64{}
 	for _, a := range accesses {
 		need[b.budgetKey(a)] += b.cost(a)
+		if k, c, ok := b.tableCost(a); ok {
+			need[k] += c
+		}
 	}
 	for i, a := range accesses {
 		k := b.budgetKey(a)
 		if !b.bucket(k).has(t, need[k]) {
 			b.throttled[Pattern(a)]++
+			return i
+		}
+		if k, _, ok := b.tableCost(a); ok && !b.bucket(k).has(t, need[k]) {
+			b.throttled[tablePattern(a)]++
 			return i
 		}
 	}
@@ -124,8 +137,31 @@ func (b *Budgets) Settle(accesses []ddbcost.Access) {
 	b.charge(accesses)
 }
 
+// tableCost is the share of its table's read or write budget-second an
+// access takes, and that budget's key; ok=false when the table is uncapped.
+func (b *Budgets) tableCost(a ddbcost.Access) (key string, cost float64, ok bool) {
+	if a.Write && b.limits.TableWriteUnits > 0 {
+		return "\x01table\x00w\x00" + a.Table, a.Units / b.limits.TableWriteUnits, true
+	}
+	if !a.Write && b.limits.TableReadUnits > 0 {
+		return "\x01table\x00r\x00" + a.Table, a.Units / b.limits.TableReadUnits, true
+	}
+	return "", 0, false
+}
+
+// tablePattern names a table-level refusal in Stats.Throttled.
+func tablePattern(a ddbcost.Access) string {
+	if a.Write {
+		return "table write quota"
+	}
+	return "table read quota"
+}
+
 func (b *Budgets) charge(accesses []ddbcost.Access) {
 	for _, a := range accesses {
+		if k, c, ok := b.tableCost(a); ok {
+			b.bucket(k).take(c)
+		}
 		b.bucket(b.budgetKey(a)).take(b.cost(a))
 		if a.Write {
 			b.units.write += a.Units

@@ -1,6 +1,7 @@
 package throttle_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -110,5 +111,28 @@ func TestPatternsGroupKeysByKind(t *testing.T) {
 				t.Errorf("Pattern = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestTheTableQuotaCapsTheSumOfItsPartitions: writes spread over keys that
+// each stay far under 1,000 WCU still stop at the on-demand table's
+// 40,000 write units in a second, and reads have their own 40,000.
+func TestTheTableQuotaCapsTheSumOfItsPartitions(t *testing.T) {
+	b := throttle.NewBudgets(throttle.PartitionLimits())
+	ok := 0
+	for i := range 40_001 {
+		ok += admitted(b, 0, 1, write(fmt.Sprintf("P#a#E#%d", i), "EXEC", 1))
+	}
+	if ok != 40_000 {
+		t.Fatalf("admitted %d one-unit writes to distinct keys in one second, want 40,000", ok)
+	}
+	if got := b.Stats().Throttled["table write quota"]; got != 1 {
+		t.Errorf("table write quota throttles %d, want 1", got)
+	}
+	if got := admitted(b, 0, 1, read("P#a#E#0", "EXEC", 1)); got != 1 {
+		t.Errorf("a read after the writes' quota ran out was refused: reads have their own")
+	}
+	if got := admitted(b, time.Second, 1, write("P#a#E#x", "EXEC", 1)); got != 1 {
+		t.Errorf("a write a second later was refused: the quota refills")
 	}
 }

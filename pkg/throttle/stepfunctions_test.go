@@ -22,7 +22,10 @@ func TestStartExecutionFollowsTheStandardQuota(t *testing.T) {
 		func(o *sfn.Options) { o.HTTPClient = throttle.HandlerClient{Handler: fake} },
 		starts.Option(),
 		func(o *sfn.Options) { o.RetryMaxAttempts = 1 })
-	exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru"}
+	// One attempt: this test counts the bucket's admissions, not the
+	// executor's retries of a throttled start.
+	exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru",
+		StartRetry: sfnexec.StartRetry{MaxAttempts: 1}}
 	n := 0
 	start := func(at time.Duration, count int) (ok int, lastErr error) {
 		for range count {

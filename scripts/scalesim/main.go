@@ -32,12 +32,14 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("scalesim", flag.ContinueOnError)
-	seconds := fs.Float64("seconds", 1, "virtual seconds each scenario is measured for, after a second of warm-up")
+	seconds := fs.Float64("seconds", 3, "virtual seconds each scenario is measured for, after a second of warm-up")
 	workers := fs.Int("workers", 32, "requests in flight at once (real goroutines; virtual time is set per request)")
 	scope := fs.String("scope", "key", "DynamoDB budget scope: key (per partition key) or item (per item, after split for heat)")
 	raised := fs.Float64("raised-quota", 12000, "StartExecution refill per second of the raised-quota runs (bucket: the same plus 1,000)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	only := fs.String("scenarios", "", "comma-separated scenario names to run (default all)")
+	instances := fs.Int("instances", 150, "invoke-function instances, each with its own route cache (the stack's default kitaru:invokeConcurrency)")
+	bound := fs.Duration("route-cache", time.Second, "the route cache's bound (KITARU_ROUTE_CACHE_BOUND); 0 runs every invoke on a store read")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,14 +72,15 @@ func run(args []string) error {
 		{"raised", throttle.Quota{Burst: *raised + 1000, PerSecond: *raised}},
 	}
 	started := time.Now()
-	fmt.Printf("scale-sim: %.1f virtual s per scenario, DynamoDB budgets %s (%.0f RCU / %.0f WCU per s), %d workers\n\n",
-		*seconds, limits.Scope, limits.ReadUnits, limits.WriteUnits, *workers)
+	fmt.Printf("scale-sim: %.1f virtual s per scenario, DynamoDB budgets %s (%.0f RCU / %.0f WCU per s), %d workers, %d invoke instances, route cache %s\n\n",
+		*seconds, limits.Scope, limits.ReadUnits, limits.WriteUnits, *workers, *instances, *bound)
 	for _, sc := range scenarios() {
 		if *only != "" && !containsName(*only, sc.name) {
 			continue
 		}
 		for _, q := range quotas {
-			env := environment{limits: limits, quota: q.quota, archive: archive, logger: slog.New(slog.DiscardHandler)}
+			env := environment{limits: limits, quota: q.quota, archive: archive, logger: slog.New(slog.DiscardHandler),
+				instances: *instances, bound: *bound}
 			rep, err := simulate(context.Background(), env, sc, time.Duration(*seconds*float64(time.Second)), *workers)
 			if err != nil {
 				return fmt.Errorf("scenario %s (%s quota): %w", sc.name, q.name, err)

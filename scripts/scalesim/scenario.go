@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -20,6 +21,7 @@ import (
 	"github.com/kitaru/deployments/pkg/dynamo"
 	"github.com/kitaru/deployments/pkg/httpapi"
 	"github.com/kitaru/deployments/pkg/registry"
+	"github.com/kitaru/deployments/pkg/routecache"
 	"github.com/kitaru/deployments/pkg/service"
 	sfnexec "github.com/kitaru/deployments/pkg/sfn"
 	"github.com/kitaru/deployments/pkg/throttle"
@@ -62,15 +64,25 @@ type environment struct {
 	quota   throttle.Quota
 	archive string
 	logger  *slog.Logger
+	// instances is how many invoke-function instances serve the invokes,
+	// each with its own route cache of bound (as on AWS: pkg/lambdaenv
+	// wires one per Lambda instance); bound 0 runs without the cache.
+	instances int
+	bound     time.Duration
 }
 
 // stack is one run's system: the real handlers over the real store on an
 // in-process minidyn and the real Step Functions executor on a fake
 // endpoint, both behind the throttling decorators.
 type stack struct {
-	handler interface {
-		Handle(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
-	}
+	// handler serves deploys and tag moves (the deploy and tag functions);
+	// invokers serve invokes, one per invoke-function instance, each
+	// with its own route cache (the same handler when there is none).
+	handler  apiHandler
+	invokers []apiHandler
+	// clock is the virtual time of the latest request handed out: the
+	// route caches' clock.
+	clock  virtualClock
 	table  *throttle.Table
 	engine *forgetfulEngine
 	starts *throttle.StartExecutions
@@ -84,6 +96,23 @@ const (
 	// answer in process, so nothing is dialled.
 	nowhere = "http://127.0.0.1:1"
 )
+
+// apiHandler is a Lambda handler of API Gateway events.
+type apiHandler interface {
+	Handle(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+}
+
+// virtualClock is the latest virtual time handed to a request, as a wall
+// clock for the route caches (requests go out in virtual-time order).
+type virtualClock struct{ at atomic.Int64 }
+
+func (c *virtualClock) set(t time.Duration) { c.at.Store(int64(t)) }
+
+// now is time.Time at the virtual time on an arbitrary epoch; it carries
+// no monotonic reading, so the caches compare wall times only.
+func (c *virtualClock) now() time.Time {
+	return time.Unix(1_800_000_000, 0).Add(time.Duration(c.at.Load()))
+}
 
 func build(ctx context.Context, env environment) (*stack, error) {
 	st := &stack{table: throttle.NewTable(env.limits), starts: throttle.NewStartExecutions(env.quota),
@@ -99,23 +128,38 @@ func build(ctx context.Context, env environment) (*stack, error) {
 	}
 	sfnClient := sfn.New(sfn.Options{Region: dynamo.LocalRegion, Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String(nowhere)},
 		func(o *sfn.Options) { o.HTTPClient = throttle.HandlerClient{Handler: st.fake} }, st.starts.Option())
-	built, err := service.New(service.Config{
-		Store:  dynamo.New(db, tableName),
+	store := dynamo.New(db, tableName)
+	cfg := service.Config{
+		Store:  store,
 		Stacks: registry.Stacks{All: []registry.Stack{{Name: "aws", RemoteExecutable: true}}, Default: "aws"},
 		// The groups of the deploy, tag and invoke functions, as on AWS.
 		Groups: []httpapi.Group{httpapi.GroupDeploy, httpapi.GroupTag, httpapi.GroupInvoke},
 		Blobs:  st.blobs, Logger: env.logger, SecretsByReference: true,
 		Executor: &sfnexec.Executor{Client: sfnClient, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru-scale-sim"},
-	})
+	}
+	built, err := service.New(cfg)
 	if err != nil {
 		return nil, err
 	}
 	st.handler = built.Handler
+	if env.bound <= 0 || env.instances < 1 {
+		st.invokers = []apiHandler{built.Handler}
+		return st, nil
+	}
+	for range env.instances {
+		cfg.Routes = routecache.New(store, routecache.Config{Bound: env.bound, Now: st.clock.now})
+		inst, err := service.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		st.invokers = append(st.invokers, inst.Handler)
+	}
 	return st, nil
 }
 
 // op is one request of the workload at its virtual time.
 type op struct {
+	seq    int // its place in the schedule: picks the invoke instance
 	at     time.Duration
 	kind   string // invoke, deploy, move
 	method string
@@ -178,6 +222,9 @@ type outcome struct {
 	mu         sync.Mutex
 	byStatus   map[string]map[int]int
 	noRetry429 int // 429s without Retry-After
+	// startRefused counts invokes refused because Step Functions throttled
+	// their start: the invoke path removed what it had recorded.
+	startRefused int
 	// samples keeps the first error body of each kind and status.
 	samples map[string]string
 }
@@ -194,6 +241,9 @@ func (o *outcome) add(kind string, resp events.APIGatewayProxyResponse) {
 	}
 	if resp.StatusCode == http.StatusTooManyRequests && !hasRetryAfter(resp) {
 		o.noRetry429++
+	}
+	if resp.StatusCode == http.StatusTooManyRequests && strings.Contains(resp.Body, `"cause":"start"`) {
+		o.startRefused++
 	}
 }
 
@@ -272,7 +322,11 @@ func simulate(ctx context.Context, env environment, sc scenario, window time.Dur
 				if o.kind == "deploy" {
 					body = canary
 				}
-				resp, err := st.handler.Handle(throttle.WithTime(ctx, o.at), event(o.method, o.path, body))
+				h := st.handler
+				if o.kind == "invoke" {
+					h = st.invokers[o.seq%len(st.invokers)]
+				}
+				resp, err := h.Handle(throttle.WithTime(ctx, o.at), event(o.method, o.path, body))
 				if err != nil {
 					once.Do(func() { harnessErr = fmt.Errorf("%s %s: %w", o.method, o.path, err) })
 					continue
@@ -284,7 +338,9 @@ func simulate(ctx context.Context, env environment, sc scenario, window time.Dur
 		})
 	}
 	measuring := false
-	for _, o := range ops {
+	for i, o := range ops {
+		o.seq = i
+		st.clock.set(o.at)
 		if !measuring && o.at >= 0 {
 			// The window opens: what the warm-up consumed so far is not
 			// counted (requests still in flight, at most workers, are).
@@ -367,8 +423,8 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "   DynamoDB: %.0f RCU/s, %.0f WCU/s consumed; throttles seen by the store: %s\n",
 		r.storeThrottles.ReadUnits/sec, r.storeThrottles.WriteUnits/sec, r.storeThrottles)
 	fmt.Fprintf(w, "   Step Functions: %d StartExecution admitted, %d throttled (SDK retries included)\n", r.startsAdmitted, r.startThrottles)
-	fmt.Fprintf(w, "   executions: %d recorded, %d started, %d accepted (202); recorded but never started: %d\n",
-		r.records, r.executionsStarted, ok, max(0, r.records-int64(r.executionsStarted)))
+	fmt.Fprintf(w, "   executions: %d recorded, %d started, %d accepted (202), %d removed after a refused start; recorded but never started: %d\n",
+		r.records, r.executionsStarted, ok, r.outcome.startRefused, max(0, r.records-int64(r.executionsStarted)-int64(r.outcome.startRefused)))
 	fmt.Fprintf(w, "   S3 run objects written: %.0f/s\n", float64(r.objects)/sec)
 	verdict, why := r.verdict(ok, refused, errs)
 	fmt.Fprintf(w, "   target %.0f/s: %s (%s); wall time %s\n\n", r.scenario.target, verdict, why, r.wall.Round(time.Millisecond))
