@@ -413,12 +413,16 @@ func abstract(key string) string {
 	return key
 }
 
-// callOrder sorts a route's calls: by operation, then the first item's key.
+// callOrder sorts a route's calls: by operation, then the keys and sizes
+// of the items they touch, abstracted, so calls that differ only in a
+// random shard (a listing's queries) sort the same in every run.
 func callOrder(c ddbcost.Call) string {
-	if len(c.Accesses) == 0 {
-		return c.Op
+	var b strings.Builder
+	b.WriteString(c.Op)
+	for _, a := range c.Accesses {
+		fmt.Fprintf(&b, " %s %s %d", abstract(a.PK), abstract(a.SK), a.Bytes)
 	}
-	return c.Op + " " + abstract(c.Accesses[0].PK) + " " + abstract(c.Accesses[0].SK)
+	return b.String()
 }
 
 func partition(pk string) string {
