@@ -76,7 +76,8 @@ func testAbandonExecution(t *testing.T, f *fixture) {
 func testAbandonRoundTrips(t *testing.T, f *fixture) {
 	e := runningExec(project, "abandon_trips", "abandon-key")
 	checkTrips(t, f, false, []tripCase{
-		{"creating the execution takes 1 request", 1, func() error { _, _, err := f.store.CreateExecution(ctx, e); return err }},
+		// With an Idempotency-Key a create is 2 requests (testExecutionRoundTrips).
+		{"creating the execution with its key takes 2 requests", 2, func() error { _, _, err := f.store.CreateExecution(ctx, e); return err }},
 		{"abandoning it takes 2 requests", 2, func() error { return f.store.AbandonExecution(ctx, project, e.ExecID) }},
 	})
 }
