@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,6 +37,9 @@ type Server struct {
 	srv    *http.Server
 	done   chan error
 	creds  aws.Credentials
+	// inFlight counts requests being served, so Close can tell a request
+	// it cut off from a connection that never sent one.
+	inFlight atomic.Int64
 }
 
 // Start serves the S3 API (gofakes3) on 127.0.0.1 and creates Bucket.
@@ -68,14 +72,19 @@ func Start(dir string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local blob store: listen: %w", err)
 	}
-	handler := signedOnly{next: gofakes3.New(backend).Server(), creds: creds, now: time.Now}
+	signed := signedOnly{next: gofakes3.New(backend).Server(), creds: creds, now: time.Now}
 	s := &Server{
 		URL:    "http://" + ln.Addr().String(),
 		Bucket: Bucket,
-		srv:    &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
 		done:   make(chan error, 1),
 		creds:  creds,
 	}
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		signed.ServeHTTP(w, r)
+	})
+	s.srv = &http.Server{Handler: counted, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
 }
@@ -85,16 +94,30 @@ func (s *Server) Store() *s3blob.Store {
 	return &s3blob.Store{Client: newS3Client(s.URL, s.creds), Bucket: s.Bucket}
 }
 
-// Close stops the server; objects in memory are gone.
+// Close stops the server; objects in memory are gone. Requests under way
+// get closeGrace to finish. Connections that never sent a request are
+// closed at once: http.Server.Shutdown would wait until they are 5 s old
+// (an HTTP client may dial one it then never uses), and a close that waited
+// for them failed with "context deadline exceeded".
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		cut := s.inFlight.Load()
+		err = s.srv.Close()
+		if cut > 0 {
+			err = errors.Join(err, fmt.Errorf("local blob store: %d request(s) still under way after %s were cut off", cut, closeGrace))
+		}
+	}
 	if serveErr := <-s.done; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}
 	return err
 }
+
+// closeGrace is how long Close waits for requests under way.
+const closeGrace = 2 * time.Second
 
 // newS3Client returns an S3 client for endpoint: the server's credentials,
 // region us-east-1, path-style addressing since bucket subdomains of
