@@ -37,7 +37,10 @@ func TestTheReportSeparatesTheLimits(t *testing.T) {
 		{"a StartExecution quota of 50 a second refuses most of 200 invokes a second",
 			scenario{name: "quota", hotFlows: 1, coldFlows: 20, coldRate: 200, target: 200},
 			throttle.PartitionLimits(), throttle.Quota{Burst: 50, PerSecond: 50},
-			func(n int) bool { return n >= 40 && n <= 100 }, true, "FAIL"},
+			// Starts retried out of the warm-up second (full-jitter
+			// delays: random) take some of the window's 50 tokens, so
+			// the window admits from about half to twice the refill.
+			func(n int) bool { return n >= 25 && n <= 100 }, true, "FAIL"},
 		{"a raised quota lets the same load through",
 			scenario{name: "raised", hotFlows: 1, coldFlows: 20, coldRate: 200, target: 200},
 			itemLimits, throttle.Quota{Burst: 500, PerSecond: 500},
