@@ -359,6 +359,7 @@ func simulate(ctx context.Context, env environment, sc scenario, window time.Dur
 	startsAfter, startThrottles := st.starts.Counts()
 	tableAfter := st.table.Budgets.Stats()
 	rep := &report{scenario: sc, window: window, outcome: out, wall: time.Since(wallStart),
+		totalAdmitted: startsAfter, totalStarted: st.fake.Started(),
 		startsAdmitted: startsAfter - startsBefore, startThrottles: startThrottles - throttleBefore, executionsStarted: st.fake.Started() - executionsBefore,
 		objects: st.blobs.Puts() - objectsBefore, records: st.engine.forgotten.Load() - recordsBefore, storeThrottles: subtract(tableAfter, tableBefore)}
 	return rep, nil
@@ -382,9 +383,14 @@ type report struct {
 	window, wall                   time.Duration
 	outcome                        *outcome
 	startsAdmitted, startThrottles int64
-	executionsStarted              int
-	objects, records               int64
-	storeThrottles                 throttle.Stats
+	// totalAdmitted and totalStarted count the whole run, set up and
+	// warm-up included, once nothing is in flight: each admitted
+	// StartExecution must have started exactly one execution.
+	totalAdmitted     int64
+	totalStarted      int
+	executionsStarted int
+	objects, records  int64
+	storeThrottles    throttle.Stats
 }
 
 // tally counts the window's invokes: accepted (202), refused (429) and
