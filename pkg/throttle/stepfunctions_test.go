@@ -1,7 +1,6 @@
 package throttle_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -70,49 +69,25 @@ type fixedBackoff time.Duration
 
 func (b fixedBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Duration(b), nil }
 
-func TestRetriesAndBackoffsHappenInVirtualTime(t *testing.T) {
-	tests := []struct {
-		name string
-		// attempts is the SDK's, 0 for its default (3).
-		attempts int
-		start    func(exec *sfnexec.Executor, ctx context.Context) error
-	}{
-		{"the SDK retries a throttled start after its own backoff, in virtual time", 0, func(exec *sfnexec.Executor, ctx context.Context) error {
-			return exec.Start(ctx, workflow.RunRequest{ExecID: "ex_2"})
-		}},
-		{"an application backoff with Sleep moves its operation on in virtual time", 1, func(exec *sfnexec.Executor, ctx context.Context) error {
-			for {
-				err := exec.Start(ctx, workflow.RunRequest{ExecID: "ex_2"})
-				if apiCode(err) != "ThrottlingException" {
-					return err
-				}
-				if err := throttle.Sleep(ctx, 300*time.Millisecond); err != nil {
-					return err
-				}
-			}
-		}},
+// TestRetriesHappenInVirtualTime: a retry of a throttled start is charged
+// after the delay the client's retryer draws for it, in virtual time.
+func TestRetriesHappenInVirtualTime(t *testing.T) {
+	starts := throttle.NewStartExecutions(throttle.Quota{Burst: 1, PerSecond: 1})
+	client := sfn.New(sfn.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String("http://127.0.0.1:1"),
+		// The timeline places retries by the client's retryer: 1.5 s each.
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = fixedBackoff(1500 * time.Millisecond) })},
+		func(o *sfn.Options) { o.HTTPClient = throttle.HandlerClient{Handler: &throttle.FakeStepFunctions{}} },
+		starts.Option())
+	exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru"}
+	if err := exec.Start(throttle.WithTime(t.Context(), 0), workflow.RunRequest{ExecID: "ex_1"}); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			starts := throttle.NewStartExecutions(throttle.Quota{Burst: 1, PerSecond: 1})
-			client := sfn.New(sfn.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String("http://127.0.0.1:1"),
-				// A backoff of 1.5 s that the decorator must not sleep for real.
-				Retryer: retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = fixedBackoff(1500 * time.Millisecond) })},
-				func(o *sfn.Options) { o.HTTPClient = throttle.HandlerClient{Handler: &throttle.FakeStepFunctions{}} },
-				starts.Option(),
-				func(o *sfn.Options) { o.RetryMaxAttempts = tt.attempts })
-			exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru"}
-			if err := exec.Start(throttle.WithTime(t.Context(), 0), workflow.RunRequest{ExecID: "ex_1"}); err != nil {
-				t.Fatal(err)
-			}
-			// The bucket is empty at 0 s: the second start succeeds only if
-			// its retry is charged a second or more later.
-			if err := tt.start(exec, throttle.WithTime(t.Context(), 0)); err != nil {
-				t.Fatalf("second start: %v", err)
-			}
-			if admitted, throttled := starts.Counts(); admitted != 2 || throttled < 1 {
-				t.Errorf("admitted %d, throttled %d; want 2 admitted after at least one throttle", admitted, throttled)
-			}
-		})
+	// The bucket is empty at 0 s: the second start succeeds only if its
+	// retry is charged a second or more later.
+	if err := exec.Start(throttle.WithTime(t.Context(), 0), workflow.RunRequest{ExecID: "ex_2"}); err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	if admitted, throttled := starts.Counts(); admitted != 2 || throttled < 1 {
+		t.Errorf("admitted %d, throttled %d; want 2 admitted after at least one throttle", admitted, throttled)
 	}
 }
