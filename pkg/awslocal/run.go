@@ -28,6 +28,7 @@ import (
 
 	"github.com/kitaru/deployments/pkg/dynamo/defaultconfig"
 	"github.com/kitaru/deployments/pkg/gateway"
+	"github.com/kitaru/deployments/pkg/sdkbody"
 )
 
 // Config configures a local run of the stack.
@@ -207,6 +208,7 @@ func newClients(ctx context.Context, dynamoEndpoint, moto string) (Clients, erro
 		return Clients{}, err
 	}
 	cfg.BaseEndpoint = aws.String(moto)
+	cfg = sdkbody.Config(cfg)
 	return Clients{
 		DynamoDB:       db,
 		S3:             s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/kitaru/deployments/pkg/sdkbody"
 )
 
 // LocalRegion is the region a client for an endpoint override signs for
@@ -38,6 +40,7 @@ func NewClientFromConfig(cfg aws.Config, endpoint string, optFns ...func(*dynamo
 		// A plain write that meets an in-flight transaction on the same item
 		// gets TransactionConflictException; it is safe to retry.
 		o.Retryer = retry.AddWithErrorCodes(retry.NewStandard(), "TransactionConflictException")
+		defer func() { o.HTTPClient = sdkbody.Wrap(o.HTTPClient) }()
 		if endpoint == "" {
 			return
 		}

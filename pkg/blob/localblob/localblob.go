@@ -22,6 +22,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/kitaru/deployments/pkg/blob/s3blob"
+	"github.com/kitaru/deployments/pkg/sdkbody"
 )
 
 // Bucket is the bucket Start creates.
@@ -126,6 +127,7 @@ func newS3Client(endpoint string, creds aws.Credentials) *s3.Client {
 	cfg := aws.Config{
 		Region:      region,
 		Credentials: credentials.StaticCredentialsProvider{Value: creds},
+		HTTPClient:  sdkbody.Wrap(nil),
 	}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/kitaru/deployments/pkg/dynamo"
+	"github.com/kitaru/deployments/pkg/sdkbody"
 )
 
 // Table names the registry table.
@@ -50,7 +51,8 @@ func LoadAWSConfig(getenv func(string) string) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set; Lambda sets them from the function's role (for a local run, set them yourself)")
 	}
 	creds := credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN"))
-	return aws.Config{Region: region, Credentials: aws.NewCredentialsCache(creds)}, nil
+	// sdkbody: see its package doc; every client of the function is built from this config.
+	return aws.Config{Region: region, Credentials: aws.NewCredentialsCache(creds), HTTPClient: sdkbody.Wrap(nil)}, nil
 }
 
 // NewStore builds the DynamoDB store on t from awsCfg.
