@@ -153,7 +153,14 @@ type execItem struct {
 	// ListingLayout is shardedListing on records whose listing copy and
 	// running item this build's keys name; absent on earlier builds' records.
 	ListingLayout int `dynamodbav:"listing_layout,omitempty"`
+	// StartClaims is the latest start claim (ClaimStart); 0 on records no
+	// replay claimed.
+	StartClaims int `dynamodbav:"start_claims,omitempty"`
 }
+
+// startClaim is the record's latest start claim: 1, the invocation that
+// recorded it, until a replay claims the start.
+func (x execItem) startClaim() int { return max(1, x.StartClaims) }
 
 // listingKeys are the keys of the record's listing copy and running item.
 func (x execItem) listingKeys(e registry.Execution) (listing, running map[string]types.AttributeValue) {

@@ -156,24 +156,57 @@ func (s *Service) Invoke(ctx context.Context, req Request) (registry.Execution, 
 	if err != nil {
 		return registry.Execution{}, false, err
 	}
-	exec, created, err := s.Execs.CreateExecution(ctx, registry.Execution{
-		Project: req.Project, ExecID: s.newID(), Flow: d.Flow, Version: d.Version, Snapshot: d.Snapshot,
+	exec, created, claim, err := s.record(ctx, registry.Execution{
+		Project: req.Project, Flow: d.Flow, Version: d.Version, Snapshot: d.Snapshot,
 		Selector: recorded, RouteRevision: routeRevision, Status: registry.StatusRunning, Inputs: merged,
-		StartedAt: s.now(), InvokedBy: req.By, IdempotencyKey: req.IdempotencyKey,
+		InvokedBy: req.By, IdempotencyKey: req.IdempotencyKey,
 		RequestFingerprint: requestFingerprint(req.Flow, req.Selector, inputs),
-	})
-	if err != nil {
-		return registry.Execution{}, false, fmt.Errorf("record execution of %s v%d: %w", d.Flow, d.Version, err)
+	}, d.Version)
+	if err != nil || claim == 0 {
+		return exec, false, err
 	}
-	if !created && (exec.Status.Terminal() || exec.Version != d.Version) {
-		return exec, false, nil
-	}
-	// A replay of a still-running execution starts it again: starting is
-	// idempotent per execution id, and it heals a start lost to a crash.
-	if err := s.start(ctx, exec, d, env); err != nil {
+	if err := s.start(ctx, exec, d, env, claim); err != nil {
 		return registry.Execution{}, false, err
 	}
 	return exec, created, nil
+}
+
+// record records e under a fresh id and returns it with claim 1, or, for
+// an Idempotency-Key replay, the execution the key names: with the start
+// claim it took when it is still running on version (a replay starts it
+// again: starting is idempotent per execution id, and it heals a start
+// lost to a crash), or with claim 0 when there is nothing to start. The
+// claim keeps the request that recorded it from abandoning it under this
+// start (docs/executions.md, "A replay racing the abandon").
+func (s *Service) record(ctx context.Context, e registry.Execution, version int) (exec registry.Execution, created bool, claim int, err error) {
+	for range 2 {
+		e.ExecID, e.StartedAt = s.newID(), s.now()
+		exec, created, err := s.Execs.CreateExecution(ctx, e)
+		if err != nil {
+			return registry.Execution{}, false, 0, fmt.Errorf("record execution of %s v%d: %w", e.Flow, e.Version, err)
+		}
+		if created {
+			return exec, true, 1, nil
+		}
+		if exec.Status.Terminal() || exec.Version != version {
+			return exec, false, 0, nil
+		}
+		claim, err := s.Execs.ClaimStart(ctx, exec.Project, exec.ExecID)
+		switch {
+		case err == nil:
+			return exec, false, claim, nil
+		case errors.Is(err, registry.ErrConflict):
+			// It ended since the key was read: answer what it recorded.
+			exec, err = s.Execs.GetExecution(ctx, exec.Project, exec.ExecID)
+			return exec, false, 0, err
+		case !errors.Is(err, registry.ErrNotFound):
+			return registry.Execution{}, false, 0, fmt.Errorf("claim the start of %s: %w", exec.ExecID, err)
+		}
+		// Its recorder abandoned it since the key was read, so the key is
+		// free: record anew, as a request arriving now would.
+	}
+	return registry.Execution{}, false, 0, registry.RateLimited(time.Second,
+		"the execution this %s named was abandoned twice while this request read it; invoke again in 1 s", registry.HeaderIdempotencyKey)
 }
 
 // validateInputs checks merged inputs against the deployment's input schema,
@@ -233,7 +266,9 @@ func (s *Service) resolveSecrets(ctx context.Context, project string, d registry
 	return env, nil
 }
 
-func (s *Service) start(ctx context.Context, exec registry.Execution, d registry.Deployment, env map[string]string) error {
+// start hands exec's run to the executor, as the holder of start claim
+// claim.
+func (s *Service) start(ctx context.Context, exec registry.Execution, d registry.Deployment, env map[string]string, claim int) error {
 	ttl := time.Duration(s.timeout()+300) * time.Second
 	bundleURL, err := s.Objects.BundleURL(ctx, exec.Project, d.Source.Digest, ttl)
 	if err != nil {
@@ -261,7 +296,7 @@ func (s *Service) start(ctx context.Context, exec registry.Execution, d registry
 	}
 	err = s.Executor.Start(ctx, req)
 	if errors.Is(err, registry.ErrRateLimited) {
-		return s.abandonStart(ctx, exec, err)
+		return s.abandonStart(ctx, exec, claim, err)
 	}
 	if err != nil {
 		return s.failStart(ctx, exec, err)
@@ -316,17 +351,25 @@ func (s *Service) failStart(ctx context.Context, exec registry.Execution, cause 
 // abandonStart undoes the record of an execution whose start was refused
 // for rate (throttled past the executor's retries): nothing ran, so it is
 // removed as if never invoked, its Idempotency-Key is free again, and the
-// caller gets rate_limited with the wait (429 + Retry-After). If it cannot
-// be removed, it is recorded failed as any other failed start, so that no
-// record stays running without a run.
-func (s *Service) abandonStart(ctx context.Context, exec registry.Execution, cause error) error {
+// caller gets rate_limited with the wait (429 + Retry-After). When a later
+// replay of its key claimed the start (or started it and it ended), it is
+// that replay's: nothing is touched, and the caller gets rate_limited
+// telling it to repeat the request with its key. If it cannot be removed otherwise, it is recorded failed as
+// any other failed start, so that no record stays running without a run.
+func (s *Service) abandonStart(ctx context.Context, exec registry.Execution, claim int, cause error) error {
 	ctx = context.WithoutCancel(ctx)
-	if err := s.Execs.AbandonExecution(ctx, exec.Project, exec.ExecID); err != nil {
-		return s.failStart(ctx, exec, errors.Join(cause, fmt.Errorf("abandon the unstarted execution: %w", err)))
-	}
 	wait, _ := registry.RetryAfter(cause)
 	refusal := registry.Errorf(registry.CodeRateLimited, "Step Functions refused the start for rate")
 	errors.As(cause, &refusal)
+	err := s.Execs.AbandonExecution(ctx, exec.Project, exec.ExecID, claim)
+	if errors.Is(err, registry.ErrConflict) {
+		// Only a start by a replay of its key can claim or end it.
+		return errors.Join(registry.RateLimited(wait, "%s, but another request with your %s started or is starting execution %s: repeat this request with the same key in %d s to read it", refusal.Message, registry.HeaderIdempotencyKey, exec.ExecID, int(wait.Seconds())).
+			WithDetails("cause", "start").WithDetails("exec_id", exec.ExecID), cause)
+	}
+	if err != nil {
+		return s.failStart(ctx, exec, errors.Join(cause, fmt.Errorf("abandon the unstarted execution: %w", err)))
+	}
 	limited := registry.RateLimited(wait, "%s. Nothing was recorded either (an Idempotency-Key you sent is free again): invoke again in %d s", refusal.Message, int(wait.Seconds())).
 		WithDetails("cause", "start")
 	// Nothing reads the run object of a run that never started.

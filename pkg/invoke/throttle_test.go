@@ -3,6 +3,8 @@ package invoke_test
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/kitaru/deployments/pkg/registry"
 	"github.com/kitaru/deployments/pkg/sfn"
 	"github.com/kitaru/deployments/pkg/sfn/sfntest"
+	"github.com/kitaru/deployments/pkg/workflow"
 )
 
 const throttledMachine = "arn:aws:states:eu-west-1:123456789012:stateMachine:kitaru-executions"
@@ -69,7 +72,7 @@ func TestAThrottledStartLeavesNoExecution(t *testing.T) {
 // table is unreachable right after the throttle.
 type unabandonable struct{ *dynamo.Store }
 
-func (unabandonable) AbandonExecution(context.Context, string, string) error {
+func (unabandonable) AbandonExecution(context.Context, string, string, int) error {
 	return registry.Errorf(registry.CodeUnavailable, "the table is unreachable")
 }
 
@@ -84,5 +87,65 @@ func TestAThrottledStartThatCannotBeAbandonedIsRecordedFailed(t *testing.T) {
 	page, err := store.ListExecutions(ctx, "p", "ok", registry.PageRequest{})
 	if err != nil || len(page.Items) != 1 || page.Items[0].Status != registry.StatusFailed {
 		t.Fatalf("executions %+v (%v); want one failed, none left running", page.Items, err)
+	}
+}
+
+// fakeRacingExecutor stands in for Step Functions throttling the first
+// start of a run and accepting a replay's start of it: the first Start
+// waits until the replay's Start returned, then answers rate_limited.
+type fakeRacingExecutor struct {
+	firstStarting, replayStarted chan struct{}
+	starts                       atomic.Int32
+}
+
+func (f *fakeRacingExecutor) Start(_ context.Context, req workflow.RunRequest) error {
+	if f.starts.Add(1) > 1 {
+		return nil
+	}
+	close(f.firstStarting)
+	<-f.replayStarted
+	return fmt.Errorf("start execution %s: %w", req.ExecID, registry.RateLimited(time.Second, "Step Functions throttled the start"))
+}
+
+func (f *fakeRacingExecutor) Stop(context.Context, string, string) error { return nil }
+
+// TestAReplayThatStartsTheExecutionKeepsItFromItsRecordersAbandon: request
+// A records execution X under key K and its start is throttled; a replay B
+// of K starts X meanwhile. A must not remove X: B answered with it and its
+// run needs the record and the run object.
+func TestAReplayThatStartsTheExecutionKeepsItFromItsRecordersAbandon(t *testing.T) {
+	ctx := context.Background()
+	exec := &fakeRacingExecutor{firstStarting: make(chan struct{}), replayStarted: make(chan struct{})}
+	svc, store := newService(t, exec)
+	svc.RunObjects = &artifacts.Store{Blobs: localBlobs(t)}
+	deployFlow(t, store, "ok", "dev", &registry.Source{Digest: fmt.Sprintf("sha256:%064d", 0)})
+	req := invoke.Request{Project: "p", Flow: "ok", IdempotencyKey: "k-race"}
+
+	var first error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _, first = svc.Invoke(ctx, req)
+	}()
+	<-exec.firstStarting
+	replay, created, err := svc.Invoke(ctx, req)
+	close(exec.replayStarted)
+	<-done
+	if err != nil || created {
+		t.Fatalf("replay = created %v, %v; want the recorded execution", created, err)
+	}
+	if registry.CodeOf(first) != registry.CodeRateLimited || !strings.Contains(first.Error(), "same key") {
+		t.Fatalf("the throttled request got %v; want rate_limited telling it to repeat with its key", first)
+	}
+	got, err := store.GetExecution(ctx, "p", replay.ExecID)
+	if err != nil || got.Status != registry.StatusRunning {
+		t.Fatalf("the execution the replay answered reads %+v, %v; want it running", got, err)
+	}
+	if _, exists, err := svc.RunObjects.(*artifacts.Store).Blobs.Stat(ctx, artifacts.RunObjectKey("p", replay.ExecID)); err != nil || !exists {
+		t.Fatalf("the run object of the started run is gone (err %v)", err)
+	}
+	again, created, err := svc.Invoke(ctx, req)
+	if err != nil || created || again.ExecID != replay.ExecID {
+		t.Fatalf("repeating the request = %s created=%v %v; want %s", again.ExecID, created, err, replay.ExecID)
 	}
 }

@@ -103,17 +103,24 @@ type ExecutionStore interface {
 	// execution already ended, nothing changes and the stored execution is
 	// returned with finished=false. Errors: not_found, invalid_argument (status not terminal).
 	FinishExecution(ctx context.Context, project, execID string, o Outcome) (got Execution, finished bool, err error)
+	// ClaimStart records that one more request is about to start a running
+	// execution (a replay of its Idempotency-Key starts it again: docs/executions.md,
+	// "A replay racing the abandon") and returns that request's claim: the
+	// invocation that recorded the execution holds claim 1, each ClaimStart
+	// the next number. Errors: not_found (never recorded, or abandoned),
+	// conflict (it ended).
+	ClaimStart(ctx context.Context, project, execID string) (claim int, err error)
 	// AbandonExecution removes a running execution whose run never started
 	// (Step Functions refused the start: docs/executions.md, "When Step
 	// Functions throttles"): the record, its listing copy, its running index
-	// entry and the Idempotency-Key mapping that names it, atomically and
-	// only while it is still running, so that it reads as never invoked and
+	// entry and the Idempotency-Key mapping that names it, atomically, only
+	// while it is still running and claim is its latest start claim (no
+	// later request is starting it), so that it reads as never invoked and
 	// its key is free again. A key another execution took over since is
 	// kept. An execution already gone is not an error (the abandon is
 	// retried, or a racing replay abandoned it first). Errors: conflict (it
-	// is no longer running: a run recorded its outcome, and nothing is
-	// removed).
-	AbandonExecution(ctx context.Context, project, execID string) error
+	// ended, or a later claim was made; nothing is removed).
+	AbandonExecution(ctx context.Context, project, execID string, claim int) error
 }
 
 // MaxExecutionRecordBytes bounds the inputs, inline result and error of one
@@ -170,10 +177,12 @@ func ExecutionNotFound(execID string) *Error {
 }
 
 // CheckAbandon is the rule of ExecutionStore.AbandonExecution, applied to
-// the execution as a store read it (cur, readErr): abandon=true when it is
-// running; false with no error when it is gone (nothing to do); false with
-// conflict when it ended, or with readErr when the read failed.
-func CheckAbandon(cur Execution, readErr error) (abandon bool, err error) {
+// the execution as a store read it (cur with its latest start claim
+// curClaim, readErr) for a request holding claim: abandon=true when it is
+// running and claim is the latest; false with no error when it is gone
+// (nothing to do); false with conflict when it ended or a later request
+// claimed its start, or with readErr when the read failed.
+func CheckAbandon(cur Execution, curClaim, claim int, readErr error) (abandon bool, err error) {
 	switch {
 	case errors.Is(readErr, ErrNotFound):
 		return false, nil
@@ -182,8 +191,22 @@ func CheckAbandon(cur Execution, readErr error) (abandon bool, err error) {
 	case cur.Status.Terminal():
 		return false, Errorf(CodeConflict, "execution %q already ended as %s, so it is kept; read it to see its outcome", cur.ExecID, cur.Status).
 			WithDetails("exec_id", cur.ExecID).WithDetails("status", cur.Status)
+	case curClaim != claim:
+		return false, Errorf(CodeConflict, "execution %q is being started by a later request with its Idempotency-Key (start claim %d, not %d), so it is kept; repeat the request with the same key to read it", cur.ExecID, curClaim, claim).
+			WithDetails("exec_id", cur.ExecID)
 	}
 	return true, nil
+}
+
+// CheckClaim explains a start claim refused because the execution was not
+// running, from the execution as the store then read it (cur, readErr):
+// not_found when it is gone, conflict when it ended.
+func CheckClaim(cur Execution, readErr error) error {
+	if readErr != nil {
+		return readErr
+	}
+	return Errorf(CodeConflict, "execution %q already ended as %s; read it to see its outcome", cur.ExecID, cur.Status).
+		WithDetails("exec_id", cur.ExecID).WithDetails("status", cur.Status)
 }
 
 // ExecutionExists refuses recording an execution id twice.

@@ -9,9 +9,16 @@ import (
 // schemaVersion is the schema this binary writes, kept in PRAGMA
 // user_version. migrations[v] brings a file from version v to v+1; a file
 // from a newer binary is refused rather than guessed at.
-const schemaVersion = 4
+const schemaVersion = 5
 
-var migrations = []string{0: schemaV1, 1: schemaV2Secrets, 2: schemaV3BundleGuards, 3: schemaV4Splits}
+var migrations = []string{0: schemaV1, 1: schemaV2Secrets, 2: schemaV3BundleGuards, 3: schemaV4Splits, 4: schemaV5StartClaims}
+
+// schemaV5StartClaims keeps an execution's latest start claim
+// (registry.ExecutionStore.ClaimStart): 1, the invocation that recorded it,
+// until a replay of its Idempotency-Key claims the start again.
+const schemaV5StartClaims = `
+ALTER TABLE executions ADD COLUMN start_claims INTEGER NOT NULL DEFAULT 1 CHECK (start_claims >= 1);
+`
 
 // schemaV3BundleGuards adds the guard that keeps a deploy using a source
 // bundle and a prune deleting it apart (registry.BundleGuard): how many

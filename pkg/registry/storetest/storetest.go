@@ -126,6 +126,7 @@ var otherCases = []testCase{
 	{"ExecutionIdempotency", testExecutionIdempotency, false},
 	{"FinishExecution", testFinishExecution, false},
 	{"AbandonExecution", testAbandonExecution, false},
+	{"StartClaims", testStartClaims, false},
 	{"RunningIndex", testRunningIndex, false},
 	{"IdempotencyRecords", testIdempotencyRecords, false},
 	{"InvocationKeysNameTheirRequest", testInvocationKeysNameTheirRequest, false},
