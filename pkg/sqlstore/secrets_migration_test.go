@@ -24,7 +24,7 @@ func TestARegistryOfSchemaVersion1GainsDeploySecrets(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	downgrade(t, path, 1, slices.Concat(undoV4, undoV3, []string{`ALTER TABLE versions DROP COLUMN secrets`})...)
+	downgrade(t, path, 1, slices.Concat(undoV5, undoV4, undoV3, []string{`ALTER TABLE versions DROP COLUMN secrets`})...)
 
 	s, err = sqlstore.Open(path)
 	if err != nil {
@@ -43,6 +43,9 @@ func TestARegistryOfSchemaVersion1GainsDeploySecrets(t *testing.T) {
 		t.Errorf("a deploy after the migration = secrets %v, %v; want OPENAI_API_KEY", got.Secrets, err)
 	}
 }
+
+// undoV5 turns a schema-5 file back into schema 4 (no start claims).
+var undoV5 = []string{`ALTER TABLE executions DROP COLUMN start_claims`}
 
 // undoV3 turns a schema-3 file back into schema 2 (no bundle guards).
 var undoV3 = []string{`DROP TABLE bundle_guards`}
@@ -75,8 +78,8 @@ func downgrade(t *testing.T, path string, version int, stmts ...string) {
 	}
 }
 
-// TestARegistryOfSchemaVersion2GainsSplits opens a file as the kitaru
-// before splits left it (schema 2) and checks that its routes and history
+// TestARegistryOfSchemaVersion3GainsSplits opens a file as the kitaru
+// before splits left it (schema 3) and checks that its routes and history
 // read back as they were, and a split can then be set and read.
 func TestARegistryOfSchemaVersion3GainsSplits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "registry.db")
@@ -89,7 +92,7 @@ func TestARegistryOfSchemaVersion3GainsSplits(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	downgrade(t, path, 3, undoV4...)
+	downgrade(t, path, 3, slices.Concat(undoV5, undoV4)...)
 
 	s, err = sqlstore.Open(path)
 	if err != nil {
@@ -107,5 +110,40 @@ func TestARegistryOfSchemaVersion3GainsSplits(t *testing.T) {
 	h, err := s.TagHistory(ctx, "p", "research", "default", registry.PageRequest{})
 	if err != nil || len(h.Items) != 3 || !h.Items[0].ToSplit.Equal(split) || *h.Items[0].From != 2 || *h.Items[1].To != 2 {
 		t.Fatalf("history after the migration = %+v, %v; want the split on top of the two deploys", h.Items, err)
+	}
+}
+
+// TestARegistryOfSchemaVersion4GainsStartClaims opens a file as the kitaru
+// before start claims left it, with an execution running: its recorder
+// holds claim 1, a replay's claim is 2, and only that one abandons it.
+func TestARegistryOfSchemaVersion4GainsStartClaims(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s, err := sqlstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, created, err := s.CreateExecution(ctx, registry.Execution{Project: "p", ExecID: "ex_01kcl4im0000000000000000aa", Flow: "research", Version: 1,
+		Snapshot: registry.SnapshotName("research", 1), Status: registry.StatusRunning, IdempotencyKey: "k"})
+	if err != nil || !created {
+		t.Fatalf("create: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	downgrade(t, path, 4, undoV5...)
+
+	s, err = sqlstore.Open(path)
+	if err != nil {
+		t.Fatalf("open a schema-4 file: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if claim, err := s.ClaimStart(ctx, "p", e.ExecID); err != nil || claim != 2 {
+		t.Fatalf("a replay's claim after the migration = %d, %v; want 2", claim, err)
+	}
+	if err := s.AbandonExecution(ctx, "p", e.ExecID, 1); registry.CodeOf(err) != registry.CodeConflict {
+		t.Fatalf("the recorder's abandon = %v; want conflict", err)
+	}
+	if err := s.AbandonExecution(ctx, "p", e.ExecID, 2); err != nil {
+		t.Fatalf("the replay's abandon: %v", err)
 	}
 }
