@@ -1,0 +1,34 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kitaru/deployments/pkg/cli"
+)
+
+// Conflicting or impossible flags are usage errors (exit 2) found before
+// any request, with a message that says which flags to pass.
+func TestConflictingFlagsAreUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"deployments logs with --version 0", []string{"flow", "deployments", "logs", "research_agent", "--version", "0"}, "versions start at 1"},
+		{"deployments logs with a negative --version", []string{"flow", "deployments", "logs", "research_agent", "--version", "-2"}, "versions start at 1"},
+		{"deployments logs with --tag and --version", []string{"flow", "deployments", "logs", "research_agent", "--tag", "stable", "--version", "2"}, "pass either --tag or --version, not both"},
+		{"invoke with --tag and --version", []string{"invoke", "research_agent", "--tag", "stable", "--version", "2"}, "pass either --tag or --version, not both"},
+		{"secrets set with --from-env and --value-file", []string{"secrets", "set", "OPENAI_API_KEY", "--from-env", "HOME", "--value-file", "/dev/null"}, "pass either --from-env or --value-file, not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, output := range []string{"text", "json"} {
+				exit, stdout, stderr := kitaru(t, append(tt.args, "-o", output)...)
+				if exit != cli.ExitUsage || stdout != "" || !strings.Contains(stderr, tt.want) {
+					t.Errorf("-o %s: exit %d, stdout %q, stderr %q; want exit %d naming %q", output, exit, stdout, stderr, cli.ExitUsage, tt.want)
+				}
+			}
+		})
+	}
+}
