@@ -180,9 +180,14 @@ func secretValue(cmd *cobra.Command, name, fromEnv, valueFile string) (string, e
 			return string(b), nil
 		}
 	}
-	b, err := io.ReadAll(io.LimitReader(in, secrets.MaxValueBytes+2))
+	// The limit, one trailing line end, and one byte to tell a value over it.
+	b, err := io.ReadAll(io.LimitReader(in, secrets.MaxValueBytes+3))
 	if err != nil {
 		return "", fmt.Errorf("read the value: %w", err)
+	}
+	if len(b) > secrets.MaxValueBytes+2 {
+		return "", registry.Errorf(registry.CodePayloadTooLarge, "the value of %s is more than 32 KiB, the most a secret holds; store a smaller value (e.g. a key or token, not a whole file of them)", name).
+			WithDetails("limit_bytes", secrets.MaxValueBytes)
 	}
 	v := string(b)
 	if trimmed, ok := strings.CutSuffix(v, "\n"); ok {

@@ -1,10 +1,14 @@
 package cli_test
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kitaru/deployments/pkg/cli"
+	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // Conflicting or impossible flags are usage errors (exit 2) found before
@@ -30,5 +34,20 @@ func TestConflictingFlagsAreUsageErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A value file over the limit is refused before any request, by what the
+// file holds rather than by how much of it was read.
+func TestSecretsSetRefusesAnOversizedValueFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "big.key")
+	if err := os.WriteFile(file, bytes.Repeat([]byte("a"), 40000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exit, stdout, stderr := kitaru(t, "secrets", "set", "BIG_KEY", "--value-file", file, "-o", "json")
+	e := errorOf(t, "secrets set", stderr)
+	if exit != cli.ExitError || stdout != "" || e.Code != registry.CodePayloadTooLarge ||
+		!strings.Contains(e.Message, "more than 32 KiB") || strings.Contains(e.Message, "32770") {
+		t.Errorf("exit %d, stdout %q, error %+v", exit, stdout, e)
 	}
 }
