@@ -460,6 +460,7 @@ class OutputCapture:
         self.seq = 0
         self.kept = 0  # flow bytes kept in the log
         self.dropped = 0
+        self.mid_line = False  # the log ends inside a line (no trailing newline)
         self.dirty = False
         self.failures = 0
         self.last_put = 0.0
@@ -513,7 +514,10 @@ class OutputCapture:
                         break
                 if self.dropped:
                     self._keep(f"[kitaru: {self.dropped} more bytes of output were dropped]\n".encode(), runner=True)
-            self._keep(f"[kitaru] {line}\n".encode("utf-8", "replace"), runner=True)
+            # The runner's lines start lines of their own, also after a
+            # flow's partial last line.
+            start = "\n" if self.mid_line else ""
+            self._keep(f"{start}[kitaru] {line}\n".encode("utf-8", "replace"), runner=True)
 
     def _drain(self) -> bool:
         """Take what is in the pipe now, without waiting (the lock is held:
@@ -556,6 +560,8 @@ class OutputCapture:
             data = data[:take]
             if first_cut:
                 data += f"\n[kitaru: output truncated: this execution's log keeps {self.upload.max_bytes} bytes; later output is dropped]\n".encode()
+        if data:
+            self.mid_line = not data.endswith(b"\n")
         while data:
             if self.seq >= len(self.upload.urls):
                 return

@@ -929,7 +929,7 @@ class ExecutionLogTest(RunnerTestCase):
         run = ProcessProtocolTest.run_process(self, ev)  # type: ignore[arg-type]
         self.assertEqual(run.code, 1)
         log = self.log_of("mid").decode()
-        self.assertIn("a whole first line\nhalf a li", log)
+        self.assertIn("a whole first line\nhalf a li\n[kitaru] failed after", log, "the runner's own line starts a line of its own")
         self.assertRegex(log, r"\[kitaru\] failed after \d+\.\d\d s: RuntimeError: the flow broke mid-line\n$")
 
     def test_100_mib_of_output_is_cut_at_the_cap_with_a_marker_in_bounded_memory(self):

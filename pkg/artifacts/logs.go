@@ -65,21 +65,37 @@ type LogPage struct {
 // final (the execution has ended, so the log will not grow) returns such
 // bytes as they are instead of waiting for the rest. A log not (yet)
 // written reads as empty. Errors: invalid_argument (cursor), internal,
-// unavailable.
+// unavailable. A cursor past the end of an ended log is invalid_argument;
+// past what is stored of a growing one it reads nothing new.
 func (s *Store) ReadLog(ctx context.Context, project, execID string, cursor int64, limit int, final bool) (LogPage, error) {
 	if cursor < 0 || cursor > LogMaxBytes {
 		return LogPage{}, registry.Errorf(registry.CodeInvalidArgument, "cursor %d is out of range: pass the next_cursor of the previous page, or no cursor to read from the start", cursor).
 			WithDetails("parameter", "cursor")
 	}
 	seq, off := int(cursor/LogChunkBytes), int(cursor%LogChunkBytes)
+	if final && seq > 0 && off == 0 {
+		// A cursor at a chunk boundary is in the log only if the chunk
+		// before it is full.
+		prev, err := s.logChunk(ctx, project, execID, seq-1)
+		if err != nil {
+			return LogPage{}, err
+		}
+		if len(prev) < LogChunkBytes {
+			return LogPage{}, pastTheEnd(cursor, int64(seq-1)*LogChunkBytes+int64(len(prev)))
+		}
+	}
 	var data []byte
-	for seq < LogChunks {
+	for first := true; seq < LogChunks; first = false {
 		chunk, err := s.logChunk(ctx, project, execID, seq)
 		if err != nil {
 			return LogPage{}, err
 		}
 		if off > len(chunk) {
-			off = len(chunk) // a cursor past what is stored reads nothing new
+			if first && final {
+				// The log will not grow: no page ever ended there.
+				return LogPage{}, pastTheEnd(cursor, int64(seq)*LogChunkBytes+int64(len(chunk)))
+			}
+			off = len(chunk) // a cursor past what is stored yet reads nothing new
 		}
 		data = chunk[off:]
 		if len(data) > 0 || len(chunk) < LogChunkBytes {
@@ -115,6 +131,12 @@ func (s *Store) ReadLog(ctx context.Context, project, execID string, cursor int6
 		Next:  int64(seq)*LogChunkBytes + int64(off+len(data)),
 		AtEnd: !limited && (!chunkEnd || seq+1 >= LogChunks),
 	}, nil
+}
+
+// pastTheEnd is the error for a cursor after the end of an ended log.
+func pastTheEnd(cursor, end int64) error {
+	return registry.Errorf(registry.CodeInvalidArgument, "cursor %d is past the end of this log (%d bytes): pass the next_cursor of the previous page, or no cursor to read from the start", cursor, end).
+		WithDetails("parameter", "cursor")
 }
 
 // logChunk reads one chunk; a chunk not written yet is empty.

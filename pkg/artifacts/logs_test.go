@@ -94,6 +94,44 @@ func TestReadLogRefusesACursorOutOfRange(t *testing.T) {
 	}
 }
 
+func TestReadLogRefusesACursorPastTheEndOfAnEndedLog(t *testing.T) {
+	ctx := context.Background()
+	const C = artifacts.LogChunkBytes
+	full := bytes.Repeat([]byte("a"), C)
+	tests := []struct {
+		name   string
+		chunks [][]byte
+		cursor int64
+		wantOK bool
+	}{
+		{name: "the end of the log is a cursor of it", chunks: [][]byte{[]byte("abc")}, cursor: 3, wantOK: true},
+		{name: "a cursor one byte past the end is refused", chunks: [][]byte{[]byte("abc")}, cursor: 4},
+		{name: "a cursor in a chunk never written is refused", chunks: [][]byte{[]byte("abc")}, cursor: 5 * C},
+		{name: "a cursor at the start of a chunk after a short one is refused", chunks: [][]byte{[]byte("abc")}, cursor: C},
+		{name: "a cursor at the end of a full chunk is a cursor of the log", chunks: [][]byte{full}, cursor: C, wantOK: true},
+		{name: "a cursor at the cap of a log shorter than it is refused", chunks: [][]byte{[]byte("abc")}, cursor: artifacts.LogMaxBytes},
+		{name: "a log never written has only the start", cursor: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newLogStore(t)
+			for i, c := range tt.chunks {
+				putChunk(t, s, i, c)
+			}
+			page, err := s.ReadLog(ctx, "p", "ex_1", tt.cursor, 100, true)
+			if tt.wantOK {
+				if err != nil || page.Next != tt.cursor || !page.AtEnd {
+					t.Errorf("page = next %d, atEnd %v, err %v; want next %d at the end", page.Next, page.AtEnd, err, tt.cursor)
+				}
+				return
+			}
+			if !errors.Is(err, registry.ErrInvalidArgument) {
+				t.Errorf("err = %v (next %d), want invalid_argument", err, page.Next)
+			}
+		})
+	}
+}
+
 func TestLogUploadURLsTakeEachChunkAndItsGrowth(t *testing.T) {
 	ctx := context.Background()
 	s := newLogStore(t)

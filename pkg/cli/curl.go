@@ -46,16 +46,13 @@ With -o json it prints the command with its URL, body and resolved version.
 			if err := registry.ValidateFlowName(args[0]); err != nil {
 				return errors.New(messageOf(err))
 			}
-			if f.Changed("tag") && f.Changed("version") {
-				return errors.New("pass either --tag or --version, not both")
+			if err := checkSelectorFlags(cmd, opts.version); err != nil {
+				return err
 			}
 			if f.Changed("tag") {
 				if err := registry.ValidateTagName(opts.tag); err != nil {
 					return errors.New(messageOf(err))
 				}
-			}
-			if f.Changed("version") && opts.version < 1 {
-				return fmt.Errorf("--version %d is invalid: versions start at 1", opts.version)
 			}
 			if opts.followRoute && f.Changed("version") {
 				return errors.New("--follow-route follows a tag: pass --tag, or drop --follow-route to pin --version")

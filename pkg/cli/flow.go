@@ -447,13 +447,7 @@ versions is refused: pass --version.
 		Example: `  kitaru flow deployments get research_agent --version 2
   kitaru flow deployments get research_agent --tag stable`,
 		Args: cobra.MatchAll(cobra.ExactArgs(1), func(cmd *cobra.Command, _ []string) error {
-			if cmd.Flags().Changed("tag") && cmd.Flags().Changed("version") {
-				return errors.New("pass either --tag or --version, not both")
-			}
-			if cmd.Flags().Changed("version") {
-				return checkVersion(cmd, version)
-			}
-			return nil
+			return checkSelectorFlags(cmd, version)
 		}),
 		ValidArgsFunction: completeFlowArgs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -677,6 +671,20 @@ func checkVersion(cmd *cobra.Command, version int) error {
 	}
 	if version < 1 {
 		return fmt.Errorf("--version %d is invalid: versions start at 1", version)
+	}
+	return nil
+}
+
+// checkSelectorFlags refuses --tag together with --version, and a --version
+// below 1; neither flag is required. It runs as part of Args, so that Run
+// reports them as usage errors before any request.
+func checkSelectorFlags(cmd *cobra.Command, version int) error {
+	f := cmd.Flags()
+	if f.Changed("tag") && f.Changed("version") {
+		return errors.New("pass either --tag or --version, not both")
+	}
+	if f.Changed("version") {
+		return checkVersion(cmd, version)
 	}
 	return nil
 }

@@ -53,11 +53,8 @@ error code is "` + string(codeStillRunning) + `").
 			// Checked here rather than with MarkFlagsMutuallyExclusive, which
 			// cobra runs after the point where Run stops calling errors usage errors.
 			f := cmd.Flags()
-			if f.Changed("tag") && f.Changed("version") {
-				return errors.New("pass either --tag or --version, not both")
-			}
-			if f.Changed("version") && opts.version < 1 {
-				return fmt.Errorf("--version %d is invalid: versions start at 1", opts.version)
+			if err := checkSelectorFlags(cmd, opts.version); err != nil {
+				return err
 			}
 			if f.Changed("timeout") && !opts.wait {
 				return errors.New("--timeout needs --wait")

@@ -57,8 +57,12 @@ func newDeploymentsLogsCommand() *cobra.Command {
 kitaru executions logs does for that execution (--follow to keep printing until
 it ends).
 ` + serverHelp,
-		Example:           "  kitaru flow deployments logs research_agent --tag stable --follow",
-		Args:              cobra.ExactArgs(1),
+		Example: "  kitaru flow deployments logs research_agent --tag stable --follow",
+		// Checked in Args rather than with MarkFlagsMutuallyExclusive, which
+		// cobra runs after the point where Run stops calling errors usage errors.
+		Args: cobra.MatchAll(cobra.ExactArgs(1), func(cmd *cobra.Command, _ []string) error {
+			return checkSelectorFlags(cmd, version)
+		}),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLogs(cmd, "flow deployments logs", opts, func(ctx context.Context, c *client.Client) (string, error) {
@@ -69,7 +73,6 @@ it ends).
 	}
 	cmd.Flags().StringVar(&tag, "tag", "", "the route's tag: the newest execution invoked through it")
 	cmd.Flags().IntVar(&version, "version", 0, "the version: its newest execution")
-	cmd.MarkFlagsMutuallyExclusive("tag", "version")
 	opts.on(cmd)
 	return cmd
 }

@@ -47,11 +47,14 @@ of a file or stdin is dropped.
 		Example: `  kitaru secrets set OPENAI_API_KEY --from-env OPENAI_API_KEY
   kitaru secrets set SERP_KEY --value-file ~/.config/serp.key
   printf %s "$TOKEN" | kitaru secrets set TOKEN`,
-		Args: cobra.MatchAll(cobra.ExactArgs(1), secretNameArg),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if fromEnv != "" && valueFile != "" {
-				return errors.New("pass --from-env or --value-file, not both")
+		Args: cobra.MatchAll(cobra.ExactArgs(1), secretNameArg, func(cmd *cobra.Command, _ []string) error {
+			// Here, not in RunE, so that Run reports it as a usage error.
+			if cmd.Flags().Changed("from-env") && cmd.Flags().Changed("value-file") {
+				return errors.New("pass either --from-env or --value-file, not both")
 			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			value, err := secretValue(cmd, args[0], fromEnv, valueFile)
 			if err != nil {
 				return report(cmd.ErrOrStderr(), "secrets set", output, err)
@@ -177,9 +180,14 @@ func secretValue(cmd *cobra.Command, name, fromEnv, valueFile string) (string, e
 			return string(b), nil
 		}
 	}
-	b, err := io.ReadAll(io.LimitReader(in, secrets.MaxValueBytes+2))
+	// The limit, one trailing line end, and one byte to tell a value over it.
+	b, err := io.ReadAll(io.LimitReader(in, secrets.MaxValueBytes+3))
 	if err != nil {
 		return "", fmt.Errorf("read the value: %w", err)
+	}
+	if len(b) > secrets.MaxValueBytes+2 {
+		return "", registry.Errorf(registry.CodePayloadTooLarge, "the value of %s is more than 32 KiB, the most a secret holds; store a smaller value (e.g. a key or token, not a whole file of them)", name).
+			WithDetails("limit_bytes", secrets.MaxValueBytes)
 	}
 	v := string(b)
 	if trimmed, ok := strings.CutSuffix(v, "\n"); ok {

@@ -14,7 +14,8 @@ import (
 // ExecutionLogs reads the logs runners ship; artifacts.Store is one.
 type ExecutionLogs interface {
 	// ReadLog reads at most limit bytes of an execution's log from byte
-	// offset cursor; final says the log will not grow. Errors:
+	// offset cursor; final says the log will not grow (a cursor past its end
+	// is then invalid_argument). Errors:
 	// invalid_argument (cursor), internal, unavailable.
 	ReadLog(ctx context.Context, project, execID string, cursor int64, limit int, final bool) (artifacts.LogPage, error)
 }
