@@ -68,9 +68,9 @@ type StackList struct {
 // that a split without it is exclusive and one asking for a shared tag is
 // refused; a version without it is shared, as before.
 type TagRequest struct {
-	Version   *int        `json:"version,omitempty"`
-	Split     map[int]int `json:"split,omitempty"`
-	Exclusive *bool       `json:"exclusive,omitempty"`
+	Version   *int           `json:"version,omitempty"`
+	Split     registry.Split `json:"split,omitempty"`
+	Exclusive *bool          `json:"exclusive,omitempty"`
 }
 
 // InvokeRequest is the body of POST /v1/flows/{flow}/invocations: a tag or

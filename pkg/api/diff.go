@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/kitaru/deployments/pkg/registry"
 )
 
 // The changes a diff names.
@@ -39,10 +41,14 @@ type DiffSide struct {
 	Ref string `json:"ref"`
 	// Tag is the tag Ref named, resolved when the diff was made; empty for
 	// a version.
-	Tag       string    `json:"tag,omitempty"`
-	Version   int       `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
-	CreatedBy string    `json:"created_by,omitempty"`
+	Tag string `json:"tag,omitempty"`
+	// Split is that tag's split when it is split: Version is then the
+	// member this request picked by weight, which another request may not
+	// pick. Name versions to diff the members of a split.
+	Split     registry.Split `json:"split,omitempty"`
+	Version   int            `json:"version"`
+	CreatedAt time.Time      `json:"created_at"`
+	CreatedBy string         `json:"created_by,omitempty"`
 }
 
 // FieldChange is a changed scalar field of a deployment; Before and After

@@ -105,6 +105,9 @@ func printDiff(w io.Writer, d client.DeploymentDiff, args []string) error {
 }
 
 func sideName(s api.DiffSide) string {
+	if s.Split != nil {
+		return fmt.Sprintf("%s (split %s: version %d, picked by weight)", s.Tag, s.Split, s.Version)
+	}
 	if s.Tag != "" {
 		return fmt.Sprintf("%s (version %d)", s.Tag, s.Version)
 	}

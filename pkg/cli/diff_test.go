@@ -72,6 +72,17 @@ func TestFlowDiffOnKitaruDev(t *testing.T) {
 			t.Errorf("exit %d, error %+v", exit, e)
 		}
 	})
+	t.Run("a split tag's side says it is split and which member was picked", func(t *testing.T) {
+		mustKitaru(t, "flow", "tag", "research_agent", "live", "--split", "1=50,3=50")
+		d := itemOf[api.DeploymentDiff](t, "flow diff", mustKitaru(t, "flow", "diff", "research_agent", "live", "2", "-o", "json"))
+		if !d.From.Split.Equal(registry.Split{1: 50, 3: 50}) || (d.From.Version != 1 && d.From.Version != 3) {
+			t.Errorf("from %+v; want the split and one of its members", d.From)
+		}
+		out := mustKitaru(t, "flow", "diff", "research_agent", "live", "2")
+		if want := "(split 1=50,3=50: version "; !strings.Contains(out, want) || !strings.Contains(out, "picked by weight") {
+			t.Errorf("stdout %q does not say the tag is split and a member was picked", out)
+		}
+	})
 	t.Run("A and B are both required", func(t *testing.T) {
 		if exit, _, _ := kitaru(t, "flow", "diff", "research_agent", "1"); exit == 0 {
 			t.Errorf("exit %d; want a usage error", exit)

@@ -184,6 +184,9 @@ kitaru flow tag --version N -- get TAG.
 			if cmd.Flags().Changed("version") {
 				return errors.New("pass either --version or --split, not both")
 			}
+			if cmd.Flags().Changed("exclusive") && !exclusive {
+				return errors.New("--split makes the tag exclusive: drop --exclusive=false (a shared tag points at whole versions: use --version N)")
+			}
 			if _, err := registry.ParseSplit(split); err != nil {
 				return fmt.Errorf("--split: %s", messageOf(err))
 			}

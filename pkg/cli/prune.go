@@ -86,7 +86,14 @@ func printPruning(w io.Writer, p client.Pruning) error {
 	for i, d := range p.Deleted {
 		deleted[i] = d.Version
 	}
-	fmt.Fprintf(w, "%s from flow %s: versions %s\n", verb, p.Flow, formatVersions(deleted))
+	switch {
+	case len(deleted) > 0:
+		fmt.Fprintf(w, "%s from flow %s: versions %s\n", verb, p.Flow, formatVersions(deleted))
+	case p.DryRun:
+		fmt.Fprintf(w, "Would delete nothing (dry run) from flow %s: every version is kept (below).\n", p.Flow)
+	default:
+		fmt.Fprintf(w, "Nothing deleted from flow %s: every version is kept (below).\n", p.Flow)
+	}
 	for _, d := range p.Deleted {
 		if len(d.StartedExecutions) > 0 {
 			fmt.Fprintf(w, "Version %d was invoked while it was deleted (%s); its bundle is kept.\n", d.Version, strings.Join(d.StartedExecutions, ", "))

@@ -46,6 +46,12 @@ func TestFlowPruneOnKitaruDev(t *testing.T) {
 			t.Errorf("pruning %+v", p)
 		}
 	})
+	t.Run("a prune that deletes nothing says so in words", func(t *testing.T) {
+		out := mustKitaru(t, "flow", "prune", "research_agent", "--keep", "1", "--older-than", "30d")
+		if want := "Nothing deleted from flow research_agent: every version is kept (below).\n"; !strings.HasPrefix(out, want) {
+			t.Errorf("stdout %q does not start %q", out, want)
+		}
+	})
 	t.Run("-o json answers what was deleted and kept", func(t *testing.T) {
 		p := itemOf[registry.Pruning](t, "flow prune", mustKitaru(t, "flow", "prune", "research_agent", "--keep", "1", "-o", "json"))
 		if p.DryRun || len(p.Deleted) != 2 || p.Deleted[0].Version != 1 || p.Deleted[1].Version != 3 || len(p.Kept) != 2 {

@@ -31,6 +31,7 @@ func TestFlowTagSplitOnKitaruDev(t *testing.T) {
 			{"flow", "tag", "research_agent", "live", "--split", "1=90,2=20"},
 			{"flow", "tag", "research_agent", "live", "--split", "1=90"},
 			{"flow", "tag", "research_agent", "live", "--split", "1=90,2=10", "--version", "1"},
+			{"flow", "tag", "research_agent", "live", "--split", "1=90,2=10", "--exclusive=false"}, // a split is exclusive; not silently
 		} {
 			if exit, _, stderr := kitaru(t, args...); exit != cli.ExitUsage {
 				t.Errorf("%v: exit %d, stderr %q", args, exit, stderr)

@@ -82,7 +82,11 @@ func (d Differ) side(ctx context.Context, req Request, param, ref string) (Side,
 	if err != nil {
 		return Side{}, fmt.Errorf("resolve %s %s of %s: %w", param, sel, req.Flow, err)
 	}
-	return Side{Ref: ref, Tag: sel.Tag, Deployment: res.Deployment}, nil
+	side := Side{Ref: ref, Tag: sel.Tag, Deployment: res.Deployment}
+	if res.Route != nil {
+		side.Split = res.Route.Split
+	}
+	return side, nil
 }
 
 // source compares the bundles of two deployments. A bundle that is gone or

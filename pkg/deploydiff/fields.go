@@ -15,7 +15,8 @@ import (
 // Side is one deployment of a diff and the ref that named it.
 type Side struct {
 	Ref        string
-	Tag        string // the tag Ref named, if it named one
+	Tag        string         // the tag Ref named, if it named one
+	Split      registry.Split // that tag's split when it is split: Deployment is the member picked
 	Deployment registry.Deployment
 }
 
@@ -40,7 +41,7 @@ func Compare(flow string, from, to Side) api.DeploymentDiff {
 }
 
 func sideOf(s Side) api.DiffSide {
-	return api.DiffSide{Ref: s.Ref, Tag: s.Tag, Version: s.Deployment.Version, CreatedAt: s.Deployment.CreatedAt, CreatedBy: s.Deployment.CreatedBy}
+	return api.DiffSide{Ref: s.Ref, Tag: s.Tag, Split: s.Split.Clone(), Version: s.Deployment.Version, CreatedAt: s.Deployment.CreatedAt, CreatedBy: s.Deployment.CreatedBy}
 }
 
 // fieldChanges lists the scalar fields that differ, in a fixed order.

@@ -100,8 +100,13 @@ type Query struct {
 	Tag string
 	// Version, when set, counts only the executions of that version.
 	Version int
-	// Since is the window's start; zero is DefaultWindow before now.
+	// Since is the window's start; zero is SinceAgo before now.
 	Since time.Time
+	// SinceAgo is the window's length before the answer's now when Since
+	// is zero (a request's since=720h); zero is DefaultWindow. Measured
+	// from the same now as the MaxWindow bound, so the longest window
+	// allowed is never refused for the time the request took to get here.
+	SinceAgo time.Duration
 }
 
 // Reader is what an answer reads: the flow's routes and its executions.
@@ -140,7 +145,11 @@ func SinceOutOfRange(since, now time.Time) *registry.Error {
 func (s Service) Stats(ctx context.Context, q Query) (Stats, error) {
 	now := s.now()
 	if q.Since.IsZero() {
-		q.Since = now.Add(-DefaultWindow)
+		ago := q.SinceAgo
+		if ago <= 0 {
+			ago = DefaultWindow
+		}
+		q.Since = now.Add(-ago)
 	}
 	if q.Since.Before(now.Add(-MaxWindow)) || q.Since.After(now) {
 		return Stats{}, SinceOutOfRange(q.Since, now)

@@ -89,6 +89,10 @@ func decodeBody(body []byte, dst any, emptyOK bool) error {
 	}
 	if err := json.Unmarshal(trimmed, dst); err != nil {
 		var typeErr *json.UnmarshalTypeError
+		var domainErr *registry.Error // a type's own UnmarshalJSON says what is wrong
+		if errors.As(err, &domainErr) {
+			return domainErr
+		}
 		if errors.As(err, &typeErr) {
 			return registry.Errorf(registry.CodeInvalidArgument, "field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value).
 				WithDetails("field", typeErr.Field)

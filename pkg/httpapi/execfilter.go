@@ -57,9 +57,15 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t.UTC(), nil
 	}
-	if d, err := time.ParseDuration(v); err == nil && d > 0 && !strings.HasPrefix(v, "+") {
+	if d, ok := sinceAgo(v); ok {
 		return now.Add(-d).UTC(), nil
 	}
 	return time.Time{}, registry.Errorf(registry.CodeInvalidArgument, "since %q is neither an RFC 3339 time (2026-12-01T08:00:00Z) nor a positive duration before now (90s, 15m, 1h, 24h)", clipID(v)).
 		WithDetails("since", clipID(v)).WithReason(registry.ReasonSinceInvalid)
+}
+
+// sinceAgo reads a since given as a positive duration before now (1h, 90m).
+func sinceAgo(v string) (time.Duration, bool) {
+	d, err := time.ParseDuration(v)
+	return d, err == nil && d > 0 && !strings.HasPrefix(v, "+")
 }

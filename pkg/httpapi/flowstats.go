@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/kitaru/deployments/pkg/flowstats"
 	"github.com/kitaru/deployments/pkg/registry"
@@ -16,8 +17,16 @@ func (h *Handler) flowStats(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	q := flowstats.Query{Project: c.principal.Project, Flow: c.flow, Tag: f.Tag, Version: f.Version, Since: f.Since}
+	// A duration is measured by the service from the same now as its
+	// window's bound (the clock moves while the request is served).
+	if v, ok, _ := c.query("since"); ok {
+		if ago, ok := sinceAgo(v); ok {
+			q.Since, q.SinceAgo = time.Time{}, ago
+		}
+	}
 	svc := flowstats.Service{Store: statsReader{h.store, h.cfg.Executions}, Now: h.cfg.Now}
-	st, err := svc.Stats(ctx, flowstats.Query{Project: c.principal.Project, Flow: c.flow, Tag: f.Tag, Version: f.Version, Since: f.Since})
+	st, err := svc.Stats(ctx, q)
 	if err != nil {
 		return reply{}, fmt.Errorf("stats of %s: %w", c.flow, err)
 	}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,5 +95,30 @@ func TestFlowStats(t *testing.T) {
 				t.Errorf("reason %q, want %q (message %q)", got, tt.reason, msg)
 			}
 		})
+	}
+}
+
+// TestFlowStatsWindowOfTheMaximumDurationIsAccepted: since=720h is the
+// longest window the error message itself offers. The server's clock moves
+// while the request is served, so the duration and the bound must be
+// measured from one reading of it.
+func TestFlowStatsWindowOfTheMaximumDurationIsAccepted(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	ticking := func() time.Time { // a clock that has moved on at every reading
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Millisecond)
+		return now
+	}
+	h := f.handler(httpapi.Config{Now: ticking, Executions: f.store})
+	if _, err := f.store.Deploy(ctx, registry.DeployRequest{Project: "team-a", Flow: "watched", Entrypoint: "f.py:watched", Stack: "dev", By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	st := decode[flowstats.Stats](t, must(t, h, as(request("GET", "/v1/flows/watched/stats?since=720h", ""), "team-a", "consumer", "bob"), 200))
+	if got := st.Until.Sub(st.Since); got != flowstats.MaxWindow {
+		t.Errorf("window %v, want %v", got, flowstats.MaxWindow)
 	}
 }

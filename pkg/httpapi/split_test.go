@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kitaru/deployments/pkg/api"
 	"github.com/kitaru/deployments/pkg/registry"
 )
 
@@ -15,11 +16,18 @@ func TestSplitTagsOverHTTP(t *testing.T) {
 	const tag = "/v1/flows/research_agent/tags/live"
 	refusals := []struct {
 		name, body, reason string
+		mention            string // the message must say this, when set
 	}{
-		{"version and split together are refused", `{"version": 1, "split": {"1": 50, "2": 50}}`, registry.ReasonInvalidSplit},
-		{"weights that do not sum to 100 are refused", `{"split": {"1": 50, "2": 40}}`, registry.ReasonInvalidSplit},
-		{"a split of one version is refused", `{"split": {"1": 100}}`, registry.ReasonInvalidSplit},
-		{"a split asked for as shared is refused", `{"split": {"1": 50, "2": 50}, "exclusive": false}`, registry.ReasonSplitShared},
+		{"version and split together are refused", `{"version": 1, "split": {"1": 50, "2": 50}}`, registry.ReasonInvalidSplit, ""},
+		{"weights that do not sum to 100 are refused", `{"split": {"1": 50, "2": 40}}`, registry.ReasonInvalidSplit, ""},
+		{"a split of one version is refused", `{"split": {"1": 100}}`, registry.ReasonInvalidSplit, ""},
+		{"a split asked for as shared is refused", `{"split": {"1": 50, "2": 50}, "exclusive": false}`, registry.ReasonSplitShared, ""},
+		{"a version written with a leading zero is refused, not merged with its twin", `{"split": {"01": 50, "1": 50}}`, registry.ReasonInvalidSplit, `"01" is not a version`},
+		{"a version written with a sign is refused", `{"split": {"+1": 50, "2": 50}}`, registry.ReasonInvalidSplit, `"+1" is not a version`},
+		{"a key that is no number is refused as a version", `{"split": {"x": 50, "2": 50}}`, registry.ReasonInvalidSplit, `"x" is not a version`},
+		{"a weight given as a string names the version", `{"split": {"1": "50", "2": 50}}`, registry.ReasonInvalidSplit, `weight of version 1`},
+		{"a fractional weight names the version", `{"split": {"1": 50.5, "2": 49.5}}`, registry.ReasonInvalidSplit, `weight of version 1`},
+		{"a split that is not an object is refused", `{"split": [1, 2]}`, registry.ReasonInvalidSplit, `like {"3": 90, "4": 10}`},
 	}
 	for _, c := range refusals {
 		t.Run(c.name, func(t *testing.T) {
@@ -27,6 +35,9 @@ func TestSplitTagsOverHTTP(t *testing.T) {
 			wantError(t, resp, 400, registry.CodeInvalidArgument)
 			if !strings.Contains(resp.Body, `"reason":"`+c.reason+`"`) {
 				t.Fatalf("body %s does not give reason %s", resp.Body, c.reason)
+			}
+			if msg := decode[api.ErrorBody](t, resp.Body).Error.Message; !strings.Contains(msg, c.mention) {
+				t.Errorf("message %q does not say %q", msg, c.mention)
 			}
 		})
 	}

@@ -30,7 +30,7 @@ func (h *Handler) putTag(ctx context.Context, c *call) (reply, error) {
 	if b.Exclusive != nil {
 		exclusive = *b.Exclusive
 	}
-	req, err := c.tagRequest(version, registry.Split(b.Split), exclusive)
+	req, err := c.tagRequest(version, b.Split, exclusive)
 	if err != nil {
 		return reply{}, err
 	}

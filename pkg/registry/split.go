@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"bytes"
+	"encoding/json"
 	"hash/fnv"
 	"maps"
 	"math/rand/v2"
@@ -92,6 +94,39 @@ func ValidateSplit(s Split) error {
 	if sum != SplitBuckets {
 		return bad("split weights sum to %d, not %d: adjust them so they add up to %d (like {\"3\": 90, \"4\": 10})", sum, SplitBuckets, SplitBuckets)
 	}
+	return nil
+}
+
+// UnmarshalJSON reads a split as requests send it, {"3": 90, "4": 10},
+// strictly: each key a version written as ParseVersion takes it (so "03"
+// and "3" cannot both name version 3 and be merged without a word), each
+// weight a JSON integer. It does not check the bounds: ValidateSplit does.
+// Errors: invalid_argument with reason invalid_split, saying which key.
+func (s *Split) UnmarshalJSON(data []byte) error {
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		*s = nil
+		return nil
+	}
+	bad := func(format string, args ...any) error {
+		return Errorf(CodeInvalidArgument, format, args...).WithReason(ReasonInvalidSplit)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return bad("a split is an object of version to weight, like {\"3\": 90, \"4\": 10}")
+	}
+	out := make(Split, len(raw))
+	for _, key := range slices.Sorted(maps.Keys(raw)) {
+		version, err := strconv.Atoi(key)
+		if err != nil || strconv.Itoa(version) != key {
+			return bad("split key %q is not a version: name each version once, as a number without sign or leading zeros, like {\"3\": 90, \"4\": 10}", clip(key))
+		}
+		var weight int
+		if err := json.Unmarshal(raw[key], &weight); err != nil {
+			return bad("the weight of version %d in the split is %s: send each weight as a whole number 1 to %d, the weights summing to %d", version, clip(string(raw[key])), SplitBuckets-1, SplitBuckets)
+		}
+		out[version] = weight
+	}
+	*s = out
 	return nil
 }
 
