@@ -72,6 +72,9 @@ func serverClient(opts ...client.Option) (*client.Client, connection, error) {
 	if err := requireProject(conn.Connection); err != nil {
 		return nil, conn, err
 	}
+	// Each command is a process: the revisions of the routes earlier ones
+	// changed come from the file (docs/route-cache.md).
+	client.RevisionFile{Path: client.RevisionFilePath(conn.path), Server: conn.ServerURL, Project: conn.Project}.Attach(c)
 	return c, conn, nil
 }
 

@@ -127,38 +127,44 @@ func LoadConnection(getenv func(string) string) (Connection, Sources, error) {
 // over it) with mode 0600 in a directory created with mode 0700: the file
 // holds a credential.
 func SaveConnection(path string, conn Connection) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("save the Kitaru config: %w", err)
-	}
 	data, err := json.MarshalIndent(conn, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save the Kitaru config: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".config-*.json")
-	if err != nil {
+	if err := writePrivateFile(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("save the Kitaru config: %w", err)
+	}
+	return nil
+}
+
+// writePrivateFile writes data to path atomically (a temporary file
+// renamed over it) with mode 0600, in a directory created with mode 0700.
+func writePrivateFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save the Kitaru config: %w", err)
+		return err
 	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save the Kitaru config: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save the Kitaru config: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save the Kitaru config: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save the Kitaru config: %w", err)
-	}
-	return nil
+	return os.Rename(tmp.Name(), path)
 }
 
 // RemoveConnection deletes the config file at path. It reports whether

@@ -46,8 +46,27 @@ func changedRoute(flow, tag string) *routeRef {
 // MCP server's) share one with SetRouteRevisions, so a change made through
 // one is read through the next. The zero value is empty and ready.
 type RouteRevisions struct {
+	// OnChange, when set before the client is used, is told each revision
+	// a change of flow's tag was answered with; a CLI keeps them for its
+	// next commands (RevisionFile).
+	OnChange func(flow, tag string, revision int64)
+
 	mu   sync.Mutex
 	seen map[[2]string]int64
+}
+
+// Remember keeps revision for flow's tag as if a change had been answered
+// with it: what an earlier process was answered.
+func (rr *RouteRevisions) Remember(flow, tag string, revision int64) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	key := [2]string{flow, tag}
+	if revision > rr.seen[key] {
+		if rr.seen == nil {
+			rr.seen = map[[2]string]int64{}
+		}
+		rr.seen[key] = revision
+	}
 }
 
 // attach returns r's headers with the revision r's route must not be older
@@ -79,14 +98,9 @@ func (rr *RouteRevisions) note(r call, resp *http.Response) {
 	if err != nil {
 		return // an older server, or a change that reported none
 	}
-	rr.mu.Lock()
-	defer rr.mu.Unlock()
-	key := [2]string{r.route.flow, r.route.tag}
-	if rev > rr.seen[key] {
-		if rr.seen == nil {
-			rr.seen = map[[2]string]int64{}
-		}
-		rr.seen[key] = rev
+	rr.Remember(r.route.flow, r.route.tag, rev)
+	if rr.OnChange != nil {
+		rr.OnChange(r.route.flow, r.route.tag, rev)
 	}
 }
 
