@@ -27,6 +27,10 @@ type Executor struct {
 	// StartRetry is how Start retries a throttled StartExecution; the zero
 	// value is DefaultStartRetry.
 	StartRetry StartRetry
+	// WrapStartRetryer, when set, wraps the retryer built from StartRetry:
+	// the throttling simulator (pkg/throttle) makes its waits virtual with
+	// it. Nil in the functions.
+	WrapStartRetryer func(aws.Retryer) aws.Retryer
 
 	retryerOnce sync.Once
 	retryer     aws.Retryer // built from StartRetry once, so its retry quota lasts across calls
@@ -93,6 +97,9 @@ func (e *Executor) startRetryer() aws.Retryer {
 			r = DefaultStartRetry
 		}
 		e.retryer = r.newRetryer()
+		if e.WrapStartRetryer != nil {
+			e.retryer = e.WrapStartRetryer(e.retryer)
+		}
 	})
 	return e.retryer
 }

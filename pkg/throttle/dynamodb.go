@@ -18,13 +18,14 @@ import (
 // budgets cannot pay, as DynamoDB does (see the package comment).
 type Table struct {
 	// Budgets are charged; share one Table between clients of one table.
-	Budgets *Budgets
-	sizes   *sizes
+	Budgets  *Budgets
+	sizes    *sizes
+	timeline *timeline
 }
 
 // NewTable returns a decorator with fresh budgets of limits.
 func NewTable(limits Limits) *Table {
-	return &Table{Budgets: NewBudgets(limits), sizes: newSizes()}
+	return &Table{Budgets: NewBudgets(limits), sizes: newSizes(), timeline: newTimeline()}
 }
 
 // Option returns the client option that installs the decorator on a
@@ -33,16 +34,15 @@ func NewTable(limits Limits) *Table {
 // virtual time its wait would have ended.
 func (t *Table) Option() func(*dynamodb.Options) {
 	return func(o *dynamodb.Options) {
-		o.HTTPClient = decorate(&o.Retryer, o.HTTPClient, func(next HTTPClient, tl *timeline) HTTPClient {
-			return &tableClient{next: next, table: t, timeline: tl}
+		o.HTTPClient = decorate(t.timeline, &o.Retryer, o.HTTPClient, func(next HTTPClient) HTTPClient {
+			return &tableClient{next: next, table: t}
 		})
 	}
 }
 
 type tableClient struct {
-	next     HTTPClient
-	table    *Table
-	timeline *timeline
+	next  HTTPClient
+	table *Table
 }
 
 func (c *tableClient) Do(r *http.Request) (*http.Response, error) {
@@ -51,7 +51,7 @@ func (c *tableClient) Do(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	at, timed := c.timeline.at(r)
+	at, timed := c.table.timeline.at(r)
 	admitted, err := c.table.sizes.price(op, body, nil)
 	if err != nil || len(admitted) == 0 {
 		// Not a data request (CreateTable, DescribeTable), or one the
@@ -66,7 +66,7 @@ func (c *tableClient) Do(r *http.Request) (*http.Response, error) {
 		// A failed condition costs what was admitted; DynamoDB charges it.
 		return resp, err
 	}
-	c.timeline.forget(r)
+	c.table.timeline.forget(r)
 	if !answerShowsSizes(op) {
 		c.table.sizes.learn(admitted)
 		return resp, nil

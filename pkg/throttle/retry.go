@@ -11,25 +11,36 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
-
-// errThrottled stands for the throttle a retried attempt followed, when
-// asking the client's retryer how long it would have waited.
-var errThrottled = errors.New("throttled by the simulation")
 
 // timeline places each attempt of an SDK operation in virtual time: the
 // first at the time the context carries, each retry after the delay the
-// client's own retryer draws for it. Attempts of one operation share the
-// SDK's invocation id.
+// retryer of that operation drew for it (waitless records it: the client's
+// own, or one set for the call, such as sfn.Executor's). Attempts of one
+// operation share the SDK's invocation id.
 type timeline struct {
-	retryer aws.Retryer
-
 	mu      sync.Mutex
 	offsets map[string]time.Duration
+	// drawn are the delays drawn for each operation's next attempt.
+	drawn map[string]time.Duration
 }
 
-func newTimeline(r aws.Retryer) *timeline {
-	return &timeline{retryer: r, offsets: map[string]time.Duration{}}
+func newTimeline() *timeline {
+	return &timeline{offsets: map[string]time.Duration{}, drawn: map[string]time.Duration{}}
+}
+
+// drew records the delay a retryer drew before the next attempt of the
+// operation whose attempt failed with err.
+func (tl *timeline) drew(err error, d time.Duration) {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil || re.Response.Request == nil {
+		return
+	}
+	id := re.Response.Request.Header.Get("Amz-Sdk-Invocation-Id")
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.drawn[id] += d
 }
 
 // at returns the virtual time of the attempt r is, and whether the
@@ -41,11 +52,10 @@ func (tl *timeline) at(r *http.Request) (time.Duration, bool) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	off := tl.offsets[id]
-	if attempt > 1 && tl.retryer != nil {
-		if d, err := tl.retryer.RetryDelay(attempt-1, errThrottled); err == nil {
-			off += d
-		}
+	if attempt > 1 {
+		off += tl.drawn[id]
 	}
+	delete(tl.drawn, id)
 	if last || attempt == 0 {
 		delete(tl.offsets, id)
 	} else {
@@ -77,40 +87,51 @@ func attemptOf(h string) (attempt int, last bool) {
 	return attempt, maxAttempts > 0 && attempt >= maxAttempts
 }
 
-// waitless is the client's retryer with no real wait (the wait happens in
-// virtual time, see timeline) and no retry quota: on AWS every Lambda
-// instance has its own client and quota, while the simulation sends all of
-// an account's traffic through one client, whose shared quota would run
-// dry at rates no single instance sees.
-type waitless struct{ aws.RetryerV2 }
+// waitless is a retryer with no real wait and no retry quota: the delay
+// its retryer draws is recorded in the timeline and waited in virtual time.
+// There is no quota because on AWS every Lambda instance has its own client
+// and quota, while the simulation sends all of an account's traffic through
+// one client, whose shared quota would run dry at rates no single instance
+// sees.
+type waitless struct {
+	aws.RetryerV2
+	timeline *timeline
+}
 
-func (waitless) RetryDelay(int, error) (time.Duration, error) { return 0, nil }
+func (w waitless) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, derr := w.RetryerV2.RetryDelay(attempt, err)
+	if derr == nil {
+		w.timeline.drew(err, d)
+	}
+	return 0, nil
+}
 
 func (waitless) GetRetryToken(context.Context, error) (func(error) error, error) {
 	return func(error) error { return nil }, nil
 }
 
-// decorate makes a client's retry waits virtual (*retryer becomes its
-// waitless decorator) and returns its transport client wrapped by wrap,
-// which gets the timeline of the client's retries.
-func decorate(retryer *aws.Retryer, client HTTPClient, wrap func(next HTTPClient, tl *timeline) HTTPClient) HTTPClient {
-	var tl *timeline
-	*retryer, tl = virtualRetries(*retryer)
+// decorate makes a client's retry waits virtual (*retryer becomes waitless)
+// and returns its transport client wrapped by wrap, which gets tl.
+func decorate(tl *timeline, retryer *aws.Retryer, client HTTPClient, wrap func(next HTTPClient) HTTPClient) HTTPClient {
+	*retryer = tl.virtual(*retryer)
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return wrap(client, tl)
+	return wrap(client)
 }
 
-// virtualRetries returns r's decorator for a simulated client, and the
-// timeline that keeps r's delays in virtual time.
-func virtualRetries(r aws.Retryer) (aws.Retryer, *timeline) {
+// virtual returns r (the SDK's standard retryer when nil) with its waits
+// made virtual on tl.
+func (tl *timeline) virtual(r aws.Retryer) aws.Retryer {
 	if r == nil {
 		r = retry.NewStandard()
 	}
-	v2, ok := retry.AddWithMaxBackoffDelay(r, 0).(aws.RetryerV2)
-	if !ok {
-		return r, newTimeline(r)
+	if w, ok := r.(waitless); ok {
+		r = w.RetryerV2
 	}
-	return waitless{v2}, newTimeline(r)
+	v2, ok := r.(aws.RetryerV2)
+	if !ok {
+		v2 = retry.NewStandard()
+	}
+	return waitless{RetryerV2: v2, timeline: tl}
 }

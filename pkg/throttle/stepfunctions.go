@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 )
 
@@ -30,6 +31,8 @@ var StandardStartExecution = Quota{Burst: 1300, PerSecond: 300}
 type StartExecutions struct {
 	Quota Quota
 
+	timeline *timeline
+
 	mu                  sync.Mutex
 	bucket              *bucket
 	latest              time.Duration
@@ -38,18 +41,23 @@ type StartExecutions struct {
 
 // NewStartExecutions returns a decorator with a full bucket of q.
 func NewStartExecutions(q Quota) *StartExecutions {
-	return &StartExecutions{Quota: q, bucket: newBucket(q.Burst, q.PerSecond)}
+	return &StartExecutions{Quota: q, bucket: newBucket(q.Burst, q.PerSecond), timeline: newTimeline()}
 }
 
 // Option returns the client option that installs the decorator, with
 // retry waits made virtual as Table.Option does.
 func (s *StartExecutions) Option() func(*sfn.Options) {
 	return func(o *sfn.Options) {
-		o.HTTPClient = decorate(&o.Retryer, o.HTTPClient, func(next HTTPClient, tl *timeline) HTTPClient {
-			return &startClient{next: next, starts: s, timeline: tl}
+		o.HTTPClient = decorate(s.timeline, &o.Retryer, o.HTTPClient, func(next HTTPClient) HTTPClient {
+			return &startClient{next: next, starts: s}
 		})
 	}
 }
+
+// VirtualRetryer makes the waits of r virtual, for a retryer set on a
+// call rather than on the client (sfn.Executor.WrapStartRetryer): its
+// delays place the retried starts in virtual time, and nothing sleeps.
+func (s *StartExecutions) VirtualRetryer(r aws.Retryer) aws.Retryer { return s.timeline.virtual(r) }
 
 // take takes one token at t, or reports that the bucket is empty.
 func (s *StartExecutions) take(t time.Duration, timed bool) bool {
@@ -76,21 +84,20 @@ func (s *StartExecutions) Counts() (admitted, throttled int64) {
 }
 
 type startClient struct {
-	next     HTTPClient
-	starts   *StartExecutions
-	timeline *timeline
+	next   HTTPClient
+	starts *StartExecutions
 }
 
 func (c *startClient) Do(r *http.Request) (*http.Response, error) {
 	if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".StartExecution") {
 		return c.next.Do(r)
 	}
-	if !c.starts.take(c.timeline.at(r)) {
+	if !c.starts.take(c.starts.timeline.at(r)) {
 		return jsonError(r, http.StatusBadRequest, `{"__type":"ThrottlingException","message":"Rate exceeded"}`), nil
 	}
 	resp, err := c.next.Do(r)
 	if err == nil && resp.StatusCode == http.StatusOK {
-		c.timeline.forget(r)
+		c.starts.timeline.forget(r)
 	}
 	return resp, err
 }

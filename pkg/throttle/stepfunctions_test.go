@@ -70,20 +70,26 @@ type fixedBackoff time.Duration
 func (b fixedBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Duration(b), nil }
 
 // TestRetriesHappenInVirtualTime: a retry of a throttled start is charged
-// after the delay the client's retryer draws for it, in virtual time.
+// after the delay the retryer of the call (the executor's StartRetry, made
+// virtual) draws for it, not the client's, and nothing sleeps.
 func TestRetriesHappenInVirtualTime(t *testing.T) {
 	starts := throttle.NewStartExecutions(throttle.Quota{Burst: 1, PerSecond: 1})
 	client := sfn.New(sfn.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String("http://127.0.0.1:1"),
-		// The timeline places retries by the client's retryer: 1.5 s each.
-		Retryer: retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = fixedBackoff(1500 * time.Millisecond) })},
+		// The call's retryer replaces this one: were its 1 ms used, every
+		// retry would land before the bucket refills.
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = fixedBackoff(time.Millisecond) })},
 		func(o *sfn.Options) { o.HTTPClient = throttle.HandlerClient{Handler: &throttle.FakeStepFunctions{}} },
 		starts.Option())
-	exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru"}
+	// Full jitter below 2 s, 29 retries: together they pass 1 s but for a
+	// chance below 1e-30; slept for real they would take about 29 s.
+	exec := &sfnexec.Executor{Client: client, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru",
+		StartRetry:       sfnexec.StartRetry{MaxAttempts: 30, BaseDelay: 2 * time.Second, MaxDelay: 2 * time.Second},
+		WrapStartRetryer: starts.VirtualRetryer}
 	if err := exec.Start(throttle.WithTime(t.Context(), 0), workflow.RunRequest{ExecID: "ex_1"}); err != nil {
 		t.Fatal(err)
 	}
 	// The bucket is empty at 0 s: the second start succeeds only if its
-	// retry is charged a second or more later.
+	// retries are charged a second or more later.
 	if err := exec.Start(throttle.WithTime(t.Context(), 0), workflow.RunRequest{ExecID: "ex_2"}); err != nil {
 		t.Fatalf("second start: %v", err)
 	}

@@ -135,7 +135,9 @@ func build(ctx context.Context, env environment) (*stack, error) {
 		// The groups of the deploy, tag and invoke functions, as on AWS.
 		Groups: []httpapi.Group{httpapi.GroupDeploy, httpapi.GroupTag, httpapi.GroupInvoke},
 		Blobs:  st.blobs, Logger: env.logger, SecretsByReference: true,
-		Executor: &sfnexec.Executor{Client: sfnClient, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru-scale-sim"},
+		// The executor's own StartExecution retries wait in virtual time too.
+		Executor: &sfnexec.Executor{Client: sfnClient, StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:kitaru-scale-sim",
+			WrapStartRetryer: st.starts.VirtualRetryer},
 	}
 	built, err := service.New(cfg)
 	if err != nil {
