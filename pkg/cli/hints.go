@@ -13,6 +13,26 @@ import (
 // refusals it marks with details.reason, the CLI adds the command or flags
 // that take the next step.
 
+// replacesServerStep are the reasons whose server message ends in a next
+// step ("; list the flow's deployments to see its versions") that the
+// CLI's hint says as a command: the CLI gives the command instead of both.
+var replacesServerStep = map[string]bool{
+	registry.ReasonExecutionNotFound: true, registry.ReasonNoDeployments: true, registry.ReasonVersionNotFound: true,
+	registry.ReasonTagNotFound: true, registry.ReasonTagNotHeld: true, registry.ReasonSecretNotFound: true,
+}
+
+// withNextStep is a server message with the CLI's next step for its
+// details: in place of the server's own last clause for the reasons of
+// replacesServerStep, else after it.
+func withNextStep(message string, details map[string]any, conn func() connection) string {
+	step := nextStep(details, conn)
+	reason, _ := details[registry.DetailReason].(string)
+	if i := strings.LastIndex(message, "; "); step != "" && replacesServerStep[reason] && i >= 0 {
+		message = message[:i]
+	}
+	return message + step
+}
+
 // nextStep is what the CLI adds to a server error with details: the kitaru
 // command or flags for its reason, or "" when it has none. conn is asked for
 // the active connection only when a credential was refused, to name its URL

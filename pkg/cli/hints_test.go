@@ -33,29 +33,31 @@ func TestServerRefusalsGetTheCLIsNextStep(t *testing.T) {
 		name, command string
 		args          []string
 		want          string
+		// gone is the server's own next step, which the CLI's replaces.
+		gone string
 	}{
 		{"a flow without deployments", "flow show", []string{"nope"},
-			"deploy it with kitaru deploy path/to/file.py:nope"},
+			"deploy it with kitaru deploy path/to/file.py:nope", "deploy it first"},
 		{"a version the flow lacks", "flow deployments get", []string{"research_agent", "--version", "99"},
-			"list its versions with kitaru flow deployments list research_agent"},
+			"list its versions with kitaru flow deployments list research_agent", "list the flow's deployments"},
 		{"a tag no version holds", "flow deployments get", []string{"research_agent", "--tag", "nosuch"},
-			"see its tags with kitaru flow show research_agent"},
+			"see its tags with kitaru flow show research_agent", "summary lists its tags"},
 		{"removing a tag from a version without it", "flow untag", []string{"research_agent", "canary", "--version", "1"},
-			"see its tags with kitaru flow show research_agent"},
+			"see its tags with kitaru flow show research_agent", "summary shows"},
 		{"removing default", "flow untag", []string{"research_agent", "default", "--version", "3"},
-			"move it with kitaru flow tag research_agent default --version N --exclusive"},
+			"move it with kitaru flow tag research_agent default --version N --exclusive", ""},
 		{"deleting a version holding exclusive tags", "flow deployments delete", []string{"research_agent", "--version", "2"},
-			"move each with kitaru flow tag research_agent TAG --version N --exclusive (TAG: canary, solo)"},
+			"move each with kitaru flow tag research_agent TAG --version N --exclusive (TAG: canary, solo)", ""},
 		{"rolling back a tag that never moved", "flow rollback", []string{"research_agent", "solo"},
-			"move it with kitaru flow tag research_agent solo --version N --exclusive"},
+			"move it with kitaru flow tag research_agent solo --version N --exclusive", ""},
 		{"rolling back a tag without history", "flow rollback", []string{"research_agent", "ghost"},
-			"see its tags with kitaru flow show research_agent"},
+			"see its tags with kitaru flow show research_agent", ""},
 		{"an unknown execution", "executions get", []string{"ex_00000000000000000000000000"},
-			"list a flow's executions with kitaru executions list FLOW"},
+			"list a flow's executions with kitaru executions list FLOW", "to find its id"},
 		{"invoke inputs the schema refuses", "invoke", []string{"research_agent", "--version", "1", "--input", `{"topic": 7}`},
-			"see the flow's parameters with kitaru flow deployments get FLOW --version N"},
+			"see the flow's parameters with kitaru flow deployments get FLOW --version N", ""},
 		{"a status window further back than 30 days", "flow status", []string{"research_agent", "--since", "31d"},
-			"pass --since 30d or less"},
+			"pass --since 30d or less", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" says which command takes the next step", func(t *testing.T) {
@@ -63,6 +65,9 @@ func TestServerRefusalsGetTheCLIsNextStep(t *testing.T) {
 			exit, _, stderr := kitaru(t, args...)
 			if exit != cli.ExitError || !strings.HasPrefix(stderr, "error: ") || !strings.HasSuffix(stderr, "; "+tt.want+"\n") {
 				t.Errorf("exit %d, stderr %q; want it to end %q", exit, stderr, tt.want)
+			}
+			if tt.gone != "" && strings.Contains(stderr, tt.gone) {
+				t.Errorf("stderr %q says the next step twice: the server's %q and the command", stderr, tt.gone)
 			}
 			// -o json shows the same message, and the reason it came from.
 			exit, _, stderr = kitaru(t, append(args, "-o", "json")...)

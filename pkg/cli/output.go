@@ -48,7 +48,7 @@ func report(w io.Writer, command string, output outputFlag, err error) error {
 		conn, _ := loadConnection() // the refused connection; login passes its own URL (runLogin)
 		detail.Message = devRefusal(detail.Message, conn.ServerURL, conn.sources.AuthToken == client.SourceEnv)
 	case command != "login": // login was given the URL and key; the server's advice is the step
-		detail.Message += nextStep(detail.Details, func() connection {
+		detail.Message = withNextStep(detail.Message, detail.Details, func() connection {
 			conn, _ := loadConnection()
 			return conn
 		})
