@@ -2,9 +2,11 @@
 # The LocalStack kit behind make localstack-up|deploy|e2e|down:
 #
 #   localstack/kit.sh up      docker compose up, wait for /_localstack/health
-#   localstack/kit.sh deploy  build for the host architecture, cdklocal bootstrap + deploy
-#                             (-c kitaru:localstack=true), outputs in .tmp/localstack/outputs.json
-#   localstack/kit.sh e2e     401 without credentials, a first API key, then scripts/e2e.sh
+#   localstack/kit.sh deploy  build for the host architecture, cdklocal bootstrap, destroy
+#                             the stack if it exists, deploy it (-c kitaru:localstack=true and
+#                             the context in $cdk_context), outputs in .tmp/localstack/outputs.json
+#   localstack/kit.sh e2e     401 without credentials, a first API key for a new project,
+#                             then scripts/e2e.sh
 #   localstack/kit.sh down    docker compose down (LocalStack keeps no state on the free plan)
 #
 # Needs Docker with Compose v2, curl, node (npm ci'd), go. It always talks to
@@ -18,6 +20,15 @@ endpoint=http://localhost:4566
 state=.tmp/localstack
 outputs=$state/outputs.json
 stack=${KITARU_STACK_NAME:-Kitaru}
+
+# The CDK context of every cdklocal command (synth, destroy and deploy must
+# agree). Reserved concurrency is 0 (unreserved) here: LocalStack's
+# CloudFormation does not pass ReservedConcurrentExecutions on (4.14.0's
+# AWS::Lambda::Function provider drops it), so the template says what
+# LocalStack does, and a LocalStack that starts applying it cannot fail the
+# deploy against a lowered LAMBDA_LIMITS_CONCURRENT_EXECUTIONS.
+cdk_context=(-c kitaru:localstack=true -c "kitaru:stackName=$stack"
+  -c kitaru:invokeConcurrency=0 -c kitaru:resolveConcurrency=0)
 
 # LocalStack's conventional dummy account; whatever AWS profile is set stays unused.
 unset AWS_PROFILE AWS_SESSION_TOKEN
@@ -65,15 +76,24 @@ deploy() {
   mkdir -p "$state"
   # Bootstrap after every LocalStack start: nothing persists on the free plan.
   npx --no-install cdklocal bootstrap --no-notices "aws://000000000000/$AWS_DEFAULT_REGION"
+  # A deploy over an existing stack would leave a broken API: LocalStack's
+  # CloudFormation does not update an API Gateway stage (a no-op with a
+  # warning), and deleting the replaced AWS::ApiGateway::Deployment deletes
+  # the stage on it. So a redeploy starts from nothing (the stack's data goes
+  # with it anyway, kitaru:destroy); destroying a stack that does not exist
+  # does nothing.
+  echo "==> destroy $stack if it exists (LocalStack cannot update an API Gateway stage in place)"
+  rm -f "$outputs"
+  npx --no-install cdklocal destroy "$stack" --force --no-notices "${cdk_context[@]}"
   npx --no-install cdklocal deploy "$stack" --require-approval never --no-notices \
-    -c kitaru:localstack=true -c "kitaru:stackName=$stack" --outputs-file "$outputs"
+    "${cdk_context[@]}" --outputs-file "$outputs"
   echo
   echo "API:   $endpoint/_aws/execute-api/$(output ApiId)/$(output StageName)"
   echo "table: $(output TableName)"
 }
 
 e2e() {
-  local api_id stage table url code key bin=${KITARU_BIN:-bin/kitaru}
+  local api_id stage table url code key project_key project bin=${KITARU_BIN:-bin/kitaru}
   api_id=$(output ApiId)
   stage=$(output StageName)
   table=$(output TableName)
@@ -87,7 +107,7 @@ e2e() {
     die "GET /v1/status without credentials answered $code; want 401 with code unauthenticated"
   fi
 
-  echo "==> a producer key for project e2e, written to the table directly"
+  echo "==> a producer key for project e2e (the fail-closed matrix), written to the table directly"
   key=$("$bin" admin keys create --project e2e --role producer --description "localstack e2e" \
     --dynamodb-endpoint "$endpoint" --table "$table")
 
@@ -99,8 +119,17 @@ e2e() {
   printf '{"url": "%s"}\n' "$url" >"$state/state.json"
   AWS_LOCAL_STATE=$state/state.json AWS_LOCAL_API_KEY=$key go test -count=1 -v -run TestLiveGatewayFailsClosed ./pkg/awslocal
 
-  echo "==> scripts/e2e.sh against $url"
-  KITARU_BIN=$bin KITARU_SERVER_URL=$url KITARU_AUTH_TOKEN=$key KITARU_PROJECT=e2e scripts/e2e.sh
+  # scripts/e2e.sh expects a project it has not run in (the prune step
+  # counts a flow's versions from 1), as aws-local's fresh stack gives it:
+  # each run here gets a project of its own, so make localstack-e2e can run
+  # again on one deploy.
+  project=${KITARU_E2E_PROJECT:-e2e-$(date -u +%Y%m%d-%H%M%S)}
+  echo "==> a producer key for project $project (scripts/e2e.sh)"
+  project_key=$("$bin" admin keys create --project "$project" --role producer --description "localstack e2e" \
+    --dynamodb-endpoint "$endpoint" --table "$table")
+
+  echo "==> scripts/e2e.sh against $url, project $project"
+  KITARU_BIN=$bin KITARU_SERVER_URL=$url KITARU_AUTH_TOKEN=$project_key KITARU_PROJECT=$project scripts/e2e.sh
 }
 
 down() {
