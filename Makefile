@@ -82,10 +82,10 @@ node_modules/.bin/cdk: package-lock.json
 localstack-up: ## Start LocalStack (Docker; LOCALSTACK_AUTH_TOKEN, see localstack/README.md) and wait until healthy
 	localstack/kit.sh up
 
-localstack-deploy: node_modules/.bin/cdk ## Build for the host architecture, cdklocal bootstrap + deploy the stack on LocalStack
+localstack-deploy: node_modules/.bin/cdk ## Build for the host architecture, cdklocal bootstrap, destroy the stack if deployed, deploy it on LocalStack
 	localstack/kit.sh deploy
 
-localstack-e2e: build-cli ## 401 check, first API key, then scripts/e2e.sh against the API deployed on LocalStack
+localstack-e2e: build-cli ## 401 check, fail-closed matrix, a key for a new project, then scripts/e2e.sh against the API deployed on LocalStack
 	KITARU_BIN=$(BIN) localstack/kit.sh e2e
 
 localstack-down: ## Stop LocalStack and drop its state
