@@ -29,5 +29,5 @@ func (c *Client) DeleteFlow(ctx context.Context, flow string, opts DeleteFlowOpt
 	if opts.Force {
 		q.Set("force", "true")
 	}
-	return fetch[FlowDeletion](ctx, c, call{method: http.MethodDelete, path: flowPath(flow, ""), query: q, keyed: true})
+	return fetch[FlowDeletion](ctx, c, call{method: http.MethodDelete, path: flowPath(flow, ""), query: q, keyed: true, route: changedFlow(flow)})
 }

@@ -41,10 +41,20 @@ func changedRoute(flow, tag string) *routeRef {
 	return &routeRef{flow: flow, tag: tag, change: true}
 }
 
+// changedFlow is the route of every tag of flow, whose revision a flow
+// delete answers: one above any its tags had before the delete.
+func changedFlow(flow string) *routeRef {
+	return &routeRef{flow: flow, tag: everyTag, change: true}
+}
+
+// everyTag is the tag of a revision that holds for every tag of a flow.
+const everyTag = ""
+
 // RouteRevisions holds the highest route revision a client was answered
-// per flow and tag. Each Client has its own; clients made one per call (the
-// MCP server's) share one with SetRouteRevisions, so a change made through
-// one is read through the next. The zero value is empty and ready.
+// per flow and tag, and per flow for every tag (a flow delete's). Each
+// Client has its own; clients made one per call (the MCP server's) share
+// one with SetRouteRevisions, so a change made through one is read through
+// the next. The zero value is empty and ready.
 type RouteRevisions struct {
 	// OnChange, when set before the client is used, is told each revision
 	// a change of flow's tag was answered with; a CLI keeps them for its
@@ -77,6 +87,9 @@ func (rr *RouteRevisions) attach(r call) http.Header {
 	}
 	rr.mu.Lock()
 	rev, ok := rr.seen[[2]string{r.route.flow, r.route.tag}]
+	if flowRev, flowOK := rr.seen[[2]string{r.route.flow, everyTag}]; flowOK && flowRev > rev {
+		rev, ok = flowRev, true
+	}
 	rr.mu.Unlock()
 	if !ok {
 		return r.header

@@ -34,8 +34,8 @@ func newRevisionServer(t *testing.T, revisions ...string) *revisionServer {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		status := http.StatusOK
-		if r.Method == http.MethodDelete {
-			status = http.StatusNoContent
+		if r.Method == http.MethodDelete && r.URL.Path != "/v1/flows/agent" {
+			status = http.StatusNoContent // an untag; a flow delete answers what it removed
 		}
 		w.WriteHeader(status)
 		if status == http.StatusOK {
@@ -54,8 +54,9 @@ func (s *revisionServer) last() string {
 
 func TestTheClientSendsBackTheHighestRouteRevisionOfItsOwnChanges(t *testing.T) {
 	ctx := context.Background()
-	srv := newRevisionServer(t, "7", "5", "9", "3")
-	d := newClient(t, srv.URL).Deployments()
+	srv := newRevisionServer(t, "7", "5", "9", "3", "12")
+	c := newClient(t, srv.URL)
+	d := c.Deployments()
 	resolve := func(flow string, sel client.Selector) func() error {
 		return func() error { _, err := d.Resolve(ctx, flow, sel); return err }
 	}
@@ -89,6 +90,13 @@ func TestTheClientSendsBackTheHighestRouteRevisionOfItsOwnChanges(t *testing.T) 
 		{"a resolve of default sends 9", resolve("agent", client.Selector{}), "9"},
 		{"an untag is answered 3 and changes nothing kept", func() error { return d.Untag(ctx, "agent", "stable", 2) }, ""},
 		{"the tag still sends 7", invoke(client.Selector{Tag: "stable"}), "7"},
+		{"a flow delete is answered 12, for every tag of the flow", func() error {
+			_, err := c.DeleteFlow(ctx, "agent", client.DeleteFlowOptions{Force: true})
+			return err
+		}, ""},
+		{"a resolve of the tag sends 12", resolve("agent", client.Selector{Tag: "stable"}), "12"},
+		{"a resolve of a tag never changed here sends 12", resolve("agent", client.Selector{Tag: "nightly"}), "12"},
+		{"a resolve on another flow sends none", resolve("other", client.Selector{Tag: "stable"}), ""},
 	}
 	for _, s := range steps {
 		if err := s.call(); err != nil {

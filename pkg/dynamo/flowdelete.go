@@ -58,7 +58,7 @@ func (s *Store) DeleteFlow(ctx context.Context, project, flow string, force bool
 	if res.Versions, err = s.sweepFlow(ctx, pk, h); err != nil {
 		return res, fmt.Errorf("delete flow %s: %w", flow, err)
 	}
-	if err := s.resetHead(ctx, project, flow, h); err != nil {
+	if res.RouteRevision, err = s.resetHead(ctx, project, flow, h); err != nil {
 		return res, fmt.Errorf("delete flow %s: %w", flow, err)
 	}
 	if !mine {
@@ -237,9 +237,10 @@ func (s *Store) batchDelete(ctx context.Context, keys []map[string]types.Attribu
 // resetHead replaces the frozen head with one that keeps only the version
 // counter and the route clock (so numbers and history keys are never
 // reused, and revisions go on above the old ones), under the freeze's token, and drops the flow from the project's
-// flow index. A reset that finds another token (or none) lost to a
-// concurrent delete of the same flow, which finished the same work.
-func (s *Store) resetHead(ctx context.Context, project, flow string, h head) error {
+// flow index, and returns the reset head's route clock. A reset that finds
+// another token (or none) lost to a concurrent delete of the same flow,
+// which finished the same work from the same frozen head.
+func (s *Store) resetHead(ctx context.Context, project, flow string, h head) (int64, error) {
 	// The delete is a route change of its own (it removes every route), so
 	// it takes the next clock value: revisions go on above any a client read
 	// before the delete (each was at most the old clock). A tag the new head
@@ -255,30 +256,30 @@ func (s *Store) resetHead(ctx context.Context, project, flow string, h head) err
 		"freed": now, layoutAttr: headLayout, tagsAttr: map[string]tagEntry{registry.DefaultTag: {X: true, M: freeMoves(clock), Rev: now}},
 	})
 	if err != nil {
-		return fmt.Errorf("encode flow head: %w", err)
+		return 0, fmt.Errorf("encode flow head: %w", err)
 	}
 	t := &txn{table: s.table}
 	frozen := nameGone.Equal(expression.Value(h.Gone))
 	if err := t.put(fresh, &frozen); err != nil {
-		return err
+		return 0, err
 	}
 	if err := t.delete(key(flowIndexPK(project), skFlowPrefix+flow), expression.AttributeExists(expression.Name(attrPK)).Or(expression.AttributeNotExists(expression.Name(attrPK)))); err != nil {
-		return err
+		return 0, err
 	}
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		out, err := s.send(ctx, t)
 		switch {
 		case err != nil:
-			return err
+			return 0, err
 		case out.conflict:
 			if err := backoff(ctx, attempt); err != nil {
-				return err
+				return 0, err
 			}
 		default:
 			// Committed, or the head no longer carries this freeze's token:
 			// a concurrent delete of the flow reset it already.
-			return nil
+			return now, nil
 		}
 	}
-	return errContended
+	return 0, errContended
 }

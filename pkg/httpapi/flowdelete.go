@@ -19,7 +19,12 @@ func (h *Handler) deleteFlow(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, fmt.Errorf("delete flow %s: %w", c.flow, err)
 	}
-	return reply{status: http.StatusOK, body: d}, nil
+	var header map[string]string
+	if d.RouteRevision > 0 {
+		// A route change of every tag of the flow (docs/route-cache.md).
+		header = revisionHeader(d.RouteRevision)
+	}
+	return reply{status: http.StatusOK, body: d, header: header}, nil
 }
 
 // boolQuery reads an optional true/false query parameter (false when absent).

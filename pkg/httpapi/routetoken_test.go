@@ -65,6 +65,22 @@ func TestTheMoverResolvesItsOwnChangeThroughAnotherProcessAtOnce(t *testing.T) {
 			}
 		})
 	}
+	t.Run("deleting the flow is resolved by the deleter at once, for every tag", func(t *testing.T) {
+		set := do(t, tagFn, request("PUT", "/v1/flows/research_agent/tags/stable", `{"version": 3, "exclusive": true}`))
+		must(t, resolveFn, withHeader(request("GET", resolve, ""), registry.HeaderRouteRevision, set.Headers[registry.HeaderRouteRevision]), 200)
+		must(t, resolveFn, request("GET", "/v1/flows/research_agent/resolve", ""), 200) // default, cached too
+		resp := do(t, tagFn, request("DELETE", "/v1/flows/research_agent?force=true", ""))
+		token := resp.Headers[registry.HeaderRouteRevision]
+		if resp.StatusCode != 200 || token == "" {
+			t.Fatalf("the flow delete answered %d with %s %q", resp.StatusCode, registry.HeaderRouteRevision, token)
+		}
+		if stale := do(t, resolveFn, request("GET", resolve, "")); stale.StatusCode != 200 {
+			t.Fatalf("without the revision the resolve answered %d, want the cached route (the cache is not in use)", stale.StatusCode)
+		}
+		for _, target := range []string{resolve, "/v1/flows/research_agent/resolve"} {
+			wantError(t, do(t, resolveFn, withHeader(request("GET", target, ""), registry.HeaderRouteRevision, token)), 404, registry.CodeNotFound)
+		}
+	})
 }
 
 func TestARouteRevisionThatIsNotANumberIsRefused(t *testing.T) {

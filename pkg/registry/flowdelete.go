@@ -20,6 +20,13 @@ type FlowDeletion struct {
 	// NextVersion is the version the flow's next deploy gets: numbers are
 	// never reused, also across a delete (I1).
 	NextVersion int `json:"next_version"`
+	// RouteRevision is a revision above every one any tag of the flow had
+	// before the delete, which the tags' later revisions do not go under
+	// (DynamoDB: the route clock of the reset head), answered in
+	// Kitaru-Route-Revision for read-your-writes through a route cache
+	// (docs/route-cache.md); 0 from a store whose tags keep separate
+	// revisions (SQLite, which no route cache serves).
+	RouteRevision int64 `json:"-"`
 }
 
 // BlockingTags are the routes that keep a flow from being deleted without

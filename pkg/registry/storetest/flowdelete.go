@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kitaru/deployments/pkg/registry"
 )
@@ -55,11 +56,22 @@ func testFlowDeleteRules(t *testing.T, f *fixture) {
 		}
 	})
 	t.Run("force removes versions, routes and history and says what it removed", func(t *testing.T) {
+		var before int64
+		for _, tag := range []string{"default", "stable", "canary"} {
+			if tg, err := f.store.GetTag(ctx, project, "guarded", tag); err == nil {
+				before = max(before, tg.Revision)
+			}
+		}
 		got := deleteFlow(t, f, "guarded", true)
 		want := registry.FlowDeletion{Project: project, Flow: "guarded", Versions: []int{1, 2, 3}, Forced: true, NextVersion: 4,
 			Tags: map[string][]int{"default": {1}, "stable": {2}, "canary": {3}}}
-		if diff := cmp.Diff(want, got); diff != "" {
+		if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(registry.FlowDeletion{}, "RouteRevision")); diff != "" {
 			t.Fatalf("deletion (-want +got):\n%s", diff)
+		}
+		// A store with a flow-wide route clock answers a revision above
+		// every tag's before the delete (docs/route-cache.md).
+		if got.RouteRevision != 0 && got.RouteRevision <= before {
+			t.Fatalf("route revision %d after the delete, want above %d, the tags' before it", got.RouteRevision, before)
 		}
 		_, err := f.store.GetFlow(ctx, project, "guarded")
 		wantCode(t, err, registry.CodeNotFound, "has no deployments")
@@ -112,9 +124,16 @@ func testFlowDeleteRules(t *testing.T, f *fixture) {
 		for _, tag := range []string{"default", "stable"} {
 			old[tag] = mustTag(t, f, "revised", tag, 1, true).Revision
 		}
-		deleteFlow(t, f, "revised", true)
+		deleted := deleteFlow(t, f, "revised", true)
 		v := deploy(t, f, "revised", "", false).Version
 		mustTag(t, f, "revised", "stable", v, true)
+		// The delete's route revision is one no later revision goes under:
+		// a caller presenting it reads the re-created routes.
+		for _, tag := range []string{"default", "stable"} {
+			if cur, err := f.store.GetTag(ctx, project, "revised", tag); err != nil || cur.Revision < deleted.RouteRevision {
+				t.Errorf("%s of the re-created flow at revision %d (%v), under the delete's %d", tag, cur.Revision, err, deleted.RouteRevision)
+			}
+		}
 		// Moves of the new flow's tags to the same version: only a stale
 		// revision can refuse them.
 		for tag, rev := range old {

@@ -136,7 +136,9 @@ class _Transport:
         hdrs.update(headers or {})
         if reads_route is not None:
             with self._route_lock:
-                rev = self._route_revisions.get(reads_route)
+                # A flow delete's revision, kept under the tag "", holds for every tag.
+                revs = [r for r in (self._route_revisions.get(reads_route), self._route_revisions.get((reads_route[0], ""))) if r is not None]
+                rev = max(revs) if revs else None
             if rev is not None:
                 hdrs[HEADER_ROUTE_REVISION] = str(rev)
         if keyed:
@@ -651,7 +653,7 @@ class Deployments:
         ``{project, flow, versions, tags, forced, next_version}``; a flow deployed again under the
         name continues at ``next_version`` (numbers are never reused)."""
         query = {"force": "true"} if force else None
-        return self._t.call("DELETE", f"/v1/flows/{_quote(flow)}", query=query, keyed=True)
+        return self._t.call("DELETE", f"/v1/flows/{_quote(flow)}", query=query, keyed=True, changes_route=(flow, ""))
 
     def flow_status(
         self, flow: str, *, tag: Optional[str] = None, version: Optional[int] = None, since: Optional[str] = None

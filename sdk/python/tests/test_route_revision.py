@@ -65,7 +65,7 @@ class RevisionHandler(http.server.BaseHTTPRequestHandler):
 
 class RouteRevisionTest(unittest.TestCase):
     def test_the_client_sends_back_the_highest_revision_of_its_own_changes(self):
-        server = RevisionServer(["7", "5", "9", "3"])
+        server = RevisionServer(["7", "5", "9", "3", "12"])
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
@@ -85,6 +85,11 @@ class RouteRevisionTest(unittest.TestCase):
             ("a resolve of default sends 9", lambda: d.get("agent"), "9"),
             ("an untag is answered 3 and changes nothing kept", lambda: d.untag("agent", "stable", version=2), None),
             ("the tag still sends 7", lambda: d.invoke("agent", tag="stable"), "7"),
+            ("a flow delete is answered 12, for every tag of the flow",
+             lambda: d.delete_flow("agent", force=True), None),
+            ("a resolve of the tag sends 12", lambda: d.get("agent", tag="stable"), "12"),
+            ("a resolve of a tag never changed here sends 12", lambda: d.get("agent", tag="nightly"), "12"),
+            ("a resolve on another flow sends none", lambda: d.get("other", tag="stable"), None),
         ]
         for name, call, want in steps:
             with self.subTest(name):
