@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,21 @@ func (f *executionFilterFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.since, "since", "", "only executions started within this long (90s, 15m, 1h, 7d) or since this RFC 3339 time")
 	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(
 		[]cobra.Completion{"running", "completed", "failed", "cancelled"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// flags are the filter flags given, as typed ("--tag stable --since 1h"),
+// or "" for none.
+func (f *executionFilterFlags) flags() string {
+	var given []string
+	if f.version != 0 {
+		given = append(given, fmt.Sprintf("--version %d", f.version))
+	}
+	for _, fl := range [][2]string{{"tag", f.tag}, {"status", f.status}, {"since", f.since}} {
+		if fl[1] != "" {
+			given = append(given, "--"+fl[0]+" "+fl[1])
+		}
+	}
+	return strings.Join(given, " ")
 }
 
 // check refuses bad filter flags before any request, as usage errors.

@@ -203,7 +203,7 @@ A deleted flow's executions are still listed.
 					return c.Executions().ListBy(ctx, args[0], filter.options(opts))
 				})
 			}, func(w io.Writer, execs []registry.Execution) error {
-				return printExecutions(w, args[0], execs)
+				return printExecutions(w, args[0], filter.flags(), execs)
 			})
 		},
 	}
@@ -213,9 +213,15 @@ A deleted flow's executions are still listed.
 	return cmd
 }
 
-func printExecutions(w io.Writer, flow string, execs []registry.Execution) error {
-	if len(execs) == 0 {
-		fmt.Fprintf(w, "Flow %s has no executions. Start one with: kitaru invoke %s\n", flow, flow)
+// printExecutions prints a flow's executions as a table; filters are the
+// filter flags given, for the line that says why none is listed.
+func printExecutions(w io.Writer, flow, filters string, execs []registry.Execution) error {
+	switch {
+	case len(execs) == 0 && filters != "":
+		fmt.Fprintf(w, "No execution of flow %s matches %s. Without them: kitaru executions list %s\n", flow, filters, flow)
+		return nil
+	case len(execs) == 0:
+		fmt.Fprintf(w, "Flow %s has no executions (nor has a flow never deployed: kitaru flow list shows the deployed ones). Start one with: kitaru invoke %s\n", flow, flow)
 		return nil
 	}
 	now := time.Now()

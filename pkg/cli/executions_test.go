@@ -131,7 +131,11 @@ func TestExecutionsOnKitaruDev(t *testing.T) {
 		}
 	})
 	t.Run("list of a flow without executions says so and is an empty list", func(t *testing.T) {
-		if out := mustKitaru(t, "executions", "list", "nope"); !strings.HasPrefix(out, "Flow nope has no executions.") {
+		if out := mustKitaru(t, "executions", "list", "nope"); !strings.HasPrefix(out, "Flow nope has no executions (") || !strings.Contains(out, "kitaru flow list") {
+			t.Errorf("stdout %q", out)
+		}
+		// Filters that match nothing are named, not taken for an empty flow.
+		if out := mustKitaru(t, "executions", "list", "sleeps", "--tag", "never", "--since", "1h"); out != "No execution of flow sleeps matches --tag never --since 1h. Without them: kitaru executions list sleeps\n" {
 			t.Errorf("stdout %q", out)
 		}
 		if execs := itemsOf[registry.Execution](t, "executions list", mustKitaru(t, "executions", "list", "nope", "-o", "json")); len(execs) != 0 {
